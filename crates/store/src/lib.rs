@@ -1,1 +1,66 @@
-//! placeholder
+//! Ferry's store: what the engine remembers between runs — mappings, passes, folder checkpoints and the
+//! per-message journal (source key → outcome and target uid).
+//!
+//! The [`Store`] trait is the contract; [`SqliteStore`] is the embedded default (one file, WAL, zero setup).
+//! A PostgreSQL implementation will follow behind the same trait, with its own numbered migrations in
+//! `migrations/postgres`. Migrations are plain SQL files, applied in order and never edited after they land.
+//!
+//! The journal is written in two steps around every append: rows go in as `pending` (with the target's
+//! `uid_next` before the append, `probe_from`) before the bytes are sent, and become `copied` in the same
+//! transaction that records the target uid. A crash in between leaves `pending` rows, which the engine
+//! reconciles against the target before copying again — so a `kill -9` never creates a second copy.
+//!
+//! ```no_run
+//! # async fn demo() -> ferry_core::Result<()> {
+//! let store = ferry_store::SqliteStore::open(std::path::Path::new("ferry.db")).await?;
+//! # Ok(()) }
+//! ```
+
+mod sqlite;
+mod types;
+
+pub use sqlite::SqliteStore;
+pub use types::*;
+
+use async_trait::async_trait;
+use ferry_core::folder::FolderPath;
+use ferry_core::id::{MappingId, PassId, RunId};
+use ferry_core::Result;
+
+/// Everything the engine stores. All methods are atomic (one transaction each).
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Record a new run (one `ferry mail migrate` invocation).
+    async fn create_run(&self, workload: &str, options_json: &str) -> Result<RunId>;
+    async fn finish_run(&self, run: RunId, status: RunStatus) -> Result<()>;
+
+    /// The mapping for (source, target), created on first use; re-runs find the same one.
+    async fn upsert_mapping(&self, source: &str, target: &str, label: &str) -> Result<MappingRow>;
+    async fn mappings(&self) -> Result<Vec<MappingRow>>;
+    async fn seal_mapping(&self, mapping: MappingId) -> Result<()>;
+
+    async fn start_pass(&self, mapping: MappingId, run: RunId, kind: PassKind) -> Result<PassId>;
+    async fn finish_pass(&self, pass: PassId, status: RunStatus, counters: &PassCounters, error: Option<&str>) -> Result<()>;
+    /// Passes of a mapping, oldest first.
+    async fn passes(&self, mapping: MappingId) -> Result<Vec<PassRow>>;
+
+    async fn folder_state(&self, mapping: MappingId, folder: &FolderPath) -> Result<Option<FolderState>>;
+    async fn save_folder_state(&self, mapping: MappingId, state: &FolderState) -> Result<()>;
+    async fn folder_states(&self, mapping: MappingId) -> Result<Vec<FolderState>>;
+
+    /// Source uids in `[from, to]` that already have a journal row under `uid_validity`, ascending.
+    async fn journaled_uids(&self, mapping: MappingId, folder: &FolderPath, uid_validity: u32, from: u32, to: u32) -> Result<Vec<u32>>;
+    /// Rows with the given status under `uid_validity`, ascending by uid.
+    async fn items_with_status(&self, mapping: MappingId, folder: &FolderPath, uid_validity: u32, status: ItemStatus) -> Result<Vec<ItemRow>>;
+    /// Insert or replace journal rows; a row written as `pending` counts one more attempt.
+    async fn write_items(&self, mapping: MappingId, pass: PassId, folder: &FolderPath, uid_validity: u32, rows: &[ItemWrite]) -> Result<()>;
+    /// After a UIDVALIDITY change: move one journal row with this fingerprint from `old_validity` to
+    /// (`new_validity`, `new_uid`), returning its status; `None` if no unclaimed row is left. Identical
+    /// messages share a fingerprint, so each claim takes one row: two copies in the source match two rows.
+    async fn claim_by_fingerprint(&self, mapping: MappingId, folder: &FolderPath, old_validity: u32, new_validity: u32, new_uid: u32, fingerprint: &str) -> Result<Option<ItemStatus>>;
+
+    /// Per mapping and folder: counts and bytes by outcome, for the current uid_validity of each folder.
+    async fn report(&self) -> Result<Vec<FolderReport>>;
+    /// Skipped and failed items of a mapping, with reasons.
+    async fn problems(&self, mapping: MappingId) -> Result<Vec<ItemRow>>;
+}

@@ -1,0 +1,163 @@
+//! Plain data the store reads and writes.
+
+use ferry_core::folder::FolderPath;
+use ferry_core::id::{MappingId, PassId, RunId};
+use ferry_core::{Error, ErrorKind};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Status of a run or a pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Done,
+    DoneWithErrors,
+    Failed,
+}
+
+/// Kind of pass (DESIGN §1): Initial copies everything, Delta what is new, Final is a Delta that seals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PassKind {
+    Initial,
+    Delta,
+    Final,
+}
+
+/// Outcome of one source message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    /// Append sent (or about to be), not yet confirmed.
+    Pending,
+    Copied,
+    Skipped,
+    Failed,
+}
+
+macro_rules! text_enum {
+    ($t:ty { $($v:ident => $s:literal),* $(,)? }) => {
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),* }
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl FromStr for $t {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self, Error> {
+                match s {
+                    $($s => Ok(Self::$v),)*
+                    _ => Err(Error::new(ErrorKind::Store, format!("unknown {} {s:?} in the store", stringify!($t)))),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(RunStatus { Running => "running", Done => "done", DoneWithErrors => "done_with_errors", Failed => "failed" });
+text_enum!(PassKind { Initial => "initial", Delta => "delta", Final => "final" });
+text_enum!(ItemStatus { Pending => "pending", Copied => "copied", Skipped => "skipped", Failed => "failed" });
+
+/// A mapping: one source mailbox to one target mailbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MappingRow {
+    pub id: MappingId,
+    pub source: String,
+    pub target: String,
+    pub label: String,
+    pub sealed: bool,
+}
+
+/// A pass as stored.
+#[derive(Clone, Debug, Serialize)]
+pub struct PassRow {
+    pub id: PassId,
+    pub mapping_id: MappingId,
+    pub run_id: RunId,
+    pub kind: PassKind,
+    pub status: RunStatus,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub counters: PassCounters,
+    pub error: Option<String>,
+}
+
+/// Counters of one pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassCounters {
+    pub discovered: u64,
+    pub copied: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub bytes: u64,
+}
+
+/// The checkpoint of one source folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FolderState {
+    pub folder: FolderPath,
+    pub target_folder: FolderPath,
+    pub uid_validity: u32,
+    pub uid_next: u32,
+    pub messages: u32,
+    /// Every source uid ≤ hwm has a journal row.
+    pub hwm: u32,
+    pub error: Option<String>,
+}
+
+/// One journal row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ItemRow {
+    pub folder: FolderPath,
+    pub uid_validity: u32,
+    pub uid: u32,
+    pub fingerprint: String,
+    pub message_id: Option<String>,
+    pub size: u64,
+    pub status: ItemStatus,
+    pub reason: Option<String>,
+    pub target_folder: Option<FolderPath>,
+    pub target_uid: Option<u32>,
+    pub probe_from: Option<u32>,
+    pub attempts: u32,
+}
+
+/// A journal write.
+#[derive(Clone, Debug)]
+pub struct ItemWrite {
+    pub uid: u32,
+    pub fingerprint: String,
+    pub message_id: Option<String>,
+    pub size: u64,
+    pub status: ItemStatus,
+    pub reason: Option<String>,
+    pub target_folder: Option<FolderPath>,
+    pub target_uid: Option<u32>,
+    pub probe_from: Option<u32>,
+}
+
+/// Report line: one folder of one mapping.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct FolderReport {
+    pub mapping_id: String,
+    pub label: String,
+    pub source: String,
+    pub target: String,
+    pub folder: String,
+    pub discovered: u64,
+    pub copied: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub pending: u64,
+    pub bytes_copied: u64,
+    /// Seconds spent in passes of this mapping (same for every folder of a mapping).
+    pub duration_secs: f64,
+    pub folder_error: Option<String>,
+}
