@@ -1,0 +1,175 @@
+//! Turning flags and a mapping CSV into the engine's [`MappingSpec`]s.
+
+use clap::Args;
+use ferry_core::folder::FolderPath;
+use ferry_core::mail::Secret;
+use ferry_core::{Error, Result};
+use ferry_engine::mapping_csv::{parse_mapping_csv, CsvMapping};
+use ferry_engine::MappingSpec;
+use ferry_mail::config::{ImapConfig, MailEndpoint};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where to copy from and to, and how to log in.
+#[derive(Args, Debug, Clone)]
+pub struct EndpointArgs {
+    /// Source: imap://host[:port] (plain or STARTTLS), imaps://host[:port] (TLS), maildir:PATH or mbox:PATH.
+    #[arg(long, value_name = "URL")]
+    pub source: String,
+
+    /// Target: imap://host[:port], imaps://host[:port] or maildir:PATH.
+    #[arg(long, value_name = "URL")]
+    pub target: String,
+
+    /// Mapping CSV in Exchange's IMAP migration format: EmailAddress,UserName,Password[,UserRoot] with
+    /// optional TargetUserName,TargetPassword. UserName/Password log in to the source; EmailAddress names
+    /// the target mailbox.
+    #[arg(long, value_name = "FILE")]
+    pub mapping: Option<PathBuf>,
+
+    /// Source user (single-mailbox mode; or write it in the URL: imap://alice@host).
+    #[arg(long)]
+    pub source_user: Option<String>,
+    /// Source password (prefer the environment variable).
+    #[arg(long, env = "FERRY_SOURCE_PASSWORD", hide_env_values = true)]
+    pub source_password: Option<String>,
+    /// Log in to the source as this admin acting for each user (Dovecot master user: user*admin); the
+    /// password is the admin's.
+    #[arg(long, value_name = "ADMIN")]
+    pub source_admin: Option<String>,
+    /// OAuth2 access token for the source (XOAUTH2).
+    #[arg(long, env = "FERRY_SOURCE_TOKEN", hide_env_values = true)]
+    pub source_oauth_token: Option<String>,
+
+    /// Target user (single-mailbox mode).
+    #[arg(long)]
+    pub target_user: Option<String>,
+    /// Target password (prefer the environment variable).
+    #[arg(long, env = "FERRY_TARGET_PASSWORD", hide_env_values = true)]
+    pub target_password: Option<String>,
+    /// Log in to the target as this admin acting for each mailbox (user*admin); with --mapping, each
+    /// row's EmailAddress is the mailbox.
+    #[arg(long, value_name = "ADMIN")]
+    pub target_admin: Option<String>,
+    /// OAuth2 access token for the target (XOAUTH2).
+    #[arg(long, env = "FERRY_TARGET_TOKEN", hide_env_values = true)]
+    pub target_oauth_token: Option<String>,
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    Source,
+    Target,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        }
+    }
+}
+
+/// Login for one side of one mailbox.
+struct Login<'a> {
+    user: Option<&'a str>,
+    password: Option<&'a str>,
+    admin: Option<&'a str>,
+    token: Option<&'a str>,
+}
+
+fn with_auth(ep: &MailEndpoint, side: Side, login: &Login<'_>, subdir: Option<&str>) -> Result<MailEndpoint> {
+    match ep {
+        MailEndpoint::Imap(cfg) => {
+            let cfg: ImapConfig = cfg.clone();
+            let cfg = if let Some(token) = login.token {
+                cfg.with_xoauth2(login.user, Secret::new(token))?
+            } else if let Some(admin) = login.admin {
+                let pw = login.password.ok_or_else(|| {
+                    Error::config(format!("--{}-admin needs the admin's password: --{}-password or FERRY_{}_PASSWORD", side.name(), side.name(), side.name().to_uppercase()))
+                })?;
+                cfg.with_master(login.user, admin, Secret::new(pw))?
+            } else if let Some(pw) = login.password {
+                cfg.with_login(login.user, Secret::new(pw))?
+            } else {
+                return Err(Error::config(format!(
+                    "no {} password: give --{}-password (or FERRY_{}_PASSWORD), --{}-admin, or --{}-oauth-token",
+                    side.name(),
+                    side.name(),
+                    side.name().to_uppercase(),
+                    side.name(),
+                    side.name()
+                )));
+            };
+            Ok(MailEndpoint::Imap(cfg))
+        }
+        MailEndpoint::Maildir { path } => Ok(MailEndpoint::Maildir { path: subdir.map(|d| path.join(d)).unwrap_or_else(|| path.clone()) }),
+        MailEndpoint::Mbox { path } => match side {
+            Side::Source => Ok(MailEndpoint::Mbox { path: subdir.map(|d| path.join(d)).unwrap_or_else(|| path.clone()) }),
+            Side::Target => Err(Error::config("mbox is a source format only: write the target as imap://, imaps:// or maildir:")),
+        },
+    }
+}
+
+/// Build the list of mailboxes to move.
+pub fn specs(args: &EndpointArgs) -> Result<Vec<MappingSpec>> {
+    let source = MailEndpoint::parse(&args.source).map_err(|e| Error::config(format!("--source: {e}")))?;
+    let target = MailEndpoint::parse(&args.target).map_err(|e| Error::config(format!("--target: {e}")))?;
+    if matches!(target, MailEndpoint::Mbox { .. }) {
+        return Err(Error::config("--target: mbox is a source format only; use imap://, imaps:// or maildir:"));
+    }
+    let Some(csv_path) = &args.mapping else {
+        let s = with_auth(&source, Side::Source, &Login {
+            user: args.source_user.as_deref(),
+            password: args.source_password.as_deref(),
+            admin: args.source_admin.as_deref(),
+            token: args.source_oauth_token.as_deref(),
+        }, None)?;
+        let t = with_auth(&target, Side::Target, &Login {
+            user: args.target_user.as_deref(),
+            password: args.target_password.as_deref(),
+            admin: args.target_admin.as_deref(),
+            token: args.target_oauth_token.as_deref(),
+        }, None)?;
+        let label = match (&t, &s) {
+            (MailEndpoint::Imap(c), _) => c.auth.as_ref().map(|a| a.user().to_owned()),
+            (_, MailEndpoint::Imap(c)) => c.auth.as_ref().map(|a| a.user().to_owned()),
+            _ => None,
+        }
+        .unwrap_or_else(|| s.describe());
+        return Ok(vec![MappingSpec { label, source: Arc::new(s), target: Arc::new(t), source_root: None }]);
+    };
+    let text = std::fs::read_to_string(csv_path)
+        .map_err(|e| Error::config(format!("cannot read the mapping file {}: {e}", csv_path.display())))?;
+    let rows = parse_mapping_csv(&text)?;
+    rows.iter().map(|row| row_spec(args, &source, &target, row)).collect()
+}
+
+fn row_spec(args: &EndpointArgs, source: &MailEndpoint, target: &MailEndpoint, row: &CsvMapping) -> Result<MappingSpec> {
+    let at = |e: Error| Error::config(format!("mapping CSV line {} ({}): {}", row.line, row.email, e.message()));
+    let s = with_auth(source, Side::Source, &Login {
+        user: Some(&row.user),
+        password: Some(row.password.expose()),
+        admin: args.source_admin.as_deref(),
+        token: None,
+    }, Some(&row.user))
+    .map_err(at)?;
+    let t = match (&row.target_user, &row.target_password) {
+        (Some(u), Some(p)) => with_auth(target, Side::Target, &Login { user: Some(u), password: Some(p.expose()), admin: None, token: None }, Some(&row.email)),
+        _ => with_auth(target, Side::Target, &Login {
+            user: Some(&row.email),
+            password: args.target_password.as_deref(),
+            admin: args.target_admin.as_deref(),
+            token: args.target_oauth_token.as_deref(),
+        }, Some(&row.email)),
+    }
+    .map_err(at)?;
+    if let (MailEndpoint::Imap(_), None, None, None) = (target, &row.target_user, &args.target_admin, &args.target_oauth_token) {
+        return Err(at(Error::config(
+            "no target login for this mailbox: add TargetUserName,TargetPassword columns, or use --target-admin with the admin's password",
+        )));
+    }
+    let source_root = row.user_root.as_deref().map(|r| FolderPath::parse(r.trim_matches('/'), '/'));
+    Ok(MappingSpec { label: row.email.clone(), source: Arc::new(s), target: Arc::new(t), source_root })
+}

@@ -1,0 +1,222 @@
+//! `ferry mail migrate` and `ferry mail verify`.
+
+use crate::endpoints::{specs, EndpointArgs};
+use crate::format::{human_bytes, parse_size, Table};
+use crate::ui::ProgressUi;
+use crate::{Ctx, Outcome};
+use clap::{Args, Subcommand};
+use ferry_core::{limits, Error, Result};
+use ferry_engine::pattern::FolderFilter;
+use ferry_engine::progress::Progress;
+use ferry_engine::{plan_mail, run_mail, verify_mail, MailOptions};
+use ferry_store::{RunStatus, Store};
+use std::sync::Arc;
+
+#[derive(Subcommand, Debug)]
+pub enum MailCommand {
+    /// Copy mailboxes from the source to the target. Re-running copies only what is new; the source is
+    /// never changed; nothing is ever deleted or overwritten on the target.
+    Migrate(MigrateArgs),
+    /// Compare source and target folder by folder (counts, sizes, content fingerprints) and grade each
+    /// mailbox. Exits 1 when anything is missing.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CommonArgs {
+    #[command(flatten)]
+    pub endpoints: EndpointArgs,
+    /// Only folders matching this pattern (repeatable). Globs over the folder path written with '/':
+    /// `Archive` is that folder only, `Archive/*` its subfolders, `Archive*` both.
+    #[arg(long, value_name = "PATTERN")]
+    pub include: Vec<String>,
+    /// Leave out folders matching this pattern (repeatable); wins over --include.
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Mailboxes processed at once.
+    #[arg(long, default_value_t = limits::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
+    /// Connections one server (host:port) may have open at once, counted over all mailboxes.
+    #[arg(long, default_value_t = limits::DEFAULT_CONNECTIONS_PER_ENDPOINT)]
+    pub max_connections: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Plan only: connect read-only, list folders with counts and sizes, say where each goes and what
+    /// would be skipped. Writes nothing anywhere.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Largest message to copy; larger ones are Skipped with that reason (Exchange Online's IMAP
+    /// migration limit is 35 MB).
+    #[arg(long, default_value = "35MB", value_parser = parse_size)]
+    pub max_size: u64,
+    /// Memory budget: bytes all mailboxes may hold in flight at once.
+    #[arg(long, default_value = "64MB", value_parser = parse_size)]
+    pub inflight: u64,
+    /// Final pass: copy what is new, then seal the mapping (later runs copy nothing more).
+    #[arg(long = "final")]
+    pub final_pass: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Also print one line per folder.
+    #[arg(long)]
+    pub folders: bool,
+}
+
+fn options(c: &CommonArgs) -> MailOptions {
+    MailOptions {
+        concurrency: c.concurrency.max(1),
+        connections_per_endpoint: c.max_connections.max(1),
+        filter: FolderFilter { include: c.include.clone(), exclude: c.exclude.clone() },
+        ..MailOptions::default()
+    }
+}
+
+pub async fn run(ctx: &Ctx, cmd: MailCommand) -> Result<Outcome> {
+    match cmd {
+        MailCommand::Migrate(a) => migrate(ctx, a).await,
+        MailCommand::Verify(a) => verify(ctx, a).await,
+    }
+}
+
+fn json_out<T: serde::Serialize>(v: &T) -> Result<()> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| Error::unexpected(format!("cannot write JSON: {e}")))?;
+    println!("{s}");
+    Ok(())
+}
+
+async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
+    let specs = specs(&a.common.endpoints)?;
+    let mut opts = options(&a.common);
+    opts.max_size = a.max_size;
+    opts.inflight_bytes = a.inflight.max(1024 * 1024);
+    opts.final_pass = a.final_pass;
+    if a.dry_run {
+        let plans = plan_mail(&specs, &opts).await;
+        if ctx.json {
+            json_out(&plans)?;
+        } else {
+            for p in &plans {
+                println!("{} ({} → {})", p.label, p.source, p.target);
+                if let Some(e) = &p.error {
+                    println!("  cannot plan: {e}");
+                    continue;
+                }
+                let mut t = Table::new(&["Source folder", "Target folder", "Messages", "Size", "Over size limit"]);
+                for f in &p.folders {
+                    let note = if f.selectable { String::new() } else { " (parent only)".into() };
+                    t.row(vec![
+                        format!("{}{note}", f.source),
+                        f.target.clone(),
+                        f.messages.to_string(),
+                        human_bytes(f.bytes),
+                        f.over_size.to_string(),
+                    ]);
+                }
+                for l in t.render().lines() {
+                    println!("  {l}");
+                }
+            }
+            println!("Dry run: nothing was copied.");
+        }
+        return Ok(if plans.iter().any(|p| p.error.is_some()) { Outcome::Incomplete } else { Outcome::Ok });
+    }
+    let store: Arc<dyn Store> = Arc::new(ctx.store().await?);
+    let progress = Arc::new(Progress::default());
+    let ui = ProgressUi::start(progress.clone(), ctx.json);
+    let started = std::time::Instant::now();
+    let summary = run_mail(store, specs, opts, progress).await;
+    ui.finish().await;
+    let summary = summary?;
+    let secs = started.elapsed().as_secs_f64();
+    if ctx.json {
+        json_out(&summary)?;
+    } else {
+        let mut t = Table::new(&["Mailbox", "Pass", "New", "Copied", "Skipped", "Failed", "Bytes", "Status"]);
+        for m in &summary.mailboxes {
+            t.row(vec![
+                m.label.clone(),
+                m.kind.map(|k| k.to_string()).unwrap_or_else(|| "-".into()),
+                m.counters.discovered.to_string(),
+                m.counters.copied.to_string(),
+                m.counters.skipped.to_string(),
+                m.counters.failed.to_string(),
+                human_bytes(m.counters.bytes),
+                m.status.to_string(),
+            ]);
+        }
+        print!("{}", t.render());
+        for m in summary.mailboxes.iter().filter(|m| m.error.is_some()) {
+            println!("{}: {}", m.label, m.error.as_deref().unwrap_or_default());
+        }
+        let tot = &summary.totals;
+        println!(
+            "{} copied ({}), {} skipped, {} failed in {:.1}s ({:.0} msg/s). Details: ferry report --data {}",
+            tot.copied,
+            human_bytes(tot.bytes),
+            tot.skipped,
+            tot.failed,
+            secs,
+            tot.copied as f64 / secs.max(0.001),
+            ctx.data.display()
+        );
+    }
+    let all_failed = !summary.mailboxes.is_empty() && summary.mailboxes.iter().all(|m| m.status == RunStatus::Failed);
+    if all_failed {
+        let first = summary.mailboxes.iter().find_map(|m| m.error.clone()).unwrap_or_default();
+        return Err(Error::new(ferry_core::ErrorKind::Unexpected, format!("no mailbox could be migrated; first error: {first}")));
+    }
+    Ok(if summary.totals.skipped > 0 || summary.totals.failed > 0 || summary.status != RunStatus::Done {
+        Outcome::Incomplete
+    } else {
+        Outcome::Ok
+    })
+}
+
+async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<Outcome> {
+    let specs = specs(&a.common.endpoints)?;
+    let opts = options(&a.common);
+    let db = ctx.data.join("ferry.db");
+    let store: Option<Arc<dyn Store>> = if db.exists() { Some(Arc::new(ctx.store().await?)) } else { None };
+    let results = verify_mail(store, &specs, &opts).await;
+    if ctx.json {
+        json_out(&results)?;
+    } else {
+        let mut t = Table::new(&["Mailbox", "Folders", "Source", "Matched", "Missing", "Extra", "Skipped", "Grade"]);
+        for v in &results {
+            let (src, matched, missing, extra, skipped) = v.totals();
+            t.row(vec![
+                v.label.clone(),
+                v.folders.len().to_string(),
+                src.to_string(),
+                matched.to_string(),
+                missing.to_string(),
+                extra.to_string(),
+                skipped.to_string(),
+                v.grade.map(|g| g.to_string()).unwrap_or_else(|| "error".into()),
+            ]);
+        }
+        print!("{}", t.render());
+        for v in &results {
+            if let Some(e) = &v.error {
+                println!("{}: cannot verify: {e}", v.label);
+            }
+            if a.folders || !v.is_complete() {
+                for f in v.folders.iter().filter(|f| a.folders || f.missing > 0 || f.error.is_some()) {
+                    println!(
+                        "  {} → {}: source {}, matched {}, missing {}, extra {}, skipped {}",
+                        f.source_folder, f.target_folder, f.source_messages, f.matched, f.missing, f.extra, f.skipped
+                    );
+                }
+            }
+        }
+    }
+    Ok(if results.iter().all(|v| v.is_complete()) { Outcome::Ok } else { Outcome::Incomplete })
+}

@@ -1,0 +1,200 @@
+//! `ferry report`: what earlier runs did, from the store's journal (every discovered message is counted
+//! once: copied, skipped or failed, with reasons).
+
+use crate::format::{human_bytes, human_secs, Table};
+use crate::{Ctx, Outcome};
+use clap::{Args, ValueEnum};
+use ferry_core::grade::{Grade, GradePolicy};
+use ferry_core::{Error, Result};
+use ferry_store::{FolderReport, Store};
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Output format (`--json` is the same as `--format json`).
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Only mailboxes whose label (e-mail address) contains this text.
+    #[arg(long)]
+    mailbox: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Problem {
+    folder: String,
+    uid: u32,
+    size: u64,
+    status: String,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct MailboxReport {
+    label: String,
+    source: String,
+    target: String,
+    grade: Grade,
+    discovered: u64,
+    copied: u64,
+    skipped: u64,
+    failed: u64,
+    pending: u64,
+    bytes_copied: u64,
+    duration_secs: f64,
+    folders: Vec<FolderReport>,
+    problems: Vec<Problem>,
+}
+
+async fn build(store: &dyn Store, filter: Option<&str>) -> Result<Vec<MailboxReport>> {
+    let rows = store.report().await?;
+    let mut out: Vec<MailboxReport> = Vec::new();
+    for r in rows {
+        if filter.is_some_and(|f| !r.label.contains(f)) {
+            continue;
+        }
+        if out.last().is_none_or(|m: &MailboxReport| m.folders.first().is_none_or(|f| f.mapping_id != r.mapping_id)) {
+            out.push(MailboxReport {
+                label: r.label.clone(),
+                source: r.source.clone(),
+                target: r.target.clone(),
+                grade: Grade::Perfect,
+                discovered: 0,
+                copied: 0,
+                skipped: 0,
+                failed: 0,
+                pending: 0,
+                bytes_copied: 0,
+                duration_secs: r.duration_secs,
+                folders: Vec::new(),
+                problems: Vec::new(),
+            });
+        }
+        if let Some(m) = out.last_mut() {
+            m.discovered += r.discovered;
+            m.copied += r.copied;
+            m.skipped += r.skipped;
+            m.failed += r.failed;
+            m.pending += r.pending;
+            m.bytes_copied += r.bytes_copied;
+            m.folders.push(r);
+        }
+    }
+    for m in &mut out {
+        m.folders.sort_by(|a, b| (a.folder != "INBOX", &a.folder).cmp(&(b.folder != "INBOX", &b.folder)));
+        // Unconfirmed (pending) items count as failed until a re-run settles them.
+        let folder_errors = m.folders.iter().filter(|f| f.folder_error.is_some()).count() as u64;
+        m.grade = GradePolicy::default().grade(m.discovered, m.skipped, m.failed + m.pending + folder_errors);
+        let Some(id) = m.folders.first().map(|f| f.mapping_id.clone()) else { continue };
+        let id = id.parse()?;
+        for p in store.problems(id).await? {
+            m.problems.push(Problem {
+                folder: p.folder.to_string(),
+                uid: p.uid,
+                size: p.size,
+                status: p.status.to_string(),
+                reason: p.reason.unwrap_or_default(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+pub async fn run(ctx: &Ctx, a: ReportArgs) -> Result<Outcome> {
+    let db = ctx.data.join("ferry.db");
+    if !db.exists() {
+        return Err(Error::config(format!(
+            "no store at {}: run `ferry mail migrate` first, or point --data at the directory it used",
+            db.display()
+        )));
+    }
+    let store = ctx.store().await?;
+    let report = build(&store, a.mailbox.as_deref()).await?;
+    let format = if ctx.json { Format::Json } else { a.format };
+    match format {
+        Format::Json => {
+            let s = serde_json::to_string_pretty(&report).map_err(|e| Error::unexpected(e.to_string()))?;
+            println!("{s}");
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            let header = ["mailbox", "source", "target", "folder", "discovered", "copied", "skipped", "failed", "pending", "bytes_copied", "duration_secs", "folder_error"];
+            let csv_err = |e: csv::Error| Error::unexpected(format!("cannot write CSV: {e}"));
+            w.write_record(header).map_err(csv_err)?;
+            for m in &report {
+                for f in &m.folders {
+                    w.write_record([
+                        m.label.as_str(),
+                        &m.source,
+                        &m.target,
+                        &f.folder,
+                        &f.discovered.to_string(),
+                        &f.copied.to_string(),
+                        &f.skipped.to_string(),
+                        &f.failed.to_string(),
+                        &f.pending.to_string(),
+                        &f.bytes_copied.to_string(),
+                        &format!("{:.3}", f.duration_secs),
+                        f.folder_error.as_deref().unwrap_or(""),
+                    ])
+                    .map_err(csv_err)?;
+                }
+            }
+            w.flush().map_err(|e| Error::unexpected(format!("cannot write CSV: {e}")))?;
+        }
+        Format::Table => {
+            if report.is_empty() {
+                println!("No migrations recorded yet.");
+            }
+            for m in &report {
+                println!(
+                    "{}  ({} → {})  grade {}, {} folders, time spent {}",
+                    m.label,
+                    m.source,
+                    m.target,
+                    m.grade,
+                    m.folders.len(),
+                    human_secs(m.duration_secs)
+                );
+                let mut t = Table::new(&["Folder", "Discovered", "Copied", "Skipped", "Failed", "Bytes copied"]);
+                for f in &m.folders {
+                    let mut name = f.folder.clone();
+                    if let Some(e) = &f.folder_error {
+                        name.push_str(&format!(" (error: {e})"));
+                    }
+                    t.row(vec![
+                        name,
+                        f.discovered.to_string(),
+                        f.copied.to_string(),
+                        f.skipped.to_string(),
+                        (f.failed + f.pending).to_string(),
+                        human_bytes(f.bytes_copied),
+                    ]);
+                }
+                t.row(vec![
+                    "total".into(),
+                    m.discovered.to_string(),
+                    m.copied.to_string(),
+                    m.skipped.to_string(),
+                    (m.failed + m.pending).to_string(),
+                    human_bytes(m.bytes_copied),
+                ]);
+                for l in t.render().lines() {
+                    println!("  {l}");
+                }
+                for p in &m.problems {
+                    println!("  {} {} uid {} ({}): {}", p.status, p.folder, p.uid, human_bytes(p.size), p.reason);
+                }
+                println!();
+            }
+        }
+    }
+    let incomplete = report.iter().any(|m| m.skipped + m.failed + m.pending > 0);
+    Ok(if incomplete { Outcome::Incomplete } else { Outcome::Ok })
+}

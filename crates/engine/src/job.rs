@@ -1,0 +1,315 @@
+//! A run: many mailboxes at once, each a pass (Initial, Delta or Final), bounded by concurrency, per-endpoint
+//! connection caps and one shared byte budget.
+
+use crate::budget::ByteBudget;
+use crate::endpoint::EndpointOpener;
+use crate::mover::{MailboxPass, PassTally};
+use crate::pattern::FolderFilter;
+use crate::plan::map_folders;
+use crate::progress::Progress;
+use crate::retry;
+use crate::retry::RetryPolicy;
+use ferry_core::folder::FolderPath;
+use ferry_core::id::{MappingId, RunId};
+use ferry_core::mail::Access;
+use ferry_core::{limits, Result};
+use ferry_store::{PassCounters, PassKind, RunStatus, Store};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// One mailbox to move.
+#[derive(Clone)]
+pub struct MappingSpec {
+    /// What the user calls it (the e-mail address from the CSV).
+    pub label: String,
+    pub source: Arc<dyn EndpointOpener>,
+    pub target: Arc<dyn EndpointOpener>,
+    /// Only folders under this source path, with the prefix removed (the CSV's `UserRoot`).
+    pub source_root: Option<FolderPath>,
+}
+
+/// Options of a run. Every field has a documented default.
+#[derive(Clone, Debug)]
+pub struct MailOptions {
+    /// Mailboxes at once (default 4).
+    pub concurrency: usize,
+    /// Messages larger than this are Skipped with the reason (default 35 MB).
+    pub max_size: u64,
+    /// Bytes all mailboxes may hold in flight at once (default 64 MB).
+    pub inflight_bytes: u64,
+    pub filter: FolderFilter,
+    /// Run a Final pass: a Delta that seals the mapping.
+    pub final_pass: bool,
+    pub retry: RetryPolicy,
+    /// Connections one server (host:port) may have open at once (default 16).
+    pub connections_per_endpoint: usize,
+    /// Messages per fetch/append batch.
+    pub batch_messages: usize,
+    /// Bytes per fetch/append batch (also at most a quarter of the budget).
+    pub batch_bytes: u64,
+}
+
+impl Default for MailOptions {
+    fn default() -> Self {
+        MailOptions {
+            concurrency: limits::DEFAULT_CONCURRENCY,
+            max_size: limits::DEFAULT_MAX_MESSAGE_SIZE,
+            inflight_bytes: limits::DEFAULT_INFLIGHT_BYTES,
+            filter: FolderFilter::default(),
+            final_pass: false,
+            retry: RetryPolicy::default(),
+            connections_per_endpoint: limits::DEFAULT_CONNECTIONS_PER_ENDPOINT,
+            batch_messages: 100,
+            batch_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// The outcome of one mailbox in a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct MailboxResult {
+    pub label: String,
+    pub source: String,
+    pub target: String,
+    pub mapping_id: Option<MappingId>,
+    pub kind: Option<PassKind>,
+    pub status: RunStatus,
+    pub counters: PassCounters,
+    pub folder_errors: u64,
+    /// Why the mailbox failed as a whole (login refused, server unreachable…).
+    pub error: Option<String>,
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub run_id: RunId,
+    pub mailboxes: Vec<MailboxResult>,
+    pub totals: PassCounters,
+    pub status: RunStatus,
+}
+
+fn caps(specs: &[MappingSpec], per_endpoint: usize) -> HashMap<String, Arc<Semaphore>> {
+    let mut m = HashMap::new();
+    for s in specs {
+        for k in [s.source.connection_key(), s.target.connection_key()] {
+            m.entry(k).or_insert_with(|| Arc::new(Semaphore::new(per_endpoint.max(1))));
+        }
+    }
+    m
+}
+
+/// Run one pass for every mapping. Per-mailbox failures are reported in the summary, not returned: the run
+/// goes on with the other mailboxes. Only a store failure is an `Err`.
+pub async fn run_mail(store: Arc<dyn Store>, specs: Vec<MappingSpec>, opts: MailOptions, progress: Arc<Progress>) -> Result<RunSummary> {
+    let options_json = serde_json::json!({
+        "concurrency": opts.concurrency,
+        "max_size": opts.max_size,
+        "inflight_bytes": opts.inflight_bytes,
+        "include": opts.filter.include,
+        "exclude": opts.filter.exclude,
+        "final": opts.final_pass,
+    })
+    .to_string();
+    let run = store.create_run("mail", &options_json).await?;
+    progress.mailboxes_total.store(specs.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    let budget = ByteBudget::new(opts.inflight_bytes);
+    let caps = Arc::new(caps(&specs, opts.connections_per_endpoint));
+    let slots = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+    let opts = Arc::new(opts);
+    let mut set = tokio::task::JoinSet::new();
+    for (idx, spec) in specs.into_iter().enumerate() {
+        let (store, budget, caps, slots, opts, progress) =
+            (store.clone(), budget.clone(), caps.clone(), slots.clone(), opts.clone(), progress.clone());
+        set.spawn(async move {
+            let _slot = slots.acquire_owned().await.ok();
+            let src_cap = caps.get(&spec.source.connection_key()).cloned();
+            let tgt_cap = caps.get(&spec.target.connection_key()).cloned();
+            let _s = match src_cap {
+                Some(c) => c.acquire_owned().await.ok(),
+                None => None,
+            };
+            let _t = match tgt_cap {
+                Some(c) => c.acquire_owned().await.ok(),
+                None => None,
+            };
+            let r = run_one(store.as_ref(), &spec, &opts, &budget, &progress, run).await;
+            Progress::add(&progress.mailboxes_done, 1);
+            (idx, r)
+        });
+    }
+    let mut results: Vec<(usize, MailboxResult)> = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((idx, Ok(r))) => results.push((idx, r)),
+            Ok((_, Err(e))) => return Err(e),
+            Err(e) => return Err(ferry_core::Error::unexpected(format!("a mailbox task ended abnormally: {e}"))),
+        }
+    }
+    results.sort_by_key(|(i, _)| *i);
+    let mailboxes: Vec<MailboxResult> = results.into_iter().map(|(_, r)| r).collect();
+    let mut totals = PassCounters::default();
+    for m in &mailboxes {
+        totals.discovered += m.counters.discovered;
+        totals.copied += m.counters.copied;
+        totals.skipped += m.counters.skipped;
+        totals.failed += m.counters.failed;
+        totals.bytes += m.counters.bytes;
+    }
+    let status = if mailboxes.iter().any(|m| m.status == RunStatus::Failed) {
+        RunStatus::Failed
+    } else if mailboxes.iter().any(|m| m.status == RunStatus::DoneWithErrors) {
+        RunStatus::DoneWithErrors
+    } else {
+        RunStatus::Done
+    };
+    store.finish_run(run, status).await?;
+    Ok(RunSummary { run_id: run, mailboxes, totals, status })
+}
+
+/// One mailbox: find or create its mapping, run the pass, record the outcome. `Err` only for store failures.
+async fn run_one(store: &dyn Store, spec: &MappingSpec, opts: &MailOptions, budget: &ByteBudget, progress: &Progress, run: RunId) -> Result<MailboxResult> {
+    let (source, target) = (spec.source.describe(), spec.target.describe());
+    let mapping = store.upsert_mapping(&source, &target, &spec.label).await?;
+    let mut result = MailboxResult {
+        label: spec.label.clone(),
+        source,
+        target,
+        mapping_id: Some(mapping.id),
+        kind: None,
+        status: RunStatus::Done,
+        counters: PassCounters::default(),
+        folder_errors: 0,
+        error: None,
+    };
+    if mapping.sealed {
+        result.error = Some("this mailbox was sealed by a final pass; nothing more is copied".into());
+        return Ok(result);
+    }
+    let earlier = store.passes(mapping.id).await?;
+    let kind = if opts.final_pass {
+        PassKind::Final
+    } else if earlier.iter().any(|p| p.status != RunStatus::Running || p.counters.copied > 0) {
+        PassKind::Delta
+    } else {
+        PassKind::Initial
+    };
+    result.kind = Some(kind);
+    let pass_id = store.start_pass(mapping.id, run, kind).await?;
+    let pass = MailboxPass { store, opts, budget, progress, mapping: mapping.id, pass: pass_id, tally: PassTally::default() };
+    let outcome = pass.run(spec).await;
+    result.counters = pass.tally.counters();
+    result.folder_errors = pass.tally.folder_errors();
+    result.status = match &outcome {
+        Err(_) => RunStatus::Failed,
+        Ok(()) if result.counters.failed > 0 || result.folder_errors > 0 => RunStatus::DoneWithErrors,
+        Ok(()) => RunStatus::Done,
+    };
+    if let Err(e) = outcome {
+        if e.kind() == ferry_core::ErrorKind::Store {
+            return Err(e);
+        }
+        tracing::error!(mailbox = %spec.label, error = %e, "mailbox failed");
+        result.error = Some(e.to_string());
+    }
+    store.finish_pass(pass_id, result.status, &result.counters, result.error.as_deref()).await?;
+    if kind == PassKind::Final && result.status == RunStatus::Done {
+        store.seal_mapping(mapping.id).await?;
+    }
+    Ok(result)
+}
+
+/// One folder in a dry-run plan.
+#[derive(Clone, Debug, Serialize)]
+pub struct FolderPlanRow {
+    pub source: String,
+    pub target: String,
+    pub selectable: bool,
+    pub messages: u64,
+    pub bytes: u64,
+    /// Messages over `max_size` (would be Skipped).
+    pub over_size: u64,
+}
+
+/// A dry-run plan of one mailbox.
+#[derive(Clone, Debug, Serialize)]
+pub struct MailboxPlan {
+    pub label: String,
+    pub source: String,
+    pub target: String,
+    pub folders: Vec<FolderPlanRow>,
+    pub error: Option<String>,
+}
+
+/// Plan only: connect to both sides read-only, list and size every folder, say where each goes and what
+/// would be skipped. Nothing is written anywhere.
+pub async fn plan_mail(specs: &[MappingSpec], opts: &MailOptions) -> Vec<MailboxPlan> {
+    let mut out = Vec::new();
+    for spec in specs {
+        let mut plan = MailboxPlan {
+            label: spec.label.clone(),
+            source: spec.source.describe(),
+            target: spec.target.describe(),
+            folders: Vec::new(),
+            error: None,
+        };
+        if let Err(e) = plan_one(spec, opts, &mut plan).await {
+            plan.error = Some(e.to_string());
+        }
+        out.push(plan);
+    }
+    out
+}
+
+async fn plan_one(spec: &MappingSpec, opts: &MailOptions, plan: &mut MailboxPlan) -> Result<()> {
+    let policy = &opts.retry;
+    let mut src = retry!(policy, "open source", spec.source.open(Access::ReadOnly))?;
+    let sfolders = retry!(policy, "list source folders", src.list_folders())?;
+    // A target that does not exist yet (a new Maildir) plans as empty: the real run creates it.
+    let mut tgt = match retry!(policy, "open target", spec.target.open(Access::ReadOnly)) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == ferry_core::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let tfolders = match tgt.as_mut() {
+        Some(t) => retry!(policy, "list target folders", t.list_folders())?,
+        None => Vec::new(),
+    };
+    let selected: Vec<_> = sfolders.into_iter().filter(|f| opts.filter.selects(&f.path)).collect();
+    for fp in map_folders(&selected, &tfolders, spec.source_root.as_ref()) {
+        let mut row = FolderPlanRow {
+            source: fp.source.path.to_string(),
+            target: fp.target.to_string(),
+            selectable: fp.source.selectable,
+            messages: 0,
+            bytes: 0,
+            over_size: 0,
+        };
+        if fp.source.selectable {
+            let mut from = 1;
+            loop {
+                let page = retry!(policy, "summaries", src.summaries(&fp.source.path, from, limits::SUMMARY_PAGE))?;
+                let Some(last) = page.last().map(|s| s.uid) else { break };
+                for s in &page {
+                    row.messages += 1;
+                    row.bytes += s.size;
+                    if s.size > opts.max_size {
+                        row.over_size += 1;
+                    }
+                }
+                from = match last.checked_add(1) {
+                    Some(n) => n,
+                    None => break,
+                };
+            }
+        }
+        plan.folders.push(row);
+    }
+    let _ = src.close().await;
+    if let Some(mut t) = tgt {
+        let _ = t.close().await;
+    }
+    Ok(())
+}

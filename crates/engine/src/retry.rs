@@ -1,0 +1,106 @@
+//! Retry with exponential backoff on temporary errors, honouring server hints (DESIGN §4). The engine
+//! retries on [`ferry_core::Retry`] alone; permanent errors return at once.
+
+use std::time::Duration;
+
+/// How often and how patiently to retry.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// Total attempts, including the first.
+    pub attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: ferry_core::limits::DEFAULT_RETRY_ATTEMPTS,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(15),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before attempt `n` (1-based count of failures so far), with ±25 % jitter.
+    pub fn delay(&self, failures: u32, hint: Option<Duration>) -> Duration {
+        if let Some(h) = hint {
+            return h.min(Duration::from_secs(300));
+        }
+        let exp = self.base_delay.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+        let d = exp.min(self.max_delay);
+        let jitter = 0.75 + fastrand::f64() * 0.5;
+        d.mul_f64(jitter)
+    }
+}
+
+/// Evaluate `$op` (an expression producing a future of `Result`) until it succeeds, fails permanently, or
+/// runs out of attempts; the expression is evaluated afresh for each attempt. A macro rather than a function
+/// taking an async closure, because the futures it retries borrow connectors mutably and must stay `Send`.
+#[macro_export]
+macro_rules! retry {
+    ($policy:expr, $what:expr, $op:expr) => {{
+        let policy: &$crate::retry::RetryPolicy = $policy;
+        let mut failures = 0u32;
+        loop {
+            match $op.await {
+                Ok(v) => break Ok(v),
+                Err(e) if e.is_temporary() && failures + 1 < policy.attempts => {
+                    failures += 1;
+                    let d = policy.delay(failures, e.retry_after());
+                    tracing::warn!(error = %e, attempt = failures, delay_ms = d.as_millis() as u64, "{}: temporary error, retrying", $what);
+                    tokio::time::sleep(d).await;
+                }
+                Err(e) => break Err(e),
+            }
+        }
+    }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::{Error, ErrorKind, Result};
+
+    fn fast() -> RetryPolicy {
+        RetryPolicy { attempts: 3, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(2) }
+    }
+
+    #[tokio::test]
+    async fn temporary_errors_are_retried_until_success() {
+        let mut n = 0;
+        let mut op = async || {
+            n += 1;
+            if n < 3 { Err(Error::new(ErrorKind::Io, "drop")) } else { Ok(n) }
+        };
+        let r: Result<i32> = crate::retry!(&fast(), "op", op());
+        assert_eq!(r.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn permanent_errors_and_exhausted_attempts_return_the_error() {
+        let mut n = 0;
+        let mut op = async || {
+            n += 1;
+            Err::<(), _>(Error::new(ErrorKind::Auth, "bad password"))
+        };
+        let r: Result<()> = crate::retry!(&fast(), "op", op());
+        assert_eq!((r.unwrap_err().kind(), n), (ErrorKind::Auth, 1));
+        let mut m = 0;
+        let mut op = async || {
+            m += 1;
+            Err::<(), _>(Error::new(ErrorKind::Io, "drop"))
+        };
+        let r: Result<()> = crate::retry!(&fast(), "op", op());
+        assert!(r.is_err());
+        assert_eq!(m, 3);
+    }
+
+    #[test]
+    fn server_hints_win_over_backoff() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.delay(1, Some(Duration::from_secs(7))), Duration::from_secs(7));
+        assert!(p.delay(30, None) <= p.max_delay.mul_f64(1.25));
+    }
+}
