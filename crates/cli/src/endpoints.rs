@@ -4,8 +4,8 @@ use clap::Args;
 use ferry_core::folder::FolderPath;
 use ferry_core::mail::Secret;
 use ferry_core::{Error, Result};
-use ferry_engine::mapping_csv::{parse_mapping_csv, CsvMapping};
 use ferry_engine::MappingSpec;
+use ferry_engine::mapping_csv::{CsvMapping, parse_mapping_csv};
 use ferry_mail::config::{ImapConfig, MailEndpoint};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -79,7 +79,12 @@ struct Login<'a> {
     token: Option<&'a str>,
 }
 
-fn with_auth(ep: &MailEndpoint, side: Side, login: &Login<'_>, subdir: Option<&str>) -> Result<MailEndpoint> {
+fn with_auth(
+    ep: &MailEndpoint,
+    side: Side,
+    login: &Login<'_>,
+    subdir: Option<&str>,
+) -> Result<MailEndpoint> {
     match ep {
         MailEndpoint::Imap(cfg) => {
             let cfg: ImapConfig = cfg.clone();
@@ -87,7 +92,12 @@ fn with_auth(ep: &MailEndpoint, side: Side, login: &Login<'_>, subdir: Option<&s
                 cfg.with_xoauth2(login.user, Secret::new(token))?
             } else if let Some(admin) = login.admin {
                 let pw = login.password.ok_or_else(|| {
-                    Error::config(format!("--{}-admin needs the admin's password: --{}-password or FERRY_{}_PASSWORD", side.name(), side.name(), side.name().to_uppercase()))
+                    Error::config(format!(
+                        "--{}-admin needs the admin's password: --{}-password or FERRY_{}_PASSWORD",
+                        side.name(),
+                        side.name(),
+                        side.name().to_uppercase()
+                    ))
                 })?;
                 cfg.with_master(login.user, admin, Secret::new(pw))?
             } else if let Some(pw) = login.password {
@@ -104,72 +114,148 @@ fn with_auth(ep: &MailEndpoint, side: Side, login: &Login<'_>, subdir: Option<&s
             };
             Ok(MailEndpoint::Imap(cfg))
         }
-        MailEndpoint::Maildir { path } => Ok(MailEndpoint::Maildir { path: subdir.map(|d| path.join(d)).unwrap_or_else(|| path.clone()) }),
+        MailEndpoint::Maildir { path } => Ok(MailEndpoint::Maildir {
+            path: subdir.map(|d| path.join(d)).unwrap_or_else(|| path.clone()),
+        }),
         MailEndpoint::Mbox { path } => match side {
-            Side::Source => Ok(MailEndpoint::Mbox { path: subdir.map(|d| path.join(d)).unwrap_or_else(|| path.clone()) }),
-            Side::Target => Err(Error::config("mbox is a source format only: write the target as imap://, imaps:// or maildir:")),
+            Side::Source => Ok(MailEndpoint::Mbox {
+                path: subdir.map(|d| path.join(d)).unwrap_or_else(|| path.clone()),
+            }),
+            Side::Target => Err(Error::config(
+                "mbox is a source format only: write the target as imap://, imaps:// or maildir:",
+            )),
         },
     }
 }
 
 /// Build the list of mailboxes to move.
 pub fn specs(args: &EndpointArgs) -> Result<Vec<MappingSpec>> {
-    let source = MailEndpoint::parse(&args.source).map_err(|e| Error::config(format!("--source: {e}")))?;
-    let target = MailEndpoint::parse(&args.target).map_err(|e| Error::config(format!("--target: {e}")))?;
+    let source =
+        MailEndpoint::parse(&args.source).map_err(|e| Error::config(format!("--source: {e}")))?;
+    let target =
+        MailEndpoint::parse(&args.target).map_err(|e| Error::config(format!("--target: {e}")))?;
     if matches!(target, MailEndpoint::Mbox { .. }) {
-        return Err(Error::config("--target: mbox is a source format only; use imap://, imaps:// or maildir:"));
+        return Err(Error::config(
+            "--target: mbox is a source format only; use imap://, imaps:// or maildir:",
+        ));
     }
     let Some(csv_path) = &args.mapping else {
-        let s = with_auth(&source, Side::Source, &Login {
-            user: args.source_user.as_deref(),
-            password: args.source_password.as_deref(),
-            admin: args.source_admin.as_deref(),
-            token: args.source_oauth_token.as_deref(),
-        }, None)?;
-        let t = with_auth(&target, Side::Target, &Login {
-            user: args.target_user.as_deref(),
-            password: args.target_password.as_deref(),
-            admin: args.target_admin.as_deref(),
-            token: args.target_oauth_token.as_deref(),
-        }, None)?;
+        let s = with_auth(
+            &source,
+            Side::Source,
+            &Login {
+                user: args.source_user.as_deref(),
+                password: args.source_password.as_deref(),
+                admin: args.source_admin.as_deref(),
+                token: args.source_oauth_token.as_deref(),
+            },
+            None,
+        )?;
+        let t = with_auth(
+            &target,
+            Side::Target,
+            &Login {
+                user: args.target_user.as_deref(),
+                password: args.target_password.as_deref(),
+                admin: args.target_admin.as_deref(),
+                token: args.target_oauth_token.as_deref(),
+            },
+            None,
+        )?;
         let label = match (&t, &s) {
             (MailEndpoint::Imap(c), _) => c.auth.as_ref().map(|a| a.user().to_owned()),
             (_, MailEndpoint::Imap(c)) => c.auth.as_ref().map(|a| a.user().to_owned()),
             _ => None,
         }
         .unwrap_or_else(|| s.describe());
-        return Ok(vec![MappingSpec { label, source: Arc::new(s), target: Arc::new(t), source_root: None }]);
+        return Ok(vec![MappingSpec {
+            label,
+            source: Arc::new(s),
+            target: Arc::new(t),
+            source_root: None,
+        }]);
     };
-    let text = std::fs::read_to_string(csv_path)
-        .map_err(|e| Error::config(format!("cannot read the mapping file {}: {e}", csv_path.display())))?;
+    let text = std::fs::read_to_string(csv_path).map_err(|e| {
+        Error::config(format!(
+            "cannot read the mapping file {}: {e}",
+            csv_path.display()
+        ))
+    })?;
     let rows = parse_mapping_csv(&text)?;
-    rows.iter().map(|row| row_spec(args, &source, &target, row)).collect()
+    rows.iter()
+        .map(|row| row_spec(args, &source, &target, row))
+        .collect()
 }
 
-fn row_spec(args: &EndpointArgs, source: &MailEndpoint, target: &MailEndpoint, row: &CsvMapping) -> Result<MappingSpec> {
-    let at = |e: Error| Error::config(format!("mapping CSV line {} ({}): {}", row.line, row.email, e.message()));
-    let s = with_auth(source, Side::Source, &Login {
-        user: Some(&row.user),
-        password: Some(row.password.expose()),
-        admin: args.source_admin.as_deref(),
-        token: None,
-    }, Some(&row.user))
+fn row_spec(
+    args: &EndpointArgs,
+    source: &MailEndpoint,
+    target: &MailEndpoint,
+    row: &CsvMapping,
+) -> Result<MappingSpec> {
+    let at = |e: Error| {
+        Error::config(format!(
+            "mapping CSV line {} ({}): {}",
+            row.line,
+            row.email,
+            e.message()
+        ))
+    };
+    let s = with_auth(
+        source,
+        Side::Source,
+        &Login {
+            user: Some(&row.user),
+            password: Some(row.password.expose()),
+            admin: args.source_admin.as_deref(),
+            token: None,
+        },
+        Some(&row.user),
+    )
     .map_err(at)?;
     let t = match (&row.target_user, &row.target_password) {
-        (Some(u), Some(p)) => with_auth(target, Side::Target, &Login { user: Some(u), password: Some(p.expose()), admin: None, token: None }, Some(&row.email)),
-        _ => with_auth(target, Side::Target, &Login {
-            user: Some(&row.email),
-            password: args.target_password.as_deref(),
-            admin: args.target_admin.as_deref(),
-            token: args.target_oauth_token.as_deref(),
-        }, Some(&row.email)),
+        (Some(u), Some(p)) => with_auth(
+            target,
+            Side::Target,
+            &Login {
+                user: Some(u),
+                password: Some(p.expose()),
+                admin: None,
+                token: None,
+            },
+            Some(&row.email),
+        ),
+        _ => with_auth(
+            target,
+            Side::Target,
+            &Login {
+                user: Some(&row.email),
+                password: args.target_password.as_deref(),
+                admin: args.target_admin.as_deref(),
+                token: args.target_oauth_token.as_deref(),
+            },
+            Some(&row.email),
+        ),
     }
     .map_err(at)?;
-    if let (MailEndpoint::Imap(_), None, None, None) = (target, &row.target_user, &args.target_admin, &args.target_oauth_token) {
+    if let (MailEndpoint::Imap(_), None, None, None) = (
+        target,
+        &row.target_user,
+        &args.target_admin,
+        &args.target_oauth_token,
+    ) {
         return Err(at(Error::config(
             "no target login for this mailbox: add TargetUserName,TargetPassword columns, or use --target-admin with the admin's password",
         )));
     }
-    let source_root = row.user_root.as_deref().map(|r| FolderPath::parse(r.trim_matches('/'), '/'));
-    Ok(MappingSpec { label: row.email.clone(), source: Arc::new(s), target: Arc::new(t), source_root })
+    let source_root = row
+        .user_root
+        .as_deref()
+        .map(|r| FolderPath::parse(r.trim_matches('/'), '/'));
+    Ok(MappingSpec {
+        label: row.email.clone(),
+        source: Arc::new(s),
+        target: Arc::new(t),
+        source_root,
+    })
 }

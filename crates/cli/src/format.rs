@@ -4,16 +4,24 @@
 /// 1,048,576 bytes), as Exchange states its 35 MB limit.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a size; write e.g. 35MB, 512KB or 1048576"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size; write e.g. 35MB, 512KB or 1048576"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
         "t" | "tb" | "tib" => 1 << 40,
-        other => return Err(format!("unknown size unit {other:?} in {s:?}; use B, KB, MB, GB or TB")),
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {s:?}; use B, KB, MB, GB or TB"
+            ));
+        }
     };
     if !n.is_finite() || n < 0.0 {
         return Err(format!("{s:?} is not a size"));
@@ -30,7 +38,11 @@ pub fn human_bytes(b: u64) -> String {
         v /= 1024.0;
         i += 1;
     }
-    if i == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[i]) }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
 }
 
 pub fn human_secs(s: f64) -> String {
@@ -39,7 +51,11 @@ pub fn human_secs(s: f64) -> String {
     } else if s < 3600.0 {
         format!("{}m{:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
     } else {
-        format!("{}h{:02}m", (s / 3600.0) as u64, ((s % 3600.0) / 60.0) as u64)
+        format!(
+            "{}h{:02}m",
+            (s / 3600.0) as u64,
+            ((s % 3600.0) / 60.0) as u64
+        )
     }
 }
 
@@ -51,7 +67,10 @@ pub struct Table {
 
 impl Table {
     pub fn new(header: &[&str]) -> Self {
-        Table { header: header.iter().map(|s| s.to_string()).collect(), rows: Vec::new() }
+        Table {
+            header: header.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -67,14 +86,17 @@ impl Table {
             }
         }
         let numeric = |i: usize| {
-            self.rows.iter().all(|r| r.get(i).is_none_or(|c| c.is_empty() || c.starts_with(|ch: char| ch.is_ascii_digit())))
+            self.rows.iter().all(|r| {
+                r.get(i)
+                    .is_none_or(|c| c.is_empty() || c.starts_with(|ch: char| ch.is_ascii_digit()))
+            })
         };
         let mut out = String::new();
         let line = |cells: &[String], out: &mut String| {
             let mut s = String::new();
-            for i in 0..n {
+            for (i, width) in w.iter().enumerate() {
                 let c = cells.get(i).map(String::as_str).unwrap_or("");
-                let pad = w[i].saturating_sub(c.chars().count());
+                let pad = width.saturating_sub(c.chars().count());
                 if i > 0 {
                     s.push_str("  ");
                 }
@@ -111,7 +133,11 @@ mod tests {
         assert_eq!(parse_size("1024").unwrap(), 1024);
         assert_eq!(parse_size("1.5K").unwrap(), 1536);
         assert!(parse_size("lots").unwrap_err().contains("not a size"));
-        assert!(parse_size("3 parsecs").unwrap_err().contains("unknown size unit"));
+        assert!(
+            parse_size("3 parsecs")
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
     }
 
     #[test]

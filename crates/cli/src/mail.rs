@@ -1,14 +1,14 @@
 //! `ferry mail migrate` and `ferry mail verify`.
 
-use crate::endpoints::{specs, EndpointArgs};
-use crate::format::{human_bytes, parse_size, Table};
+use crate::endpoints::{EndpointArgs, specs};
+use crate::format::{Table, human_bytes, parse_size};
 use crate::ui::ProgressUi;
 use crate::{Ctx, Outcome};
 use clap::{Args, Subcommand};
-use ferry_core::{limits, Error, Result};
+use ferry_core::{Error, Result, limits};
 use ferry_engine::pattern::FolderFilter;
 use ferry_engine::progress::Progress;
-use ferry_engine::{plan_mail, run_mail, verify_mail, MailOptions};
+use ferry_engine::{MailOptions, plan_mail, run_mail, verify_mail};
 use ferry_store::{RunStatus, Store};
 use std::sync::Arc;
 
@@ -74,7 +74,10 @@ fn options(c: &CommonArgs) -> MailOptions {
     MailOptions {
         concurrency: c.concurrency.max(1),
         connections_per_endpoint: c.max_connections.max(1),
-        filter: FolderFilter { include: c.include.clone(), exclude: c.exclude.clone() },
+        filter: FolderFilter {
+            include: c.include.clone(),
+            exclude: c.exclude.clone(),
+        },
         ..MailOptions::default()
     }
 }
@@ -87,7 +90,8 @@ pub async fn run(ctx: &Ctx, cmd: MailCommand) -> Result<Outcome> {
 }
 
 fn json_out<T: serde::Serialize>(v: &T) -> Result<()> {
-    let s = serde_json::to_string_pretty(v).map_err(|e| Error::unexpected(format!("cannot write JSON: {e}")))?;
+    let s = serde_json::to_string_pretty(v)
+        .map_err(|e| Error::unexpected(format!("cannot write JSON: {e}")))?;
     println!("{s}");
     Ok(())
 }
@@ -109,9 +113,19 @@ async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
                     println!("  cannot plan: {e}");
                     continue;
                 }
-                let mut t = Table::new(&["Source folder", "Target folder", "Messages", "Size", "Over size limit"]);
+                let mut t = Table::new(&[
+                    "Source folder",
+                    "Target folder",
+                    "Messages",
+                    "Size",
+                    "Over size limit",
+                ]);
                 for f in &p.folders {
-                    let note = if f.selectable { String::new() } else { " (parent only)".into() };
+                    let note = if f.selectable {
+                        String::new()
+                    } else {
+                        " (parent only)".into()
+                    };
                     t.row(vec![
                         format!("{}{note}", f.source),
                         f.target.clone(),
@@ -126,7 +140,11 @@ async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
             }
             println!("Dry run: nothing was copied.");
         }
-        return Ok(if plans.iter().any(|p| p.error.is_some()) { Outcome::Incomplete } else { Outcome::Ok });
+        return Ok(if plans.iter().any(|p| p.error.is_some()) {
+            Outcome::Incomplete
+        } else {
+            Outcome::Ok
+        });
     }
     let store: Arc<dyn Store> = Arc::new(ctx.store().await?);
     let progress = Arc::new(Progress::default());
@@ -139,7 +157,9 @@ async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
     if ctx.json {
         json_out(&summary)?;
     } else {
-        let mut t = Table::new(&["Mailbox", "Pass", "New", "Copied", "Skipped", "Failed", "Bytes", "Status"]);
+        let mut t = Table::new(&[
+            "Mailbox", "Pass", "New", "Copied", "Skipped", "Failed", "Bytes", "Status",
+        ]);
         for m in &summary.mailboxes {
             t.row(vec![
                 m.label.clone(),
@@ -168,28 +188,50 @@ async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
             ctx.data.display()
         );
     }
-    let all_failed = !summary.mailboxes.is_empty() && summary.mailboxes.iter().all(|m| m.status == RunStatus::Failed);
+    let all_failed = !summary.mailboxes.is_empty()
+        && summary
+            .mailboxes
+            .iter()
+            .all(|m| m.status == RunStatus::Failed);
     if all_failed {
-        let first = summary.mailboxes.iter().find_map(|m| m.error.clone()).unwrap_or_default();
-        return Err(Error::new(ferry_core::ErrorKind::Unexpected, format!("no mailbox could be migrated; first error: {first}")));
+        let first = summary
+            .mailboxes
+            .iter()
+            .find_map(|m| m.error.clone())
+            .unwrap_or_default();
+        return Err(Error::new(
+            ferry_core::ErrorKind::Unexpected,
+            format!("no mailbox could be migrated; first error: {first}"),
+        ));
     }
-    Ok(if summary.totals.skipped > 0 || summary.totals.failed > 0 || summary.status != RunStatus::Done {
-        Outcome::Incomplete
-    } else {
-        Outcome::Ok
-    })
+    Ok(
+        if summary.totals.skipped > 0
+            || summary.totals.failed > 0
+            || summary.status != RunStatus::Done
+        {
+            Outcome::Incomplete
+        } else {
+            Outcome::Ok
+        },
+    )
 }
 
 async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<Outcome> {
     let specs = specs(&a.common.endpoints)?;
     let opts = options(&a.common);
     let db = ctx.data.join("ferry.db");
-    let store: Option<Arc<dyn Store>> = if db.exists() { Some(Arc::new(ctx.store().await?)) } else { None };
+    let store: Option<Arc<dyn Store>> = if db.exists() {
+        Some(Arc::new(ctx.store().await?))
+    } else {
+        None
+    };
     let results = verify_mail(store, &specs, &opts).await;
     if ctx.json {
         json_out(&results)?;
     } else {
-        let mut t = Table::new(&["Mailbox", "Folders", "Source", "Matched", "Missing", "Extra", "Skipped", "Grade"]);
+        let mut t = Table::new(&[
+            "Mailbox", "Folders", "Source", "Matched", "Missing", "Extra", "Skipped", "Grade",
+        ]);
         for v in &results {
             let (src, matched, missing, extra, skipped) = v.totals();
             t.row(vec![
@@ -200,7 +242,9 @@ async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<Outcome> {
                 missing.to_string(),
                 extra.to_string(),
                 skipped.to_string(),
-                v.grade.map(|g| g.to_string()).unwrap_or_else(|| "error".into()),
+                v.grade
+                    .map(|g| g.to_string())
+                    .unwrap_or_else(|| "error".into()),
             ]);
         }
         print!("{}", t.render());
@@ -209,14 +253,28 @@ async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<Outcome> {
                 println!("{}: cannot verify: {e}", v.label);
             }
             if a.folders || !v.is_complete() {
-                for f in v.folders.iter().filter(|f| a.folders || f.missing > 0 || f.error.is_some()) {
+                for f in v
+                    .folders
+                    .iter()
+                    .filter(|f| a.folders || f.missing > 0 || f.error.is_some())
+                {
                     println!(
                         "  {} → {}: source {}, matched {}, missing {}, extra {}, skipped {}",
-                        f.source_folder, f.target_folder, f.source_messages, f.matched, f.missing, f.extra, f.skipped
+                        f.source_folder,
+                        f.target_folder,
+                        f.source_messages,
+                        f.matched,
+                        f.missing,
+                        f.extra,
+                        f.skipped
                     );
                 }
             }
         }
     }
-    Ok(if results.iter().all(|v| v.is_complete()) { Outcome::Ok } else { Outcome::Incomplete })
+    Ok(if results.iter().all(|v| v.is_complete()) {
+        Outcome::Ok
+    } else {
+        Outcome::Incomplete
+    })
 }

@@ -18,7 +18,12 @@ use std::process::ExitCode;
 /// Ferry moves mail (and soon files) from the systems an organisation is leaving into its new home:
 /// resumable, verified, and never touching the source.
 #[derive(Parser, Debug)]
-#[command(name = "ferry", version, propagate_version = true, max_term_width = 110)]
+#[command(
+    name = "ferry",
+    version,
+    propagate_version = true,
+    max_term_width = 110
+)]
 struct Cli {
     /// Directory holding Ferry's state (the SQLite store `ferry.db`): re-runs, reports and verify find
     /// earlier passes here.
@@ -44,7 +49,7 @@ enum Command {
     Quickstart(quickstart::QuickstartArgs),
     /// Mail migrations: migrate and verify.
     #[command(subcommand)]
-    Mail(mail::MailCommand),
+    Mail(Box<mail::MailCommand>),
     /// Show what earlier runs did: per mailbox and folder, discovered, copied, skipped, failed (with
     /// reasons), bytes and duration.
     Report(report::ReportArgs),
@@ -64,24 +69,34 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(2);
         }
     };
-    let ctx = Ctx { data: cli.data, json: cli.json };
+    let ctx = Ctx {
+        data: cli.data,
+        json: cli.json,
+    };
     let result = rt.block_on(async {
         match cli.command {
             Command::Quickstart(a) => quickstart::run(&ctx, a).await,
-            Command::Mail(c) => mail::run(&ctx, c).await,
+            Command::Mail(c) => mail::run(&ctx, *c).await,
             Command::Report(a) => report::run(&ctx, a).await,
         }
     });

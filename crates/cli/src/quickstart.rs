@@ -30,9 +30,11 @@ fn prepare(dir: &Path) -> Result<()> {
                 dir.display()
             )));
         }
-        std::fs::remove_dir_all(dir).map_err(|e| Error::config(format!("cannot clear {}: {e}", dir.display())))?;
+        std::fs::remove_dir_all(dir)
+            .map_err(|e| Error::config(format!("cannot clear {}: {e}", dir.display())))?;
     }
-    std::fs::create_dir_all(dir).map_err(|e| Error::config(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::config(format!("cannot create {}: {e}", dir.display())))?;
     std::fs::write(dir.join(MARKER), b"made by ferry quickstart\n")
         .map_err(|e| Error::config(format!("cannot write in {}: {e}", dir.display())))?;
     Ok(())
@@ -52,7 +54,9 @@ fn mail_args(args: &[&str]) -> Result<MailCommand> {
     }
     let mut v = vec!["ferry"];
     v.extend_from_slice(args);
-    Wrap::try_parse_from(v).map(|w| w.cmd).map_err(|e| Error::unexpected(format!("quickstart: {e}")))
+    Wrap::try_parse_from(v)
+        .map(|w| w.cmd)
+        .map_err(|e| Error::unexpected(format!("quickstart: {e}")))
 }
 
 pub async fn run(ctx: &Ctx, a: QuickstartArgs) -> Result<Outcome> {
@@ -61,19 +65,38 @@ pub async fn run(ctx: &Ctx, a: QuickstartArgs) -> Result<Outcome> {
     let source = dir.join("source");
     let target = dir.join("target");
     let data = dir.join("data");
-    let qctx = Ctx { data: data.clone(), json: false };
-    let (src_url, tgt_url) = (format!("maildir:{}", source.display()), format!("maildir:{}", target.display()));
+    let qctx = Ctx {
+        data: data.clone(),
+        json: false,
+    };
+    let (src_url, tgt_url) = (
+        format!("maildir:{}", source.display()),
+        format!("maildir:{}", target.display()),
+    );
 
     heading("1. A sample mailbox to migrate");
     let info = ferry_mail::sample::write_sample_maildir(&source).await?;
-    println!("Wrote {} messages ({}) in {} folders to {}:", info.messages, human_bytes(info.bytes), info.folders.len(), source.display());
+    println!(
+        "Wrote {} messages ({}) in {} folders to {}:",
+        info.messages,
+        human_bytes(info.bytes),
+        info.folders.len(),
+        source.display()
+    );
     for f in &info.folders {
-        let note = if f.selectable { format!("{} messages", f.messages) } else { "parent only (\\Noselect)".into() };
+        let note = if f.selectable {
+            format!("{} messages", f.messages)
+        } else {
+            "parent only (\\Noselect)".into()
+        };
         println!("  {:<24} {note}", f.path.to_string());
     }
 
     let base = ["--source", src_url.as_str(), "--target", tgt_url.as_str()];
-    let cmd_line = format!("ferry --data {} mail migrate --source {src_url} --target {tgt_url}", data.display());
+    let cmd_line = format!(
+        "ferry --data {} mail migrate --source {src_url} --target {tgt_url}",
+        data.display()
+    );
 
     heading("2. Plan (--dry-run: reads only, writes nothing)");
     let mut v = vec!["migrate"];
@@ -94,12 +117,23 @@ pub async fn run(ctx: &Ctx, a: QuickstartArgs) -> Result<Outcome> {
     v.extend_from_slice(&base);
     let verified = crate::mail::run(&qctx, mail_args(&v)?).await?;
 
-    heading(&format!("6. Report: ferry --data {} report   (also --format csv|json)", data.display()));
+    heading(&format!(
+        "6. Report: ferry --data {} report   (also --format csv|json)",
+        data.display()
+    ));
     crate::report::run(&qctx, ReportArgs::parse_default()?).await?;
 
-    println!("The source was opened read-only and is unchanged. Everything is in {}.", dir.display());
-    println!("Next: point --source and --target at real servers, e.g. --source imaps://old.example.com --target imap://new.example.com --mapping users.csv");
-    let _ = (ctx, std::marker::PhantomData::<(MigrateArgs, VerifyArgs, CommonArgs, EndpointArgs)>);
+    println!(
+        "The source was opened read-only and is unchanged. Everything is in {}.",
+        dir.display()
+    );
+    println!(
+        "Next: point --source and --target at real servers, e.g. --source imaps://old.example.com --target imap://new.example.com --mapping users.csv"
+    );
+    let _ = (
+        ctx,
+        std::marker::PhantomData::<(MigrateArgs, VerifyArgs, CommonArgs, EndpointArgs)>,
+    );
     Ok(match (first, verified) {
         (Outcome::Ok, Outcome::Ok) => Outcome::Ok,
         _ => Outcome::Incomplete,
@@ -113,6 +147,8 @@ impl ReportArgs {
             #[command(flatten)]
             r: ReportArgs,
         }
-        Wrap::try_parse_from(["report"]).map(|w| w.r).map_err(|e| Error::unexpected(format!("quickstart: {e}")))
+        Wrap::try_parse_from(["report"])
+            .map(|w| w.r)
+            .map_err(|e| Error::unexpected(format!("quickstart: {e}")))
     }
 }

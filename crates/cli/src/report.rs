@@ -1,7 +1,7 @@
 //! `ferry report`: what earlier runs did, from the store's journal (every discovered message is counted
 //! once: copied, skipped or failed, with reasons).
 
-use crate::format::{human_bytes, human_secs, Table};
+use crate::format::{Table, human_bytes, human_secs};
 use crate::{Ctx, Outcome};
 use clap::{Args, ValueEnum};
 use ferry_core::grade::{Grade, GradePolicy};
@@ -59,7 +59,11 @@ async fn build(store: &dyn Store, filter: Option<&str>) -> Result<Vec<MailboxRep
         if filter.is_some_and(|f| !r.label.contains(f)) {
             continue;
         }
-        if out.last().is_none_or(|m: &MailboxReport| m.folders.first().is_none_or(|f| f.mapping_id != r.mapping_id)) {
+        if out.last().is_none_or(|m: &MailboxReport| {
+            m.folders
+                .first()
+                .is_none_or(|f| f.mapping_id != r.mapping_id)
+        }) {
             out.push(MailboxReport {
                 label: r.label.clone(),
                 source: r.source.clone(),
@@ -87,11 +91,23 @@ async fn build(store: &dyn Store, filter: Option<&str>) -> Result<Vec<MailboxRep
         }
     }
     for m in &mut out {
-        m.folders.sort_by(|a, b| (a.folder != "INBOX", &a.folder).cmp(&(b.folder != "INBOX", &b.folder)));
+        m.folders.sort_by(|a, b| {
+            (a.folder != "INBOX", &a.folder).cmp(&(b.folder != "INBOX", &b.folder))
+        });
         // Unconfirmed (pending) items count as failed until a re-run settles them.
-        let folder_errors = m.folders.iter().filter(|f| f.folder_error.is_some()).count() as u64;
-        m.grade = GradePolicy::default().grade(m.discovered, m.skipped, m.failed + m.pending + folder_errors);
-        let Some(id) = m.folders.first().map(|f| f.mapping_id.clone()) else { continue };
+        let folder_errors = m
+            .folders
+            .iter()
+            .filter(|f| f.folder_error.is_some())
+            .count() as u64;
+        m.grade = GradePolicy::default().grade(
+            m.discovered,
+            m.skipped,
+            m.failed + m.pending + folder_errors,
+        );
+        let Some(id) = m.folders.first().map(|f| f.mapping_id.clone()) else {
+            continue;
+        };
         let id = id.parse()?;
         for p in store.problems(id).await? {
             m.problems.push(Problem {
@@ -119,12 +135,26 @@ pub async fn run(ctx: &Ctx, a: ReportArgs) -> Result<Outcome> {
     let format = if ctx.json { Format::Json } else { a.format };
     match format {
         Format::Json => {
-            let s = serde_json::to_string_pretty(&report).map_err(|e| Error::unexpected(e.to_string()))?;
+            let s = serde_json::to_string_pretty(&report)
+                .map_err(|e| Error::unexpected(e.to_string()))?;
             println!("{s}");
         }
         Format::Csv => {
             let mut w = csv::Writer::from_writer(std::io::stdout());
-            let header = ["mailbox", "source", "target", "folder", "discovered", "copied", "skipped", "failed", "pending", "bytes_copied", "duration_secs", "folder_error"];
+            let header = [
+                "mailbox",
+                "source",
+                "target",
+                "folder",
+                "discovered",
+                "copied",
+                "skipped",
+                "failed",
+                "pending",
+                "bytes_copied",
+                "duration_secs",
+                "folder_error",
+            ];
             let csv_err = |e: csv::Error| Error::unexpected(format!("cannot write CSV: {e}"));
             w.write_record(header).map_err(csv_err)?;
             for m in &report {
@@ -146,7 +176,8 @@ pub async fn run(ctx: &Ctx, a: ReportArgs) -> Result<Outcome> {
                     .map_err(csv_err)?;
                 }
             }
-            w.flush().map_err(|e| Error::unexpected(format!("cannot write CSV: {e}")))?;
+            w.flush()
+                .map_err(|e| Error::unexpected(format!("cannot write CSV: {e}")))?;
         }
         Format::Table => {
             if report.is_empty() {
@@ -162,7 +193,14 @@ pub async fn run(ctx: &Ctx, a: ReportArgs) -> Result<Outcome> {
                     m.folders.len(),
                     human_secs(m.duration_secs)
                 );
-                let mut t = Table::new(&["Folder", "Discovered", "Copied", "Skipped", "Failed", "Bytes copied"]);
+                let mut t = Table::new(&[
+                    "Folder",
+                    "Discovered",
+                    "Copied",
+                    "Skipped",
+                    "Failed",
+                    "Bytes copied",
+                ]);
                 for f in &m.folders {
                     let mut name = f.folder.clone();
                     if let Some(e) = &f.folder_error {
@@ -189,12 +227,23 @@ pub async fn run(ctx: &Ctx, a: ReportArgs) -> Result<Outcome> {
                     println!("  {l}");
                 }
                 for p in &m.problems {
-                    println!("  {} {} uid {} ({}): {}", p.status, p.folder, p.uid, human_bytes(p.size), p.reason);
+                    println!(
+                        "  {} {} uid {} ({}): {}",
+                        p.status,
+                        p.folder,
+                        p.uid,
+                        human_bytes(p.size),
+                        p.reason
+                    );
                 }
                 println!();
             }
         }
     }
     let incomplete = report.iter().any(|m| m.skipped + m.failed + m.pending > 0);
-    Ok(if incomplete { Outcome::Incomplete } else { Outcome::Ok })
+    Ok(if incomplete {
+        Outcome::Incomplete
+    } else {
+        Outcome::Ok
+    })
 }

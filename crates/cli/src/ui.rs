@@ -40,7 +40,11 @@ impl ProgressUi {
                 let secs = started.elapsed().as_secs_f64().max(0.001);
                 let rate = snap.copied as f64 / secs;
                 let remaining = snap.discovered.saturating_sub(snap.done());
-                let eta = if rate > 0.0 { format!("ETA {:.0}s", remaining as f64 / rate) } else { String::new() };
+                let eta = if rate > 0.0 {
+                    format!("ETA {:.0}s", remaining as f64 / rate)
+                } else {
+                    String::new()
+                };
                 let msg = format!(
                     "{} at {}/s, {:.0} msg/s, mailboxes {}/{}, skipped {}, failed {} {}",
                     human_bytes(snap.copied_bytes),
@@ -57,7 +61,11 @@ impl ProgressUi {
                     b.set_position(snap.done());
                     b.set_message(msg);
                 } else if last_log.elapsed() >= Duration::from_secs(10) {
-                    eprintln!("progress: {}/{} messages, {msg}", snap.done(), snap.discovered);
+                    eprintln!(
+                        "progress: {}/{} messages, {msg}",
+                        snap.done(),
+                        snap.discovered
+                    );
                     last_log = Instant::now();
                 }
                 tokio::select! {
@@ -69,7 +77,10 @@ impl ProgressUi {
                 b.finish_and_clear();
             }
         });
-        ProgressUi { stop, task: Some(task) }
+        ProgressUi {
+            stop,
+            task: Some(task),
+        }
     }
 
     pub async fn finish(mut self) {

@@ -48,7 +48,10 @@ pub fn parse_headers(raw: &[u8]) -> HeaderFields {
     let finish = |cur: Option<(String, String)>, fields: &mut HeaderFields| {
         if let Some((name, value)) = cur {
             let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
-            if let Some(idx) = FINGERPRINT_HEADERS.iter().position(|h| h.eq_ignore_ascii_case(&name)) {
+            if let Some(idx) = FINGERPRINT_HEADERS
+                .iter()
+                .position(|h| h.eq_ignore_ascii_case(&name))
+            {
                 // First occurrence wins, as most clients read it.
                 if fields.values[idx].is_empty() {
                     if idx == 0 {
@@ -132,7 +135,10 @@ mod tests {
     fn header_block_alone_gives_same_fields_as_whole_message() {
         let end = header_end(MSG);
         assert_eq!(parse_headers(&MSG[..end]), parse_headers(MSG));
-        assert_eq!(fingerprint(&parse_headers(&MSG[..end]), MSG.len() as u64), fingerprint_message(MSG));
+        assert_eq!(
+            fingerprint(&parse_headers(&MSG[..end]), MSG.len() as u64),
+            fingerprint_message(MSG)
+        );
     }
 
     #[test]
@@ -141,7 +147,10 @@ mod tests {
         assert_ne!(fingerprint(&f, 10), fingerprint(&f, 11));
         let no_id = b"Subject: x\r\n\r\nbody";
         assert_eq!(parse_headers(no_id).message_id, None);
-        assert_ne!(fingerprint_message(no_id), fingerprint_message(b"Subject: y\r\n\r\nbody"));
+        assert_ne!(
+            fingerprint_message(no_id),
+            fingerprint_message(b"Subject: y\r\n\r\nbody")
+        );
     }
 
     #[test]

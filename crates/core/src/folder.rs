@@ -20,10 +20,10 @@ impl FolderPath {
     /// Split a decoded name on the delimiter; the first segment `inbox` in any case becomes `INBOX`.
     pub fn parse(name: &str, delimiter: char) -> Self {
         let mut segs: Vec<String> = name.split(delimiter).map(str::to_owned).collect();
-        if let Some(first) = segs.first_mut() {
-            if first.eq_ignore_ascii_case("INBOX") {
-                *first = "INBOX".to_owned();
-            }
+        if let Some(first) = segs.first_mut()
+            && first.eq_ignore_ascii_case("INBOX")
+        {
+            *first = "INBOX".to_owned();
         }
         FolderPath(segs)
     }
@@ -55,7 +55,9 @@ impl FolderPath {
 
     /// Every ancestor from the top down, excluding self.
     pub fn ancestors(&self) -> Vec<FolderPath> {
-        (1..self.0.len()).map(|n| FolderPath(self.0[..n].to_vec())).collect()
+        (1..self.0.len())
+            .map(|n| FolderPath(self.0[..n].to_vec()))
+            .collect()
     }
 
     /// Replace the first segment (used when a special-use folder is renamed to the target's name).
@@ -125,16 +127,34 @@ impl SpecialUse {
     pub fn from_well_known_name(name: &str) -> Option<SpecialUse> {
         let n = name.to_lowercase();
         let role = match n.as_str() {
-            "sent" | "sent items" | "sent messages" | "sent mail" | "gesendet"
-            | "gesendete elemente" | "envoyés" | "éléments envoyés" | "enviados" | "inviata" => {
-                SpecialUse::Sent
-            }
+            "sent"
+            | "sent items"
+            | "sent messages"
+            | "sent mail"
+            | "gesendet"
+            | "gesendete elemente"
+            | "envoyés"
+            | "éléments envoyés"
+            | "enviados"
+            | "inviata" => SpecialUse::Sent,
             "drafts" | "draft" | "entwürfe" | "brouillons" | "borradores" | "bozze" => {
                 SpecialUse::Drafts
             }
-            "trash" | "deleted items" | "deleted messages" | "bin" | "papierkorb"
-            | "gelöschte elemente" | "corbeille" | "papelera" | "cestino" => SpecialUse::Trash,
-            "junk" | "spam" | "junk e-mail" | "junk email" | "bulk mail" | "spamverdacht"
+            "trash"
+            | "deleted items"
+            | "deleted messages"
+            | "bin"
+            | "papierkorb"
+            | "gelöschte elemente"
+            | "corbeille"
+            | "papelera"
+            | "cestino" => SpecialUse::Trash,
+            "junk"
+            | "spam"
+            | "junk e-mail"
+            | "junk email"
+            | "bulk mail"
+            | "spamverdacht"
             | "courrier indésirable" => SpecialUse::Junk,
             "archive" | "archives" | "archiv" => SpecialUse::Archive,
             _ => return None,
@@ -168,8 +188,14 @@ mod tests {
 
     #[test]
     fn well_known_names_map_to_roles() {
-        assert_eq!(SpecialUse::from_well_known_name("Sent Items"), Some(SpecialUse::Sent));
-        assert_eq!(SpecialUse::from_well_known_name("Deleted Items"), Some(SpecialUse::Trash));
+        assert_eq!(
+            SpecialUse::from_well_known_name("Sent Items"),
+            Some(SpecialUse::Sent)
+        );
+        assert_eq!(
+            SpecialUse::from_well_known_name("Deleted Items"),
+            Some(SpecialUse::Trash)
+        );
         assert_eq!(SpecialUse::from_well_known_name("Projects"), None);
         assert_eq!(SpecialUse::from_attribute("\\junk"), Some(SpecialUse::Junk));
     }

@@ -23,7 +23,10 @@ pub struct GradePolicy {
 
 impl Default for GradePolicy {
     fn default() -> Self {
-        GradePolicy { good_max_fraction: 0.001, investigate_max_fraction: 0.02 }
+        GradePolicy {
+            good_max_fraction: 0.001,
+            investigate_max_fraction: 0.02,
+        }
     }
 }
 

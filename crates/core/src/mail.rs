@@ -8,8 +8,8 @@
 //! A connector value is one session (one IMAP connection, one open directory): the engine gives each
 //! mailbox its own source and target connector and runs many mailboxes at once.
 
-use crate::folder::{FolderInfo, FolderPath, SpecialUse};
 use crate::Result;
+use crate::folder::{FolderInfo, FolderPath, SpecialUse};
 use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
@@ -78,7 +78,12 @@ pub struct RawMessage {
 
 impl fmt::Debug for RawMessage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RawMessage {{ uid: {}, {} bytes }}", self.uid, self.bytes.len())
+        write!(
+            f,
+            "RawMessage {{ uid: {}, {} bytes }}",
+            self.uid,
+            self.bytes.len()
+        )
     }
 }
 
@@ -118,20 +123,37 @@ pub trait MailConnector: Send {
     async fn folder_status(&mut self, folder: &FolderPath) -> Result<FolderStatus>;
 
     /// A page of summaries: at most `limit` messages with `uid >= uid_from`, ascending.
-    async fn summaries(&mut self, folder: &FolderPath, uid_from: u32, limit: u32) -> Result<Vec<MessageSummary>>;
+    async fn summaries(
+        &mut self,
+        folder: &FolderPath,
+        uid_from: u32,
+        limit: u32,
+    ) -> Result<Vec<MessageSummary>>;
 
     /// Raw bytes of the given uids (ascending). Missing uids are left out.
     async fn fetch(&mut self, folder: &FolderPath, uids: &[u32]) -> Result<Vec<RawMessage>>;
 
     /// Create a folder (and its parents); an existing folder is fine. `special_use` is a hint the
     /// connector may pass on (RFC 6154 `CREATE-SPECIAL-USE`).
-    async fn create_folder(&mut self, folder: &FolderPath, special_use: Option<SpecialUse>) -> Result<()>;
+    async fn create_folder(
+        &mut self,
+        folder: &FolderPath,
+        special_use: Option<SpecialUse>,
+    ) -> Result<()>;
 
     /// Append messages to a folder; one result per request.
-    async fn append(&mut self, folder: &FolderPath, messages: &[AppendRequest<'_>]) -> Result<Vec<Result<Option<u32>>>>;
+    async fn append(
+        &mut self,
+        folder: &FolderPath,
+        messages: &[AppendRequest<'_>],
+    ) -> Result<Vec<Result<Option<u32>>>>;
 
     /// Uids of messages in `folder` whose Message-ID is `message_id` (normalised, without `<>`).
-    async fn search_message_id(&mut self, folder: &FolderPath, message_id: &str) -> Result<Vec<u32>>;
+    async fn search_message_id(
+        &mut self,
+        folder: &FolderPath,
+        message_id: &str,
+    ) -> Result<Vec<u32>>;
 
     /// Close the session politely (IMAP `LOGOUT`). Dropping without closing is allowed.
     async fn close(&mut self) -> Result<()>;

@@ -18,7 +18,11 @@ pub fn encode(name: &str) -> String {
         out.push('&');
         let bytes: Vec<u8> = pending.iter().flat_map(|u| u.to_be_bytes()).collect();
         for chunk in bytes.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
             let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
             let chars = match chunk.len() {
                 1 => 2,
@@ -52,7 +56,12 @@ pub fn encode(name: &str) -> String {
 
 /// Decode a modified UTF-7 name to UTF-8. Malformed input is an error naming the name.
 pub fn decode(name: &str) -> Result<String> {
-    let bad = |why: &str| Error::new(crate::ErrorKind::Protocol, format!("bad modified UTF-7 in {name:?}: {why}"));
+    let bad = |why: &str| {
+        Error::new(
+            crate::ErrorKind::Protocol,
+            format!("bad modified UTF-7 in {name:?}: {why}"),
+        )
+    };
     let mut out = String::with_capacity(name.len());
     let bytes = name.as_bytes();
     let mut i = 0;
@@ -71,7 +80,11 @@ pub fn decode(name: &str) -> Result<String> {
             i += 1;
             continue;
         }
-        let end = name[i + 1..].find('-').ok_or_else(|| bad("unterminated '&'"))? + i + 1;
+        let end = name[i + 1..]
+            .find('-')
+            .ok_or_else(|| bad("unterminated '&'"))?
+            + i
+            + 1;
         let chunk = &bytes[i + 1..end];
         if chunk.is_empty() {
             out.push('&');
@@ -112,8 +125,14 @@ mod tests {
     #[test]
     fn round_trips_rfc_examples_and_non_ascii() {
         // RFC 3501 §5.1.3 example.
-        assert_eq!(encode("~peter/mail/台北/日本語"), "~peter/mail/&U,BTFw-/&ZeVnLIqe-");
-        assert_eq!(decode("~peter/mail/&U,BTFw-/&ZeVnLIqe-").unwrap(), "~peter/mail/台北/日本語");
+        assert_eq!(
+            encode("~peter/mail/台北/日本語"),
+            "~peter/mail/&U,BTFw-/&ZeVnLIqe-"
+        );
+        assert_eq!(
+            decode("~peter/mail/&U,BTFw-/&ZeVnLIqe-").unwrap(),
+            "~peter/mail/台北/日本語"
+        );
         for s in ["Entwürfe", "A&B", "Été 🚀 x", "plain", "&", "Ünïcödé/Sub"] {
             assert_eq!(decode(&encode(s)).unwrap(), s, "{s}");
         }

@@ -24,7 +24,10 @@ impl ByteBudget {
     /// A budget of `bytes` (at least 1 MiB).
     pub fn new(bytes: u64) -> Self {
         let units = (bytes / UNIT).clamp(1024, u64::from(u32::MAX >> 4)) as u32;
-        ByteBudget { sem: Arc::new(Semaphore::new(units as usize)), total: units }
+        ByteBudget {
+            sem: Arc::new(Semaphore::new(units as usize)),
+            total: units,
+        }
     }
 
     /// The budget in bytes.
@@ -61,8 +64,12 @@ mod tests {
         assert_eq!(b.available_bytes(), 4 * 1024 * 1024);
         let big = b.acquire(100 * 1024 * 1024).await;
         assert_eq!(b.available_bytes(), 0);
-        let waiting = tokio::time::timeout(std::time::Duration::from_millis(50), b.acquire(1)).await;
-        assert!(waiting.is_err(), "a full budget makes the next request wait");
+        let waiting =
+            tokio::time::timeout(std::time::Duration::from_millis(50), b.acquire(1)).await;
+        assert!(
+            waiting.is_err(),
+            "a full budget makes the next request wait"
+        );
         drop(big);
         assert_eq!(b.available_bytes(), b.total_bytes());
     }

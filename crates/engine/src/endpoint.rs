@@ -1,8 +1,8 @@
 //! How the engine opens a mailbox: an [`EndpointOpener`] per side of a mapping.
 
 use async_trait::async_trait;
-use ferry_core::mail::{Access, MailConnector};
 use ferry_core::Result;
+use ferry_core::mail::{Access, MailConnector};
 use ferry_mail::config::MailEndpoint;
 
 /// Opens connector sessions for one mailbox on one side.
@@ -25,7 +25,9 @@ impl EndpointOpener for MailEndpoint {
     fn connection_key(&self) -> String {
         match self {
             MailEndpoint::Imap(c) => format!("{}:{}", c.host, c.port),
-            MailEndpoint::Maildir { path } | MailEndpoint::Mbox { path } => path.display().to_string(),
+            MailEndpoint::Maildir { path } | MailEndpoint::Mbox { path } => {
+                path.display().to_string()
+            }
         }
     }
 

@@ -12,7 +12,7 @@ use crate::retry::RetryPolicy;
 use ferry_core::folder::FolderPath;
 use ferry_core::id::{MappingId, RunId};
 use ferry_core::mail::Access;
-use ferry_core::{limits, Result};
+use ferry_core::{Result, limits};
 use ferry_store::{PassCounters, PassKind, RunStatus, Store};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -95,7 +95,8 @@ fn caps(specs: &[MappingSpec], per_endpoint: usize) -> HashMap<String, Arc<Semap
     let mut m = HashMap::new();
     for s in specs {
         for k in [s.source.connection_key(), s.target.connection_key()] {
-            m.entry(k).or_insert_with(|| Arc::new(Semaphore::new(per_endpoint.max(1))));
+            m.entry(k)
+                .or_insert_with(|| Arc::new(Semaphore::new(per_endpoint.max(1))));
         }
     }
     m
@@ -103,7 +104,12 @@ fn caps(specs: &[MappingSpec], per_endpoint: usize) -> HashMap<String, Arc<Semap
 
 /// Run one pass for every mapping. Per-mailbox failures are reported in the summary, not returned: the run
 /// goes on with the other mailboxes. Only a store failure is an `Err`.
-pub async fn run_mail(store: Arc<dyn Store>, specs: Vec<MappingSpec>, opts: MailOptions, progress: Arc<Progress>) -> Result<RunSummary> {
+pub async fn run_mail(
+    store: Arc<dyn Store>,
+    specs: Vec<MappingSpec>,
+    opts: MailOptions,
+    progress: Arc<Progress>,
+) -> Result<RunSummary> {
     let options_json = serde_json::json!({
         "concurrency": opts.concurrency,
         "max_size": opts.max_size,
@@ -114,15 +120,23 @@ pub async fn run_mail(store: Arc<dyn Store>, specs: Vec<MappingSpec>, opts: Mail
     })
     .to_string();
     let run = store.create_run("mail", &options_json).await?;
-    progress.mailboxes_total.store(specs.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    progress
+        .mailboxes_total
+        .store(specs.len() as u64, std::sync::atomic::Ordering::Relaxed);
     let budget = ByteBudget::new(opts.inflight_bytes);
     let caps = Arc::new(caps(&specs, opts.connections_per_endpoint));
     let slots = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let opts = Arc::new(opts);
     let mut set = tokio::task::JoinSet::new();
     for (idx, spec) in specs.into_iter().enumerate() {
-        let (store, budget, caps, slots, opts, progress) =
-            (store.clone(), budget.clone(), caps.clone(), slots.clone(), opts.clone(), progress.clone());
+        let (store, budget, caps, slots, opts, progress) = (
+            store.clone(),
+            budget.clone(),
+            caps.clone(),
+            slots.clone(),
+            opts.clone(),
+            progress.clone(),
+        );
         set.spawn(async move {
             let _slot = slots.acquire_owned().await.ok();
             let src_cap = caps.get(&spec.source.connection_key()).cloned();
@@ -145,7 +159,11 @@ pub async fn run_mail(store: Arc<dyn Store>, specs: Vec<MappingSpec>, opts: Mail
         match joined {
             Ok((idx, Ok(r))) => results.push((idx, r)),
             Ok((_, Err(e))) => return Err(e),
-            Err(e) => return Err(ferry_core::Error::unexpected(format!("a mailbox task ended abnormally: {e}"))),
+            Err(e) => {
+                return Err(ferry_core::Error::unexpected(format!(
+                    "a mailbox task ended abnormally: {e}"
+                )));
+            }
         }
     }
     results.sort_by_key(|(i, _)| *i);
@@ -160,17 +178,32 @@ pub async fn run_mail(store: Arc<dyn Store>, specs: Vec<MappingSpec>, opts: Mail
     }
     let status = if mailboxes.iter().any(|m| m.status == RunStatus::Failed) {
         RunStatus::Failed
-    } else if mailboxes.iter().any(|m| m.status == RunStatus::DoneWithErrors) {
+    } else if mailboxes
+        .iter()
+        .any(|m| m.status == RunStatus::DoneWithErrors)
+    {
         RunStatus::DoneWithErrors
     } else {
         RunStatus::Done
     };
     store.finish_run(run, status).await?;
-    Ok(RunSummary { run_id: run, mailboxes, totals, status })
+    Ok(RunSummary {
+        run_id: run,
+        mailboxes,
+        totals,
+        status,
+    })
 }
 
 /// One mailbox: find or create its mapping, run the pass, record the outcome. `Err` only for store failures.
-async fn run_one(store: &dyn Store, spec: &MappingSpec, opts: &MailOptions, budget: &ByteBudget, progress: &Progress, run: RunId) -> Result<MailboxResult> {
+async fn run_one(
+    store: &dyn Store,
+    spec: &MappingSpec,
+    opts: &MailOptions,
+    budget: &ByteBudget,
+    progress: &Progress,
+    run: RunId,
+) -> Result<MailboxResult> {
     let (source, target) = (spec.source.describe(), spec.target.describe());
     let mapping = store.upsert_mapping(&source, &target, &spec.label).await?;
     let mut result = MailboxResult {
@@ -185,26 +218,40 @@ async fn run_one(store: &dyn Store, spec: &MappingSpec, opts: &MailOptions, budg
         error: None,
     };
     if mapping.sealed {
-        result.error = Some("this mailbox was sealed by a final pass; nothing more is copied".into());
+        result.error =
+            Some("this mailbox was sealed by a final pass; nothing more is copied".into());
         return Ok(result);
     }
     let earlier = store.passes(mapping.id).await?;
     let kind = if opts.final_pass {
         PassKind::Final
-    } else if earlier.iter().any(|p| p.status != RunStatus::Running || p.counters.copied > 0) {
+    } else if earlier
+        .iter()
+        .any(|p| p.status != RunStatus::Running || p.counters.copied > 0)
+    {
         PassKind::Delta
     } else {
         PassKind::Initial
     };
     result.kind = Some(kind);
     let pass_id = store.start_pass(mapping.id, run, kind).await?;
-    let pass = MailboxPass { store, opts, budget, progress, mapping: mapping.id, pass: pass_id, tally: PassTally::default() };
+    let pass = MailboxPass {
+        store,
+        opts,
+        budget,
+        progress,
+        mapping: mapping.id,
+        pass: pass_id,
+        tally: PassTally::default(),
+    };
     let outcome = pass.run(spec).await;
     result.counters = pass.tally.counters();
     result.folder_errors = pass.tally.folder_errors();
     result.status = match &outcome {
         Err(_) => RunStatus::Failed,
-        Ok(()) if result.counters.failed > 0 || result.folder_errors > 0 => RunStatus::DoneWithErrors,
+        Ok(()) if result.counters.failed > 0 || result.folder_errors > 0 => {
+            RunStatus::DoneWithErrors
+        }
         Ok(()) => RunStatus::Done,
     };
     if let Err(e) = outcome {
@@ -214,7 +261,14 @@ async fn run_one(store: &dyn Store, spec: &MappingSpec, opts: &MailOptions, budg
         tracing::error!(mailbox = %spec.label, error = %e, "mailbox failed");
         result.error = Some(e.to_string());
     }
-    store.finish_pass(pass_id, result.status, &result.counters, result.error.as_deref()).await?;
+    store
+        .finish_pass(
+            pass_id,
+            result.status,
+            &result.counters,
+            result.error.as_deref(),
+        )
+        .await?;
     if kind == PassKind::Final && result.status == RunStatus::Done {
         store.seal_mapping(mapping.id).await?;
     }
@@ -277,7 +331,10 @@ async fn plan_one(spec: &MappingSpec, opts: &MailOptions, plan: &mut MailboxPlan
         Some(t) => retry!(policy, "list target folders", t.list_folders())?,
         None => Vec::new(),
     };
-    let selected: Vec<_> = sfolders.into_iter().filter(|f| opts.filter.selects(&f.path)).collect();
+    let selected: Vec<_> = sfolders
+        .into_iter()
+        .filter(|f| opts.filter.selects(&f.path))
+        .collect();
     for fp in map_folders(&selected, &tfolders, spec.source_root.as_ref()) {
         let mut row = FolderPlanRow {
             source: fp.source.path.to_string(),
@@ -290,8 +347,14 @@ async fn plan_one(spec: &MappingSpec, opts: &MailOptions, plan: &mut MailboxPlan
         if fp.source.selectable {
             let mut from = 1;
             loop {
-                let page = retry!(policy, "summaries", src.summaries(&fp.source.path, from, limits::SUMMARY_PAGE))?;
-                let Some(last) = page.last().map(|s| s.uid) else { break };
+                let page = retry!(
+                    policy,
+                    "summaries",
+                    src.summaries(&fp.source.path, from, limits::SUMMARY_PAGE)
+                )?;
+                let Some(last) = page.last().map(|s| s.uid) else {
+                    break;
+                };
                 for s in &page {
                     row.messages += 1;
                     row.bytes += s.size;

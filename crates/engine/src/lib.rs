@@ -30,4 +30,4 @@ pub mod verify;
 
 pub use endpoint::EndpointOpener;
 pub use job::{MailOptions, MailboxResult, MappingSpec, RunSummary, plan_mail, run_mail};
-pub use verify::{verify_mail, FolderVerify, MailboxVerify};
+pub use verify::{FolderVerify, MailboxVerify, verify_mail};

@@ -27,23 +27,40 @@ pub struct CsvMapping {
     pub target_password: Option<Secret>,
 }
 
-const COLUMNS: [&str; 6] = ["emailaddress", "username", "password", "userroot", "targetusername", "targetpassword"];
+const COLUMNS: [&str; 6] = [
+    "emailaddress",
+    "username",
+    "password",
+    "userroot",
+    "targetusername",
+    "targetpassword",
+];
 
 /// Parse and validate a whole mapping file.
 pub fn parse_mapping_csv(text: &str) -> Result<Vec<CsvMapping>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text); // Excel writes a BOM
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
-    let headers = rdr.headers().map_err(|e| Error::config(format!("mapping CSV: cannot read the header row: {e}")))?.clone();
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = rdr
+        .headers()
+        .map_err(|e| Error::config(format!("mapping CSV: cannot read the header row: {e}")))?
+        .clone();
     let mut idx: [Option<usize>; 6] = [None; 6];
     for (i, h) in headers.iter().enumerate() {
         let norm = h.trim().to_ascii_lowercase();
         match COLUMNS.iter().position(|c| *c == norm) {
             Some(c) if idx[c].is_none() => idx[c] = Some(i),
-            Some(_) => return Err(Error::config(format!("mapping CSV line 1: column {h:?} appears twice"))),
+            Some(_) => {
+                return Err(Error::config(format!(
+                    "mapping CSV line 1: column {h:?} appears twice"
+                )));
+            }
             None => {
                 return Err(Error::config(format!(
                     "mapping CSV line 1: unknown column {h:?}; expected EmailAddress,UserName,Password[,UserRoot][,TargetUserName,TargetPassword]"
-                )))
+                )));
             }
         }
     }
@@ -69,14 +86,25 @@ pub fn parse_mapping_csv(text: &str) -> Result<Vec<CsvMapping>> {
                 headers.len()
             )));
         }
-        let get = |c: usize| idx[c].and_then(|i| rec.get(i)).map(str::to_owned).filter(|s| !s.is_empty());
-        let need = |c: usize, name: &str| get(c).ok_or_else(|| Error::config(format!("mapping CSV line {line}: {name} is empty")));
+        let get = |c: usize| {
+            idx[c]
+                .and_then(|i| rec.get(i))
+                .map(str::to_owned)
+                .filter(|s| !s.is_empty())
+        };
+        let need = |c: usize, name: &str| {
+            get(c).ok_or_else(|| Error::config(format!("mapping CSV line {line}: {name} is empty")))
+        };
         let email = need(0, "EmailAddress")?;
         if !email.contains('@') || email.contains(char::is_whitespace) {
-            return Err(Error::config(format!("mapping CSV line {line}: EmailAddress {email:?} is not an e-mail address")));
+            return Err(Error::config(format!(
+                "mapping CSV line {line}: EmailAddress {email:?} is not an e-mail address"
+            )));
         }
         if let Some(first) = seen.insert(email.to_ascii_lowercase(), line) {
-            return Err(Error::config(format!("mapping CSV line {line}: EmailAddress {email} is already on line {first}")));
+            return Err(Error::config(format!(
+                "mapping CSV line {line}: EmailAddress {email} is already on line {first}"
+            )));
         }
         let user = need(1, "UserName")?;
         let password = Secret::new(need(2, "Password")?);
@@ -86,7 +114,15 @@ pub fn parse_mapping_csv(text: &str) -> Result<Vec<CsvMapping>> {
                 "mapping CSV line {line}: TargetUserName and TargetPassword must be given together"
             )));
         }
-        out.push(CsvMapping { line, email, user, password, user_root: get(3), target_user, target_password });
+        out.push(CsvMapping {
+            line,
+            email,
+            user,
+            password,
+            user_root: get(3),
+            target_user,
+            target_password,
+        });
     }
     if out.is_empty() {
         return Err(Error::config("mapping CSV: no rows after the header"));
@@ -109,20 +145,36 @@ mod tests {
         assert_eq!(rows[1].password.expose(), "p,2");
         assert_eq!(rows[1].user_root, None);
         assert_eq!(rows[1].line, 3);
-        let t = parse_mapping_csv("emailaddress , USERNAME,Password,TargetUserName,TargetPassword\na@b.c,a,p,ta,tp\n").unwrap();
+        let t = parse_mapping_csv(
+            "emailaddress , USERNAME,Password,TargetUserName,TargetPassword\na@b.c,a,p,ta,tp\n",
+        )
+        .unwrap();
         assert_eq!(t[0].target_user.as_deref(), Some("ta"));
     }
 
     #[test]
     fn bad_rows_name_their_line_and_field() {
         let err = |s: &str| parse_mapping_csv(s).unwrap_err().to_string();
-        assert!(err("EmailAddress,UserName,Password\na@b.c,a,\n").contains("line 2: Password is empty"));
-        assert!(err("EmailAddress,UserName,Password\na@b.c,a,p\nA@B.C,x,y\n").contains("line 3: EmailAddress A@B.C is already on line 2"));
+        assert!(
+            err("EmailAddress,UserName,Password\na@b.c,a,\n").contains("line 2: Password is empty")
+        );
+        assert!(
+            err("EmailAddress,UserName,Password\na@b.c,a,p\nA@B.C,x,y\n")
+                .contains("line 3: EmailAddress A@B.C is already on line 2")
+        );
         assert!(err("EmailAddress,UserName,Pasword\n").contains("unknown column \"Pasword\""));
         assert!(err("EmailAddress,UserName\n").contains("no Password column"));
-        assert!(err("EmailAddress,UserName,Password\nnot-an-address,a,p\n").contains("line 2: EmailAddress"));
-        assert!(err("EmailAddress,UserName,Password\na@b.c,a,p,extra\n").contains("line 2: 4 fields"));
-        assert!(err("EmailAddress,UserName,Password,TargetUserName\na@b.c,a,p,t\n").contains("together"));
+        assert!(
+            err("EmailAddress,UserName,Password\nnot-an-address,a,p\n")
+                .contains("line 2: EmailAddress")
+        );
+        assert!(
+            err("EmailAddress,UserName,Password\na@b.c,a,p,extra\n").contains("line 2: 4 fields")
+        );
+        assert!(
+            err("EmailAddress,UserName,Password,TargetUserName\na@b.c,a,p,t\n")
+                .contains("together")
+        );
         assert!(err("EmailAddress,UserName,Password\n").contains("no rows"));
     }
 

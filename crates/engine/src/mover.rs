@@ -11,12 +11,14 @@
 
 use crate::budget::{BudgetPermit, ByteBudget};
 use crate::job::{MailOptions, MappingSpec};
-use crate::plan::{map_folders, FolderPlan};
+use crate::plan::{FolderPlan, map_folders};
 use crate::progress::Progress;
 use crate::retry;
 use ferry_core::folder::FolderPath;
 use ferry_core::id::{MappingId, PassId};
-use ferry_core::mail::{Access, AppendRequest, FolderStatus, MailConnector, MessageSummary, RawMessage};
+use ferry_core::mail::{
+    Access, AppendRequest, FolderStatus, MailConnector, MessageSummary, RawMessage,
+};
 use ferry_core::{Error, ErrorKind, Result};
 use ferry_store::{FolderState, ItemRow, ItemStatus, ItemWrite, PassCounters, Store};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -64,16 +66,27 @@ pub(crate) struct MailboxPass<'a> {
     pub tally: PassTally,
 }
 
+/// How one append ended: status, reason, target uid.
+type Outcome = (ItemStatus, Option<String>, Option<u32>);
+
 /// A unit of work from the source half to the target half.
 enum Work {
     /// Fetched messages with their summaries, holding their bytes in the budget.
-    Batch { items: Vec<(MessageSummary, RawMessage)>, _permit: BudgetPermit },
+    Batch {
+        items: Vec<(MessageSummary, RawMessage)>,
+        _permit: BudgetPermit,
+    },
     /// Every uid up to this one has been handed over: the checkpoint may advance once the batches before it
     /// are journaled.
     PageDone(u32),
 }
 
-fn write(s: &MessageSummary, status: ItemStatus, reason: Option<String>, target: &FolderPath) -> ItemWrite {
+fn write(
+    s: &MessageSummary,
+    status: ItemStatus,
+    reason: Option<String>,
+    target: &FolderPath,
+) -> ItemWrite {
     ItemWrite {
         uid: s.uid,
         fingerprint: s.fingerprint.clone(),
@@ -87,7 +100,12 @@ fn write(s: &MessageSummary, status: ItemStatus, reason: Option<String>, target:
     }
 }
 
-fn row_write(r: &ItemRow, status: ItemStatus, reason: Option<String>, target_uid: Option<u32>) -> ItemWrite {
+fn row_write(
+    r: &ItemRow,
+    status: ItemStatus,
+    reason: Option<String>,
+    target_uid: Option<u32>,
+) -> ItemWrite {
     ItemWrite {
         uid: r.uid,
         fingerprint: r.fingerprint.clone(),
@@ -116,10 +134,16 @@ impl MailboxPass<'_> {
             .map_err(|e| e.with_context("side", "target"))?;
         let sfolders = retry!(policy, "list source folders", src.list_folders())?;
         let tfolders = retry!(policy, "list target folders", tgt.list_folders())?;
-        let selected: Vec<_> = sfolders.into_iter().filter(|f| self.opts.filter.selects(&f.path)).collect();
+        let selected: Vec<_> = sfolders
+            .into_iter()
+            .filter(|f| self.opts.filter.selects(&f.path))
+            .collect();
         let plans = map_folders(&selected, &tfolders, spec.source_root.as_ref());
-        let mut existing: HashSet<FolderPath> =
-            tfolders.iter().filter(|f| f.selectable).map(|f| f.path.clone()).collect();
+        let mut existing: HashSet<FolderPath> = tfolders
+            .iter()
+            .filter(|f| f.selectable)
+            .map(|f| f.path.clone())
+            .collect();
         for plan in &plans {
             // A \Noselect parent stays a parent: it is never created as a mailbox of its own. Its
             // children create it implicitly on the target.
@@ -142,26 +166,40 @@ impl MailboxPass<'_> {
     }
 
     async fn record_folder_error(&self, plan: &FolderPlan, e: &Error) -> Result<()> {
-        let mut state = self.store.folder_state(self.mapping, &plan.source.path).await?.unwrap_or(FolderState {
-            folder: plan.source.path.clone(),
-            target_folder: plan.target.clone(),
-            uid_validity: 0,
-            uid_next: 0,
-            messages: 0,
-            hwm: 0,
-            error: None,
-        });
+        let mut state = self
+            .store
+            .folder_state(self.mapping, &plan.source.path)
+            .await?
+            .unwrap_or(FolderState {
+                folder: plan.source.path.clone(),
+                target_folder: plan.target.clone(),
+                uid_validity: 0,
+                uid_next: 0,
+                messages: 0,
+                hwm: 0,
+                error: None,
+            });
         state.error = Some(e.to_string());
         self.store.save_folder_state(self.mapping, &state).await
     }
 
-    async fn folder(&self, src: &mut Conn, tgt: &mut Conn, plan: &FolderPlan, existing: &mut HashSet<FolderPath>) -> Result<()> {
+    async fn folder(
+        &self,
+        src: &mut Conn,
+        tgt: &mut Conn,
+        plan: &FolderPlan,
+        existing: &mut HashSet<FolderPath>,
+    ) -> Result<()> {
         let policy = &self.opts.retry;
         let folder = &plan.source.path;
         let tfolder = &plan.target;
         if !existing.contains(tfolder) {
-            retry!(policy, "create folder", tgt.create_folder(tfolder, plan.role))
-                .map_err(|e| e.with_context("target folder", tfolder))?;
+            retry!(
+                policy,
+                "create folder",
+                tgt.create_folder(tfolder, plan.role)
+            )
+            .map_err(|e| e.with_context("target folder", tfolder))?;
             existing.insert(tfolder.clone());
         }
         let status = retry!(policy, "folder status", src.folder_status(folder))
@@ -170,37 +208,54 @@ impl MailboxPass<'_> {
 
         // 1. Reconcile what a crash or a cut connection left unconfirmed.
         let mut validities = vec![status.uid_validity];
-        if let Some(p) = &prev {
-            if p.uid_validity != status.uid_validity && p.uid_validity != 0 {
-                validities.push(p.uid_validity);
-            }
+        if let Some(p) = &prev
+            && p.uid_validity != status.uid_validity
+            && p.uid_validity != 0
+        {
+            validities.push(p.uid_validity);
         }
         for v in &validities {
-            let pending = self.store.items_with_status(self.mapping, folder, *v, ItemStatus::Pending).await?;
+            let pending = self
+                .store
+                .items_with_status(self.mapping, folder, *v, ItemStatus::Pending)
+                .await?;
             if !pending.is_empty() {
                 tracing::info!(folder = %folder, n = pending.len(), "reconciling unconfirmed appends against the target");
                 self.reconcile_pending(tgt, folder, *v, &pending).await?;
             }
         }
 
-        let rekey_from = prev.as_ref().map(|p| p.uid_validity).filter(|v| *v != 0 && *v != status.uid_validity);
-        let same = prev.as_ref().filter(|p| p.uid_validity == status.uid_validity);
+        let rekey_from = prev
+            .as_ref()
+            .map(|p| p.uid_validity)
+            .filter(|v| *v != 0 && *v != status.uid_validity);
+        let same = prev
+            .as_ref()
+            .filter(|p| p.uid_validity == status.uid_validity);
         let retry_failed = match same {
-            Some(_) => self.store.items_with_status(self.mapping, folder, status.uid_validity, ItemStatus::Failed).await?,
+            Some(_) => {
+                self.store
+                    .items_with_status(
+                        self.mapping,
+                        folder,
+                        status.uid_validity,
+                        ItemStatus::Failed,
+                    )
+                    .await?
+            }
             None => Vec::new(),
         };
 
         // 2. Nothing changed since the last pass: no summaries are fetched at all.
-        if let Some(p) = same {
-            if p.uid_next == status.uid_next
-                && p.messages == status.messages
-                && &p.target_folder == tfolder
-                && p.hwm.saturating_add(1) >= status.uid_next
-                && retry_failed.is_empty()
-                && p.error.is_none()
-            {
-                return Ok(());
-            }
+        if let Some(p) = same
+            && p.uid_next == status.uid_next
+            && p.messages == status.messages
+            && &p.target_folder == tfolder
+            && p.hwm.saturating_add(1) >= status.uid_next
+            && retry_failed.is_empty()
+            && p.error.is_none()
+        {
+            return Ok(());
         }
         if let Some(old) = rekey_from {
             tracing::warn!(folder = %folder, old, new = status.uid_validity, "UIDVALIDITY changed: matching by content fingerprint");
@@ -222,8 +277,25 @@ impl MailboxPass<'_> {
         }
 
         let (tx, rx) = mpsc::channel::<Work>(2);
-        let source_half = self.source_half(src, folder, tfolder, &status, state.hwm, rekey_from, &retry_failed, tx);
-        let target_half = self.target_half(tgt, folder, tfolder, status.uid_validity, rekey_from.is_none(), &mut state, rx);
+        let source_half = self.source_half(
+            src,
+            folder,
+            tfolder,
+            &status,
+            state.hwm,
+            rekey_from,
+            &retry_failed,
+            tx,
+        );
+        let target_half = self.target_half(
+            tgt,
+            folder,
+            tfolder,
+            status.uid_validity,
+            rekey_from.is_none(),
+            &mut state,
+            rx,
+        );
         let (s, t) = tokio::join!(source_half, target_half);
         // The target half's error is the more telling one when both failed (the source half then only saw
         // its channel close).
@@ -255,25 +327,45 @@ impl MailboxPass<'_> {
             let page = retry!(policy, "summaries", src.summaries(folder, row.uid, 1))?;
             match page.into_iter().next() {
                 Some(s) if s.uid == row.uid => retry_summaries.push(s),
-                _ => vanished.push(row_write(row, ItemStatus::Skipped, Some("vanished from the source before it could be copied".into()), None)),
+                _ => vanished.push(row_write(
+                    row,
+                    ItemStatus::Skipped,
+                    Some("vanished from the source before it could be copied".into()),
+                    None,
+                )),
             }
         }
         if !vanished.is_empty() {
             // These were counted failed before; they are now accounted for as skipped.
-            self.store.write_items(self.mapping, self.pass, folder, uv, &vanished).await?;
+            self.store
+                .write_items(self.mapping, self.pass, folder, uv, &vanished)
+                .await?;
             self.count_skipped(vanished.len() as u64);
         }
         if !retry_summaries.is_empty() {
-            self.send_batches(src, folder, tfolder, uv, retry_summaries, &tx).await?;
+            self.send_batches(src, folder, tfolder, uv, retry_summaries, &tx)
+                .await?;
         }
 
-        let mut from = if rekey_from.is_some() { 1 } else { hwm.saturating_add(1).max(1) };
+        let mut from = if rekey_from.is_some() {
+            1
+        } else {
+            hwm.saturating_add(1).max(1)
+        };
         let page_size = ferry_core::limits::SUMMARY_PAGE;
         loop {
             let page = retry!(policy, "summaries", src.summaries(folder, from, page_size))?;
-            let (Some(first), Some(last)) = (page.first().map(|s| s.uid), page.last().map(|s| s.uid)) else { break };
-            let journaled: HashSet<u32> =
-                self.store.journaled_uids(self.mapping, folder, uv, first, last).await?.into_iter().collect();
+            let (Some(first), Some(last)) =
+                (page.first().map(|s| s.uid), page.last().map(|s| s.uid))
+            else {
+                break;
+            };
+            let journaled: HashSet<u32> = self
+                .store
+                .journaled_uids(self.mapping, folder, uv, first, last)
+                .await?
+                .into_iter()
+                .collect();
             let mut todo = Vec::new();
             let mut skipped = Vec::new();
             for s in page {
@@ -283,7 +375,10 @@ impl MailboxPass<'_> {
                 if let Some(old) = rekey_from {
                     // A claimed row that was copied or skipped is settled; one that failed (or was never
                     // confirmed) is copied now under its new key.
-                    let claimed = self.store.claim_by_fingerprint(self.mapping, folder, old, uv, s.uid, &s.fingerprint).await?;
+                    let claimed = self
+                        .store
+                        .claim_by_fingerprint(self.mapping, folder, old, uv, s.uid, &s.fingerprint)
+                        .await?;
                     if matches!(claimed, Some(ItemStatus::Copied | ItemStatus::Skipped)) {
                         continue;
                     }
@@ -292,17 +387,24 @@ impl MailboxPass<'_> {
                 Progress::add(&self.progress.discovered_bytes, s.size);
                 self.tally.discovered.fetch_add(1, Ordering::Relaxed);
                 if s.size > self.opts.max_size {
-                    let reason = format!("larger than the size limit ({} > {}; see --max-size)", mib(s.size), mib(self.opts.max_size));
+                    let reason = format!(
+                        "larger than the size limit ({} > {}; see --max-size)",
+                        mib(s.size),
+                        mib(self.opts.max_size)
+                    );
                     skipped.push(write(&s, ItemStatus::Skipped, Some(reason), tfolder));
                     continue;
                 }
                 todo.push(s);
             }
             if !skipped.is_empty() {
-                self.store.write_items(self.mapping, self.pass, folder, uv, &skipped).await?;
+                self.store
+                    .write_items(self.mapping, self.pass, folder, uv, &skipped)
+                    .await?;
                 self.count_skipped(skipped.len() as u64);
             }
-            self.send_batches(src, folder, tfolder, uv, todo, &tx).await?;
+            self.send_batches(src, folder, tfolder, uv, todo, &tx)
+                .await?;
             if tx.send(Work::PageDone(last)).await.is_err() {
                 return Ok(()); // the target half stopped; its error is reported
             }
@@ -335,13 +437,19 @@ impl MailboxPass<'_> {
         tx: &mpsc::Sender<Work>,
     ) -> Result<()> {
         let policy = &self.opts.retry;
-        let batch_bytes = self.opts.batch_bytes.min(self.budget.total_bytes() / 4).max(1);
+        let batch_bytes = self
+            .opts
+            .batch_bytes
+            .min(self.budget.total_bytes() / 4)
+            .max(1);
         let mut rest: VecDeque<MessageSummary> = todo.into();
         while !rest.is_empty() {
             let mut batch = Vec::new();
             let mut bytes = 0u64;
             while let Some(s) = rest.front() {
-                if !batch.is_empty() && (batch.len() >= self.opts.batch_messages || bytes + s.size > batch_bytes) {
+                if !batch.is_empty()
+                    && (batch.len() >= self.opts.batch_messages || bytes + s.size > batch_bytes)
+                {
                     break;
                 }
                 bytes += s.size;
@@ -360,41 +468,71 @@ impl MailboxPass<'_> {
                     for s in &batch {
                         match retry!(policy, "fetch", src.fetch(folder, &[s.uid])) {
                             Ok(mut one) => all.append(&mut one),
-                            Err(e) if !e.is_temporary() => {
-                                failed.push(write(s, ItemStatus::Failed, Some(format!("source refused to return it: {e}")), tfolder))
-                            }
+                            Err(e) if !e.is_temporary() => failed.push(write(
+                                s,
+                                ItemStatus::Failed,
+                                Some(format!("source refused to return it: {e}")),
+                                tfolder,
+                            )),
                             Err(e) => return Err(e),
                         }
                     }
-                    self.store.write_items(self.mapping, self.pass, folder, uv, &failed).await?;
+                    self.store
+                        .write_items(self.mapping, self.pass, folder, uv, &failed)
+                        .await?;
                     self.count_failed(failed.len() as u64);
                     all
                 }
                 Err(e) if !e.is_temporary() => {
                     let failed: Vec<_> = batch
                         .iter()
-                        .map(|s| write(s, ItemStatus::Failed, Some(format!("source refused to return it: {e}")), tfolder))
+                        .map(|s| {
+                            write(
+                                s,
+                                ItemStatus::Failed,
+                                Some(format!("source refused to return it: {e}")),
+                                tfolder,
+                            )
+                        })
                         .collect();
-                    self.store.write_items(self.mapping, self.pass, folder, uv, &failed).await?;
+                    self.store
+                        .write_items(self.mapping, self.pass, folder, uv, &failed)
+                        .await?;
                     self.count_failed(failed.len() as u64);
                     continue;
                 }
                 Err(e) => return Err(e),
             };
-            let mut by_uid: HashMap<u32, RawMessage> = fetched.into_iter().map(|m| (m.uid, m)).collect();
+            let mut by_uid: HashMap<u32, RawMessage> =
+                fetched.into_iter().map(|m| (m.uid, m)).collect();
             let mut items = Vec::with_capacity(batch.len());
             let mut gone = Vec::new();
             for s in batch {
                 match by_uid.remove(&s.uid) {
                     Some(raw) => items.push((s, raw)),
-                    None => gone.push(write(&s, ItemStatus::Skipped, Some("vanished from the source before it could be copied".into()), tfolder)),
+                    None => gone.push(write(
+                        &s,
+                        ItemStatus::Skipped,
+                        Some("vanished from the source before it could be copied".into()),
+                        tfolder,
+                    )),
                 }
             }
             if !gone.is_empty() {
-                self.store.write_items(self.mapping, self.pass, folder, uv, &gone).await?;
+                self.store
+                    .write_items(self.mapping, self.pass, folder, uv, &gone)
+                    .await?;
                 self.count_skipped(gone.len() as u64);
             }
-            if !items.is_empty() && tx.send(Work::Batch { items, _permit: permit }).await.is_err() {
+            if !items.is_empty()
+                && tx
+                    .send(Work::Batch {
+                        items,
+                        _permit: permit,
+                    })
+                    .await
+                    .is_err()
+            {
                 return Ok(());
             }
         }
@@ -422,7 +560,9 @@ impl MailboxPass<'_> {
                     }
                 }
                 Work::Batch { items, _permit } => {
-                    next_probe = self.append_batch(tgt, folder, tfolder, uv, items, next_probe).await?;
+                    next_probe = self
+                        .append_batch(tgt, folder, tfolder, uv, items, next_probe)
+                        .await?;
                 }
             }
         }
@@ -447,24 +587,37 @@ impl MailboxPass<'_> {
         };
         let pending: Vec<ItemWrite> = items
             .iter()
-            .map(|(s, _)| ItemWrite { probe_from: Some(probe_from), ..write(s, ItemStatus::Pending, None, tfolder) })
+            .map(|(s, _)| ItemWrite {
+                probe_from: Some(probe_from),
+                ..write(s, ItemStatus::Pending, None, tfolder)
+            })
             .collect();
-        self.store.write_items(self.mapping, self.pass, folder, uv, &pending).await?;
+        self.store
+            .write_items(self.mapping, self.pass, folder, uv, &pending)
+            .await?;
 
-        let mut outcome: Vec<Option<(ItemStatus, Option<String>, Option<u32>)>> = vec![None; items.len()];
+        let mut outcome: Vec<Option<Outcome>> = vec![None; items.len()];
         let mut remaining: Vec<usize> = (0..items.len()).collect();
         let mut failures = 0u32;
         while !remaining.is_empty() {
             let reqs: Vec<AppendRequest<'_>> = remaining
                 .iter()
-                .map(|&i| AppendRequest { bytes: &items[i].1.bytes, flags: &items[i].0.flags, internal_date: items[i].0.internal_date })
+                .map(|&i| AppendRequest {
+                    bytes: &items[i].1.bytes,
+                    flags: &items[i].0.flags,
+                    internal_date: items[i].0.internal_date,
+                })
                 .collect();
             match tgt.append(tfolder, &reqs).await {
                 Ok(results) if results.len() == remaining.len() => {
                     for (&i, r) in remaining.iter().zip(results) {
                         outcome[i] = Some(match r {
                             Ok(uid) => (ItemStatus::Copied, None, uid),
-                            Err(e) => (ItemStatus::Failed, Some(format!("target refused it: {e}")), None),
+                            Err(e) => (
+                                ItemStatus::Failed,
+                                Some(format!("target refused it: {e}")),
+                                None,
+                            ),
                         });
                     }
                     remaining.clear();
@@ -474,7 +627,7 @@ impl MailboxPass<'_> {
                         "target returned {} results for {} messages",
                         results.len(),
                         remaining.len()
-                    )))
+                    )));
                 }
                 Err(e) if e.is_temporary() && failures + 1 < policy.attempts => {
                     failures += 1;
@@ -483,7 +636,10 @@ impl MailboxPass<'_> {
                     tokio::time::sleep(delay).await;
                     // Some of the batch may have landed before the cut: find those by fingerprint from the
                     // uid_next we noted before appending, and send only the rest again.
-                    let wanted: Vec<&str> = remaining.iter().map(|&i| items[i].0.fingerprint.as_str()).collect();
+                    let wanted: Vec<&str> = remaining
+                        .iter()
+                        .map(|&i| items[i].0.fingerprint.as_str())
+                        .collect();
                     let found = match self.probe(tgt, tfolder, probe_from, &wanted).await {
                         Ok(f) => f,
                         Err(pe) if pe.is_temporary() => continue,
@@ -504,7 +660,11 @@ impl MailboxPass<'_> {
                 }
                 Err(e) => {
                     for &i in &remaining {
-                        outcome[i] = Some((ItemStatus::Failed, Some(format!("target refused it: {e}")), None));
+                        outcome[i] = Some((
+                            ItemStatus::Failed,
+                            Some(format!("target refused it: {e}")),
+                            None,
+                        ));
                     }
                     remaining.clear();
                 }
@@ -516,7 +676,11 @@ impl MailboxPass<'_> {
         let mut max_uid: Option<u32> = None;
         let mut all_uids = true;
         for ((s, raw), o) in items.iter().zip(outcome) {
-            let (status, reason, uid) = o.unwrap_or((ItemStatus::Failed, Some("no result from the target".into()), None));
+            let (status, reason, uid) = o.unwrap_or((
+                ItemStatus::Failed,
+                Some("no result from the target".into()),
+                None,
+            ));
             match status {
                 ItemStatus::Copied => {
                     copied += 1;
@@ -529,9 +693,15 @@ impl MailboxPass<'_> {
                 None if status == ItemStatus::Copied => all_uids = false,
                 None => {}
             }
-            writes.push(ItemWrite { target_uid: uid, probe_from: Some(probe_from), ..write(s, status, reason, tfolder) });
+            writes.push(ItemWrite {
+                target_uid: uid,
+                probe_from: Some(probe_from),
+                ..write(s, status, reason, tfolder)
+            });
         }
-        self.store.write_items(self.mapping, self.pass, folder, uv, &writes).await?;
+        self.store
+            .write_items(self.mapping, self.pass, folder, uv, &writes)
+            .await?;
         self.tally.copied.fetch_add(copied, Ordering::Relaxed);
         self.tally.bytes.fetch_add(bytes, Ordering::Relaxed);
         Progress::add(&self.progress.copied, copied);
@@ -548,13 +718,23 @@ impl MailboxPass<'_> {
 
     /// For each wanted fingerprint (in order), a target uid at or after `from` holding that content, each
     /// target message matched at most once.
-    async fn probe(&self, tgt: &mut Conn, tfolder: &FolderPath, from: u32, wanted: &[&str]) -> Result<Vec<Option<u32>>> {
+    async fn probe(
+        &self,
+        tgt: &mut Conn,
+        tfolder: &FolderPath,
+        from: u32,
+        wanted: &[&str],
+    ) -> Result<Vec<Option<u32>>> {
         let want: HashSet<&str> = wanted.iter().copied().collect();
         let mut found: HashMap<String, VecDeque<u32>> = HashMap::new();
         let mut cursor = from.max(1);
         loop {
-            let page = tgt.summaries(tfolder, cursor, ferry_core::limits::SUMMARY_PAGE).await?;
-            let Some(last) = page.last().map(|s| s.uid) else { break };
+            let page = tgt
+                .summaries(tfolder, cursor, ferry_core::limits::SUMMARY_PAGE)
+                .await?;
+            let Some(last) = page.last().map(|s| s.uid) else {
+                break;
+            };
             for s in page {
                 if want.contains(s.fingerprint.as_str()) {
                     found.entry(s.fingerprint).or_default().push_back(s.uid);
@@ -565,12 +745,21 @@ impl MailboxPass<'_> {
                 None => break,
             };
         }
-        Ok(wanted.iter().map(|fp| found.get_mut(*fp).and_then(|q| q.pop_front())).collect())
+        Ok(wanted
+            .iter()
+            .map(|fp| found.get_mut(*fp).and_then(|q| q.pop_front()))
+            .collect())
     }
 
     /// Settle rows left pending by a crash: present on the target → copied; absent → failed with a reason
     /// that says it will be retried (and the failed-retry path of this same pass copies it).
-    async fn reconcile_pending(&self, tgt: &mut Conn, folder: &FolderPath, uv: u32, pending: &[ItemRow]) -> Result<()> {
+    async fn reconcile_pending(
+        &self,
+        tgt: &mut Conn,
+        folder: &FolderPath,
+        uv: u32,
+        pending: &[ItemRow],
+    ) -> Result<()> {
         let policy = &self.opts.retry;
         let mut groups: HashMap<FolderPath, Vec<&ItemRow>> = HashMap::new();
         for r in pending {
@@ -585,10 +774,17 @@ impl MailboxPass<'_> {
             for (r, hit) in rows.into_iter().zip(found) {
                 writes.push(match hit {
                     Some(uid) => row_write(r, ItemStatus::Copied, None, Some(uid)),
-                    None => row_write(r, ItemStatus::Failed, Some("interrupted before the target confirmed it; retried".into()), None),
+                    None => row_write(
+                        r,
+                        ItemStatus::Failed,
+                        Some("interrupted before the target confirmed it; retried".into()),
+                        None,
+                    ),
                 });
             }
         }
-        self.store.write_items(self.mapping, self.pass, folder, uv, &writes).await
+        self.store
+            .write_items(self.mapping, self.pass, folder, uv, &writes)
+            .await
     }
 }

@@ -75,7 +75,10 @@ mod tests {
 
     #[test]
     fn filter_needs_an_include_match_and_no_exclude_match() {
-        let f = FolderFilter { include: vec!["INBOX*".into()], exclude: vec!["*/Spam".into()] };
+        let f = FolderFilter {
+            include: vec!["INBOX*".into()],
+            exclude: vec!["*/Spam".into()],
+        };
         assert!(f.selects(&FolderPath::parse("INBOX/Work", '/')));
         assert!(!f.selects(&FolderPath::parse("INBOX/Spam", '/')));
         assert!(!f.selects(&FolderPath::parse("Sent", '/')));

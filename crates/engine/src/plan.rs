@@ -19,7 +19,11 @@ pub struct FolderPlan {
 }
 
 /// Map source folders to target paths. `source_root` strips a prefix (folders outside it are dropped).
-pub fn map_folders(source: &[FolderInfo], target: &[FolderInfo], source_root: Option<&FolderPath>) -> Vec<FolderPlan> {
+pub fn map_folders(
+    source: &[FolderInfo],
+    target: &[FolderInfo],
+    source_root: Option<&FolderPath>,
+) -> Vec<FolderPlan> {
     let mut target_roles: HashMap<SpecialUse, FolderPath> = HashMap::new();
     for f in target {
         if let Some(role) = f.special_use {
@@ -38,7 +42,9 @@ pub fn map_folders(source: &[FolderInfo], target: &[FolderInfo], source_root: Op
     }
     let mut plans = Vec::new();
     for f in source {
-        let Some(rel) = strip_root(&f.path, source_root) else { continue };
+        let Some(rel) = strip_root(&f.path, source_root) else {
+            continue;
+        };
         // The nearest folder (self or ancestor) with a role decides the prefix.
         let mut mapped = rel.clone();
         let mut role = None;
@@ -59,15 +65,24 @@ pub fn map_folders(source: &[FolderInfo], target: &[FolderInfo], source_root: Op
                 break;
             }
         }
-        plans.push(FolderPlan { source: f.clone(), target: mapped, role });
+        plans.push(FolderPlan {
+            source: f.clone(),
+            target: mapped,
+            role,
+        });
     }
     // Parents before children, INBOX first.
-    plans.sort_by(|a, b| (!a.source.path.is_inbox(), &a.source.path).cmp(&(!b.source.path.is_inbox(), &b.source.path)));
+    plans.sort_by(|a, b| {
+        (!a.source.path.is_inbox(), &a.source.path)
+            .cmp(&(!b.source.path.is_inbox(), &b.source.path))
+    });
     plans
 }
 
 fn strip_root(path: &FolderPath, root: Option<&FolderPath>) -> Option<FolderPath> {
-    let Some(root) = root else { return Some(path.clone()) };
+    let Some(root) = root else {
+        return Some(path.clone());
+    };
     if path.0.len() > root.0.len() && path.0[..root.0.len()] == root.0[..] {
         Some(FolderPath(path.0[root.0.len()..].to_vec()))
     } else if path == root {
@@ -83,15 +98,27 @@ mod tests {
     use super::*;
 
     fn f(p: &str, role: Option<SpecialUse>) -> FolderInfo {
-        FolderInfo { path: FolderPath::parse(p, '/'), special_use: role, selectable: true }
+        FolderInfo {
+            path: FolderPath::parse(p, '/'),
+            special_use: role,
+            selectable: true,
+        }
     }
 
     #[test]
     fn roles_map_to_the_targets_folder_and_subfolders_follow() {
-        let src = [f("INBOX", None), f("Sent Messages", Some(SpecialUse::Sent)), f("Sent Messages/2019", None), f("Work", None)];
+        let src = [
+            f("INBOX", None),
+            f("Sent Messages", Some(SpecialUse::Sent)),
+            f("Sent Messages/2019", None),
+            f("Work", None),
+        ];
         let tgt = [f("INBOX", None), f("Sent", Some(SpecialUse::Sent))];
         let plans = map_folders(&src, &tgt, None);
-        let by: HashMap<String, String> = plans.iter().map(|p| (p.source.path.to_string(), p.target.to_string())).collect();
+        let by: HashMap<String, String> = plans
+            .iter()
+            .map(|p| (p.source.path.to_string(), p.target.to_string()))
+            .collect();
         assert_eq!(by["Sent Messages"], "Sent");
         assert_eq!(by["Sent Messages/2019"], "Sent/2019");
         assert_eq!(by["Work"], "Work");
@@ -100,7 +127,11 @@ mod tests {
 
     #[test]
     fn a_role_the_target_lacks_keeps_the_source_name_and_the_role_hint() {
-        let plans = map_folders(&[f("Junk Mail", Some(SpecialUse::Junk))], &[f("INBOX", None)], None);
+        let plans = map_folders(
+            &[f("Junk Mail", Some(SpecialUse::Junk))],
+            &[f("INBOX", None)],
+            None,
+        );
         assert_eq!(plans[0].target.to_string(), "Junk Mail");
         assert_eq!(plans[0].role, Some(SpecialUse::Junk));
     }
@@ -108,7 +139,11 @@ mod tests {
     #[test]
     fn user_root_is_stripped_and_folders_outside_it_dropped() {
         let root = FolderPath::parse("users/terry", '/');
-        let src = [f("users/terry", None), f("users/terry/Work", None), f("users/other/X", None)];
+        let src = [
+            f("users/terry", None),
+            f("users/terry/Work", None),
+            f("users/other/X", None),
+        ];
         let plans = map_folders(&src, &[], Some(&root));
         let names: Vec<String> = plans.iter().map(|p| p.target.to_string()).collect();
         assert_eq!(names, ["INBOX", "Work"]);

@@ -28,7 +28,9 @@ impl RetryPolicy {
         if let Some(h) = hint {
             return h.min(Duration::from_secs(300));
         }
-        let exp = self.base_delay.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << failures.saturating_sub(1).min(16));
         let d = exp.min(self.max_delay);
         let jitter = 0.75 + fastrand::f64() * 0.5;
         d.mul_f64(jitter)
@@ -64,7 +66,11 @@ mod tests {
     use ferry_core::{Error, ErrorKind, Result};
 
     fn fast() -> RetryPolicy {
-        RetryPolicy { attempts: 3, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(2) }
+        RetryPolicy {
+            attempts: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        }
     }
 
     #[tokio::test]
@@ -72,7 +78,11 @@ mod tests {
         let mut n = 0;
         let mut op = async || {
             n += 1;
-            if n < 3 { Err(Error::new(ErrorKind::Io, "drop")) } else { Ok(n) }
+            if n < 3 {
+                Err(Error::new(ErrorKind::Io, "drop"))
+            } else {
+                Ok(n)
+            }
         };
         let r: Result<i32> = crate::retry!(&fast(), "op", op());
         assert_eq!(r.unwrap(), 3);
@@ -100,7 +110,10 @@ mod tests {
     #[test]
     fn server_hints_win_over_backoff() {
         let p = RetryPolicy::default();
-        assert_eq!(p.delay(1, Some(Duration::from_secs(7))), Duration::from_secs(7));
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
         assert!(p.delay(30, None) <= p.max_delay.mul_f64(1.25));
     }
 }

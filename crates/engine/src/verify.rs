@@ -11,7 +11,7 @@ use crate::retry;
 use ferry_core::folder::FolderPath;
 use ferry_core::grade::{Grade, GradePolicy};
 use ferry_core::mail::{Access, MailConnector};
-use ferry_core::{limits, Result};
+use ferry_core::{Result, limits};
 use ferry_store::{ItemStatus, Store};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -47,13 +47,23 @@ impl MailboxVerify {
     /// Sum over folders: (source messages, matched, missing, extra, skipped).
     pub fn totals(&self) -> (u64, u64, u64, u64, u64) {
         self.folders.iter().fold((0, 0, 0, 0, 0), |t, f| {
-            (t.0 + f.source_messages, t.1 + f.matched, t.2 + f.missing, t.3 + f.extra, t.4 + f.skipped)
+            (
+                t.0 + f.source_messages,
+                t.1 + f.matched,
+                t.2 + f.missing,
+                t.3 + f.extra,
+                t.4 + f.skipped,
+            )
         })
     }
 
     /// True when nothing is missing and nothing failed to compare.
     pub fn is_complete(&self) -> bool {
-        self.error.is_none() && self.folders.iter().all(|f| f.missing == 0 && f.error.is_none())
+        self.error.is_none()
+            && self
+                .folders
+                .iter()
+                .all(|f| f.missing == 0 && f.error.is_none())
     }
 }
 
@@ -66,13 +76,23 @@ fn key(fp: &str) -> u128 {
     })
 }
 
-async fn counts(conn: &mut Box<dyn MailConnector>, folder: &FolderPath, opts: &MailOptions) -> Result<(HashMap<u128, i64>, u64, u64)> {
+async fn counts(
+    conn: &mut Box<dyn MailConnector>,
+    folder: &FolderPath,
+    opts: &MailOptions,
+) -> Result<(HashMap<u128, i64>, u64, u64)> {
     let mut m: HashMap<u128, i64> = HashMap::new();
     let (mut n, mut bytes) = (0u64, 0u64);
     let mut from = 1;
     loop {
-        let page = retry!(&opts.retry, "summaries", conn.summaries(folder, from, limits::SUMMARY_PAGE))?;
-        let Some(last) = page.last().map(|s| s.uid) else { break };
+        let page = retry!(
+            &opts.retry,
+            "summaries",
+            conn.summaries(folder, from, limits::SUMMARY_PAGE)
+        )?;
+        let Some(last) = page.last().map(|s| s.uid) else {
+            break;
+        };
         for s in page {
             *m.entry(key(&s.fingerprint)).or_default() += 1;
             n += 1;
@@ -87,7 +107,11 @@ async fn counts(conn: &mut Box<dyn MailConnector>, folder: &FolderPath, opts: &M
 }
 
 /// Compare every mapping; per-mailbox problems are in the result, never an `Err`.
-pub async fn verify_mail(store: Option<Arc<dyn Store>>, specs: &[MappingSpec], opts: &MailOptions) -> Vec<MailboxVerify> {
+pub async fn verify_mail(
+    store: Option<Arc<dyn Store>>,
+    specs: &[MappingSpec],
+    opts: &MailOptions,
+) -> Vec<MailboxVerify> {
     let mut out = Vec::new();
     for spec in specs {
         let mut v = MailboxVerify {
@@ -110,26 +134,39 @@ pub async fn verify_mail(store: Option<Arc<dyn Store>>, specs: &[MappingSpec], o
     out
 }
 
-async fn verify_one(store: Option<&dyn Store>, spec: &MappingSpec, opts: &MailOptions, v: &mut MailboxVerify) -> Result<()> {
+async fn verify_one(
+    store: Option<&dyn Store>,
+    spec: &MappingSpec,
+    opts: &MailOptions,
+    v: &mut MailboxVerify,
+) -> Result<()> {
     let policy = &opts.retry;
     let mut src = retry!(policy, "open source", spec.source.open(Access::ReadOnly))?;
     let mut tgt = retry!(policy, "open target", spec.target.open(Access::ReadOnly))?;
     let sfolders = retry!(policy, "list source folders", src.list_folders())?;
     let tfolders = retry!(policy, "list target folders", tgt.list_folders())?;
-    let target_exists: std::collections::HashSet<FolderPath> = tfolders.iter().map(|f| f.path.clone()).collect();
-    let selected: Vec<_> = sfolders.into_iter().filter(|f| opts.filter.selects(&f.path)).collect();
+    let target_exists: std::collections::HashSet<FolderPath> =
+        tfolders.iter().map(|f| f.path.clone()).collect();
+    let selected: Vec<_> = sfolders
+        .into_iter()
+        .filter(|f| opts.filter.selects(&f.path))
+        .collect();
     // Where the journal says a folder went wins over a fresh mapping (the target may have changed since).
     let mapping = match store {
         Some(s) => {
             let all = s.mappings().await?;
-            all.into_iter().find(|m| m.source == v.source && m.target == v.target)
+            all.into_iter()
+                .find(|m| m.source == v.source && m.target == v.target)
         }
         None => None,
     };
     let mut journal_targets: HashMap<FolderPath, (FolderPath, u32)> = HashMap::new();
     if let (Some(s), Some(m)) = (store, &mapping) {
         for st in s.folder_states(m.id).await? {
-            journal_targets.insert(st.folder.clone(), (st.target_folder.clone(), st.uid_validity));
+            journal_targets.insert(
+                st.folder.clone(),
+                (st.target_folder.clone(), st.uid_validity),
+            );
         }
     }
     for plan in map_folders(&selected, &tfolders, spec.source_root.as_ref()) {
@@ -158,7 +195,10 @@ async fn verify_one(store: Option<&dyn Store>, spec: &MappingSpec, opts: &MailOp
         // Skipped items are expected to be missing.
         let mut skipped_keys: HashMap<u128, i64> = HashMap::new();
         if let (Some(s), Some(m), Some(uv)) = (store, &mapping, uv) {
-            for r in s.items_with_status(m.id, &plan.source.path, uv, ItemStatus::Skipped).await? {
+            for r in s
+                .items_with_status(m.id, &plan.source.path, uv, ItemStatus::Skipped)
+                .await?
+            {
                 *skipped_keys.entry(key(&r.fingerprint)).or_default() += 1;
             }
         }

@@ -23,9 +23,9 @@ pub use sqlite::SqliteStore;
 pub use types::*;
 
 use async_trait::async_trait;
+use ferry_core::Result;
 use ferry_core::folder::FolderPath;
 use ferry_core::id::{MappingId, PassId, RunId};
-use ferry_core::Result;
 
 /// Everything the engine stores. All methods are atomic (one transaction each).
 #[async_trait]
@@ -40,24 +40,62 @@ pub trait Store: Send + Sync {
     async fn seal_mapping(&self, mapping: MappingId) -> Result<()>;
 
     async fn start_pass(&self, mapping: MappingId, run: RunId, kind: PassKind) -> Result<PassId>;
-    async fn finish_pass(&self, pass: PassId, status: RunStatus, counters: &PassCounters, error: Option<&str>) -> Result<()>;
+    async fn finish_pass(
+        &self,
+        pass: PassId,
+        status: RunStatus,
+        counters: &PassCounters,
+        error: Option<&str>,
+    ) -> Result<()>;
     /// Passes of a mapping, oldest first.
     async fn passes(&self, mapping: MappingId) -> Result<Vec<PassRow>>;
 
-    async fn folder_state(&self, mapping: MappingId, folder: &FolderPath) -> Result<Option<FolderState>>;
+    async fn folder_state(
+        &self,
+        mapping: MappingId,
+        folder: &FolderPath,
+    ) -> Result<Option<FolderState>>;
     async fn save_folder_state(&self, mapping: MappingId, state: &FolderState) -> Result<()>;
     async fn folder_states(&self, mapping: MappingId) -> Result<Vec<FolderState>>;
 
     /// Source uids in `[from, to]` that already have a journal row under `uid_validity`, ascending.
-    async fn journaled_uids(&self, mapping: MappingId, folder: &FolderPath, uid_validity: u32, from: u32, to: u32) -> Result<Vec<u32>>;
+    async fn journaled_uids(
+        &self,
+        mapping: MappingId,
+        folder: &FolderPath,
+        uid_validity: u32,
+        from: u32,
+        to: u32,
+    ) -> Result<Vec<u32>>;
     /// Rows with the given status under `uid_validity`, ascending by uid.
-    async fn items_with_status(&self, mapping: MappingId, folder: &FolderPath, uid_validity: u32, status: ItemStatus) -> Result<Vec<ItemRow>>;
+    async fn items_with_status(
+        &self,
+        mapping: MappingId,
+        folder: &FolderPath,
+        uid_validity: u32,
+        status: ItemStatus,
+    ) -> Result<Vec<ItemRow>>;
     /// Insert or replace journal rows; a row written as `pending` counts one more attempt.
-    async fn write_items(&self, mapping: MappingId, pass: PassId, folder: &FolderPath, uid_validity: u32, rows: &[ItemWrite]) -> Result<()>;
+    async fn write_items(
+        &self,
+        mapping: MappingId,
+        pass: PassId,
+        folder: &FolderPath,
+        uid_validity: u32,
+        rows: &[ItemWrite],
+    ) -> Result<()>;
     /// After a UIDVALIDITY change: move one journal row with this fingerprint from `old_validity` to
     /// (`new_validity`, `new_uid`), returning its status; `None` if no unclaimed row is left. Identical
     /// messages share a fingerprint, so each claim takes one row: two copies in the source match two rows.
-    async fn claim_by_fingerprint(&self, mapping: MappingId, folder: &FolderPath, old_validity: u32, new_validity: u32, new_uid: u32, fingerprint: &str) -> Result<Option<ItemStatus>>;
+    async fn claim_by_fingerprint(
+        &self,
+        mapping: MappingId,
+        folder: &FolderPath,
+        old_validity: u32,
+        new_validity: u32,
+        new_uid: u32,
+        fingerprint: &str,
+    ) -> Result<Option<ItemStatus>>;
 
     /// Per mapping and folder: counts and bytes by outcome, for the current uid_validity of each folder.
     async fn report(&self) -> Result<Vec<FolderReport>>;

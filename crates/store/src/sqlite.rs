@@ -1,7 +1,7 @@
 //! The SQLite store (WAL, one file): the embedded default.
 
-use crate::types::*;
 use crate::Store;
+use crate::types::*;
 use async_trait::async_trait;
 use ferry_core::folder::FolderPath;
 use ferry_core::id::{MappingId, PassId, RunId};
@@ -35,7 +35,12 @@ fn folder_key(f: &FolderPath) -> String {
 fn parse_folder(s: &str) -> Result<FolderPath> {
     serde_json::from_str::<Vec<String>>(s)
         .map(FolderPath)
-        .map_err(|e| Error::new(ErrorKind::Store, format!("bad folder {s:?} in the store: {e}")))
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Store,
+                format!("bad folder {s:?} in the store: {e}"),
+            )
+        })
 }
 
 fn now() -> String {
@@ -49,12 +54,15 @@ fn parse_id<T: FromStr<Err = Error>>(s: &str) -> Result<T> {
 impl SqliteStore {
     /// Open (or create) the store file and apply pending migrations.
     pub async fn open(path: &Path) -> Result<SqliteStore> {
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    Error::new(ErrorKind::Store, format!("cannot create the store directory {}: {e}", dir.display()))
-                })?;
-            }
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::new(
+                    ErrorKind::Store,
+                    format!("cannot create the store directory {}: {e}", dir.display()),
+                )
+            })?;
         }
         let opts = SqliteConnectOptions::new()
             .filename(path)
@@ -69,7 +77,12 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(120))
             .connect_with(opts)
             .await
-            .map_err(|e| Error::new(ErrorKind::Store, format!("cannot open the store {}: {e}", path.display())))?;
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Store,
+                    format!("cannot open the store {}: {e}", path.display()),
+                )
+            })?;
         let store = SqliteStore { pool };
         store.migrate().await?;
         Ok(store)
@@ -90,7 +103,9 @@ impl SqliteStore {
             if *newest > known {
                 return Err(Error::new(
                     ErrorKind::Store,
-                    format!("the store is at schema version {newest}, newer than this ferry ({known}): upgrade ferry"),
+                    format!(
+                        "the store is at schema version {newest}, newer than this ferry ({known}): upgrade ferry"
+                    ),
                 ));
             }
         }
@@ -121,8 +136,14 @@ impl SqliteStore {
             status: r.try_get::<String, _>("status").map_err(db_err)?.parse()?,
             reason: r.try_get("reason").map_err(db_err)?,
             target_folder: target_folder.as_deref().map(parse_folder).transpose()?,
-            target_uid: r.try_get::<Option<i64>, _>("target_uid").map_err(db_err)?.map(|v| v as u32),
-            probe_from: r.try_get::<Option<i64>, _>("probe_from").map_err(db_err)?.map(|v| v as u32),
+            target_uid: r
+                .try_get::<Option<i64>, _>("target_uid")
+                .map_err(db_err)?
+                .map(|v| v as u32),
+            probe_from: r
+                .try_get::<Option<i64>, _>("probe_from")
+                .map_err(db_err)?
+                .map(|v| v as u32),
             attempts: r.try_get::<i64, _>("attempts").map_err(db_err)? as u32,
         })
     }
@@ -177,10 +198,12 @@ impl Store for SqliteStore {
     }
 
     async fn mappings(&self) -> Result<Vec<MappingRow>> {
-        let rows = sqlx::query("SELECT id, source, target, label, sealed_at FROM mapping ORDER BY label, id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let rows = sqlx::query(
+            "SELECT id, source, target, label, sealed_at FROM mapping ORDER BY label, id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
         rows.iter().map(mapping_row).collect()
     }
 
@@ -208,7 +231,13 @@ impl Store for SqliteStore {
         Ok(id)
     }
 
-    async fn finish_pass(&self, pass: PassId, status: RunStatus, c: &PassCounters, error: Option<&str>) -> Result<()> {
+    async fn finish_pass(
+        &self,
+        pass: PassId,
+        status: RunStatus,
+        c: &PassCounters,
+        error: Option<&str>,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE pass SET status = ?, finished_at = ?, discovered = ?, copied = ?, skipped = ?, failed = ?, bytes = ?, error = ?
              WHERE id = ?",
@@ -257,7 +286,11 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn folder_state(&self, mapping: MappingId, folder: &FolderPath) -> Result<Option<FolderState>> {
+    async fn folder_state(
+        &self,
+        mapping: MappingId,
+        folder: &FolderPath,
+    ) -> Result<Option<FolderState>> {
         let r = sqlx::query("SELECT * FROM folder_state WHERE mapping_id = ? AND folder = ?")
             .bind(mapping.to_string())
             .bind(folder_key(folder))
@@ -298,7 +331,14 @@ impl Store for SqliteStore {
         rows.iter().map(folder_state_row).collect()
     }
 
-    async fn journaled_uids(&self, mapping: MappingId, folder: &FolderPath, uid_validity: u32, from: u32, to: u32) -> Result<Vec<u32>> {
+    async fn journaled_uids(
+        &self,
+        mapping: MappingId,
+        folder: &FolderPath,
+        uid_validity: u32,
+        from: u32,
+        to: u32,
+    ) -> Result<Vec<u32>> {
         let uids: Vec<i64> = sqlx::query_scalar(
             "SELECT uid FROM item WHERE mapping_id = ? AND folder = ? AND uid_validity = ? AND uid BETWEEN ? AND ? ORDER BY uid",
         )
@@ -313,7 +353,13 @@ impl Store for SqliteStore {
         Ok(uids.into_iter().map(|u| u as u32).collect())
     }
 
-    async fn items_with_status(&self, mapping: MappingId, folder: &FolderPath, uid_validity: u32, status: ItemStatus) -> Result<Vec<ItemRow>> {
+    async fn items_with_status(
+        &self,
+        mapping: MappingId,
+        folder: &FolderPath,
+        uid_validity: u32,
+        status: ItemStatus,
+    ) -> Result<Vec<ItemRow>> {
         let rows = sqlx::query(
             "SELECT * FROM item WHERE mapping_id = ? AND folder = ? AND uid_validity = ? AND status = ? ORDER BY uid",
         )
@@ -327,7 +373,14 @@ impl Store for SqliteStore {
         rows.iter().map(SqliteStore::item_row).collect()
     }
 
-    async fn write_items(&self, mapping: MappingId, pass: PassId, folder: &FolderPath, uid_validity: u32, rows: &[ItemWrite]) -> Result<()> {
+    async fn write_items(
+        &self,
+        mapping: MappingId,
+        pass: PassId,
+        folder: &FolderPath,
+        uid_validity: u32,
+        rows: &[ItemWrite],
+    ) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -371,7 +424,15 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(db_err)
     }
 
-    async fn claim_by_fingerprint(&self, mapping: MappingId, folder: &FolderPath, old_validity: u32, new_validity: u32, new_uid: u32, fingerprint: &str) -> Result<Option<ItemStatus>> {
+    async fn claim_by_fingerprint(
+        &self,
+        mapping: MappingId,
+        folder: &FolderPath,
+        old_validity: u32,
+        new_validity: u32,
+        new_uid: u32,
+        fingerprint: &str,
+    ) -> Result<Option<ItemStatus>> {
         let status: Option<String> = sqlx::query_scalar(
             "UPDATE item SET uid_validity = ?, uid = ?, updated_at = ?
              WHERE rowid = (SELECT rowid FROM item WHERE mapping_id = ? AND folder = ? AND uid_validity = ?
@@ -453,7 +514,10 @@ fn mapping_row(r: &sqlx::sqlite::SqliteRow) -> Result<MappingRow> {
         source: r.try_get("source").map_err(db_err)?,
         target: r.try_get("target").map_err(db_err)?,
         label: r.try_get("label").map_err(db_err)?,
-        sealed: r.try_get::<Option<String>, _>("sealed_at").map_err(db_err)?.is_some(),
+        sealed: r
+            .try_get::<Option<String>, _>("sealed_at")
+            .map_err(db_err)?
+            .is_some(),
     })
 }
 

@@ -1,5 +1,7 @@
 //! The store story, run against SQLite (PostgreSQL joins behind the same trait later).
 
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure with a message
+
 use ferry_core::folder::FolderPath;
 use ferry_store::*;
 
@@ -20,63 +22,152 @@ fn item(uid: u32, fp: &str, status: ItemStatus) -> ItemWrite {
 #[tokio::test]
 async fn journal_round_trip_and_report_count_every_item() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
+    let store = SqliteStore::open(&dir.path().join("ferry.db"))
+        .await
+        .unwrap();
     let run = store.create_run("mail", "{}").await.unwrap();
-    let m = store.upsert_mapping("imap://a@h", "imap://a@t", "a@example.com").await.unwrap();
+    let m = store
+        .upsert_mapping("imap://a@h", "imap://a@t", "a@example.com")
+        .await
+        .unwrap();
     // Re-upserting finds the same mapping.
-    assert_eq!(store.upsert_mapping("imap://a@h", "imap://a@t", "a@example.com").await.unwrap().id, m.id);
-    let pass = store.start_pass(m.id, run, PassKind::Initial).await.unwrap();
+    assert_eq!(
+        store
+            .upsert_mapping("imap://a@h", "imap://a@t", "a@example.com")
+            .await
+            .unwrap()
+            .id,
+        m.id
+    );
+    let pass = store
+        .start_pass(m.id, run, PassKind::Initial)
+        .await
+        .unwrap();
     let inbox = FolderPath::inbox();
     store
-        .save_folder_state(m.id, &FolderState {
-            folder: inbox.clone(),
-            target_folder: inbox.clone(),
-            uid_validity: 7,
-            uid_next: 4,
-            messages: 3,
-            hwm: 0,
-            error: None,
-        })
+        .save_folder_state(
+            m.id,
+            &FolderState {
+                folder: inbox.clone(),
+                target_folder: inbox.clone(),
+                uid_validity: 7,
+                uid_next: 4,
+                messages: 3,
+                hwm: 0,
+                error: None,
+            },
+        )
         .await
         .unwrap();
     store
-        .write_items(m.id, pass, &inbox, 7, &[item(1, "f1", ItemStatus::Pending), item(2, "f2", ItemStatus::Pending)])
+        .write_items(
+            m.id,
+            pass,
+            &inbox,
+            7,
+            &[
+                item(1, "f1", ItemStatus::Pending),
+                item(2, "f2", ItemStatus::Pending),
+            ],
+        )
         .await
         .unwrap();
-    assert_eq!(store.items_with_status(m.id, &inbox, 7, ItemStatus::Pending).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .items_with_status(m.id, &inbox, 7, ItemStatus::Pending)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     let mut done = item(1, "f1", ItemStatus::Copied);
     done.target_uid = Some(11);
     let mut skipped = item(3, "f3", ItemStatus::Skipped);
     skipped.reason = Some("too large".into());
-    store.write_items(m.id, pass, &inbox, 7, &[done, skipped]).await.unwrap();
-    assert_eq!(store.journaled_uids(m.id, &inbox, 7, 1, 10).await.unwrap(), vec![1, 2, 3]);
+    store
+        .write_items(m.id, pass, &inbox, 7, &[done, skipped])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.journaled_uids(m.id, &inbox, 7, 1, 10).await.unwrap(),
+        vec![1, 2, 3]
+    );
     let rep = store.report().await.unwrap();
     assert_eq!(rep.len(), 1);
-    assert_eq!((rep[0].discovered, rep[0].copied, rep[0].skipped, rep[0].pending), (3, 1, 1, 1));
+    assert_eq!(
+        (
+            rep[0].discovered,
+            rep[0].copied,
+            rep[0].skipped,
+            rep[0].pending
+        ),
+        (3, 1, 1, 1)
+    );
     let problems = store.problems(m.id).await.unwrap();
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].reason.as_deref(), Some("too large"));
     // The pending row counted one attempt; rewriting it as copied keeps the count and the probe.
-    let rows = store.items_with_status(m.id, &inbox, 7, ItemStatus::Copied).await.unwrap();
-    assert_eq!((rows[0].attempts, rows[0].target_uid, rows[0].probe_from), (1, Some(11), Some(1)));
+    let rows = store
+        .items_with_status(m.id, &inbox, 7, ItemStatus::Copied)
+        .await
+        .unwrap();
+    assert_eq!(
+        (rows[0].attempts, rows[0].target_uid, rows[0].probe_from),
+        (1, Some(11), Some(1))
+    );
 }
 
 #[tokio::test]
 async fn claim_by_fingerprint_takes_one_row_per_identical_message() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("ferry.db")).await.unwrap();
-    let run = store.create_run("mail", "{}").await.unwrap();
-    let m = store.upsert_mapping("s", "t", "l").await.unwrap();
-    let pass = store.start_pass(m.id, run, PassKind::Initial).await.unwrap();
-    let inbox = FolderPath::inbox();
-    store
-        .write_items(m.id, pass, &inbox, 1, &[item(1, "dup", ItemStatus::Copied), item(2, "dup", ItemStatus::Copied)])
+    let store = SqliteStore::open(&dir.path().join("ferry.db"))
         .await
         .unwrap();
-    assert_eq!(store.claim_by_fingerprint(m.id, &inbox, 1, 2, 10, "dup").await.unwrap(), Some(ItemStatus::Copied));
-    assert_eq!(store.claim_by_fingerprint(m.id, &inbox, 1, 2, 11, "dup").await.unwrap(), Some(ItemStatus::Copied));
-    assert_eq!(store.claim_by_fingerprint(m.id, &inbox, 1, 2, 12, "dup").await.unwrap(), None);
-    assert_eq!(store.journaled_uids(m.id, &inbox, 2, 1, 100).await.unwrap(), vec![10, 11]);
+    let run = store.create_run("mail", "{}").await.unwrap();
+    let m = store.upsert_mapping("s", "t", "l").await.unwrap();
+    let pass = store
+        .start_pass(m.id, run, PassKind::Initial)
+        .await
+        .unwrap();
+    let inbox = FolderPath::inbox();
+    store
+        .write_items(
+            m.id,
+            pass,
+            &inbox,
+            1,
+            &[
+                item(1, "dup", ItemStatus::Copied),
+                item(2, "dup", ItemStatus::Copied),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_by_fingerprint(m.id, &inbox, 1, 2, 10, "dup")
+            .await
+            .unwrap(),
+        Some(ItemStatus::Copied)
+    );
+    assert_eq!(
+        store
+            .claim_by_fingerprint(m.id, &inbox, 1, 2, 11, "dup")
+            .await
+            .unwrap(),
+        Some(ItemStatus::Copied)
+    );
+    assert_eq!(
+        store
+            .claim_by_fingerprint(m.id, &inbox, 1, 2, 12, "dup")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.journaled_uids(m.id, &inbox, 2, 1, 100).await.unwrap(),
+        vec![10, 11]
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Helpers for the CLI's end-to-end tests: run the real `ferry` binary against real Dovecot servers.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use ferry_testkit::snapshot::{ContentKey, MailboxSnapshot};
 use ferry_testkit::{Dovecot, DovecotOptions};
@@ -25,7 +25,11 @@ impl Pair {
             source.add_user(u, PASSWORD).expect("add source user");
             target.add_user(u, PASSWORD).expect("add target user");
         }
-        Pair { source, target, data: tempfile::tempdir().expect("tempdir") }
+        Pair {
+            source,
+            target,
+            data: tempfile::tempdir().expect("tempdir"),
+        }
     }
 
     /// `ferry mail migrate` for one user with plain logins on both sides; extra args appended.
@@ -33,9 +37,25 @@ impl Pair {
         let mut args = vec!["mail", "migrate"];
         let src = format!("{}?starttls=never", self.source.url());
         let tgt = format!("{}?starttls=never", self.target.url());
-        args.extend_from_slice(&["--source", &src, "--target", &tgt, "--source-user", user, "--target-user", user]);
+        args.extend_from_slice(&[
+            "--source",
+            &src,
+            "--target",
+            &tgt,
+            "--source-user",
+            user,
+            "--target-user",
+            user,
+        ]);
         args.extend_from_slice(extra);
-        ferry(self.data.path(), &args, &[("FERRY_SOURCE_PASSWORD", PASSWORD), ("FERRY_TARGET_PASSWORD", PASSWORD)])
+        ferry(
+            self.data.path(),
+            &args,
+            &[
+                ("FERRY_SOURCE_PASSWORD", PASSWORD),
+                ("FERRY_TARGET_PASSWORD", PASSWORD),
+            ],
+        )
     }
 
     /// The same, as a child process to kill.
@@ -44,10 +64,24 @@ impl Pair {
         let tgt = format!("{}?starttls=never", self.target.url());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
         cmd.arg("--data").arg(self.data.path());
-        cmd.args(["mail", "migrate", "--source", &src, "--target", &tgt, "--source-user", user, "--target-user", user]);
+        cmd.args([
+            "mail",
+            "migrate",
+            "--source",
+            &src,
+            "--target",
+            &tgt,
+            "--source-user",
+            user,
+            "--target-user",
+            user,
+        ]);
         cmd.args(extra);
-        cmd.env("FERRY_SOURCE_PASSWORD", PASSWORD).env("FERRY_TARGET_PASSWORD", PASSWORD);
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.env("FERRY_SOURCE_PASSWORD", PASSWORD)
+            .env("FERRY_TARGET_PASSWORD", PASSWORD);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         cmd.spawn().expect("spawn ferry")
     }
 
@@ -55,9 +89,25 @@ impl Pair {
         let mut args = vec!["mail", "verify"];
         let src = format!("{}?starttls=never", self.source.url());
         let tgt = format!("{}?starttls=never", self.target.url());
-        args.extend_from_slice(&["--source", &src, "--target", &tgt, "--source-user", user, "--target-user", user]);
+        args.extend_from_slice(&[
+            "--source",
+            &src,
+            "--target",
+            &tgt,
+            "--source-user",
+            user,
+            "--target-user",
+            user,
+        ]);
         args.extend_from_slice(extra);
-        ferry(self.data.path(), &args, &[("FERRY_SOURCE_PASSWORD", PASSWORD), ("FERRY_TARGET_PASSWORD", PASSWORD)])
+        ferry(
+            self.data.path(),
+            &args,
+            &[
+                ("FERRY_SOURCE_PASSWORD", PASSWORD),
+                ("FERRY_TARGET_PASSWORD", PASSWORD),
+            ],
+        )
     }
 }
 
@@ -65,7 +115,9 @@ impl Pair {
 pub fn ferry(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
     cmd.arg("--data").arg(data).args(args).stdin(Stdio::null());
-    cmd.env_remove("FERRY_SOURCE_PASSWORD").env_remove("FERRY_TARGET_PASSWORD").env_remove("RUST_LOG");
+    cmd.env_remove("FERRY_SOURCE_PASSWORD")
+        .env_remove("FERRY_TARGET_PASSWORD")
+        .env_remove("RUST_LOG");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -77,7 +129,11 @@ pub fn code(o: &Output) -> i32 {
 }
 
 pub fn text(o: &Output) -> String {
-    format!("--- stdout\n{}\n--- stderr\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 pub fn json(o: &Output) -> serde_json::Value {
