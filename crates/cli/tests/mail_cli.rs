@@ -498,3 +498,57 @@ fn master_user_login_reads_the_source_for_each_user() {
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert_eq!(pair.target.snapshot("judy").unwrap().message_count(), 4);
 }
+
+#[test]
+fn a_dropped_connection_mid_run_is_retried_and_nothing_is_lost_or_duplicated() {
+    use ferry_testkit::proxy::FaultProxy;
+    let pair = Pair::start(opts('/', false), opts('/', false), &["kate"]);
+    pair.source
+        .seed("kate", "INBOX", &corpus::seed_messages(100, 300, 5_000))
+        .unwrap();
+    pair.source
+        .seed("kate", "Work", &corpus::seed_messages(101, 100, 5_000))
+        .unwrap();
+    let before = pair.source.snapshot("kate").unwrap();
+    // Every source connection dies after ~1 MB from the server (mid-fetch); every target connection after
+    // 24 KB of answers (mid-append and mid-lookup): the run must reconnect, find what already arrived,
+    // and finish with exactly one copy of everything.
+    let src_proxy = FaultProxy::start(pair.source.addr()).unwrap();
+    let tgt_proxy = FaultProxy::start(pair.target.addr()).unwrap();
+    src_proxy.set_cut_after_bytes(Some(1_000_000));
+    tgt_proxy.set_cut_after_bytes(Some(24_000));
+    let src = format!("{}?starttls=never", src_proxy.url());
+    let tgt = format!("{}?starttls=never", tgt_proxy.url());
+    let args = [
+        "mail",
+        "migrate",
+        "--source",
+        &src,
+        "--target",
+        &tgt,
+        "--source-user",
+        "kate",
+        "--target-user",
+        "kate",
+        "--json",
+    ];
+    let env = [
+        ("FERRY_SOURCE_PASSWORD", PASSWORD),
+        ("FERRY_TARGET_PASSWORD", PASSWORD),
+    ];
+    let out = ferry(pair.data.path(), &args, &env);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        src_proxy.connections() > 1 && tgt_proxy.connections() > 1,
+        "the proxies never cut anything"
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("append interrupted"),
+        "no append was cut, so the lookup path went untested:\n{log}"
+    );
+    let tgt_content = content(&pair.target.snapshot("kate").unwrap());
+    assert_eq!(total(&tgt_content), 400, "lost or duplicated messages");
+    assert_eq!(tgt_content, content(&before));
+    assert_eq!(pair.source.snapshot("kate").unwrap(), before);
+}

@@ -640,10 +640,17 @@ impl MailboxPass<'_> {
                         .iter()
                         .map(|&i| items[i].0.fingerprint.as_str())
                         .collect();
-                    let found = match self.probe(tgt, tfolder, probe_from, &wanted).await {
-                        Ok(f) => f,
-                        Err(pe) if pe.is_temporary() => continue,
-                        Err(pe) => return Err(pe),
+                    // Never append again without knowing what arrived: if the lookup itself is cut, look
+                    // again; when attempts run out, the rows stay pending for the next pass to reconcile.
+                    let found = loop {
+                        match self.probe(tgt, tfolder, probe_from, &wanted).await {
+                            Ok(f) => break f,
+                            Err(pe) if pe.is_temporary() && failures + 1 < policy.attempts => {
+                                failures += 1;
+                                tokio::time::sleep(policy.delay(failures, pe.retry_after())).await;
+                            }
+                            Err(pe) => return Err(pe),
+                        }
                     };
                     let mut still = Vec::new();
                     for (&i, hit) in remaining.iter().zip(found) {
