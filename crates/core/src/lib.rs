@@ -14,6 +14,7 @@
 //! ```
 
 pub mod error;
+pub mod file;
 pub mod fingerprint;
 pub mod folder;
 pub mod grade;

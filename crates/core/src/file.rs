@@ -1,0 +1,181 @@
+//! The file connector contract (DESIGN §4): what a file source and a file target must do.
+//!
+//! Paths are relative to the connector's root, `/`-separated, UTF-8, without a leading `/` (`""` is the
+//! root). Any other character is allowed in a name — spaces, `#%&`, leading dots, even TAB and newline —
+//! and connectors carry it faithfully (percent-encoding it on the wire where the protocol needs that).
+//!
+//! Connectors are shared (`&self`, `Send + Sync`): the engine moves many files of one mapping at once over
+//! one connector value (an HTTP client pool, an SFTP session with many requests in flight). What a
+//! connector can do is declared in [`FileCapability`]; the engine and the conformance suite branch on it.
+//! A connector opened [`Access::ReadOnly`](crate::mail::Access) refuses every write with `Unsupported`.
+
+use crate::Result;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A byte stream being read from a source or written to a target.
+pub type FileReader = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+
+/// Hash algorithms a connector may offer with its listings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HashKind {
+    Md5,
+    Sha1,
+    Sha256,
+}
+
+/// What a file connector can do. Everything is `false`/`None` by default ("unsupported").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileCapability {
+    /// Can create folders and write files (false when opened read-only).
+    pub write: bool,
+    /// Listing comes in pages with a continuation token (large folders are never held whole).
+    pub paged_list: bool,
+    /// `write` keeps the modification time it is given.
+    pub set_mtime: bool,
+    /// Listings and `stat` report this hash without reading the content.
+    pub hash: Option<HashKind>,
+    /// A write becomes visible only when complete (no partial file is ever visible).
+    pub atomic_write: bool,
+    /// Interrupted large writes resume mid-file (S3 multipart); see [`ResumableUpload`].
+    pub resumable_write: bool,
+    /// Largest file the service accepts, if it has a limit.
+    pub max_file_size: Option<u64>,
+}
+
+/// File or directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    File,
+    Dir,
+}
+
+/// One listed entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Relative path from the connector's root (`a/b/c.txt`).
+    pub path: String,
+    pub kind: EntryKind,
+    /// Bytes (0 for directories).
+    pub size: u64,
+    /// Modification time, when the service reports one (second precision or better).
+    pub mtime: Option<DateTime<Utc>>,
+    /// Lower-case hex digest of the content, of the kind in [`FileCapability::hash`].
+    pub hash: Option<String>,
+}
+
+impl FileEntry {
+    /// The last path segment.
+    pub fn name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+}
+
+/// A page of a listing.
+#[derive(Clone, Debug, Default)]
+pub struct ListPage {
+    pub entries: Vec<FileEntry>,
+    /// Pass back to `list` for the next page; `None` when this was the last.
+    pub next: Option<String>,
+}
+
+/// A file source or target. See the module docs.
+///
+/// # Behavior (each bullet is checked by the file conformance suite in `ferry-testkit`)
+/// - `list(dir, token)` returns the entries directly inside `dir` (not recursive), in pages; an empty
+///   directory yields no entries; a missing directory is `NotFound`. Entry paths are full relative paths.
+/// - `stat` of a missing path is `Ok(None)`.
+/// - `read(path)` streams the exact bytes; a missing file is `NotFound`.
+/// - `create_dir` of an existing directory succeeds; parents are created as needed.
+/// - `write(path, size, mtime, data)` creates parent directories, writes exactly `size` bytes from `data`
+///   (fewer or more is an error and leaves no visible partial file when `atomic_write`), keeps `mtime` when
+///   `set_mtime`, replaces an existing file, and returns the entry as the target now reports it.
+/// - On a connector opened read-only, `create_dir` and `write` fail with `Unsupported`.
+#[async_trait]
+pub trait FileConnector: Send + Sync {
+    fn capability(&self) -> FileCapability;
+
+    /// A description for logs and reports, without secrets (`webdav://127.0.0.1:8080/share`).
+    fn describe(&self) -> String;
+
+    /// One page of the entries directly inside `dir` (`""` for the root).
+    async fn list(&self, dir: &str, token: Option<String>) -> Result<ListPage>;
+
+    /// The entry at `path`, or `None`.
+    async fn stat(&self, path: &str) -> Result<Option<FileEntry>>;
+
+    /// Stream a file's content.
+    async fn read(&self, path: &str) -> Result<FileReader>;
+
+    /// Create a directory and its parents.
+    async fn create_dir(&self, path: &str) -> Result<()>;
+
+    /// Write a file of `size` bytes from `data`.
+    async fn write(&self, path: &str, size: u64, mtime: Option<DateTime<Utc>>, data: FileReader) -> Result<FileEntry>;
+
+    /// The resumable-upload extension, for connectors with `resumable_write`.
+    fn resumable(&self) -> Option<&dyn ResumableUpload> {
+        None
+    }
+}
+
+/// Chunked uploads that survive a crash: the engine keeps `UploadState` in its store between parts, so a
+/// re-run continues at the first missing part instead of starting over.
+#[async_trait]
+pub trait ResumableUpload: Send + Sync {
+    /// Part size the connector wants (every part but the last has exactly this size).
+    fn part_size(&self) -> u64;
+    /// Start an upload; the returned state is opaque to the engine and saved in the store.
+    async fn begin(&self, path: &str, size: u64, mtime: Option<DateTime<Utc>>) -> Result<UploadState>;
+    /// Parts already stored for this upload (1-based numbers), e.g. after a crash. `NotFound` when the
+    /// upload no longer exists (expired or completed), in which case the engine starts over.
+    async fn parts_done(&self, state: &UploadState) -> Result<Vec<u32>>;
+    /// Upload part `number` (1-based) of `len` bytes.
+    async fn put_part(&self, state: &UploadState, number: u32, len: u64, data: FileReader) -> Result<()>;
+    /// Make the file visible.
+    async fn complete(&self, state: &UploadState) -> Result<FileEntry>;
+    /// Drop an unfinished upload.
+    async fn abort(&self, state: &UploadState) -> Result<()>;
+}
+
+/// An in-progress upload, as stored between runs.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadState {
+    pub path: String,
+    pub size: u64,
+    /// The service's upload id and anything else the connector needs, as text.
+    pub token: String,
+}
+
+impl fmt::Debug for UploadState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UploadState {{ path: {:?}, size: {} }}", self.path, self.size)
+    }
+}
+
+/// Join a directory and a name into a relative path.
+pub fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() { name.to_owned() } else { format!("{dir}/{name}") }
+}
+
+/// The parent directory of a relative path (`""` for top-level entries).
+pub fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map(|(p, _)| p).unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_and_parent_are_inverse() {
+        assert_eq!(join("", "a"), "a");
+        assert_eq!(join("a/b", "c d"), "a/b/c d");
+        assert_eq!(parent("a/b/c d"), "a/b");
+        assert_eq!(parent("a"), "");
+    }
+}
