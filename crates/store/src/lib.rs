@@ -17,6 +17,7 @@
 //! ```
 
 mod sqlite;
+mod sqlite_files;
 mod types;
 
 pub use sqlite::SqliteStore;
@@ -101,4 +102,28 @@ pub trait Store: Send + Sync {
     async fn report(&self) -> Result<Vec<FolderReport>>;
     /// Skipped and failed items of a mapping, with reasons.
     async fn problems(&self, mapping: MappingId) -> Result<Vec<ItemRow>>;
+}
+
+/// The file journal (issue 3), on top of [`Store`]'s runs, mappings and passes.
+#[async_trait]
+pub trait FileStore: Store {
+    /// Journal rows of the files directly inside `dir` (`""` for the root).
+    async fn file_items_in_dir(&self, mapping: MappingId, dir: &str) -> Result<Vec<FileItemRow>>;
+    /// Insert or replace rows by path; `pending` and `failed` writes count one more attempt. The target's
+    /// size and mtime are only updated by a `copied` write (they describe what Ferry wrote).
+    async fn write_file_items(
+        &self,
+        mapping: MappingId,
+        pass: PassId,
+        rows: &[FileItemWrite],
+    ) -> Result<()>;
+    /// Totals per file mapping.
+    async fn file_report(&self) -> Result<Vec<FileMappingReport>>;
+    /// Skipped, failed and unconfirmed files of a mapping, with reasons.
+    async fn file_problems(&self, mapping: MappingId) -> Result<Vec<FileItemRow>>;
+    /// Remember a multipart upload in flight.
+    async fn save_upload(&self, mapping: MappingId, path: &str, upload: &SavedUpload)
+    -> Result<()>;
+    async fn load_upload(&self, mapping: MappingId, path: &str) -> Result<Option<SavedUpload>>;
+    async fn delete_upload(&self, mapping: MappingId, path: &str) -> Result<()>;
 }

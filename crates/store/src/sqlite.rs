@@ -13,7 +13,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// Numbered migrations, applied in order. Never edit a landed file; add the next number.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_files.sql")),
+];
 
 /// The embedded store.
 #[derive(Clone)]
@@ -21,7 +24,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
-fn db_err(e: sqlx::Error) -> Error {
+pub(crate) fn db_err(e: sqlx::Error) -> Error {
     let temporary = matches!(&e, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_))
         || matches!(&e, sqlx::Error::Database(d) if d.message().contains("locked") || d.message().contains("busy"));
     let err = Error::new(ErrorKind::Store, format!("store: {e}"));
@@ -43,7 +46,7 @@ fn parse_folder(s: &str) -> Result<FolderPath> {
         })
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
@@ -52,6 +55,10 @@ fn parse_id<T: FromStr<Err = Error>>(s: &str) -> Result<T> {
 }
 
 impl SqliteStore {
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Open (or create) the store file and apply pending migrations.
     pub async fn open(path: &Path) -> Result<SqliteStore> {
         if let Some(dir) = path.parent()

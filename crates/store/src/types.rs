@@ -161,3 +161,61 @@ pub struct FolderReport {
     pub duration_secs: f64,
     pub folder_error: Option<String>,
 }
+
+/// One row of the file journal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileItemRow {
+    pub path: String,
+    pub dir: String,
+    pub size: u64,
+    /// RFC 3339 with nanoseconds, as written.
+    pub mtime: Option<String>,
+    pub hash: Option<String>,
+    pub hash_kind: Option<String>,
+    pub status: ItemStatus,
+    pub reason: Option<String>,
+    pub target_path: Option<String>,
+    pub target_size: Option<u64>,
+    pub target_mtime: Option<String>,
+    pub attempts: u32,
+}
+
+/// A file journal write (insert or replace by path).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileItemWrite {
+    pub path: String,
+    pub size: u64,
+    pub mtime: Option<String>,
+    pub hash: Option<String>,
+    pub hash_kind: Option<String>,
+    pub status: ItemStatus,
+    pub reason: Option<String>,
+    pub target_path: Option<String>,
+    pub target_size: Option<u64>,
+    pub target_mtime: Option<String>,
+}
+
+/// Totals of one file mapping.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct FileMappingReport {
+    pub mapping_id: String,
+    pub label: String,
+    pub source: String,
+    pub target: String,
+    pub discovered: u64,
+    pub copied: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub pending: u64,
+    pub bytes_copied: u64,
+    pub duration_secs: f64,
+}
+
+/// A multipart upload in flight, as saved between runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedUpload {
+    /// JSON of `ferry_core::file::UploadState`.
+    pub state: String,
+    pub source_size: u64,
+    pub source_mtime: Option<String>,
+}

@@ -178,3 +178,87 @@ async fn reopening_applies_migrations_once() {
     let store = SqliteStore::open(&path).await.unwrap();
     assert!(store.mappings().await.unwrap().is_empty());
 }
+
+fn file(path: &str, status: ItemStatus) -> FileItemWrite {
+    FileItemWrite {
+        path: path.to_owned(),
+        size: 10,
+        mtime: Some("2024-01-01T00:00:00.000000000Z".into()),
+        hash: None,
+        hash_kind: None,
+        status,
+        reason: None,
+        target_path: Some(path.to_owned()),
+        target_size: Some(10),
+        target_mtime: Some("2024-01-01T00:00:00.000000000Z".into()),
+    }
+}
+
+#[tokio::test]
+async fn file_journal_is_read_a_directory_at_a_time_and_reports_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("ferry.db"))
+        .await
+        .unwrap();
+    let run = store.create_run("files", "{}").await.unwrap();
+    let m = store
+        .upsert_mapping("/src", "webdav://h/t", "share")
+        .await
+        .unwrap();
+    let pass = store
+        .start_pass(m.id, run, PassKind::Initial)
+        .await
+        .unwrap();
+    let mut skipped = file("a/b/forbidden:name", ItemStatus::Skipped);
+    skipped.reason = Some("name".into());
+    store
+        .write_file_items(
+            m.id,
+            pass,
+            &[
+                file("top.txt", ItemStatus::Copied),
+                file("a/b/c.txt", ItemStatus::Copied),
+                skipped,
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.file_items_in_dir(m.id, "").await.unwrap().len(), 1);
+    assert_eq!(store.file_items_in_dir(m.id, "a/b").await.unwrap().len(), 2);
+    assert!(store.file_items_in_dir(m.id, "a").await.unwrap().is_empty());
+    let rep = store.file_report().await.unwrap();
+    assert_eq!(
+        (
+            rep[0].discovered,
+            rep[0].copied,
+            rep[0].skipped,
+            rep[0].bytes_copied
+        ),
+        (3, 2, 1, 20)
+    );
+    assert_eq!(
+        store.file_problems(m.id).await.unwrap()[0]
+            .reason
+            .as_deref(),
+        Some("name")
+    );
+    // A failed rewrite keeps what Ferry wrote last time.
+    let mut failed = file("top.txt", ItemStatus::Failed);
+    failed.target_size = None;
+    store.write_file_items(m.id, pass, &[failed]).await.unwrap();
+    let row = store.file_items_in_dir(m.id, "").await.unwrap().remove(0);
+    assert_eq!(
+        (row.status, row.target_size, row.attempts),
+        (ItemStatus::Failed, Some(10), 1)
+    );
+
+    let up = SavedUpload {
+        state: "{}".into(),
+        source_size: 99,
+        source_mtime: None,
+    };
+    store.save_upload(m.id, "big.bin", &up).await.unwrap();
+    assert_eq!(store.load_upload(m.id, "big.bin").await.unwrap(), Some(up));
+    store.delete_upload(m.id, "big.bin").await.unwrap();
+    assert_eq!(store.load_upload(m.id, "big.bin").await.unwrap(), None);
+}
