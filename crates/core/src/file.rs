@@ -115,7 +115,13 @@ pub trait FileConnector: Send + Sync {
     async fn create_dir(&self, path: &str) -> Result<()>;
 
     /// Write a file of `size` bytes from `data`.
-    async fn write(&self, path: &str, size: u64, mtime: Option<DateTime<Utc>>, data: FileReader) -> Result<FileEntry>;
+    async fn write(
+        &self,
+        path: &str,
+        size: u64,
+        mtime: Option<DateTime<Utc>>,
+        data: FileReader,
+    ) -> Result<FileEntry>;
 
     /// The resumable-upload extension, for connectors with `resumable_write`.
     fn resumable(&self) -> Option<&dyn ResumableUpload> {
@@ -130,12 +136,23 @@ pub trait ResumableUpload: Send + Sync {
     /// Part size the connector wants (every part but the last has exactly this size).
     fn part_size(&self) -> u64;
     /// Start an upload; the returned state is opaque to the engine and saved in the store.
-    async fn begin(&self, path: &str, size: u64, mtime: Option<DateTime<Utc>>) -> Result<UploadState>;
+    async fn begin(
+        &self,
+        path: &str,
+        size: u64,
+        mtime: Option<DateTime<Utc>>,
+    ) -> Result<UploadState>;
     /// Parts already stored for this upload (1-based numbers), e.g. after a crash. `NotFound` when the
     /// upload no longer exists (expired or completed), in which case the engine starts over.
     async fn parts_done(&self, state: &UploadState) -> Result<Vec<u32>>;
     /// Upload part `number` (1-based) of `len` bytes.
-    async fn put_part(&self, state: &UploadState, number: u32, len: u64, data: FileReader) -> Result<()>;
+    async fn put_part(
+        &self,
+        state: &UploadState,
+        number: u32,
+        len: u64,
+        data: FileReader,
+    ) -> Result<()>;
     /// Make the file visible.
     async fn complete(&self, state: &UploadState) -> Result<FileEntry>;
     /// Drop an unfinished upload.
@@ -153,13 +170,21 @@ pub struct UploadState {
 
 impl fmt::Debug for UploadState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "UploadState {{ path: {:?}, size: {} }}", self.path, self.size)
+        write!(
+            f,
+            "UploadState {{ path: {:?}, size: {} }}",
+            self.path, self.size
+        )
     }
 }
 
 /// Join a directory and a name into a relative path.
 pub fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() { name.to_owned() } else { format!("{dir}/{name}") }
+    if dir.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{dir}/{name}")
+    }
 }
 
 /// The parent directory of a relative path (`""` for top-level entries).

@@ -21,6 +21,7 @@ pub mod grade;
 pub mod id;
 pub mod limits;
 pub mod mail;
+pub mod rules;
 pub mod utf7;
 
 pub use error::{Error, ErrorKind, Result, Retry};
