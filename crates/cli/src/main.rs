@@ -5,6 +5,7 @@
 //! store, or no mailbox could be processed at all).
 
 mod endpoints;
+mod files;
 mod format;
 mod mail;
 mod quickstart;
@@ -15,7 +16,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Ferry moves mail (and soon files) from the systems an organisation is leaving into its new home:
+/// Ferry moves mail and files from the systems an organisation is leaving into its new home:
 /// resumable, verified, and never touching the source.
 #[derive(Parser, Debug)]
 #[command(
@@ -50,6 +51,9 @@ enum Command {
     /// Mail migrations: migrate and verify.
     #[command(subcommand)]
     Mail(Box<mail::MailCommand>),
+    /// File migrations: migrate, verify and assess file trees (local paths and shares, WebDAV, SFTP, S3).
+    #[command(subcommand)]
+    Files(Box<files::FilesCommand>),
     /// Show what earlier runs did: per mailbox and folder, discovered, copied, skipped, failed (with
     /// reasons), bytes and duration.
     Report(report::ReportArgs),
@@ -97,6 +101,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Quickstart(a) => quickstart::run(&ctx, a).await,
             Command::Mail(c) => mail::run(&ctx, *c).await,
+            Command::Files(c) => files::run(&ctx, *c).await,
             Command::Report(a) => report::run(&ctx, a).await,
         }
     });

@@ -6,7 +6,7 @@ use crate::{Ctx, Outcome};
 use clap::{Args, ValueEnum};
 use ferry_core::grade::{Grade, GradePolicy};
 use ferry_core::{Error, Result};
-use ferry_store::{FolderReport, Store};
+use ferry_store::{FileMappingReport, FileStore, FolderReport, Store};
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -33,6 +33,49 @@ struct Problem {
     size: u64,
     status: String,
     reason: String,
+}
+
+#[derive(Serialize)]
+struct FileReport {
+    #[serde(flatten)]
+    totals: FileMappingReport,
+    grade: Grade,
+    problems: Vec<FileProblem>,
+}
+
+#[derive(Serialize)]
+struct FileProblem {
+    path: String,
+    size: u64,
+    status: String,
+    reason: String,
+}
+
+async fn build_files(store: &dyn FileStore, filter: Option<&str>) -> Result<Vec<FileReport>> {
+    let mut out = Vec::new();
+    for r in store.file_report().await? {
+        if filter.is_some_and(|f| !r.label.contains(f)) {
+            continue;
+        }
+        let grade = GradePolicy::default().grade(r.discovered, r.skipped, r.failed + r.pending);
+        let problems = store
+            .file_problems(r.mapping_id.parse()?)
+            .await?
+            .into_iter()
+            .map(|p| FileProblem {
+                path: p.path,
+                size: p.size,
+                status: p.status.to_string(),
+                reason: p.reason.unwrap_or_default(),
+            })
+            .collect();
+        out.push(FileReport {
+            totals: r,
+            grade,
+            problems,
+        });
+    }
+    Ok(out)
 }
 
 #[derive(Serialize)]
@@ -126,124 +169,190 @@ pub async fn run(ctx: &Ctx, a: ReportArgs) -> Result<Outcome> {
     let db = ctx.data.join("ferry.db");
     if !db.exists() {
         return Err(Error::config(format!(
-            "no store at {}: run `ferry mail migrate` first, or point --data at the directory it used",
+            "no store at {}: run `ferry mail migrate` or `ferry files migrate` first, or point --data at the directory it used",
             db.display()
         )));
     }
     let store = ctx.store().await?;
-    let report = build(&store, a.mailbox.as_deref()).await?;
+    let mail = build(&store, a.mailbox.as_deref()).await?;
+    let files = build_files(&store, a.mailbox.as_deref()).await?;
     let format = if ctx.json { Format::Json } else { a.format };
     match format {
         Format::Json => {
-            let s = serde_json::to_string_pretty(&report)
-                .map_err(|e| Error::unexpected(e.to_string()))?;
+            let v = serde_json::json!({ "mail": mail, "files": files });
+            let s =
+                serde_json::to_string_pretty(&v).map_err(|e| Error::unexpected(e.to_string()))?;
             println!("{s}");
         }
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(std::io::stdout());
-            let header = [
-                "mailbox",
-                "source",
-                "target",
-                "folder",
-                "discovered",
-                "copied",
-                "skipped",
-                "failed",
-                "pending",
-                "bytes_copied",
-                "duration_secs",
-                "folder_error",
-            ];
-            let csv_err = |e: csv::Error| Error::unexpected(format!("cannot write CSV: {e}"));
-            w.write_record(header).map_err(csv_err)?;
-            for m in &report {
-                for f in &m.folders {
-                    w.write_record([
-                        m.label.as_str(),
-                        &m.source,
-                        &m.target,
-                        &f.folder,
-                        &f.discovered.to_string(),
-                        &f.copied.to_string(),
-                        &f.skipped.to_string(),
-                        &f.failed.to_string(),
-                        &f.pending.to_string(),
-                        &f.bytes_copied.to_string(),
-                        &format!("{:.3}", f.duration_secs),
-                        f.folder_error.as_deref().unwrap_or(""),
-                    ])
-                    .map_err(csv_err)?;
-                }
-            }
-            w.flush()
-                .map_err(|e| Error::unexpected(format!("cannot write CSV: {e}")))?;
-        }
+        Format::Csv => write_csv(&mail, &files)?,
         Format::Table => {
-            if report.is_empty() {
+            if mail.is_empty() && files.is_empty() {
                 println!("No migrations recorded yet.");
             }
-            for m in &report {
-                println!(
-                    "{}  ({} → {})  grade {}, {} folders, time spent {}",
-                    m.label,
-                    m.source,
-                    m.target,
-                    m.grade,
-                    m.folders.len(),
-                    human_secs(m.duration_secs)
-                );
-                let mut t = Table::new(&[
-                    "Folder",
-                    "Discovered",
-                    "Copied",
-                    "Skipped",
-                    "Failed",
-                    "Bytes copied",
-                ]);
-                for f in &m.folders {
-                    let mut name = f.folder.clone();
-                    if let Some(e) = &f.folder_error {
-                        name.push_str(&format!(" (error: {e})"));
-                    }
-                    t.row(vec![
-                        name,
-                        f.discovered.to_string(),
-                        f.copied.to_string(),
-                        f.skipped.to_string(),
-                        (f.failed + f.pending).to_string(),
-                        human_bytes(f.bytes_copied),
-                    ]);
-                }
-                t.row(vec![
-                    "total".into(),
-                    m.discovered.to_string(),
-                    m.copied.to_string(),
-                    m.skipped.to_string(),
-                    (m.failed + m.pending).to_string(),
-                    human_bytes(m.bytes_copied),
-                ]);
-                for l in t.render().lines() {
-                    println!("  {l}");
-                }
-                for p in &m.problems {
-                    println!(
-                        "  {} {} uid {} ({}): {}",
-                        p.status,
-                        p.folder,
-                        p.uid,
-                        human_bytes(p.size),
-                        p.reason
-                    );
-                }
-                println!();
-            }
+            print_mail(&mail);
+            print_files(&files);
         }
     }
-    let incomplete = report.iter().any(|m| m.skipped + m.failed + m.pending > 0);
+    let incomplete = mail.iter().any(|m| m.skipped + m.failed + m.pending > 0)
+        || files
+            .iter()
+            .any(|f| f.totals.skipped + f.totals.failed + f.totals.pending > 0);
     Ok(if incomplete {
         Outcome::Incomplete
     } else {
         Outcome::Ok
     })
+}
+
+/// One row per mail folder and one per file mapping, with a `workload` column.
+fn write_csv(mail: &[MailboxReport], files: &[FileReport]) -> Result<()> {
+    let csv_err = |e: csv::Error| Error::unexpected(format!("cannot write CSV: {e}"));
+    let mut w = csv::Writer::from_writer(std::io::stdout());
+    w.write_record([
+        "workload",
+        "mapping",
+        "source",
+        "target",
+        "folder",
+        "discovered",
+        "copied",
+        "skipped",
+        "failed",
+        "pending",
+        "bytes_copied",
+        "duration_secs",
+        "error",
+    ])
+    .map_err(csv_err)?;
+    for m in mail {
+        for f in &m.folders {
+            w.write_record([
+                "mail",
+                m.label.as_str(),
+                &m.source,
+                &m.target,
+                &f.folder,
+                &f.discovered.to_string(),
+                &f.copied.to_string(),
+                &f.skipped.to_string(),
+                &f.failed.to_string(),
+                &f.pending.to_string(),
+                &f.bytes_copied.to_string(),
+                &format!("{:.3}", f.duration_secs),
+                f.folder_error.as_deref().unwrap_or(""),
+            ])
+            .map_err(csv_err)?;
+        }
+    }
+    for f in files {
+        let t = &f.totals;
+        w.write_record([
+            "files",
+            t.label.as_str(),
+            &t.source,
+            &t.target,
+            "",
+            &t.discovered.to_string(),
+            &t.copied.to_string(),
+            &t.skipped.to_string(),
+            &t.failed.to_string(),
+            &t.pending.to_string(),
+            &t.bytes_copied.to_string(),
+            &format!("{:.3}", t.duration_secs),
+            "",
+        ])
+        .map_err(csv_err)?;
+    }
+    w.flush()
+        .map_err(|e| Error::unexpected(format!("cannot write CSV: {e}")))
+}
+
+fn print_files(files: &[FileReport]) {
+    for f in files {
+        let t = &f.totals;
+        println!(
+            "{}  ({} → {})  grade {}, time spent {}",
+            t.label,
+            t.source,
+            t.target,
+            f.grade,
+            human_secs(t.duration_secs)
+        );
+        println!(
+            "  {} files: {} copied ({}), {} skipped, {} failed",
+            t.discovered,
+            t.copied,
+            human_bytes(t.bytes_copied),
+            t.skipped,
+            t.failed + t.pending
+        );
+        for p in &f.problems {
+            println!(
+                "  {} {:?} ({}): {}",
+                p.status,
+                p.path,
+                human_bytes(p.size),
+                p.reason
+            );
+        }
+        println!();
+    }
+}
+
+fn print_mail(mail: &[MailboxReport]) {
+    for m in mail {
+        println!(
+            "{}  ({} → {})  grade {}, {} folders, time spent {}",
+            m.label,
+            m.source,
+            m.target,
+            m.grade,
+            m.folders.len(),
+            human_secs(m.duration_secs)
+        );
+        let mut t = Table::new(&[
+            "Folder",
+            "Discovered",
+            "Copied",
+            "Skipped",
+            "Failed",
+            "Bytes copied",
+        ]);
+        for f in &m.folders {
+            let mut name = f.folder.clone();
+            if let Some(e) = &f.folder_error {
+                name.push_str(&format!(" (error: {e})"));
+            }
+            t.row(vec![
+                name,
+                f.discovered.to_string(),
+                f.copied.to_string(),
+                f.skipped.to_string(),
+                (f.failed + f.pending).to_string(),
+                human_bytes(f.bytes_copied),
+            ]);
+        }
+        t.row(vec![
+            "total".into(),
+            m.discovered.to_string(),
+            m.copied.to_string(),
+            m.skipped.to_string(),
+            (m.failed + m.pending).to_string(),
+            human_bytes(m.bytes_copied),
+        ]);
+        for l in t.render().lines() {
+            println!("  {l}");
+        }
+        for p in &m.problems {
+            println!(
+                "  {} {} uid {} ({}): {}",
+                p.status,
+                p.folder,
+                p.uid,
+                human_bytes(p.size),
+                p.reason
+            );
+        }
+        println!();
+    }
 }

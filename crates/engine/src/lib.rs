@@ -19,6 +19,7 @@
 
 pub mod budget;
 pub mod endpoint;
+pub mod files;
 pub mod job;
 pub mod mapping_csv;
 pub mod mover;

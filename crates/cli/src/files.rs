@@ -1,0 +1,582 @@
+//! `ferry files migrate | verify | assess`.
+
+use crate::format::{Table, human_bytes};
+use crate::ui::ProgressUi;
+use crate::{Ctx, Outcome};
+use clap::{Args, Subcommand, ValueEnum};
+use ferry_core::mail::Secret;
+use ferry_core::rules::{TargetRoot, TargetRules};
+use ferry_core::{Error, Result};
+use ferry_engine::files::assess::assess_files;
+use ferry_engine::files::spmt::parse_spmt_csv;
+use ferry_engine::files::{
+    FileMappingSpec, FileOpener, FileOptions, PathFilter, run_files, verify_files,
+};
+use ferry_engine::progress::Progress;
+use ferry_files::config::FileEndpoint;
+use ferry_store::{FileStore, RunStatus};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Subcommand, Debug)]
+pub enum FilesCommand {
+    /// Copy a file tree from the source to the target. Re-running copies only new or changed files; the
+    /// source is never written; nothing on the target is deleted, and a target file changed after Ferry
+    /// wrote it is never overwritten.
+    Migrate(MigrateArgs),
+    /// Walk source and target in step and classify every file: same, different, missing, extra. Exits 1
+    /// when anything is missing or different.
+    Verify(VerifyArgs),
+    /// Inventory a source tree (files, folders, bytes, depth, largest files, extensions, oldest/newest) and
+    /// list what the target rules would rename or skip. Reads only.
+    Assess(AssessArgs),
+}
+
+/// Endpoints and credentials for both sides.
+#[derive(Args, Debug, Clone)]
+pub struct Sides {
+    /// Source: a path (or mounted share), webdav://host:port/path, webdavs://…, sftp://user@host:port/path
+    /// or s3://bucket/prefix?endpoint=URL&region=R. Not needed with --mapping.
+    pub source: Option<String>,
+    /// Target: same forms as the source. Not needed with --mapping.
+    pub target: Option<String>,
+    /// Mapping CSV in the Migration Manager / SPMT format:
+    /// Source,SourceDocLib,SourceSubFolder,TargetWeb,TargetDocLib,TargetSubFolder.
+    #[arg(long, value_name = "FILE")]
+    pub mapping: Option<PathBuf>,
+    #[command(flatten)]
+    pub creds: Credentials,
+}
+
+/// Credentials, given as flags or (for secrets, preferably) environment variables.
+#[derive(Args, Debug, Clone)]
+pub struct Credentials {
+    /// Source user (WebDAV basic auth, SFTP login).
+    #[arg(long)]
+    pub source_user: Option<String>,
+    /// Source password (WebDAV, SFTP).
+    #[arg(long, env = "FERRY_SOURCE_PASSWORD", hide_env_values = true)]
+    pub source_password: Option<String>,
+    /// SFTP private key file for the source.
+    #[arg(long, value_name = "FILE")]
+    pub source_key: Option<PathBuf>,
+    /// S3 access key for the source (or AWS_ACCESS_KEY_ID).
+    #[arg(long)]
+    pub source_access_key: Option<String>,
+    /// S3 secret key for the source (or AWS_SECRET_ACCESS_KEY).
+    #[arg(long, env = "FERRY_SOURCE_SECRET_KEY", hide_env_values = true)]
+    pub source_secret_key: Option<String>,
+    /// Target user (WebDAV basic auth, SFTP login).
+    #[arg(long)]
+    pub target_user: Option<String>,
+    /// Target password (WebDAV, SFTP).
+    #[arg(long, env = "FERRY_TARGET_PASSWORD", hide_env_values = true)]
+    pub target_password: Option<String>,
+    /// SFTP private key file for the target.
+    #[arg(long, value_name = "FILE")]
+    pub target_key: Option<PathBuf>,
+    /// S3 access key for the target (or AWS_ACCESS_KEY_ID).
+    #[arg(long)]
+    pub target_access_key: Option<String>,
+    /// S3 secret key for the target (or AWS_SECRET_ACCESS_KEY).
+    #[arg(long, env = "FERRY_TARGET_SECRET_KEY", hide_env_values = true)]
+    pub target_secret_key: Option<String>,
+    /// SFTP known_hosts file to check host keys against (both sides).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// Accept an SFTP host key that is not in known_hosts (test servers only).
+    #[arg(long)]
+    pub accept_unknown_host_key: bool,
+}
+
+/// Which files and how.
+#[derive(Args, Debug, Clone)]
+pub struct Selection {
+    /// Name rules of the target: onedrive or sharepoint map forbidden names (reversibly) and skip what
+    /// the service refuses (paths of 400+ characters, files over 250 GB / 15 GB from cloud sources);
+    /// none for plain storage.
+    #[arg(long, default_value = "none", value_parser = parse_rules)]
+    pub target_rules: TargetRules,
+    /// Only files whose path (relative to the source) matches this glob (repeatable; `*` crosses '/').
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Leave out files whose path matches this glob (repeatable; wins over --include).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Only files modified within this long (e.g. 30d, 12h, 90m, 2w).
+    #[arg(long, value_parser = parse_age)]
+    pub max_age: Option<Duration>,
+    /// Only files older than this.
+    #[arg(long, value_parser = parse_age)]
+    pub min_age: Option<Duration>,
+}
+
+#[derive(Args, Debug)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub sides: Sides,
+    #[command(flatten)]
+    pub select: Selection,
+    /// Files copied at once within a mapping.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Decide what changed by content hash (where the source lists one), not only size and mtime.
+    #[arg(long)]
+    pub checksum: bool,
+    /// Plan only: walk the source and show what would be copied, renamed or skipped. Writes nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub sides: Sides,
+    #[command(flatten)]
+    pub select: Selection,
+    /// Read both sides and compare SHA-256 of every file (slow, strongest).
+    #[arg(long)]
+    pub checksum: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct AssessArgs {
+    /// The tree to assess (same forms as for migrate).
+    pub source: String,
+    #[command(flatten)]
+    pub creds: Credentials,
+    #[command(flatten)]
+    pub select: Selection,
+    /// Output: table (summary, then findings), csv (findings as rows, streamed), json (one object).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+fn parse_rules(s: &str) -> std::result::Result<TargetRules, String> {
+    s.parse().map_err(|e: Error| e.to_string())
+}
+
+/// `30d`, `12h`, `90m`, `45s`, `2w`.
+pub fn parse_age(s: &str) -> std::result::Result<Duration, String> {
+    let t = s.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not an age; write e.g. 30d, 12h, 90m or 2w"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" | "" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(format!("unknown unit in {s:?}; use s, m, h, d or w")),
+    };
+    Ok(Duration::from_secs(n.saturating_mul(secs)))
+}
+
+fn filter(sel: &Selection) -> PathFilter {
+    PathFilter {
+        include: sel.include.clone(),
+        exclude: sel.exclude.clone(),
+        max_age: sel.max_age,
+        min_age: sel.min_age,
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    Source,
+    Target,
+}
+
+fn endpoint(text: &str, side: Side, c: &Credentials) -> Result<FileEndpoint> {
+    let name = match side {
+        Side::Source => "source",
+        Side::Target => "target",
+    };
+    let ep = FileEndpoint::parse(text).map_err(|e| Error::config(format!("{name}: {e}")))?;
+    let (user, password, key, access, secret) = match side {
+        Side::Source => (
+            &c.source_user,
+            &c.source_password,
+            &c.source_key,
+            &c.source_access_key,
+            &c.source_secret_key,
+        ),
+        Side::Target => (
+            &c.target_user,
+            &c.target_password,
+            &c.target_key,
+            &c.target_access_key,
+            &c.target_secret_key,
+        ),
+    };
+    Ok(match ep {
+        FileEndpoint::WebDav(cfg) => match password {
+            Some(p) => FileEndpoint::WebDav(cfg.with_credentials(user.as_deref(), Secret::new(p))?),
+            None => FileEndpoint::WebDav(cfg),
+        },
+        FileEndpoint::Sftp(mut cfg) => {
+            if let Some(k) = key {
+                cfg = cfg.with_key_file(user.as_deref(), k)?;
+            } else if let Some(p) = password {
+                cfg = cfg.with_password(user.as_deref(), Secret::new(p))?;
+            } else {
+                return Err(Error::config(format!(
+                    "{name}: SFTP needs --{name}-key FILE or a password (--{name}-password or FERRY_{}_PASSWORD)",
+                    name.to_uppercase()
+                )));
+            }
+            if let Some(k) = &c.known_hosts {
+                cfg = cfg.with_known_hosts(k);
+            }
+            FileEndpoint::Sftp(cfg.accepting_unknown_host_key(c.accept_unknown_host_key))
+        }
+        FileEndpoint::S3(cfg) => {
+            let access = access
+                .clone()
+                .or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok());
+            let secret = secret
+                .clone()
+                .or_else(|| std::env::var("AWS_SECRET_ACCESS_KEY").ok());
+            match (access, secret) {
+                (Some(a), Some(s)) => FileEndpoint::S3(cfg.with_keys(a, Secret::new(s))),
+                (None, None) => FileEndpoint::S3(cfg),
+                _ => {
+                    return Err(Error::config(format!(
+                        "{name}: S3 needs both --{name}-access-key and --{name}-secret-key (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+                    )));
+                }
+            }
+        }
+        other => other,
+    })
+}
+
+fn specs(s: &Sides) -> Result<Vec<FileMappingSpec>> {
+    if let Some(csv) = &s.mapping {
+        if s.source.is_some() || s.target.is_some() {
+            return Err(Error::config(
+                "give either SOURCE and TARGET or --mapping, not both",
+            ));
+        }
+        let text = std::fs::read_to_string(csv).map_err(|e| {
+            Error::config(format!(
+                "cannot read the mapping file {}: {e}",
+                csv.display()
+            ))
+        })?;
+        let rows = parse_spmt_csv(&text)?;
+        return rows
+            .iter()
+            .map(|r| {
+                let at = |e: Error| {
+                    Error::config(format!("mapping CSV line {}: {}", r.line, e.message()))
+                };
+                let src = endpoint(&r.source, Side::Source, &s.creds).map_err(at)?;
+                let tgt = endpoint(&r.target_web, Side::Target, &s.creds).map_err(at)?;
+                Ok(FileMappingSpec {
+                    label: format!("{} → {}", r.source, r.target_web),
+                    source: Arc::new(src) as Arc<dyn FileOpener>,
+                    target: Arc::new(tgt) as Arc<dyn FileOpener>,
+                    source_dir: r.source_dir(),
+                    target_dir: r.target_dir(),
+                    at_library_root: r.target_sub_folder.is_empty(),
+                })
+            })
+            .collect();
+    }
+    let (Some(src), Some(tgt)) = (&s.source, &s.target) else {
+        return Err(Error::config("give SOURCE and TARGET (or --mapping FILE)"));
+    };
+    let se = endpoint(src, Side::Source, &s.creds)?;
+    let te = endpoint(tgt, Side::Target, &s.creds)?;
+    Ok(vec![FileMappingSpec {
+        label: se.describe(),
+        source: Arc::new(se),
+        target: Arc::new(te),
+        source_dir: String::new(),
+        target_dir: String::new(),
+        at_library_root: true,
+    }])
+}
+
+pub async fn run(ctx: &Ctx, cmd: FilesCommand) -> Result<Outcome> {
+    match cmd {
+        FilesCommand::Migrate(a) => migrate(ctx, a).await,
+        FilesCommand::Verify(a) => verify(ctx, a).await,
+        FilesCommand::Assess(a) => assess(ctx, a).await,
+    }
+}
+
+fn json_out<T: serde::Serialize>(v: &T) -> Result<()> {
+    let s = serde_json::to_string_pretty(v)
+        .map_err(|e| Error::unexpected(format!("cannot write JSON: {e}")))?;
+    println!("{s}");
+    Ok(())
+}
+
+async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
+    let specs = specs(&a.sides)?;
+    let opts = FileOptions {
+        concurrency: a.concurrency.max(1),
+        rules: a.select.target_rules,
+        filter: filter(&a.select),
+        checksum: a.checksum,
+        ..FileOptions::default()
+    };
+    if a.dry_run {
+        let mut any = false;
+        for spec in &specs {
+            println!("{}", spec.label);
+            let root = TargetRoot {
+                prefix: spec.target_dir.clone(),
+                is_library_root: spec.at_library_root,
+            };
+            let inv = assess_files(spec.source.as_ref(), &spec.source_dir, &root, &opts, |f| {
+                println!("  {:<6} {}: {}", f.action, f.path, f.detail);
+            })
+            .await?;
+            any |= inv.skips > 0;
+            println!(
+                "  would copy {} files ({}) in {} folders; {} renamed, {} skipped by the target rules",
+                inv.files - inv.skips,
+                human_bytes(inv.bytes),
+                inv.folders,
+                inv.renames,
+                inv.skips
+            );
+        }
+        println!("Dry run: nothing was copied.");
+        return Ok(if any {
+            Outcome::Incomplete
+        } else {
+            Outcome::Ok
+        });
+    }
+    let store: Arc<dyn FileStore> = Arc::new(ctx.store().await?);
+    let progress = Arc::new(Progress::default());
+    let ui = ProgressUi::start(progress.clone(), ctx.json);
+    let started = std::time::Instant::now();
+    let summary = run_files(store, specs, opts, progress).await;
+    ui.finish().await;
+    let summary = summary?;
+    let secs = started.elapsed().as_secs_f64();
+    if ctx.json {
+        json_out(&summary)?;
+    } else {
+        let mut t = Table::new(&[
+            "Mapping", "Pass", "New", "Copied", "Skipped", "Failed", "Renamed", "Bytes", "Status",
+        ]);
+        for m in &summary.mappings {
+            t.row(vec![
+                m.label.clone(),
+                m.kind.map(|k| k.to_string()).unwrap_or_else(|| "-".into()),
+                m.counters.discovered.to_string(),
+                m.counters.copied.to_string(),
+                m.counters.skipped.to_string(),
+                m.counters.failed.to_string(),
+                m.renamed.to_string(),
+                human_bytes(m.counters.bytes),
+                m.status.to_string(),
+            ]);
+        }
+        print!("{}", t.render());
+        for m in summary.mappings.iter().filter(|m| m.error.is_some()) {
+            println!("{}: {}", m.label, m.error.as_deref().unwrap_or_default());
+        }
+        let tot = &summary.totals;
+        println!(
+            "{} files copied ({}), {} skipped, {} failed in {:.1}s ({:.0} files/s). Details: ferry report --data {}",
+            tot.copied,
+            human_bytes(tot.bytes),
+            tot.skipped,
+            tot.failed,
+            secs,
+            tot.copied as f64 / secs.max(0.001),
+            ctx.data.display()
+        );
+    }
+    if !summary.mappings.is_empty()
+        && summary
+            .mappings
+            .iter()
+            .all(|m| m.status == RunStatus::Failed)
+    {
+        let first = summary
+            .mappings
+            .iter()
+            .find_map(|m| m.error.clone())
+            .unwrap_or_default();
+        return Err(Error::unexpected(format!(
+            "no mapping could be migrated; first error: {first}"
+        )));
+    }
+    Ok(
+        if summary.totals.skipped > 0
+            || summary.totals.failed > 0
+            || summary.status != RunStatus::Done
+        {
+            Outcome::Incomplete
+        } else {
+            Outcome::Ok
+        },
+    )
+}
+
+async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<Outcome> {
+    let specs = specs(&a.sides)?;
+    let opts = FileOptions {
+        rules: a.select.target_rules,
+        filter: filter(&a.select),
+        checksum: a.checksum,
+        ..FileOptions::default()
+    };
+    let db = ctx.data.join("ferry.db");
+    let store: Option<Arc<dyn FileStore>> = if db.exists() {
+        Some(Arc::new(ctx.store().await?))
+    } else {
+        None
+    };
+    let results = verify_files(store, &specs, &opts).await;
+    if ctx.json {
+        json_out(&results)?;
+    } else {
+        let mut t = Table::new(&[
+            "Mapping",
+            "Files",
+            "Same",
+            "Different",
+            "Missing",
+            "Extra",
+            "Skipped",
+            "Errors",
+            "Grade",
+        ]);
+        for v in &results {
+            t.row(vec![
+                v.label.clone(),
+                v.files.to_string(),
+                v.same.to_string(),
+                v.different.to_string(),
+                v.missing.to_string(),
+                v.extra.to_string(),
+                v.skipped.to_string(),
+                v.errors.to_string(),
+                v.grade
+                    .map(|g| g.to_string())
+                    .unwrap_or_else(|| "error".into()),
+            ]);
+        }
+        print!("{}", t.render());
+        for v in &results {
+            if let Some(e) = &v.error {
+                println!("{}: cannot verify: {e}", v.label);
+            }
+            for (kind, path) in &v.problems {
+                println!("  {kind:<9} {path}");
+            }
+        }
+    }
+    Ok(if results.iter().all(|v| v.is_complete()) {
+        Outcome::Ok
+    } else {
+        Outcome::Incomplete
+    })
+}
+
+async fn assess(ctx: &Ctx, a: AssessArgs) -> Result<Outcome> {
+    let src = endpoint(&a.source, Side::Source, &a.creds)?;
+    let opts = FileOptions {
+        rules: a.select.target_rules,
+        filter: filter(&a.select),
+        ..FileOptions::default()
+    };
+    let format = if ctx.json { Format::Json } else { a.format };
+    let root = TargetRoot {
+        prefix: String::new(),
+        is_library_root: true,
+    };
+    let mut findings_json = Vec::new();
+    let mut csv_out = csv::Writer::from_writer(std::io::stdout());
+    let mut csv_err: Option<csv::Error> = None;
+    if matches!(format, Format::Csv) {
+        if let Err(e) = csv_out.write_record(["path", "action", "detail"]) {
+            csv_err = Some(e);
+        }
+    }
+    let inv = assess_files(&src, "", &root, &opts, |f| match format {
+        Format::Table => println!("{:<6} {}: {}", f.action, f.path, f.detail),
+        Format::Csv => {
+            if let Err(e) = csv_out.write_record([&f.path, &f.action, &f.detail]) {
+                csv_err.get_or_insert(e);
+            }
+        }
+        // JSON is one document: findings are kept (they are the exceptions, not the tree).
+        Format::Json => findings_json.push(f.clone()),
+    })
+    .await?;
+    csv_out
+        .flush()
+        .map_err(|e| Error::unexpected(format!("cannot write CSV: {e}")))?;
+    if let Some(e) = csv_err {
+        return Err(Error::unexpected(format!("cannot write CSV: {e}")));
+    }
+    match format {
+        Format::Json => json_out(
+            &serde_json::json!({ "source": src.describe(), "inventory": inv, "findings": findings_json }),
+        )?,
+        Format::Csv => {}
+        Format::Table => {
+            println!("\n{}", src.describe());
+            println!(
+                "  {} files, {} folders, {}, deepest {} levels; {} would be renamed, {} skipped",
+                inv.files,
+                inv.folders,
+                human_bytes(inv.bytes),
+                inv.max_depth,
+                inv.renames,
+                inv.skips
+            );
+            if let (Some(o), Some(n)) = (&inv.oldest, &inv.newest) {
+                println!(
+                    "  oldest {} ({}), newest {} ({})",
+                    o.1.format("%Y-%m-%d"),
+                    o.0,
+                    n.1.format("%Y-%m-%d"),
+                    n.0
+                );
+            }
+            let mut t = Table::new(&["Largest files", "Size"]);
+            for (p, s) in inv.largest.iter().take(10) {
+                t.row(vec![p.clone(), human_bytes(*s)]);
+            }
+            for l in t.render().lines() {
+                println!("  {l}");
+            }
+            let mut t = Table::new(&["Extension", "Files", "Size"]);
+            for (e, n, b) in inv.extensions.iter().take(15) {
+                t.row(vec![e.clone(), n.to_string(), human_bytes(*b)]);
+            }
+            for l in t.render().lines() {
+                println!("  {l}");
+            }
+            for (d, e) in &inv.unreadable {
+                println!("  cannot read {d}: {e}");
+            }
+        }
+    }
+    Ok(if inv.skips > 0 || !inv.unreadable.is_empty() {
+        Outcome::Incomplete
+    } else {
+        Outcome::Ok
+    })
+}
