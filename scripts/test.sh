@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Ferry's whole test suite, on a fresh Debian machine.
 #
-# Installs the real servers the tests start (Dovecot for IMAP) from Debian packages when they are missing
-# (as root; otherwise it prints the exact install command and stops), then runs the format and lint checks
-# and every test of the workspace. Each test starts its own servers on free loopback ports in temp dirs.
+# Installs the real servers the tests start when they are missing — from Debian packages: Dovecot (IMAP),
+# rclone (`rclone serve webdav`), OpenSSH (a per-test sshd for SFTP, ssh-keygen, sftp); from PyPI: moto's S3
+# server (`moto[server]`) — as root; otherwise it prints the exact install command and stops. Then it runs
+# the format and lint checks and every test of the workspace. Each test starts its own servers on free
+# loopback ports in temp dirs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +13,10 @@ missing=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 have dovecot || missing+=(dovecot-imapd)
 have doveadm || missing+=(dovecot-core)
+have rclone || missing+=(rclone)
+have sshd || missing+=(openssh-server)
+have ssh-keygen || missing+=(openssh-client)
+have python3 || missing+=(python3)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
@@ -24,6 +30,24 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "  sudo apt-get install -y ${missing[*]}" >&2
     exit 2
   fi
+fi
+
+# moto's S3 server (PyPI) for the S3 tests; the harness runs `${FERRY_PYTHON:-python3} -m moto.server`.
+python="${FERRY_PYTHON:-python3}"
+if ! "$python" -c 'import moto.server, flask' >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing moto[server] for $python"
+  if ! "$python" -m pip --version >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+    else
+      echo "scripts/test.sh: pip is missing. Install it with:  sudo apt-get install -y python3-pip" >&2
+      exit 2
+    fi
+  fi
+  # Debian's own python3 refuses system-wide pip installs (PEP 668) unless told otherwise.
+  "$python" -m pip install -q 'moto[server]' 2>/dev/null \
+    || "$python" -m pip install -q --break-system-packages 'moto[server]'
 fi
 
 # Servers' files go to tmpfs when there is one (faster, and no disk noise).

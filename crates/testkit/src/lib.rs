@@ -1,7 +1,8 @@
-//! Ferry's test harness: real servers in temp dirs, seeding and snapshots, a fault-injecting proxy, corpus
-//! generators and the connector conformance suite.
+//! Ferry's test harness: real servers in temp dirs, seeding and snapshots, fault-injecting proxies (TCP and
+//! HTTP), corpus generators and the mail and file connector conformance suites.
 //!
-//! Key design choice: tests run against **real** servers (Dovecot from Debian's `dovecot-imapd`) started per
+//! Key design choice: tests run against **real** servers (Dovecot from Debian's `dovecot-imapd`; for files
+//! [`webdav`] = `rclone serve webdav`, [`sftp`] = a per-test `sshd`, [`s3`] = moto's server) started per
 //! test on a free loopback port, never against mocks; the harness is synchronous (std::net, threads,
 //! processes) so it works from plain `#[test]`s and `#[tokio::test]`s alike, and it has its own tiny IMAP
 //! client so the connectors under test never prepare or check their own data.
@@ -19,10 +20,17 @@
 
 pub mod conformance;
 pub mod corpus;
+mod daemon;
 pub mod dovecot;
+pub mod file_conformance;
+pub mod http;
+pub mod http_fault;
 pub mod imap;
 pub mod proxy;
+pub mod s3;
+pub mod sftp;
 pub mod snapshot;
+pub mod webdav;
 
 pub use dovecot::{Dovecot, DovecotOptions};
 pub use imap::{RawImap, SeedMessage};
