@@ -861,6 +861,7 @@ mod dovecot {
             separator: '.',
             special_use: false,
             fsync: false,
+            max_mail_size: None,
         })?;
         server.add_user("alice", "pw")?;
         Ok(server)

@@ -50,6 +50,9 @@ pub struct DovecotOptions {
     /// Sync every saved message to disk (`mail_fsync = optimized`); the default `false` means
     /// `mail_fsync = never`, which makes seeding much faster.
     pub fsync: bool,
+    /// Refuse to save any message larger than this many bytes (the quota plugin's
+    /// `quota_max_mail_size`: APPEND answers `NO [LIMIT]`), so tests can make the target reject one item.
+    pub max_mail_size: Option<u64>,
 }
 
 impl Default for DovecotOptions {
@@ -58,6 +61,7 @@ impl Default for DovecotOptions {
             separator: '/',
             special_use: true,
             fsync: false,
+            max_mail_size: None,
         }
     }
 }
@@ -243,6 +247,12 @@ namespace inbox {{
             }
         }
         c.push_str("}\n");
+        if let Some(max) = self.opts.max_mail_size {
+            let _ = write!(
+                c,
+                "mail_plugins = $mail_plugins quota\nplugin {{\n  quota = count:User quota\n  quota_vsizes = yes\n  quota_max_mail_size = {max}B\n}}\n"
+            );
+        }
         c
     }
 
