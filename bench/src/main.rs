@@ -122,6 +122,7 @@ fn server_options() -> DovecotOptions {
         separator: '/',
         special_use: true,
         fsync: false,
+        max_mail_size: None,
     }
 }
 
