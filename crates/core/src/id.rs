@@ -53,3 +53,31 @@ id_type!(
     /// One run of one mapping (Initial, Delta or Final).
     PassId
 );
+id_type!(
+    /// A customer organisation in the migration programme (issue 4).
+    TenantId
+);
+id_type!(
+    /// One workload family (mail or files) of one tenant.
+    ProjectId
+);
+id_type!(
+    /// A customer-scheduled batch of mappings (Synchronization or Completion).
+    EventId
+);
+id_type!(
+    /// One prerequisite of a project's workload (core onboarding, identity synchronisation…).
+    GateId
+);
+id_type!(
+    /// A post-migration issue reported against a mapping.
+    TicketId
+);
+id_type!(
+    /// What every asynchronous write returns, queryable for its status.
+    TransactionId
+);
+id_type!(
+    /// A person (or API token holder) with a role on a tenant.
+    UserId
+);

@@ -5,7 +5,8 @@
 //!   to retry on the status alone (DESIGN §4),
 //! - the mail connector contract ([`mail::MailConnector`]) and its declared [`mail::MailCapability`],
 //! - message identity ([`fingerprint`]), folder names ([`folder`], modified UTF-7 in [`utf7`]),
-//! - the consistency grade ([`grade::Grade`]) and the user-visible limits ([`limits`]).
+//! - the consistency grade ([`grade::Grade`]) and the user-visible limits ([`limits`]),
+//! - the migration programme's rules as pure functions of data and a clock ([`programme`]).
 //!
 //! ```
 //! use ferry_core::folder::FolderPath;
@@ -21,6 +22,7 @@ pub mod grade;
 pub mod id;
 pub mod limits;
 pub mod mail;
+pub mod programme;
 pub mod rules;
 pub mod utf7;
 
