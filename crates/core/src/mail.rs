@@ -43,6 +43,10 @@ pub struct MailCapability {
     pub search_message_id: bool,
     /// Folders may be nested.
     pub nested_folders: bool,
+    /// A folder's `uid_validity` stays the same when messages are appended (IMAP servers). Local formats
+    /// without a uid list (Maildir, mbox) number messages by position and change `uid_validity` whenever
+    /// the set of messages changes, which makes the engine match by content fingerprint instead.
+    pub stable_uids: bool,
 }
 
 /// The state of a folder, as `STATUS`/`EXAMINE` reports it.

@@ -285,6 +285,7 @@ fn full() -> MailCapability {
         special_use: false,
         search_message_id: true,
         nested_folders: true,
+        stable_uids: true,
     }
 }
 

@@ -296,12 +296,24 @@ fn servers_run_side_by_side() -> R {
 
 #[test]
 fn max_mail_size_makes_append_of_a_bigger_message_fail() -> R {
-    let server = Dovecot::start(DovecotOptions { max_mail_size: Some(20_000), ..DovecotOptions::default() })?;
+    let server = Dovecot::start(DovecotOptions {
+        max_mail_size: Some(20_000),
+        ..DovecotOptions::default()
+    })?;
     server.add_user("alice", "pw")?;
-    server.seed("alice", "INBOX", &[ferry_testkit::SeedMessage::new(ferry_testkit::corpus::message(1, 0, 5_000))])?;
+    server.seed(
+        "alice",
+        "INBOX",
+        &[ferry_testkit::SeedMessage::new(
+            ferry_testkit::corpus::message(1, 0, 5_000),
+        )],
+    )?;
     let big = ferry_testkit::SeedMessage::new(ferry_testkit::corpus::message(1, 1, 50_000));
     let err = server.seed("alice", "INBOX", &[big]);
-    assert!(err.is_err(), "a 50 KB message was accepted under a 20 KB limit");
+    assert!(
+        err.is_err(),
+        "a 50 KB message was accepted under a 20 KB limit"
+    );
     assert_eq!(server.snapshot("alice")?.message_count(), 1);
     Ok(())
 }

@@ -174,6 +174,7 @@ impl MailConnector for ImapConnector {
             special_use: self.caps.contains("SPECIAL-USE"),
             search_message_id: true,
             nested_folders: true,
+            stable_uids: true,
         }
     }
 
@@ -621,36 +622,54 @@ impl Session {
         self.track(&reply.untagged);
         let wanted: HashSet<u32> = uids.iter().copied().collect();
         let mut got: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
-        for f in &reply.untagged {
-            let attrs = match Response::from_bytes(f) {
-                Ok((_, Response::Fetch(_, attrs))) => attrs,
-                Ok(_) => continue,
+        // Frames are consumed one by one and each body reuses its frame's buffer: a batch is held once in
+        // memory, not twice (frames plus copies), which is what keeps the byte budget honest.
+        for mut f in reply.untagged {
+            let found = match Response::from_bytes(&f) {
+                Ok((_, Response::Fetch(_, attrs))) => {
+                    let mut uid = None;
+                    let mut body = None;
+                    for a in attrs {
+                        match a {
+                            AttributeValue::Uid(u) => uid = Some(u),
+                            AttributeValue::BodySection {
+                                section: None,
+                                data: Some(d),
+                                ..
+                            }
+                            | AttributeValue::Rfc822(Some(d)) => body = Some(d),
+                            _ => {}
+                        }
+                    }
+                    match (uid, body) {
+                        (Some(u), Some(b)) if wanted.contains(&u) => {
+                            Some((u, body_in_frame(&f, b)))
+                        }
+                        _ => None,
+                    }
+                }
+                Ok(_) => None,
                 Err(_) => {
                     tracing::debug!(
                         "skipping an untagged response imap-proto cannot parse: {:?}",
-                        preview(f)
+                        preview(&f)
                     );
-                    continue;
+                    None
                 }
             };
-            let mut uid = None;
-            let mut body = None;
-            for a in attrs {
-                match a {
-                    AttributeValue::Uid(u) => uid = Some(u),
-                    AttributeValue::BodySection {
-                        section: None,
-                        data,
-                        ..
-                    } => body = data,
-                    AttributeValue::Rfc822(data) => body = data,
-                    _ => {}
-                }
-            }
-            if let (Some(u), Some(b)) = (uid, body)
-                && wanted.contains(&u)
-            {
-                got.insert(u, b.into_owned());
+            if let Some((u, body)) = found {
+                let bytes = match body {
+                    Body::Range(start, len) => {
+                        f.truncate(start + len);
+                        f.drain(..start);
+                        if f.capacity() > f.len() + f.len() / 2 + 4096 {
+                            f.shrink_to_fit();
+                        }
+                        f
+                    }
+                    Body::Owned(v) => v,
+                };
+                got.insert(u, bytes);
             }
         }
         if !reply.done.is_ok() {
@@ -671,38 +690,56 @@ impl Session {
         folder: &FolderPath,
         special_use: Option<SpecialUse>,
     ) -> Result<()> {
-        let mut chain = folder.ancestors();
-        chain.push(folder.clone());
-        let create_use = self.conn.has("CREATE-SPECIAL-USE");
-        let last = chain.len() - 1;
-        for (i, path) in chain.iter().enumerate() {
-            if path.is_inbox() {
-                continue;
-            }
-            let name = self.wire_name(path).await?;
-            let role = special_use.filter(|_| i == last && create_use);
-            let mut cmd = Command::new("CREATE").astring(&name);
-            if let Some(r) = role {
-                // RFC 6154 §3.
-                cmd = cmd.raw(&format!("(USE ({}))", r.attribute()));
-            }
-            let mut reply = self.conn.run_raw(cmd).await?;
-            if !reply.done.is_ok() && role.is_some() && reply.done.has_code("USEATTR") {
-                tracing::warn!(folder = %path, "the server refused the special-use role: {}", reply.done.summary());
-                reply = self
-                    .conn
-                    .run_raw(Command::new("CREATE").astring(&name))
-                    .await?;
-            }
-            if reply.done.is_ok() || reply.done.has_code("ALREADYEXISTS") {
-                continue;
-            }
-            if reply.done.status == proto::Status::No && self.exists(&name).await? {
-                continue;
-            }
-            return Err(completion_error(Op::Create, &reply.done));
+        if folder.is_inbox() {
+            return Ok(());
         }
-        Ok(())
+        // RFC 3501 §6.3.3: the server creates the superiors a name needs, and most make them `\Noselect`
+        // parents — which keeps a source's `\Noselect` parent a parent on the target instead of a new
+        // mailbox. Only when the server refuses are the ancestors created one by one.
+        let Some(refusal) = self.create_one(folder, special_use).await? else {
+            return Ok(());
+        };
+        tracing::debug!(folder = %folder, "CREATE refused ({}); creating its parents first", refusal.summary());
+        for anc in folder.ancestors() {
+            if !anc.is_inbox() {
+                // A parent that cannot be created shows up in the retry below.
+                let _ = self.create_one(&anc, None).await?;
+            }
+        }
+        match self.create_one(folder, special_use).await? {
+            None => Ok(()),
+            Some(done) => Err(completion_error(Op::Create, &done)),
+        }
+    }
+
+    /// CREATE one folder; `None` when it now exists (created, or there already), else the refusal.
+    async fn create_one(
+        &mut self,
+        path: &FolderPath,
+        special_use: Option<SpecialUse>,
+    ) -> Result<Option<proto::Completion>> {
+        let name = self.wire_name(path).await?;
+        let role = special_use.filter(|_| self.conn.has("CREATE-SPECIAL-USE"));
+        let mut cmd = Command::new("CREATE").astring(&name);
+        if let Some(r) = role {
+            // RFC 6154 §3.
+            cmd = cmd.raw(&format!("(USE ({}))", r.attribute()));
+        }
+        let mut reply = self.conn.run_raw(cmd).await?;
+        if !reply.done.is_ok() && role.is_some() && reply.done.has_code("USEATTR") {
+            tracing::warn!(folder = %path, "the server refused the special-use role: {}", reply.done.summary());
+            reply = self
+                .conn
+                .run_raw(Command::new("CREATE").astring(&name))
+                .await?;
+        }
+        if reply.done.is_ok() || reply.done.has_code("ALREADYEXISTS") {
+            return Ok(None);
+        }
+        if reply.done.status == proto::Status::No && self.exists(&name).await? {
+            return Ok(None);
+        }
+        Ok(Some(reply.done))
     }
 
     async fn exists(&mut self, name: &str) -> Result<bool> {
@@ -1008,6 +1045,27 @@ fn parse_summaries(frames: &[Vec<u8>]) -> BTreeMap<u32, MessageSummary> {
 fn preview(f: &[u8]) -> String {
     let end = f.len().min(120);
     String::from_utf8_lossy(&f[..end]).into_owned()
+}
+
+/// Where a fetched body lies: inside the response frame (the usual case: imap-proto borrows literals) or
+/// in its own buffer.
+enum Body {
+    Range(usize, usize),
+    Owned(Vec<u8>),
+}
+
+fn body_in_frame(frame: &[u8], body: std::borrow::Cow<'_, [u8]>) -> Body {
+    match body {
+        std::borrow::Cow::Borrowed(b) => {
+            let start = (b.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
+            if start <= frame.len() && start + b.len() <= frame.len() {
+                Body::Range(start, b.len())
+            } else {
+                Body::Owned(b.to_vec())
+            }
+        }
+        std::borrow::Cow::Owned(v) => Body::Owned(v),
+    }
 }
 
 #[cfg(test)]

@@ -430,6 +430,8 @@ impl MailConnector for MaildirConnector {
             special_use: false,
             search_message_id: true,
             nested_folders: true,
+            // Messages are numbered by file-name order: see the module docs.
+            stable_uids: false,
         }
     }
 
