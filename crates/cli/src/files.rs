@@ -508,10 +508,10 @@ async fn assess(ctx: &Ctx, a: AssessArgs) -> Result<Outcome> {
     let mut findings_json = Vec::new();
     let mut csv_out = csv::Writer::from_writer(std::io::stdout());
     let mut csv_err: Option<csv::Error> = None;
-    if matches!(format, Format::Csv) {
-        if let Err(e) = csv_out.write_record(["path", "action", "detail"]) {
-            csv_err = Some(e);
-        }
+    if matches!(format, Format::Csv)
+        && let Err(e) = csv_out.write_record(["path", "action", "detail"])
+    {
+        csv_err = Some(e);
     }
     let inv = assess_files(&src, "", &root, &opts, |f| match format {
         Format::Table => println!("{:<6} {}: {}", f.action, f.path, f.detail),

@@ -230,9 +230,10 @@ fn oversize_messages_are_skipped_with_a_reason_and_the_exit_code_says_so() {
     let csv = ferry(pair.data.path(), &["report", "--format", "csv"], &[]);
     let csv = String::from_utf8_lossy(&csv.stdout).to_string();
     assert!(
-        csv.starts_with("mailbox,source,target,folder,discovered,copied,skipped,failed"),
+        csv.starts_with("workload,mapping,source,target,folder,discovered,copied,skipped,failed"),
         "{csv}"
     );
+    assert!(csv.lines().any(|l| l.starts_with("mail,erin,")), "{csv}");
 }
 
 #[test]
@@ -504,19 +505,28 @@ fn a_dropped_connection_mid_run_is_retried_and_nothing_is_lost_or_duplicated() {
     use ferry_testkit::proxy::FaultProxy;
     let pair = Pair::start(opts('/', false), opts('/', false), &["kate"]);
     pair.source
-        .seed("kate", "INBOX", &corpus::seed_messages(100, 300, 5_000))
+        .seed("kate", "INBOX", &corpus::seed_messages(100, 1_500, 4_000))
         .unwrap();
     pair.source
-        .seed("kate", "Work", &corpus::seed_messages(101, 100, 5_000))
+        .seed("kate", "Work", &corpus::seed_messages(101, 500, 4_000))
         .unwrap();
     let before = pair.source.snapshot("kate").unwrap();
-    // Every source connection dies after ~1 MB from the server (mid-fetch); every target connection after
-    // 24 KB of answers (mid-append and mid-lookup): the run must reconnect, find what already arrived,
-    // and finish with exactly one copy of everything.
+    // Every source connection dies after ~1 MB from the server (mid-fetch); every target connection is cut
+    // every 150 ms (mid-append and mid-lookup, wherever it happens to be): the run must reconnect, find
+    // what already arrived, and finish with exactly one copy of everything.
     let src_proxy = FaultProxy::start(pair.source.addr()).unwrap();
-    let tgt_proxy = FaultProxy::start(pair.target.addr()).unwrap();
+    let tgt_proxy = std::sync::Arc::new(FaultProxy::start(pair.target.addr()).unwrap());
     src_proxy.set_cut_after_bytes(Some(1_000_000));
-    tgt_proxy.set_cut_after_bytes(Some(24_000));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cutter = {
+        let (p, stop) = (tgt_proxy.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(150));
+                p.cut_all();
+            }
+        })
+    };
     let src = format!("{}?starttls=never", src_proxy.url());
     let tgt = format!("{}?starttls=never", tgt_proxy.url());
     let args = [
@@ -537,18 +547,72 @@ fn a_dropped_connection_mid_run_is_retried_and_nothing_is_lost_or_duplicated() {
         ("FERRY_TARGET_PASSWORD", PASSWORD),
     ];
     let out = ferry(pair.data.path(), &args, &env);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    cutter.join().unwrap();
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(
         src_proxy.connections() > 1 && tgt_proxy.connections() > 1,
         "the proxies never cut anything"
     );
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        log.contains("append interrupted"),
-        "no append was cut, so the lookup path went untested:\n{log}"
-    );
     let tgt_content = content(&pair.target.snapshot("kate").unwrap());
-    assert_eq!(total(&tgt_content), 400, "lost or duplicated messages");
+    assert_eq!(total(&tgt_content), 2_000, "lost or duplicated messages");
     assert_eq!(tgt_content, content(&before));
     assert_eq!(pair.source.snapshot("kate").unwrap(), before);
+}
+
+#[test]
+fn a_message_the_target_refuses_fails_alone_with_the_reason_and_the_run_goes_on() {
+    let tgt = DovecotOptions {
+        max_mail_size: Some(30_000),
+        ..opts('/', false)
+    };
+    let pair = Pair::start(opts('/', false), tgt, &["lena"]);
+    pair.source
+        .seed("lena", "INBOX", &corpus::seed_messages(110, 20, 2_000))
+        .unwrap();
+    pair.source
+        .seed(
+            "lena",
+            "INBOX",
+            &[SeedMessage::new(corpus::message(111, 0, 60_000))],
+        )
+        .unwrap();
+    pair.source
+        .seed("lena", "INBOX", &corpus::seed_messages(112, 20, 2_000))
+        .unwrap();
+    let out = pair.migrate("lena", &["--json"]);
+    assert_eq!(code(&out), 1, "a failed item exits 1: {}", text(&out));
+    let j = json(&out);
+    assert_eq!(
+        (
+            j["totals"]["copied"].as_u64(),
+            j["totals"]["failed"].as_u64()
+        ),
+        (Some(40), Some(1)),
+        "{}",
+        text(&out)
+    );
+    let report = json(&ferry(pair.data.path(), &["report", "--json"], &[]));
+    let problem = &report["mail"][0]["problems"][0];
+    assert_eq!(problem["status"].as_str(), Some("failed"));
+    assert!(
+        problem["reason"]
+            .as_str()
+            .unwrap()
+            .contains("target refused"),
+        "{problem}"
+    );
+    // A re-run tries the failed message again and copies nothing twice.
+    let again = pair.migrate("lena", &["--json"]);
+    let j = json(&again);
+    assert_eq!(
+        (
+            j["totals"]["copied"].as_u64(),
+            j["totals"]["failed"].as_u64()
+        ),
+        (Some(0), Some(1)),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(pair.target.snapshot("lena").unwrap().message_count(), 40);
 }

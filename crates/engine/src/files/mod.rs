@@ -92,15 +92,15 @@ impl PathFilter {
             return false;
         }
         let age = mtime.and_then(|m| (now - m).to_std().ok());
-        if let Some(max) = self.max_age {
-            if age.is_some_and(|a| a > max) {
-                return false;
-            }
+        if let Some(max) = self.max_age
+            && age.is_some_and(|a| a > max)
+        {
+            return false;
         }
-        if let Some(min) = self.min_age {
-            if age.is_none_or(|a| a < min) {
-                return false;
-            }
+        if let Some(min) = self.min_age
+            && age.is_none_or(|a| a < min)
+        {
+            return false;
         }
         true
     }

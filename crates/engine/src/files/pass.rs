@@ -543,8 +543,11 @@ impl FilePass {
                     Decision::Nothing
                 }
                 (row, Some(t)) => {
-                    // Not (confirmed) written by Ferry: adopt an identical file (a copy whose journal entry a
-                    // crash cut off), never overwrite a different one.
+                    // Not (confirmed) written by Ferry. A row left pending or failed means Ferry was writing
+                    // this very file when it was interrupted: an identical file is adopted (the journal
+                    // entry was cut off), a different one is Ferry's own partial write (targets without
+                    // atomic writes show those) and is written again. A file Ferry never started to write
+                    // is never overwritten.
                     let pending = row.is_some_and(|r| {
                         r.status == ItemStatus::Pending || r.status == ItemStatus::Failed
                     });
@@ -556,6 +559,8 @@ impl FilePass {
                         });
                     if same {
                         Decision::Adopt(t.clone())
+                    } else if pending {
+                        Decision::Copy
                     } else if row.is_some_and(|r| r.status == ItemStatus::Skipped)
                         && source_unchanged
                     {
@@ -652,8 +657,10 @@ async fn copy_file(
     tpath: &str,
     big: Arc<Semaphore>,
 ) -> Result<FileEntry> {
-    if let Some(ru) = tgt.resumable() {
-        if f.size >= 2 * ru.part_size() {
+    if let Some(ru) = tgt.resumable()
+        && f.size >= 2 * ru.part_size()
+    {
+        {
             let _slot = big
                 .acquire_owned()
                 .await
@@ -693,13 +700,13 @@ async fn resumable_copy(
     let part = ru.part_size().max(1);
     let saved = store.load_upload(mapping, tpath).await?;
     let mut resumed: Option<(UploadState, Vec<u32>)> = None;
-    if let Some(s) = saved.filter(|s| s.source_size == f.size && s.source_mtime == stamp(f.mtime)) {
-        if let Ok(state) = serde_json::from_str::<UploadState>(&s.state) {
-            match ru.parts_done(&state).await {
-                Ok(done) => resumed = Some((state, done)),
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
+    if let Some(s) = saved.filter(|s| s.source_size == f.size && s.source_mtime == stamp(f.mtime))
+        && let Ok(state) = serde_json::from_str::<UploadState>(&s.state)
+    {
+        match ru.parts_done(&state).await {
+            Ok(done) => resumed = Some((state, done)),
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
     }
     let (state, done) = match resumed {

@@ -104,10 +104,7 @@ async fn verify_one(
     let src = retry!(&policy, "open source", spec.source.open(Access::ReadOnly))?;
     let tgt = retry!(&policy, "open target", spec.target.open(Access::ReadOnly))?;
     let (scap, tcap) = (src.capability(), tgt.capability());
-    let common_hash = match (scap.hash, tcap.hash) {
-        (Some(a), Some(b)) if a == b => true,
-        _ => false,
-    };
+    let common_hash = matches!((scap.hash, tcap.hash), (Some(a), Some(b)) if a == b);
     let mapping = match store {
         Some(s) => {
             let src_desc = if spec.source_dir.is_empty() {
