@@ -17,3 +17,6 @@ pub const DEFAULT_CONNECTIONS_PER_ENDPOINT: usize = 16;
 
 /// Attempts for an operation that fails with a temporary error, before the item or folder is Failed.
 pub const DEFAULT_RETRY_ATTEMPTS: u32 = 5;
+
+/// Attempts when the server says it is throttling (429 / 503 with Retry-After, `NO [UNAVAILABLE]`).
+pub const DEFAULT_THROTTLED_ATTEMPTS: u32 = 12;

@@ -629,7 +629,7 @@ impl MailboxPass<'_> {
                         remaining.len()
                     )));
                 }
-                Err(e) if e.is_temporary() && failures + 1 < policy.attempts => {
+                Err(e) if policy.may_retry(&e, failures + 1) => {
                     failures += 1;
                     let delay = policy.delay(failures, e.retry_after());
                     tracing::warn!(error = %e, attempt = failures, "append interrupted; checking what arrived before retrying");
@@ -645,7 +645,7 @@ impl MailboxPass<'_> {
                     let found = loop {
                         match self.probe(tgt, tfolder, probe_from, &wanted).await {
                             Ok(f) => break f,
-                            Err(pe) if pe.is_temporary() && failures + 1 < policy.attempts => {
+                            Err(pe) if policy.may_retry(&pe, failures + 1) => {
                                 failures += 1;
                                 tokio::time::sleep(policy.delay(failures, pe.retry_after())).await;
                             }

@@ -8,6 +8,9 @@ use std::time::Duration;
 pub struct RetryPolicy {
     /// Total attempts, including the first.
     pub attempts: u32,
+    /// Total attempts when the server says it is throttling (429, 503 SlowDown, `NO [UNAVAILABLE]`): a
+    /// throttling server is alive and asking us to wait, so it gets more patience than a broken link.
+    pub throttled_attempts: u32,
     pub base_delay: Duration,
     pub max_delay: Duration,
 }
@@ -16,6 +19,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             attempts: ferry_core::limits::DEFAULT_RETRY_ATTEMPTS,
+            throttled_attempts: ferry_core::limits::DEFAULT_THROTTLED_ATTEMPTS,
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(15),
         }
@@ -23,6 +27,16 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Whether an error that has happened `failures` times so far (this one included) may be retried.
+    pub fn may_retry(&self, e: &ferry_core::Error, failures: u32) -> bool {
+        let limit = if e.kind() == ferry_core::ErrorKind::Throttled {
+            self.throttled_attempts
+        } else {
+            self.attempts
+        };
+        e.is_temporary() && failures < limit
+    }
+
     /// The delay before attempt `n` (1-based count of failures so far), with ±25 % jitter.
     pub fn delay(&self, failures: u32, hint: Option<Duration>) -> Duration {
         if let Some(h) = hint {
@@ -48,7 +62,7 @@ macro_rules! retry {
         loop {
             match $op.await {
                 Ok(v) => break Ok(v),
-                Err(e) if e.is_temporary() && failures + 1 < policy.attempts => {
+                Err(e) if policy.may_retry(&e, failures + 1) => {
                     failures += 1;
                     let d = policy.delay(failures, e.retry_after());
                     tracing::warn!(error = %e, attempt = failures, delay_ms = d.as_millis() as u64, "{}: temporary error, retrying", $what);
@@ -68,6 +82,7 @@ mod tests {
     fn fast() -> RetryPolicy {
         RetryPolicy {
             attempts: 3,
+            throttled_attempts: 5,
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(2),
         }
@@ -105,6 +120,25 @@ mod tests {
         let r: Result<()> = crate::retry!(&fast(), "op", op());
         assert!(r.is_err());
         assert_eq!(m, 3);
+    }
+
+    #[tokio::test]
+    async fn throttling_gets_more_attempts_than_a_broken_link() {
+        let mut n = 0;
+        let mut op = async || {
+            n += 1;
+            if n < 5 {
+                Err(Error::new(ErrorKind::Throttled, "429"))
+            } else {
+                Ok(n)
+            }
+        };
+        let r: Result<i32> = crate::retry!(&fast(), "op", op());
+        assert_eq!(
+            r.unwrap(),
+            5,
+            "5 throttled attempts fit in throttled_attempts = 5, not in attempts = 3"
+        );
     }
 
     #[test]
