@@ -121,6 +121,9 @@ pub struct MigrateArgs {
     /// Files copied at once within a mapping.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
+    /// Copies one server (host:port) may serve at once, counted over all mappings.
+    #[arg(long, default_value_t = 16)]
+    pub max_connections: usize,
     /// Decide what changed by content hash (where the source lists one), not only size and mtime.
     #[arg(long)]
     pub checksum: bool,
@@ -328,6 +331,7 @@ async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
     let specs = specs(&a.sides)?;
     let opts = FileOptions {
         concurrency: a.concurrency.max(1),
+        connections_per_endpoint: a.max_connections.max(1),
         rules: a.select.target_rules,
         filter: filter(&a.select),
         checksum: a.checksum,

@@ -148,8 +148,16 @@ mod tests {
         let r = t.render();
         let lines: Vec<&str> = r.lines().collect();
         // Numbers are right-aligned: every line ends in the same column.
-        assert!(lines.iter().all(|l| l.chars().count() == lines[0].chars().count()), "{r}");
-        assert!(lines[2].starts_with("a@b ") && lines[2].ends_with(" 5"), "{r}");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.chars().count() == lines[0].chars().count()),
+            "{r}"
+        );
+        assert!(
+            lines[2].starts_with("a@b ") && lines[2].ends_with(" 5"),
+            "{r}"
+        );
         assert_eq!(human_bytes(1536), "1.5 KB");
     }
 }

@@ -245,3 +245,51 @@ fn local_to_s3_and_back_with_multipart_and_a_noop_rerun() {
     );
     assert_eq!(code(&v), 0, "{}", text(&v));
 }
+
+#[test]
+fn a_per_server_cap_bounds_connections_over_all_mappings() {
+    let server = WebDavServer::start().unwrap();
+    let proxy = HttpFaultProxy::start(server.addr()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+    for part in ["one", "two"] {
+        for i in 0..60 {
+            let p = src.join(part).join(format!("f{i}.txt"));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, format!("{part} {i}").repeat(500)).unwrap();
+        }
+    }
+    let url = format!("webdav://127.0.0.1:{}/", proxy.port());
+    let csv = dir.path().join("map.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "{s},,one,{url},one,\n{s},,two,{url},two,\n",
+            s = src.display()
+        ),
+    )
+    .unwrap();
+    let out = ferry(
+        &data,
+        &[
+            "files",
+            "migrate",
+            "--mapping",
+            csv.to_str().unwrap(),
+            "--concurrency",
+            "8",
+            "--max-connections",
+            "2",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(json(&out)["totals"]["copied"].as_u64(), Some(120));
+    // Two copies at a time over both mappings, plus one listing connection per mapping.
+    assert!(
+        proxy.connections() <= 6,
+        "{} connections to one server with --max-connections 2",
+        proxy.connections()
+    );
+}

@@ -39,6 +39,10 @@ pub trait FileOpener: Send + Sync {
     fn is_cloud(&self) -> bool {
         false
     }
+    /// What shares a connection cap: the server (host:port), whatever the path.
+    fn connection_key(&self) -> String {
+        self.describe()
+    }
 }
 
 #[async_trait]
@@ -53,6 +57,28 @@ impl FileOpener for FileEndpoint {
 
     fn is_cloud(&self) -> bool {
         matches!(self, FileEndpoint::S3(_))
+    }
+
+    fn connection_key(&self) -> String {
+        match self {
+            FileEndpoint::Local { .. } => "local".to_owned(),
+            FileEndpoint::WebDav(c) => {
+                format!(
+                    "webdav:{}:{}",
+                    c.base.host_str().unwrap_or(""),
+                    c.base.port_or_known_default().unwrap_or(0)
+                )
+            }
+            FileEndpoint::Sftp(c) => format!("sftp:{}:{}", c.host, c.port),
+            FileEndpoint::S3(c) => match &c.endpoint {
+                Some(e) => format!(
+                    "s3:{}:{}",
+                    e.host_str().unwrap_or(""),
+                    e.port_or_known_default().unwrap_or(0)
+                ),
+                None => format!("s3:{}", c.region),
+            },
+        }
     }
 }
 
@@ -118,6 +144,8 @@ pub struct FileOptions {
     /// Compare content hashes, not only size and mtime, to decide what changed.
     pub checksum: bool,
     pub retry: RetryPolicy,
+    /// Copies one server (host:port) may serve at once, over all mappings of the run.
+    pub connections_per_endpoint: usize,
 }
 
 impl Default for FileOptions {
@@ -129,6 +157,7 @@ impl Default for FileOptions {
             filter: PathFilter::default(),
             checksum: false,
             retry: RetryPolicy::default(),
+            connections_per_endpoint: 16,
         }
     }
 }

@@ -71,14 +71,28 @@ pub async fn run_files(
         .mailboxes_total
         .store(specs.len() as u64, Ordering::Relaxed);
     let slots = Arc::new(Semaphore::new(opts.mappings.max(1)));
+    // One cap per server, shared by every mapping that reads from or writes to it.
+    let mut caps: HashMap<String, Arc<Semaphore>> = HashMap::new();
+    for s in &specs {
+        for k in [s.source.connection_key(), s.target.connection_key()] {
+            caps.entry(k)
+                .or_insert_with(|| Arc::new(Semaphore::new(opts.connections_per_endpoint.max(1))));
+        }
+    }
+    let caps = Arc::new(caps);
     let opts = Arc::new(opts);
     let mut set = JoinSet::new();
     for (idx, spec) in specs.into_iter().enumerate() {
-        let (store, opts, progress, slots) =
-            (store.clone(), opts.clone(), progress.clone(), slots.clone());
+        let (store, opts, progress, slots, caps) = (
+            store.clone(),
+            opts.clone(),
+            progress.clone(),
+            slots.clone(),
+            caps.clone(),
+        );
         set.spawn(async move {
             let _slot = slots.acquire_owned().await.ok();
-            let r = run_one(store, &spec, opts, progress.clone(), run).await;
+            let r = run_one(store, &spec, opts, progress.clone(), run, caps).await;
             Progress::add(&progress.mailboxes_done, 1);
             (idx, r)
         });
@@ -130,6 +144,7 @@ async fn run_one(
     opts: Arc<FileOptions>,
     progress: Arc<Progress>,
     run: RunId,
+    caps: Arc<HashMap<String, Arc<Semaphore>>>,
 ) -> Result<FileMappingResult> {
     let source = match spec.source_dir.as_str() {
         "" => spec.source.describe(),
@@ -154,6 +169,7 @@ async fn run_one(
         mapping: mapping.id,
         pass: pass_id,
         tally: Arc::new(Tally::default()),
+        server_caps: server_caps(&caps, spec),
     };
     let outcome = pass.run(spec).await;
     let counters = pass.tally.counters();
@@ -219,6 +235,20 @@ struct FilePass {
     mapping: MappingId,
     pass: PassId,
     tally: Arc<Tally>,
+    /// The per-server caps this mapping's copies share with other mappings, in key order.
+    server_caps: Vec<Arc<Semaphore>>,
+}
+
+/// The caps of a mapping's two servers, deduplicated and sorted by key: every copy takes them in the
+/// same global order, so mappings going opposite ways (A→B, B→A) cannot deadlock.
+fn server_caps(
+    caps: &HashMap<String, Arc<Semaphore>>,
+    spec: &FileMappingSpec,
+) -> Vec<Arc<Semaphore>> {
+    let mut keys = vec![spec.source.connection_key(), spec.target.connection_key()];
+    keys.sort();
+    keys.dedup();
+    keys.iter().filter_map(|k| caps.get(k).cloned()).collect()
 }
 
 /// What one copy task hands back.
@@ -614,11 +644,21 @@ impl FilePass {
                 .acquire_owned()
                 .await
                 .map_err(|_| Error::unexpected("copy permits closed"))?;
+            let mut server_permits = Vec::with_capacity(self.server_caps.len());
+            for cap in &self.server_caps {
+                server_permits.push(
+                    cap.clone()
+                        .acquire_owned()
+                        .await
+                        .map_err(|_| Error::unexpected("server permits closed"))?,
+                );
+            }
             let (src, tgt, store, mapping) =
                 (src.clone(), tgt.clone(), self.store.clone(), self.mapping);
             let big = big_permits.clone();
             tasks.spawn(async move {
                 let _permit = permit;
+                let _server_permits = server_permits;
                 let result = copy_file(&policy, store, mapping, src, tgt, &f, &tpath, big).await;
                 CopyDone {
                     rel,

@@ -485,7 +485,12 @@ impl Connection {
                 self.buf.drain(..self.pos);
                 self.pos = 0;
             }
-            if self.buf.capacity() - self.buf.len() < 16 * 1024 {
+            // Inside a literal the framer knows the exact size still to come: reserve it exactly (plus
+            // room for the rest of the line) instead of letting the buffer double past it.
+            let want = self.pos + self.framer.known_len() + 1024;
+            if want > self.buf.capacity() {
+                self.buf.reserve_exact(want - self.buf.len());
+            } else if self.buf.capacity() - self.buf.len() < 16 * 1024 {
                 self.buf.reserve(64 * 1024);
             }
             let r = tokio::time::timeout(self.timeout, self.stream.read_buf(&mut self.buf)).await;
@@ -504,6 +509,12 @@ impl Connection {
     /// Remove the next `n` bytes as a frame. A frame that is most of the buffer (a big literal) is moved
     /// out without copying; small frames are copied and the buffer advances.
     fn take_frame(&mut self, n: usize) -> Vec<u8> {
+        if self.pos > 0 && n >= 64 * 1024 {
+            // A large frame behind a consumed one: move it to the front (a memmove) so it can be handed
+            // over without copying it into a new allocation.
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
         if self.pos == 0 && n * 2 >= self.buf.len() {
             let rest = self.buf.split_off(n);
             return std::mem::replace(&mut self.buf, rest);

@@ -56,6 +56,13 @@ impl Framer {
         Framer::default()
     }
 
+    /// How many bytes (from the start of the buffer given to `next`) the response is known to need so
+    /// far: past the end of an announced literal while inside one. Readers reserve exactly this much,
+    /// so a 35 MB message is held in one 35 MB buffer, not a doubled one.
+    pub fn known_len(&self) -> usize {
+        self.scanned
+    }
+
     /// If `buf` starts with a complete response, its length (the caller then removes it and the framer
     /// starts afresh); `Ok(None)` if more bytes are needed.
     pub fn next(&mut self, buf: &[u8]) -> Result<Option<usize>, FrameError> {
