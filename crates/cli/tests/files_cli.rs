@@ -9,6 +9,17 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+/// What differs between two trees, for readable failures: (only in a, only in b, different).
+fn diff(a: &BTreeMap<String, (u64, u64, i64)>, b: &BTreeMap<String, (u64, u64, i64)>) -> String {
+    let only_a: Vec<&String> = a.keys().filter(|k| !b.contains_key(*k)).collect();
+    let only_b: Vec<&String> = b.keys().filter(|k| !a.contains_key(*k)).collect();
+    let changed: Vec<(&String, &(u64, u64, i64), &(u64, u64, i64))> = a
+        .iter()
+        .filter_map(|(k, v)| b.get(k).filter(|w| *w != v).map(|w| (k, v, w)))
+        .collect();
+    format!("only in source: {only_a:?}\nonly in target: {only_b:?}\ndifferent: {changed:?}")
+}
+
 /// path → (size, sha-ish digest, mtime seconds), for every file under `root` (hidden files included).
 fn tree(root: &Path) -> BTreeMap<String, (u64, u64, i64)> {
     let mut out = BTreeMap::new();
@@ -236,10 +247,11 @@ fn kill_9_at_random_moments_then_rerun_leaves_the_target_equal_to_the_source() {
     );
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert_eq!(tree(&src), before);
-    assert_eq!(
-        tree(&dst),
-        before,
-        "target differs, has partial files, or duplicates"
+    let after = tree(&dst);
+    assert!(
+        after == before,
+        "target differs, has partial files, or duplicates:\n{}",
+        diff(&before, &after)
     );
 }
 

@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 use ferry_core::file::{EntryKind, FileCapability, FileConnector, FileEntry, FileReader, ListPage};
 use ferry_core::mail::Access;
 use ferry_core::{Error, ErrorKind, Result};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{self, DirEntry, File, Metadata, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -77,6 +77,9 @@ pub struct LocalConnector {
 #[derive(Default)]
 struct Shared {
     cursors: Mutex<Cursors>,
+    /// Temp files this connector is writing right now. Any other `.ferry-part-*` file a read-write
+    /// listing meets was left by an interrupted run (`kill -9`) and is removed, so no partial file stays.
+    in_flight: Mutex<HashSet<PathBuf>>,
     non_utf8: AtomicU64,
     symlinks: AtomicU64,
     special: AtomicU64,
@@ -187,6 +190,25 @@ impl Shared {
                 }
             };
             if hide_parts && name.starts_with(PART_PREFIX) {
+                let stale = entry.path();
+                let ours = self
+                    .in_flight
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .contains(&stale);
+                if !ours {
+                    // Ferry's own leftover from an interrupted write, never user data.
+                    match fs::remove_file(&stale) {
+                        Ok(()) => tracing::info!(
+                            dir,
+                            name,
+                            "removed a temp file left by an interrupted run"
+                        ),
+                        Err(e) => {
+                            tracing::warn!(dir, name, error = %e, "cannot remove a leftover temp file")
+                        }
+                    }
+                }
                 continue;
             }
             out.push((name, entry));
@@ -391,9 +413,11 @@ impl FileConnector for LocalConnector {
         self.check_write("write")?;
         crate::check_path(path, false, "write")?;
         let dir = self.full(ferry_core::file::parent(path));
+        let temp = dir.join(format!("{PART_PREFIX}{}", Uuid::now_v7().simple()));
+        let _in_flight = InFlight::register(&self.shared, &temp);
         let target = Target {
             dest: self.full(path),
-            temp: dir.join(format!("{PART_PREFIX}{}", Uuid::now_v7().simple())),
+            temp,
             dir,
             path: path.to_owned(),
             mtime: mtime.map(SystemTime::from),
@@ -422,6 +446,36 @@ impl FileConnector for LocalConnector {
                 Err(e)
             }
         }
+    }
+}
+
+/// Marks a temp file as being written by this connector until dropped.
+struct InFlight {
+    shared: Arc<Shared>,
+    path: PathBuf,
+}
+
+impl InFlight {
+    fn register(shared: &Arc<Shared>, path: &Path) -> InFlight {
+        shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_path_buf());
+        InFlight {
+            shared: shared.clone(),
+            path: path.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.path);
     }
 }
 
