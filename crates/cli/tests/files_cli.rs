@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 fn diff(a: &BTreeMap<String, (u64, u64, i64)>, b: &BTreeMap<String, (u64, u64, i64)>) -> String {
     let only_a: Vec<&String> = a.keys().filter(|k| !b.contains_key(*k)).collect();
     let only_b: Vec<&String> = b.keys().filter(|k| !a.contains_key(*k)).collect();
-    let changed: Vec<(&String, &(u64, u64, i64), &(u64, u64, i64))> = a
+    let changed: Vec<_> = a
         .iter()
         .filter_map(|(k, v)| b.get(k).filter(|w| *w != v).map(|w| (k, v, w)))
         .collect();
