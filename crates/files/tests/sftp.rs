@@ -513,3 +513,20 @@ impl ferry_testkit::file_conformance::FileConformanceFactory for Conformance {
 async fn sftp_connector_passes_the_file_conformance_suite() {
     ferry_testkit::file_conformance::run_file_conformance(&Conformance { server: start() }).await;
 }
+
+#[tokio::test]
+async fn a_read_write_listing_removes_temp_files_an_interrupted_run_left_but_a_read_only_one_does_not()
+ {
+    let server = start();
+    let leftover = server.root().join(".ferry-part-0123456789abcdef");
+    std::fs::write(&leftover, b"half a file").unwrap();
+    std::fs::write(server.root().join("keep.txt"), b"user data").unwrap();
+    let ro = connect(&server, Access::ReadOnly).await;
+    let page = ro.list("", None).await.unwrap();
+    assert_eq!(page.entries.len(), 1, "temp files are never listed");
+    assert!(leftover.exists(), "a read-only connector removed something");
+    let rw = connect(&server, Access::ReadWrite).await;
+    rw.list("", None).await.unwrap();
+    assert!(!leftover.exists(), "the leftover temp file is still there");
+    assert!(server.root().join("keep.txt").exists());
+}

@@ -53,6 +53,9 @@ pub struct SftpConnector {
     access: Access,
     /// The open connection; replaced by a new one when the SSH connection has dropped.
     live: tokio::sync::Mutex<Arc<Live>>,
+    /// Temp files this connector is writing right now (server paths). Any other `.ferry-part-*` file a
+    /// read-write listing meets was left by an interrupted run and is removed.
+    in_flight: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// One SSH connection with its two SFTP channels.
@@ -81,6 +84,7 @@ impl SftpConnector {
             cfg,
             access,
             live: tokio::sync::Mutex::new(live),
+            in_flight: std::sync::Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -254,16 +258,18 @@ impl Live {
         &self,
         path: &str,
         dest: &str,
-        dir: &str,
         size: u64,
         mtime: Option<DateTime<Utc>>,
         data: &mut FileReader,
+        tmp: &str,
     ) -> Result<FileEntry> {
-        let tmp = format!(
-            "{}/{PART_PREFIX}{}",
-            dir.trim_end_matches('/'),
-            uuid::Uuid::now_v7().simple()
-        );
+        let tmp = tmp.to_owned();
+        // The temp file sits in the destination's folder, so the rename never crosses file systems.
+        let dir = tmp
+            .rsplit_once('/')
+            .map(|(d, _)| d.to_owned())
+            .unwrap_or_default();
+        let dir = dir.as_str();
         let flags = OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE | OpenFlags::EXCLUDE;
         let file = match self.files.open_with_flags(tmp.as_str(), flags).await {
             Ok(f) => f,
@@ -344,6 +350,28 @@ impl FileConnector for SftpConnector {
         let mut page = ListPage::default();
         for e in entries {
             let name = e.file_name();
+            if name.starts_with(PART_PREFIX) && self.access == Access::ReadWrite {
+                let stale = format!("{}/{name}", full.trim_end_matches('/'));
+                let ours = self
+                    .in_flight
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .contains(&stale);
+                if !ours {
+                    // Ferry's own leftover from an interrupted write, never user data.
+                    match self.live().await?.meta.remove(stale.as_str()).await {
+                        Ok(_) => tracing::info!(
+                            dir,
+                            name,
+                            "removed a temp file left by an interrupted run"
+                        ),
+                        Err(err) => {
+                            tracing::warn!(dir, name, error = %err, "cannot remove a leftover temp file")
+                        }
+                    }
+                }
+                continue;
+            }
             if name.starts_with(PART_PREFIX) || name.contains('/') {
                 continue;
             }
@@ -394,11 +422,27 @@ impl FileConnector for SftpConnector {
         check_path(path, false, "write")?;
         let dest = self.full(path);
         let dir = self.full(ferry_core::file::parent(path));
-        self.live()
-            .await?
-            .write_file(path, &dest, &dir, size, mtime, &mut data)
-            .await
-            .map_err(|e| e.with_operation("write"))
+        let tmp = format!(
+            "{}/{PART_PREFIX}{}",
+            dir.trim_end_matches('/'),
+            uuid::Uuid::now_v7().simple()
+        );
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(tmp.clone());
+        let result = match self.live().await {
+            Ok(live) => {
+                live.write_file(path, &dest, size, mtime, &mut data, &tmp)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&tmp);
+        result.map_err(|e| e.with_operation("write"))
     }
 }
 
