@@ -8,11 +8,15 @@
 //! swamp the difference between movers. See `bench/README.md` for how to read the table.
 
 mod corpus;
+mod files;
+mod files_report;
+mod files_tools;
+mod files_tree;
 mod measure;
 mod report;
 mod tools;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use ferry_testkit::{Dovecot, DovecotOptions};
 use report::{Machine, Results, Run, ToolRun};
 use std::io;
@@ -20,9 +24,31 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Benchmark Ferry against mbsync on a generated corpus (real Dovecot servers on 127.0.0.1, on tmpfs).
+/// Benchmark Ferry against its peers: mail (the default, against mbsync on real Dovecot servers) or
+/// files (`ferry-bench files`, against rclone and cp -a). Everything runs on 127.0.0.1 and tmpfs.
 #[derive(Parser, Debug)]
-#[command(name = "ferry-bench", max_term_width = 110)]
+#[command(
+    name = "ferry-bench",
+    max_term_width = 110,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Option<Mode>,
+    #[command(flatten)]
+    mail: Args,
+}
+
+#[derive(Subcommand, Debug)]
+enum Mode {
+    /// Ferry against mbsync, IMAP → IMAP (also what `ferry-bench` without a subcommand runs).
+    Mail(Args),
+    /// Ferry against rclone copy and cp -a: local → local and local → WebDAV (see bench/README.md).
+    Files(files::FilesArgs),
+}
+
+/// Benchmark Ferry against mbsync on a generated corpus (real Dovecot servers on 127.0.0.1, on tmpfs).
+#[derive(clap::Args, Debug)]
 struct Args {
     /// Users (mailboxes) in the corpus [default: 10; 3 with --quick].
     #[arg(long)]
@@ -73,9 +99,14 @@ fn interrupted() -> bool {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let cli = Cli::parse();
     watch_signals();
-    match bench(&args) {
+    let result = match &cli.mode {
+        None => bench(&cli.mail),
+        Some(Mode::Mail(args)) => bench(args),
+        Some(Mode::Files(args)) => files::bench(args),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ferry-bench: {e}");
