@@ -293,3 +293,42 @@ fn a_per_server_cap_bounds_connections_over_all_mappings() {
         proxy.connections()
     );
 }
+
+#[test]
+fn a_name_the_server_lists_differently_is_not_written_again_on_a_rerun() {
+    // rclone serve webdav stores a TAB in a name but lists it as ␉: Ferry must find its own copy by its
+    // exact path instead of writing it again on every pass.
+    let server = WebDavServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("tab\there.txt"), b"tab").unwrap();
+    std::fs::write(src.join("plain.txt"), b"plain").unwrap();
+    let url = format!("webdav://127.0.0.1:{}/", server.port());
+    let first = ferry(
+        &data,
+        &["files", "migrate", src.to_str().unwrap(), &url, "--json"],
+        &[],
+    );
+    assert_eq!(
+        json(&first)["totals"]["copied"].as_u64(),
+        Some(2),
+        "{}",
+        text(&first)
+    );
+    assert_eq!(
+        std::fs::read(server.dir().join("tab\there.txt")).unwrap(),
+        b"tab"
+    );
+    let again = ferry(
+        &data,
+        &["files", "migrate", src.to_str().unwrap(), &url, "--json"],
+        &[],
+    );
+    assert_eq!(
+        json(&again)["totals"]["copied"].as_u64(),
+        Some(0),
+        "{}",
+        text(&again)
+    );
+}

@@ -547,7 +547,11 @@ impl FilePass {
                     && (!self.opts.checksum || r.hash == f.hash)
             });
             let decision = match (row, on_target) {
-                (Some(r), Some(_)) if r.status == ItemStatus::Copied && source_unchanged => {
+                // Copied before and unchanged at the source: nothing to do, whether or not the target
+                // still shows it. A delta copies what is new or changed at the source; a file deleted on
+                // the target on purpose is not re-created, and a name the server lists differently
+                // (rclone's WebDAV shows TAB as ␉) is not written again. Verify reports either as missing.
+                (Some(r), _) if r.status == ItemStatus::Copied && source_unchanged => {
                     Decision::Nothing
                 }
                 (Some(r), Some(t)) if r.status == ItemStatus::Copied => {
