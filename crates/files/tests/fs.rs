@@ -220,6 +220,10 @@ impl AsyncRead for Pattern {
     }
 }
 
+/// Tests that stream big files take this lock: they measure the whole process's memory, so they must not
+/// overlap (the test harness runs the tests of one binary in parallel).
+static BIG_MEMORY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Peak resident set size of this process (VmHWM), in bytes.
 fn peak_rss() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -234,6 +238,7 @@ fn peak_rss() -> u64 {
 
 #[tokio::test]
 async fn a_100_mb_file_streams_in_and_out_with_bounded_memory() {
+    let _alone = BIG_MEMORY.lock().await;
     const LEN: u64 = 100 * 1024 * 1024;
     let tmp = tempfile::tempdir().unwrap();
     let c = LocalConnector::open(tmp.path(), Access::ReadWrite).unwrap();
@@ -413,14 +418,20 @@ async fn a_source_failing_mid_file_is_temporary_and_leaves_no_part_file() {
 }
 
 #[tokio::test]
-async fn leftover_part_files_are_hidden_from_targets_but_shown_from_sources() {
+async fn leftover_part_files_are_shown_from_sources_and_removed_by_target_listings() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join(format!("{PART_PREFIX}0123")), b"partial").unwrap();
+    let leftover = tmp.path().join(format!("{PART_PREFIX}0123"));
+    std::fs::write(&leftover, b"partial").unwrap();
     std::fs::write(tmp.path().join("real"), b"r").unwrap();
-    let target = LocalConnector::open(tmp.path(), Access::ReadWrite).unwrap();
-    assert_eq!(list_all(&target, "").await.0.len(), 1);
+    // A source is never changed: it lists the file like any other and leaves it.
     let source = LocalConnector::open(tmp.path(), Access::ReadOnly).unwrap();
     assert_eq!(list_all(&source, "").await.0.len(), 2);
+    assert!(leftover.exists());
+    // A target hides it and removes it: it is what an interrupted run of Ferry left behind.
+    let target = LocalConnector::open(tmp.path(), Access::ReadWrite).unwrap();
+    assert_eq!(list_all(&target, "").await.0.len(), 1);
+    assert!(!leftover.exists(), "the leftover temp file is still there");
+    assert!(tmp.path().join("real").exists());
 }
 
 #[tokio::test]
@@ -458,6 +469,7 @@ impl ferry_testkit::file_conformance::FileConformanceFactory for Local {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn local_connector_passes_the_file_conformance_suite() {
+    let _alone = BIG_MEMORY.lock().await;
     let dir = tempfile::tempdir().unwrap();
     ferry_testkit::file_conformance::run_file_conformance(&Local { dir }).await;
 }

@@ -16,6 +16,10 @@ use futures_util::StreamExt;
 use std::collections::BTreeSet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// The conformance suite measures the whole process's memory while it streams a big file, so it runs
+/// alone; the other tests of this binary share the lock and run in parallel with each other.
+static MEMORY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 fn config(server: &S3Server, bucket: &str, prefix: &str) -> S3Config {
     S3Config::new(bucket, prefix)
         .with_endpoint(&server.endpoint())
@@ -79,6 +83,7 @@ fn mtime() -> DateTime<Utc> {
 
 #[tokio::test]
 async fn write_then_read_round_trips_bytes_and_mtime() {
+    let _shared = MEMORY.read().await;
     let server = start("bucket-1");
     let c = connector(&server, "bucket-1", Access::ReadWrite);
     let data = pseudo_random(100_000, 1);
@@ -135,6 +140,7 @@ async fn write_then_read_round_trips_bytes_and_mtime() {
 
 #[tokio::test]
 async fn awkward_names_and_zero_byte_files_round_trip() {
+    let _shared = MEMORY.read().await;
     let server = start("bucket-2");
     let c = connector(&server, "bucket-2", Access::ReadWrite);
     let names = [
@@ -189,6 +195,7 @@ async fn awkward_names_and_zero_byte_files_round_trip() {
 
 #[tokio::test]
 async fn listing_pages_past_the_first_page() {
+    let _shared = MEMORY.read().await;
     let server = start("bucket-3");
     let c = connector(&server, "bucket-3", Access::ReadWrite);
     let writes = futures_util::stream::iter(0..2500).map(|i| {
@@ -234,6 +241,7 @@ async fn listing_pages_past_the_first_page() {
 
 #[tokio::test]
 async fn missing_things_are_not_found_and_folders_are_implicit() {
+    let _shared = MEMORY.read().await;
     let server = start("bucket-4");
     let c = connector(&server, "bucket-4", Access::ReadWrite);
     assert!(c.stat("nope").await.expect("stat").is_none());
@@ -282,6 +290,7 @@ async fn missing_things_are_not_found_and_folders_are_implicit() {
 
 #[tokio::test]
 async fn large_writes_go_multipart_and_stream() {
+    let _shared = MEMORY.read().await;
     let server = start("bucket-5");
     let c = connector(&server, "bucket-5", Access::ReadWrite)
         .with_part_size(MIN_PART_SIZE)
@@ -339,6 +348,7 @@ async fn large_writes_go_multipart_and_stream() {
 
 #[tokio::test]
 async fn interrupted_multipart_upload_resumes_without_resending_parts() {
+    let _shared = MEMORY.read().await;
     let server = start("bucket-6");
     let size = 2 * MIN_PART_SIZE + 999;
     let data = pseudo_random(size as usize, 6);
@@ -443,6 +453,7 @@ fn serde_json_like(s: &ferry_core::file::UploadState) -> ferry_core::file::Uploa
 
 #[tokio::test]
 async fn read_only_refuses_writes_and_changes_nothing() {
+    let _shared = MEMORY.read().await;
     let server = start("bucket-7");
     server
         .put_object("bucket-7", "some/prefix/keep.txt", b"source")
@@ -477,6 +488,7 @@ async fn read_only_refuses_writes_and_changes_nothing() {
 
 #[tokio::test]
 async fn missing_credentials_are_an_auth_error() {
+    let _shared = MEMORY.read().await;
     let server = start("bucket-8");
     server.put_object("bucket-8", "k", b"v").expect("seed");
     let mut cfg = config(&server, "bucket-8", "");
@@ -511,6 +523,7 @@ async fn canned(response: &'static str) -> String {
 
 #[tokio::test]
 async fn wrong_signature_is_auth_and_slow_down_is_throttled_with_retry_after() {
+    let _shared = MEMORY.read().await;
     let body = "<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message></Error>";
     let resp: &'static str = Box::leak(
         format!("HTTP/1.1 403 Forbidden\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())
@@ -579,6 +592,7 @@ impl ferry_testkit::file_conformance::FileConformanceFactory for Conformance {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_connector_passes_the_file_conformance_suite() {
+    let _alone = MEMORY.write().await; // measures the whole process: runs alone
     let server = start("conformance");
     ferry_testkit::file_conformance::run_file_conformance(&Conformance { server }).await;
 }

@@ -16,6 +16,10 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// The conformance suite measures the whole process's memory while it streams a big file, so it runs
+/// alone; the other tests of this binary share the lock and run in parallel with each other.
+static MEMORY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 fn config(server: &SftpServer) -> SftpConfig {
     SftpConfig::new("127.0.0.1", server.port(), server.root().to_string_lossy())
         .with_key_file(Some(server.user()), server.client_key_path())
@@ -100,6 +104,7 @@ fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
 
 #[tokio::test]
 async fn write_then_read_round_trips_bytes_and_mtime() {
+    let _shared = MEMORY.read().await;
     let server = start();
     let c = connect(&server, Access::ReadWrite).await;
     let cap = c.capability();
@@ -147,6 +152,7 @@ async fn write_then_read_round_trips_bytes_and_mtime() {
 
 #[tokio::test]
 async fn awkward_names_and_zero_byte_files_round_trip() {
+    let _shared = MEMORY.read().await;
     let server = start();
     let c = connect(&server, Access::ReadWrite).await;
     let names = [
@@ -207,6 +213,7 @@ async fn awkward_names_and_zero_byte_files_round_trip() {
 
 #[tokio::test]
 async fn large_folders_list_whole_and_missing_things_are_not_found() {
+    let _shared = MEMORY.read().await;
     let server = start();
     let dir = server.root().join("many");
     std::fs::create_dir(&dir).expect("mkdir");
@@ -261,6 +268,7 @@ async fn large_folders_list_whole_and_missing_things_are_not_found() {
 
 #[tokio::test]
 async fn create_dir_makes_parents_and_accepts_existing() {
+    let _shared = MEMORY.read().await;
     let server = start();
     let c = connect(&server, Access::ReadWrite).await;
     c.create_dir("a/b c/d").await.expect("mkdir -p");
@@ -283,6 +291,7 @@ async fn create_dir_makes_parents_and_accepts_existing() {
 
 #[tokio::test]
 async fn a_short_or_long_source_fails_and_leaves_nothing_visible() {
+    let _shared = MEMORY.read().await;
     let server = start();
     let c = connect(&server, Access::ReadWrite).await;
     let err = c
@@ -303,6 +312,7 @@ async fn a_short_or_long_source_fails_and_leaves_nothing_visible() {
 
 #[tokio::test]
 async fn many_tasks_share_one_connector() {
+    let _shared = MEMORY.read().await;
     let server = start();
     let c = Arc::new(connect(&server, Access::ReadWrite).await);
     let results: Vec<_> = futures_util::stream::iter(0..64u64)
@@ -330,6 +340,7 @@ async fn many_tasks_share_one_connector() {
 
 #[tokio::test]
 async fn big_files_stream_through_a_pipe() {
+    let _shared = MEMORY.read().await;
     let server = start();
     let c = connect(&server, Access::ReadWrite).await;
     let size = 24 * 1024 * 1024 + 17;
@@ -350,6 +361,7 @@ async fn big_files_stream_through_a_pipe() {
 
 #[tokio::test]
 async fn read_only_refuses_writes_and_changes_nothing() {
+    let _shared = MEMORY.read().await;
     let server = start();
     std::fs::create_dir(server.root().join("src")).expect("mkdir");
     std::fs::write(server.root().join("src/keep.txt"), b"source").expect("seed");
@@ -373,6 +385,7 @@ async fn read_only_refuses_writes_and_changes_nothing() {
 
 #[tokio::test]
 async fn wrong_credentials_and_unknown_host_keys_are_auth_errors() {
+    let _shared = MEMORY.read().await;
     let server = start();
     // A key the server does not know.
     let other = server.temp_dir().join("other_key");
@@ -459,6 +472,7 @@ fn children_of(pid: u32) -> Vec<u32> {
 
 #[tokio::test]
 async fn a_dropped_connection_is_a_temporary_error_and_the_next_call_reconnects() {
+    let _shared = MEMORY.read().await;
     let server = start();
     std::fs::write(server.root().join("f"), b"x").expect("seed");
     let c = connect(&server, Access::ReadOnly).await;
@@ -511,12 +525,14 @@ impl ferry_testkit::file_conformance::FileConformanceFactory for Conformance {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sftp_connector_passes_the_file_conformance_suite() {
+    let _alone = MEMORY.write().await; // measures the whole process: runs alone
     ferry_testkit::file_conformance::run_file_conformance(&Conformance { server: start() }).await;
 }
 
 #[tokio::test]
 async fn a_read_write_listing_removes_temp_files_an_interrupted_run_left_but_a_read_only_one_does_not()
  {
+    let _shared = MEMORY.read().await;
     let server = start();
     let leftover = server.root().join(".ferry-part-0123456789abcdef");
     std::fs::write(&leftover, b"half a file").unwrap();

@@ -14,6 +14,10 @@ use ferry_testkit::webdav::WebDavServer;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
+/// The conformance suite measures the whole process's memory while it streams a big file, so it runs
+/// alone; the other tests of this binary share the lock and run in parallel with each other.
+static MEMORY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 fn reader(bytes: &[u8]) -> FileReader {
     Box::new(std::io::Cursor::new(bytes.to_vec()))
 }
@@ -52,6 +56,7 @@ const AWKWARD: &[&str] = &[
 
 #[tokio::test]
 async fn files_round_trip_through_rclone_with_awkward_names() {
+    let _shared = MEMORY.read().await;
     let server = WebDavServer::start().unwrap();
     let c = connector(&server.url(), Access::ReadWrite);
     let cap = c.capability();
@@ -91,6 +96,7 @@ async fn files_round_trip_through_rclone_with_awkward_names() {
 /// What we can check is that the bytes on the wire name the file exactly.
 #[tokio::test]
 async fn tab_and_newline_names_reach_the_server_exactly() {
+    let _shared = MEMORY.read().await;
     let server = WebDavServer::start().unwrap();
     let c = connector(&server.url(), Access::ReadWrite);
     for name in ["tab\there", "new\nline", "\tlead"] {
@@ -105,6 +111,7 @@ async fn tab_and_newline_names_reach_the_server_exactly() {
 
 #[tokio::test]
 async fn listing_sees_files_put_on_disk_and_reports_sizes_and_mtimes() {
+    let _shared = MEMORY.read().await;
     let server = WebDavServer::start().unwrap();
     let d = server.dir();
     std::fs::create_dir_all(d.join("a/b")).unwrap();
@@ -154,6 +161,7 @@ async fn listing_sees_files_put_on_disk_and_reports_sizes_and_mtimes() {
 
 #[tokio::test]
 async fn read_only_refuses_writes_without_sending_them() {
+    let _shared = MEMORY.read().await;
     let server = WebDavServer::start().unwrap();
     std::fs::write(server.dir().join("src.txt"), b"source").unwrap();
     let c = connector(&server.url(), Access::ReadOnly);
@@ -190,6 +198,7 @@ async fn read_only_refuses_writes_without_sending_them() {
 
 #[tokio::test]
 async fn zero_byte_files_directories_and_replacing_work() {
+    let _shared = MEMORY.read().await;
     let server = WebDavServer::start().unwrap();
     let c = connector(&server.url(), Access::ReadWrite);
     c.write("z/empty", 0, None, reader(b"")).await.unwrap();
@@ -208,6 +217,7 @@ async fn zero_byte_files_directories_and_replacing_work() {
 
 #[tokio::test]
 async fn a_large_file_streams_both_ways() {
+    let _shared = MEMORY.read().await;
     let server = WebDavServer::start().unwrap();
     let c = connector(&server.url(), Access::ReadWrite);
     let body: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8).collect();
@@ -221,6 +231,7 @@ async fn a_large_file_streams_both_ways() {
 
 #[tokio::test]
 async fn short_or_long_bodies_fail_with_a_size_error() {
+    let _shared = MEMORY.read().await;
     let server = WebDavServer::start().unwrap();
     let c = connector(&server.url(), Access::ReadWrite);
     for (path, size, len) in [
@@ -240,6 +251,7 @@ async fn short_or_long_bodies_fail_with_a_size_error() {
 
 #[tokio::test]
 async fn rclone_1_60_keeps_no_mtime_so_the_capability_says_so() {
+    let _shared = MEMORY.read().await;
     let server = WebDavServer::start().unwrap();
     let c = connector(&server.url(), Access::ReadWrite);
     assert!(!c.capability().set_mtime && !c.capability().atomic_write);
@@ -256,6 +268,7 @@ async fn rclone_1_60_keeps_no_mtime_so_the_capability_says_so() {
 
 #[tokio::test]
 async fn move_file_puts_a_temporary_upload_in_place() {
+    let _shared = MEMORY.read().await;
     let server = WebDavServer::start().unwrap();
     let c = connector(&server.url(), Access::ReadWrite);
     c.write("final.txt", 3, None, reader(b"old")).await.unwrap();
@@ -273,6 +286,7 @@ async fn move_file_puts_a_temporary_upload_in_place() {
 
 #[tokio::test]
 async fn many_concurrent_writes_share_the_connection_pool() {
+    let _shared = MEMORY.read().await;
     let server = WebDavServer::start().unwrap();
     let proxy = HttpFaultProxy::start(server.addr()).unwrap();
     let c = std::sync::Arc::new(connector(&proxy.url(), Access::ReadWrite));
@@ -323,6 +337,7 @@ async fn many_concurrent_writes_share_the_connection_pool() {
 
 #[tokio::test]
 async fn basic_auth_is_sent_and_a_wrong_password_is_a_permanent_auth_error() {
+    let _shared = MEMORY.read().await;
     let server = WebDavServer::with_auth("alice", "s3cret").unwrap();
     let FileEndpoint::WebDav(cfg) =
         FileEndpoint::parse(&format!("webdav://alice@127.0.0.1:{}/", server.port())).unwrap()
@@ -351,6 +366,7 @@ async fn basic_auth_is_sent_and_a_wrong_password_is_a_permanent_auth_error() {
 
 #[tokio::test]
 async fn throttling_and_unavailability_are_temporary_with_the_retry_after_hint() {
+    let _shared = MEMORY.read().await;
     let server = WebDavServer::start().unwrap();
     let proxy = HttpFaultProxy::start(server.addr()).unwrap();
     let c = connector(&proxy.url(), Access::ReadWrite);
@@ -372,6 +388,7 @@ async fn throttling_and_unavailability_are_temporary_with_the_retry_after_hint()
 
 #[tokio::test]
 async fn dropped_connections_and_refused_connects_are_temporary_io() {
+    let _shared = MEMORY.read().await;
     let server = WebDavServer::start().unwrap();
     let proxy = HttpFaultProxy::start(server.addr()).unwrap();
     let c = connector(&proxy.url(), Access::ReadWrite);
@@ -415,6 +432,7 @@ impl ferry_testkit::file_conformance::FileConformanceFactory for Dav {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn webdav_connector_passes_the_file_conformance_suite() {
+    let _alone = MEMORY.write().await; // measures the whole process: runs alone
     let server = WebDavServer::start().unwrap();
     ferry_testkit::file_conformance::run_file_conformance(&Dav { server }).await;
 }

@@ -18,6 +18,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio::io::AsyncReadExt;
 
+/// Every test here runs the suite, whose big-file check measures the whole process's memory (and one
+/// test deliberately buffers 96 MB): they must not overlap.
+static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// RSS is per process: the test that buffers a big file on purpose must not run beside the others.
 static MEMORY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -346,12 +350,14 @@ impl FileConformanceFactory for Factory {
 
 #[tokio::test]
 async fn a_correct_in_memory_connector_passes_every_check() {
+    let _alone = ALONE.lock().await;
     let _serial = MEMORY.lock().await;
     run_file_conformance(&Factory::new(Bugs::default())).await;
 }
 
 #[tokio::test]
 async fn losing_later_pages_fails_the_paging_check() {
+    let _alone = ALONE.lock().await;
     let _serial = MEMORY.lock().await;
     let bugs = Bugs {
         lose_later_pages: true,
@@ -368,6 +374,7 @@ async fn losing_later_pages_fails_the_paging_check() {
 
 #[tokio::test]
 async fn claiming_set_mtime_without_keeping_it_fails_the_mtime_check() {
+    let _alone = ALONE.lock().await;
     let _serial = MEMORY.lock().await;
     let bugs = Bugs {
         ignore_mtime: true,
@@ -383,6 +390,7 @@ async fn claiming_set_mtime_without_keeping_it_fails_the_mtime_check() {
 
 #[tokio::test]
 async fn a_read_only_connector_that_writes_fails_the_read_only_check() {
+    let _alone = ALONE.lock().await;
     let _serial = MEMORY.lock().await;
     let bugs = Bugs {
         write_when_read_only: true,
@@ -398,6 +406,7 @@ async fn a_read_only_connector_that_writes_fails_the_read_only_check() {
 
 #[tokio::test]
 async fn a_server_limit_on_line_feeds_fails_unless_the_factory_documents_it() {
+    let _alone = ALONE.lock().await;
     let _serial = MEMORY.lock().await;
     let bugs = Bugs {
         no_line_feed: true,
@@ -413,6 +422,7 @@ async fn a_server_limit_on_line_feeds_fails_unless_the_factory_documents_it() {
 
 #[tokio::test]
 async fn buffering_a_large_file_in_memory_fails_the_bounded_memory_check() {
+    let _alone = ALONE.lock().await;
     let _serial = MEMORY.lock().await;
     let mut f = Factory::new(Bugs::default());
     // The in-memory connector keeps every byte: 96 MB must exceed the 64 MB limit.
