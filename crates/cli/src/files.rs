@@ -368,7 +368,7 @@ async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
     }
     let store: Arc<dyn FileStore> = Arc::new(ctx.store().await?);
     let progress = Arc::new(Progress::default());
-    let ui = ProgressUi::start(progress.clone(), ctx.json);
+    let ui = ProgressUi::start(progress.clone(), ctx.json, "files", "mappings");
     let started = std::time::Instant::now();
     let summary = run_files(store, specs, opts, progress).await;
     ui.finish().await;

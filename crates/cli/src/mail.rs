@@ -148,7 +148,7 @@ async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
     }
     let store: Arc<dyn Store> = Arc::new(ctx.store().await?);
     let progress = Arc::new(Progress::default());
-    let ui = ProgressUi::start(progress.clone(), ctx.json);
+    let ui = ProgressUi::start(progress.clone(), ctx.json, "msgs", "mailboxes");
     let started = std::time::Instant::now();
     let summary = run_mail(store, specs, opts, progress).await;
     ui.finish().await;

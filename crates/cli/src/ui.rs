@@ -15,8 +15,14 @@ pub struct ProgressUi {
 }
 
 impl ProgressUi {
-    /// Start showing `progress`. `quiet` (JSON output) shows nothing.
-    pub fn start(progress: Arc<Progress>, quiet: bool) -> Self {
+    /// Start showing `progress`, counting `items` ("msgs", "files") in `groups` ("mailboxes",
+    /// "mappings"). `quiet` (JSON output) shows nothing.
+    pub fn start(
+        progress: Arc<Progress>,
+        quiet: bool,
+        items: &'static str,
+        groups: &'static str,
+    ) -> Self {
         let stop = Arc::new(tokio::sync::Notify::new());
         if quiet {
             return ProgressUi { stop, task: None };
@@ -28,7 +34,7 @@ impl ProgressUi {
             let bar = tty.then(|| {
                 let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
                 let style = ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} msgs  {msg}",
+                    &format!("{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {items}  {{msg}}"),
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar());
                 b.set_style(style);
@@ -46,7 +52,7 @@ impl ProgressUi {
                     String::new()
                 };
                 let msg = format!(
-                    "{} at {}/s, {:.0} msg/s, mailboxes {}/{}, skipped {}, failed {} {}",
+                    "{} at {}/s, {:.0} {items}/s, {groups} {}/{}, skipped {}, failed {} {}",
                     human_bytes(snap.copied_bytes),
                     human_bytes((snap.copied_bytes as f64 / secs) as u64),
                     rate,
