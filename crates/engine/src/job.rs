@@ -102,6 +102,48 @@ fn caps(specs: &[MappingSpec], per_endpoint: usize) -> HashMap<String, Arc<Semap
     m
 }
 
+/// Wait for every per-item task of a run and return the results in the order the items were given.
+/// A task's `Err` (a store failure) ends the run; a task that panicked is reported as unexpected.
+pub(crate) async fn join_in_order<T: 'static>(
+    mut set: tokio::task::JoinSet<(usize, Result<T>)>,
+    what: &str,
+) -> Result<Vec<T>> {
+    let mut results = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((idx, Ok(r))) => results.push((idx, r)),
+            Ok((_, Err(e))) => return Err(e),
+            Err(e) => {
+                return Err(ferry_core::Error::unexpected(format!(
+                    "a {what} task ended abnormally: {e}"
+                )));
+            }
+        }
+    }
+    results.sort_by_key(|(i, _)| *i);
+    Ok(results.into_iter().map(|(_, r)| r).collect())
+}
+
+/// Totals of a run and its status: Failed if any item failed as a whole, DoneWithErrors if any had
+/// failed items, else Done.
+pub(crate) fn summarise<'a>(
+    items: impl Iterator<Item = (&'a PassCounters, RunStatus)>,
+) -> (PassCounters, RunStatus) {
+    let mut totals = PassCounters::default();
+    let mut status = RunStatus::Done;
+    for (c, s) in items {
+        totals += c;
+        status = match (status, s) {
+            (RunStatus::Failed, _) | (_, RunStatus::Failed) => RunStatus::Failed,
+            (RunStatus::DoneWithErrors, _) | (_, RunStatus::DoneWithErrors) => {
+                RunStatus::DoneWithErrors
+            }
+            _ => RunStatus::Done,
+        };
+    }
+    (totals, status)
+}
+
 /// Run one pass for every mapping. Per-mailbox failures are reported in the summary, not returned: the run
 /// goes on with the other mailboxes. Only a store failure is an `Err`.
 pub async fn run_mail(
@@ -154,38 +196,8 @@ pub async fn run_mail(
             (idx, r)
         });
     }
-    let mut results: Vec<(usize, MailboxResult)> = Vec::new();
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((idx, Ok(r))) => results.push((idx, r)),
-            Ok((_, Err(e))) => return Err(e),
-            Err(e) => {
-                return Err(ferry_core::Error::unexpected(format!(
-                    "a mailbox task ended abnormally: {e}"
-                )));
-            }
-        }
-    }
-    results.sort_by_key(|(i, _)| *i);
-    let mailboxes: Vec<MailboxResult> = results.into_iter().map(|(_, r)| r).collect();
-    let mut totals = PassCounters::default();
-    for m in &mailboxes {
-        totals.discovered += m.counters.discovered;
-        totals.copied += m.counters.copied;
-        totals.skipped += m.counters.skipped;
-        totals.failed += m.counters.failed;
-        totals.bytes += m.counters.bytes;
-    }
-    let status = if mailboxes.iter().any(|m| m.status == RunStatus::Failed) {
-        RunStatus::Failed
-    } else if mailboxes
-        .iter()
-        .any(|m| m.status == RunStatus::DoneWithErrors)
-    {
-        RunStatus::DoneWithErrors
-    } else {
-        RunStatus::Done
-    };
+    let mailboxes: Vec<MailboxResult> = join_in_order(set, "mailbox").await?;
+    let (totals, status) = summarise(mailboxes.iter().map(|m| (&m.counters, m.status)));
     store.finish_run(run, status).await?;
     Ok(RunSummary {
         run_id: run,
@@ -375,4 +387,36 @@ async fn plan_one(spec: &MappingSpec, opts: &MailOptions, plan: &mut MailboxPlan
         let _ = t.close().await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_is_as_bad_as_its_worst_item_and_counts_add_up() {
+        let c = |copied, failed| PassCounters {
+            discovered: copied + failed,
+            copied,
+            failed,
+            ..PassCounters::default()
+        };
+        let (a, b, d) = (c(5, 0), c(3, 1), c(0, 0));
+        let items = [(&a, RunStatus::Done), (&b, RunStatus::DoneWithErrors)];
+        let (t, s) = summarise(items.into_iter());
+        assert_eq!(
+            (t.copied, t.failed, t.discovered, s),
+            (8, 1, 9, RunStatus::DoneWithErrors)
+        );
+        let (_, s) = summarise(
+            [
+                (&a, RunStatus::Done),
+                (&d, RunStatus::Failed),
+                (&b, RunStatus::DoneWithErrors),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(s, RunStatus::Failed);
+        assert_eq!(summarise(std::iter::empty()).1, RunStatus::Done);
+    }
 }

@@ -99,6 +99,16 @@ pub struct PassCounters {
     pub bytes: u64,
 }
 
+impl std::ops::AddAssign<&PassCounters> for PassCounters {
+    fn add_assign(&mut self, o: &PassCounters) {
+        self.discovered += o.discovered;
+        self.copied += o.copied;
+        self.skipped += o.skipped;
+        self.failed += o.failed;
+        self.bytes += o.bytes;
+    }
+}
+
 /// The checkpoint of one source folder.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FolderState {

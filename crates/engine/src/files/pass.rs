@@ -3,6 +3,7 @@
 //! new or changed with bounded concurrency.
 
 use super::{FileMappingSpec, FileOptions, parse_stamp, same_time, stamp};
+use crate::job::{join_in_order, summarise};
 use crate::progress::Progress;
 use crate::retry;
 use chrono::Utc;
@@ -97,38 +98,8 @@ pub async fn run_files(
             (idx, r)
         });
     }
-    let mut results = Vec::new();
-    while let Some(j) = set.join_next().await {
-        match j {
-            Ok((i, Ok(r))) => results.push((i, r)),
-            Ok((_, Err(e))) => return Err(e),
-            Err(e) => {
-                return Err(Error::unexpected(format!(
-                    "a mapping task ended abnormally: {e}"
-                )));
-            }
-        }
-    }
-    results.sort_by_key(|(i, _)| *i);
-    let mappings: Vec<FileMappingResult> = results.into_iter().map(|(_, r)| r).collect();
-    let mut totals = PassCounters::default();
-    for m in &mappings {
-        totals.discovered += m.counters.discovered;
-        totals.copied += m.counters.copied;
-        totals.skipped += m.counters.skipped;
-        totals.failed += m.counters.failed;
-        totals.bytes += m.counters.bytes;
-    }
-    let status = if mappings.iter().any(|m| m.status == RunStatus::Failed) {
-        RunStatus::Failed
-    } else if mappings
-        .iter()
-        .any(|m| m.status == RunStatus::DoneWithErrors)
-    {
-        RunStatus::DoneWithErrors
-    } else {
-        RunStatus::Done
-    };
+    let mappings: Vec<FileMappingResult> = join_in_order(set, "mapping").await?;
+    let (totals, status) = summarise(mappings.iter().map(|m| (&m.counters, m.status)));
     store.finish_run(run, status).await?;
     Ok(FileRunSummary {
         run_id: run,
