@@ -1,6 +1,7 @@
 //! `ferry files migrate | verify | assess`.
 
 use crate::format::{Table, human_bytes};
+use crate::summary::{RunRow, Words, finish, print_json};
 use crate::ui::ProgressUi;
 use crate::{Ctx, Outcome};
 use clap::{Args, Subcommand, ValueEnum};
@@ -14,7 +15,7 @@ use ferry_engine::files::{
 };
 use ferry_engine::progress::Progress;
 use ferry_files::config::FileEndpoint;
-use ferry_store::{FileStore, RunStatus};
+use ferry_store::FileStore;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -320,13 +321,6 @@ pub async fn run(ctx: &Ctx, cmd: FilesCommand) -> Result<Outcome> {
     }
 }
 
-fn json_out<T: serde::Serialize>(v: &T) -> Result<()> {
-    let s = serde_json::to_string_pretty(v)
-        .map_err(|e| Error::unexpected(format!("cannot write JSON: {e}")))?;
-    println!("{s}");
-    Ok(())
-}
-
 async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
     let specs = specs(&a.sides)?;
     let opts = FileOptions {
@@ -375,65 +369,28 @@ async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
     let summary = summary?;
     let secs = started.elapsed().as_secs_f64();
     if ctx.json {
-        json_out(&summary)?;
-    } else {
-        let mut t = Table::new(&[
-            "Mapping", "Pass", "New", "Copied", "Skipped", "Failed", "Renamed", "Bytes", "Status",
-        ]);
-        for m in &summary.mappings {
-            t.row(vec![
-                m.label.clone(),
-                m.kind.map(|k| k.to_string()).unwrap_or_else(|| "-".into()),
-                m.counters.discovered.to_string(),
-                m.counters.copied.to_string(),
-                m.counters.skipped.to_string(),
-                m.counters.failed.to_string(),
-                m.renamed.to_string(),
-                human_bytes(m.counters.bytes),
-                m.status.to_string(),
-            ]);
-        }
-        print!("{}", t.render());
-        for m in summary.mappings.iter().filter(|m| m.error.is_some()) {
-            println!("{}: {}", m.label, m.error.as_deref().unwrap_or_default());
-        }
-        let tot = &summary.totals;
-        println!(
-            "{} files copied ({}), {} skipped, {} failed in {:.1}s ({:.0} files/s). Details: ferry report --data {}",
-            tot.copied,
-            human_bytes(tot.bytes),
-            tot.skipped,
-            tot.failed,
-            secs,
-            tot.copied as f64 / secs.max(0.001),
-            ctx.data.display()
-        );
+        print_json(&summary)?;
     }
-    if !summary.mappings.is_empty()
-        && summary
-            .mappings
-            .iter()
-            .all(|m| m.status == RunStatus::Failed)
-    {
-        let first = summary
-            .mappings
-            .iter()
-            .find_map(|m| m.error.clone())
-            .unwrap_or_default();
-        return Err(Error::unexpected(format!(
-            "no mapping could be migrated; first error: {first}"
-        )));
-    }
-    Ok(
-        if summary.totals.skipped > 0
-            || summary.totals.failed > 0
-            || summary.status != RunStatus::Done
-        {
-            Outcome::Incomplete
-        } else {
-            Outcome::Ok
-        },
-    )
+    let rows: Vec<RunRow<'_>> = summary
+        .mappings
+        .iter()
+        .map(|m| RunRow {
+            label: &m.label,
+            kind: m.kind,
+            counters: &m.counters,
+            extra: Some(m.renamed),
+            status: m.status,
+            error: m.error.as_deref(),
+        })
+        .collect();
+    let words = Words {
+        row: "Mapping",
+        extra: Some("Renamed"),
+        items: "files ",
+        rate: "files/s",
+        noun: "mapping",
+    };
+    finish(ctx, &words, &rows, &summary.totals, summary.status, secs)
 }
 
 async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<Outcome> {
@@ -452,7 +409,7 @@ async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<Outcome> {
     };
     let results = verify_files(store, &specs, &opts).await;
     if ctx.json {
-        json_out(&results)?;
+        print_json(&results)?;
     } else {
         let mut t = Table::new(&[
             "Mapping",
@@ -535,7 +492,7 @@ async fn assess(ctx: &Ctx, a: AssessArgs) -> Result<Outcome> {
         return Err(Error::unexpected(format!("cannot write CSV: {e}")));
     }
     match format {
-        Format::Json => json_out(
+        Format::Json => print_json(
             &serde_json::json!({ "source": src.describe(), "inventory": inv, "findings": findings_json }),
         )?,
         Format::Csv => {}

@@ -2,14 +2,15 @@
 
 use crate::endpoints::{EndpointArgs, specs};
 use crate::format::{Table, human_bytes, parse_size};
+use crate::summary::{RunRow, Words, finish, print_json};
 use crate::ui::ProgressUi;
 use crate::{Ctx, Outcome};
 use clap::{Args, Subcommand};
-use ferry_core::{Error, Result, limits};
+use ferry_core::{Result, limits};
 use ferry_engine::pattern::FolderFilter;
 use ferry_engine::progress::Progress;
 use ferry_engine::{MailOptions, plan_mail, run_mail, verify_mail};
-use ferry_store::{RunStatus, Store};
+use ferry_store::Store;
 use std::sync::Arc;
 
 #[derive(Subcommand, Debug)]
@@ -89,13 +90,6 @@ pub async fn run(ctx: &Ctx, cmd: MailCommand) -> Result<Outcome> {
     }
 }
 
-fn json_out<T: serde::Serialize>(v: &T) -> Result<()> {
-    let s = serde_json::to_string_pretty(v)
-        .map_err(|e| Error::unexpected(format!("cannot write JSON: {e}")))?;
-    println!("{s}");
-    Ok(())
-}
-
 async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
     let specs = specs(&a.common.endpoints)?;
     let mut opts = options(&a.common);
@@ -105,7 +99,7 @@ async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
     if a.dry_run {
         let plans = plan_mail(&specs, &opts).await;
         if ctx.json {
-            json_out(&plans)?;
+            print_json(&plans)?;
         } else {
             for p in &plans {
                 println!("{} ({} → {})", p.label, p.source, p.target);
@@ -155,65 +149,28 @@ async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
     let summary = summary?;
     let secs = started.elapsed().as_secs_f64();
     if ctx.json {
-        json_out(&summary)?;
-    } else {
-        let mut t = Table::new(&[
-            "Mailbox", "Pass", "New", "Copied", "Skipped", "Failed", "Bytes", "Status",
-        ]);
-        for m in &summary.mailboxes {
-            t.row(vec![
-                m.label.clone(),
-                m.kind.map(|k| k.to_string()).unwrap_or_else(|| "-".into()),
-                m.counters.discovered.to_string(),
-                m.counters.copied.to_string(),
-                m.counters.skipped.to_string(),
-                m.counters.failed.to_string(),
-                human_bytes(m.counters.bytes),
-                m.status.to_string(),
-            ]);
-        }
-        print!("{}", t.render());
-        for m in summary.mailboxes.iter().filter(|m| m.error.is_some()) {
-            println!("{}: {}", m.label, m.error.as_deref().unwrap_or_default());
-        }
-        let tot = &summary.totals;
-        println!(
-            "{} copied ({}), {} skipped, {} failed in {:.1}s ({:.0} msg/s). Details: ferry report --data {}",
-            tot.copied,
-            human_bytes(tot.bytes),
-            tot.skipped,
-            tot.failed,
-            secs,
-            tot.copied as f64 / secs.max(0.001),
-            ctx.data.display()
-        );
+        print_json(&summary)?;
     }
-    let all_failed = !summary.mailboxes.is_empty()
-        && summary
-            .mailboxes
-            .iter()
-            .all(|m| m.status == RunStatus::Failed);
-    if all_failed {
-        let first = summary
-            .mailboxes
-            .iter()
-            .find_map(|m| m.error.clone())
-            .unwrap_or_default();
-        return Err(Error::new(
-            ferry_core::ErrorKind::Unexpected,
-            format!("no mailbox could be migrated; first error: {first}"),
-        ));
-    }
-    Ok(
-        if summary.totals.skipped > 0
-            || summary.totals.failed > 0
-            || summary.status != RunStatus::Done
-        {
-            Outcome::Incomplete
-        } else {
-            Outcome::Ok
-        },
-    )
+    let rows: Vec<RunRow<'_>> = summary
+        .mailboxes
+        .iter()
+        .map(|m| RunRow {
+            label: &m.label,
+            kind: m.kind,
+            counters: &m.counters,
+            extra: None,
+            status: m.status,
+            error: m.error.as_deref(),
+        })
+        .collect();
+    let words = Words {
+        row: "Mailbox",
+        extra: None,
+        items: "",
+        rate: "msg/s",
+        noun: "mailbox",
+    };
+    finish(ctx, &words, &rows, &summary.totals, summary.status, secs)
 }
 
 async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<Outcome> {
@@ -227,7 +184,7 @@ async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<Outcome> {
     };
     let results = verify_mail(store, &specs, &opts).await;
     if ctx.json {
-        json_out(&results)?;
+        print_json(&results)?;
     } else {
         let mut t = Table::new(&[
             "Mailbox", "Folders", "Source", "Matched", "Missing", "Extra", "Skipped", "Grade",

@@ -10,6 +10,7 @@ mod format;
 mod mail;
 mod quickstart;
 mod report;
+mod summary;
 mod ui;
 
 use clap::{Parser, Subcommand};
@@ -123,7 +124,7 @@ fn main() -> ExitCode {
     };
     let result = rt.block_on(async {
         match cli.command {
-            Command::Quickstart(a) => quickstart::run(&ctx, a).await,
+            Command::Quickstart(a) => quickstart::run(a).await,
             Command::Mail(c) => mail::run(&ctx, *c).await,
             Command::Files(c) => files::run(&ctx, *c).await,
             Command::Report(a) => report::run(&ctx, a).await,

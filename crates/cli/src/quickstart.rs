@@ -3,9 +3,8 @@
 //! Message-ID, a 1 MB attachment), plans, migrates into a local Maildir target with the same engine and
 //! SQLite store used for IMAP, re-runs (nothing new is copied), verifies and prints the report.
 
-use crate::endpoints::EndpointArgs;
 use crate::format::human_bytes;
-use crate::mail::{CommonArgs, MailCommand, MigrateArgs, VerifyArgs};
+use crate::mail::MailCommand;
 use crate::report::ReportArgs;
 use crate::{Ctx, Outcome};
 use clap::{Args, Parser};
@@ -59,7 +58,8 @@ fn mail_args(args: &[&str]) -> Result<MailCommand> {
         .map_err(|e| Error::unexpected(format!("quickstart: {e}")))
 }
 
-pub async fn run(ctx: &Ctx, a: QuickstartArgs) -> Result<Outcome> {
+/// The quickstart keeps its own store under `--dir`, so the global `--data` does not apply to it.
+pub async fn run(a: QuickstartArgs) -> Result<Outcome> {
     let dir = a.dir;
     prepare(&dir)?;
     let source = dir.join("source");
@@ -129,10 +129,6 @@ pub async fn run(ctx: &Ctx, a: QuickstartArgs) -> Result<Outcome> {
     );
     println!(
         "Next: point --source and --target at real servers, e.g. --source imaps://old.example.com --target imap://new.example.com --mapping users.csv"
-    );
-    let _ = (
-        ctx,
-        std::marker::PhantomData::<(MigrateArgs, VerifyArgs, CommonArgs, EndpointArgs)>,
     );
     Ok(match (first, verified) {
         (Outcome::Ok, Outcome::Ok) => Outcome::Ok,

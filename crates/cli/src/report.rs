@@ -180,9 +180,7 @@ pub async fn run(ctx: &Ctx, a: ReportArgs) -> Result<Outcome> {
     match format {
         Format::Json => {
             let v = serde_json::json!({ "mail": mail, "files": files });
-            let s =
-                serde_json::to_string_pretty(&v).map_err(|e| Error::unexpected(e.to_string()))?;
-            println!("{s}");
+            crate::summary::print_json(&v)?;
         }
         Format::Csv => write_csv(&mail, &files)?,
         Format::Table => {
