@@ -4,7 +4,7 @@
 //! bounded: counters, the largest files (top N) and an extension histogram (capped).
 
 use super::pass::list_all;
-use super::{FileOpener, FileOptions};
+use super::{FileOpener, FileOptions, relative};
 use crate::retry;
 use chrono::{DateTime, Utc};
 use ferry_core::Result;
@@ -75,12 +75,7 @@ pub async fn assess_files(
         };
         inv.max_depth = inv.max_depth.max(depth);
         for e in entries {
-            let rel = e
-                .path
-                .strip_prefix(dir)
-                .map(|p| p.trim_start_matches('/'))
-                .unwrap_or(&e.path)
-                .to_owned();
+            let rel = relative(&e.path, dir).to_owned();
             if e.kind == EntryKind::Dir {
                 inv.folders += 1;
                 stack.push((e.path, depth + 1));

@@ -96,6 +96,37 @@ pub struct FileMappingSpec {
     pub at_library_root: bool,
 }
 
+impl FileMappingSpec {
+    /// The source as stored for the mapping: the endpoint plus the directory to start from.
+    pub fn source_description(&self) -> String {
+        with_dir(self.source.describe(), &self.source_dir)
+    }
+
+    /// The target as stored for the mapping: the endpoint plus the directory to copy into.
+    pub fn target_description(&self) -> String {
+        with_dir(self.target.describe(), &self.target_dir)
+    }
+}
+
+fn with_dir(endpoint: String, dir: &str) -> String {
+    if dir.is_empty() {
+        endpoint
+    } else {
+        format!("{}/{dir}", endpoint.trim_end_matches('/'))
+    }
+}
+
+/// `path` relative to `root` (both relative to a connector's root; `""` is the root itself).
+pub(crate) fn relative<'a>(path: &'a str, root: &str) -> &'a str {
+    if root.is_empty() {
+        path
+    } else {
+        path.strip_prefix(root)
+            .map(|p| p.trim_start_matches('/'))
+            .unwrap_or(path)
+    }
+}
+
 /// Which files a pass considers. Globs match the path relative to the mapping's source directory
 /// (`*` crosses `/`); ages compare the source mtime with the time the pass started.
 #[derive(Clone, Debug, Default)]
@@ -210,6 +241,17 @@ mod tests {
             ),
             "older than max-age"
         );
+    }
+
+    #[test]
+    fn paths_are_made_relative_to_the_mapping_root_and_descriptions_carry_the_dirs() {
+        assert_eq!(relative("Finance/2024/a.txt", "Finance"), "2024/a.txt");
+        assert_eq!(relative("a.txt", ""), "a.txt");
+        assert_eq!(
+            with_dir("webdav://h:1/site/".into(), "Documents/In"),
+            "webdav://h:1/site/Documents/In"
+        );
+        assert_eq!(with_dir("/srv/share".into(), ""), "/srv/share");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! directory's files with the same directory on the target and with the journal, then copying what is
 //! new or changed with bounded concurrency.
 
-use super::{FileMappingSpec, FileOptions, parse_stamp, same_time, stamp};
+use super::{FileMappingSpec, FileOptions, parse_stamp, relative, same_time, stamp};
 use crate::job::{join_in_order, summarise};
 use crate::progress::Progress;
 use crate::retry;
@@ -117,14 +117,7 @@ async fn run_one(
     run: RunId,
     caps: Arc<HashMap<String, Arc<Semaphore>>>,
 ) -> Result<FileMappingResult> {
-    let source = match spec.source_dir.as_str() {
-        "" => spec.source.describe(),
-        d => format!("{}/{d}", spec.source.describe().trim_end_matches('/')),
-    };
-    let target = match spec.target_dir.as_str() {
-        "" => spec.target.describe(),
-        d => format!("{}/{d}", spec.target.describe().trim_end_matches('/')),
-    };
+    let (source, target) = (spec.source_description(), spec.target_description());
     let mapping = store.upsert_mapping(&source, &target, &spec.label).await?;
     let earlier = store.passes(mapping.id).await?;
     let kind = if earlier.is_empty() {
@@ -230,16 +223,6 @@ struct CopyDone {
     result: Result<FileEntry>,
 }
 
-fn strip<'a>(path: &'a str, root: &str) -> &'a str {
-    if root.is_empty() {
-        path
-    } else {
-        path.strip_prefix(root)
-            .map(|p| p.trim_start_matches('/'))
-            .unwrap_or(path)
-    }
-}
-
 fn item(
     rel: &str,
     f: &FileEntry,
@@ -335,7 +318,7 @@ impl FilePass {
                 Err(e) if first => return Err(e),
                 Err(e) => {
                     // A directory we cannot read is one failed item with the reason, and the walk goes on.
-                    let rel = strip(&dir, &spec.source_dir);
+                    let rel = relative(&dir, &spec.source_dir);
                     let f = FileEntry {
                         path: dir.clone(),
                         kind: EntryKind::Dir,
@@ -468,7 +451,7 @@ impl FilePass {
         rows: &mut Vec<FileItemWrite>,
     ) -> Result<()> {
         let policy = self.opts.retry;
-        let rel_dir = strip(dir, &spec.source_dir);
+        let rel_dir = relative(dir, &spec.source_dir);
         let journal: HashMap<String, FileItemRow> = self
             .store
             .file_items_in_dir(self.mapping, rel_dir)
@@ -481,7 +464,7 @@ impl FilePass {
         let mut to_copy: Vec<(String, FileEntry, String)> = Vec::new();
         let mut now_rows: Vec<FileItemWrite> = Vec::new();
         for f in files {
-            let rel = strip(&f.path, &spec.source_dir).to_owned();
+            let rel = relative(&f.path, &spec.source_dir).to_owned();
             if !self.opts.filter.selects(&rel, f.mtime, now) {
                 continue;
             }

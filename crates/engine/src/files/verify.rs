@@ -5,7 +5,7 @@
 //! count as skipped, not missing.
 
 use super::pass::{list_all, target_of};
-use super::{FileMappingSpec, FileOptions};
+use super::{FileMappingSpec, FileOptions, relative};
 use crate::retry;
 use chrono::Utc;
 use ferry_core::Result;
@@ -107,19 +107,11 @@ async fn verify_one(
     let common_hash = matches!((scap.hash, tcap.hash), (Some(a), Some(b)) if a == b);
     let mapping = match store {
         Some(s) => {
-            let src_desc = if spec.source_dir.is_empty() {
-                spec.source.describe()
-            } else {
-                format!(
-                    "{}/{}",
-                    spec.source.describe().trim_end_matches('/'),
-                    spec.source_dir
-                )
-            };
+            let (source, target) = (spec.source_description(), spec.target_description());
             s.mappings()
                 .await?
                 .into_iter()
-                .find(|m| m.source == src_desc && m.label == spec.label)
+                .find(|m| m.source == source && m.target == target)
         }
         None => None,
     };
@@ -130,11 +122,7 @@ async fn verify_one(
     let mut seen_target_dirs: HashSet<String> = HashSet::new();
     while let Some(dir) = stack.pop() {
         let entries = list_all(src.as_ref(), &dir, &policy).await?;
-        let rel_dir = dir
-            .strip_prefix(spec.source_dir.as_str())
-            .map(|d| d.trim_start_matches('/'))
-            .unwrap_or(&dir)
-            .to_owned();
+        let rel_dir = relative(&dir, &spec.source_dir).to_owned();
         let skipped: HashSet<String> = match (store, &mapping) {
             (Some(s), Some(m)) => s
                 .file_items_in_dir(m.id, &rel_dir)
@@ -152,12 +140,7 @@ async fn verify_one(
                 stack.push(e.path);
                 continue;
             }
-            let rel = e
-                .path
-                .strip_prefix(spec.source_dir.as_str())
-                .map(|d| d.trim_start_matches('/'))
-                .unwrap_or(&e.path)
-                .to_owned();
+            let rel = relative(&e.path, &spec.source_dir).to_owned();
             if !opts.filter.selects(&rel, e.mtime, now) {
                 continue;
             }
