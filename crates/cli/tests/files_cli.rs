@@ -216,17 +216,15 @@ fn kill_9_at_random_moments_then_rerun_leaves_the_target_equal_to_the_source() {
     let before = tree(&src);
     let mut rng = fastrand::Rng::with_seed(0xf11e);
     for _ in 0..4 {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .arg("--data")
-            .arg(&data)
-            .args([
-                "files",
-                "migrate",
-                src.to_str().unwrap(),
-                dst.to_str().unwrap(),
-                "--concurrency",
-                "4",
-            ])
+        let args = [
+            "files",
+            "migrate",
+            src.to_str().unwrap(),
+            dst.to_str().unwrap(),
+            "--concurrency",
+            "4",
+        ];
+        let mut child = common::ferry_command(&data, &args, &[])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -32,12 +32,13 @@ impl Pair {
         }
     }
 
-    /// `ferry mail migrate` for one user with plain logins on both sides; extra args appended.
-    pub fn migrate(&self, user: &str, extra: &[&str]) -> Output {
-        let mut args = vec!["mail", "migrate"];
+    /// `ferry mail <sub>` for one user with plain logins on both sides, extra args appended.
+    pub fn command(&self, sub: &str, user: &str, extra: &[&str]) -> Command {
         let src = format!("{}?starttls=never", self.source.url());
         let tgt = format!("{}?starttls=never", self.target.url());
-        args.extend_from_slice(&[
+        let mut args = vec![
+            "mail",
+            sub,
             "--source",
             &src,
             "--target",
@@ -46,9 +47,9 @@ impl Pair {
             user,
             "--target-user",
             user,
-        ]);
+        ];
         args.extend_from_slice(extra);
-        ferry(
+        ferry_command(
             self.data.path(),
             &args,
             &[
@@ -58,61 +59,30 @@ impl Pair {
         )
     }
 
-    /// The same, as a child process to kill.
+    /// `ferry mail migrate`, run to the end.
+    pub fn migrate(&self, user: &str, extra: &[&str]) -> Output {
+        self.command("migrate", user, extra)
+            .output()
+            .expect("run ferry")
+    }
+
+    /// `ferry mail migrate` as a child process to kill.
     pub fn spawn_migrate(&self, user: &str, extra: &[&str]) -> std::process::Child {
-        let src = format!("{}?starttls=never", self.source.url());
-        let tgt = format!("{}?starttls=never", self.target.url());
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
-        cmd.arg("--data").arg(self.data.path());
-        cmd.args([
-            "mail",
-            "migrate",
-            "--source",
-            &src,
-            "--target",
-            &tgt,
-            "--source-user",
-            user,
-            "--target-user",
-            user,
-        ]);
-        cmd.args(extra);
-        cmd.env("FERRY_SOURCE_PASSWORD", PASSWORD)
-            .env("FERRY_TARGET_PASSWORD", PASSWORD);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        let mut cmd = self.command("migrate", user, extra);
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
         cmd.spawn().expect("spawn ferry")
     }
 
+    /// `ferry mail verify`.
     pub fn verify(&self, user: &str, extra: &[&str]) -> Output {
-        let mut args = vec!["mail", "verify"];
-        let src = format!("{}?starttls=never", self.source.url());
-        let tgt = format!("{}?starttls=never", self.target.url());
-        args.extend_from_slice(&[
-            "--source",
-            &src,
-            "--target",
-            &tgt,
-            "--source-user",
-            user,
-            "--target-user",
-            user,
-        ]);
-        args.extend_from_slice(extra);
-        ferry(
-            self.data.path(),
-            &args,
-            &[
-                ("FERRY_SOURCE_PASSWORD", PASSWORD),
-                ("FERRY_TARGET_PASSWORD", PASSWORD),
-            ],
-        )
+        self.command("verify", user, extra)
+            .output()
+            .expect("run ferry")
     }
 }
 
-/// Run `ferry --data DIR ARGS...` with extra environment variables.
-pub fn ferry(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+/// `ferry --data DIR ARGS...` with only the given secrets in its environment, stdin closed.
+pub fn ferry_command(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
     cmd.arg("--data").arg(data).args(args).stdin(Stdio::null());
     cmd.env_remove("FERRY_SOURCE_PASSWORD")
@@ -121,7 +91,12 @@ pub fn ferry(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().expect("run ferry")
+    cmd
+}
+
+/// Run `ferry --data DIR ARGS...` to the end.
+pub fn ferry(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    ferry_command(data, args, env).output().expect("run ferry")
 }
 
 pub fn code(o: &Output) -> i32 {
