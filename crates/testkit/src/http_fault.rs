@@ -28,7 +28,7 @@
 use crate::http::{self, Framing, Head};
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, BufReader, BufWriter, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -96,20 +96,12 @@ impl std::fmt::Debug for HttpFaultProxy {
 impl HttpFaultProxy {
     /// Listen on `127.0.0.1:0` and forward to `upstream` (must be a loopback address).
     pub fn start(upstream: SocketAddr) -> io::Result<HttpFaultProxy> {
-        if !upstream.ip().is_loopback() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("HttpFaultProxy forwards to loopback addresses only, not {upstream}"),
-            ));
-        }
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-        let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
-        let acceptor = {
+        let (addr, acceptor) = {
             let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name(format!("http-fault-{}", addr.port()))
-                .spawn(move || accept_loop(listener, upstream, shared))?
+            crate::proxy::loopback_acceptor("http-fault", upstream, move |listener| {
+                accept_loop(listener, upstream, shared)
+            })?
         };
         Ok(HttpFaultProxy {
             addr,

@@ -55,6 +55,27 @@ impl Shared {
     }
 }
 
+/// Bind a listener on a free loopback port and run `serve` on it in a named thread, after checking that
+/// the upstream is a loopback address: test traffic never leaves this machine. Shared by both proxies.
+pub(crate) fn loopback_acceptor(
+    name: &str,
+    upstream: SocketAddr,
+    serve: impl FnOnce(TcpListener) + Send + 'static,
+) -> io::Result<(SocketAddr, JoinHandle<()>)> {
+    if !upstream.ip().is_loopback() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{name} forwards to loopback addresses only, not {upstream}"),
+        ));
+    }
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let addr = listener.local_addr()?;
+    let handle = std::thread::Builder::new()
+        .name(format!("{name}-{}", addr.port()))
+        .spawn(move || serve(listener))?;
+    Ok((addr, handle))
+}
+
 impl std::fmt::Debug for FaultProxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FaultProxy")
@@ -68,20 +89,12 @@ impl std::fmt::Debug for FaultProxy {
 impl FaultProxy {
     /// Listen on `127.0.0.1:0` and forward to `upstream` (must be a loopback address).
     pub fn start(upstream: SocketAddr) -> io::Result<FaultProxy> {
-        if !upstream.ip().is_loopback() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("FaultProxy forwards to loopback addresses only, not {upstream}"),
-            ));
-        }
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-        let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
-        let acceptor = {
+        let (addr, acceptor) = {
             let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name(format!("fault-proxy-{}", addr.port()))
-                .spawn(move || accept_loop(listener, upstream, shared))?
+            loopback_acceptor("fault-proxy", upstream, move |listener| {
+                accept_loop(listener, upstream, shared)
+            })?
         };
         Ok(FaultProxy {
             addr,

@@ -5,7 +5,7 @@ use ferry_testkit::imap::RawImap;
 use ferry_testkit::proxy::FaultProxy;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 type R = io::Result<()>;
 
@@ -162,9 +162,8 @@ fn dropping_the_proxy_closes_its_port_and_connections() -> R {
     let addr = proxy.addr();
     let mut s = connect(&proxy)?;
     read_exactly(&mut s, GREETING.len())?;
-    let t = Instant::now();
+    // Dropping returns (a hang fails the test by its harness timeout; no timing is asserted here).
     drop(proxy);
-    assert!(t.elapsed() < Duration::from_secs(2));
     let (_, ended) = read_to_end_or_timeout(&mut s);
     assert!(ended);
     assert!(TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_err());
@@ -191,4 +190,14 @@ fn imap_sessions_through_the_proxy_die_on_cut_all() -> R {
     c.login("alice", "pw")?;
     assert_eq!(proxy.connections(), 2);
     Ok(())
+}
+
+#[test]
+fn both_proxies_refuse_an_upstream_that_is_not_loopback_before_opening_anything() {
+    // 192.0.2.0/24 is reserved for documentation: nothing is ever sent there (the check comes first).
+    let outside: std::net::SocketAddr = "192.0.2.1:143".parse().unwrap();
+    let e = ferry_testkit::proxy::FaultProxy::start(outside).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+    let e = ferry_testkit::http_fault::HttpFaultProxy::start(outside).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
 }
