@@ -616,3 +616,82 @@ fn a_message_the_target_refuses_fails_alone_with_the_reason_and_the_run_goes_on(
     );
     assert_eq!(pair.target.snapshot("lena").unwrap().message_count(), 40);
 }
+
+#[test]
+fn a_per_server_connection_cap_bounds_mailboxes_in_flight() {
+    use ferry_testkit::proxy::FaultProxy;
+    let users = ["c1", "c2", "c3", "c4"];
+    let pair = Pair::start(opts('/', false), opts('/', false), &users);
+    for (i, u) in users.iter().enumerate() {
+        pair.source
+            .seed(
+                u,
+                "INBOX",
+                &corpus::seed_messages(120 + i as u64, 400, 3_000),
+            )
+            .unwrap();
+        pair.target.add_user(&format!("{u}@x"), PASSWORD).unwrap();
+    }
+    let proxy = std::sync::Arc::new(FaultProxy::start(pair.target.addr()).unwrap());
+    let csv = pair.data.path().join("users.csv");
+    let rows: String = users
+        .iter()
+        .map(|u| format!("{u}@x,{u},{PASSWORD}\n"))
+        .collect();
+    std::fs::write(&csv, format!("EmailAddress,UserName,Password\n{rows}")).unwrap();
+    let (admin, admin_pw) = ferry_testkit::Dovecot::master();
+    let src = format!("{}?starttls=never", pair.source.url());
+    let tgt = format!("{}?starttls=never", proxy.url());
+    let run = |cap: &str| {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sampler = {
+            let (p, stop) = (proxy.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut max = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    max = max.max(p.live_connections());
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                max
+            })
+        };
+        let args = [
+            "mail",
+            "migrate",
+            "--source",
+            &src,
+            "--target",
+            &tgt,
+            "--mapping",
+            csv.to_str().unwrap(),
+            "--target-admin",
+            admin,
+            "--concurrency",
+            "4",
+            "--max-connections",
+            cap,
+        ];
+        let out = ferry(
+            pair.data.path(),
+            &args,
+            &[("FERRY_TARGET_PASSWORD", admin_pw)],
+        );
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (out, sampler.join().unwrap())
+    };
+    let (out, max) = run("1");
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(
+        max, 1,
+        "{max} target connections at once with --max-connections 1"
+    );
+    for u in users {
+        assert_eq!(
+            pair.target
+                .snapshot(&format!("{u}@x"))
+                .unwrap()
+                .message_count(),
+            400
+        );
+    }
+}
