@@ -16,6 +16,7 @@ use std::time::Duration;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_files.sql")),
+    (3, include_str!("../migrations/sqlite/0003_programme.sql")),
 ];
 
 /// The embedded store.
@@ -55,7 +56,8 @@ fn parse_id<T: FromStr<Err = Error>>(s: &str) -> Result<T> {
 }
 
 impl SqliteStore {
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    /// The connection pool, for the programme tables (the server crate keeps their queries).
+    pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 

@@ -1,0 +1,470 @@
+//! Tenants, their eligibility and availability window, members and tokens, the audit log and
+//! transactions.
+
+use super::path_id;
+use crate::auth::{Caller, new_token, token_hash};
+use crate::db::{self, Change, changed, parse_enum, parse_ts, ts};
+use crate::{ApiError, ApiResult, AppState};
+use axum::Json;
+use axum::extract::{Extension, Path, Query, State};
+use chrono::NaiveDate;
+use ferry_core::id::{TenantId, TransactionId, UserId};
+use ferry_core::programme::role::Role;
+use ferry_core::programme::tenant::{Cloud, Plan, Seats, Tenant};
+use ferry_core::programme::{AvailabilityWindow, TransactionStatus};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::str::FromStr;
+
+/// A tenant with its decision, as every tenant answer shows it.
+pub fn view(st: &AppState, id: TenantId, t: &Tenant) -> Value {
+    let e = t.eligibility(&st.settings);
+    json!({
+        "id": id,
+        "name": t.name,
+        "plan": t.plan,
+        "seats": t.seats,
+        "first_purchase": t.first_purchase,
+        "cloud": t.cloud,
+        "window": t.window,
+        "window_description": t.window.describe(&st.settings),
+        "eligibility": e,
+        "self_service": e.tier.is_self_service(),
+        "notice": e.notice(),
+    })
+}
+
+pub async fn list(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+) -> ApiResult<Json<Value>> {
+    let rows: Vec<(String, String)> = if c.operator {
+        sqlx::query_as("SELECT id, doc FROM prog_tenant ORDER BY name, id")
+            .fetch_all(st.pool())
+            .await?
+    } else {
+        sqlx::query_as(
+            "SELECT t.id, t.doc FROM prog_tenant t JOIN prog_member m ON m.tenant_id = t.id WHERE m.user_id = ? ORDER BY t.name, t.id",
+        )
+        .bind(c.user.to_string())
+        .fetch_all(st.pool())
+        .await?
+    };
+    let mut out = Vec::new();
+    for (id, doc) in rows {
+        let t: Tenant = serde_json::from_str(&doc)
+            .map_err(|e| ApiError::internal(format!("tenant {id} is damaged: {e}")))?;
+        out.push(view(&st, TenantId::from_str(&id)?, &t));
+    }
+    Ok(Json(json!({ "tenants": out })))
+}
+
+fn check_name(name: &str) -> ApiResult<()> {
+    if name.trim().is_empty() || name.len() > 200 {
+        return Err(ApiError::bad_request("a name needs 1 to 200 characters"));
+    }
+    Ok(())
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Json(t): Json<Tenant>,
+) -> ApiResult<Json<Value>> {
+    check_name(&t.name)?;
+    let _w = st.write.lock().await;
+    let now = st.clock.now();
+    let id = TenantId::new();
+    let doc = serde_json::to_string(&t).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut tx = st.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO prog_tenant (id, name, doc, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(id.to_string())
+    .bind(&t.name)
+    .bind(&doc)
+    .bind(ts(now))
+    .bind(ts(now))
+    .execute(&mut *tx)
+    .await?;
+    if !c.operator {
+        // Whoever creates a tenant manages it.
+        sqlx::query(
+            "INSERT INTO prog_member (tenant_id, user_id, role, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(id.to_string())
+        .bind(c.user.to_string())
+        .bind(Role::MigrationManager.as_str())
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await?;
+    }
+    let v = view(&st, id, &t);
+    let txn = db::record(
+        &mut tx,
+        &c,
+        Change {
+            tenant: Some(id),
+            action: "tenant.create",
+            target: format!("tenant/{id}"),
+            before: None,
+            after: Some(v.clone()),
+        },
+        TransactionStatus::Completed,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(changed(txn, v))
+}
+
+pub async fn get(State(st): State<AppState>, Path(tenant): Path<String>) -> ApiResult<Json<Value>> {
+    let id: TenantId = path_id(&tenant, "tenant")?;
+    let t = db::load_tenant(st.pool(), id).await?;
+    Ok(Json(view(&st, id, &t)))
+}
+
+pub async fn eligibility(
+    State(st): State<AppState>,
+    Path(tenant): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id: TenantId = path_id(&tenant, "tenant")?;
+    let t = db::load_tenant(st.pool(), id).await?;
+    let e = t.eligibility(&st.settings);
+    Ok(Json(
+        json!({ "tenant": id, "eligibility": e, "notice": e.notice() }),
+    ))
+}
+
+/// The fields a tenant update may change.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantPatch {
+    pub name: Option<String>,
+    pub plan: Option<Plan>,
+    pub seats: Option<Seats>,
+    pub first_purchase: Option<NaiveDate>,
+    pub cloud: Option<Cloud>,
+}
+
+async fn save_tenant(
+    st: &AppState,
+    c: &Caller,
+    id: TenantId,
+    action: &'static str,
+    change: impl FnOnce(&mut Tenant) -> ApiResult<()>,
+) -> ApiResult<Json<Value>> {
+    let _w = st.write.lock().await;
+    let now = st.clock.now();
+    let mut t = db::load_tenant(st.pool(), id).await?;
+    let before = view(st, id, &t);
+    change(&mut t)?;
+    check_name(&t.name)?;
+    let after = view(st, id, &t);
+    let doc = serde_json::to_string(&t).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut tx = st.pool().begin().await?;
+    sqlx::query("UPDATE prog_tenant SET name = ?, doc = ?, updated_at = ? WHERE id = ?")
+        .bind(&t.name)
+        .bind(&doc)
+        .bind(ts(now))
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    let txn = db::record(
+        &mut tx,
+        c,
+        Change {
+            tenant: Some(id),
+            action,
+            target: format!("tenant/{id}"),
+            before: Some(before),
+            after: Some(after.clone()),
+        },
+        TransactionStatus::Completed,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(changed(txn, after))
+}
+
+pub async fn update(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(tenant): Path<String>,
+    Json(p): Json<TenantPatch>,
+) -> ApiResult<Json<Value>> {
+    let id: TenantId = path_id(&tenant, "tenant")?;
+    save_tenant(&st, &c, id, "tenant.update", |t| {
+        if let Some(v) = p.name {
+            t.name = v;
+        }
+        if let Some(v) = p.plan {
+            t.plan = v;
+        }
+        if let Some(v) = p.seats {
+            t.seats = v;
+        }
+        if let Some(v) = p.first_purchase {
+            t.first_purchase = v;
+        }
+        if let Some(v) = p.cloud {
+            t.cloud = v;
+        }
+        Ok(())
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowBody {
+    pub window: AvailabilityWindow,
+}
+
+pub async fn set_window(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(tenant): Path<String>,
+    Json(b): Json<WindowBody>,
+) -> ApiResult<Json<Value>> {
+    let id: TenantId = path_id(&tenant, "tenant")?;
+    save_tenant(&st, &c, id, "tenant.window", |t| {
+        t.window = b.window;
+        Ok(())
+    })
+    .await
+}
+
+pub async fn members(
+    State(st): State<AppState>,
+    Path(tenant): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id: TenantId = path_id(&tenant, "tenant")?;
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT u.id, u.name, m.role, m.created_at FROM prog_member m JOIN prog_user u ON u.id = m.user_id WHERE m.tenant_id = ? ORDER BY u.name",
+    )
+    .bind(id.to_string())
+    .fetch_all(st.pool())
+    .await?;
+    let members: Vec<Value> = rows
+        .into_iter()
+        .map(
+            |(uid, name, role, at)| json!({ "user": uid, "name": name, "role": role, "since": at }),
+        )
+        .collect();
+    Ok(Json(json!({ "members": members })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberBody {
+    /// The user's name (created when new).
+    pub user: String,
+    pub role: Role,
+}
+
+pub async fn add_member(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path(tenant): Path<String>,
+    Json(b): Json<MemberBody>,
+) -> ApiResult<Json<Value>> {
+    let id: TenantId = path_id(&tenant, "tenant")?;
+    check_name(&b.user)?;
+    let _w = st.write.lock().await;
+    let now = st.clock.now();
+    let mut tx = st.pool().begin().await?;
+    let existing: Option<String> = sqlx::query_scalar("SELECT id FROM prog_user WHERE name = ?")
+        .bind(b.user.trim())
+        .fetch_optional(&mut *tx)
+        .await?;
+    let (user, token) = match existing {
+        Some(u) => (UserId::from_str(&u)?, None),
+        None => {
+            let u = UserId::new();
+            let token = new_token()?;
+            sqlx::query(
+                "INSERT INTO prog_user (id, name, operator, created_at) VALUES (?, ?, 0, ?)",
+            )
+            .bind(u.to_string())
+            .bind(b.user.trim())
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("INSERT INTO prog_token (hash, user_id, created_at) VALUES (?, ?, ?)")
+                .bind(token_hash(&token))
+                .bind(u.to_string())
+                .bind(ts(now))
+                .execute(&mut *tx)
+                .await?;
+            (u, Some(token))
+        }
+    };
+    let before: Option<String> =
+        sqlx::query_scalar("SELECT role FROM prog_member WHERE tenant_id = ? AND user_id = ?")
+            .bind(id.to_string())
+            .bind(user.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+    sqlx::query(
+        "INSERT INTO prog_member (tenant_id, user_id, role, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = excluded.role",
+    )
+    .bind(id.to_string())
+    .bind(user.to_string())
+    .bind(b.role.as_str())
+    .bind(ts(now))
+    .execute(&mut *tx)
+    .await?;
+    let txn = db::record(
+        &mut tx,
+        &c,
+        Change {
+            tenant: Some(id),
+            action: "member.set",
+            target: format!("user/{user}"),
+            before: before.map(|r| json!({ "user": b.user, "role": r })),
+            after: Some(json!({ "user": b.user, "role": b.role })),
+        },
+        TransactionStatus::Completed,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(changed(
+        txn,
+        json!({ "user": user, "name": b.user.trim(), "role": b.role, "token": token }),
+    ))
+}
+
+pub async fn remove_member(
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((tenant, user)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let id: TenantId = path_id(&tenant, "tenant")?;
+    let user: UserId = path_id(&user, "user")?;
+    let _w = st.write.lock().await;
+    let now = st.clock.now();
+    let mut tx = st.pool().begin().await?;
+    let role: Option<String> =
+        sqlx::query_scalar("SELECT role FROM prog_member WHERE tenant_id = ? AND user_id = ?")
+            .bind(id.to_string())
+            .bind(user.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+    let role =
+        role.ok_or_else(|| ApiError::not_found(format!("user {user} has no role on this tenant")))?;
+    sqlx::query("DELETE FROM prog_member WHERE tenant_id = ? AND user_id = ?")
+        .bind(id.to_string())
+        .bind(user.to_string())
+        .execute(&mut *tx)
+        .await?;
+    let txn = db::record(
+        &mut tx,
+        &c,
+        Change {
+            tenant: Some(id),
+            action: "member.remove",
+            target: format!("user/{user}"),
+            before: Some(json!({ "role": role })),
+            after: None,
+        },
+        TransactionStatus::Completed,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(changed(txn, json!({ "user": user, "removed": true })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    /// Entries after this sequence number (for paging).
+    pub after: Option<i64>,
+    /// At most this many entries (default 500, at most 5,000).
+    pub limit: Option<i64>,
+}
+
+pub async fn audit(
+    State(st): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<Value>> {
+    let id: TenantId = path_id(&tenant, "tenant")?;
+    let limit = q.limit.unwrap_or(500).clamp(1, 5_000);
+    type Row = (
+        i64,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+        Option<String>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT a.seq, a.user_id, u.name, a.action, a.target, a.before, a.after, a.at, a.request_id FROM prog_audit a LEFT JOIN prog_user u ON u.id = a.user_id WHERE a.tenant_id = ? AND a.seq > ? ORDER BY a.seq LIMIT ?",
+    )
+    .bind(id.to_string())
+    .bind(q.after.unwrap_or(0))
+    .bind(limit)
+    .fetch_all(st.pool())
+    .await?;
+    let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str::<Value>(&s).ok());
+    let entries: Vec<Value> = rows
+        .into_iter()
+        .map(|(seq, uid, name, action, target, before, after, at, rid)| {
+            json!({
+                "seq": seq,
+                "user": uid,
+                "who": name.unwrap_or_else(|| "scheduler".into()),
+                "action": action,
+                "target": target,
+                "before": parse(before),
+                "after": parse(after),
+                "at": at,
+                "request_id": rid,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "entries": entries })))
+}
+
+pub async fn transaction(
+    State(st): State<AppState>,
+    Path((tenant, txn)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let id: TenantId = path_id(&tenant, "tenant")?;
+    let txn: TransactionId = path_id(&txn, "transaction")?;
+    type Row = (
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT action, target, status, detail, created_by, created_at, updated_at FROM prog_transaction WHERE id = ? AND tenant_id = ?",
+    )
+    .bind(txn.to_string())
+    .bind(id.to_string())
+    .fetch_optional(st.pool())
+    .await?;
+    let (action, target, status, detail, by, created, updated) =
+        row.ok_or_else(|| ApiError::not_found(format!("no transaction {txn} in this tenant")))?;
+    let status: TransactionStatus = parse_enum(&status)?;
+    Ok(Json(json!({
+        "id": txn,
+        "action": action,
+        "target": target,
+        "status": status,
+        "detail": detail,
+        "created_by": by,
+        "created_at": parse_ts(&created)?,
+        "updated_at": parse_ts(&updated)?,
+    })))
+}

@@ -1,0 +1,296 @@
+//! Bearer tokens, callers and the authorisation middleware.
+//!
+//! A token is `fy_` + 43 base64url characters (256 random bits); only its SHA-256 is stored. Every route
+//! of [`ROUTES`](crate::routes::ROUTES) names a permission; the middleware finds the caller's role on the
+//! tenant in the path and asks [`ferry_core::programme::role::allowed`] before the handler runs, so no
+//! handler can forget a check. The operator account (created on an empty store) may do everything.
+
+use crate::AppState;
+use crate::crypto::random_bytes;
+use crate::error::{ApiError, REQUEST_ID};
+use crate::routes::{Scope, find_route};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ferry_core::Result;
+use ferry_core::id::{TenantId, UserId};
+use ferry_core::programme::role::{Permission, Role, allowed, roles_with};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::str::FromStr;
+
+/// Who is calling, and with which role on the tenant in the path.
+#[derive(Clone, Debug, Serialize)]
+pub struct Caller {
+    pub user: UserId,
+    pub name: String,
+    pub operator: bool,
+    /// The caller's role on the tenant of the path (tenant routes only; `None` for the operator).
+    pub role: Option<Role>,
+    pub tenant: Option<TenantId>,
+}
+
+impl Caller {
+    /// The scheduler, when it changes state on its own.
+    pub fn scheduler() -> Caller {
+        Caller {
+            user: UserId(uuid::Uuid::nil()),
+            name: "scheduler".into(),
+            operator: true,
+            role: None,
+            tenant: None,
+        }
+    }
+}
+
+/// A new random token.
+pub fn new_token() -> Result<String> {
+    Ok(format!(
+        "fy_{}",
+        URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)
+    ))
+}
+
+/// What the store keeps of a token.
+pub fn token_hash(token: &str) -> String {
+    let d = Sha256::digest(token.as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Gives every request an id (in the `x-request-id` response header and every error body), turns the
+/// plain-text rejections of extractors and the router (bad JSON, bad path, unknown route) into JSON
+/// errors, and counts requests.
+pub async fn request_id(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let id = uuid::Uuid::now_v7().to_string();
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut resp = REQUEST_ID
+        .scope(id.clone(), async move {
+            let resp = next.run(req).await;
+            if resp.status().is_client_error() || resp.status().is_server_error() {
+                let json = resp
+                    .headers()
+                    .get(CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with("application/json"));
+                if !json {
+                    return json_rejection(resp).await;
+                }
+            }
+            resp
+        })
+        .await;
+    state.metrics.request(resp.status().as_u16());
+    tracing::debug!(%method, %path, status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, request_id = %id, "request");
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+async fn json_rejection(resp: Response) -> Response {
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_string();
+    let (kind, message) = match status {
+        StatusCode::NOT_FOUND => (
+            "not_found",
+            "no such route: see /api/v1/openapi.json".to_string(),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this route does not take that method: see /api/v1/openapi.json".to_string(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "too_large",
+            format!("the request body is too large: {text}"),
+        ),
+        s if s.is_server_error() => ("internal", text),
+        _ => ("invalid_request", text),
+    };
+    let mut e = ApiError::new(status, kind, message).into_response();
+    *e.status_mut() = status;
+    e
+}
+
+/// Authenticates the bearer token and checks the route's permission against the caller's role.
+pub async fn authorize(
+    State(state): State<AppState>,
+    matched: MatchedPath,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let Some(route) = find_route(req.method().as_str(), matched.as_str()) else {
+        return ApiError::internal(format!(
+            "route {} {} is not in the route table",
+            req.method(),
+            matched.as_str()
+        ))
+        .into_response();
+    };
+    if route.scope == Scope::Public {
+        return next.run(req).await;
+    }
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let path = req.uri().path().to_string();
+    let caller = match authenticate(&state, header.as_deref()).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let caller = match check(&state, caller, route.scope, route.permission, &path).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Caller, ApiError> {
+    let header = header.ok_or_else(|| {
+            ApiError::unauthenticated(
+                "no bearer token: send `Authorization: Bearer <token>` (ferry serve prints the operator's token on first start)",
+            )
+        })?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::unauthenticated("the Authorization header must be `Bearer <token>`")
+        })?;
+    let row: Option<(String, String, i64)> = sqlx::query_as(
+        "SELECT u.id, u.name, u.operator FROM prog_token t JOIN prog_user u ON u.id = t.user_id WHERE t.hash = ?",
+    )
+    .bind(token_hash(token))
+    .fetch_optional(state.pool())
+    .await?;
+    let (id, name, operator) =
+        row.ok_or_else(|| ApiError::unauthenticated("unknown or revoked token"))?;
+    Ok(Caller {
+        user: UserId::from_str(&id).map_err(ApiError::from)?,
+        name,
+        operator: operator != 0,
+        role: None,
+        tenant: None,
+    })
+}
+
+/// The tenant id in a tenant route's path (`/api/v1/tenants/{tenant}/…`).
+pub fn tenant_in_path(path: &str) -> Option<&str> {
+    path.strip_prefix("/api/v1/tenants/")
+        .map(|rest| rest.split('/').next().unwrap_or(rest))
+}
+
+async fn check(
+    state: &AppState,
+    mut caller: Caller,
+    scope: Scope,
+    permission: Permission,
+    path: &str,
+) -> Result<Caller, ApiError> {
+    match scope {
+        Scope::Public => Ok(caller),
+        Scope::Global => {
+            if caller.operator || permission == Permission::Read {
+                return Ok(caller);
+            }
+            let roles: Vec<String> =
+                sqlx::query_scalar("SELECT DISTINCT role FROM prog_member WHERE user_id = ?")
+                    .bind(caller.user.to_string())
+                    .fetch_all(state.pool())
+                    .await?;
+            if roles
+                .iter()
+                .filter_map(|r| Role::from_str(r).ok())
+                .any(|r| allowed(r, permission))
+            {
+                Ok(caller)
+            } else {
+                Err(refusal(None, permission))
+            }
+        }
+        Scope::Tenant => {
+            let raw = tenant_in_path(path).unwrap_or("");
+            let tenant = TenantId::from_str(raw)
+                .map_err(|_| ApiError::not_found(format!("no tenant {raw:?}")))?;
+            let exists: Option<String> =
+                sqlx::query_scalar("SELECT id FROM prog_tenant WHERE id = ?")
+                    .bind(tenant.to_string())
+                    .fetch_optional(state.pool())
+                    .await?;
+            if exists.is_none() {
+                return Err(ApiError::not_found(format!("no tenant {tenant}")));
+            }
+            caller.tenant = Some(tenant);
+            if caller.operator {
+                return Ok(caller);
+            }
+            let role: Option<String> = sqlx::query_scalar(
+                "SELECT role FROM prog_member WHERE tenant_id = ? AND user_id = ?",
+            )
+            .bind(tenant.to_string())
+            .bind(caller.user.to_string())
+            .fetch_optional(state.pool())
+            .await?;
+            // A user without a role on the tenant learns nothing about it.
+            let role = role
+                .and_then(|r| Role::from_str(&r).ok())
+                .ok_or_else(|| ApiError::not_found(format!("no tenant {tenant}")))?;
+            caller.role = Some(role);
+            if allowed(role, permission) {
+                Ok(caller)
+            } else {
+                Err(refusal(Some(role), permission))
+            }
+        }
+    }
+}
+
+fn refusal(role: Option<Role>, permission: Permission) -> ApiError {
+    let who: Vec<&str> = roles_with(permission).iter().map(|r| r.as_str()).collect();
+    let holder = match role {
+        Some(r) => format!("the {r} role"),
+        None => "none of your roles".to_string(),
+    };
+    ApiError::forbidden(format!(
+        "{holder} may not {permission}; roles that may: {}",
+        if who.is_empty() {
+            "operator only".to_string()
+        } else {
+            who.join(", ")
+        }
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_random_and_only_their_hash_is_kept() {
+        let a = new_token().unwrap();
+        let b = new_token().unwrap();
+        assert_ne!(a, b);
+        assert!(a.starts_with("fy_") && a.len() == 46, "{a}");
+        assert_eq!(token_hash(&a).len(), 64);
+        assert!(!token_hash(&a).contains(&a[3..]));
+    }
+
+    #[test]
+    fn the_tenant_comes_from_the_path() {
+        assert_eq!(tenant_in_path("/api/v1/tenants/abc/projects"), Some("abc"));
+        assert_eq!(tenant_in_path("/api/v1/tenants/abc"), Some("abc"));
+        assert_eq!(tenant_in_path("/api/v1/me"), None);
+    }
+}

@@ -1,0 +1,343 @@
+//! Queries shared by the handlers and the scheduler: timestamps, the audit log and transactions, and
+//! loading the rows most requests start from.
+
+use crate::ApiError;
+use crate::auth::Caller;
+use crate::error::request_id;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use ferry_core::id::{ProjectId, TenantId, TransactionId};
+use ferry_core::programme::gate::{Confirmation, GateKind, GateStatus};
+use ferry_core::programme::tenant::Tenant;
+use ferry_core::programme::{ProjectState, SourceSystem, TransactionStatus, Workload};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use sqlx::{SqliteConnection, SqlitePool};
+use std::str::FromStr;
+
+/// How times are stored: RFC 3339, UTC, milliseconds.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| ApiError::internal(format!("a stored time {s:?} is damaged: {e}")))
+}
+
+/// A stored snake_case enum name back into its type.
+pub fn parse_enum<T: DeserializeOwned>(s: &str) -> Result<T, ApiError> {
+    serde_json::from_value(Value::String(s.to_string()))
+        .map_err(|e| ApiError::internal(format!("a stored value {s:?} is damaged: {e}")))
+}
+
+/// A serde enum's snake_case name.
+pub fn enum_name<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        other => format!("{other:?}"),
+    }
+}
+
+/// One state change to audit.
+pub struct Change {
+    pub tenant: Option<TenantId>,
+    /// What was done: `tenant.create`, `event.change`, …
+    pub action: &'static str,
+    /// What it was done to: `project/<id>`, …
+    pub target: String,
+    /// Summaries of the state before and after (never a secret).
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+/// A transaction as the API shows it.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct TransactionRef {
+    pub id: TransactionId,
+    pub status: TransactionStatus,
+}
+
+/// Write the audit entry and the transaction of `change`, inside the caller's database transaction.
+pub async fn record(
+    conn: &mut SqliteConnection,
+    caller: &Caller,
+    change: Change,
+    status: TransactionStatus,
+    now: DateTime<Utc>,
+) -> Result<TransactionRef, ApiError> {
+    let who = (!caller.user.0.is_nil()).then(|| caller.user.to_string());
+    let tenant = change.tenant.map(|t| t.to_string());
+    sqlx::query(
+        "INSERT INTO prog_audit (tenant_id, user_id, action, target, before, after, at, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&tenant)
+    .bind(&who)
+    .bind(change.action)
+    .bind(&change.target)
+    .bind(change.before.map(|v| v.to_string()))
+    .bind(change.after.map(|v| v.to_string()))
+    .bind(ts(now))
+    .bind(request_id())
+    .execute(&mut *conn)
+    .await?;
+    let id = TransactionId::new();
+    sqlx::query(
+        "INSERT INTO prog_transaction (id, tenant_id, action, target, status, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id.to_string())
+    .bind(&tenant)
+    .bind(change.action)
+    .bind(&change.target)
+    .bind(status.as_str())
+    .bind(&who)
+    .bind(ts(now))
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(TransactionRef { id, status })
+}
+
+/// Move a transaction on (an asynchronous request's worker reports its end this way).
+pub async fn set_transaction(
+    pool: &SqlitePool,
+    id: TransactionId,
+    status: TransactionStatus,
+    detail: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let current: Option<String> =
+        sqlx::query_scalar("SELECT status FROM prog_transaction WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(pool)
+            .await?;
+    let current: TransactionStatus =
+        parse_enum(&current.ok_or_else(|| ApiError::not_found(format!("no transaction {id}")))?)?;
+    if current != status {
+        current.transition(status)?;
+    }
+    sqlx::query("UPDATE prog_transaction SET status = ?, detail = COALESCE(?, detail), updated_at = ? WHERE id = ?")
+        .bind(status.as_str())
+        .bind(detail)
+        .bind(ts(now))
+        .bind(id.to_string())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// The answer to a state-changing request: `{transaction: {id, status}, result: …}`.
+pub fn changed<T: Serialize>(transaction: TransactionRef, result: T) -> Json<Value> {
+    Json(json!({ "transaction": transaction, "result": result }))
+}
+
+/// Mark the project as having made progress now (the pause clock restarts).
+pub async fn touch_project(
+    conn: &mut SqliteConnection,
+    project: ProjectId,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    sqlx::query("UPDATE prog_project SET last_progress = ?, updated_at = ? WHERE id = ?")
+        .bind(ts(now))
+        .bind(ts(now))
+        .bind(project.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// A tenant row.
+pub async fn load_tenant(pool: &SqlitePool, id: TenantId) -> Result<Tenant, ApiError> {
+    let doc: Option<String> = sqlx::query_scalar("SELECT doc FROM prog_tenant WHERE id = ?")
+        .bind(id.to_string())
+        .fetch_optional(pool)
+        .await?;
+    let doc = doc.ok_or_else(|| ApiError::not_found(format!("no tenant {id}")))?;
+    serde_json::from_str(&doc)
+        .map_err(|e| ApiError::internal(format!("tenant {id} is damaged in the store: {e}")))
+}
+
+type ProjectRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+);
+
+const PROJECT_COLUMNS: &str = "id, tenant_id, name, workload, source_system, state, paused_from, paused_since, last_progress, created_at, updated_at";
+
+/// A project as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Project {
+    pub id: ProjectId,
+    pub tenant: TenantId,
+    pub name: String,
+    pub workload: Workload,
+    pub source_system: SourceSystem,
+    pub state: ProjectState,
+    pub paused_from: Option<ProjectState>,
+    pub paused_since: Option<DateTime<Utc>>,
+    pub last_progress: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn project_from(r: ProjectRow) -> Result<Project, ApiError> {
+    let (
+        id,
+        tenant,
+        name,
+        workload,
+        source,
+        state,
+        paused_from,
+        paused_since,
+        last,
+        created,
+        updated,
+    ) = r;
+    Ok(Project {
+        id: ProjectId::from_str(&id)?,
+        tenant: TenantId::from_str(&tenant)?,
+        name,
+        workload: parse_enum(&workload)?,
+        source_system: parse_enum(&source)?,
+        state: parse_enum(&state)?,
+        paused_from: paused_from.as_deref().map(parse_enum).transpose()?,
+        paused_since: paused_since.as_deref().map(parse_ts).transpose()?,
+        last_progress: parse_ts(&last)?,
+        created_at: parse_ts(&created)?,
+        updated_at: parse_ts(&updated)?,
+    })
+}
+
+/// A project of `tenant` (404 when it belongs to another tenant: ids do not leak across tenants).
+pub async fn load_project(
+    pool: &SqlitePool,
+    tenant: TenantId,
+    id: ProjectId,
+) -> Result<Project, ApiError> {
+    let row: Option<ProjectRow> = sqlx::query_as(&format!(
+        "SELECT {PROJECT_COLUMNS} FROM prog_project WHERE id = ? AND tenant_id = ?"
+    ))
+    .bind(id.to_string())
+    .bind(tenant.to_string())
+    .fetch_optional(pool)
+    .await?;
+    project_from(row.ok_or_else(|| ApiError::not_found(format!("no project {id} in this tenant")))?)
+}
+
+/// Every project (the scheduler's view).
+pub async fn all_projects(pool: &SqlitePool) -> Result<Vec<Project>, ApiError> {
+    let rows: Vec<ProjectRow> = sqlx::query_as(&format!(
+        "SELECT {PROJECT_COLUMNS} FROM prog_project ORDER BY id"
+    ))
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(project_from).collect()
+}
+
+/// Projects of a tenant.
+pub async fn tenant_projects(
+    pool: &SqlitePool,
+    tenant: TenantId,
+) -> Result<Vec<Project>, ApiError> {
+    let rows: Vec<ProjectRow> = sqlx::query_as(&format!(
+        "SELECT {PROJECT_COLUMNS} FROM prog_project WHERE tenant_id = ? ORDER BY id"
+    ))
+    .bind(tenant.to_string())
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(project_from).collect()
+}
+
+/// Set a project's state (checked against the lifecycle), keeping `paused_from`/`paused_since` right.
+pub async fn set_project_state(
+    conn: &mut SqliteConnection,
+    project: &Project,
+    to: ProjectState,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    if project.state == to {
+        return Ok(());
+    }
+    project.state.transition(to)?;
+    let (paused_from, paused_since) = if to == ProjectState::Paused {
+        (Some(project.state.as_str().to_string()), Some(ts(now)))
+    } else {
+        (None, None)
+    };
+    sqlx::query(
+        "UPDATE prog_project SET state = ?, paused_from = ?, paused_since = ?, last_progress = ?, updated_at = ? WHERE id = ?",
+    )
+    .bind(to.as_str())
+    .bind(paused_from)
+    .bind(paused_since)
+    .bind(ts(now))
+    .bind(ts(now))
+    .bind(project.id.to_string())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The project's gates with their confirmations.
+pub async fn gates(pool: &SqlitePool, project: ProjectId) -> Result<Vec<GateStatus>, ApiError> {
+    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT kind, confirmed_by, confirmed_at FROM prog_gate WHERE project_id = ? ORDER BY rowid",
+    )
+    .bind(project.to_string())
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(kind, by, at)| {
+            let kind: GateKind = parse_enum(&kind)?;
+            let confirmed = match (by, at) {
+                (Some(by), Some(at)) => Some(Confirmation {
+                    by: ferry_core::id::UserId::from_str(&by)?,
+                    at: parse_ts(&at)?,
+                }),
+                _ => None,
+            };
+            Ok(GateStatus { kind, confirmed })
+        })
+        .collect()
+}
+
+/// Whether the project has a Scheduled or Running event starting in the future or running now (a
+/// "confirmed schedule" for resume and offboarding).
+pub async fn schedule_confirmed(
+    pool: &SqlitePool,
+    project: ProjectId,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM prog_event WHERE project_id = ? AND ((state = 'scheduled' AND start_at >= ?) OR state = 'running')",
+    )
+    .bind(project.to_string())
+    .bind(ts(now))
+    .fetch_one(pool)
+    .await?;
+    Ok(n > 0)
+}
+
+/// Delete every stored secret of the project (pause, offboarding, close). Returns how many.
+pub async fn purge_credentials(
+    conn: &mut SqliteConnection,
+    project: ProjectId,
+) -> Result<u64, ApiError> {
+    let r = sqlx::query("DELETE FROM prog_credential WHERE project_id = ?")
+        .bind(project.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected())
+}

@@ -1,0 +1,111 @@
+//! API errors: every error response is JSON `{kind, message, request_id}` with a status that means
+//! something (400 bad input, 401 no or unknown token, 403 the role may not, 404 not found, 409 a programme
+//! rule refused the change, 500 a bug or the store).
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ferry_core::ErrorKind;
+use serde::Serialize;
+
+tokio::task_local! {
+    /// The id of the request being served (set by the request-id middleware).
+    pub static REQUEST_ID: String;
+}
+
+/// The current request's id, or `-` outside a request.
+pub fn request_id() -> String {
+    REQUEST_ID
+        .try_with(|id| id.clone())
+        .unwrap_or_else(|_| "-".to_string())
+}
+
+/// An error as the API returns it.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub message: String,
+}
+
+pub type ApiResult<T> = std::result::Result<T, ApiError>;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct ErrorBody {
+    pub kind: String,
+    pub message: String,
+    pub request_id: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+
+    /// A programme rule refused the change (the message says which and why).
+    pub fn refused(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "refused", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+}
+
+impl From<ferry_core::Error> for ApiError {
+    fn from(e: ferry_core::Error) -> Self {
+        let is_rule = e.context().iter().any(|(k, _)| *k == "rule");
+        let message = e.to_string();
+        match e.kind() {
+            ErrorKind::Config if is_rule => ApiError::refused(message),
+            ErrorKind::Config | ErrorKind::TooLarge => ApiError::bad_request(message),
+            ErrorKind::Auth => ApiError::forbidden(message),
+            ErrorKind::NotFound => ApiError::not_found(message),
+            ErrorKind::Unsupported | ErrorKind::Rejected => ApiError::refused(message),
+            ErrorKind::Store | ErrorKind::Unexpected => {
+                tracing::error!(error = %message, "request failed");
+                ApiError::internal(message)
+            }
+            _ => ApiError::new(StatusCode::BAD_GATEWAY, "upstream", message),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        tracing::error!(error = %e, "store error");
+        ApiError::internal(format!("the store failed: {e}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            kind: self.kind.to_string(),
+            message: self.message,
+            request_id: request_id(),
+        };
+        (self.status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,189 @@
+//! Ferry's migration-programme service (issue 4, DESIGN §1 and §3): the REST API under `/api/v1`, bearer
+//! tokens and the role matrix, the audit log and transactions, encrypted credentials, and the scheduler
+//! whose workers run passes through the engine.
+//!
+//! Everything a rule decides lives in [`ferry_core::programme`] as pure functions; this crate loads the
+//! data, calls the rule with the clock's `now`, and stores what it returns — with an audit entry and a
+//! transaction — in one database transaction.
+//!
+//! - [`routes::ROUTES`] is the route table: method, path, permission, summary. The router, the
+//!   authorisation middleware, the OpenAPI document and the role × route test are all generated from it.
+//! - State-changing requests are serialised by one write lock (SQLite has one writer anyway), so 50 clients
+//!   changing events at once see each other's changes, never half of one.
+//! - Time comes from a [`Clock`]: tests and `ferry quickstart` use a [`ManualClock`].
+
+pub mod api;
+pub mod auth;
+pub mod clock;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod scheduler;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use crypto::Vault;
+pub use error::{ApiError, ApiResult};
+
+use ferry_core::programme::ProgrammeSettings;
+use ferry_core::{Error, ErrorKind, Result};
+use ferry_store::SqliteStore;
+use sqlx::SqlitePool;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The environment variable that fixes the operator's token on first start.
+pub const BOOTSTRAP_TOKEN_ENV: &str = "FERRY_BOOTSTRAP_TOKEN";
+
+/// Everything a request handler or worker needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    /// The store: the movers' journal and the programme tables, in one SQLite file.
+    pub store: Arc<SqliteStore>,
+    pub settings: ProgrammeSettings,
+    pub clock: Arc<dyn Clock>,
+    pub vault: Vault,
+    /// Held by every state-changing request and by the scheduler while it changes state.
+    pub write: tokio::sync::Mutex<()>,
+    /// Where the store, the key and archived reports live.
+    pub data_dir: PathBuf,
+    pub metrics: metrics::Metrics,
+    /// Workers and their cancellation (see [`scheduler`]).
+    pub workers: scheduler::Workers,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn pool(&self) -> &SqlitePool {
+        self.store.pool()
+    }
+}
+
+/// How to build the service.
+pub struct ServiceConfig {
+    pub data_dir: PathBuf,
+    pub settings: ProgrammeSettings,
+    pub clock: Arc<dyn Clock>,
+    pub vault: Vault,
+}
+
+impl ServiceConfig {
+    /// Defaults for `data_dir`: the wall clock, default settings and the key from the environment or
+    /// `DATA/credential.key`.
+    pub fn new(data_dir: &Path) -> Result<ServiceConfig> {
+        Ok(ServiceConfig {
+            data_dir: data_dir.to_path_buf(),
+            settings: ProgrammeSettings::default(),
+            clock: Arc::new(SystemClock),
+            vault: Vault::load_or_create(&data_dir.join("credential.key"))?,
+        })
+    }
+}
+
+/// Open the store in `config.data_dir` (creating it and applying migrations).
+pub async fn open(config: ServiceConfig) -> Result<AppState> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        Error::new(
+            ErrorKind::Config,
+            format!(
+                "cannot create the data directory {}: {e}",
+                config.data_dir.display()
+            ),
+        )
+    })?;
+    let store = SqliteStore::open(&config.data_dir.join("ferry.db")).await?;
+    Ok(AppState(Arc::new(Inner {
+        store: Arc::new(store),
+        settings: config.settings,
+        clock: config.clock,
+        vault: config.vault,
+        write: tokio::sync::Mutex::new(()),
+        data_dir: config.data_dir,
+        metrics: metrics::Metrics::default(),
+        workers: scheduler::Workers::default(),
+    })))
+}
+
+/// The HTTP application: every route of [`routes::ROUTES`] behind the request-id and auth middleware.
+pub fn app(state: AppState) -> axum::Router {
+    routes::router(state)
+}
+
+/// Serve the API on `listener` until `shutdown` resolves. Runs the scheduler in the same process when
+/// `run_scheduler` is set.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    run_scheduler: bool,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let ticker = run_scheduler.then(|| scheduler::spawn_loop(state.clone()));
+    let app = app(state);
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|e| Error::new(ErrorKind::Io, format!("the server stopped: {e}")));
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    result
+}
+
+/// On an empty store, create the operator account. Returns the operator's new token when Ferry made it
+/// (print it once: it is not stored, only its hash); `None` when users exist already or the token came from
+/// `bootstrap_token` (e.g. `FERRY_BOOTSTRAP_TOKEN`).
+pub async fn bootstrap(state: &AppState, bootstrap_token: Option<&str>) -> Result<Option<String>> {
+    let store_err = |e: sqlx::Error| Error::new(ErrorKind::Store, format!("bootstrap: {e}"));
+    let _w = state.write.lock().await;
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM prog_user")
+        .fetch_one(state.pool())
+        .await
+        .map_err(store_err)?;
+    if users > 0 {
+        return Ok(None);
+    }
+    let (token, generated) = match bootstrap_token.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) if t.len() < 16 => {
+            return Err(Error::config(format!(
+                "{BOOTSTRAP_TOKEN_ENV} must be at least 16 characters"
+            )));
+        }
+        Some(t) => (t.to_string(), false),
+        None => (auth::new_token()?, true),
+    };
+    let now = db::ts(state.clock.now());
+    let id = ferry_core::id::UserId::new().to_string();
+    let mut tx = state.pool().begin().await.map_err(store_err)?;
+    sqlx::query(
+        "INSERT INTO prog_user (id, name, operator, created_at) VALUES (?, 'operator', 1, ?)",
+    )
+    .bind(&id)
+    .bind(&now)
+    .execute(&mut *tx)
+    .await
+    .map_err(store_err)?;
+    sqlx::query("INSERT INTO prog_token (hash, user_id, created_at) VALUES (?, ?, ?)")
+        .bind(auth::token_hash(&token))
+        .bind(&id)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err)?;
+    tx.commit().await.map_err(store_err)?;
+    Ok(generated.then_some(token))
+}

@@ -1,0 +1,187 @@
+//! A real `ferry-server` on a free loopback port with a manual clock, and a small JSON client for it.
+#![allow(dead_code)]
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use ferry_server::{AppState, ManualClock, ServiceConfig, Vault};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub const OPERATOR_TOKEN: &str = "fy_test_operator_token_0123456789";
+
+/// Monday 2025-03-03 10:00 UTC: inside both availability windows.
+pub fn monday() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 3, 10, 0, 0)
+        .single()
+        .expect("a valid time")
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// An answer: status and JSON body (`Null` when the body is not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The body, asserting a 2xx status.
+    #[track_caller]
+    pub fn ok(self) -> Value {
+        assert!(
+            self.status.is_success(),
+            "expected success, got {} {}",
+            self.status,
+            self.body
+        );
+        self.body
+    }
+
+    /// The error body, asserting `status`.
+    #[track_caller]
+    pub fn err(self, status: u16) -> Value {
+        assert_eq!(self.status.as_u16(), status, "{}", self.body);
+        assert!(
+            self.body["kind"].is_string() && self.body["request_id"].is_string(),
+            "{}",
+            self.body
+        );
+        self.body
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(ferry_core::programme::ProgrammeSettings::default()).await
+    }
+
+    pub async fn start_with(settings: ferry_core::programme::ProgrammeSettings) -> TestServer {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let clock = Arc::new(ManualClock::new(monday()));
+        let state = ferry_server::open(ServiceConfig {
+            data_dir: dir.path().to_path_buf(),
+            settings,
+            clock: clock.clone(),
+            vault: Vault::ephemeral().expect("a key"),
+        })
+        .await
+        .expect("the service opens");
+        ferry_server::bootstrap(&state, Some(OPERATOR_TOKEN))
+            .await
+            .expect("bootstrap");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let st = state.clone();
+        tokio::spawn(async move {
+            let _ = ferry_server::serve(st, listener, false, async move {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        TestServer {
+            base,
+            state,
+            clock,
+            dir,
+            http: reqwest::Client::new(),
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn advance(&self, d: TimeDelta) {
+        self.clock.advance(d);
+    }
+
+    pub async fn call(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("the server answers");
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        Answer {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        }
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> Answer {
+        self.call(token, Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> Answer {
+        self.call(token, Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, token: &str, path: &str, body: Value) -> Answer {
+        self.call(token, Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, token: &str, path: &str, body: Value) -> Answer {
+        self.call(token, Method::PATCH, path, Some(body)).await
+    }
+
+    /// A tenant with `paid` seats, 24x7, created by the operator; returns its id.
+    pub async fn tenant(&self, name: &str, paid: u32) -> String {
+        let body = self
+            .post(
+                OPERATOR_TOKEN,
+                "/api/v1/tenants",
+                json!({
+                    "name": name, "plan": "commercial", "seats": { "paid": paid },
+                    "first_purchase": "2020-01-01", "cloud": "commercial", "window": "24x7",
+                }),
+            )
+            .await
+            .ok();
+        body["result"]["id"]
+            .as_str()
+            .expect("a tenant id")
+            .to_string()
+    }
+
+    /// Give `user` `role` on `tenant`; returns the new user's token.
+    pub async fn member(&self, tenant: &str, user: &str, role: &str) -> String {
+        let body = self
+            .post(
+                OPERATOR_TOKEN,
+                &format!("/api/v1/tenants/{tenant}/members"),
+                json!({ "user": user, "role": role }),
+            )
+            .await
+            .ok();
+        body["result"]["token"]
+            .as_str()
+            .expect("a new user's token")
+            .to_string()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
