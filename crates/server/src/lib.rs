@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod scheduler;
+pub mod workload;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crypto::Vault;

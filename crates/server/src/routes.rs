@@ -2,7 +2,7 @@
 //! middleware, the OpenAPI document and the role × route test are generated from this one list.
 
 use crate::AppState;
-use crate::api::{events, misc, projects, runs, tenants, tickets};
+use crate::api::{assessments, events, misc, projects, runs, tenants, tickets};
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
@@ -101,8 +101,8 @@ routes! {
     POST "/api/v1/tenants/{tenant}/projects/{project}/resume" Tenant ResumeProject projects::resume, "Resume a paused project (needs new credentials and a confirmed schedule)";
     POST "/api/v1/tenants/{tenant}/projects/{project}/close" Tenant CloseProject projects::close, "Close the project: purge credentials and caches, archive the final report";
 
-    POST "/api/v1/tenants/{tenant}/projects/{project}/assessments" Tenant RunAssessment runs::assess, "Run an assessment (discovery and pre-flight rules per mapping)";
-    GET "/api/v1/tenants/{tenant}/projects/{project}/assessments/latest" Tenant Read runs::latest_assessment, "The latest assessment's readiness report";
+    POST "/api/v1/tenants/{tenant}/projects/{project}/assessments" Tenant RunAssessment assessments::run, "Run an assessment (discovery and pre-flight rules per mapping)";
+    GET "/api/v1/tenants/{tenant}/projects/{project}/assessments/latest" Tenant Read assessments::latest, "The latest assessment's readiness report";
 
     GET "/api/v1/tenants/{tenant}/projects/{project}/events" Tenant Read events::list, "The project's events";
     POST "/api/v1/tenants/{tenant}/projects/{project}/events" Tenant CreateEvent events::create, "Schedule an event (schedule policy and gates are checked)";

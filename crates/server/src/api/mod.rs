@@ -2,6 +2,7 @@
 //! [`crate::auth::authorize`]); each handler loads, calls the programme rule, and stores the result with an
 //! audit entry and a transaction.
 
+pub mod assessments;
 pub mod events;
 pub mod misc;
 pub mod projects;

@@ -1,4 +1,4 @@
-//! Assessments, passes (launch, retry, approve) and reports. (Being written: see the scheduler.)
+//! Passes (launch, retry, approve) and reports. (Being written: see the scheduler.)
 
 use crate::auth::Caller;
 use crate::{ApiError, ApiResult, AppState};
@@ -13,21 +13,6 @@ fn todo() -> ApiError {
         "not_implemented",
         "not implemented yet",
     )
-}
-
-pub async fn assess(
-    State(_st): State<AppState>,
-    Extension(_c): Extension<Caller>,
-    Path((_tenant, _project)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    Err(todo())
-}
-
-pub async fn latest_assessment(
-    State(_st): State<AppState>,
-    Path((_tenant, _project)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    Err(todo())
 }
 
 pub async fn launch(
