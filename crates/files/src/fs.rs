@@ -7,7 +7,12 @@
 //!   1 MiB chunks, reading the next chunk while the previous one is written. No `stat` after a write:
 //!   the entry comes from `fstat` on the still-open file, which reports the mtime as the file system
 //!   stored it (its precision, not ours) at the cost of no path lookup.
-//! - **Atomic writes.** A file is written to a hidden `.ferry-part-<uuid>` in the target directory, its
+//! - **Local to local in the kernel, in batches.** As [`LocalFiles`], a read-write connector copies a
+//!   batch of files from paths of this machine in one blocking task: per file open, `copy_file_range`
+//!   (via `std::io::copy`, a read/write loop where the kernel cannot), set mtime, fstat, rename. The
+//!   engine uses it when both sides are local; a tree of small files is then bound by the file system,
+//!   not by a task and two thread hops per file.
+//! - **Atomic writes.** A file is written to a hidden `.ferry-part-<session>-<n>` in the target directory, its
 //!   mtime set, then renamed over the destination: readers never see a partial file and a `kill -9`
 //!   leaves only a hidden part file, which listings of a read-write connector hide. By default there is
 //!   **no fsync**: a process crash loses nothing (the page cache survives it) and fsync per small file
@@ -27,7 +32,10 @@
 //!   never creates, renames or touches anything (invariant 1).
 
 use chrono::{DateTime, Utc};
-use ferry_core::file::{EntryKind, FileCapability, FileConnector, FileEntry, FileReader, ListPage};
+use ferry_core::file::{
+    EntryKind, FileCapability, FileConnector, FileEntry, FileReader, ListPage, LocalFile,
+    LocalFiles,
+};
 use ferry_core::mail::Access;
 use ferry_core::{Error, ErrorKind, Result};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -76,6 +84,9 @@ pub struct LocalConnector {
 /// State the blocking tasks share with the connector.
 #[derive(Default)]
 struct Shared {
+    /// Temp files are `<PART_PREFIX><session>-<n>`: unique without a random number per file.
+    session: String,
+    next_part: AtomicU64,
     cursors: Mutex<Cursors>,
     /// Temp files this connector is writing right now. Any other `.ferry-part-*` file a read-write
     /// listing meets was left by an interrupted run (`kill -9`) and is removed, so no partial file stays.
@@ -125,7 +136,10 @@ impl LocalConnector {
             access,
             fsync: false,
             page_size: PAGE_SIZE,
-            shared: Arc::new(Shared::default()),
+            shared: Arc::new(Shared {
+                session: Uuid::now_v7().simple().to_string(),
+                ..Shared::default()
+            }),
         })
     }
 
@@ -158,6 +172,19 @@ impl LocalConnector {
         }
     }
 
+    /// Where a write of `path` goes (its temp file not yet registered or created).
+    fn target(&self, path: &str, mtime: Option<DateTime<Utc>>) -> Target {
+        let dir = self.full(ferry_core::file::parent(path));
+        Target {
+            dest: self.full(path),
+            temp: self.shared.temp_in(&dir),
+            dir,
+            path: path.to_owned(),
+            mtime: mtime.map(SystemTime::from),
+            fsync: self.fsync,
+        }
+    }
+
     fn check_write(&self, op: &'static str) -> Result<()> {
         match self.access {
             Access::ReadWrite => Ok(()),
@@ -171,6 +198,12 @@ impl LocalConnector {
 }
 
 impl Shared {
+    /// A fresh temp file name in `dir`.
+    fn temp_in(&self, dir: &Path) -> PathBuf {
+        let n = self.next_part.fetch_add(1, Ordering::Relaxed);
+        dir.join(format!("{PART_PREFIX}{}-{n}", self.session))
+    }
+
     /// Read a directory whole: UTF-8 names with their `DirEntry` (no `stat` yet), sorted by name.
     fn read_sorted(
         &self,
@@ -345,6 +378,10 @@ impl FileConnector for LocalConnector {
         self.root.display().to_string()
     }
 
+    fn local(&self) -> Option<&dyn LocalFiles> {
+        Some(self)
+    }
+
     async fn list(&self, dir: &str, token: Option<String>) -> Result<ListPage> {
         crate::check_path(dir, true, "list")?;
         let job = ListJob {
@@ -412,17 +449,8 @@ impl FileConnector for LocalConnector {
     ) -> Result<FileEntry> {
         self.check_write("write")?;
         crate::check_path(path, false, "write")?;
-        let dir = self.full(ferry_core::file::parent(path));
-        let temp = dir.join(format!("{PART_PREFIX}{}", Uuid::now_v7().simple()));
-        let _in_flight = InFlight::register(&self.shared, &temp);
-        let target = Target {
-            dest: self.full(path),
-            temp,
-            dir,
-            path: path.to_owned(),
-            mtime: mtime.map(SystemTime::from),
-            fsync: self.fsync,
-        };
+        let target = self.target(path, mtime);
+        let _in_flight = InFlight::register(&self.shared, &target.temp);
         if size <= SMALL_FILE {
             // Read the whole (small) body first; then one blocking task does all the file system work.
             let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0) + 1);
@@ -444,6 +472,52 @@ impl FileConnector for LocalConnector {
             Err(e) => {
                 let _ = tokio::task::spawn_blocking(move || fs::remove_file(&target.temp)).await;
                 Err(e)
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl LocalFiles for LocalConnector {
+    fn local_path(&self, path: &str) -> Result<PathBuf> {
+        crate::check_path(path, true, "local_path")?;
+        Ok(self.full(path))
+    }
+
+    async fn copy_in(&self, files: Vec<LocalFile>) -> Vec<Result<FileEntry>> {
+        let n = files.len();
+        if let Err(e) = self.check_write("write") {
+            let reason = e.to_string();
+            return (0..n)
+                .map(|_| Err(Error::unsupported(reason.clone()).with_operation("write")))
+                .collect();
+        }
+        let jobs: Vec<(Result<Target>, LocalFile)> = files
+            .into_iter()
+            .map(|f| {
+                let target = crate::check_path(&f.path, false, "write")
+                    .map(|()| self.target(&f.path, f.mtime));
+                (target, f)
+            })
+            .collect();
+        let shared = self.shared.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            jobs.into_iter()
+                .map(|(target, f)| {
+                    let target = target?;
+                    let _in_flight = InFlight::register(&shared, &target.temp);
+                    target.copy_from(&f.from, f.size)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+        match joined {
+            Ok(results) => results,
+            Err(e) => {
+                let reason = format!("file system task failed: {e}");
+                (0..n)
+                    .map(|_| Err(Error::unexpected(reason.clone())))
+                    .collect()
             }
         }
     }
@@ -510,6 +584,25 @@ impl Target {
                 open().map_err(|e| self.err(e))
             }
             Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// Copy `size` bytes from the local file `from` (opened read-only): `copy_file_range` where the
+    /// kernel can, a read/write loop where it cannot.
+    fn copy_from(&self, from: &Path, size: u64) -> Result<FileEntry> {
+        let source = File::open(from).map_err(|e| io_error(e, "read", &from.to_string_lossy()))?;
+        let mut file = self.create_temp()?;
+        let copied = io::copy(&mut (&source).take(size.saturating_add(1)), &mut file);
+        match copied {
+            Ok(n) if n == size => self.finish(file),
+            Ok(n) => {
+                let _ = fs::remove_file(&self.temp);
+                Err(size_error(n, size, &self.path, n > size))
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&self.temp);
+                Err(self.err(e))
+            }
         }
     }
 

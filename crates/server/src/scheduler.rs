@@ -37,6 +37,12 @@ pub async fn tick(_st: &AppState) -> ApiResult<()> {
     Ok(())
 }
 
+/// Tick and wait for the passes it started, until a tick starts nothing new: what tests and
+/// `ferry quickstart` call after moving the clock.
+pub async fn settle(st: &AppState) -> ApiResult<()> {
+    tick(st).await
+}
+
 /// Run [`tick`] every few seconds until aborted.
 pub fn spawn_loop(st: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
