@@ -29,6 +29,7 @@ pub enum GateKind {
     /// Exchange hybrid configuration is in place (on-premises Exchange sources only).
     HybridConfiguration,
     /// OneDrive / SharePoint is onboarded for the tenant.
+    #[serde(rename = "onedrive_sharepoint_onboarding")]
     OneDriveSharePointOnboarding,
     /// Target mailboxes / drives / sites are provisioned and active.
     TargetsProvisioned,
@@ -190,6 +191,17 @@ mod tests {
                 g
             })
             .collect()
+    }
+
+    #[test]
+    fn a_gate_serialises_as_its_stored_name() {
+        let mut kinds = applicable_gates(Workload::Mail, SourceSystem::ExchangeOnPremises);
+        kinds.extend(applicable_gates(Workload::Files, SourceSystem::Other));
+        for k in kinds {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str(), "{k:?}");
+            let back: GateKind = serde_json::from_value(k.as_str().into()).unwrap();
+            assert_eq!(back, k);
+        }
     }
 
     #[test]

@@ -1,54 +1,732 @@
-//! Passes (launch, retry, approve) and reports. (Being written: see the scheduler.)
+//! Passes and reports: an engineer launches or retries a mapping's pass now, a customer approves skipped
+//! items, anyone on the tenant reads an event's report and its per-item results.
+//!
+//! Launch and retry answer at once with a transaction `in_progress`; the worker moves it to `completed` or
+//! `failed` when the pass ends (`GET …/transactions/{id}`). The report is live while the event runs (per
+//! mapping: the last pass, its counters and grade, the attempts, and what happens next) and, once the event
+//! is Completed, the final report stored at completion. Items come from the engine's journal (one row per
+//! message or file), as JSON or CSV, read from the store a page at a time.
 
+use super::path_id;
+use crate::api::events::{Event, load_event, set_event_state};
+use crate::api::projects::load_mappings;
 use crate::auth::Caller;
+use crate::db::{self, Change, Project, changed};
+use crate::scheduler::{self, MappingStatus, StoredPass};
 use crate::{ApiError, ApiResult, AppState};
 use axum::Json;
-use axum::extract::{Extension, Path, State};
-use axum::http::StatusCode;
-use serde_json::Value;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use ferry_core::grade::Grade;
+use ferry_core::id::{MappingId, ProjectId, TenantId};
+use ferry_core::programme::event::{self as event_rule, EventState};
+use ferry_core::programme::pass::{self, EventContext, PassDecision, PassRecord};
+use ferry_core::programme::role::Role;
+use ferry_core::programme::{ProjectState, TransactionStatus, Workload};
+use serde::Deserialize;
+use serde_json::{Value, json};
 
-fn todo() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "not_implemented",
-        "not implemented yet",
-    )
+async fn project_of(st: &AppState, tenant: &str, project: &str) -> ApiResult<Project> {
+    let t: TenantId = path_id(tenant, "tenant")?;
+    let p: ProjectId = path_id(project, "project")?;
+    db::load_project(st.pool(), t, p).await
 }
 
+fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+// --- launch, retry, approve -----------------------------------------------------------------------------
+
 pub async fn launch(
-    State(_st): State<AppState>,
-    Extension(_c): Extension<Caller>,
-    Path((_tenant, _project, _event, _mapping)): Path<(String, String, String, String)>,
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((tenant, project, event, mapping)): Path<(String, String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    Err(todo())
+    start_now(&st, &c, (&tenant, &project, &event, &mapping), false).await
 }
 
 pub async fn retry(
-    State(_st): State<AppState>,
-    Extension(_c): Extension<Caller>,
-    Path((_tenant, _project, _event, _mapping)): Path<(String, String, String, String)>,
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((tenant, project, event, mapping)): Path<(String, String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    Err(todo())
+    start_now(&st, &c, (&tenant, &project, &event, &mapping), true).await
+}
+
+/// Start the mapping's next pass now (`pass::launch` decides which, within the attempt limit).
+async fn start_now(
+    st: &AppState,
+    c: &Caller,
+    (tenant, project, event, mapping): (&str, &str, &str, &str),
+    retry: bool,
+) -> ApiResult<Json<Value>> {
+    let _w = st.write.lock().await;
+    let p = project_of(st, tenant, project).await?;
+    if p.state == ProjectState::Paused {
+        return Err(ApiError::refused(
+            "the project is paused: resume it (new credentials and a confirmed schedule) before running passes",
+        ));
+    }
+    if !p.state.is_active() {
+        return Err(ApiError::refused(format!(
+            "the project is {}: it runs no passes",
+            p.state.as_str()
+        )));
+    }
+    let e = load_event(st.pool(), p.id, path_id(event, "event")?).await?;
+    let m: MappingId = path_id(mapping, "mapping")?;
+    if !e.mappings.contains(&m) {
+        return Err(ApiError::not_found(format!(
+            "mapping {m} is not in event {}",
+            e.id
+        )));
+    }
+    match e.state {
+        EventState::Running
+        | EventState::Done
+        | EventState::DoneWithErrors
+        | EventState::NeedsApproval => {}
+        EventState::Scheduled => {
+            return Err(ApiError::refused(format!(
+                "the event has not started: it starts at {}, when the scheduler starts it (once its gates are met)",
+                when(e.start)
+            )));
+        }
+        EventState::Completed | EventState::Cancelled => {
+            return Err(ApiError::refused(format!(
+                "the event is {}: it runs no more passes; schedule the mapping in a new event",
+                e.state
+            )));
+        }
+    }
+    let mv = load_mappings(st, p.id)
+        .await?
+        .into_iter()
+        .find(|x| x.id == m)
+        .ok_or_else(|| ApiError::not_found(format!("no mapping {m} in this project")))?;
+    let now = st.clock.now();
+    let history = scheduler::mapping_passes(st.pool(), m).await?;
+    if retry {
+        match history.iter().rev().find(|h| h.event == e.id) {
+            Some(last) if last.reason().is_some() => {}
+            Some(last) => {
+                return Err(ApiError::refused(format!(
+                    "the last pass of this mapping in this event ({} pass, attempt {}) is {}: only a failed pass \
+                     is retried; use launch to run the next pass early",
+                    last.kind,
+                    last.attempt,
+                    last.outcome_name()
+                )));
+            }
+            None => {
+                return Err(ApiError::refused(
+                    "no pass of this mapping has run in this event: there is nothing to retry; use launch",
+                ));
+            }
+        }
+    }
+    let ctx = EventContext {
+        id: e.id,
+        kind: e.kind,
+        start: e.start,
+    };
+    let records: Vec<PassRecord> = history.iter().map(StoredPass::record).collect();
+    let (kind, attempt) = pass::launch(&ctx, &records, now, &st.settings)?;
+    let mut tx = st.pool().begin().await?;
+    if e.state != EventState::Running {
+        set_event_state(&mut tx, &e, EventState::Running, now).await?;
+        db::record(
+            &mut tx,
+            c,
+            Change {
+                tenant: Some(p.tenant),
+                action: "event.round",
+                target: format!("event/{}", e.id),
+                before: Some(json!({ "state": e.state })),
+                after: Some(
+                    json!({ "state": EventState::Running, "reason": "a pass was launched" }),
+                ),
+            },
+            TransactionStatus::Completed,
+            now,
+        )
+        .await?;
+    }
+    let action = if retry { "pass.retry" } else { "pass.launch" };
+    let (pass_id, txn) =
+        scheduler::insert_pass(&mut tx, c, &p, e.id, &mv, kind, attempt, action, now).await?;
+    db::touch_project(&mut tx, p.id, now).await?;
+    tx.commit().await?;
+    scheduler::spawn_pass(
+        st,
+        p.clone(),
+        e.id,
+        mv.clone(),
+        pass_id.clone(),
+        kind,
+        txn.id,
+    );
+    Ok(changed(
+        txn,
+        json!({ "pass": pass_id, "event": e.id, "mapping": mv.id, "label": mv.label, "kind": kind, "attempt": attempt }),
+    ))
 }
 
 pub async fn approve(
-    State(_st): State<AppState>,
-    Extension(_c): Extension<Caller>,
-    Path((_tenant, _project, _event, _mapping)): Path<(String, String, String, String)>,
+    State(st): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((tenant, project, event, mapping)): Path<(String, String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    Err(todo())
+    let _w = st.write.lock().await;
+    let p = project_of(&st, &tenant, &project).await?;
+    let e = load_event(st.pool(), p.id, path_id(&event, "event")?).await?;
+    let m: MappingId = path_id(&mapping, "mapping")?;
+    if !e.mappings.contains(&m) {
+        return Err(ApiError::not_found(format!(
+            "mapping {m} is not in event {}",
+            e.id
+        )));
+    }
+    // The operator stands in for the customer.
+    let role = match (c.role, c.operator) {
+        (Some(r), _) => r,
+        (None, true) => Role::CustomerAdmin,
+        (None, false) => {
+            return Err(ApiError::forbidden(
+                "you have no role on this tenant: only its customer-admin or partner approves skipped items",
+            ));
+        }
+    };
+    let now = st.clock.now();
+    let approval = event_rule::approve_skipped(role, c.user, m, now)?;
+    if e.state != EventState::NeedsApproval {
+        return Err(ApiError::refused(format!(
+            "the event is {}: skipped items are approved while an event waits in needs_approval",
+            e.state
+        )));
+    }
+    let statuses = scheduler::mapping_statuses(&st, &p, &e, now).await?;
+    let outcomes = scheduler::outcomes(&e, &statuses, false);
+    let grade = outcomes
+        .iter()
+        .find(|o| o.mapping == m)
+        .map(|o| o.grade(&st.settings.grade));
+    if grade != Some(Grade::Investigate) {
+        return Err(ApiError::refused(format!(
+            "mapping {m} is graded {}: only a mapping graded Investigate needs an approval of its skipped items",
+            grade
+                .map(|g| g.to_string())
+                .unwrap_or_else(|| "nothing yet".into())
+        )));
+    }
+    let mut tx = st.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO prog_approval (event_id, mapping_id, approved_by, approved_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(e.id.to_string())
+    .bind(m.to_string())
+    .bind(c.user.to_string())
+    .bind(db::ts(now))
+    .execute(&mut *tx)
+    .await?;
+    db::touch_project(&mut tx, p.id, now).await?;
+    let after = json!({
+        "event": e.id, "mapping": m, "approved_by": approval.by, "role": approval.role, "at": approval.at,
+        "note": "the event completes at the scheduler's next step once every mapping graded Investigate is approved",
+    });
+    let txn = db::record(
+        &mut tx,
+        &c,
+        Change {
+            tenant: Some(p.tenant),
+            action: "skipped.approve",
+            target: format!("event/{}/mapping/{m}", e.id),
+            before: Some(json!({ "grade": "Investigate" })),
+            after: Some(after.clone()),
+        },
+        TransactionStatus::Completed,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(changed(txn, after))
 }
+
+// --- reports --------------------------------------------------------------------------------------------
 
 pub async fn report(
-    State(_st): State<AppState>,
-    Path((_tenant, _project, _event)): Path<(String, String, String)>,
+    State(st): State<AppState>,
+    Path((tenant, project, event)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    Err(todo())
+    let p = project_of(&st, &tenant, &project).await?;
+    let e = load_event(st.pool(), p.id, path_id(&event, "event")?).await?;
+    if e.state == EventState::Completed {
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT final_report FROM prog_event WHERE id = ?")
+                .bind(e.id.to_string())
+                .fetch_one(st.pool())
+                .await?;
+        if let Some(r) = stored.and_then(|s| serde_json::from_str::<Value>(&s).ok()) {
+            return Ok(Json(r));
+        }
+    }
+    Ok(Json(event_report(&st, &p, &e, st.clock.now()).await?))
 }
 
+/// What happens next for a mapping, in words.
+fn next_text(e: &Event, d: &PassDecision) -> String {
+    match d {
+        PassDecision::Run { kind, attempt } => format!("{kind} pass due now (attempt {attempt})"),
+        PassDecision::WaitUntil { kind, at } => format!("{kind} due at {}", when(*at)),
+        PassDecision::Running { kind, event } if *event == e.id => {
+            format!("its {kind} pass is running")
+        }
+        PassDecision::Running { kind, event } => {
+            format!("its {kind} pass runs in event {event}; this event waits for it")
+        }
+        PassDecision::Failed {
+            kind,
+            attempts,
+            reason,
+        } => format!(
+            "failed: the {kind} pass failed {attempts} times, the limit; last failure: {reason}"
+        ),
+        PassDecision::Sealed => "sealed: its Final pass succeeded; nothing more is copied".into(),
+    }
+}
+
+fn add_counters(total: &mut Value, c: &Value) {
+    for k in ["discovered", "copied", "skipped", "failed", "bytes"] {
+        let sum = total[k].as_u64().unwrap_or(0) + c[k].as_u64().unwrap_or(0);
+        total[k] = json!(sum);
+    }
+}
+
+fn zero_counters() -> Value {
+    json!({ "discovered": 0, "copied": 0, "skipped": 0, "failed": 0, "bytes": 0 })
+}
+
+/// An event's report at `now`: state, grade, totals of its passes, and per mapping the last pass (kind,
+/// outcome, counters, grade), the attempts, whether its skipped items were approved, and what comes next.
+/// The scheduler stores it as the final report when the event completes.
+pub async fn event_report(
+    st: &AppState,
+    p: &Project,
+    e: &Event,
+    now: DateTime<Utc>,
+) -> ApiResult<Value> {
+    let statuses = scheduler::mapping_statuses(st, p, e, now).await?;
+    let tenant = db::load_tenant(st.pool(), p.tenant).await?;
+    let eligibility = tenant.eligibility(&st.settings);
+    let outcomes = scheduler::outcomes(e, &statuses, false);
+    let approvals = scheduler::approvals(st, p, e, false).await?;
+    let policy = &st.settings.grade;
+    let mut totals = zero_counters();
+    let mut mappings = Vec::new();
+    for s in &statuses {
+        mappings.push(mapping_report(st, e, s, &outcomes, &approvals, &mut totals));
+    }
+    let grade = (!outcomes.is_empty()).then(|| event_rule::event_grade(&outcomes, policy));
+    let completion = e
+        .state
+        .is_finished_round()
+        .then(|| event_rule::completion(&outcomes, &approvals, policy));
+    let completion_text = match e.state {
+        EventState::Completed => Some("completed".to_string()),
+        s if s.is_finished_round() => {
+            Some(match event_rule::complete(s, &outcomes, &approvals, policy) {
+                Ok(_) if e.kind == event_rule::EventKind::Synchronization => {
+                    "the round is over; the event completes when a Completion event has sealed every mapping"
+                        .to_string()
+                }
+                Ok(_) => "ready to complete at the scheduler's next step".to_string(),
+                Err(err) => err.message().to_string(),
+            })
+        }
+        _ => None,
+    };
+    Ok(json!({
+        "final": false,
+        "generated_at": now,
+        "event": {
+            "id": e.id, "name": e.name, "kind": e.kind, "pilot": e.pilot, "start": e.start,
+            "state": e.state, "completed_at": e.completed_at, "mappings": e.mappings.len(),
+        },
+        "project": { "id": p.id, "name": p.name, "workload": p.workload, "state": p.state },
+        "self_service": eligibility.tier.is_self_service(),
+        "notice": eligibility.notice(),
+        "grade": grade.map(|g| g.to_string()),
+        "completion": completion,
+        "completion_text": completion_text,
+        "totals": totals,
+        "mappings": mappings,
+    }))
+}
+
+fn mapping_report(
+    st: &AppState,
+    e: &Event,
+    s: &MappingStatus,
+    outcomes: &[event_rule::MappingOutcome],
+    approvals: &[event_rule::SkippedApproval],
+    totals: &mut Value,
+) -> Value {
+    let mine: Vec<&StoredPass> = s.mine(e.id).collect();
+    let mut counters = zero_counters();
+    for p in &mine {
+        if let Some(c) = &p.counters {
+            add_counters(&mut counters, c);
+        }
+    }
+    add_counters(totals, &counters);
+    let outcome = outcomes.iter().find(|o| o.mapping == s.mapping.id);
+    let grade = outcome.map(|o| o.grade(&st.settings.grade));
+    let approved = outcome.is_some_and(|o| {
+        approvals
+            .iter()
+            .any(|a| a.mapping == o.mapping && a.at >= o.finished_at)
+    });
+    let journal = mine
+        .iter()
+        .rev()
+        .find_map(|p| p.counters.as_ref().map(|c| c["journal"].clone()))
+        .unwrap_or(Value::Null);
+    // While a pass runs: the counters it has reached so far.
+    let live = mine
+        .last()
+        .filter(|p| p.outcome_name() == "running")
+        .and_then(|_| st.workers.progress(s.mapping.id))
+        .map(|p| {
+            json!({
+                "discovered": p.discovered, "copied": p.copied, "skipped": p.skipped, "failed": p.failed,
+                "bytes": p.copied_bytes,
+            })
+        });
+    json!({
+        "mapping": s.mapping.id,
+        "label": s.mapping.label,
+        "live": live,
+        "source": s.mapping.source,
+        "target": s.mapping.target,
+        "last_pass": mine.last().map(|p| p.view()),
+        "passes": mine.len(),
+        "attempts": mine.last().map(|p| p.attempt).unwrap_or(0),
+        "counters": counters,
+        "journal": journal,
+        "grade": grade.map(|g| g.to_string()),
+        "result": outcome.map(|o| &o.result),
+        "approved": approved,
+        "next": s.decision,
+        "next_text": next_text(e, &s.decision),
+    })
+}
+
+// --- items ----------------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+pub struct ItemsQuery {
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// Rows read from the store at once.
+const ITEM_PAGE: i64 = 1000;
+
+const MAIL_COLUMNS: [&str; 12] = [
+    "mapping",
+    "pass_kind",
+    "attempt",
+    "folder",
+    "uid_validity",
+    "uid",
+    "message_id",
+    "size",
+    "status",
+    "reason",
+    "target_folder",
+    "target_uid",
+];
+
+const FILE_COLUMNS: [&str; 8] = [
+    "mapping",
+    "pass_kind",
+    "attempt",
+    "path",
+    "size",
+    "status",
+    "reason",
+    "target_path",
+];
+
+/// Where the items go: a CSV writer or JSON text, both appended a page at a time.
+enum Sink {
+    Csv(Box<csv::Writer<Vec<u8>>>),
+    Json { out: String, first: bool },
+}
+
+impl Sink {
+    fn row(&mut self, columns: &[&str], values: Vec<Value>) -> ApiResult<()> {
+        match self {
+            Sink::Csv(w) => {
+                let cells: Vec<String> = values
+                    .iter()
+                    .map(|v| match v {
+                        Value::Null => String::new(),
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                w.write_record(&cells)
+                    .map_err(|e| ApiError::internal(format!("writing the CSV: {e}")))
+            }
+            Sink::Json { out, first } => {
+                let obj: serde_json::Map<String, Value> =
+                    columns.iter().map(|c| c.to_string()).zip(values).collect();
+                if !*first {
+                    out.push(',');
+                }
+                *first = false;
+                out.push_str(&Value::Object(obj).to_string());
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A folder stored as a JSON array of segments, shown with `/`.
+fn folder_text(raw: &str) -> String {
+    serde_json::from_str::<Vec<String>>(raw)
+        .map(|s| s.join("/"))
+        .unwrap_or_else(|_| raw.to_string())
+}
+
+type MailItemRow = (
+    String,
+    i64,
+    i64,
+    Option<String>,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
+
+type FileItemRow = (String, i64, String, Option<String>, Option<String>);
+
 pub async fn items(
-    State(_st): State<AppState>,
-    Path((_tenant, _project, _event)): Path<(String, String, String)>,
-) -> ApiResult<Json<Value>> {
-    Err(todo())
+    State(st): State<AppState>,
+    Path((tenant, project, event)): Path<(String, String, String)>,
+    Query(q): Query<ItemsQuery>,
+) -> ApiResult<Response> {
+    let p = project_of(&st, &tenant, &project).await?;
+    let e = load_event(st.pool(), p.id, path_id(&event, "event")?).await?;
+    let csv_out = match q.format.as_deref().unwrap_or("json") {
+        "json" => false,
+        "csv" => true,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "format={other}: use format=json or format=csv"
+            )));
+        }
+    };
+    let columns: &[&str] = match p.workload {
+        Workload::Mail => &MAIL_COLUMNS,
+        Workload::Files => &FILE_COLUMNS,
+    };
+    let mut sink = if csv_out {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(columns)
+            .map_err(|e| ApiError::internal(format!("writing the CSV: {e}")))?;
+        Sink::Csv(Box::new(w))
+    } else {
+        Sink::Json {
+            out: String::from("["),
+            first: true,
+        }
+    };
+    let labels: std::collections::HashMap<MappingId, String> = load_mappings(&st, p.id)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m.label))
+        .collect();
+    let mut count = 0u64;
+    for pass in scheduler::event_passes(st.pool(), e.id).await? {
+        let Some(run) = &pass.run_id else { continue };
+        let engine: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, mapping_id FROM pass WHERE run_id = ?")
+                .bind(run)
+                .fetch_all(st.pool())
+                .await?;
+        let label = labels.get(&pass.mapping).cloned().unwrap_or_default();
+        for (engine_pass, engine_mapping) in engine {
+            count += match p.workload {
+                Workload::Mail => {
+                    mail_items(&st, &mut sink, &pass, &label, &engine_pass, &engine_mapping).await?
+                }
+                Workload::Files => {
+                    file_items(&st, &mut sink, &pass, &label, &engine_pass, &engine_mapping).await?
+                }
+            };
+        }
+    }
+    let name = format!("event-{}-items", e.id);
+    Ok(match sink {
+        Sink::Csv(w) => {
+            let bytes = w
+                .into_inner()
+                .map_err(|e| ApiError::internal(format!("writing the CSV: {e}")))?;
+            (
+                [
+                    (CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                    (
+                        CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{name}.csv\""),
+                    ),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
+        Sink::Json { mut out, .. } => {
+            out.push(']');
+            let body = format!(
+                "{{\"event\":\"{}\",\"workload\":\"{}\",\"count\":{count},\"items\":{out}}}",
+                e.id,
+                p.workload.as_str()
+            );
+            ([(CONTENT_TYPE, "application/json".to_string())], body).into_response()
+        }
+    })
+}
+
+async fn mail_items(
+    st: &AppState,
+    sink: &mut Sink,
+    pass: &StoredPass,
+    label: &str,
+    engine_pass: &str,
+    engine_mapping: &str,
+) -> ApiResult<u64> {
+    let mut n = 0;
+    // Keyset paging over the journal's primary key: constant memory however many messages.
+    let mut after: (String, i64, i64) = (String::new(), -1, -1);
+    loop {
+        let rows: Vec<MailItemRow> = sqlx::query_as(
+            "SELECT folder, uid_validity, uid, message_id, size, status, reason, target_folder, target_uid
+             FROM item WHERE mapping_id = ? AND pass_id = ? AND (folder, uid_validity, uid) > (?, ?, ?)
+             ORDER BY folder, uid_validity, uid LIMIT ?",
+        )
+        .bind(engine_mapping)
+        .bind(engine_pass)
+        .bind(&after.0)
+        .bind(after.1)
+        .bind(after.2)
+        .bind(ITEM_PAGE)
+        .fetch_all(st.pool())
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = (last.0.clone(), last.1, last.2);
+        let full = rows.len() as i64 == ITEM_PAGE;
+        for (folder, uv, uid, mid, size, status, reason, tfolder, tuid) in rows {
+            sink.row(
+                &MAIL_COLUMNS,
+                vec![
+                    json!(label),
+                    json!(pass.kind),
+                    json!(pass.attempt),
+                    json!(folder_text(&folder)),
+                    json!(uv),
+                    json!(uid),
+                    json!(mid),
+                    json!(size),
+                    json!(status),
+                    json!(reason),
+                    json!(tfolder.as_deref().map(folder_text)),
+                    json!(tuid),
+                ],
+            )?;
+            n += 1;
+        }
+        if !full {
+            break;
+        }
+    }
+    Ok(n)
+}
+
+async fn file_items(
+    st: &AppState,
+    sink: &mut Sink,
+    pass: &StoredPass,
+    label: &str,
+    engine_pass: &str,
+    engine_mapping: &str,
+) -> ApiResult<u64> {
+    let mut n = 0;
+    let mut after = String::new();
+    let mut first = true;
+    loop {
+        let rows: Vec<FileItemRow> = sqlx::query_as(
+            "SELECT path, size, status, reason, target_path FROM file_item
+             WHERE mapping_id = ? AND pass_id = ? AND (? OR path > ?) ORDER BY path LIMIT ?",
+        )
+        .bind(engine_mapping)
+        .bind(engine_pass)
+        .bind(first)
+        .bind(&after)
+        .bind(ITEM_PAGE)
+        .fetch_all(st.pool())
+        .await?;
+        first = false;
+        let Some(last) = rows.last() else { break };
+        after = last.0.clone();
+        let full = rows.len() as i64 == ITEM_PAGE;
+        for (path, size, status, reason, target) in rows {
+            sink.row(
+                &FILE_COLUMNS,
+                vec![
+                    json!(label),
+                    json!(pass.kind),
+                    json!(pass.attempt),
+                    json!(path),
+                    json!(size),
+                    json!(status),
+                    json!(reason),
+                    json!(target),
+                ],
+            )?;
+            n += 1;
+        }
+        if !full {
+            break;
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_show_with_slashes() {
+        assert_eq!(folder_text(r#"["Projets","Données"]"#), "Projets/Données");
+        assert_eq!(folder_text("INBOX"), "INBOX");
+    }
+
+    #[test]
+    fn csv_cells_are_plain_text() {
+        let mut s = Sink::Csv(Box::new(csv::Writer::from_writer(Vec::new())));
+        s.row(&["a", "b", "c"], vec![json!("x,y"), Value::Null, json!(3)])
+            .unwrap();
+        let Sink::Csv(w) = s else { unreachable!() };
+        assert_eq!(
+            String::from_utf8(w.into_inner().unwrap()).unwrap(),
+            "\"x,y\",,3\n"
+        );
+    }
 }
