@@ -69,6 +69,11 @@ pub async fn request_id(State(state): State<AppState>, req: Request, next: Next)
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    // The route table's pattern (bounded label values for the metrics), not the path with its ids.
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string());
     let mut resp = REQUEST_ID
         .scope(id.clone(), async move {
             let resp = next.run(req).await;
@@ -85,7 +90,12 @@ pub async fn request_id(State(state): State<AppState>, req: Request, next: Next)
             resp
         })
         .await;
-    state.metrics.request(resp.status().as_u16());
+    state.metrics.record(
+        method.as_str(),
+        route.as_deref(),
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
     tracing::debug!(%method, %path, status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, request_id = %id, "request");
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);

@@ -80,7 +80,13 @@ impl From<ferry_core::Error> for ApiError {
         match e.kind() {
             ErrorKind::Config if is_rule => ApiError::refused(message),
             ErrorKind::Config | ErrorKind::TooLarge => ApiError::bad_request(message),
-            ErrorKind::Auth => ApiError::forbidden(message),
+            // 403 means "your role may not": only the role rule's refusal (it names the permission).
+            ErrorKind::Auth if e.context().iter().any(|(k, _)| *k == "permission") => {
+                ApiError::forbidden(message)
+            }
+            // A source or target refused a login, or a stored secret cannot be decrypted: the credential
+            // needs fixing, the caller's role is fine.
+            ErrorKind::Auth => ApiError::new(StatusCode::CONFLICT, "credential_refused", message),
             ErrorKind::NotFound => ApiError::not_found(message),
             ErrorKind::Unsupported | ErrorKind::Rejected => ApiError::refused(message),
             ErrorKind::Store | ErrorKind::Unexpected => {
@@ -107,5 +113,28 @@ impl IntoResponse for ApiError {
             request_id: request_id(),
         };
         (self.status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::programme::role::{Permission, Role, require};
+
+    #[test]
+    fn only_a_role_refusal_is_forbidden() {
+        let role = ApiError::from(require(Role::Viewer, Permission::CreateEvent).unwrap_err());
+        assert_eq!(
+            (role.status, role.kind),
+            (StatusCode::FORBIDDEN, "forbidden")
+        );
+        let login = ApiError::from(ferry_core::Error::new(
+            ErrorKind::Auth,
+            "the server refused the login",
+        ));
+        assert_eq!(
+            (login.status, login.kind),
+            (StatusCode::CONFLICT, "credential_refused")
+        );
     }
 }

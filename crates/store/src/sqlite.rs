@@ -17,6 +17,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_files.sql")),
     (3, include_str!("../migrations/sqlite/0003_programme.sql")),
+    (
+        4,
+        include_str!("../migrations/sqlite/0004_credential_per_project.sql"),
+    ),
 ];
 
 /// The embedded store.

@@ -407,9 +407,9 @@ pub struct PutEndpoint {
 
 /// Check an endpoint URL for the workload, refusing one with a password in it.
 pub fn check_endpoint_url(workload: Workload, url: &str) -> ApiResult<()> {
-    if let Ok(u) = url::Url::parse(url)
-        && u.password().is_some()
-    {
+    // Looked for in the text too: a URL that does not parse (a bad port) must not reach the connectors'
+    // parsers, whose errors quote the URL.
+    if has_password(url) || url::Url::parse(url).is_ok_and(|u| u.password().is_some()) {
         return Err(ApiError::bad_request(
             "the endpoint URL holds a password: remove it and supply it with PUT …/endpoints/{side}/credential (it is then encrypted)",
         ));
@@ -419,6 +419,17 @@ pub fn check_endpoint_url(workload: Workload, url: &str) -> ApiResult<()> {
         Workload::Files => ferry_files::config::FileEndpoint::parse(url).map(|_| ()),
     }
     .map_err(ApiError::from)
+}
+
+/// Whether `url` has `user:password@` in its authority.
+fn has_password(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
 }
 
 pub async fn put_endpoint(
@@ -454,8 +465,25 @@ pub async fn put_endpoint(
     .bind(ts(now))
     .execute(&mut *tx)
     .await?;
+    // The secrets were supplied for the old server and login: re-pointing the endpoint (which roles that
+    // may not supply secrets can do) must not send them somewhere else. The customer supplies them again.
+    let moved = before
+        .as_ref()
+        .is_some_and(|(url, user)| url != b.url.trim() || *user != b.username);
+    let mut purged = 0;
+    if moved {
+        purged = sqlx::query(
+            "DELETE FROM prog_credential WHERE project_id = ? AND (owner = ? OR owner LIKE ?)",
+        )
+        .bind(p.id.to_string())
+        .bind(format!("endpoint:{side}"))
+        .bind(format!("mapping:%:{side}"))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    }
     db::touch_project(&mut tx, p.id, now).await?;
-    let after = json!({ "side": side, "url": b.url.trim(), "username": b.username });
+    let after = json!({ "side": side, "url": b.url.trim(), "username": b.username, "credentials_purged": purged });
     let txn = db::record(
         &mut tx,
         &c,
@@ -549,7 +577,7 @@ pub async fn store_secret(
     let expires = st.settings.credential_expires_at(now);
     sqlx::query(
         "INSERT INTO prog_credential (id, project_id, owner, nonce, ciphertext, supplied_by, supplied_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (owner) DO UPDATE SET nonce = excluded.nonce, ciphertext = excluded.ciphertext, supplied_by = excluded.supplied_by, supplied_at = excluded.supplied_at, expires_at = excluded.expires_at",
+         ON CONFLICT (project_id, owner) DO UPDATE SET nonce = excluded.nonce, ciphertext = excluded.ciphertext, supplied_by = excluded.supplied_by, supplied_at = excluded.supplied_at, expires_at = excluded.expires_at",
     )
     .bind(uuid::Uuid::now_v7().to_string())
     .bind(project.to_string())
@@ -1076,5 +1104,14 @@ mod tests {
         assert!(e.message.contains("credential"), "{}", e.message);
         assert!(!e.message.contains("secret@"));
         check_endpoint_url(Workload::Mail, "imap://127.0.0.1:143").unwrap();
+        // Not a valid URL (bad port): still refused without quoting it.
+        for (w, url) in [
+            (Workload::Mail, "imaps://u:hunter2@host:99999"),
+            (Workload::Files, "webdav://u:hunter2@host:99999/share"),
+        ] {
+            let e = check_endpoint_url(w, url).unwrap_err();
+            assert!(!e.message.contains("hunter2"), "{}", e.message);
+        }
+        check_endpoint_url(Workload::Files, "sftp://u@host/share").unwrap();
     }
 }

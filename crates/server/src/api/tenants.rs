@@ -264,6 +264,29 @@ pub struct MemberBody {
     pub role: Role,
 }
 
+/// Whether `c` may give or take away `role`. The operator and the migration-manager manage every role; a
+/// customer-admin (who holds `manage_users` for the customer's own people) only the customer's roles and
+/// viewer — otherwise a customer could make itself migration-manager and declare its own seats, which
+/// decide eligibility (see `ferry_core::programme::role`).
+fn may_grant(c: &Caller, role: Role) -> bool {
+    c.operator
+        || match c.role {
+            Some(Role::MigrationManager) => true,
+            Some(Role::CustomerAdmin) => {
+                matches!(role, Role::CustomerAdmin | Role::Partner | Role::Viewer)
+            }
+            _ => false,
+        }
+}
+
+fn grant_refusal(c: &Caller, role: &str) -> ApiError {
+    ApiError::forbidden(format!(
+        "the {} role may not give or take away the {role} role: a migration-manager or the operator manages \
+         migration-manager and engineer members",
+        c.role.map(Role::as_str).unwrap_or("caller's")
+    ))
+}
+
 pub async fn add_member(
     State(st): State<AppState>,
     Extension(c): Extension<Caller>,
@@ -272,6 +295,9 @@ pub async fn add_member(
 ) -> ApiResult<Json<Value>> {
     let id: TenantId = path_id(&tenant, "tenant")?;
     check_name(&b.user)?;
+    if !may_grant(&c, b.role) {
+        return Err(grant_refusal(&c, b.role.as_str()));
+    }
     let _w = st.write.lock().await;
     let now = st.clock.now();
     let mut tx = st.pool().begin().await?;
@@ -307,6 +333,11 @@ pub async fn add_member(
             .bind(user.to_string())
             .fetch_optional(&mut *tx)
             .await?;
+    if let Some(current) = &before
+        && !Role::from_str(current).is_ok_and(|r| may_grant(&c, r))
+    {
+        return Err(grant_refusal(&c, current));
+    }
     sqlx::query(
         "INSERT INTO prog_member (tenant_id, user_id, role, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = excluded.role",
     )
@@ -355,6 +386,9 @@ pub async fn remove_member(
             .await?;
     let role =
         role.ok_or_else(|| ApiError::not_found(format!("user {user} has no role on this tenant")))?;
+    if !Role::from_str(&role).is_ok_and(|r| may_grant(&c, r)) {
+        return Err(grant_refusal(&c, &role));
+    }
     sqlx::query("DELETE FROM prog_member WHERE tenant_id = ? AND user_id = ?")
         .bind(id.to_string())
         .bind(user.to_string())
