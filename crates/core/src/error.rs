@@ -258,3 +258,49 @@ mod tests {
         assert_eq!(e.to_string(), "append: NO too big (folder: INBOX, uid: 7)");
     }
 }
+
+/// `text` (a URL, or a message quoting URLs) with every `user:password@` in a URL's authority turned into
+/// `user:***@`. Endpoint parsers quote what the user wrote, and a URL that fails to parse may still hold a
+/// password.
+pub fn redact_url(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#' | '`' | '\'' | '"') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let (authority, after) = tail.split_at(end);
+        match authority.rsplit_once('@') {
+            Some((userinfo, host)) if userinfo.contains(':') => {
+                let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+                out.push_str(&format!("{user}:***@{host}"));
+            }
+            _ => out.push_str(authority),
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_url;
+
+    #[test]
+    fn a_password_in_a_url_is_hidden_and_everything_else_kept() {
+        assert_eq!(
+            redact_url("imaps://u:hunter2@h:99999/x?y"),
+            "imaps://u:***@h:99999/x?y"
+        );
+        assert_eq!(redact_url("webdav://u@h/x"), "webdav://u@h/x");
+        assert_eq!(redact_url("/srv/share"), "/srv/share");
+        assert_eq!(redact_url("sftp://a:b:c@h"), "sftp://a:***@h");
+        assert_eq!(
+            redact_url("endpoint `imap://a:pw@h:0` is bad; write imap://host or imaps://b:x@h"),
+            "endpoint `imap://a:***@h:0` is bad; write imap://host or imaps://b:***@h"
+        );
+    }
+}

@@ -26,4 +26,4 @@ pub mod programme;
 pub mod rules;
 pub mod utf7;
 
-pub use error::{Error, ErrorKind, Result, Retry};
+pub use error::{Error, ErrorKind, Result, Retry, redact_url};

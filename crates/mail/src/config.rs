@@ -193,7 +193,18 @@ impl MailEndpoint {
     ///
     /// [`ErrorKind::Config`]: ferry_core::ErrorKind::Config
     pub fn parse(url: &str) -> Result<MailEndpoint> {
-        let url = url.trim();
+        Self::parse_inner(url.trim()).map_err(|e| {
+            // Errors quote the URL: never with a password in it.
+            let msg = ferry_core::redact_url(e.message());
+            if msg == e.message() {
+                e
+            } else {
+                Error::config(msg)
+            }
+        })
+    }
+
+    fn parse_inner(url: &str) -> Result<MailEndpoint> {
         for (prefix, is_maildir) in [("maildir:", true), ("mbox:", false)] {
             if url.len() >= prefix.len() && url[..prefix.len()].eq_ignore_ascii_case(prefix) {
                 let path = &url[prefix.len()..];
@@ -386,6 +397,7 @@ mod tests {
             ("pop3://h", "imap://"),
             ("imap://", "host"),
             ("imap://alice:secret@h", "password"),
+            ("imaps://alice:secret@h:99999", "not a URL"),
             ("imap://h/INBOX", "path"),
             ("imap://h?starttls=maybe", "starttls=require"),
             ("imaps://h?starttls=require", "imap://host?starttls=require"),

@@ -95,3 +95,80 @@ async fn a_viewer_reads_but_cannot_change_and_the_refusal_names_who_can() {
         .await
         .err(404);
 }
+
+#[tokio::test]
+async fn an_event_cancels_once() {
+    let s = TestServer::start().await;
+    let t = s.tenant("Contoso", 800).await;
+    let p = s
+        .post(
+            OPERATOR_TOKEN,
+            &format!("/api/v1/tenants/{t}/projects"),
+            json!({ "name": "m", "workload": "mail" }),
+        )
+        .await
+        .ok()["result"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base = format!("/api/v1/tenants/{t}/projects/{p}");
+    let gates = s.get(OPERATOR_TOKEN, &format!("{base}/gates")).await.ok();
+    for g in gates["gates"].as_array().unwrap() {
+        let kind = g["kind"].as_str().unwrap();
+        s.post(
+            OPERATOR_TOKEN,
+            &format!("{base}/gates/{kind}/confirm"),
+            json!({}),
+        )
+        .await
+        .ok();
+    }
+    let csv = "EmailAddress,UserName,Password\nann@example.com,ann,pw-ann\n";
+    s.post(
+        OPERATOR_TOKEN,
+        &format!("{base}/mappings"),
+        json!({ "csv": csv }),
+    )
+    .await
+    .ok();
+    let m = s
+        .get(OPERATOR_TOKEN, &format!("{base}/mappings"))
+        .await
+        .ok()["mappings"][0]["id"]
+        .clone();
+    let e = s
+        .post(
+            OPERATOR_TOKEN,
+            &format!("{base}/events"),
+            json!({ "name": "pilot", "kind": "synchronization", "pilot": true, "start": common::monday(), "mappings": [m] }),
+        )
+        .await
+        .ok()["result"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = s
+        .post(
+            OPERATOR_TOKEN,
+            &format!("{base}/events/{e}/cancel"),
+            json!({}),
+        )
+        .await
+        .ok();
+    assert_eq!(done["result"]["state"], "cancelled");
+    let again = s
+        .post(
+            OPERATOR_TOKEN,
+            &format!("{base}/events/{e}/cancel"),
+            json!({}),
+        )
+        .await
+        .err(409);
+    assert!(
+        again["message"]
+            .as_str()
+            .unwrap()
+            .contains("cancelled already"),
+        "{again}"
+    );
+}

@@ -446,6 +446,9 @@ pub async fn cancel(
     let _w = st.write.lock().await;
     let p = project_of(&st, &tenant, &project).await?;
     let e = load_event(st.pool(), p.id, path_id(&event, "event")?).await?;
+    if e.state == EventState::Cancelled {
+        return Err(ApiError::refused("the event is cancelled already"));
+    }
     let now = st.clock.now();
     let mut tx = st.pool().begin().await?;
     set_event_state(&mut tx, &e, EventState::Cancelled, now).await?;
