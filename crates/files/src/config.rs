@@ -283,6 +283,18 @@ impl FileEndpoint {
     ///
     /// [`ErrorKind::Config`]: ferry_core::ErrorKind::Config
     pub fn parse(s: &str) -> Result<FileEndpoint> {
+        Self::parse_inner(s).map_err(|e| {
+            // Errors quote the text: never with a password in it.
+            let msg = ferry_core::redact_url(e.message());
+            if msg == e.message() {
+                e
+            } else {
+                Error::config(msg)
+            }
+        })
+    }
+
+    fn parse_inner(s: &str) -> Result<FileEndpoint> {
         let text = s.trim();
         if text.is_empty() {
             return Err(Error::config(
@@ -721,5 +733,21 @@ mod tests {
         assert!(!format!("{s3:?} {}", s3.describe()).contains("hunter2"));
         let e = FileEndpoint::S3(s3);
         assert!(!e.describe().contains("hunter2"));
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::FileEndpoint;
+
+    #[test]
+    fn a_bad_url_with_a_password_is_quoted_without_it() {
+        for url in [
+            "webdav://u:hunter2@host:99999/share",
+            "sftp://u:hunter2@host:0x/x",
+        ] {
+            let e = FileEndpoint::parse(url).expect_err(url);
+            assert!(!e.to_string().contains("hunter2"), "{e}");
+        }
     }
 }
