@@ -11,14 +11,14 @@
 //! failed when the next assessment of the project starts. [`wait_assessments`] lets tests and
 //! `ferry quickstart` wait for the background work.
 
-use super::path_id;
+use super::project_of;
 use crate::auth::Caller;
 use crate::db::{self, Change, Project, changed, parse_ts, ts};
 use crate::workload;
 use crate::{ApiError, ApiResult, AppState};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
-use ferry_core::id::{ProjectId, TenantId, TransactionId};
+use ferry_core::id::TransactionId;
 use ferry_core::programme::{ProjectState, TransactionStatus};
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
@@ -87,12 +87,6 @@ pub async fn wait_assessments(st: &AppState, timeout: Duration) -> ApiResult<()>
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-async fn project_of(st: &AppState, tenant: &str, project: &str) -> ApiResult<Project> {
-    let t: TenantId = path_id(tenant, "tenant")?;
-    let p: ProjectId = path_id(project, "project")?;
-    db::load_project(st.pool(), t, p).await
 }
 
 pub async fn run(

@@ -1,14 +1,14 @@
 //! Events: created and changed by the customer's roles under the schedule policy and the gates; cancelled.
 //! Running them is the scheduler's job ([`crate::scheduler`]).
 
-use super::path_id;
+use super::{path_id, project_of};
 use crate::auth::Caller;
 use crate::db::{self, Change, Project, changed, parse_enum, parse_ts, ts};
 use crate::{ApiError, ApiResult, AppState};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use chrono::{DateTime, Utc};
-use ferry_core::id::{EventId, MappingId, ProjectId, TenantId};
+use ferry_core::id::{EventId, MappingId, ProjectId};
 use ferry_core::programme::event::{EventKind, EventState};
 use ferry_core::programme::gate::{GatedAction, check_gates};
 use ferry_core::programme::schedule::{self, EventSchedule, ScheduleRequest};
@@ -136,12 +136,6 @@ pub async fn set_event_state(
         .execute(&mut *conn)
         .await?;
     Ok(())
-}
-
-async fn project_of(st: &AppState, tenant: &str, project: &str) -> ApiResult<Project> {
-    let t: TenantId = path_id(tenant, "tenant")?;
-    let p: ProjectId = path_id(project, "project")?;
-    db::load_project(st.pool(), t, p).await
 }
 
 pub async fn list(

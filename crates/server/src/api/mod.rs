@@ -17,3 +17,14 @@ use std::str::FromStr;
 pub fn path_id<T: FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
     T::from_str(raw).map_err(|_| ApiError::not_found(format!("no {what} {raw:?}")))
 }
+
+/// The project `project` of tenant `tenant`, both from the path (404 for a project of another tenant).
+pub async fn project_of(
+    st: &crate::AppState,
+    tenant: &str,
+    project: &str,
+) -> Result<crate::db::Project, ApiError> {
+    let t: ferry_core::id::TenantId = path_id(tenant, "tenant")?;
+    let p: ferry_core::id::ProjectId = path_id(project, "project")?;
+    crate::db::load_project(st.pool(), t, p).await
+}

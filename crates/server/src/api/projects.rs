@@ -1,7 +1,7 @@
 //! Projects and what hangs off them before events: tasks (scope guard), gates, endpoints, credentials,
 //! mappings; and the end of a project's life: resume and close.
 
-use super::path_id;
+use super::{path_id, project_of};
 use crate::auth::Caller;
 use crate::db::{self, Change, Project, changed, enum_name, parse_enum, parse_ts, ts};
 use crate::{ApiError, ApiResult, AppState};
@@ -16,13 +16,6 @@ use ferry_core::programme::{ProjectState, SourceSystem, TransactionStatus, Workl
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::SqliteConnection;
-
-/// `(tenant, project)` from the path, with the project loaded.
-async fn project_of(st: &AppState, tenant: &str, project: &str) -> ApiResult<Project> {
-    let t: TenantId = path_id(tenant, "tenant")?;
-    let p: ProjectId = path_id(project, "project")?;
-    db::load_project(st.pool(), t, p).await
-}
 
 /// A project with its gates, as answers show it.
 pub async fn view(st: &AppState, p: &Project) -> ApiResult<Value> {

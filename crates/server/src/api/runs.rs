@@ -7,7 +7,7 @@
 //! is Completed, the final report stored at completion. Items come from the engine's journal (one row per
 //! message or file), as JSON or CSV, read from the store a page at a time.
 
-use super::path_id;
+use super::{path_id, project_of};
 use crate::api::events::{Event, load_event, set_event_state};
 use crate::api::projects::load_mappings;
 use crate::auth::Caller;
@@ -20,19 +20,13 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use ferry_core::grade::Grade;
-use ferry_core::id::{MappingId, ProjectId, TenantId};
+use ferry_core::id::MappingId;
 use ferry_core::programme::event::{self as event_rule, EventState};
 use ferry_core::programme::pass::{self, EventContext, PassDecision, PassRecord};
 use ferry_core::programme::role::Role;
 use ferry_core::programme::{ProjectState, TransactionStatus, Workload};
 use serde::Deserialize;
 use serde_json::{Value, json};
-
-async fn project_of(st: &AppState, tenant: &str, project: &str) -> ApiResult<Project> {
-    let t: TenantId = path_id(tenant, "tenant")?;
-    let p: ProjectId = path_id(project, "project")?;
-    db::load_project(st.pool(), t, p).await
-}
 
 fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()

@@ -1,23 +1,17 @@
 //! Post-migration tickets: accepted against a mapping within the reporting window after its event
 //! completed.
 
-use super::path_id;
+use super::{path_id, project_of};
 use crate::auth::Caller;
 use crate::db::{self, Change, changed, parse_ts, ts};
 use crate::{ApiError, ApiResult, AppState};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
-use ferry_core::id::{MappingId, ProjectId, TenantId, TicketId};
+use ferry_core::id::{MappingId, TicketId};
 use ferry_core::programme::TransactionStatus;
 use ferry_core::programme::ticket::check_ticket;
 use serde::Deserialize;
 use serde_json::{Value, json};
-
-async fn project_of(st: &AppState, tenant: &str, project: &str) -> ApiResult<db::Project> {
-    let t: TenantId = path_id(tenant, "tenant")?;
-    let p: ProjectId = path_id(project, "project")?;
-    db::load_project(st.pool(), t, p).await
-}
 
 type TicketRow = (
     String,
