@@ -100,6 +100,19 @@ pub async fn record(
     Ok(TransactionRef { id, status })
 }
 
+/// Record `change` as a completed transaction and commit `tx`: how every synchronous state-changing request
+/// ends.
+pub async fn commit(
+    mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+    caller: &Caller,
+    change: Change,
+    now: DateTime<Utc>,
+) -> Result<TransactionRef, ApiError> {
+    let txn = record(&mut tx, caller, change, TransactionStatus::Completed, now).await?;
+    tx.commit().await?;
+    Ok(txn)
+}
+
 /// Move a transaction on (an asynchronous request's worker reports its end this way).
 pub async fn set_transaction(
     pool: &SqlitePool,

@@ -9,10 +9,10 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use chrono::{DateTime, Utc};
 use ferry_core::id::{EventId, MappingId, ProjectId};
+use ferry_core::programme::ProjectState;
 use ferry_core::programme::event::{EventKind, EventState};
 use ferry_core::programme::gate::{GatedAction, check_gates};
 use ferry_core::programme::schedule::{self, EventSchedule, ScheduleRequest};
-use ferry_core::programme::{ProjectState, TransactionStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
@@ -278,8 +278,8 @@ pub async fn create(
     }
     db::touch_project(&mut tx, p.id, now).await?;
     let summary = json!({ "name": b.name.trim(), "kind": b.kind, "pilot": b.pilot, "start": b.start, "mappings": ids.len() });
-    let txn = db::record(
-        &mut tx,
+    let txn = db::commit(
+        tx,
         &c,
         Change {
             tenant: Some(p.tenant),
@@ -288,11 +288,9 @@ pub async fn create(
             before: None,
             after: Some(summary),
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     let e = load_event(st.pool(), p.id, id).await?;
     Ok(changed(txn, e))
 }
@@ -413,8 +411,8 @@ pub async fn change(
         "start": proposed.start, "pilot": proposed.pilot, "mappings": proposed.mappings,
         "added": add.len(), "removed": remove.len(),
     });
-    let txn = db::record(
-        &mut tx,
+    let txn = db::commit(
+        tx,
         &c,
         Change {
             tenant: Some(p.tenant),
@@ -423,11 +421,9 @@ pub async fn change(
             before: Some(before),
             after: Some(after),
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     let e = load_event(st.pool(), p.id, e.id).await?;
     Ok(changed(txn, e))
 }
@@ -447,8 +443,8 @@ pub async fn cancel(
     let mut tx = st.pool().begin().await?;
     set_event_state(&mut tx, &e, EventState::Cancelled, now).await?;
     db::touch_project(&mut tx, p.id, now).await?;
-    let txn = db::record(
-        &mut tx,
+    let txn = db::commit(
+        tx,
         &c,
         Change {
             tenant: Some(p.tenant),
@@ -457,11 +453,9 @@ pub async fn cancel(
             before: Some(json!({ "state": e.state })),
             after: Some(json!({ "state": EventState::Cancelled })),
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     st.workers.stop_event(e.id);
     let e = load_event(st.pool(), p.id, e.id).await?;
     Ok(changed(txn, e))

@@ -12,7 +12,7 @@ use ferry_core::id::{MappingId, ProjectId, TenantId};
 use ferry_core::programme::gate::{GateKind, applicable_gates};
 use ferry_core::programme::lifecycle::{self, Action};
 use ferry_core::programme::scope::{Task, check_task};
-use ferry_core::programme::{ProjectState, SourceSystem, TransactionStatus, Workload};
+use ferry_core::programme::{ProjectState, SourceSystem, Workload};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::SqliteConnection;
@@ -106,8 +106,8 @@ pub async fn create(
             .await?;
     }
     let summary = json!({ "name": b.name.trim(), "workload": b.workload, "source_system": b.source_system, "state": "draft" });
-    let txn = db::record(
-        &mut tx,
+    let txn = db::commit(
+        tx,
         &c,
         Change {
             tenant: Some(t),
@@ -116,11 +116,9 @@ pub async fn create(
             before: None,
             after: Some(summary),
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     let p = db::load_project(st.pool(), t, id).await?;
     Ok(changed(txn, view(&st, &p).await?))
 }
@@ -160,8 +158,8 @@ pub async fn update(
         .bind(p.id.to_string())
         .execute(&mut *tx)
         .await?;
-    let txn = db::record(
-        &mut tx,
+    let txn = db::commit(
+        tx,
         &c,
         Change {
             tenant: Some(p.tenant),
@@ -170,11 +168,9 @@ pub async fn update(
             before: Some(json!({ "name": p.name })),
             after: Some(json!({ "name": b.name.trim() })),
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     let p = db::load_project(st.pool(), p.tenant, p.id).await?;
     Ok(changed(txn, view(&st, &p).await?))
 }
@@ -244,8 +240,8 @@ pub async fn record_task(
     .await?;
     let after =
         json!({ "id": id, "task": task.name(), "in_scope": task.in_scope(), "decision": decision });
-    let txn = db::record(
-        &mut tx,
+    let txn = db::commit(
+        tx,
         &c,
         Change {
             tenant: Some(p.tenant),
@@ -254,11 +250,9 @@ pub async fn record_task(
             before: None,
             after: Some(after.clone()),
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     Ok(changed(txn, after))
 }
 
@@ -330,8 +324,8 @@ pub async fn confirm_gate(
         "confirmed_at": confirmation.map(|c| c.at),
         "changed": newly,
     });
-    let txn = db::record(
-        &mut tx,
+    let txn = db::commit(
+        tx,
         &c,
         Change {
             tenant: Some(p.tenant),
@@ -340,11 +334,9 @@ pub async fn confirm_gate(
             before: Some(before),
             after: Some(after.clone()),
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     Ok(changed(txn, after))
 }
 
@@ -477,8 +469,8 @@ pub async fn put_endpoint(
     }
     db::touch_project(&mut tx, p.id, now).await?;
     let after = json!({ "side": side, "url": b.url.trim(), "username": b.username, "credentials_purged": purged });
-    let txn = db::record(
-        &mut tx,
+    let txn = db::commit(
+        tx,
         &c,
         Change {
             tenant: Some(p.tenant),
@@ -487,11 +479,9 @@ pub async fn put_endpoint(
             before: before.map(|(u, n)| json!({ "url": u, "username": n })),
             after: Some(after.clone()),
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     Ok(changed(txn, after))
 }
 
@@ -520,8 +510,8 @@ pub async fn delete_endpoint(
         .bind(format!("endpoint:{side}"))
         .execute(&mut *tx)
         .await?;
-    let txn = db::record(
-        &mut tx,
+    let txn = db::commit(
+        tx,
         &c,
         Change {
             tenant: Some(p.tenant),
@@ -530,11 +520,9 @@ pub async fn delete_endpoint(
             before: Some(json!({ "side": side })),
             after: None,
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     Ok(changed(txn, json!({ "side": side, "deleted": true })))
 }
 
@@ -664,8 +652,8 @@ pub async fn put_credential(
     .await?;
     db::touch_project(&mut tx, p.id, now).await?;
     let after = json!({ "side": side, "stored": true, "expires_at": expires });
-    let txn = db::record(
-        &mut tx,
+    let txn = db::commit(
+        tx,
         &c,
         Change {
             tenant: Some(p.tenant),
@@ -674,11 +662,9 @@ pub async fn put_credential(
             before: None,
             after: Some(after.clone()),
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     Ok(changed(txn, after))
 }
 
@@ -936,8 +922,8 @@ pub async fn import_mappings(
     }
     db::touch_project(&mut tx, p.id, now).await?;
     let after = json!({ "imported": rows.len() });
-    let txn = db::record(
-        &mut tx,
+    let txn = db::commit(
+        tx,
         &c,
         Change {
             tenant: Some(p.tenant),
@@ -946,11 +932,9 @@ pub async fn import_mappings(
             before: None,
             after: Some(after.clone()),
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     Ok(changed(txn, after))
 }
 
@@ -1028,8 +1012,8 @@ pub async fn resume(
     let actions = lifecycle::resume(p.state, paused_from, fresh > 0, confirmed)?;
     let mut tx = st.pool().begin().await?;
     let done = apply_actions(&st, &mut tx, &p, &actions, now).await?;
-    let txn = db::record(
-        &mut tx,
+    let txn = db::commit(
+        tx,
         &c,
         Change {
             tenant: Some(p.tenant),
@@ -1038,11 +1022,9 @@ pub async fn resume(
             before: Some(json!({ "state": p.state })),
             after: Some(json!({ "state": paused_from, "actions": done })),
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     let p = db::load_project(st.pool(), p.tenant, p.id).await?;
     Ok(changed(txn, view(&st, &p).await?))
 }
@@ -1058,8 +1040,8 @@ pub async fn close(
     let actions = lifecycle::close(p.state)?;
     let mut tx = st.pool().begin().await?;
     let done = apply_actions(&st, &mut tx, &p, &actions, now).await?;
-    let txn = db::record(
-        &mut tx,
+    let txn = db::commit(
+        tx,
         &c,
         Change {
             tenant: Some(p.tenant),
@@ -1068,11 +1050,9 @@ pub async fn close(
             before: Some(json!({ "state": p.state })),
             after: Some(json!({ "state": "closed", "actions": done })),
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     let p = db::load_project(st.pool(), p.tenant, p.id).await?;
     Ok(changed(txn, view(&st, &p).await?))
 }

@@ -100,8 +100,8 @@ pub async fn create(
         .await?;
     }
     let v = view(&st, id, &t);
-    let txn = db::record(
-        &mut tx,
+    let txn = db::commit(
+        tx,
         &c,
         Change {
             tenant: Some(id),
@@ -110,11 +110,9 @@ pub async fn create(
             before: None,
             after: Some(v.clone()),
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     Ok(changed(txn, v))
 }
 
@@ -170,8 +168,8 @@ async fn save_tenant(
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
-    let txn = db::record(
-        &mut tx,
+    let txn = db::commit(
+        tx,
         c,
         Change {
             tenant: Some(id),
@@ -180,11 +178,9 @@ async fn save_tenant(
             before: Some(before),
             after: Some(after.clone()),
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     Ok(changed(txn, after))
 }
 
@@ -347,8 +343,8 @@ pub async fn add_member(
     .bind(ts(now))
     .execute(&mut *tx)
     .await?;
-    let txn = db::record(
-        &mut tx,
+    let txn = db::commit(
+        tx,
         &c,
         Change {
             tenant: Some(id),
@@ -357,11 +353,9 @@ pub async fn add_member(
             before: before.map(|r| json!({ "user": b.user, "role": r })),
             after: Some(json!({ "user": b.user, "role": b.role })),
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     Ok(changed(
         txn,
         json!({ "user": user, "name": b.user.trim(), "role": b.role, "token": token }),
@@ -394,8 +388,8 @@ pub async fn remove_member(
         .bind(user.to_string())
         .execute(&mut *tx)
         .await?;
-    let txn = db::record(
-        &mut tx,
+    let txn = db::commit(
+        tx,
         &c,
         Change {
             tenant: Some(id),
@@ -404,11 +398,9 @@ pub async fn remove_member(
             before: Some(json!({ "role": role })),
             after: None,
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     Ok(changed(txn, json!({ "user": user, "removed": true })))
 }
 

@@ -8,7 +8,6 @@ use crate::{ApiError, ApiResult, AppState};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use ferry_core::id::{MappingId, TicketId};
-use ferry_core::programme::TransactionStatus;
 use ferry_core::programme::ticket::check_ticket;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -115,8 +114,8 @@ pub async fn create(
     .execute(&mut *tx)
     .await?;
     let after = json!({ "id": id, "mapping": b.mapping, "event": event, "title": b.title.trim(), "status": "open" });
-    let txn = db::record(
-        &mut tx,
+    let txn = db::commit(
+        tx,
         &c,
         Change {
             tenant: Some(p.tenant),
@@ -125,11 +124,9 @@ pub async fn create(
             before: None,
             after: Some(after.clone()),
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     Ok(changed(txn, after))
 }
 
@@ -184,8 +181,8 @@ pub async fn update(
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
-    let txn = db::record(
-        &mut tx,
+    let txn = db::commit(
+        tx,
         &c,
         Change {
             tenant: Some(p.tenant),
@@ -194,11 +191,9 @@ pub async fn update(
             before: Some(json!({ "status": status_before })),
             after: Some(json!({ "status": status, "commented": b.comment.is_some() })),
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     let row: TicketRow = sqlx::query_as(&format!(
         "SELECT {TICKET_COLUMNS} FROM prog_ticket WHERE id = ?"
     ))
