@@ -85,10 +85,15 @@ impl Table {
                 w[i] = w[i].max(c.chars().count());
             }
         }
+        // Counts and sizes (`12`, `1.5 MB`, `36/36`) are right-aligned; dates and ids, which also start
+        // with a digit, are not.
         let numeric = |i: usize| {
             self.rows.iter().all(|r| {
-                r.get(i)
-                    .is_none_or(|c| c.is_empty() || c.starts_with(|ch: char| ch.is_ascii_digit()))
+                r.get(i).is_none_or(|c| {
+                    c.is_empty()
+                        || (c.starts_with(|ch: char| ch.is_ascii_digit())
+                            && !c.contains(['-', ':']))
+                })
             })
         };
         let mut out = String::new();
@@ -159,5 +164,13 @@ mod tests {
             "{r}"
         );
         assert_eq!(human_bytes(1536), "1.5 KB");
+        let mut t = Table::new(&["Seq", "At", "Size"]);
+        t.row(vec![
+            "1".into(),
+            "2025-03-03 10:00 UTC".into(),
+            "1.5 KB".into(),
+        ]);
+        let r = t.render();
+        assert!(r.starts_with("Seq  At                      Size\n"), "{r}");
     }
 }

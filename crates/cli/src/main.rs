@@ -2,14 +2,18 @@
 //!
 //! Exit codes (for scripts): 0 everything copied / verified; 1 finished, but some items were skipped or
 //! failed, or verify found missing messages; 2 an error stopped the command (bad flags, unreadable CSV, the
-//! store, or no mailbox could be processed at all).
+//! store, or no mailbox could be processed at all) — for the programme commands: the server refused the
+//! request (a rule, a role, something missing) or could not be reached.
 
+mod client;
 mod endpoints;
 mod files;
 mod format;
 mod mail;
+mod programme;
 mod quickstart;
 mod report;
+mod serve;
 mod summary;
 mod ui;
 
@@ -25,21 +29,56 @@ use std::process::ExitCode;
     name = "ferry",
     version,
     propagate_version = true,
-    max_term_width = 110
+    max_term_width = 110,
+    after_help = EXIT_CODES
 )]
 struct Cli {
     /// Directory holding Ferry's state (the SQLite store `ferry.db`): re-runs, reports and verify find
     /// earlier passes here.
-    #[arg(long, global = true, env = "FERRY_DATA", default_value = "ferry-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "FERRY_DATA",
+        default_value = "ferry-data",
+        help_heading = "Global options"
+    )]
     data: PathBuf,
 
     /// Print machine-readable JSON instead of tables.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     json: bool,
 
     /// More log output (-v info, -vv debug). Also RUST_LOG.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(
+        short,
+        long,
+        global = true,
+        action = clap::ArgAction::Count,
+        help_heading = "Global options"
+    )]
     verbose: u8,
+
+    /// The Ferry server the programme commands (tenant, project, event, …) talk to.
+    #[arg(
+        long,
+        global = true,
+        env = "FERRY_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        value_name = "URL",
+        help_heading = "Programme server"
+    )]
+    server: String,
+
+    /// The bearer token for --server. Prefer the FERRY_TOKEN variable: a flag shows in process lists.
+    #[arg(
+        long,
+        global = true,
+        env = "FERRY_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        help_heading = "Programme server"
+    )]
+    token: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -47,8 +86,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Generate a sample mailbox, migrate it with the real engine and store, verify it, and show the report.
-    /// Needs no server.
+    /// Generate a sample mailbox, migrate it with the real engine and store, verify it, and show the report;
+    /// then walk the migration programme (tenant, gates, assessment, pilot, synchronization, completion,
+    /// report) on a service started in this process. Needs no server.
     Quickstart(quickstart::QuickstartArgs),
     /// Mail migrations: migrate and verify.
     #[command(subcommand)]
@@ -59,7 +99,18 @@ enum Command {
     /// Show what earlier runs did: per mailbox and folder, discovered, copied, skipped, failed (with
     /// reasons), bytes and duration.
     Report(report::ReportArgs),
+    /// Run the programme service: the REST API (/api/v1), /healthz, /metrics and the scheduler with its
+    /// workers, on the store in --data. On an empty store it creates the operator account and prints its
+    /// token once (or takes it from FERRY_BOOTSTRAP_TOKEN).
+    Serve(serve::ServeArgs),
+    #[command(flatten)]
+    Programme(programme::ProgrammeCommand),
 }
+
+const EXIT_CODES: &str = "Exit codes: 0 done; 1 finished, but some items were skipped or failed (migrate, verify, \
+quickstart); 2 an error stopped the command — bad flags or input, the store, or, for the programme commands, the \
+server refused the request (the message names the rule or role, the error kind and the request id) or could not be \
+reached.";
 
 /// How a command ended, mapped to the documented exit codes.
 pub enum Outcome {
@@ -67,8 +118,12 @@ pub enum Outcome {
     Incomplete,
 }
 
-fn init_tracing(verbose: u8) {
+/// Logs go to stderr. The quickstart's default is errors only: its output is the story it tells, and
+/// the warnings it would show are expected (e.g. a Maildir source changes its UIDVALIDITY whenever mail
+/// arrives, which the Delta pass handles by matching content fingerprints).
+fn init_tracing(verbose: u8, story: bool) {
     let default = match verbose {
+        0 if story => "error",
         0 => "warn",
         1 => "info,sqlx=warn",
         _ => "debug,sqlx=warn",
@@ -107,7 +162,7 @@ fn main() -> ExitCode {
     #[cfg(target_os = "linux")]
     pin_malloc_threshold();
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    init_tracing(cli.verbose, matches!(cli.command, Command::Quickstart(_)));
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -121,15 +176,10 @@ fn main() -> ExitCode {
     let ctx = Ctx {
         data: cli.data,
         json: cli.json,
+        server: cli.server,
+        token: cli.token,
     };
-    let result = rt.block_on(async {
-        match cli.command {
-            Command::Quickstart(a) => quickstart::run(a).await,
-            Command::Mail(c) => mail::run(&ctx, *c).await,
-            Command::Files(c) => files::run(&ctx, *c).await,
-            Command::Report(a) => report::run(&ctx, a).await,
-        }
-    });
+    let result = rt.block_on(dispatch(&ctx, cli.command));
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Incomplete) => ExitCode::from(1),
@@ -140,13 +190,32 @@ fn main() -> ExitCode {
     }
 }
 
+async fn dispatch(ctx: &Ctx, command: Command) -> ferry_core::Result<Outcome> {
+    match command {
+        Command::Quickstart(a) => quickstart::run(a).await,
+        Command::Mail(c) => mail::run(ctx, *c).await,
+        Command::Files(c) => files::run(ctx, *c).await,
+        Command::Report(a) => report::run(ctx, a).await,
+        Command::Serve(a) => serve::run(ctx, a).await,
+        Command::Programme(c) => programme::run(ctx, c).await.map(|_| Outcome::Ok),
+    }
+}
+
 /// What every command gets from the global flags.
 pub struct Ctx {
     pub data: PathBuf,
     pub json: bool,
+    /// The programme server's URL and the caller's token (programme commands only).
+    pub server: String,
+    pub token: Option<String>,
 }
 
 impl Ctx {
+    /// A client for `--server` with `--token`.
+    pub fn client(&self) -> ferry_core::Result<client::Client> {
+        client::Client::new(&self.server, self.token.as_deref())
+    }
+
     pub async fn store(&self) -> ferry_core::Result<ferry_store::SqliteStore> {
         ferry_store::SqliteStore::open(&self.data.join("ferry.db")).await
     }

@@ -1,7 +1,12 @@
-//! `ferry quickstart`: the whole job on the embedded default, with no server. It writes a sample Maildir
-//! (folders, nested and non-ASCII names, flags and keywords, dates, a duplicate, a message without
-//! Message-ID, a 1 MB attachment), plans, migrates into a local Maildir target with the same engine and
-//! SQLite store used for IMAP, re-runs (nothing new is copied), verifies and prints the report.
+//! `ferry quickstart`: the whole job on the embedded default, with no external server.
+//!
+//! First the mover: it writes a sample Maildir (folders, nested and non-ASCII names, flags and keywords,
+//! dates, a duplicate, a message without Message-ID, a 1 MB attachment), plans, migrates into a local
+//! Maildir target with the same engine and SQLite store used for IMAP, re-runs (nothing new is copied),
+//! verifies and prints the report. Then the programme ([`programme`]): the service runs in this process and
+//! the walk drives it over HTTP from tenant to final report.
+
+mod programme;
 
 use crate::format::human_bytes;
 use crate::mail::MailCommand;
@@ -68,6 +73,8 @@ pub async fn run(a: QuickstartArgs) -> Result<Outcome> {
     let qctx = Ctx {
         data: data.clone(),
         json: false,
+        server: String::new(),
+        token: None,
     };
     let (src_url, tgt_url) = (
         format!("maildir:{}", source.display()),
@@ -127,11 +134,18 @@ pub async fn run(a: QuickstartArgs) -> Result<Outcome> {
         "The source was opened read-only and is unchanged. Everything is in {}.",
         dir.display()
     );
+
+    let completed = programme::walk(&dir, 7).await?;
+
+    println!("\nEverything is in {}. Next:", dir.display());
     println!(
-        "Next: point --source and --target at real servers, e.g. --source imaps://old.example.com --target imap://new.example.com --mapping users.csv"
+        "  - one-off copies: point --source and --target at real servers, e.g. `ferry mail migrate --source imaps://old.example.com --target imap://new.example.com --mapping users.csv`;"
     );
-    Ok(match (first, verified) {
-        (Outcome::Ok, Outcome::Ok) => Outcome::Ok,
+    println!(
+        "  - the programme: `ferry serve` (it prints the operator's token once), then the commands above with FERRY_SERVER and FERRY_TOKEN set. See docs/cli-programme.md."
+    );
+    Ok(match (first, verified, completed) {
+        (Outcome::Ok, Outcome::Ok, true) => Outcome::Ok,
         _ => Outcome::Incomplete,
     })
 }

@@ -88,6 +88,19 @@ pub fn ferry_command(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Comman
     cmd.env_remove("FERRY_SOURCE_PASSWORD")
         .env_remove("FERRY_TARGET_PASSWORD")
         .env_remove("RUST_LOG");
+    // The programme commands' settings come only from the test, never from the shell that runs it.
+    for var in [
+        "FERRY_SERVER",
+        "FERRY_TOKEN",
+        "FERRY_TENANT",
+        "FERRY_PROJECT",
+        "FERRY_SECRET",
+        "FERRY_BOOTSTRAP_TOKEN",
+        "FERRY_CREDENTIAL_KEY",
+        "FERRY_LISTEN",
+    ] {
+        cmd.env_remove(var);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -1,0 +1,225 @@
+//! `ferry endpoint`, `ferry credential`: a project's source and target, and their secrets (read from
+//! standard input or `FERRY_SECRET` only, never printed).
+
+use super::{ProjectSel, emit, emit_change, txt, when};
+use crate::Ctx;
+use crate::client::Client;
+use crate::format::Table;
+use clap::{Args, Subcommand, ValueEnum};
+use ferry_core::{Error, Result};
+use serde_json::{Map, Value, json};
+use std::io::{IsTerminal, Read};
+
+// --- endpoints and credentials ----------------------------------------------------------------------------
+
+#[derive(Args, Debug)]
+pub struct EndpointCmd {
+    #[command(flatten)]
+    sel: ProjectSel,
+    #[command(subcommand)]
+    cmd: EndpointCommand,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Side {
+    Source,
+    Target,
+}
+
+impl Side {
+    fn as_str(self) -> &'static str {
+        match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EndpointCommand {
+    /// Set the source or target endpoint. Mail: imap://host:port, imaps://…, maildir:PATH, mbox:PATH.
+    /// Files: a path, webdav://…, sftp://…, s3://…. A URL with a password in it is refused: supply the
+    /// secret with `ferry credential set`.
+    Set {
+        #[arg(value_enum)]
+        side: Side,
+        /// The endpoint URL.
+        url: String,
+        /// The login (mail: an admin or master user; files: the SFTP/WebDAV user or S3 key id).
+        #[arg(long)]
+        username: Option<String>,
+        /// A connector option, KEY=VALUE (repeatable), e.g. s3_endpoint=http://127.0.0.1:9000.
+        #[arg(long = "option", value_name = "KEY=VALUE")]
+        options: Vec<String>,
+    },
+    /// Both endpoints, with whether a credential is stored and when it expires (never the secret).
+    List,
+    /// Remove an endpoint and its credential.
+    Delete {
+        #[arg(value_enum)]
+        side: Side,
+    },
+}
+
+pub async fn run_endpoint(ctx: &Ctx, c: &Client, e: EndpointCmd) -> Result<Value> {
+    let base = format!("{}/endpoints", e.sel.path(c).await?);
+    match e.cmd {
+        EndpointCommand::Set {
+            side,
+            url,
+            username,
+            options,
+        } => {
+            let mut opts = Map::new();
+            for o in options {
+                let (k, v) = o
+                    .split_once('=')
+                    .ok_or_else(|| Error::config(format!("--option {o:?}: write KEY=VALUE")))?;
+                opts.insert(k.trim().to_string(), json!(v));
+            }
+            let v = c
+                .put(
+                    &format!("{base}/{}", side.as_str()),
+                    json!({ "url": url, "username": username, "options": opts }),
+                )
+                .await?;
+            emit_change(ctx, v, |r| {
+                let user = r["username"]
+                    .as_str()
+                    .map(|u| format!(" as {u}"))
+                    .unwrap_or_default();
+                println!(
+                    "The {} endpoint is {}{user}.",
+                    txt(&r["side"]),
+                    txt(&r["url"])
+                );
+            })
+        }
+        EndpointCommand::List => {
+            let v = c.get(&base).await?;
+            emit(ctx, v, |v| {
+                let mut t = Table::new(&["Side", "URL", "Username", "Credential"]);
+                for x in v["endpoints"].as_array().into_iter().flatten() {
+                    t.row(vec![
+                        txt(&x["side"]),
+                        txt(&x["url"]),
+                        txt(&x["username"]),
+                        credential_cell(&x["credential"]),
+                    ]);
+                }
+                print!("{}", t.render());
+            })
+        }
+        EndpointCommand::Delete { side } => {
+            let v = c.delete(&format!("{base}/{}", side.as_str())).await?;
+            emit_change(ctx, v, |r| {
+                println!(
+                    "The {} endpoint and its credential are removed.",
+                    txt(&r["side"])
+                );
+            })
+        }
+    }
+}
+
+fn credential_cell(cred: &Value) -> String {
+    if cred["stored"].as_bool() != Some(true) {
+        "none".into()
+    } else if cred["expired"].as_bool() == Some(true) {
+        format!("expired {}", when(&cred["expires_at"]))
+    } else {
+        format!("stored, expires {}", when(&cred["expires_at"]))
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct CredentialCmd {
+    #[command(flatten)]
+    sel: ProjectSel,
+    #[command(subcommand)]
+    cmd: CredentialCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CredentialCommand {
+    /// Supply an endpoint's secret (password, key, token). It is read from standard input with
+    /// --secret-stdin, or from the FERRY_SECRET environment variable — never from a flag, so it stays out
+    /// of shell history and process lists — and is never shown again.
+    Set {
+        #[arg(value_enum)]
+        side: Side,
+        /// Read the secret from standard input (one line; the trailing newline is dropped).
+        #[arg(long)]
+        secret_stdin: bool,
+    },
+    /// Which credentials are stored, by whom, and when they expire.
+    List,
+}
+
+/// The secret from stdin or `FERRY_SECRET`; never echoed.
+fn read_secret(stdin: bool) -> Result<String> {
+    let secret = if stdin {
+        if std::io::stdin().is_terminal() {
+            // A terminal would show the secret as it is typed.
+            return Err(Error::config(
+                "--secret-stdin reads a pipe, not a terminal (which would show the secret): e.g. printf '%s\\n' \"$SECRET\" | ferry credential set …, or set FERRY_SECRET",
+            ));
+        }
+        let mut s = String::new();
+        std::io::stdin()
+            .take(64 * 1024)
+            .read_to_string(&mut s)
+            .map_err(|e| {
+                Error::config(format!("cannot read the secret from standard input: {e}"))
+            })?;
+        s.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        std::env::var("FERRY_SECRET").map_err(|_| {
+            Error::config(
+                "no secret given: pipe it in with --secret-stdin, or set FERRY_SECRET (it is never taken from a flag)",
+            )
+        })?
+    };
+    if secret.is_empty() {
+        return Err(Error::config("the secret is empty"));
+    }
+    Ok(secret)
+}
+
+pub async fn run_credential(ctx: &Ctx, c: &Client, e: CredentialCmd) -> Result<Value> {
+    let project = e.sel.path(c).await?;
+    match e.cmd {
+        CredentialCommand::Set { side, secret_stdin } => {
+            let secret = read_secret(secret_stdin)?;
+            let v = c
+                .put(
+                    &format!("{project}/endpoints/{}/credential", side.as_str()),
+                    json!({ "secret": secret }),
+                )
+                .await?;
+            emit_change(ctx, v, |r| {
+                println!(
+                    "Stored the {} credential, encrypted; it expires {}. It is never shown again.",
+                    txt(&r["side"]),
+                    when(&r["expires_at"])
+                );
+            })
+        }
+        CredentialCommand::List => {
+            let v = c.get(&format!("{project}/credentials")).await?;
+            emit(ctx, v, |v| {
+                let mut t = Table::new(&["Owner", "Supplied by", "Supplied", "Expires", "Expired"]);
+                for x in v["credentials"].as_array().into_iter().flatten() {
+                    t.row(vec![
+                        txt(&x["owner"]),
+                        txt(&x["supplied_by"]),
+                        when(&x["supplied_at"]),
+                        when(&x["expires_at"]),
+                        txt(&x["expired"]),
+                    ]);
+                }
+                print!("{}", t.render());
+            })
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! `ferry serve`: the programme service — the REST API under `/api/v1`, `/healthz`, `/metrics` — with the
+//! scheduler and its workers in the same process, on the SQLite store in `--data`.
+//!
+//! The port is bound before the store is touched, so a taken port fails at once and an operator token is
+//! never created (and printed) by a server that then cannot serve. On an empty store the operator account
+//! is created: with the token from `FERRY_BOOTSTRAP_TOKEN`, or with a new one printed once here (only its
+//! hash is stored, so it cannot be shown again).
+
+use crate::{Ctx, Outcome};
+use clap::Args;
+use ferry_core::programme::ProgrammeSettings;
+use ferry_core::{Error, ErrorKind, Result};
+use ferry_server::{BOOTSTRAP_TOKEN_ENV, ServiceConfig, SystemClock, Vault};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The address and port to listen on (`0.0.0.0:8080` for every interface; put TLS in front of it).
+    #[arg(long, env = "FERRY_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// The credential key: 32 bytes, raw or base64. Created (mode 0600) when missing. Default
+    /// DATA/credential.key; the FERRY_CREDENTIAL_KEY variable (base64), when set, is used instead. Keep it
+    /// out of backups of the store: without it stored credentials cannot be read.
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+}
+
+pub async fn run(ctx: &Ctx, a: ServeArgs) -> Result<Outcome> {
+    let listener = tokio::net::TcpListener::bind(&a.listen)
+        .await
+        .map_err(|e| {
+            let why = match e.kind() {
+                std::io::ErrorKind::AddrInUse => {
+                    "the address is already in use (is another `ferry serve` running?): choose another with --listen".to_string()
+                }
+                std::io::ErrorKind::PermissionDenied => {
+                    "permission denied (ports below 1024 need privileges): choose another with --listen".to_string()
+                }
+                _ => e.to_string(),
+            };
+            Error::new(ErrorKind::Config, format!("cannot listen on {}: {why}", a.listen))
+        })?;
+    let addr = listener.local_addr().map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!("the listening socket has no address: {e}"),
+        )
+    })?;
+    std::fs::create_dir_all(&ctx.data).map_err(|e| {
+        Error::config(format!(
+            "cannot create the data directory {}: {e}",
+            ctx.data.display()
+        ))
+    })?;
+    let key_file = a
+        .key_file
+        .unwrap_or_else(|| ctx.data.join("credential.key"));
+    let vault = Vault::load_or_create(&key_file)?;
+    let state = ferry_server::open(ServiceConfig {
+        data_dir: ctx.data.clone(),
+        settings: ProgrammeSettings::default(),
+        clock: Arc::new(SystemClock),
+        vault,
+    })
+    .await?;
+    let from_env = std::env::var(BOOTSTRAP_TOKEN_ENV).ok();
+    if let Some(token) = ferry_server::bootstrap(&state, from_env.as_deref()).await? {
+        println!(
+            "Created the operator account. Its token is below: save it, it is not shown again."
+        );
+        println!("\n    {token}\n");
+        println!(
+            "Use it as FERRY_TOKEN (or --token) with the ferry commands, or as `Authorization: Bearer <token>`."
+        );
+    }
+    println!(
+        "Ferry is serving http://{addr}: API /api/v1 (document /api/v1/openapi.json), /healthz, /metrics; \
+         store {}; the scheduler runs here. Ctrl-C stops it.",
+        ctx.data.join("ferry.db").display()
+    );
+    tracing::info!(%addr, data = %ctx.data.display(), "listening");
+    ferry_server::serve(state, listener, true, shutdown()).await?;
+    println!("Stopped.");
+    Ok(Outcome::Ok)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
