@@ -715,6 +715,7 @@ async fn try_complete(
     report["final"] = json!(true);
     report["event"]["state"] = json!(EventState::Completed);
     report["event"]["completed_at"] = json!(now);
+    report["completion_text"] = json!("completed");
     let mut tx = st.pool().begin().await?;
     set_event_state(&mut tx, e, EventState::Completed, now).await?;
     sqlx::query("UPDATE prog_event SET final_report = ? WHERE id = ?")

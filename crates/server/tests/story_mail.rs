@@ -582,6 +582,7 @@ async fn a_synchronization_event_keeps_the_schedule_policy_runs_deltas_and_a_com
     );
     let r = st.report(&cutover).await;
     assert_eq!(r["final"], true, "{r}");
+    assert_eq!(r["completion_text"], "completed", "{r}");
     assert_eq!(r["grade"], "Perfect", "{r}");
     assert_eq!(r["mappings"][0]["last_pass"]["kind"], "final", "{r}");
     assert_eq!(
