@@ -820,4 +820,53 @@ mod tests {
         assert_eq!(parse_token("nonsense"), None);
         assert_eq!(parse_token("zz:x"), None);
     }
+
+    #[tokio::test]
+    async fn copy_in_keeps_bytes_and_mtime_and_a_source_of_another_size_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
+        fs::create_dir_all(&src).expect("src");
+        fs::write(src.join("a.txt"), b"hello").expect("a");
+        let target = LocalConnector::open(&dst, Access::ReadWrite).expect("open");
+        let mtime = DateTime::parse_from_rfc3339("2020-01-02T03:04:05Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let file = |path: &str, size| LocalFile {
+            from: src.join("a.txt"),
+            path: path.to_owned(),
+            size,
+            mtime: Some(mtime),
+        };
+        let local = target.local().expect("a local connector is local");
+        let out = local
+            .copy_in(vec![file("d/a.txt", 5), file("d/short.txt", 9)])
+            .await;
+        let copied = out[0].as_ref().expect("the right size copies");
+        assert_eq!((copied.size, copied.mtime), (5, Some(mtime)));
+        assert_eq!(fs::read(dst.join("d/a.txt")).expect("read"), b"hello");
+        assert!(out[1].is_err(), "a source of another size is an error");
+        let names: Vec<String> = fs::read_dir(dst.join("d"))
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.txt"], "no partial file and no temp file is left");
+    }
+
+    #[tokio::test]
+    async fn copy_in_on_a_read_only_connector_is_unsupported() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs::write(dir.path().join("a.txt"), b"x").expect("a");
+        let source = LocalConnector::open(dir.path(), Access::ReadOnly).expect("open");
+        let local = source.local().expect("local");
+        let out = local
+            .copy_in(vec![LocalFile {
+                from: dir.path().join("a.txt"),
+                path: "b.txt".into(),
+                size: 1,
+                mtime: None,
+            }])
+            .await;
+        assert!(matches!(&out[0], Err(e) if e.kind() == ErrorKind::Unsupported));
+        assert!(!dir.path().join("b.txt").exists());
+    }
 }

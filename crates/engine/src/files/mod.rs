@@ -3,15 +3,25 @@
 //! Design (DESIGN §5):
 //! - **Walk in step**: source and target are listed one directory at a time and compared in memory with
 //!   the journal rows of that directory, so memory is flat from 100k to 1M files and a delta pass costs
-//!   one listing per directory on each side, never a request per file.
+//!   one listing per directory of the source and at most one of the target, never a request per file.
 //! - **Never destructive**: a target file that changed after Ferry wrote it is Skipped ("changed on
 //!   target"); a target file Ferry did not write is never overwritten; nothing is deleted.
 //! - **Crash safety**: targets write atomically (temp name, then rename) or only show complete objects,
 //!   files are journaled `pending` before the copy starts, and a re-run adopts a target file that matches
-//!   a pending row instead of copying it twice.
+//!   a pending row instead of copying it twice. A new file on a target that writes atomically and keeps
+//!   mtimes skips the pending row: it is either absent or identical to the source (adopted), and a file
+//!   changed there since is never overwritten.
+//! - **Per-file overhead is the budget** for trees of small files: a few directories are scanned ahead
+//!   at once ([`pass`]), a re-run needs no target listing for files the journal shows copied and
+//!   unchanged, journal rows go through one writer task (`journal`) so nothing waits on the database
+//!   but a copy on its own pending row, and local → local copies go in batches through
+//!   [`LocalFiles`](ferry_core::file::LocalFiles) (`copy`).
 
 pub mod assess;
+mod copy;
+mod journal;
 pub mod pass;
+mod scan;
 pub mod spmt;
 pub mod verify;
 

@@ -1,31 +1,37 @@
 //! One pass of one file mapping: a depth-first walk of the source, a directory at a time, comparing each
-//! directory's files with the same directory on the target and with the journal, then copying what is
-//! new or changed with bounded concurrency.
+//! directory's files with the same directory on the target and with the journal (`scan`), then
+//! copying what is new or changed with bounded concurrency (`copy`).
+//!
+//! The walk scans up to `READ_AHEAD` directories at once, each in a task: a scan is a source listing, a
+//! journal query and, when some file needs it, a target listing, and a no-op re-run is nothing but
+//! scans. Memory stays flat from 100k to 1M files: the walk holds the directories still to visit
+//! (paths only), at most `READ_AHEAD` scanned directories, and the copies in flight.
 
-use super::{FileMappingSpec, FileOptions, parse_stamp, relative, same_time, stamp};
+use super::copy::{self, CopyDone};
+use super::journal::{Durable, Journal};
+use super::scan::{self, Scanned, ToCopy};
+use super::{FileMappingSpec, FileOptions, relative, stamp};
 use crate::job::{join_in_order, summarise};
 use crate::progress::Progress;
 use crate::retry;
-use chrono::Utc;
-use ferry_core::file::{EntryKind, FileConnector, FileEntry, UploadState, join};
+use chrono::{DateTime, Utc};
+use ferry_core::file::{EntryKind, FileConnector, FileEntry, join};
 use ferry_core::id::{MappingId, PassId, RunId};
 use ferry_core::mail::Access;
 use ferry_core::rules::{TargetRoot, Verdict};
 use ferry_core::{Error, ErrorKind, Result};
-use ferry_store::{
-    FileItemRow, FileItemWrite, FileStore, ItemStatus, PassCounters, PassKind, RunStatus,
-    SavedUpload,
-};
+use ferry_store::{FileItemWrite, FileStore, ItemStatus, PassCounters, PassKind, RunStatus};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-/// Journal writes are flushed in batches of this many rows (one transaction each).
+/// Finished copies' rows go to the journal writer in batches of this many.
 const FLUSH_ROWS: usize = 256;
+/// Directories scanned at once, ahead of the copies.
+const READ_AHEAD: usize = 8;
 
 /// The outcome of one mapping in a run.
 #[derive(Clone, Debug, Serialize)]
@@ -169,14 +175,15 @@ async fn run_one(
     Ok(result)
 }
 
+/// A pass's counters, shared by its scans and copies.
 #[derive(Default)]
-struct Tally {
-    discovered: AtomicU64,
-    copied: AtomicU64,
-    skipped: AtomicU64,
-    failed: AtomicU64,
-    bytes: AtomicU64,
-    renamed: AtomicU64,
+pub(super) struct Tally {
+    pub discovered: AtomicU64,
+    pub copied: AtomicU64,
+    pub skipped: AtomicU64,
+    pub failed: AtomicU64,
+    pub bytes: AtomicU64,
+    pub renamed: AtomicU64,
 }
 
 impl Tally {
@@ -215,15 +222,28 @@ fn server_caps(
     keys.iter().filter_map(|k| caps.get(k).cloned()).collect()
 }
 
-/// What one copy task hands back.
-struct CopyDone {
-    rel: String,
-    source: FileEntry,
-    target_path: String,
-    result: Result<FileEntry>,
+/// What the scans and copies of one pass share, once its connectors are open.
+pub(super) struct PassCtx {
+    pub store: Arc<dyn FileStore>,
+    pub opts: Arc<FileOptions>,
+    pub progress: Arc<Progress>,
+    pub tally: Arc<Tally>,
+    pub mapping: MappingId,
+    pub spec: FileMappingSpec,
+    pub src: Arc<dyn FileConnector>,
+    pub tgt: Arc<dyn FileConnector>,
+    /// The source is a cloud service (its file size limit applies).
+    pub cloud: bool,
+    /// The target keeps the mtimes it is given (an identical file there can be adopted).
+    pub target_keeps_mtime: bool,
+    /// The target also writes atomically: a file there is absent or complete with the source's size
+    /// and mtime, so a new file needs no pending row (see `scan`).
+    pub target_adopts_new: bool,
+    /// When the pass started (the age filters compare with it).
+    pub now: DateTime<Utc>,
 }
 
-fn item(
+pub(super) fn item(
     rel: &str,
     f: &FileEntry,
     status: ItemStatus,
@@ -302,21 +322,59 @@ impl FilePass {
             .map_err(|e| e.with_context("side", "source"))?;
         let tgt = retry!(&policy, "open target", spec.target.open(Access::ReadWrite))
             .map_err(|e| e.with_context("side", "target"))?;
-        let cloud = spec.source.is_cloud();
-        let tcap = tgt.capability();
-        let now = Utc::now();
-        let permits = Arc::new(Semaphore::new(self.opts.concurrency.max(1)));
-        // Multipart copies buffer one part each: at most two at once.
-        let big_permits = Arc::new(Semaphore::new(2));
-        let mut tasks: JoinSet<CopyDone> = JoinSet::new();
-        let mut done_rows: Vec<FileItemWrite> = Vec::new();
+        // Both sides on this machine: copies go in batches through the target's local copy.
+        let local = src.local().is_some() && tgt.local().is_some();
+        let ctx = Arc::new(PassCtx {
+            store: self.store.clone(),
+            opts: self.opts.clone(),
+            progress: self.progress.clone(),
+            tally: self.tally.clone(),
+            mapping: self.mapping,
+            spec: spec.clone(),
+            cloud: spec.source.is_cloud(),
+            target_keeps_mtime: tgt.capability().set_mtime,
+            target_adopts_new: tgt.capability().set_mtime && tgt.capability().atomic_write,
+            now: Utc::now(),
+            src,
+            tgt,
+        });
+        let mut journal = Journal::start(self.store.clone(), self.mapping, self.pass);
+        let walked = self.walk(&ctx, &mut journal, local).await;
+        // Whatever the walk did, what it queued is written before the pass is finished.
+        let finished = journal.finish().await;
+        walked.and(finished)
+    }
+
+    async fn walk(&self, ctx: &Arc<PassCtx>, journal: &mut Journal, local: bool) -> Result<()> {
+        let spec = &ctx.spec;
+        let mut copies = Copies {
+            permits: Arc::new(Semaphore::new(self.opts.concurrency.max(1))),
+            // Multipart copies buffer one part each: at most two at once.
+            big_permits: Arc::new(Semaphore::new(2)),
+            local,
+            tasks: JoinSet::new(),
+            done_rows: Vec::new(),
+        };
         let mut stack = vec![spec.source_dir.clone()];
+        let mut scans: JoinSet<Result<Scanned>> = JoinSet::new();
         let mut first = true;
-        while let Some(dir) = stack.pop() {
-            let entries = match list_all(src.as_ref(), &dir, &policy).await {
-                Ok(e) => e,
-                Err(e) if first => return Err(e),
-                Err(e) => {
+        loop {
+            // The root is scanned alone: a root that cannot be listed fails the mapping.
+            let ahead = if first { 1 } else { READ_AHEAD };
+            while scans.len() < ahead
+                && let Some(dir) = stack.pop()
+            {
+                scans.spawn(scan::scan(ctx.clone(), dir));
+            }
+            let Some(joined) = scans.join_next().await else {
+                break;
+            };
+            let scanned = joined.map_err(|e| {
+                Error::unexpected(format!("a directory scan ended abnormally: {e}"))
+            })??;
+            match scanned {
+                Scanned::Unlistable { error, .. } if first => return Err(error),
+                Scanned::Unlistable { dir, error } => {
                     // A directory we cannot read is one failed item with the reason, and the walk goes on.
                     let rel = relative(&dir, &spec.source_dir);
                     let f = FileEntry {
@@ -326,67 +384,36 @@ impl FilePass {
                         mtime: None,
                         hash: None,
                     };
-                    done_rows.push(item(
+                    copies.done_rows.push(item(
                         &format!("{rel}/"),
                         &f,
                         ItemStatus::Failed,
-                        Some(format!("cannot list this directory: {e}")),
+                        Some(format!("cannot list this directory: {error}")),
                         None,
                     ));
                     self.count(&self.tally.failed, &self.progress.failed, 1);
-                    continue;
                 }
-            };
+                Scanned::Plan(plan) => {
+                    // Children are pushed in listing order; popping visits them in reverse, which is fine.
+                    stack.extend(plan.subdirs);
+                    // Pending rows are durable before any byte is sent (each copy waits for its
+                    // directory's), so a crash is always reconciled.
+                    let durable = journal.write(plan.rows).await?;
+                    self.start_copies(ctx, &mut copies, plan.to_copy, durable, journal)
+                        .await?;
+                }
+            }
             first = false;
-            let mut files = Vec::new();
-            for e in entries {
-                match e.kind {
-                    EntryKind::Dir => stack.push(e.path),
-                    EntryKind::File => files.push(e),
-                }
+            while let Some(j) = copies.tasks.try_join_next() {
+                self.finish_copy(j, &mut copies.done_rows)?;
             }
-            // Children are pushed in listing order; popping visits them in reverse, which is fine.
-            if files.is_empty() {
-                continue;
-            }
-            self.directory(
-                spec,
-                &src,
-                &tgt,
-                &dir,
-                files,
-                cloud,
-                tcap.set_mtime,
-                now,
-                &permits,
-                &big_permits,
-                &mut tasks,
-                &mut done_rows,
-            )
-            .await?;
-            while let Some(j) = tasks.try_join_next() {
-                self.finish_copy(j, &mut done_rows)?;
-            }
-            if done_rows.len() >= FLUSH_ROWS {
-                self.store
-                    .write_file_items(self.mapping, self.pass, &done_rows)
-                    .await?;
-                done_rows.clear();
-            }
+            flush(journal, &mut copies.done_rows, FLUSH_ROWS).await?;
         }
-        while let Some(j) = tasks.join_next().await {
-            self.finish_copy(j, &mut done_rows)?;
-            if done_rows.len() >= FLUSH_ROWS {
-                self.store
-                    .write_file_items(self.mapping, self.pass, &done_rows)
-                    .await?;
-                done_rows.clear();
-            }
+        while let Some(j) = copies.tasks.join_next().await {
+            self.finish_copy(j, &mut copies.done_rows)?;
+            flush(journal, &mut copies.done_rows, FLUSH_ROWS).await?;
         }
-        self.store
-            .write_file_items(self.mapping, self.pass, &done_rows)
-            .await?;
-        Ok(())
+        flush(journal, &mut copies.done_rows, 1).await
     }
 
     fn count(&self, tally: &AtomicU64, progress: &AtomicU64, n: u64) {
@@ -396,208 +423,58 @@ impl FilePass {
 
     fn finish_copy(
         &self,
-        joined: std::result::Result<CopyDone, tokio::task::JoinError>,
+        joined: std::result::Result<Vec<CopyDone>, tokio::task::JoinError>,
         rows: &mut Vec<FileItemWrite>,
     ) -> Result<()> {
-        let done =
+        let unit =
             joined.map_err(|e| Error::unexpected(format!("a copy task ended abnormally: {e}")))?;
-        match done.result {
-            Ok(t) => {
-                let mut w = item(
-                    &done.rel,
-                    &done.source,
-                    ItemStatus::Copied,
-                    None,
-                    Some(&done.target_path),
-                );
-                w.target_size = Some(t.size);
-                w.target_mtime = stamp(t.mtime);
-                rows.push(w);
-                self.count(&self.tally.copied, &self.progress.copied, 1);
-                self.count(
-                    &self.tally.bytes,
-                    &self.progress.copied_bytes,
-                    done.source.size,
-                );
-            }
-            Err(e) => {
-                rows.push(item(
-                    &done.rel,
-                    &done.source,
-                    ItemStatus::Failed,
-                    Some(e.to_string()),
-                    Some(&done.target_path),
-                ));
-                self.count(&self.tally.failed, &self.progress.failed, 1);
+        for CopyDone { copy, result } in unit {
+            match result {
+                Ok(t) => {
+                    let mut w = item(
+                        &copy.rel,
+                        &copy.source,
+                        ItemStatus::Copied,
+                        None,
+                        Some(&copy.target_path),
+                    );
+                    w.target_size = Some(t.size);
+                    w.target_mtime = stamp(t.mtime);
+                    rows.push(w);
+                    self.count(&self.tally.copied, &self.progress.copied, 1);
+                    self.count(
+                        &self.tally.bytes,
+                        &self.progress.copied_bytes,
+                        copy.source.size,
+                    );
+                }
+                Err(e) => {
+                    rows.push(item(
+                        &copy.rel,
+                        &copy.source,
+                        ItemStatus::Failed,
+                        Some(e.to_string()),
+                        Some(&copy.target_path),
+                    ));
+                    self.count(&self.tally.failed, &self.progress.failed, 1);
+                }
             }
         }
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn directory(
+    /// Start a directory's copies, waiting for permits (and for finished copies when too many are queued).
+    async fn start_copies(
         &self,
-        spec: &FileMappingSpec,
-        src: &Arc<dyn FileConnector>,
-        tgt: &Arc<dyn FileConnector>,
-        dir: &str,
-        files: Vec<FileEntry>,
-        cloud: bool,
-        target_keeps_mtime: bool,
-        now: chrono::DateTime<Utc>,
-        permits: &Arc<Semaphore>,
-        big_permits: &Arc<Semaphore>,
-        tasks: &mut JoinSet<CopyDone>,
-        rows: &mut Vec<FileItemWrite>,
+        ctx: &Arc<PassCtx>,
+        copies: &mut Copies,
+        to_copy: Vec<ToCopy>,
+        durable: Durable,
+        journal: &mut Journal,
     ) -> Result<()> {
-        let policy = self.opts.retry;
-        let rel_dir = relative(dir, &spec.source_dir);
-        let journal: HashMap<String, FileItemRow> = self
-            .store
-            .file_items_in_dir(self.mapping, rel_dir)
-            .await?
-            .into_iter()
-            .map(|r| (r.path.clone(), r))
-            .collect();
-        // The target directory is found from any file's target path (all files of a directory share it).
-        let mut target_listing: Option<HashMap<String, FileEntry>> = None;
-        let mut to_copy: Vec<(String, FileEntry, String)> = Vec::new();
-        let mut now_rows: Vec<FileItemWrite> = Vec::new();
-        for f in files {
-            let rel = relative(&f.path, &spec.source_dir).to_owned();
-            if !self.opts.filter.selects(&rel, f.mtime, now) {
-                continue;
-            }
-            let row = journal.get(&rel);
-            let (tpath, renamed) = match target_of(&self.opts, spec, &rel, f.size, cloud) {
-                Ok(t) => t,
-                Err(reason) => {
-                    if row.is_none_or(|r| {
-                        r.status != ItemStatus::Skipped
-                            || r.reason.as_deref() != Some(reason.as_str())
-                    }) {
-                        now_rows.push(item(&rel, &f, ItemStatus::Skipped, Some(reason), None));
-                        self.tally.discovered.fetch_add(1, Ordering::Relaxed);
-                        self.count(&self.tally.skipped, &self.progress.skipped, 1);
-                    }
-                    continue;
-                }
-            };
-            if target_listing.is_none() {
-                let tdir = ferry_core::file::parent(&tpath).to_owned();
-                let listed = list_all(tgt.as_ref(), &tdir, &policy).await?;
-                target_listing = Some(
-                    listed
-                        .into_iter()
-                        .filter(|e| e.kind == EntryKind::File)
-                        .map(|e| (e.path.clone(), e))
-                        .collect(),
-                );
-            }
-            let on_target = target_listing.as_ref().and_then(|l| l.get(&tpath));
-            let source_unchanged = row.is_some_and(|r| {
-                r.size == f.size
-                    && r.mtime == stamp(f.mtime)
-                    && (!self.opts.checksum || r.hash == f.hash)
-            });
-            let decision = match (row, on_target) {
-                // Copied before and unchanged at the source: nothing to do, whether or not the target
-                // still shows it. A delta copies what is new or changed at the source; a file deleted on
-                // the target on purpose is not re-created, and a name the server lists differently
-                // (rclone's WebDAV shows TAB as ␉) is not written again. Verify reports either as missing.
-                (Some(r), _) if r.status == ItemStatus::Copied && source_unchanged => {
-                    Decision::Nothing
-                }
-                (Some(r), Some(t)) if r.status == ItemStatus::Copied => {
-                    // The source changed; overwrite only our own, untouched, earlier copy.
-                    if Some(t.size) == r.target_size
-                        && same_time(t.mtime, parse_stamp(r.target_mtime.as_deref()))
-                    {
-                        Decision::Copy
-                    } else {
-                        Decision::Skip(
-                            "changed on the target since Ferry wrote it; not overwritten".into(),
-                        )
-                    }
-                }
-                (Some(r), Some(t))
-                    if r.status == ItemStatus::Skipped
-                        && r.reason
-                            .as_deref()
-                            .is_some_and(|x| x.starts_with("changed on the target"))
-                        && source_unchanged =>
-                {
-                    let _ = t;
-                    Decision::Nothing
-                }
-                (row, Some(t)) => {
-                    // Not (confirmed) written by Ferry. A row left pending or failed means Ferry was writing
-                    // this very file when it was interrupted: an identical file is adopted (the journal
-                    // entry was cut off), a different one is Ferry's own partial write (targets without
-                    // atomic writes show those) and is written again. A file Ferry never started to write
-                    // is never overwritten.
-                    let pending = row.is_some_and(|r| {
-                        r.status == ItemStatus::Pending || r.status == ItemStatus::Failed
-                    });
-                    let same = t.size == f.size
-                        && (if target_keeps_mtime {
-                            same_time(t.mtime, f.mtime)
-                        } else {
-                            pending
-                        });
-                    if same {
-                        Decision::Adopt(t.clone())
-                    } else if pending {
-                        Decision::Copy
-                    } else if row.is_some_and(|r| r.status == ItemStatus::Skipped)
-                        && source_unchanged
-                    {
-                        Decision::Nothing
-                    } else {
-                        Decision::Skip("exists on the target and differs; Ferry does not overwrite files it did not write".into())
-                    }
-                }
-                (_, None) => Decision::Copy,
-            };
-            match decision {
-                Decision::Nothing => {}
-                Decision::Skip(reason) => {
-                    self.tally.discovered.fetch_add(1, Ordering::Relaxed);
-                    now_rows.push(item(
-                        &rel,
-                        &f,
-                        ItemStatus::Skipped,
-                        Some(reason),
-                        Some(&tpath),
-                    ));
-                    self.count(&self.tally.skipped, &self.progress.skipped, 1);
-                }
-                Decision::Adopt(t) => {
-                    self.tally.discovered.fetch_add(1, Ordering::Relaxed);
-                    let mut w = item(&rel, &f, ItemStatus::Copied, None, Some(&tpath));
-                    w.target_size = Some(t.size);
-                    w.target_mtime = stamp(t.mtime);
-                    now_rows.push(w);
-                    self.count(&self.tally.copied, &self.progress.copied, 1);
-                }
-                Decision::Copy => {
-                    if renamed {
-                        self.tally.renamed.fetch_add(1, Ordering::Relaxed);
-                    }
-                    self.tally.discovered.fetch_add(1, Ordering::Relaxed);
-                    Progress::add(&self.progress.discovered, 1);
-                    Progress::add(&self.progress.discovered_bytes, f.size);
-                    now_rows.push(item(&rel, &f, ItemStatus::Pending, None, Some(&tpath)));
-                    to_copy.push((rel, f, tpath));
-                }
-            }
-        }
-        // Pending rows are durable before any byte is sent, so a crash is always reconciled.
-        self.store
-            .write_file_items(self.mapping, self.pass, &now_rows)
-            .await?;
-        for (rel, f, tpath) in to_copy {
-            let permit = permits
+        for unit in copy::units(to_copy, copies.local) {
+            let permit = copies
+                .permits
                 .clone()
                 .acquire_owned()
                 .await
@@ -611,24 +488,18 @@ impl FilePass {
                         .map_err(|_| Error::unexpected("server permits closed"))?,
                 );
             }
-            let (src, tgt, store, mapping) =
-                (src.clone(), tgt.clone(), self.store.clone(), self.mapping);
-            let big = big_permits.clone();
-            tasks.spawn(async move {
+            let (ctx, big, local) = (ctx.clone(), copies.big_permits.clone(), copies.local);
+            let durable = durable.clone();
+            copies.tasks.spawn(async move {
                 let _permit = permit;
                 let _server_permits = server_permits;
-                let result = copy_file(&policy, store, mapping, src, tgt, &f, &tpath, big).await;
-                CopyDone {
-                    rel,
-                    source: f,
-                    target_path: tpath,
-                    result,
-                }
+                copy::copy_unit(&ctx, unit, durable, local, big).await
             });
             // Keep the set from growing without bound when copies are slower than the walk.
-            while tasks.len() > 4 * self.opts.concurrency.max(1) {
-                if let Some(j) = tasks.join_next().await {
-                    self.finish_copy(j, rows)?;
+            while copies.tasks.len() > 4 * self.opts.concurrency.max(1) {
+                if let Some(j) = copies.tasks.join_next().await {
+                    self.finish_copy(j, &mut copies.done_rows)?;
+                    flush(journal, &mut copies.done_rows, FLUSH_ROWS).await?;
                 }
             }
         }
@@ -636,126 +507,20 @@ impl FilePass {
     }
 }
 
-enum Decision {
-    Nothing,
-    Copy,
-    Adopt(FileEntry),
-    Skip(String),
+/// The copies of one pass: their permits, the tasks in flight and the rows of those finished.
+struct Copies {
+    permits: Arc<Semaphore>,
+    big_permits: Arc<Semaphore>,
+    /// Both sides are local: copy in batches.
+    local: bool,
+    tasks: JoinSet<Vec<CopyDone>>,
+    done_rows: Vec<FileItemWrite>,
 }
 
-/// Copy one file, with retries; large files go through the target's resumable upload when it has one.
-#[allow(clippy::too_many_arguments)]
-async fn copy_file(
-    policy: &crate::retry::RetryPolicy,
-    store: Arc<dyn FileStore>,
-    mapping: MappingId,
-    src: Arc<dyn FileConnector>,
-    tgt: Arc<dyn FileConnector>,
-    f: &FileEntry,
-    tpath: &str,
-    big: Arc<Semaphore>,
-) -> Result<FileEntry> {
-    if let Some(ru) = tgt.resumable()
-        && f.size >= 2 * ru.part_size()
-    {
-        {
-            let _slot = big
-                .acquire_owned()
-                .await
-                .map_err(|_| Error::unexpected("permits closed"))?;
-            return retry!(
-                policy,
-                "resumable copy",
-                resumable_copy(
-                    store.as_ref(),
-                    mapping,
-                    src.as_ref(),
-                    tgt.as_ref(),
-                    f,
-                    tpath
-                )
-            );
-        }
+/// Queue the finished rows once there are at least `min` of them.
+async fn flush(journal: &mut Journal, rows: &mut Vec<FileItemWrite>, min: usize) -> Result<()> {
+    if rows.len() >= min {
+        journal.write(std::mem::take(rows)).await?;
     }
-    retry!(policy, "copy", async {
-        let reader = src.read(&f.path).await?;
-        tgt.write(tpath, f.size, f.mtime, reader).await
-    })
-}
-
-/// A multipart copy whose progress is saved in the store, so a re-run continues at the first missing part.
-async fn resumable_copy(
-    store: &dyn FileStore,
-    mapping: MappingId,
-    src: &dyn FileConnector,
-    tgt: &dyn FileConnector,
-    f: &FileEntry,
-    tpath: &str,
-) -> Result<FileEntry> {
-    let ru = tgt
-        .resumable()
-        .ok_or_else(|| Error::unsupported("the target has no resumable upload"))?;
-    let part = ru.part_size().max(1);
-    let saved = store.load_upload(mapping, tpath).await?;
-    let mut resumed: Option<(UploadState, Vec<u32>)> = None;
-    if let Some(s) = saved.filter(|s| s.source_size == f.size && s.source_mtime == stamp(f.mtime))
-        && let Ok(state) = serde_json::from_str::<UploadState>(&s.state)
-    {
-        match ru.parts_done(&state).await {
-            Ok(done) => resumed = Some((state, done)),
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let (state, done) = match resumed {
-        Some(r) => {
-            tracing::info!(path = %tpath, parts = r.1.len(), "resuming an interrupted upload");
-            r
-        }
-        None => {
-            let state = ru.begin(tpath, f.size, f.mtime).await?;
-            let json = serde_json::to_string(&state)
-                .map_err(|e| Error::unexpected(format!("upload state: {e}")))?;
-            store
-                .save_upload(
-                    mapping,
-                    tpath,
-                    &SavedUpload {
-                        state: json,
-                        source_size: f.size,
-                        source_mtime: stamp(f.mtime),
-                    },
-                )
-                .await?;
-            (state, Vec::new())
-        }
-    };
-    let done: HashSet<u32> = done.into_iter().collect();
-    let mut reader = src.read(&f.path).await?;
-    let parts = f.size.div_ceil(part).max(1);
-    for n in 1..=parts {
-        let len = part.min(f.size - (n - 1) * part);
-        let mut buf = Vec::with_capacity(len as usize);
-        (&mut reader)
-            .take(len)
-            .read_to_end(&mut buf)
-            .await
-            .map_err(Error::from)?;
-        if buf.len() as u64 != len {
-            return Err(Error::new(
-                ErrorKind::Io,
-                format!("the source ended early at part {n} of {}", f.path),
-            )
-            .temporary());
-        }
-        let number = n as u32;
-        if done.contains(&number) {
-            continue;
-        }
-        ru.put_part(&state, number, len, Box::new(std::io::Cursor::new(buf)))
-            .await?;
-    }
-    let entry = ru.complete(&state).await?;
-    store.delete_upload(mapping, tpath).await?;
-    Ok(entry)
+    Ok(())
 }

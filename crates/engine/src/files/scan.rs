@@ -1,0 +1,252 @@
+//! One directory of a pass, compared: the source's files against the same directory on the target and
+//! against the journal rows of that directory, giving what to record and what to copy. Scans run a few
+//! directories ahead of the copies (see [`super::pass`]), each in a task of its own, so listing and
+//! comparing use both cores while the walk stays bounded: a scan holds one directory, never a tree.
+
+use super::pass::{PassCtx, item, list_all, target_of};
+use super::{parse_stamp, relative, same_time, stamp};
+use crate::progress::Progress;
+use ferry_core::file::{EntryKind, FileEntry};
+use ferry_core::{Error, Result};
+use ferry_store::{FileItemRow, FileItemWrite, ItemStatus};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// A file to copy.
+pub(super) struct ToCopy {
+    /// Path relative to the mapping's source directory (the journal's key).
+    pub rel: String,
+    pub source: FileEntry,
+    pub target_path: String,
+}
+
+/// The outcome of scanning one directory.
+pub(super) enum Scanned {
+    Plan(DirPlan),
+    /// The source directory could not be listed.
+    Unlistable {
+        dir: String,
+        error: Error,
+    },
+}
+
+/// What to do in one directory.
+pub(super) struct DirPlan {
+    pub subdirs: Vec<String>,
+    /// Journal rows to write before any of `to_copy` starts: the copies' pending rows, skips, adoptions.
+    pub rows: Vec<FileItemWrite>,
+    pub to_copy: Vec<ToCopy>,
+}
+
+enum Decision {
+    Nothing,
+    Copy,
+    Adopt(FileEntry),
+    Skip(String),
+}
+
+/// List `dir` on the source and decide about each of its files. An error is a failure of the pass (the
+/// journal or the target cannot be read); a source directory that cannot be listed is [`Scanned::Unlistable`].
+pub(super) async fn scan(ctx: Arc<PassCtx>, dir: String) -> Result<Scanned> {
+    let entries = match list_all(ctx.src.as_ref(), &dir, &ctx.opts.retry).await {
+        Ok(e) => e,
+        Err(error) => return Ok(Scanned::Unlistable { dir, error }),
+    };
+    let mut subdirs = Vec::new();
+    let mut files = Vec::new();
+    for e in entries {
+        match e.kind {
+            EntryKind::Dir => subdirs.push(e.path),
+            EntryKind::File => files.push(e),
+        }
+    }
+    let mut plan = DirPlan {
+        subdirs,
+        rows: Vec::new(),
+        to_copy: Vec::new(),
+    };
+    if !files.is_empty() {
+        ctx.compare(&dir, files, &mut plan).await?;
+    }
+    Ok(Scanned::Plan(plan))
+}
+
+impl PassCtx {
+    async fn compare(&self, dir: &str, files: Vec<FileEntry>, plan: &mut DirPlan) -> Result<()> {
+        let spec = &self.spec;
+        let rel_dir = relative(dir, &spec.source_dir);
+        let journal: HashMap<String, FileItemRow> = self
+            .store
+            .file_items_in_dir(self.mapping, rel_dir)
+            .await?
+            .into_iter()
+            .map(|r| (r.path.clone(), r))
+            .collect();
+        // The target directory is found from any file's target path (all files of a directory share it).
+        let mut target_listing: Option<HashMap<String, FileEntry>> = None;
+        for f in files {
+            let rel = relative(&f.path, &spec.source_dir).to_owned();
+            if !self.opts.filter.selects(&rel, f.mtime, self.now) {
+                continue;
+            }
+            let row = journal.get(&rel);
+            let (tpath, renamed) = match target_of(&self.opts, spec, &rel, f.size, self.cloud) {
+                Ok(t) => t,
+                Err(reason) => {
+                    if row.is_none_or(|r| {
+                        r.status != ItemStatus::Skipped
+                            || r.reason.as_deref() != Some(reason.as_str())
+                    }) {
+                        plan.rows
+                            .push(item(&rel, &f, ItemStatus::Skipped, Some(reason), None));
+                        self.tally.discovered.fetch_add(1, Ordering::Relaxed);
+                        self.count_skipped();
+                    }
+                    continue;
+                }
+            };
+            let source_unchanged = self.source_unchanged(&f, row);
+            if row.is_some_and(|r| r.status == ItemStatus::Copied) && source_unchanged {
+                // Copied before and unchanged since: the common case of a re-run, decided without
+                // listing the target (see `decide`).
+                continue;
+            }
+            if target_listing.is_none() {
+                let tdir = ferry_core::file::parent(&tpath).to_owned();
+                let listed = list_all(self.tgt.as_ref(), &tdir, &self.opts.retry).await?;
+                target_listing = Some(
+                    listed
+                        .into_iter()
+                        .filter(|e| e.kind == EntryKind::File)
+                        .map(|e| (e.path.clone(), e))
+                        .collect(),
+                );
+            }
+            let on_target = target_listing.as_ref().and_then(|l| l.get(&tpath));
+            match self.decide(&f, row, on_target, source_unchanged) {
+                Decision::Nothing => {}
+                Decision::Skip(reason) => {
+                    self.tally.discovered.fetch_add(1, Ordering::Relaxed);
+                    plan.rows.push(item(
+                        &rel,
+                        &f,
+                        ItemStatus::Skipped,
+                        Some(reason),
+                        Some(&tpath),
+                    ));
+                    self.count_skipped();
+                }
+                Decision::Adopt(t) => {
+                    self.tally.discovered.fetch_add(1, Ordering::Relaxed);
+                    let mut w = item(&rel, &f, ItemStatus::Copied, None, Some(&tpath));
+                    w.target_size = Some(t.size);
+                    w.target_mtime = stamp(t.mtime);
+                    plan.rows.push(w);
+                    self.tally.copied.fetch_add(1, Ordering::Relaxed);
+                    Progress::add(&self.progress.copied, 1);
+                }
+                Decision::Copy => {
+                    if renamed {
+                        self.tally.renamed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.tally.discovered.fetch_add(1, Ordering::Relaxed);
+                    Progress::add(&self.progress.discovered, 1);
+                    Progress::add(&self.progress.discovered_bytes, f.size);
+                    // A file the journal has never seen, on a target that writes atomically and
+                    // keeps mtimes, needs no pending row: after a crash it is absent, or complete
+                    // with the source's size and mtime and adopted. A file with a row (a re-copy)
+                    // needs one: its old row would call Ferry's new copy "changed on the target".
+                    if row.is_some() || !self.target_adopts_new {
+                        plan.rows
+                            .push(item(&rel, &f, ItemStatus::Pending, None, Some(&tpath)));
+                    }
+                    plan.to_copy.push(ToCopy {
+                        rel,
+                        source: f,
+                        target_path: tpath,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn count_skipped(&self) {
+        self.tally.skipped.fetch_add(1, Ordering::Relaxed);
+        Progress::add(&self.progress.skipped, 1);
+    }
+
+    /// The source file is as the journal row recorded it.
+    fn source_unchanged(&self, f: &FileEntry, row: Option<&FileItemRow>) -> bool {
+        row.is_some_and(|r| {
+            r.size == f.size
+                && r.mtime == stamp(f.mtime)
+                && (!self.opts.checksum || r.hash == f.hash)
+        })
+    }
+
+    /// One file: its journal row (if any) and what the target shows under its target path (if anything).
+    fn decide(
+        &self,
+        f: &FileEntry,
+        row: Option<&FileItemRow>,
+        on_target: Option<&FileEntry>,
+        source_unchanged: bool,
+    ) -> Decision {
+        match (row, on_target) {
+            // Copied before and unchanged at the source: nothing to do, whether or not the target
+            // still shows it. A delta copies what is new or changed at the source; a file deleted on
+            // the target on purpose is not re-created, and a name the server lists differently
+            // (rclone's WebDAV shows TAB as ␉) is not written again. Verify reports either as missing.
+            (Some(r), _) if r.status == ItemStatus::Copied && source_unchanged => Decision::Nothing,
+            (Some(r), Some(t)) if r.status == ItemStatus::Copied => {
+                // The source changed; overwrite only our own, untouched, earlier copy.
+                if Some(t.size) == r.target_size
+                    && same_time(t.mtime, parse_stamp(r.target_mtime.as_deref()))
+                {
+                    Decision::Copy
+                } else {
+                    Decision::Skip(
+                        "changed on the target since Ferry wrote it; not overwritten".into(),
+                    )
+                }
+            }
+            (Some(r), Some(_))
+                if r.status == ItemStatus::Skipped
+                    && r.reason
+                        .as_deref()
+                        .is_some_and(|x| x.starts_with("changed on the target"))
+                    && source_unchanged =>
+            {
+                Decision::Nothing
+            }
+            (row, Some(t)) => {
+                // Not (confirmed) written by Ferry. A row left pending or failed means Ferry was writing
+                // this very file when it was interrupted: an identical file is adopted (the journal
+                // entry was cut off), a different one is Ferry's own partial write (targets without
+                // atomic writes show those) and is written again. A file Ferry never started to write
+                // is never overwritten.
+                let pending = row.is_some_and(|r| {
+                    r.status == ItemStatus::Pending || r.status == ItemStatus::Failed
+                });
+                let same = t.size == f.size
+                    && (if self.target_keeps_mtime {
+                        same_time(t.mtime, f.mtime)
+                    } else {
+                        pending
+                    });
+                if same {
+                    Decision::Adopt(t.clone())
+                } else if pending {
+                    Decision::Copy
+                } else if row.is_some_and(|r| r.status == ItemStatus::Skipped) && source_unchanged {
+                    Decision::Nothing
+                } else {
+                    Decision::Skip("exists on the target and differs; Ferry does not overwrite files it did not write".into())
+                }
+            }
+            (_, None) => Decision::Copy,
+        }
+    }
+}
