@@ -4,8 +4,8 @@ use crate::sqlite::{db_err, now};
 use crate::types::*;
 use crate::{FileStore, SqliteStore};
 use async_trait::async_trait;
-use ferry_core::Result;
 use ferry_core::id::{MappingId, PassId};
+use ferry_core::{Error, ErrorKind, Result};
 use sqlx::Row;
 
 /// The parent directory of a relative path (`""` at the root).
@@ -13,36 +13,99 @@ fn dir_of(path: &str) -> &str {
     path.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
 }
 
+/// The columns [`file_row`] reads, in its order. Not `SELECT *`: the mapping id, pass id and timestamps are
+/// long strings nobody reads here, and on a no-op re-run copying them is a good part of the pass's CPU.
+const FILE_ROW_COLUMNS: &str = "path, dir, size, mtime, hash, hash_kind, status, reason, target_path, target_size, target_mtime, attempts";
+
 fn file_row(r: &sqlx::sqlite::SqliteRow) -> Result<FileItemRow> {
     Ok(FileItemRow {
-        path: r.try_get("path").map_err(db_err)?,
-        dir: r.try_get("dir").map_err(db_err)?,
-        size: r.try_get::<i64, _>("size").map_err(db_err)? as u64,
-        mtime: r.try_get("mtime").map_err(db_err)?,
-        hash: r.try_get("hash").map_err(db_err)?,
-        hash_kind: r.try_get("hash_kind").map_err(db_err)?,
-        status: r.try_get::<String, _>("status").map_err(db_err)?.parse()?,
-        reason: r.try_get("reason").map_err(db_err)?,
-        target_path: r.try_get("target_path").map_err(db_err)?,
+        path: r.try_get(0).map_err(db_err)?,
+        dir: r.try_get(1).map_err(db_err)?,
+        size: r.try_get::<i64, _>(2).map_err(db_err)? as u64,
+        mtime: r.try_get(3).map_err(db_err)?,
+        hash: r.try_get(4).map_err(db_err)?,
+        hash_kind: r.try_get(5).map_err(db_err)?,
+        status: r.try_get::<&str, _>(6).map_err(db_err)?.parse()?,
+        reason: r.try_get(7).map_err(db_err)?,
+        target_path: r.try_get(8).map_err(db_err)?,
         target_size: r
-            .try_get::<Option<i64>, _>("target_size")
+            .try_get::<Option<i64>, _>(9)
             .map_err(db_err)?
             .map(|v| v as u64),
-        target_mtime: r.try_get("target_mtime").map_err(db_err)?,
-        attempts: r.try_get::<i64, _>("attempts").map_err(db_err)? as u32,
+        target_mtime: r.try_get(10).map_err(db_err)?,
+        attempts: r.try_get::<i64, _>(11).map_err(db_err)? as u32,
+    })
+}
+
+/// A journal row as [`SqliteStore::file_items_in_dir`] packs it: the columns of [`FileItemRow`] but `dir`.
+type PackedFileRow = (
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    i64,
+);
+
+fn unpack(p: PackedFileRow, dir: &str) -> Result<FileItemRow> {
+    let (
+        path,
+        size,
+        mtime,
+        hash,
+        hash_kind,
+        status,
+        reason,
+        target_path,
+        target_size,
+        target_mtime,
+        attempts,
+    ) = p;
+    Ok(FileItemRow {
+        path,
+        dir: dir.to_string(),
+        size: size as u64,
+        mtime,
+        hash,
+        hash_kind,
+        status: status.parse()?,
+        reason,
+        target_path,
+        target_size: target_size.map(|v| v as u64),
+        target_mtime,
+        attempts: attempts as u32,
     })
 }
 
 #[async_trait]
 impl FileStore for SqliteStore {
     async fn file_items_in_dir(&self, mapping: MappingId, dir: &str) -> Result<Vec<FileItemRow>> {
-        let rows = sqlx::query("SELECT * FROM file_item WHERE mapping_id = ? AND dir = ?")
-            .bind(mapping.to_string())
-            .bind(dir)
-            .fetch_all(self.pool())
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(file_row).collect()
+        // One row holding the whole directory as a JSON array, not one row per file: sqlx hands every row
+        // from its SQLite thread to ours through a channel, and on a no-op re-run (every file checked, none
+        // copied) those hand-offs were a large part of the pass's time.
+        let json: Option<String> = sqlx::query_scalar(
+            "SELECT json_group_array(json_array(path, size, mtime, hash, hash_kind, status, reason,
+                                                target_path, target_size, target_mtime, attempts))
+             FROM file_item WHERE mapping_id = ? AND dir = ?",
+        )
+        .bind(mapping.to_string())
+        .bind(dir)
+        .fetch_one(self.pool())
+        .await
+        .map_err(db_err)?;
+        let packed: Vec<PackedFileRow> = serde_json::from_str(json.as_deref().unwrap_or("[]"))
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Store,
+                    format!("the file journal rows of {dir:?} cannot be read: {e}"),
+                )
+            })?;
+        packed.into_iter().map(|p| unpack(p, dir)).collect()
     }
 
     async fn write_file_items(
@@ -130,9 +193,9 @@ impl FileStore for SqliteStore {
     }
 
     async fn file_problems(&self, mapping: MappingId) -> Result<Vec<FileItemRow>> {
-        let rows = sqlx::query(
-            "SELECT * FROM file_item WHERE mapping_id = ? AND status IN ('skipped', 'failed', 'pending') ORDER BY path",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {FILE_ROW_COLUMNS} FROM file_item WHERE mapping_id = ? AND status IN ('skipped', 'failed', 'pending') ORDER BY path"
+        ))
         .bind(mapping.to_string())
         .fetch_all(self.pool())
         .await
