@@ -100,29 +100,8 @@ async fn a_viewer_reads_but_cannot_change_and_the_refusal_names_who_can() {
 async fn an_event_cancels_once() {
     let s = TestServer::start().await;
     let t = s.tenant("Contoso", 800).await;
-    let p = s
-        .post(
-            OPERATOR_TOKEN,
-            &format!("/api/v1/tenants/{t}/projects"),
-            json!({ "name": "m", "workload": "mail" }),
-        )
-        .await
-        .ok()["result"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let base = format!("/api/v1/tenants/{t}/projects/{p}");
-    let gates = s.get(OPERATOR_TOKEN, &format!("{base}/gates")).await.ok();
-    for g in gates["gates"].as_array().unwrap() {
-        let kind = g["kind"].as_str().unwrap();
-        s.post(
-            OPERATOR_TOKEN,
-            &format!("{base}/gates/{kind}/confirm"),
-            json!({}),
-        )
-        .await
-        .ok();
-    }
+    let base = s.project(&t, "m", "mail").await;
+    s.confirm_gates(&base).await;
     let csv = "EmailAddress,UserName,Password\nann@example.com,ann,pw-ann\n";
     s.post(
         OPERATOR_TOKEN,

@@ -542,18 +542,7 @@ async fn audit(s: &TestServer, tenant: &str) -> Vec<Value> {
 async fn fifty_clients_racing_on_gates_members_mappings_and_credentials_agree() {
     let s = Arc::new(TestServer::start().await);
     let t = s.tenant("Contoso", 800).await;
-    let p = s
-        .post(
-            OPERATOR_TOKEN,
-            &format!("/api/v1/tenants/{t}/projects"),
-            json!({ "name": "mail", "workload": "mail" }),
-        )
-        .await
-        .ok();
-    let base = format!(
-        "/api/v1/tenants/{t}/projects/{}",
-        p["result"]["id"].as_str().unwrap()
-    );
+    let base = s.project(&t, "mail", "mail").await;
     s.put(
         OPERATOR_TOKEN,
         &format!("{base}/endpoints/source"),

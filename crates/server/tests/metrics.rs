@@ -73,27 +73,8 @@ async fn metrics_follow_requests_projects_events_and_credentials() {
     assert_eq!(get(&before, "ferry_tenants"), 0.0);
 
     let t = s.tenant("Contoso", 800).await;
-    let p = s
-        .post(
-            OPERATOR_TOKEN,
-            &format!("/api/v1/tenants/{t}/projects"),
-            json!({ "name": "mail", "workload": "mail" }),
-        )
-        .await
-        .ok();
-    let base = format!(
-        "/api/v1/tenants/{t}/projects/{}",
-        p["result"]["id"].as_str().unwrap()
-    );
-    for g in p["result"]["open_gates"].as_array().unwrap() {
-        s.post(
-            OPERATOR_TOKEN,
-            &format!("{base}/gates/{}/confirm", g.as_str().unwrap()),
-            json!({}),
-        )
-        .await
-        .ok();
-    }
+    let base = s.project(&t, "mail", "mail").await;
+    s.confirm_gates(&base).await;
     s.put(
         OPERATOR_TOKEN,
         &format!("{base}/endpoints/source"),
@@ -217,27 +198,8 @@ async fn metrics_count_passes_items_and_bytes_after_a_pass() {
         tgt.path().display().to_string(),
     );
     let t = s.tenant("Contoso", 800).await;
-    let p = s
-        .post(
-            OPERATOR_TOKEN,
-            &format!("/api/v1/tenants/{t}/projects"),
-            json!({ "name": "files", "workload": "files" }),
-        )
-        .await
-        .ok();
-    let base = format!(
-        "/api/v1/tenants/{t}/projects/{}",
-        p["result"]["id"].as_str().unwrap()
-    );
-    for g in p["result"]["open_gates"].as_array().unwrap() {
-        s.post(
-            OPERATOR_TOKEN,
-            &format!("{base}/gates/{}/confirm", g.as_str().unwrap()),
-            json!({}),
-        )
-        .await
-        .ok();
-    }
+    let base = s.project(&t, "files", "files").await;
+    s.confirm_gates(&base).await;
     for (side, url) in [("source", &src_url), ("target", &tgt_url)] {
         s.put(
             OPERATOR_TOKEN,

@@ -82,16 +82,8 @@ async fn eligibility_counts_only_eligible_seats_and_the_legacy_threshold_applies
 /// A mail project of an eligible tenant; returns (tenant, project base path).
 async fn project(s: &TestServer) -> (String, String) {
     let t = s.tenant("Contoso", 800).await;
-    let p = s
-        .post(
-            OPERATOR_TOKEN,
-            &format!("/api/v1/tenants/{t}/projects"),
-            json!({ "name": "Mail", "workload": "mail" }),
-        )
-        .await
-        .ok();
-    let id = p["result"]["id"].as_str().unwrap();
-    (t.clone(), format!("/api/v1/tenants/{t}/projects/{id}"))
+    let base = s.project(&t, "Mail", "mail").await;
+    (t, base)
 }
 
 #[tokio::test]
@@ -223,17 +215,7 @@ async fn the_default_row_limit_is_fifty_thousand() {
 
 /// Confirm every gate, import `n` mappings; returns their ids.
 async fn ready(s: &TestServer, base: &str, n: usize) -> Vec<Value> {
-    let gates = s.get(OPERATOR_TOKEN, &format!("{base}/gates")).await.ok();
-    for g in gates["gates"].as_array().unwrap() {
-        let kind = g["kind"].as_str().unwrap();
-        s.post(
-            OPERATOR_TOKEN,
-            &format!("{base}/gates/{kind}/confirm"),
-            json!({}),
-        )
-        .await
-        .ok();
-    }
+    s.confirm_gates(base).await;
     s.post(
         OPERATOR_TOKEN,
         &format!("{base}/mappings"),

@@ -510,18 +510,7 @@ async fn credentials_expire_after_seventy_days() {
     let _ = logs();
     let s = TestServer::start().await;
     let t = s.tenant("Contoso", 800).await;
-    let p = s
-        .post(
-            OPERATOR_TOKEN,
-            &format!("/api/v1/tenants/{t}/projects"),
-            json!({ "name": "mail", "workload": "mail" }),
-        )
-        .await
-        .ok();
-    let base = format!(
-        "/api/v1/tenants/{t}/projects/{}",
-        p["result"]["id"].as_str().unwrap()
-    );
+    let base = s.project(&t, "mail", "mail").await;
     s.put(
         OPERATOR_TOKEN,
         &format!("{base}/endpoints/source"),
@@ -668,18 +657,7 @@ async fn re_pointing_an_endpoint_purges_the_secrets_supplied_for_it() {
     let _ = logs();
     let s = TestServer::start().await;
     let t = s.tenant("Contoso", 800).await;
-    let p = s
-        .post(
-            OPERATOR_TOKEN,
-            &format!("/api/v1/tenants/{t}/projects"),
-            json!({ "name": "mail", "workload": "mail" }),
-        )
-        .await
-        .ok();
-    let base = format!(
-        "/api/v1/tenants/{t}/projects/{}",
-        p["result"]["id"].as_str().unwrap()
-    );
+    let base = s.project(&t, "mail", "mail").await;
     let customer = s.member(&t, "carol", "customer-admin").await;
     let engineer = s.member(&t, "eddie", "engineer").await;
     for side in ["source", "target"] {

@@ -185,3 +185,38 @@ impl Drop for TestServer {
         }
     }
 }
+
+impl TestServer {
+    /// A project of `workload` on `tenant`, created by the operator; returns its base path
+    /// `/api/v1/tenants/{tenant}/projects/{id}`.
+    pub async fn project(&self, tenant: &str, name: &str, workload: &str) -> String {
+        let p = self
+            .post(
+                OPERATOR_TOKEN,
+                &format!("/api/v1/tenants/{tenant}/projects"),
+                json!({ "name": name, "workload": workload }),
+            )
+            .await
+            .ok();
+        let id = p["result"]["id"].as_str().expect("a project id");
+        format!("/api/v1/tenants/{tenant}/projects/{id}")
+    }
+
+    /// Confirm every gate of the project at `base` as the operator.
+    pub async fn confirm_gates(&self, base: &str) {
+        let gates = self
+            .get(OPERATOR_TOKEN, &format!("{base}/gates"))
+            .await
+            .ok();
+        for g in gates["gates"].as_array().expect("gates") {
+            let kind = g["kind"].as_str().expect("a gate kind");
+            self.post(
+                OPERATOR_TOKEN,
+                &format!("{base}/gates/{kind}/confirm"),
+                json!({}),
+            )
+            .await
+            .ok();
+        }
+    }
+}
