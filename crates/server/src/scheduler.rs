@@ -406,8 +406,8 @@ async fn lifecycle_step(
     };
     let mut tx = st.pool().begin().await?;
     let done = apply_actions(st, &mut tx, p, &actions, now).await?;
-    db::record(
-        &mut tx,
+    db::commit(
+        tx,
         &Caller::scheduler(),
         Change {
             tenant: Some(p.tenant),
@@ -416,11 +416,9 @@ async fn lifecycle_step(
             before: Some(json!({ "state": p.state })),
             after: Some(json!({ "state": to, "reason": why, "actions": done })),
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     tracing::info!(project = %p.id, to = %to.as_str(), reason = %why, "project lifecycle");
     Ok(Some(1))
 }
@@ -597,8 +595,8 @@ async fn drive_event(
         // The next round: Deltas are due.
         let mut tx = st.pool().begin().await?;
         set_event_state(&mut tx, &e, EventState::Running, now).await?;
-        db::record(
-            &mut tx,
+        db::commit(
+            tx,
             &Caller::scheduler(),
             Change {
                 tenant: Some(project.tenant),
@@ -607,11 +605,9 @@ async fn drive_event(
                 before: Some(json!({ "state": e.state })),
                 after: Some(json!({ "state": EventState::Running, "due": due.len() })),
             },
-            TransactionStatus::Completed,
             now,
         )
         .await?;
-        tx.commit().await?;
         e.state = EventState::Running;
         changes += 1;
     }
@@ -660,8 +656,8 @@ async fn drive_event(
         let grade = event_rule::event_grade(&outcomes, &st.settings.grade);
         let mut tx = st.pool().begin().await?;
         set_event_state(&mut tx, &e, to, now).await?;
-        db::record(
-            &mut tx,
+        db::commit(
+            tx,
             &Caller::scheduler(),
             Change {
                 tenant: Some(project.tenant),
@@ -670,11 +666,9 @@ async fn drive_event(
                 before: Some(json!({ "state": e.state })),
                 after: Some(json!({ "state": to, "grade": grade })),
             },
-            TransactionStatus::Completed,
             now,
         )
         .await?;
-        tx.commit().await?;
         e.state = to;
         changes += 1;
     }
@@ -724,8 +718,8 @@ async fn try_complete(
         .execute(&mut *tx)
         .await?;
     db::touch_project(&mut tx, project.id, now).await?;
-    db::record(
-        &mut tx,
+    db::commit(
+        tx,
         &Caller::scheduler(),
         Change {
             tenant: Some(project.tenant),
@@ -734,11 +728,9 @@ async fn try_complete(
             before: Some(json!({ "state": e.state })),
             after: Some(json!({ "state": EventState::Completed, "grade": report["grade"] })),
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     tracing::info!(event = %e.id, "event completed");
     Ok(1)
 }
@@ -767,8 +759,8 @@ async fn complete_project(st: &AppState, p: &Project, now: DateTime<Utc>) -> Api
     }
     let mut tx = st.pool().begin().await?;
     db::set_project_state(&mut tx, p, ProjectState::Completed, now).await?;
-    db::record(
-        &mut tx,
+    db::commit(
+tx,
         &Caller::scheduler(),
         Change {
             tenant: Some(p.tenant),
@@ -777,11 +769,9 @@ async fn complete_project(st: &AppState, p: &Project, now: DateTime<Utc>) -> Api
             before: Some(json!({ "state": p.state })),
             after: Some(json!({ "state": ProjectState::Completed, "reason": "every event is over and every mapping is sealed" })),
         },
-        TransactionStatus::Completed,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
+now,
+)
+.await?;
     Ok(1)
 }
 

@@ -231,8 +231,8 @@ pub async fn approve(
         "event": e.id, "mapping": m, "approved_by": approval.by, "role": approval.role, "at": approval.at,
         "note": "the event completes at the scheduler's next step once every mapping graded Investigate is approved",
     });
-    let txn = db::record(
-        &mut tx,
+    let txn = db::commit(
+        tx,
         &c,
         Change {
             tenant: Some(p.tenant),
@@ -241,11 +241,9 @@ pub async fn approve(
             before: Some(json!({ "grade": "Investigate" })),
             after: Some(after.clone()),
         },
-        TransactionStatus::Completed,
         now,
     )
     .await?;
-    tx.commit().await?;
     Ok(changed(txn, after))
 }
 
