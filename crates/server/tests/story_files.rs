@@ -9,7 +9,6 @@ mod files_support;
 
 use chrono::TimeDelta;
 use common::{OPERATOR_TOKEN, TestServer};
-use ferry_core::id::{ProjectId, TenantId};
 use ferry_core::programme::PassKind;
 use ferry_server::Clock;
 use ferry_server::workload::files::run_pass;
@@ -20,7 +19,6 @@ use ferry_testkit::webdav::WebDavServer;
 use files_support::*;
 use serde_json::{Value, json};
 use std::path::Path;
-use std::str::FromStr;
 
 /// A small department share: nested folders, an empty file, old mtimes.
 fn seed_share(root: &Path) {
@@ -87,17 +85,7 @@ async fn run_pass_copies_sftp_to_webdav_then_deltas_then_a_final_seals_and_an_ex
     )
     .await
     .ok();
-    let project = ferry_server::db::load_project(
-        s.state.pool(),
-        TenantId::from_str(&t).unwrap(),
-        ProjectId::from_str(&p).unwrap(),
-    )
-    .await
-    .unwrap();
-    let mapping = ferry_server::api::projects::load_mappings(&s.state, project.id)
-        .await
-        .unwrap()
-        .remove(0);
+    let (project, mapping) = first_mapping(&s, &t, &p).await;
     let before = fingerprint(&share);
     let on_target = dav.dir().join("Documents/Finance");
 
@@ -181,17 +169,7 @@ async fn run_pass_applies_the_onedrive_rules_of_the_target_endpoint() {
     )
     .await;
     import(&s, &t, &p, &format!("{su},,,{tu},,\n")).await.ok();
-    let project = ferry_server::db::load_project(
-        s.state.pool(),
-        TenantId::from_str(&t).unwrap(),
-        ProjectId::from_str(&p).unwrap(),
-    )
-    .await
-    .unwrap();
-    let mapping = ferry_server::api::projects::load_mappings(&s.state, project.id)
-        .await
-        .unwrap()
-        .remove(0);
+    let (project, mapping) = first_mapping(&s, &t, &p).await;
     let r = run_pass(&s.state, &project, &mapping, PassKind::Initial)
         .await
         .unwrap();
@@ -234,17 +212,7 @@ async fn run_pass_copies_local_to_s3_with_the_key_id_as_username_and_the_secret_
     )
     .await
     .ok();
-    let project = ferry_server::db::load_project(
-        s.state.pool(),
-        TenantId::from_str(&t).unwrap(),
-        ProjectId::from_str(&p).unwrap(),
-    )
-    .await
-    .unwrap();
-    let mapping = ferry_server::api::projects::load_mappings(&s.state, project.id)
-        .await
-        .unwrap()
-        .remove(0);
+    let (project, mapping) = first_mapping(&s, &t, &p).await;
     // The key id alone is not enough: the pass says which credential to supply.
     let r = run_pass(&s.state, &project, &mapping, PassKind::Initial)
         .await

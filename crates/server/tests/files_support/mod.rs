@@ -15,36 +15,40 @@ pub fn at(t: &str, p: &str, rest: &str) -> String {
 
 /// A files project of tenant `t`; every gate confirmed when `gates` is set. Returns its id.
 pub async fn files_project(s: &TestServer, t: &str, gates: bool) -> String {
-    let p = s
-        .post(
-            OPERATOR_TOKEN,
-            &format!("/api/v1/tenants/{t}/projects"),
-            json!({ "name": "File shares", "workload": "files" }),
-        )
-        .await
-        .ok()["result"]["id"]
-        .as_str()
-        .expect("a project id")
-        .to_string();
+    let base = s.project(t, "File shares", "files").await;
     if gates {
-        confirm_gates(s, t, &p).await;
+        s.confirm_gates(&base).await;
     }
-    p
+    base.rsplit('/').next().expect("a project id").to_string()
 }
 
 /// Confirm every gate of the project.
 pub async fn confirm_gates(s: &TestServer, t: &str, p: &str) {
-    let gates = s.get(OPERATOR_TOKEN, &at(t, p, "/gates")).await.ok();
-    for g in gates["gates"].as_array().expect("gates") {
-        let kind = g["kind"].as_str().expect("a gate kind");
-        s.post(
-            OPERATOR_TOKEN,
-            &at(t, p, &format!("/gates/{kind}/confirm")),
-            json!({}),
-        )
+    s.confirm_gates(&at(t, p, "")).await;
+}
+
+/// The project and its first mapping as the workload code sees them (to call `run_pass` directly).
+pub async fn first_mapping(
+    s: &TestServer,
+    t: &str,
+    p: &str,
+) -> (
+    ferry_server::db::Project,
+    ferry_server::api::projects::MappingView,
+) {
+    use std::str::FromStr;
+    let project = ferry_server::db::load_project(
+        s.state.pool(),
+        ferry_core::id::TenantId::from_str(t).expect("a tenant id"),
+        ferry_core::id::ProjectId::from_str(p).expect("a project id"),
+    )
+    .await
+    .expect("the project");
+    let mapping = ferry_server::api::projects::load_mappings(&s.state, project.id)
         .await
-        .ok();
-    }
+        .expect("its mappings")
+        .remove(0);
+    (project, mapping)
 }
 
 /// Set an endpoint.
