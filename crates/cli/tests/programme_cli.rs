@@ -667,7 +667,7 @@ fn the_programme_through_the_cli_with_rules_refused_and_allowed() {
         out.contains("alex@contoso.example  initial succeeded"),
         "{out}"
     );
-    assert!(out.contains("This event copied 3 items"), "{out}");
+    assert!(out.contains("On the target: 3 items"), "{out}");
     let e = refused(
         &vera,
         &[

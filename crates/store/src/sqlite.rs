@@ -21,12 +21,22 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../migrations/sqlite/0004_credential_per_project.sql"),
     ),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_journal_scope.sql"),
+    ),
 ];
 
 /// The embedded store.
+///
+/// A store value has a journal *scope*: the journal mappings it finds and creates are those of its scope
+/// only. The CLI uses the empty scope; `ferry serve` runs each programme mapping's passes through
+/// [`SqliteStore::scoped`] with the programme mapping's id, so two projects or tenants moving the same
+/// mailbox never share a journal (issue 9 item 6).
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    scope: std::sync::Arc<str>,
 }
 
 pub(crate) fn db_err(e: sqlx::Error) -> Error {
@@ -65,6 +75,20 @@ impl SqliteStore {
         &self.pool
     }
 
+    /// The same store, whose journal mappings are those of `scope` (a programme mapping's id). Cheap: the
+    /// connection pool is shared.
+    pub fn scoped(&self, scope: &str) -> SqliteStore {
+        SqliteStore {
+            pool: self.pool.clone(),
+            scope: scope.into(),
+        }
+    }
+
+    /// This store's journal scope (`""` for the CLI).
+    pub fn scope(&self) -> &str {
+        &self.scope
+    }
+
     /// Open (or create) the store file and apply pending migrations.
     pub async fn open(path: &Path) -> Result<SqliteStore> {
         if let Some(dir) = path.parent()
@@ -96,7 +120,10 @@ impl SqliteStore {
                     format!("cannot open the store {}: {e}", path.display()),
                 )
             })?;
-        let store = SqliteStore { pool };
+        let store = SqliteStore {
+            pool,
+            scope: "".into(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -190,10 +217,11 @@ impl Store for SqliteStore {
 
     async fn upsert_mapping(&self, source: &str, target: &str, label: &str) -> Result<MappingRow> {
         sqlx::query(
-            "INSERT INTO mapping (id, source, target, label, created_at) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (source, target) DO UPDATE SET label = excluded.label",
+            "INSERT INTO mapping (id, scope, source, target, label, created_at) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (scope, source, target) DO UPDATE SET label = excluded.label",
         )
         .bind(MappingId::new().to_string())
+        .bind(&*self.scope)
         .bind(source)
         .bind(target)
         .bind(label)
@@ -201,7 +229,8 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(db_err)?;
-        let r = sqlx::query("SELECT id, source, target, label, sealed_at FROM mapping WHERE source = ? AND target = ?")
+        let r = sqlx::query("SELECT id, source, target, label, sealed_at FROM mapping WHERE scope = ? AND source = ? AND target = ?")
+            .bind(&*self.scope)
             .bind(source)
             .bind(target)
             .fetch_one(&self.pool)
@@ -212,8 +241,9 @@ impl Store for SqliteStore {
 
     async fn mappings(&self) -> Result<Vec<MappingRow>> {
         let rows = sqlx::query(
-            "SELECT id, source, target, label, sealed_at FROM mapping ORDER BY label, id",
+            "SELECT id, source, target, label, sealed_at FROM mapping WHERE scope = ? ORDER BY label, id",
         )
+        .bind(&*self.scope)
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;

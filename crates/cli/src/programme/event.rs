@@ -427,9 +427,9 @@ pub fn print_report(v: &Value) {
         "Mapping",
         "Last pass",
         "Passes",
-        "Copied",
+        "On target",
         "Skipped",
-        "Failed",
+        "Outstanding",
         "In journal",
         "Grade",
     ]);
@@ -467,7 +467,7 @@ pub fn print_report(v: &Value) {
     let tot = &v["totals"];
     if tot.is_object() {
         println!(
-            "This event copied {} items ({}), skipped {}, failed {}.",
+            "On the target: {} items ({} moved by this event's passes), skipped {}, outstanding {}.",
             txt(&tot["copied"]),
             tot["bytes"]
                 .as_u64()

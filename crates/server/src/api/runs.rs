@@ -297,6 +297,24 @@ fn add_counters(total: &mut Value, c: &Value) {
     }
 }
 
+/// A mapping's figures as they stand: from its journal after its latest pass — every item any pass
+/// discovered, those on the target (`copied`), skipped, and still outstanding (`failed`: failed, pending, and
+/// a folder that could not be read or written) — else, without a journal, what its passes counted.
+/// `bytes` is what the passes moved.
+fn current_counters(journal: &Value, work: &Value) -> Value {
+    if !journal.is_object() {
+        return work.clone();
+    }
+    let n = |k: &str| journal.get(k).and_then(Value::as_u64).unwrap_or(0);
+    json!({
+        "discovered": n("items") + n("folder_errors"),
+        "copied": n("copied"),
+        "skipped": n("skipped"),
+        "failed": n("failed") + n("pending") + n("folder_errors"),
+        "bytes": work["bytes"].as_u64().unwrap_or(0),
+    })
+}
+
 fn zero_counters() -> Value {
     json!({ "discovered": 0, "copied": 0, "skipped": 0, "failed": 0, "bytes": 0 })
 }
@@ -367,13 +385,13 @@ fn mapping_report(
     totals: &mut Value,
 ) -> Value {
     let mine: Vec<&StoredPass> = s.mine(e.id).collect();
-    let mut counters = zero_counters();
+    // What the passes did, summed: a message that failed in one pass and was copied by the retry is in both.
+    let mut work = zero_counters();
     for p in &mine {
         if let Some(c) = &p.counters {
-            add_counters(&mut counters, c);
+            add_counters(&mut work, c);
         }
     }
-    add_counters(totals, &counters);
     let outcome = outcomes.iter().find(|o| o.mapping == s.mapping.id);
     let grade = outcome.map(|o| o.grade(&st.settings.grade));
     let approved = outcome.is_some_and(|o| {
@@ -386,6 +404,9 @@ fn mapping_report(
         .rev()
         .find_map(|p| p.counters.as_ref().map(|c| c["journal"].clone()))
         .unwrap_or(Value::Null);
+    // What is on the target and what is still outstanding (issue 9 item 15).
+    let counters = current_counters(&journal, &work);
+    add_counters(totals, &counters);
     // While a pass runs: the counters it has reached so far.
     let live = mine
         .last()
@@ -407,6 +428,8 @@ fn mapping_report(
         "passes": mine.len(),
         "attempts": mine.last().map(|p| p.attempt).unwrap_or(0),
         "counters": counters,
+        "outstanding": counters["failed"],
+        "pass_totals": work,
         "journal": journal,
         "grade": grade.map(|g| g.to_string()),
         "result": outcome.map(|o| &o.result),

@@ -273,8 +273,8 @@ pub async fn run_pass(
         at_library_root: at_library_root(mapping),
     };
     // A mapping sealed by an earlier Final pass copies nothing more.
-    let engine_mapping = st
-        .store
+    let journal = super::journal(st, mapping);
+    let engine_mapping = journal
         .upsert_mapping(
             &spec.source_description(),
             &spec.target_description(),
@@ -301,7 +301,7 @@ pub async fn run_pass(
         rules,
         ..FileOptions::default()
     };
-    let store: Arc<dyn FileStore> = st.store.clone();
+    let store: Arc<dyn FileStore> = journal.clone();
     let summary = run_files(store, vec![spec], opts, Arc::new(Progress::default())).await?;
     // Keep the key file until the run is over.
     drop((source, target));
@@ -314,7 +314,7 @@ pub async fn run_pass(
         && m.status == RunStatus::Done
         && let Some(id) = m.mapping_id
     {
-        st.store.seal_mapping(id).await?;
+        journal.seal_mapping(id).await?;
     }
     Ok(PassResult {
         run_id: Some(summary.run_id),

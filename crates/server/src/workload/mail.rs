@@ -29,7 +29,7 @@ use crate::api::projects::{MappingView, load_secret};
 use crate::db::Project;
 use crate::{ApiError, ApiResult, AppState};
 use ferry_core::folder::FolderPath;
-use ferry_core::mail::Secret;
+use ferry_core::mail::{Access, Secret};
 use ferry_core::programme::PassKind;
 use ferry_engine::progress::Progress;
 use ferry_engine::{MailOptions, MappingSpec, plan_mail, run_mail};
@@ -59,7 +59,7 @@ pub async fn run_pass(
     opts.final_pass = kind == PassKind::Final;
     let progress = Arc::new(Progress::default());
     let _live = st.workers.track(mapping.id, progress.clone());
-    let summary = run_mail(st.store.clone(), vec![spec], opts, progress)
+    let summary = run_mail(super::journal(st, mapping), vec![spec], opts, progress)
         .await
         .map_err(ApiError::from)?;
     let Some(mb) = summary.mailboxes.into_iter().next() else {
@@ -99,7 +99,20 @@ pub async fn assess(st: &AppState, project: &Project, mapping: &MappingView) -> 
         .next()
         .ok_or_else(|| ApiError::internal("discovery returned no plan for the mailbox"))?;
     if let Some(e) = &plan.error {
-        findings.push(json!({ "rule": "discovery_failed", "detail": format!("the source could not be read: {e}") }));
+        let side = failing_side(&spec).await;
+        let fix = match side {
+            "source" => {
+                "check the source endpoint, the mapping's source login (CSV UserName/Password) or the source endpoint's credential"
+            }
+            _ => {
+                "check the target endpoint, its admin username and credential, or the mapping's TargetUserName/TargetPassword"
+            }
+        };
+        findings.push(json!({
+            "rule": "discovery_failed",
+            "side": side,
+            "detail": format!("the {side} could not be read: {e}; {fix}"),
+        }));
     }
     let messages: u64 = plan.folders.iter().map(|f| f.messages).sum();
     let bytes: u64 = plan.folders.iter().map(|f| f.bytes).sum();
@@ -147,6 +160,26 @@ pub async fn assess(st: &AppState, project: &Project, mapping: &MappingView) -> 
         "limits": { "max_message_size": opts.max_size, "quota_mb": quota_mb },
         "findings": findings,
     }))
+}
+
+/// Which side made a discovery fail. Discovery reads the source first, so a source that answers means the
+/// target refused (a wrong target password must not read "the source could not be read", issue 9 item 16).
+/// Connectors log in lazily, so each side is asked for its folder list.
+async fn failing_side(spec: &MappingSpec) -> &'static str {
+    async fn answers(ep: &dyn ferry_engine::EndpointOpener) -> Result<(), ferry_core::Error> {
+        let mut c = ep.open(Access::ReadOnly).await?;
+        let r = c.list_folders().await.map(|_| ());
+        let _ = c.close().await;
+        r
+    }
+    if answers(spec.source.as_ref()).await.is_err() {
+        return "source";
+    }
+    match answers(spec.target.as_ref()).await {
+        // A target mailbox that does not exist yet is not an error: the first pass creates it.
+        Err(e) if e.kind() != ferry_core::ErrorKind::NotFound => "target",
+        _ => "source",
+    }
 }
 
 fn failed(reason: String) -> PassResult {
