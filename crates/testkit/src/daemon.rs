@@ -46,17 +46,22 @@ impl Daemon {
         })
     }
 
-    /// Poll `probe` every 20 ms until it says ready. Fails with the log when the process exits first
-    /// (`AddrInUse` when the log says the port was taken, so the caller can retry on another port) or
-    /// when `timeout` passes.
+    /// Poll `probe` every 20 ms until it says ready **and** the listener on `port` is this process's (or
+    /// one it forked): a stranger that took the port first answers the probe too, and must not be taken
+    /// for our server (see [`crate::port`]). Fails with the log when the process exits first (`AddrInUse`
+    /// when the log says the port was taken, so the caller can retry on another port) or when `timeout`
+    /// passes.
     pub(crate) fn wait_ready(
         &mut self,
         timeout: Duration,
+        port: u16,
         mut probe: impl FnMut() -> Probe,
     ) -> io::Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Probe::Ready = probe() {
+            if let Probe::Ready = probe()
+                && self.listens_on(port)
+            {
                 return Ok(());
             }
             if let Some(status) = self.child.try_wait()? {
@@ -90,6 +95,14 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Whether the listener on loopback `port` is open in this process or one it forked (`true` when the
+    /// kernel's socket tables cannot be read: then the probe alone decides, as before).
+    fn listens_on(&self, port: u16) -> bool {
+        let mut pids = descendants(self.child.id());
+        pids.push(self.child.id());
+        crate::port::owned_by(port, &pids).unwrap_or(true)
     }
 
     /// The process id.
@@ -180,7 +193,7 @@ pub(crate) fn temp_dir(prefix: &str) -> io::Result<tempfile::TempDir> {
 pub(crate) fn on_free_port<T>(mut launch: impl FnMut(u16) -> io::Result<T>) -> io::Result<T> {
     let mut attempts = 0;
     loop {
-        let port = crate::dovecot::free_port()?;
+        let port = crate::port::free_port()?;
         match launch(port) {
             Err(e) if e.kind() == io::ErrorKind::AddrInUse && attempts < 5 => attempts += 1,
             other => return other,

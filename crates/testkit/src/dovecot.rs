@@ -24,7 +24,7 @@ use crate::snapshot::MailboxSnapshot;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, BufRead, BufReader};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -665,11 +665,10 @@ fn is_zombie(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago, picked so that tests side by side do not race for it (see
+/// [`crate::port::free_port`]).
 pub fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
+    crate::port::free_port()
 }
 
 fn greeting(addr: SocketAddr) -> io::Result<String> {

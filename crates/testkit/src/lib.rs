@@ -26,6 +26,7 @@ pub mod file_conformance;
 pub mod http;
 pub mod http_fault;
 pub mod imap;
+pub mod port;
 pub mod proxy;
 pub mod s3;
 pub mod sftp;

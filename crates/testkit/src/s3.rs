@@ -67,7 +67,7 @@ impl S3Server {
             let mut d = Daemon::spawn("moto S3 server", cmd, &log)
                 .map_err(|e| daemon::not_installed_hint(e, "python3"))?;
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            d.wait_ready(START_TIMEOUT, || daemon::answers_http(addr))
+            d.wait_ready(START_TIMEOUT, port, || daemon::answers_http(addr))
                 .map_err(|e| {
                     if e.to_string().contains("No module named") {
                         io::Error::new(

@@ -95,7 +95,7 @@ impl SftpServer {
             let mut d = Daemon::spawn("sshd", cmd, &log)
                 .map_err(|e| daemon::not_installed_hint(e, "openssh-server"))?;
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            d.wait_ready(START_TIMEOUT, || ssh_banner(addr))?;
+            d.wait_ready(START_TIMEOUT, port, || ssh_banner(addr))?;
             Ok((d, port))
         })?;
         let known_hosts = base.join("known_hosts");

@@ -89,7 +89,7 @@ impl WebDavServer {
             let mut d = Daemon::spawn("rclone serve webdav", cmd, &log)
                 .map_err(|e| daemon::not_installed_hint(e, "rclone"))?;
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            d.wait_ready(START_TIMEOUT, || daemon::answers_http(addr))?;
+            d.wait_ready(START_TIMEOUT, port, || daemon::answers_http(addr))?;
             Ok((d, port))
         })?;
         Ok(WebDavServer {
