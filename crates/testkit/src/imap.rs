@@ -266,27 +266,14 @@ impl RawImap {
     /// APPEND per message is quadratic (2,000 messages took 10 s; batched they take well under 1 s).
     /// Returns the uids from `APPENDUID` (UIDPLUS), in order. A refused batch is an error naming it.
     pub fn append(&mut self, folder: &str, messages: &[SeedMessage]) -> io::Result<Vec<u32>> {
-        const MAX_BATCH: usize = 500;
-        const MAX_BATCH_BYTES: usize = 16 << 20;
         if messages.is_empty() {
             return Ok(Vec::new());
         }
         let mbox = mailbox(folder);
-        let mut batches: Vec<(String, &[SeedMessage])> = Vec::new();
-        let mut start = 0;
-        while start < messages.len() {
-            let mut end = start;
-            let mut bytes = 0;
-            while end < messages.len()
-                && end - start < MAX_BATCH
-                && (end == start || bytes + messages[end].bytes.len() <= MAX_BATCH_BYTES)
-            {
-                bytes += messages[end].bytes.len();
-                end += 1;
-            }
-            batches.push((self.tag(), &messages[start..end]));
-            start = end;
-        }
+        let batches: Vec<(String, &[SeedMessage])> = append_batches(messages)
+            .into_iter()
+            .map(|batch| (self.tag(), batch))
+            .collect();
         // A writer thread sends while this thread reads, so neither side's socket buffer can fill up and
         // deadlock the pipeline however many messages there are.
         let mut writer = self.reader.get_ref().try_clone()?;
@@ -485,6 +472,30 @@ impl RawImap {
 struct Status {
     ok: bool,
     text: String,
+}
+
+/// How [`RawImap::append`] splits `messages` into `APPEND` commands: up to 500 messages and 16 MB per
+/// command (a single bigger message goes alone). Public so that tests can check seeding stays batched —
+/// one `APPEND` per message is quadratic on Dovecot's Maildir — without timing it.
+pub fn append_batches(messages: &[SeedMessage]) -> Vec<&[SeedMessage]> {
+    const MAX_BATCH: usize = 500;
+    const MAX_BATCH_BYTES: usize = 16 << 20;
+    let mut batches = Vec::new();
+    let mut start = 0;
+    while start < messages.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < messages.len()
+            && end - start < MAX_BATCH
+            && (end == start || bytes + messages[end].bytes.len() <= MAX_BATCH_BYTES)
+        {
+            bytes += messages[end].bytes.len();
+            end += 1;
+        }
+        batches.push(&messages[start..end]);
+        start = end;
+    }
+    batches
 }
 
 fn status_of(rest: &[u8]) -> Status {

@@ -2,6 +2,7 @@
 //! (mtime not kept, PUT not atomic) so that a change of rclone version is noticed here first.
 
 use ferry_testkit::http::{Body, RawHttp, encode_path};
+use ferry_testkit::port;
 use ferry_testkit::webdav::WebDavServer;
 use std::io::{self, Write};
 use std::net::TcpStream;
@@ -96,10 +97,19 @@ fn webdav_put_cut_mid_body_leaves_a_partial_file_so_put_is_not_atomic() -> R {
     s.write_all(b"PUT /partial.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")?;
     s.write_all(&[7u8; 300_000])?;
     s.flush()?;
-    std::thread::sleep(Duration::from_millis(300));
+    // Cut only once rclone has started writing the file (polled, not a fixed sleep: issue 9, item 20).
+    let path = server.dir().join("partial.bin");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !std::fs::metadata(&path).is_ok_and(|m| m.len() > 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rclone never started writing the body ({:?})",
+            std::fs::metadata(&path).map(|m| m.len())
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     drop(s);
     // rclone notices the cut and closes the file; poll for the result rather than sleeping blindly.
-    let path = server.dir().join("partial.bin");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         if std::fs::metadata(&path).is_ok_and(|m| m.len() > 0 && m.len() < 1_000_000) {
@@ -158,8 +168,17 @@ fn dropping_the_webdav_server_stops_it_and_deletes_its_dir() -> R {
     let server = WebDavServer::start()?;
     let (addr, dir) = (server.addr(), server.temp_dir().to_path_buf());
     let _ = RawHttp::connect(addr)?; // an idle connection must not keep it alive
+    // Its own listening socket is closed; not "a fresh connect fails", which races with a test beside
+    // this one binding the freed port (issue 9, item 20).
+    let sockets = port::listening_sockets(addr.port()).unwrap_or_default();
     drop(server);
-    assert!(TcpStream::connect(addr).is_err(), "still listening");
+    if port::listening_sockets(addr.port()).is_some() {
+        assert!(!sockets.is_empty(), "the server never listened on {addr}");
+        assert!(
+            !port::still_listening(addr.port(), &sockets),
+            "still listening"
+        );
+    }
     assert!(!dir.exists(), "temp dir left behind");
     Ok(())
 }
