@@ -53,9 +53,32 @@ fi
 # Servers' files go to tmpfs when there is one (faster, and no disk noise).
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+# Every step runs even when an earlier one failed, and `cargo test --no-fail-fast` runs every test binary
+# even when one fails (issue 9, item 20: a failure in one crate once hid every crate after it). The
+# summary at the end names each failed step, binary and test; the exit code is 1 when anything failed.
+log="${FERRY_TEST_LOG:-target/test-run.log}"
+mkdir -p "$(dirname "$log")"
+failed_steps=()
+
 echo "== cargo fmt --check"
-cargo fmt --all --check
+cargo fmt --all --check || failed_steps+=("cargo fmt --all --check")
 echo "== cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== cargo test"
-cargo test --workspace --locked
+cargo clippy --workspace --all-targets --locked -- -D warnings \
+  || failed_steps+=("cargo clippy --workspace --all-targets --locked -- -D warnings")
+echo "== cargo test (output also in $log)"
+set +e
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
+test_status=${PIPESTATUS[0]}
+set -e
+[ "$test_status" -eq 0 ] || failed_steps+=("cargo test --workspace --locked --no-fail-fast")
+
+echo
+echo "== summary"
+scripts/test-summary.sh "$log"
+
+if [ ${#failed_steps[@]} -gt 0 ]; then
+  echo "FAILED steps:"
+  printf '  %s\n' "${failed_steps[@]}"
+  exit 1
+fi
+echo "all green: format, lints and every test binary"
