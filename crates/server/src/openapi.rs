@@ -293,6 +293,9 @@ pub fn request_body(r: &Route) -> Option<&'static str> {
             "CredentialSupply"
         }
         ("POST", "/api/v1/tenants/{tenant}/projects/{project}/mappings") => "MappingImport",
+        ("PATCH", "/api/v1/tenants/{tenant}/projects/{project}/mappings/{mapping}") => {
+            "MappingUpdate"
+        }
         ("POST", "/api/v1/tenants/{tenant}/projects/{project}/events") => "EventCreate",
         ("PATCH", "/api/v1/tenants/{tenant}/projects/{project}/events/{event}") => "EventChange",
         ("POST", "/api/v1/tenants/{tenant}/projects/{project}/tickets") => "TicketReport",
@@ -404,6 +407,17 @@ fn schemas() -> Value {
             &["csv"],
             json!({ "csv": { "type": "string", "writeOnly": true, "description": "Mail: EmailAddress,UserName,Password[,UserRoot][,TargetUserName,TargetPassword]. Files: Source,SourceDocLib,SourceSubFolder,TargetWeb,TargetDocLib,TargetSubFolder. At most 50,000 rows; all rows or none." } }),
             json!({ "csv": "EmailAddress,UserName,Password\nterry@contoso.com,terry,secret\n" }),
+            true,
+        ),
+        "MappingUpdate": object(
+            &[],
+            json!({
+                "password": { "type": "string", "writeOnly": true, "description": "The source mailbox's password (CSV Password); encrypted at rest, never returned." },
+                "target_user": s("The target login (CSV TargetUserName); empty: the target endpoint's admin logs in."),
+                "target_password": { "type": "string", "writeOnly": true, "description": "The target login's password (CSV TargetPassword); needs a target_user." },
+                "user_root": s("Only folders under this source folder (CSV UserRoot); empty: the whole mailbox."),
+            }),
+            json!({ "password": "the corrected password" }),
             true,
         ),
         "EventCreate": object(

@@ -2,7 +2,7 @@
 //! middleware, the OpenAPI document and the role × route test are generated from this one list.
 
 use crate::AppState;
-use crate::api::{assessments, events, misc, projects, runs, tenants, tickets};
+use crate::api::{assessments, events, mappings, misc, projects, runs, tenants, tickets};
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
@@ -97,7 +97,9 @@ routes! {
     PUT "/api/v1/tenants/{tenant}/projects/{project}/endpoints/{side}/credential" Tenant SupplyCredential projects::put_credential, "Supply the endpoint's secret (encrypted at rest, never returned)";
     GET "/api/v1/tenants/{tenant}/projects/{project}/credentials" Tenant Read projects::credentials, "Which credentials are stored and when they expire (never the secret)";
     GET "/api/v1/tenants/{tenant}/projects/{project}/mappings" Tenant Read projects::mappings, "The project's mappings";
-    POST "/api/v1/tenants/{tenant}/projects/{project}/mappings" Tenant ImportMappings projects::import_mappings, "Import a mapping CSV (all rows or none)";
+    POST "/api/v1/tenants/{tenant}/projects/{project}/mappings" Tenant ImportMappings projects::import_mappings, "Import a mapping CSV (all rows or none): new rows are added, rows the project has are corrected";
+    PATCH "/api/v1/tenants/{tenant}/projects/{project}/mappings/{mapping}" Tenant ImportMappings mappings::update, "Correct a mail mapping's logins or UserRoot (a changed credential gives it fresh attempts)";
+    DELETE "/api/v1/tenants/{tenant}/projects/{project}/mappings/{mapping}" Tenant ImportMappings mappings::remove, "Remove a mapping that is in no running event";
     POST "/api/v1/tenants/{tenant}/projects/{project}/resume" Tenant ResumeProject projects::resume, "Resume a paused project (needs new credentials and a confirmed schedule)";
     POST "/api/v1/tenants/{tenant}/projects/{project}/close" Tenant CloseProject projects::close, "Close the project: purge credentials and caches, archive the final report";
 

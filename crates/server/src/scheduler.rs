@@ -559,10 +559,11 @@ pub(crate) async fn mapping_statuses(
         let p = pass_from(r)?;
         by_mapping.entry(p.mapping).or_default().push(p);
     }
+    let logins = logins_supplied(st, project).await?;
     let mut out = Vec::new();
     for m in all.into_iter().filter(|m| e.mappings.contains(&m.id)) {
         let history = by_mapping.remove(&m.id).unwrap_or_default();
-        let records: Vec<PassRecord> = history.iter().map(StoredPass::record).collect();
+        let records = decision_records(&history, logins_changed_at(&logins, m.id));
         let decision = pass::next_pass(&ctx, &records, now, &st.settings);
         out.push(MappingStatus {
             mapping: m,
@@ -571,6 +572,50 @@ pub(crate) async fn mapping_statuses(
         });
     }
     Ok(out)
+}
+
+/// When each credential of the project was last supplied, by owner.
+pub(crate) async fn logins_supplied(
+    st: &AppState,
+    project: &Project,
+) -> ApiResult<HashMap<String, DateTime<Utc>>> {
+    let mut conn = st.pool().acquire().await?;
+    let rows = ferry_store::programme::credentials_supplied(&mut conn, &project.id.to_string())
+        .await
+        .map_err(ApiError::from)?;
+    rows.into_iter()
+        .map(|(owner, at)| Ok((owner, parse_ts(&at)?)))
+        .collect()
+}
+
+/// When `mapping`'s logins last changed: its own credentials or the project's endpoint credentials.
+pub(crate) fn logins_changed_at(
+    logins: &HashMap<String, DateTime<Utc>>,
+    mapping: MappingId,
+) -> Option<DateTime<Utc>> {
+    [
+        format!("mapping:{mapping}:source"),
+        format!("mapping:{mapping}:target"),
+        "endpoint:source".to_string(),
+        "endpoint:target".to_string(),
+    ]
+    .iter()
+    .filter_map(|o| logins.get(o).copied())
+    .max()
+}
+
+/// The pass records the rules decide on: a pass that failed before the mapping's logins last changed no
+/// longer counts as an attempt, so a corrected credential gives the mapping fresh attempts (issue 9 item
+/// 14); the report still lists every pass.
+pub(crate) fn decision_records(
+    history: &[StoredPass],
+    logins_changed: Option<DateTime<Utc>>,
+) -> Vec<PassRecord> {
+    history
+        .iter()
+        .filter(|p| !(p.reason().is_some() && logins_changed.is_some_and(|at| p.started_at < at)))
+        .map(StoredPass::record)
+        .collect()
 }
 
 /// Run what is due for a Running event (or a Synchronization event between rounds), end its round, and

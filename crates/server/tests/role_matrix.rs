@@ -59,6 +59,9 @@ fn body_for(r: &Route) -> Option<Value> {
         ("POST", "/api/v1/tenants/{tenant}/projects/{project}/mappings") => {
             json!({ "csv": "EmailAddress,UserName,Password\nnew@contoso.com,new,pw\n" })
         }
+        ("PATCH", "/api/v1/tenants/{tenant}/projects/{project}/mappings/{mapping}") => {
+            json!({ "user_root": "Archive" })
+        }
         ("POST", "/api/v1/tenants/{tenant}/projects/{project}/resume") => json!({}),
         ("POST", "/api/v1/tenants/{tenant}/projects/{project}/close") => json!({}),
         ("POST", "/api/v1/tenants/{tenant}/projects/{project}/assessments") => json!({}),

@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod programme;
 mod sqlite;
 mod sqlite_files;
 mod types;

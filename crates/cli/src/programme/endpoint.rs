@@ -157,7 +157,7 @@ pub enum CredentialCommand {
 }
 
 /// The secret from stdin or `FERRY_SECRET`; never echoed.
-fn read_secret(stdin: bool) -> Result<String> {
+pub fn read_secret(stdin: bool) -> Result<String> {
     let secret = if stdin {
         if std::io::stdin().is_terminal() {
             // A terminal would show the secret as it is typed.

@@ -31,10 +31,36 @@ pub enum MappingCommand {
     },
     /// The project's mappings.
     List,
+    /// Correct a mail mapping: its source password, target login or UserRoot. Passwords are read from
+    /// standard input, never from a flag. A changed credential gives the mapping fresh attempts: then
+    /// `ferry event retry` or a new event runs it. (Importing a CSV again corrects the rows it names too.)
+    Update {
+        /// The mapping: its id or label (the e-mail address).
+        mapping: String,
+        /// Read the source mailbox's new password from standard input (one line).
+        #[arg(long, conflicts_with = "target_password_stdin")]
+        password_stdin: bool,
+        /// The target login (TargetUserName); "" to log in through the target endpoint's admin again.
+        #[arg(long, value_name = "LOGIN")]
+        target_user: Option<String>,
+        /// Read the target login's new password from standard input (one line).
+        #[arg(long)]
+        target_password_stdin: bool,
+        /// Only folders under this source folder (UserRoot); "" for the whole mailbox.
+        #[arg(long, value_name = "FOLDER")]
+        user_root: Option<String>,
+    },
+    /// Remove a mapping (refused while it is in a running event, or when it has tickets). What was copied
+    /// stays on the target; the audit log keeps the record.
+    Remove {
+        /// The mapping: its id or label.
+        mapping: String,
+    },
 }
 
 pub async fn run_mapping(ctx: &Ctx, c: &Client, m: MappingCmd) -> Result<Value> {
-    let path = format!("{}/mappings", m.sel.path(c).await?);
+    let project = m.sel.path(c).await?;
+    let path = format!("{project}/mappings");
     match m.cmd {
         MappingCommand::Import { file } => {
             let csv = if file.as_os_str() == "-" {
@@ -50,6 +76,71 @@ pub async fn run_mapping(ctx: &Ctx, c: &Client, m: MappingCmd) -> Result<Value> 
             let v = c.post(&path, json!({ "csv": csv })).await?;
             emit_change(ctx, v, |r| {
                 println!("Imported {} mappings.", txt(&r["imported"]));
+                if r["added"] != r["imported"] && r["added"].is_number() {
+                    println!(
+                        "  {} added, {} corrected, {} unchanged.",
+                        txt(&r["added"]),
+                        txt(&r["updated"]),
+                        txt(&r["unchanged"])
+                    );
+                }
+                for u in r["changes"].as_array().into_iter().flatten() {
+                    println!("  {}: {} changed", txt(&u["label"]), txt(&u["changed"]));
+                }
+            })
+        }
+        MappingCommand::Update {
+            mapping,
+            password_stdin,
+            target_user,
+            target_password_stdin,
+            user_root,
+        } => {
+            let id = one_mapping(c, &project, &mapping).await?;
+            let mut body = serde_json::Map::new();
+            if password_stdin {
+                body.insert(
+                    "password".into(),
+                    json!(super::endpoint::read_secret(true)?),
+                );
+            }
+            if target_password_stdin {
+                body.insert(
+                    "target_password".into(),
+                    json!(super::endpoint::read_secret(true)?),
+                );
+            }
+            if let Some(u) = target_user {
+                body.insert("target_user".into(), json!(u));
+            }
+            if let Some(r) = user_root {
+                body.insert("user_root".into(), json!(r));
+            }
+            if body.is_empty() {
+                return Err(Error::config(
+                    "nothing to change: give --password-stdin, --target-user, --target-password-stdin or --user-root",
+                ));
+            }
+            let v = c
+                .patch(&format!("{path}/{id}"), Value::Object(body))
+                .await?;
+            emit_change(ctx, v, |r| {
+                let changed = r["changed"].as_array().map(Vec::len).unwrap_or(0);
+                if changed == 0 {
+                    println!("{}: nothing changed.", txt(&r["label"]));
+                } else {
+                    println!("{}: {} changed.", txt(&r["label"]), txt(&r["changed"]));
+                }
+                if let Some(n) = r["note"].as_str() {
+                    println!("  {n}");
+                }
+            })
+        }
+        MappingCommand::Remove { mapping } => {
+            let id = one_mapping(c, &project, &mapping).await?;
+            let v = c.delete(&format!("{path}/{id}")).await?;
+            emit_change(ctx, v, |r| {
+                println!("Removed {}.", txt(&r["label"]));
             })
         }
         MappingCommand::List => {
@@ -69,6 +160,16 @@ pub async fn run_mapping(ctx: &Ctx, c: &Client, m: MappingCmd) -> Result<Value> 
             })
         }
     }
+}
+
+/// The id of one mapping named by id or label.
+async fn one_mapping(c: &Client, project: &str, wanted: &str) -> Result<String> {
+    let ids = super::event::mapping_ids(c, project, &[wanted.to_string()], false).await?;
+    ids.into_iter().next().ok_or_else(|| {
+        Error::config(format!(
+            "no mapping {wanted:?}: `ferry mapping list` shows them"
+        ))
+    })
 }
 
 // --- assessments ------------------------------------------------------------------------------------------

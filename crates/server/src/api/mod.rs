@@ -4,6 +4,7 @@
 
 pub mod assessments;
 pub mod events;
+pub mod mappings;
 pub mod misc;
 pub mod projects;
 pub mod runs;

@@ -874,6 +874,8 @@ pub async fn import_mappings(
     let now = st.clock.now();
     let mut tx = st.pool().begin().await?;
     let mut seen = std::collections::HashSet::new();
+    let mut added = 0usize;
+    let mut updated = Vec::new();
     for r in &rows {
         if !seen.insert(r.label.clone()) {
             return Err(ApiError::bad_request(format!(
@@ -881,18 +883,53 @@ pub async fn import_mappings(
                 r.line, r.label
             )));
         }
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT id FROM prog_mapping WHERE project_id = ? AND label = ?")
-                .bind(p.id.to_string())
-                .bind(&r.label)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if exists.is_some() {
-            return Err(ApiError::bad_request(format!(
-                "mapping CSV line {}: {} is already a mapping of this project; nothing was imported",
-                r.line, r.label
-            )));
+        let exists: Option<(String, String, String, String)> = sqlx::query_as(
+            "SELECT id, source, target, doc FROM prog_mapping WHERE project_id = ? AND label = ?",
+        )
+        .bind(p.id.to_string())
+        .bind(&r.label)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((id, source, target, doc)) = exists {
+            // A row the project has: the CSV corrects it (issue 9 item 14).
+            let id: MappingId = path_id(&id, "mapping")?;
+            let mut changes: Vec<String> = Vec::new();
+            for (field, old, new) in [
+                ("source", source.as_str(), r.source.as_str()),
+                ("target", target.as_str(), r.target.as_str()),
+            ] {
+                if old != new {
+                    changes.push(field.to_string());
+                }
+            }
+            let old_doc: Value = serde_json::from_str(&doc).unwrap_or(Value::Null);
+            if old_doc != r.detail {
+                changes.push("options".to_string());
+            }
+            ferry_store::programme::update_mapping_row(
+                &mut tx,
+                &id.to_string(),
+                r.line as i64,
+                &r.source,
+                &r.target,
+                &r.detail.to_string(),
+            )
+            .await
+            .map_err(ApiError::from)?;
+            for slot in ["source", "target"] {
+                let new = r.secrets.iter().find(|(s, _)| *s == slot).map(|(_, v)| v);
+                if replace_secret(&st, &mut tx, &p, id, slot, new.map(String::as_str), &c, now)
+                    .await?
+                {
+                    changes.push(format!("{slot} credential"));
+                }
+            }
+            if !changes.is_empty() {
+                updated.push(json!({ "mapping": id, "label": r.label, "changed": changes }));
+            }
+            continue;
         }
+        added += 1;
         let id = MappingId::new();
         sqlx::query(
             "INSERT INTO prog_mapping (id, project_id, line, label, source, target, doc, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -921,7 +958,13 @@ pub async fn import_mappings(
         }
     }
     db::touch_project(&mut tx, p.id, now).await?;
-    let after = json!({ "imported": rows.len() });
+    let after = json!({
+        "imported": rows.len(),
+        "added": added,
+        "updated": updated.len(),
+        "unchanged": rows.len() - added - updated.len(),
+        "changes": updated,
+    });
     let txn = db::commit(
         tx,
         &c,
@@ -936,6 +979,34 @@ pub async fn import_mappings(
     )
     .await?;
     Ok(changed(txn, after))
+}
+
+/// Make the mapping's own `slot` credential (`source` or `target`) `new`: stored when it differs from the
+/// one stored (or none is stored, or it expired), deleted when `new` is `None`. Returns whether it changed —
+/// a changed credential gives the mapping fresh attempts (see [`crate::scheduler::decision_records`]).
+#[allow(clippy::too_many_arguments)]
+pub async fn replace_secret(
+    st: &AppState,
+    conn: &mut SqliteConnection,
+    p: &Project,
+    mapping: MappingId,
+    slot: &str,
+    new: Option<&str>,
+    by: &Caller,
+    now: DateTime<Utc>,
+) -> ApiResult<bool> {
+    let owner = format!("mapping:{mapping}:{slot}");
+    let old = load_secret(st, p.id, &owner).await?;
+    match (new, old) {
+        (Some(n), Some(o)) if n == o => Ok(false),
+        (Some(n), _) => {
+            store_secret(st, conn, p.id, &owner, n, by, now).await?;
+            Ok(true)
+        }
+        (None, _) => ferry_store::programme::delete_credential(conn, &p.id.to_string(), &owner)
+            .await
+            .map_err(ApiError::from),
+    }
 }
 
 // --- resume and close -------------------------------------------------------------------------------------

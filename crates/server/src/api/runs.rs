@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use ferry_core::grade::Grade;
 use ferry_core::id::MappingId;
 use ferry_core::programme::event::{self as event_rule, EventState};
-use ferry_core::programme::pass::{self, EventContext, PassDecision, PassRecord};
+use ferry_core::programme::pass::{self, EventContext, PassDecision};
 use ferry_core::programme::role::Role;
 use ferry_core::programme::{ProjectState, TransactionStatus, Workload};
 use serde::Deserialize;
@@ -127,7 +127,8 @@ async fn start_now(
         kind: e.kind,
         start: e.start,
     };
-    let records: Vec<PassRecord> = history.iter().map(StoredPass::record).collect();
+    let logins = scheduler::logins_supplied(st, &p).await?;
+    let records = scheduler::decision_records(&history, scheduler::logins_changed_at(&logins, m));
     let (kind, attempt) = pass::launch(&ctx, &records, now, &st.settings)?;
     let mut tx = st.pool().begin().await?;
     if e.state != EventState::Running {

@@ -281,3 +281,198 @@ async fn after_a_successful_retry_the_report_counts_what_is_on_the_target_not_ol
     assert_eq!(r["totals"]["failed"], 0, "{r}");
     assert_eq!(r["totals"]["copied"], 7, "{r}");
 }
+
+/// Start pilot `event`'s passes and wait for them (and the scheduler's automatic retry) to end.
+async fn run_until_quiet(s: &TestServer) {
+    scheduler::settle(&s.state).await.unwrap();
+}
+
+async fn audit(s: &TestServer, base: &str) -> Vec<Value> {
+    let tenant = base.split('/').nth(4).unwrap();
+    let a = s
+        .get(
+            OPERATOR_TOKEN,
+            &format!("/api/v1/tenants/{tenant}/audit?limit=5000"),
+        )
+        .await
+        .ok();
+    a["entries"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_corrected_by_importing_the_csv_again_and_the_retry_copies_the_mailbox()
+{
+    let s = TestServer::start().await;
+    let (source, target) = (dovecot(None), dovecot(None));
+    for u in ["alice", "bob"] {
+        source.add_user(u, PW).unwrap();
+        target.add_user(&format!("{u}@x"), PW).unwrap();
+    }
+    source
+        .seed("alice", "INBOX", &corpus::seed_messages(64, 5, 2_000))
+        .unwrap();
+    let base = mail_project(&s, "Contoso", &source, &target).await;
+    let wrong = "not-alices-password-1";
+    import(
+        &s,
+        &base,
+        &format!("EmailAddress,UserName,Password\nalice@x,alice,{wrong}\n"),
+    )
+    .await
+    .ok();
+    let a = id_of(&mappings(&s, &base).await, "alice@x");
+    let e = pilot(&s, &base, &[&a]).await;
+    run_until_quiet(&s).await;
+    let m = mapping_report(&report(&s, &base, &e).await, &a);
+    assert!(
+        m["next_text"].as_str().unwrap().starts_with("failed"),
+        "{m}"
+    );
+
+    // Later, the CSV comes back corrected, with one more row: alice is updated, bob added.
+    s.clock.advance(chrono::TimeDelta::minutes(5));
+    let r = import(
+        &s,
+        &base,
+        &format!("EmailAddress,UserName,Password\nalice@x,alice,{PW}\nbob@x,bob,{PW}\n"),
+    )
+    .await
+    .ok();
+    assert_eq!(r["result"]["added"], 1, "{r}");
+    assert_eq!(r["result"]["updated"], 1, "{r}");
+    assert_eq!(
+        r["result"]["changes"][0]["changed"],
+        json!(["source credential"]),
+        "{r}"
+    );
+    let all = mappings(&s, &base).await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(id_of(&all, "alice@x"), a);
+    // Importing the same file again changes nothing.
+    let r = import(
+        &s,
+        &base,
+        &format!("EmailAddress,UserName,Password\nalice@x,alice,{PW}\nbob@x,bob,{PW}\n"),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        (
+            r["result"]["added"].clone(),
+            r["result"]["unchanged"].clone()
+        ),
+        (json!(0), json!(2)),
+        "{r}"
+    );
+    let imports: Vec<Value> = audit(&s, &base)
+        .await
+        .into_iter()
+        .filter(|x| x["action"] == "mapping.import")
+        .collect();
+    assert_eq!(imports.len(), 3, "{imports:?}");
+    assert!(!imports.iter().any(|x| x.to_string().contains(PW)));
+
+    // The changed credential gives fresh attempts: the retry runs and copies the mailbox.
+    let r = s
+        .post(
+            OPERATOR_TOKEN,
+            &format!("{base}/events/{e}/mappings/{a}/retry"),
+            json!({}),
+        )
+        .await
+        .ok();
+    assert_eq!(r["result"]["attempt"], 1, "{r}");
+    scheduler::wait_for_workers(&s.state).await;
+    assert_eq!(target.snapshot("alice@x").unwrap().message_count(), 5);
+    let m = mapping_report(&report(&s, &base, &e).await, &a);
+    assert_eq!(m["last_pass"]["outcome"], "succeeded", "{m}");
+    assert_eq!(m["grade"], "Perfect", "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_is_corrected_in_place_and_removed_only_outside_a_running_event() {
+    let s = TestServer::start().await;
+    let (source, target) = (dovecot(None), dovecot(None));
+    for u in ["alice", "bob"] {
+        source.add_user(u, PW).unwrap();
+        target.add_user(&format!("{u}@x"), PW).unwrap();
+    }
+    source
+        .seed("alice", "INBOX", &corpus::seed_messages(65, 4, 2_000))
+        .unwrap();
+    let base = mail_project(&s, "Contoso", &source, &target).await;
+    import(
+        &s,
+        &base,
+        &format!("EmailAddress,UserName,Password\nalice@x,alice,wrong-pw-2\nbob@x,bob,{PW}\n"),
+    )
+    .await
+    .ok();
+    let all = mappings(&s, &base).await;
+    let (a, b) = (id_of(&all, "alice@x"), id_of(&all, "bob@x"));
+    let e = pilot(&s, &base, &[&a]).await;
+    run_until_quiet(&s).await;
+
+    // Removing a mapping of a running event is refused; one in no event is removed.
+    let refused = s
+        .call(
+            OPERATOR_TOKEN,
+            reqwest::Method::DELETE,
+            &format!("{base}/mappings/{a}"),
+            None,
+        )
+        .await
+        .err(409);
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("running event"),
+        "{refused}"
+    );
+    s.call(
+        OPERATOR_TOKEN,
+        reqwest::Method::DELETE,
+        &format!("{base}/mappings/{b}"),
+        None,
+    )
+    .await
+    .ok();
+    let all = mappings(&s, &base).await;
+    assert_eq!(all.len(), 1, "{all:?}");
+
+    // The password is corrected in place: fresh attempts, the retry copies.
+    s.clock.advance(chrono::TimeDelta::minutes(5));
+    let r = s
+        .patch(
+            OPERATOR_TOKEN,
+            &format!("{base}/mappings/{a}"),
+            json!({ "password": PW }),
+        )
+        .await
+        .ok();
+    assert_eq!(r["result"]["changed"], json!(["source credential"]), "{r}");
+    assert!(!r.to_string().contains(PW), "{r}");
+    s.post(
+        OPERATOR_TOKEN,
+        &format!("{base}/events/{e}/mappings/{a}/retry"),
+        json!({}),
+    )
+    .await
+    .ok();
+    scheduler::wait_for_workers(&s.state).await;
+    assert_eq!(target.snapshot("alice@x").unwrap().message_count(), 4);
+    let actions: Vec<String> = audit(&s, &base)
+        .await
+        .iter()
+        .map(|x| x["action"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        actions.contains(&"mapping.update".to_string()),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"mapping.remove".to_string()),
+        "{actions:?}"
+    );
+}
