@@ -45,6 +45,9 @@ pub struct FileCapability {
     pub resumable_write: bool,
     /// Largest file the service accepts, if it has a limit.
     pub max_file_size: Option<u64>,
+    /// Listings and writes report an [`FileEntry::etag`]: a version tag the service changes whenever the
+    /// content changes (an HTTP `ETag`), so an edit on the target is seen even when it keeps size and mtime.
+    pub etag: bool,
 }
 
 /// File or directory.
@@ -67,6 +70,10 @@ pub struct FileEntry {
     pub mtime: Option<DateTime<Utc>>,
     /// Lower-case hex digest of the content, of the kind in [`FileCapability::hash`].
     pub hash: Option<String>,
+    /// The service's version tag of this entry (an HTTP `ETag`, without quotes or `W/`), where
+    /// [`FileCapability::etag`]: it changes whenever the content changes.
+    #[serde(default)]
+    pub etag: Option<String>,
 }
 
 impl FileEntry {
@@ -108,6 +115,17 @@ pub trait FileConnector: Send + Sync {
 
     /// The entry at `path`, or `None`.
     async fn stat(&self, path: &str) -> Result<Option<FileEntry>>;
+
+    /// Whether the directory `dir` is missing or has no entries (the engine's check that a target
+    /// folder still holds what its journal says). The default reads one listing page; connectors whose
+    /// listing costs more than one request per page answer with one.
+    async fn is_empty_dir(&self, dir: &str) -> Result<bool> {
+        match self.list(dir, None).await {
+            Ok(page) => Ok(page.entries.is_empty() && page.next.is_none()),
+            Err(e) if e.kind() == crate::ErrorKind::NotFound => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
 
     /// Stream a file's content.
     async fn read(&self, path: &str) -> Result<FileReader>;
@@ -209,6 +227,13 @@ impl fmt::Debug for UploadState {
             self.path, self.size
         )
     }
+}
+
+/// An HTTP `ETag` as compared: without a weak marker (`W/`) and quotes.
+pub fn normalize_etag(raw: &str) -> Option<String> {
+    let t = raw.trim();
+    let t = t.strip_prefix("W/").unwrap_or(t).trim_matches('"');
+    (!t.is_empty()).then(|| t.to_owned())
 }
 
 /// Join a directory and a name into a relative path.

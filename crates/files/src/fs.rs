@@ -371,6 +371,7 @@ impl FileConnector for LocalConnector {
             atomic_write: write,
             resumable_write: false,
             max_file_size: None,
+            etag: false,
         }
     }
 
@@ -763,6 +764,7 @@ fn entry(path: String, kind: EntryKind, meta: &Metadata) -> FileEntry {
         },
         mtime: meta.modified().ok().map(DateTime::<Utc>::from),
         hash: None,
+        etag: None,
     }
 }
 

@@ -122,6 +122,12 @@ pub trait FileStore: Store {
     async fn file_report(&self) -> Result<Vec<FileMappingReport>>;
     /// Skipped, failed and unconfirmed files of a mapping, with reasons.
     async fn file_problems(&self, mapping: MappingId) -> Result<Vec<FileItemRow>>;
+    /// Files of a mapping written under a name the target rules changed, by path.
+    async fn file_renames(&self, mapping: MappingId) -> Result<Vec<FileItemRow>>;
+    /// Remember the target rules (`none`, `onedrive`, `sharepoint`) a file mapping's passes use.
+    async fn set_file_target_rules(&self, mapping: MappingId, rules: &str) -> Result<()>;
+    /// The target rules a file mapping's last pass used, if it ran since the store knew them.
+    async fn file_target_rules(&self, mapping: MappingId) -> Result<Option<String>>;
     /// Remember a multipart upload in flight.
     async fn save_upload(&self, mapping: MappingId, path: &str, upload: &SavedUpload)
     -> Result<()>;

@@ -22,6 +22,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0004_credential_per_project.sql"),
     ),
     (
+        5,
+        include_str!("../migrations/sqlite/0005_file_target_identity.sql"),
+    ),
+    (
         7,
         include_str!("../migrations/sqlite/0007_journal_scope.sql"),
     ),

@@ -15,7 +15,7 @@ fn dir_of(path: &str) -> &str {
 
 /// The columns [`file_row`] reads, in its order. Not `SELECT *`: the mapping id, pass id and timestamps are
 /// long strings nobody reads here, and on a no-op re-run copying them is a good part of the pass's CPU.
-const FILE_ROW_COLUMNS: &str = "path, dir, size, mtime, hash, hash_kind, status, reason, target_path, target_size, target_mtime, attempts";
+const FILE_ROW_COLUMNS: &str = "path, dir, size, mtime, hash, hash_kind, status, reason, target_path, target_size, target_mtime, attempts, target_etag, renamed";
 
 fn file_row(r: &sqlx::sqlite::SqliteRow) -> Result<FileItemRow> {
     Ok(FileItemRow {
@@ -34,6 +34,8 @@ fn file_row(r: &sqlx::sqlite::SqliteRow) -> Result<FileItemRow> {
             .map(|v| v as u64),
         target_mtime: r.try_get(10).map_err(db_err)?,
         attempts: r.try_get::<i64, _>(11).map_err(db_err)? as u32,
+        target_etag: r.try_get(12).map_err(db_err)?,
+        renamed: r.try_get(13).map_err(db_err)?,
     })
 }
 
@@ -50,6 +52,8 @@ type PackedFileRow = (
     Option<i64>,
     Option<String>,
     i64,
+    Option<String>,
+    Option<String>,
 );
 
 fn unpack(p: PackedFileRow, dir: &str) -> Result<FileItemRow> {
@@ -65,6 +69,8 @@ fn unpack(p: PackedFileRow, dir: &str) -> Result<FileItemRow> {
         target_size,
         target_mtime,
         attempts,
+        target_etag,
+        renamed,
     ) = p;
     Ok(FileItemRow {
         path,
@@ -79,6 +85,8 @@ fn unpack(p: PackedFileRow, dir: &str) -> Result<FileItemRow> {
         target_size: target_size.map(|v| v as u64),
         target_mtime,
         attempts: attempts as u32,
+        target_etag,
+        renamed,
     })
 }
 
@@ -90,7 +98,8 @@ impl FileStore for SqliteStore {
         // copied) those hand-offs were a large part of the pass's time.
         let json: Option<String> = sqlx::query_scalar(
             "SELECT json_group_array(json_array(path, size, mtime, hash, hash_kind, status, reason,
-                                                target_path, target_size, target_mtime, attempts))
+                                                target_path, target_size, target_mtime, attempts,
+                                                target_etag, renamed))
              FROM file_item WHERE mapping_id = ? AND dir = ?",
         )
         .bind(mapping.to_string())
@@ -123,14 +132,17 @@ impl FileStore for SqliteStore {
             let bump = i64::from(w.status == ItemStatus::Pending || w.status == ItemStatus::Failed);
             sqlx::query(
                 "INSERT INTO file_item (mapping_id, path, dir, size, mtime, hash, hash_kind, status, reason,
-                                        target_path, target_size, target_mtime, attempts, pass_id, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        target_path, target_size, target_mtime, attempts, pass_id, updated_at,
+                                        target_etag, renamed)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (mapping_id, path) DO UPDATE SET
                    size = excluded.size, mtime = excluded.mtime, hash = excluded.hash,
                    hash_kind = excluded.hash_kind, status = excluded.status, reason = excluded.reason,
                    target_path = COALESCE(excluded.target_path, file_item.target_path),
                    target_size = CASE WHEN excluded.status = 'copied' THEN excluded.target_size ELSE file_item.target_size END,
                    target_mtime = CASE WHEN excluded.status = 'copied' THEN excluded.target_mtime ELSE file_item.target_mtime END,
+                   target_etag = CASE WHEN excluded.status = 'copied' THEN excluded.target_etag ELSE file_item.target_etag END,
+                   renamed = excluded.renamed,
                    attempts = file_item.attempts + ?, pass_id = excluded.pass_id, updated_at = excluded.updated_at",
             )
             .bind(mapping.to_string())
@@ -148,6 +160,8 @@ impl FileStore for SqliteStore {
             .bind(bump)
             .bind(pass.to_string())
             .bind(&ts)
+            .bind(w.target_etag.as_deref())
+            .bind(w.renamed.as_deref())
             .bind(bump)
             .execute(&mut *tx)
             .await
@@ -201,6 +215,40 @@ impl FileStore for SqliteStore {
         .await
         .map_err(db_err)?;
         rows.iter().map(file_row).collect()
+    }
+
+    async fn file_renames(&self, mapping: MappingId) -> Result<Vec<FileItemRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {FILE_ROW_COLUMNS} FROM file_item WHERE mapping_id = ? AND renamed IS NOT NULL ORDER BY path"
+        ))
+        .bind(mapping.to_string())
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(file_row).collect()
+    }
+
+    async fn set_file_target_rules(&self, mapping: MappingId, rules: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO file_mapping (mapping_id, target_rules, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (mapping_id) DO UPDATE SET target_rules = excluded.target_rules,
+               updated_at = excluded.updated_at",
+        )
+        .bind(mapping.to_string())
+        .bind(rules)
+        .bind(now())
+        .execute(self.pool())
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn file_target_rules(&self, mapping: MappingId) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT target_rules FROM file_mapping WHERE mapping_id = ?")
+            .bind(mapping.to_string())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db_err)
     }
 
     async fn save_upload(

@@ -187,6 +187,10 @@ pub struct FileItemRow {
     pub target_path: Option<String>,
     pub target_size: Option<u64>,
     pub target_mtime: Option<String>,
+    /// The target's version tag (ETag) right after Ferry wrote the file, where the target has one.
+    pub target_etag: Option<String>,
+    /// The target rules that renamed the file (`forbidden_character, reserved_name`), if any did.
+    pub renamed: Option<String>,
     pub attempts: u32,
 }
 
@@ -203,6 +207,10 @@ pub struct FileItemWrite {
     pub target_path: Option<String>,
     pub target_size: Option<u64>,
     pub target_mtime: Option<String>,
+    /// Kept only with `copied` (like `target_size` and `target_mtime`).
+    pub target_etag: Option<String>,
+    /// The target rules that renamed the file, if any did.
+    pub renamed: Option<String>,
 }
 
 /// Totals of one file mapping.

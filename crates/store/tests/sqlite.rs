@@ -191,6 +191,8 @@ fn file(path: &str, status: ItemStatus) -> FileItemWrite {
         target_path: Some(path.to_owned()),
         target_size: Some(10),
         target_mtime: Some("2024-01-01T00:00:00.000000000Z".into()),
+        target_etag: None,
+        renamed: None,
     }
 }
 

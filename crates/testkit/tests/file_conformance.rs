@@ -72,6 +72,7 @@ fn entry(path: &str, node: &Node) -> FileEntry {
             size: 0,
             mtime: None,
             hash: None,
+            etag: None,
         },
         Node::File { data, mtime } => FileEntry {
             path: path.to_owned(),
@@ -84,6 +85,7 @@ fn entry(path: &str, node: &Node) -> FileEntry {
                     .map(|b| format!("{b:02x}"))
                     .collect(),
             ),
+            etag: None,
         },
     }
 }
@@ -162,6 +164,7 @@ impl FileConnector for Memory {
             atomic_write: true,
             resumable_write: true,
             max_file_size: None,
+            etag: false,
         }
     }
 

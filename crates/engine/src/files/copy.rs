@@ -279,8 +279,10 @@ mod tests {
                 size,
                 mtime: None,
                 hash: None,
+                etag: None,
             },
             target_path: name.into(),
+            renamed: None,
         }
     }
 

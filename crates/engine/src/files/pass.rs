@@ -132,6 +132,10 @@ async fn run_one(
         PassKind::Delta
     };
     let pass_id = store.start_pass(mapping.id, run, kind).await?;
+    // `files verify` pairs names by the rules the passes used.
+    store
+        .set_file_target_rules(mapping.id, opts.rules.as_str())
+        .await?;
     let pass = FilePass {
         store: store.clone(),
         opts,
@@ -241,6 +245,9 @@ pub(super) struct PassCtx {
     pub target_adopts_new: bool,
     /// When the pass started (the age filters compare with it).
     pub now: DateTime<Utc>,
+    /// The target's folder for this mapping is gone or empty: the journal's "copied" rows describe a
+    /// target that is no more, so every file is compared with the target (and copied again when missing).
+    pub recheck: bool,
 }
 
 pub(super) fn item(
@@ -261,7 +268,17 @@ pub(super) fn item(
         target_path: target_path.map(str::to_owned),
         target_size: None,
         target_mtime: None,
+        target_etag: None,
+        renamed: None,
     }
+}
+
+/// The target's report of a file Ferry just wrote (or adopted), into its `copied` row.
+pub(super) fn with_target(mut w: FileItemWrite, t: &FileEntry) -> FileItemWrite {
+    w.target_size = Some(t.size);
+    w.target_mtime = stamp(t.mtime);
+    w.target_etag = t.etag.clone();
+    w
 }
 
 /// Everything in a directory on one side, all pages; a missing directory is empty.
@@ -286,14 +303,24 @@ pub(crate) async fn list_all(
     }
 }
 
-/// The target path of a source-relative path under the rules, or the reason it is skipped.
+/// Whether the mapping's target folder is missing or holds nothing (one request on every connector).
+async fn target_folder_is_empty(
+    tgt: &dyn FileConnector,
+    dir: &str,
+    policy: &crate::retry::RetryPolicy,
+) -> Result<bool> {
+    retry!(policy, "list", tgt.is_empty_dir(dir))
+}
+
+/// The target path of a source-relative path under the rules, with the rules that renamed it (if any
+/// did, as `forbidden_character, reserved_name`), or the reason it is skipped.
 pub(crate) fn target_of(
     opts: &FileOptions,
     spec: &FileMappingSpec,
     rel: &str,
     size: u64,
     cloud: bool,
-) -> std::result::Result<(String, bool), String> {
+) -> std::result::Result<(String, Option<String>), String> {
     let target_dir = spec.target_dir.as_str();
     let root = TargetRoot {
         prefix: target_dir.to_owned(),
@@ -309,10 +336,25 @@ pub(crate) fn target_of(
             } else {
                 join(target_dir, &target_path)
             },
-            !renamed.is_empty(),
+            rename_note(&renamed),
         )),
         Verdict::Skip { reason } => Err(reason),
     }
+}
+
+/// What a rename did, for the journal and the report: each changed name, before → after, and its rules.
+fn rename_note(renamed: &[ferry_core::rules::Rename]) -> Option<String> {
+    if renamed.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = renamed
+        .iter()
+        .map(|r| {
+            let rules: Vec<&str> = r.rules.iter().map(|x| x.as_str()).collect();
+            format!("{:?} → {:?} ({})", r.before, r.after, rules.join(", "))
+        })
+        .collect();
+    Some(parts.join("; "))
 }
 
 impl FilePass {
@@ -324,6 +366,11 @@ impl FilePass {
             .map_err(|e| e.with_context("side", "target"))?;
         // Both sides on this machine: copies go in batches through the target's local copy.
         let local = src.local().is_some() && tgt.local().is_some();
+        // The journal is a cache, the target the truth: one listing page of the target folder says
+        // whether what the journal holds can still be there.
+        let recheck = target_folder_is_empty(tgt.as_ref(), &spec.target_dir, &policy)
+            .await
+            .map_err(|e| e.with_context("side", "target"))?;
         let ctx = Arc::new(PassCtx {
             store: self.store.clone(),
             opts: self.opts.clone(),
@@ -335,6 +382,7 @@ impl FilePass {
             target_keeps_mtime: tgt.capability().set_mtime,
             target_adopts_new: tgt.capability().set_mtime && tgt.capability().atomic_write,
             now: Utc::now(),
+            recheck,
             src,
             tgt,
         });
@@ -383,6 +431,7 @@ impl FilePass {
                         size: 0,
                         mtime: None,
                         hash: None,
+                        etag: None,
                     };
                     copies.done_rows.push(item(
                         &format!("{rel}/"),
@@ -438,9 +487,8 @@ impl FilePass {
                         None,
                         Some(&copy.target_path),
                     );
-                    w.target_size = Some(t.size);
-                    w.target_mtime = stamp(t.mtime);
-                    rows.push(w);
+                    w.renamed = copy.renamed.clone();
+                    rows.push(with_target(w, &t));
                     self.count(&self.tally.copied, &self.progress.copied, 1);
                     self.count(
                         &self.tally.bytes,
@@ -449,13 +497,15 @@ impl FilePass {
                     );
                 }
                 Err(e) => {
-                    rows.push(item(
+                    let mut w = item(
                         &copy.rel,
                         &copy.source,
                         ItemStatus::Failed,
                         Some(e.to_string()),
                         Some(&copy.target_path),
-                    ));
+                    );
+                    w.renamed = copy.renamed.clone();
+                    rows.push(w);
                     self.count(&self.tally.failed, &self.progress.failed, 1);
                 }
             }

@@ -3,7 +3,7 @@
 //! directories ahead of the copies (see [`super::pass`]), each in a task of its own, so listing and
 //! comparing use both cores while the walk stays bounded: a scan holds one directory, never a tree.
 
-use super::pass::{PassCtx, item, list_all, target_of};
+use super::pass::{PassCtx, item, list_all, target_of, with_target};
 use super::{parse_stamp, relative, same_time, stamp};
 use crate::progress::Progress;
 use ferry_core::file::{EntryKind, FileEntry};
@@ -13,12 +13,34 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+/// The skip reason of a target file changed after Ferry wrote it.
+const CHANGED_ON_TARGET: &str = "changed on the target since Ferry wrote it; not overwritten";
+
+/// The target file is as Ferry wrote it, judged by the strongest identity both the journal and the
+/// target's listing have: the version tag (ETag) where the target reports one — it changes with the
+/// content even when an edit keeps size and mtime — else size and mtime, else size alone (a target
+/// that reports neither ETag nor the mtime it was given).
+fn target_untouched(r: &FileItemRow, t: &FileEntry) -> bool {
+    if Some(t.size) != r.target_size {
+        return false;
+    }
+    if let (Some(was), Some(now)) = (r.target_etag.as_deref(), t.etag.as_deref()) {
+        return was == now;
+    }
+    match parse_stamp(r.target_mtime.as_deref()) {
+        Some(was) => same_time(t.mtime, Some(was)),
+        None => true,
+    }
+}
+
 /// A file to copy.
 pub(super) struct ToCopy {
     /// Path relative to the mapping's source directory (the journal's key).
     pub rel: String,
     pub source: FileEntry,
     pub target_path: String,
+    /// The target rules that renamed it, for the journal (see [`super::pass::target_of`]).
+    pub renamed: Option<String>,
 }
 
 /// The outcome of scanning one directory.
@@ -44,6 +66,8 @@ enum Decision {
     Copy,
     Adopt(FileEntry),
     Skip(String),
+    /// A skip the journal holds that still stands: counted, not written again.
+    StillSkipped,
 }
 
 /// List `dir` on the source and decide about each of its files. An error is a failure of the pass (the
@@ -94,20 +118,25 @@ impl PassCtx {
             let (tpath, renamed) = match target_of(&self.opts, spec, &rel, f.size, self.cloud) {
                 Ok(t) => t,
                 Err(reason) => {
+                    // Re-decided on every pass under this pass's rules; a skip that still stands is
+                    // counted (the run's exit code says so) but not written again.
                     if row.is_none_or(|r| {
                         r.status != ItemStatus::Skipped
                             || r.reason.as_deref() != Some(reason.as_str())
                     }) {
                         plan.rows
                             .push(item(&rel, &f, ItemStatus::Skipped, Some(reason), None));
-                        self.tally.discovered.fetch_add(1, Ordering::Relaxed);
-                        self.count_skipped();
                     }
+                    self.tally.discovered.fetch_add(1, Ordering::Relaxed);
+                    self.count_skipped();
                     continue;
                 }
             };
             let source_unchanged = self.source_unchanged(&f, row);
-            if row.is_some_and(|r| r.status == ItemStatus::Copied) && source_unchanged {
+            if !self.recheck
+                && row.is_some_and(|r| r.status == ItemStatus::Copied)
+                && source_unchanged
+            {
                 // Copied before and unchanged since: the common case of a re-run, decided without
                 // listing the target (see `decide`).
                 continue;
@@ -126,6 +155,10 @@ impl PassCtx {
             let on_target = target_listing.as_ref().and_then(|l| l.get(&tpath));
             match self.decide(&f, row, on_target, source_unchanged) {
                 Decision::Nothing => {}
+                Decision::StillSkipped => {
+                    self.tally.discovered.fetch_add(1, Ordering::Relaxed);
+                    self.count_skipped();
+                }
                 Decision::Skip(reason) => {
                     self.tally.discovered.fetch_add(1, Ordering::Relaxed);
                     plan.rows.push(item(
@@ -140,14 +173,13 @@ impl PassCtx {
                 Decision::Adopt(t) => {
                     self.tally.discovered.fetch_add(1, Ordering::Relaxed);
                     let mut w = item(&rel, &f, ItemStatus::Copied, None, Some(&tpath));
-                    w.target_size = Some(t.size);
-                    w.target_mtime = stamp(t.mtime);
-                    plan.rows.push(w);
+                    w.renamed = renamed;
+                    plan.rows.push(with_target(w, &t));
                     self.tally.copied.fetch_add(1, Ordering::Relaxed);
                     Progress::add(&self.progress.copied, 1);
                 }
                 Decision::Copy => {
-                    if renamed {
+                    if renamed.is_some() {
                         self.tally.renamed.fetch_add(1, Ordering::Relaxed);
                     }
                     self.tally.discovered.fetch_add(1, Ordering::Relaxed);
@@ -158,13 +190,15 @@ impl PassCtx {
                     // with the source's size and mtime and adopted. A file with a row (a re-copy)
                     // needs one: its old row would call Ferry's new copy "changed on the target".
                     if row.is_some() || !self.target_adopts_new {
-                        plan.rows
-                            .push(item(&rel, &f, ItemStatus::Pending, None, Some(&tpath)));
+                        let mut w = item(&rel, &f, ItemStatus::Pending, None, Some(&tpath));
+                        w.renamed = renamed.clone();
+                        plan.rows.push(w);
                     }
                     plan.to_copy.push(ToCopy {
                         rel,
                         source: f,
                         target_path: tpath,
+                        renamed,
                     });
                 }
             }
@@ -199,17 +233,19 @@ impl PassCtx {
             // still shows it. A delta copies what is new or changed at the source; a file deleted on
             // the target on purpose is not re-created, and a name the server lists differently
             // (rclone's WebDAV shows TAB as ␉) is not written again. Verify reports either as missing.
-            (Some(r), _) if r.status == ItemStatus::Copied && source_unchanged => Decision::Nothing,
+            // Unless the target's root is gone or empty (`recheck`): then the journal describes a
+            // target that no longer exists, and what is missing is copied again.
+            (Some(r), _) if r.status == ItemStatus::Copied && source_unchanged && !self.recheck => {
+                Decision::Nothing
+            }
             (Some(r), Some(t)) if r.status == ItemStatus::Copied => {
-                // The source changed; overwrite only our own, untouched, earlier copy.
-                if Some(t.size) == r.target_size
-                    && same_time(t.mtime, parse_stamp(r.target_mtime.as_deref()))
-                {
-                    Decision::Copy
+                // Overwrite only our own, untouched, earlier copy.
+                if !target_untouched(r, t) {
+                    Decision::Skip(CHANGED_ON_TARGET.into())
+                } else if source_unchanged {
+                    Decision::Nothing
                 } else {
-                    Decision::Skip(
-                        "changed on the target since Ferry wrote it; not overwritten".into(),
-                    )
+                    Decision::Copy
                 }
             }
             (Some(r), Some(_))
@@ -219,7 +255,7 @@ impl PassCtx {
                         .is_some_and(|x| x.starts_with("changed on the target"))
                     && source_unchanged =>
             {
-                Decision::Nothing
+                Decision::StillSkipped
             }
             (row, Some(t)) => {
                 // Not (confirmed) written by Ferry. A row left pending or failed means Ferry was writing
@@ -241,7 +277,7 @@ impl PassCtx {
                 } else if pending {
                     Decision::Copy
                 } else if row.is_some_and(|r| r.status == ItemStatus::Skipped) && source_unchanged {
-                    Decision::Nothing
+                    Decision::StillSkipped
                 } else {
                     Decision::Skip("exists on the target and differs; Ferry does not overwrite files it did not write".into())
                 }

@@ -55,6 +55,7 @@ use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 use ferry_core::file::{
     EntryKind, FileCapability, FileConnector, FileEntry, FileReader, ListPage, ResumableUpload,
+    normalize_etag,
 };
 use ferry_core::mail::Access;
 use ferry_core::{Error, ErrorKind, Result};
@@ -110,6 +111,7 @@ impl std::fmt::Debug for S3Connector {
 struct Head {
     size: u64,
     mtime: Option<DateTime<Utc>>,
+    etag: Option<String>,
 }
 
 impl S3Connector {
@@ -345,9 +347,14 @@ impl S3Connector {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| DateTime::parse_from_rfc2822(v).ok())
                     .map(|t| t.with_timezone(&Utc));
+                let etag = h
+                    .get("etag")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(normalize_etag);
                 Ok(Some(Head {
                     size,
                     mtime: meta.or(last_modified),
+                    etag,
                 }))
             }
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
@@ -378,7 +385,13 @@ impl S3Connector {
         xml::parse_list_objects(&self.body_text(resp).await?, true)
     }
 
-    async fn put_object(&self, key: &str, data: Bytes, mtime: Option<DateTime<Utc>>) -> Result<()> {
+    /// Put a whole object; its ETag as S3 answered it.
+    async fn put_object(
+        &self,
+        key: &str,
+        data: Bytes,
+        mtime: Option<DateTime<Utc>>,
+    ) -> Result<Option<String>> {
         let mut headers = vec![("content-md5", content_md5(&data))];
         if let Some(t) = mtime {
             headers.push((MTIME_HEADER, format_mtime(t)));
@@ -386,8 +399,13 @@ impl S3Connector {
         let resp = self
             .send(Method::PUT, Some(key), &[], &headers, Some(data))
             .await?;
+        let etag = resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .and_then(normalize_etag);
         let _ = resp.bytes().await;
-        Ok(())
+        Ok(etag)
     }
 
     async fn entry_after_write(
@@ -395,10 +413,18 @@ impl S3Connector {
         path: &str,
         size: u64,
         mtime: Option<DateTime<Utc>>,
+        etag: Option<String>,
     ) -> Result<FileEntry> {
-        let mtime = match mtime {
-            Some(t) => Some(t),
-            None => self.head(&self.key(path)).await?.and_then(|h| h.mtime),
+        // The write's own answer when it has both; a HEAD otherwise (multipart uploads, no mtime given).
+        let (mtime, etag) = match (mtime, etag) {
+            (Some(t), Some(e)) => (Some(t), Some(e)),
+            (mtime, etag) => {
+                let h = self.head(&self.key(path)).await?;
+                (
+                    mtime.or(h.as_ref().and_then(|h| h.mtime)),
+                    etag.or(h.and_then(|h| h.etag)),
+                )
+            }
         };
         Ok(FileEntry {
             path: path.to_owned(),
@@ -406,6 +432,7 @@ impl S3Connector {
             size,
             mtime,
             hash: None,
+            etag,
         })
     }
 
@@ -432,6 +459,7 @@ impl FileConnector for S3Connector {
             atomic_write: write,
             resumable_write: write,
             max_file_size: Some(self.max_file_size()),
+            etag: true,
         }
     }
 
@@ -467,6 +495,7 @@ impl FileConnector for S3Connector {
                     size: 0,
                     mtime: None,
                     hash: None,
+                    etag: None,
                 });
             }
         }
@@ -499,6 +528,7 @@ impl FileConnector for S3Connector {
                     size: o.size,
                     mtime,
                     hash: None,
+                    etag: normalize_etag(&o.etag),
                 });
             }
         } else {
@@ -509,6 +539,7 @@ impl FileConnector for S3Connector {
                     size: o.size,
                     mtime: o.last_modified,
                     hash: None,
+                    etag: normalize_etag(&o.etag),
                 });
             }
         }
@@ -525,6 +556,7 @@ impl FileConnector for S3Connector {
             size: 0,
             mtime: None,
             hash: None,
+            etag: None,
         };
         if path.is_empty() {
             return Ok(Some(dir_entry()));
@@ -540,6 +572,7 @@ impl FileConnector for S3Connector {
                 size: h.size,
                 mtime: h.mtime,
                 hash: None,
+                etag: h.etag,
             }));
         }
         // Not an object: a folder if anything lives under it (its marker included).
@@ -548,6 +581,15 @@ impl FileConnector for S3Connector {
             .await
             .map_err(|e| e.with_operation("stat"))?;
         Ok((!page.objects.is_empty()).then(dir_entry))
+    }
+
+    async fn is_empty_dir(&self, dir: &str) -> Result<bool> {
+        // One key is enough to know, and no HEAD per object as a listing page makes.
+        let page = self
+            .list_objects(&self.dir_prefix(dir), false, 1, None)
+            .await
+            .map_err(|e| e.with_operation("list"))?;
+        Ok(page.objects.is_empty())
     }
 
     async fn read(&self, path: &str) -> Result<FileReader> {
@@ -594,6 +636,7 @@ impl FileConnector for S3Connector {
             )
             .with_operation("write"));
         }
+        let mut etag = None;
         if size <= self.part_size {
             let body = read_exact_part(&mut data, size, size)
                 .await
@@ -601,7 +644,8 @@ impl FileConnector for S3Connector {
             ensure_no_more(&mut data, size)
                 .await
                 .map_err(|e| e.with_operation("write"))?;
-            self.put_object(&self.key(path), body, mtime)
+            etag = self
+                .put_object(&self.key(path), body, mtime)
                 .await
                 .map_err(|e| e.with_operation("write"))?;
         } else {
@@ -616,7 +660,7 @@ impl FileConnector for S3Connector {
                 return Err(e.with_operation("write"));
             }
         }
-        self.entry_after_write(path, size, mtime).await
+        self.entry_after_write(path, size, mtime, etag).await
     }
 
     fn resumable(&self) -> Option<&dyn ResumableUpload> {

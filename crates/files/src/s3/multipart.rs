@@ -275,7 +275,8 @@ impl ResumableUpload for S3Connector {
         self.complete_parts(state, &parts)
             .await
             .map_err(|e| e.with_operation("complete_upload"))?;
-        self.entry_after_write(&state.path, state.size, None).await
+        self.entry_after_write(&state.path, state.size, None, None)
+            .await
     }
 
     async fn abort(&self, state: &UploadState) -> Result<()> {

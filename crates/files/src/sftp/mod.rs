@@ -310,6 +310,7 @@ impl Live {
             size,
             mtime,
             hash: None,
+            etag: None,
         })
     }
 }
@@ -326,6 +327,7 @@ impl FileConnector for SftpConnector {
             atomic_write: write,
             resumable_write: false,
             max_file_size: None,
+            etag: false,
         }
     }
 
@@ -545,6 +547,7 @@ fn to_entry(path: String, a: &FileAttributes) -> Option<FileEntry> {
         size,
         mtime,
         hash: None,
+        etag: None,
     })
 }
 

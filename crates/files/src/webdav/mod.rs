@@ -36,7 +36,8 @@ use crate::http::{status_error, transport_error};
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use ferry_core::file::{
-    EntryKind, FileCapability, FileConnector, FileEntry, FileReader, ListPage, join, parent,
+    EntryKind, FileCapability, FileConnector, FileEntry, FileReader, ListPage, join,
+    normalize_etag, parent,
 };
 use ferry_core::mail::Access;
 use ferry_core::{Error, ErrorKind, Result};
@@ -115,7 +116,9 @@ impl WebDavConnector {
             access,
             client,
             base,
-            known_dirs: RwLock::new(HashSet::from([String::new()])),
+            // The base folder itself is not assumed: the first write checks it and creates it (with its
+            // parents) when missing, instead of failing every file with `MKCOL …: 409 Conflict`.
+            known_dirs: RwLock::new(HashSet::new()),
             mkcol: tokio::sync::Mutex::new(()),
             non_utf8: AtomicU64::new(0),
         })
@@ -228,8 +231,43 @@ impl WebDavConnector {
         }
     }
 
+    /// The base folder exists: checked once (`PROPFIND`, depth 0); a missing one is created with its
+    /// parents, top down, each `MKCOL` allowed to find its folder already there (405).
+    async fn ensure_base(&self) -> Result<()> {
+        if self.is_known_dir("") {
+            return Ok(());
+        }
+        if self.propfind("", "0").await?.is_none() {
+            let (origin, path) = match self.base.find("://") {
+                Some(i) => match self.base[i + 3..].find('/') {
+                    Some(j) => self.base.split_at(i + 3 + j),
+                    None => (self.base.as_str(), "/"),
+                },
+                None => (self.base.as_str(), "/"),
+            };
+            let names: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+            let mut url = origin.to_owned();
+            let mut last = Ok(());
+            for name in names {
+                url.push('/');
+                url.push_str(name);
+                // An ancestor above the share may refuse MKCOL (403): only the base's own answer counts.
+                last = self.mkcol_url(&format!("{url}/"), name).await;
+            }
+            last.map_err(|e| {
+                e.with_context(
+                    "hint",
+                    "the target folder is missing and could not be created; create it on the server or check the URL",
+                )
+            })?;
+        }
+        self.remember_dir("");
+        Ok(())
+    }
+
     /// `MKCOL` each ancestor of `dir` (and `dir`) not known to exist, top down.
     async fn ensure_dir(&self, dir: &str) -> Result<()> {
+        self.ensure_base().await?;
         if self.is_known_dir(dir) {
             return Ok(());
         }
@@ -249,11 +287,15 @@ impl WebDavConnector {
     }
 
     async fn mkcol(&self, dir: &str) -> Result<()> {
+        self.mkcol_url(&self.url(dir, true), dir).await
+    }
+
+    async fn mkcol_url(&self, url: &str, dir: &str) -> Result<()> {
         let what = format!("MKCOL {dir}");
         let resp = self
             .request(
                 Method::from_bytes(b"MKCOL").map_err(|_| Error::unexpected("MKCOL method"))?,
-                &self.url(dir, true),
+                url,
             )
             .timeout(self.cfg.timeout)
             .send()
@@ -318,6 +360,7 @@ impl FileConnector for WebDavConnector {
             atomic_write: false,
             resumable_write: false,
             max_file_size: None,
+            etag: true,
         }
     }
 
@@ -407,7 +450,7 @@ impl FileConnector for WebDavConnector {
     async fn create_dir(&self, path: &str) -> Result<()> {
         self.check_write("create_dir")?;
         crate::check_path(path, true, "create_dir")?;
-        if path.is_empty() || self.is_known_dir(path) {
+        if self.is_known_dir(path) {
             return Ok(());
         }
         // Many writes into a new folder arrive at once: let the first create the chain, the others
@@ -474,6 +517,11 @@ impl FileConnector for WebDavConnector {
             .get("x-oc-mtime")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("accepted"));
+        let etag = resp
+            .headers()
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .and_then(normalize_etag);
         expect_success(resp, &what).await?;
         Ok(FileEntry {
             path: path.to_owned(),
@@ -481,6 +529,7 @@ impl FileConnector for WebDavConnector {
             size,
             mtime: if accepted { mtime } else { None },
             hash: None,
+            etag,
         })
     }
 }
@@ -581,6 +630,11 @@ fn to_entry(path: String, r: &DavResponse) -> FileEntry {
         size: if r.collection { 0 } else { r.size.unwrap_or(0) },
         mtime: r.mtime,
         hash: None,
+        etag: if r.collection {
+            None
+        } else {
+            r.etag.as_deref().and_then(normalize_etag)
+        },
     }
 }
 
