@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const OPERATOR: &str = "fy_cli_test_operator_token_0123456789";
+/// Random, as `FERRY_BOOTSTRAP_TOKEN` must be (at least 128 bits of entropy).
+const OPERATOR: &str = "fy_SW10iDXZF8lbnzUnrviQztU4BG4R5j59Qvxn-C1aL5o";
 /// base64 of 32 bytes: the credential key the tests' servers use.
 const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 const ENDPOINT_SECRET: &str = "endpoint-Secret-7f3a";

@@ -8,9 +8,10 @@
 use crate::AppState;
 use crate::crypto::random_bytes;
 use crate::error::{ApiError, REQUEST_ID};
-use crate::routes::{Scope, find_route};
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use crate::routes::{ROUTES, Scope, find_route};
+use crate::throttle;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -21,6 +22,7 @@ use ferry_core::id::{TenantId, UserId};
 use ferry_core::programme::role::{Permission, Role, allowed, roles_with};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
 use std::str::FromStr;
 
 /// Who is calling, and with which role on the tenant in the path.
@@ -53,6 +55,29 @@ pub fn new_token() -> Result<String> {
         "fy_{}",
         URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)
     ))
+}
+
+/// The bits of entropy a chosen token needs (`FERRY_BOOTSTRAP_TOKEN`).
+pub const MIN_TOKEN_BITS: f64 = 128.0;
+
+/// How many bits of entropy `token` has, estimated conservatively with zxcvbn: the parts an attacker
+/// would guess first (words, names, dates, keyboard walks, repeats, sequences) count what zxcvbn says
+/// they cost, every other character log2(10) ≈ 3.3 bits (zxcvbn's brute-force rate). So 128 bits take
+/// about 40 random characters: `openssl rand -base64 32`, `openssl rand -hex 32` and Ferry's own tokens
+/// (`fy_` + 43 base64url characters) pass; `fy_test_token_0123456789`, a passphrase of common words or 32
+/// hex digits do not. (Only the first 100 characters are looked at; that is plenty.)
+pub fn token_bits(token: &str) -> f64 {
+    zxcvbn::zxcvbn(token, &["ferry", "token", "operator", "bootstrap"])
+        .sequence()
+        .iter()
+        .map(|m| match m.pattern {
+            zxcvbn::matching::patterns::MatchPattern::BruteForce => {
+                m.token.chars().count() as f64 * std::f64::consts::LOG2_10
+            }
+            // Summed as logs: zxcvbn's own total saturates at 2^64.
+            _ => (m.guesses.unwrap_or(1).max(1) as f64).log2(),
+        })
+        .sum()
 }
 
 /// What the store keeps of a token.
@@ -100,7 +125,28 @@ pub async fn request_id(State(state): State<AppState>, req: Request, next: Next)
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
     }
+    security_headers(resp.headers_mut());
     resp
+}
+
+/// The Content-Security-Policy of every answer: nothing but the server's own scripts, styles, images and
+/// connections (ready for the dashboard: no inline script, no framing, no form posting elsewhere).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; \
+     frame-ancestors 'none'";
+
+/// Headers on every answer (issue 9, item 13). Answers may carry tokens (a new member's) or a tenant's
+/// data, so nothing is cached; browsers must not guess content types, frame the pages or leak the URL.
+fn security_headers(h: &mut axum::http::HeaderMap) {
+    use axum::http::header;
+    let set = |h: &mut axum::http::HeaderMap, name, value: &'static str| {
+        h.insert(name, HeaderValue::from_static(value));
+    };
+    set(h, header::CACHE_CONTROL, "no-store");
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(h, header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
 }
 
 async fn json_rejection(resp: Response) -> Response {
@@ -137,13 +183,14 @@ pub async fn authorize(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let Some(route) = find_route(req.method().as_str(), matched.as_str()) else {
-        return ApiError::internal(format!(
-            "route {} {} is not in the route table",
-            req.method(),
-            matched.as_str()
-        ))
-        .into_response();
+    let method = req.method().as_str();
+    // HEAD is answered like GET (without a body), as axum's `get` routes do.
+    let route = find_route(method, matched.as_str())
+        .or_else(|| (method == "HEAD").then(|| find_route("GET", matched.as_str()))?);
+    let Some(route) = route else {
+        // Another method on a route that exists: 405 with the methods it takes, before any token check
+        // (the route table is public, in the OpenAPI document).
+        return method_not_allowed(matched.as_str());
     };
     if route.scope == Scope::Public {
         return next.run(req).await;
@@ -151,12 +198,42 @@ pub async fn authorize(
     let header = req
         .headers()
         .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+        .map(|v| v.to_str().unwrap_or("").to_string());
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    // Whether the request makes a guess: an empty `Bearer ` or no header at all is not one.
+    let guess = header.as_deref().is_some_and(|h| {
+        let h = h.trim();
+        let t = h
+            .strip_prefix("Bearer")
+            .or_else(|| h.strip_prefix("bearer"))
+            .unwrap_or(h);
+        !t.trim().is_empty()
+    });
+    // An address that presented too many unknown tokens gets 429 before its token is looked at.
+    if guess
+        && let Some(ip) = peer
+        && let Some(wait) = state.throttle.blocked(ip)
+    {
+        state.metrics.throttled();
+        return too_many_failures(wait);
+    }
     let path = req.uri().path().to_string();
     let caller = match authenticate(&state, header.as_deref()).await {
         Ok(c) => c,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            if guess
+                && let Some(ip) = peer
+                && let Some(wait) = state.throttle.failed(ip)
+            {
+                tracing::warn!(%ip, "too many unknown tokens from one address: throttled");
+                state.metrics.throttled();
+                return too_many_failures(wait);
+            }
+            return e.into_response();
+        }
     };
     let caller = match check(&state, caller, route.scope, route.permission, &path).await {
         Ok(c) => c,
@@ -164,6 +241,45 @@ pub async fn authorize(
     };
     req.extensions_mut().insert(caller);
     next.run(req).await
+}
+
+/// 405 with `Allow`: the methods the route table has for `pattern`.
+fn method_not_allowed(pattern: &str) -> Response {
+    let mut methods: Vec<&str> = ROUTES
+        .iter()
+        .filter(|r| r.path == pattern)
+        .map(|r| r.method)
+        .collect();
+    if methods.contains(&"GET") {
+        methods.push("HEAD");
+    }
+    let allow = methods.join(", ");
+    let mut resp = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("this route takes {allow}: see /api/v1/openapi.json"),
+    )
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&allow) {
+        resp.headers_mut().insert(ALLOW, v);
+    }
+    resp
+}
+
+/// 429 with `Retry-After`.
+fn too_many_failures(wait: std::time::Duration) -> Response {
+    let secs = throttle::retry_after_secs(wait);
+    let mut resp = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_requests",
+        format!(
+            "too many unknown tokens from this address: try again in {secs} s with a valid token"
+        ),
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(secs));
+    resp
 }
 
 async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Caller, ApiError> {
@@ -180,7 +296,7 @@ async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Caller, 
             ApiError::unauthenticated("the Authorization header must be `Bearer <token>`")
         })?;
     let row: Option<(String, String, i64)> = sqlx::query_as(
-        "SELECT u.id, u.name, u.operator FROM prog_token t JOIN prog_user u ON u.id = t.user_id WHERE t.hash = ?",
+        "SELECT u.id, COALESCE(u.display_name, u.name), u.operator FROM prog_token t JOIN prog_user u ON u.id = t.user_id WHERE t.hash = ?",
     )
     .bind(token_hash(token))
     .fetch_optional(state.pool())
@@ -295,6 +411,33 @@ mod tests {
         assert!(a.starts_with("fy_") && a.len() == 46, "{a}");
         assert_eq!(token_hash(&a).len(), 64);
         assert!(!token_hash(&a).contains(&a[3..]));
+    }
+
+    #[test]
+    fn guessable_tokens_have_fewer_than_128_bits_and_random_ones_more() {
+        for weak in [
+            "fy_test_operator_token_0123456789",
+            "0123456789abcdef0123",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "correct horse battery staple",
+            "Password1234567!",
+            "abcdefghijklmnopqrstuvwxyz0123456789",
+            "0123456789abcdef0123456789abcdef",
+        ] {
+            let bits = token_bits(weak);
+            assert!(bits < MIN_TOKEN_BITS, "{weak}: {bits}");
+        }
+        for _ in 0..20 {
+            let t = new_token().unwrap();
+            assert!(token_bits(&t) >= MIN_TOKEN_BITS, "{t}: {}", token_bits(&t));
+        }
+        for strong in [
+            "u3kE9vQ0Zr7m2Xc1pL8sYw4nB6tA5dHfJgK0oIiUe1M=",
+            "4f1c9a7e2b3d8f60a5c4e1b7d9f2a3c68e0b5d1f7a2c9e4b3d6f8a1c0e5b7d92",
+        ] {
+            let bits = token_bits(strong);
+            assert!(bits >= MIN_TOKEN_BITS, "{strong}: {bits}");
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod scheduler;
+pub mod throttle;
 pub mod workload;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -55,6 +56,8 @@ pub struct Inner {
     /// Where the store, the key and archived reports live.
     pub data_dir: PathBuf,
     pub metrics: metrics::Metrics,
+    /// Failed authentications per client address (brute-force protection).
+    pub throttle: throttle::AuthThrottle,
     /// Workers and their cancellation (see [`scheduler`]).
     pub workers: scheduler::Workers,
 }
@@ -113,6 +116,7 @@ pub async fn open(config: ServiceConfig) -> Result<AppState> {
         write: tokio::sync::Mutex::new(()),
         data_dir: config.data_dir,
         metrics: metrics::Metrics::default(),
+        throttle: throttle::AuthThrottle::default(),
         workers: scheduler::Workers::default(),
     })))
 }
@@ -159,9 +163,12 @@ pub async fn bootstrap(state: &AppState, bootstrap_token: Option<&str>) -> Resul
         return Ok(None);
     }
     let (token, generated) = match bootstrap_token.map(str::trim).filter(|t| !t.is_empty()) {
-        Some(t) if t.len() < 16 => {
+        Some(t) if auth::token_bits(t) < auth::MIN_TOKEN_BITS => {
             return Err(Error::config(format!(
-                "{BOOTSTRAP_TOKEN_ENV} must be at least 16 characters"
+                "{BOOTSTRAP_TOKEN_ENV} is too easy to guess (about {:.0} bits of entropy; at least {:.0} are needed): \
+                 use a random one, e.g. `openssl rand -base64 32`, or unset it and Ferry makes one and prints it once",
+                auth::token_bits(t).floor(),
+                auth::MIN_TOKEN_BITS
             )));
         }
         Some(t) => (t.to_string(), false),

@@ -1,46 +1,51 @@
-//! `/metrics`: Prometheus text exposition (format 0.0.4) of what an operator watches.
+//! `/metrics`: Prometheus text exposition (format 0.0.4) of what an operator watches, rendered by the
+//! `metrics` crate's Prometheus exporter (without its HTTP listener: the API serves the text).
 //!
 //! Two sources, on purpose: request counters live in memory (since the server started), and the
 //! programme's state is read from the store at scrape time (so it is right after a restart and with several
-//! processes on one store). Labels are bounded: routes are the route table's patterns (never a raw path
-//! with ids in it), states and outcomes are enum names.
+//! processes on one store) and exported as gauges. Labels are bounded (issue 9, item 11): routes are the
+//! route table's patterns (never a raw path with ids in it; `unmatched` when none matched), methods one of
+//! a fixed set (`other` for any other method name), states and outcomes enum names.
 //!
 //! | metric | type | labels |
 //! | --- | --- | --- |
 //! | `ferry_http_requests_total` | counter | `class` (2xx/4xx/5xx) |
 //! | `ferry_http_route_requests_total` | counter | `method`, `route`, `class` |
-//! | `ferry_http_route_request_seconds_sum` | counter | `method`, `route` |
+//! | `ferry_http_route_request_seconds` | summary (`_sum`, `_count`, quantiles) | `method`, `route` |
+//! | `ferry_auth_throttled_total` | counter | |
 //! | `ferry_tenants` | gauge | |
 //! | `ferry_projects` | gauge | `state` |
 //! | `ferry_events` | gauge | `state` |
 //! | `ferry_mappings` | gauge | |
-//! | `ferry_passes_total` | counter | `kind`, `outcome` |
-//! | `ferry_items_total` | counter | `result` (copied/skipped/failed) |
-//! | `ferry_copied_bytes_total` | counter | |
+//! | `ferry_passes_total` | gauge (read from the store) | `kind`, `outcome` |
+//! | `ferry_items_total` | gauge (read from the store) | `result` (copied/skipped/failed) |
+//! | `ferry_copied_bytes_total` | gauge (read from the store) | |
 //! | `ferry_credentials` | gauge | `status` (valid/expiring_7d/expired) |
 //! | `ferry_tickets` | gauge | `status` |
 //! | `ferry_transactions` | gauge | `status` |
-//! | `ferry_audit_entries_total` | counter | |
+//! | `ferry_audit_entries_total` | gauge (read from the store) | |
 
 use crate::{ApiResult, AppState};
 use chrono::TimeDelta;
-use std::collections::BTreeMap;
-use std::fmt::Write;
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// (method, route pattern, status class).
-type RouteKey = (String, String, &'static str);
+/// The HTTP methods that get their own label value; any other method name is counted as `other`, so a
+/// client cannot add series by inventing methods.
+pub const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
-/// Counters kept in memory since the server started.
-#[derive(Default)]
-pub struct Metrics {
-    requests_2xx: AtomicU64,
-    requests_4xx: AtomicU64,
-    requests_5xx: AtomicU64,
-    /// (method, route pattern, class) → (count, total microseconds).
-    routes: Mutex<BTreeMap<RouteKey, (u64, u64)>>,
+/// The method label for `method`.
+pub fn method_label(method: &str) -> &'static str {
+    METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
 }
 
 fn class(status: u16) -> &'static str {
@@ -51,157 +56,165 @@ fn class(status: u16) -> &'static str {
     }
 }
 
-impl Metrics {
-    /// Count one answered request.
-    pub fn request(&self, status: u16) {
-        let c = match class(status) {
-            "5xx" => &self.requests_5xx,
-            "4xx" => &self.requests_4xx,
-            _ => &self.requests_2xx,
+/// The server's metrics: a recorder of its own (not the process-global one, so several servers in one
+/// process — the tests — count apart) and its exposition handle.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    /// Label values each store gauge was given, so one that disappeared from the store is set to 0
+    /// instead of keeping its last value.
+    seen: Mutex<BTreeMap<&'static str, BTreeSet<String>>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let m = Metrics {
+            recorder,
+            handle,
+            seen: Mutex::new(BTreeMap::new()),
         };
-        c.fetch_add(1, Ordering::Relaxed);
+        m.with(describe);
+        m
+    }
+}
+
+impl Metrics {
+    /// Run `f` with this server's recorder as the `metrics` macros' recorder.
+    fn with<T>(&self, f: impl FnOnce() -> T) -> T {
+        metrics::with_local_recorder(&self.recorder, f)
     }
 
     /// Count one answered request of `route` (the route table's pattern; `None` when no route matched),
     /// with how long it took.
     pub fn record(&self, method: &str, route: Option<&str>, status: u16, took: Duration) {
-        self.request(status);
-        let key = (
-            method.to_string(),
-            route.unwrap_or("unmatched").to_string(),
-            class(status),
-        );
-        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        let e = routes.entry(key).or_insert((0, 0));
-        e.0 += 1;
-        e.1 += u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let method = method_label(method);
+        let route = route.unwrap_or("unmatched").to_string();
+        let class = class(status);
+        self.with(|| {
+            counter!("ferry_http_requests_total", "class" => class).increment(1);
+            counter!("ferry_http_route_requests_total", "method" => method, "route" => route.clone(), "class" => class)
+                .increment(1);
+            histogram!("ferry_http_route_request_seconds", "method" => method, "route" => route)
+                .record(took.as_secs_f64());
+        });
+    }
+
+    /// Count one request refused because its address failed to authenticate too often.
+    pub fn throttled(&self) {
+        self.with(|| counter!("ferry_auth_throttled_total").increment(1));
+    }
+
+    /// Set the gauge `name` with one label `label` to `rows`, and to 0 for label values it had before
+    /// that are not in `rows`.
+    fn gauges(&self, name: &'static str, label: &'static str, rows: Vec<(String, i64)>) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let known = seen.entry(name).or_default();
+        let now: BTreeSet<String> = rows.iter().map(|(v, _)| v.clone()).collect();
+        self.with(|| {
+            for gone in known.difference(&now) {
+                gauge!(name, label => gone.clone()).set(0.0);
+            }
+            for (v, n) in rows {
+                gauge!(name, label => v).set(n as f64);
+            }
+        });
+        known.extend(now);
+    }
+
+    fn gauge(&self, name: &'static str, n: i64) {
+        self.with(|| gauge!(name).set(n as f64));
     }
 }
 
-/// Prometheus label values escape `\`, `"` and newlines.
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
+fn describe() {
+    describe_counter!(
+        "ferry_http_requests_total",
+        "HTTP requests answered, by status class."
+    );
+    describe_counter!(
+        "ferry_http_route_requests_total",
+        "HTTP requests answered, by method, route pattern and status class."
+    );
+    describe_histogram!(
+        "ferry_http_route_request_seconds",
+        Unit::Seconds,
+        "Time spent answering requests, by method and route pattern."
+    );
+    describe_counter!(
+        "ferry_auth_throttled_total",
+        "Requests refused (429) because their address presented too many unknown tokens."
+    );
+    describe_gauge!("ferry_tenants", "Tenants.");
+    describe_gauge!("ferry_projects", "Projects by state.");
+    describe_gauge!("ferry_events", "Events by state.");
+    describe_gauge!("ferry_mappings", "Mappings of all projects.");
+    describe_gauge!(
+        "ferry_passes_total",
+        "Passes by kind and outcome (running, succeeded, failed)."
+    );
+    describe_gauge!(
+        "ferry_items_total",
+        "Items (messages, files) of finished passes, by result."
+    );
+    describe_gauge!(
+        "ferry_copied_bytes_total",
+        "Bytes copied by finished passes."
+    );
+    describe_gauge!(
+        "ferry_credentials",
+        "Stored credentials: expired, expiring within 7 days (supply new ones), valid beyond."
+    );
+    describe_gauge!("ferry_tickets", "Tickets by status.");
+    describe_gauge!("ferry_transactions", "Transactions by status.");
+    describe_gauge!("ferry_audit_entries_total", "Audit entries written.");
 }
 
 /// The exposition text.
 pub async fn render(st: &AppState) -> ApiResult<String> {
-    let mut out = String::new();
     let m = &st.metrics;
-    header(
-        &mut out,
-        "ferry_http_requests_total",
-        "counter",
-        "HTTP requests answered, by status class.",
-    );
-    for (class, c) in [
-        ("2xx", &m.requests_2xx),
-        ("4xx", &m.requests_4xx),
-        ("5xx", &m.requests_5xx),
-    ] {
-        let _ = writeln!(
-            out,
-            "ferry_http_requests_total{{class=\"{class}\"}} {}",
-            c.load(Ordering::Relaxed)
-        );
-    }
-    let routes: Vec<_> = m
-        .routes
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .map(|(k, v)| (k.clone(), *v))
-        .collect();
-    header(
-        &mut out,
-        "ferry_http_route_requests_total",
-        "counter",
-        "HTTP requests answered, by method, route pattern and status class.",
-    );
-    for ((method, route, class), (n, _)) in &routes {
-        let _ = writeln!(
-            out,
-            "ferry_http_route_requests_total{{method=\"{method}\",route=\"{}\",class=\"{class}\"}} {n}",
-            label(route)
-        );
-    }
-    header(
-        &mut out,
-        "ferry_http_route_request_seconds_sum",
-        "counter",
-        "Seconds spent answering requests, by method and route pattern (divide by the request count for the mean).",
-    );
-    let mut seconds: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-    for ((method, route, _), (_, micros)) in &routes {
-        *seconds.entry((method, route)).or_default() += micros;
-    }
-    for ((method, route), micros) in seconds {
-        let _ = writeln!(
-            out,
-            "ferry_http_route_request_seconds_sum{{method=\"{method}\",route=\"{}\"}} {:.6}",
-            label(route),
-            micros as f64 / 1e6
-        );
-    }
-
     let pool = st.pool();
     let scalar = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).fetch_one(pool);
-    header(&mut out, "ferry_tenants", "gauge", "Tenants.");
-    let _ = writeln!(
-        out,
-        "ferry_tenants {}",
-        scalar("SELECT COUNT(*) FROM prog_tenant").await?
-    );
-
     let by = |sql: &'static str| sqlx::query_as::<_, (String, i64)>(sql).fetch_all(pool);
-    header(&mut out, "ferry_projects", "gauge", "Projects by state.");
-    for (state, n) in
-        by("SELECT state, COUNT(*) FROM prog_project GROUP BY state ORDER BY state").await?
-    {
-        let _ = writeln!(out, "ferry_projects{{state=\"{}\"}} {n}", label(&state));
-    }
-    header(&mut out, "ferry_events", "gauge", "Events by state.");
-    for (state, n) in
-        by("SELECT state, COUNT(*) FROM prog_event GROUP BY state ORDER BY state").await?
-    {
-        let _ = writeln!(out, "ferry_events{{state=\"{}\"}} {n}", label(&state));
-    }
-    header(
-        &mut out,
+    m.gauge(
+        "ferry_tenants",
+        scalar("SELECT COUNT(*) FROM prog_tenant").await?,
+    );
+    m.gauges(
+        "ferry_projects",
+        "state",
+        by("SELECT state, COUNT(*) FROM prog_project GROUP BY state").await?,
+    );
+    m.gauges(
+        "ferry_events",
+        "state",
+        by("SELECT state, COUNT(*) FROM prog_event GROUP BY state").await?,
+    );
+    m.gauge(
         "ferry_mappings",
-        "gauge",
-        "Mappings of all projects.",
+        scalar("SELECT COUNT(*) FROM prog_mapping").await?,
     );
-    let _ = writeln!(
-        out,
-        "ferry_mappings {}",
-        scalar("SELECT COUNT(*) FROM prog_mapping").await?
-    );
-
-    header(
-        &mut out,
-        "ferry_passes_total",
-        "counter",
-        "Passes by kind and outcome (running, succeeded, failed).",
-    );
-    let passes: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT kind, outcome, COUNT(*) FROM prog_pass GROUP BY kind, outcome ORDER BY kind, outcome",
-    )
-    .fetch_all(pool)
-    .await?;
-    for (kind, outcome, n) in passes {
-        let _ = writeln!(
-            out,
-            "ferry_passes_total{{kind=\"{}\",outcome=\"{}\"}} {n}",
-            label(&kind),
-            label(&outcome)
-        );
+    let passes: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT kind, outcome, COUNT(*) FROM prog_pass GROUP BY kind, outcome")
+            .fetch_all(pool)
+            .await?;
+    {
+        // Two labels: remembered as one "kind/outcome" value.
+        let mut seen = m.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let known = seen.entry("ferry_passes_total").or_default();
+        let now: BTreeSet<String> = passes.iter().map(|(k, o, _)| format!("{k}/{o}")).collect();
+        m.with(|| {
+            for gone in known.difference(&now) {
+                let (k, o) = gone.split_once('/').unwrap_or((gone, ""));
+                gauge!("ferry_passes_total", "kind" => k.to_string(), "outcome" => o.to_string())
+                    .set(0.0);
+            }
+            for (k, o, n) in passes {
+                gauge!("ferry_passes_total", "kind" => k, "outcome" => o).set(n as f64);
+            }
+        });
+        known.extend(now);
     }
     let items: (i64, i64, i64, i64) = sqlx::query_as(
         "SELECT COALESCE(SUM(json_extract(counters, '$.copied')), 0), COALESCE(SUM(json_extract(counters, '$.skipped')), 0),
@@ -210,26 +223,16 @@ pub async fn render(st: &AppState) -> ApiResult<String> {
     )
     .fetch_one(pool)
     .await?;
-    header(
-        &mut out,
+    m.gauges(
         "ferry_items_total",
-        "counter",
-        "Items (messages, files) of finished passes, by result.",
+        "result",
+        vec![
+            ("copied".into(), items.0),
+            ("skipped".into(), items.1),
+            ("failed".into(), items.2),
+        ],
     );
-    for (result, n) in [
-        ("copied", items.0),
-        ("skipped", items.1),
-        ("failed", items.2),
-    ] {
-        let _ = writeln!(out, "ferry_items_total{{result=\"{result}\"}} {n}");
-    }
-    header(
-        &mut out,
-        "ferry_copied_bytes_total",
-        "counter",
-        "Bytes copied by finished passes.",
-    );
-    let _ = writeln!(out, "ferry_copied_bytes_total {}", items.3);
+    m.gauge("ferry_copied_bytes_total", items.3);
 
     let now = st.clock.now();
     let soon = now.checked_add_signed(TimeDelta::days(7)).unwrap_or(now);
@@ -240,52 +243,32 @@ pub async fn render(st: &AppState) -> ApiResult<String> {
     .bind(crate::db::ts(soon))
     .fetch_one(pool)
     .await?;
-    header(
-        &mut out,
+    m.gauges(
         "ferry_credentials",
-        "gauge",
-        "Stored credentials: expired, expiring within 7 days (supply new ones), valid beyond.",
+        "status",
+        vec![
+            ("expired".into(), creds.0),
+            ("expiring_7d".into(), creds.1),
+            ("valid".into(), creds.2),
+        ],
     );
-    for (status, n) in [
-        ("expired", creds.0),
-        ("expiring_7d", creds.1),
-        ("valid", creds.2),
-    ] {
-        let _ = writeln!(out, "ferry_credentials{{status=\"{status}\"}} {n}");
-    }
-    header(&mut out, "ferry_tickets", "gauge", "Tickets by status.");
-    for (status, n) in
-        by("SELECT status, COUNT(*) FROM prog_ticket GROUP BY status ORDER BY status").await?
-    {
-        let _ = writeln!(out, "ferry_tickets{{status=\"{}\"}} {n}", label(&status));
-    }
-    header(
-        &mut out,
+    m.gauges(
+        "ferry_tickets",
+        "status",
+        by("SELECT status, COUNT(*) FROM prog_ticket GROUP BY status").await?,
+    );
+    m.gauges(
         "ferry_transactions",
-        "gauge",
-        "Transactions by status.",
+        "status",
+        by("SELECT status, COUNT(*) FROM prog_transaction GROUP BY status").await?,
     );
-    for (status, n) in
-        by("SELECT status, COUNT(*) FROM prog_transaction GROUP BY status ORDER BY status").await?
-    {
-        let _ = writeln!(
-            out,
-            "ferry_transactions{{status=\"{}\"}} {n}",
-            label(&status)
-        );
-    }
-    header(
-        &mut out,
+    m.gauge(
         "ferry_audit_entries_total",
-        "counter",
-        "Audit entries written.",
+        scalar("SELECT COUNT(*) FROM prog_audit").await?,
     );
-    let _ = writeln!(
-        out,
-        "ferry_audit_entries_total {}",
-        scalar("SELECT COUNT(*) FROM prog_audit").await?
-    );
-    Ok(out)
+    // Summaries keep a rolling window: without the exporter's HTTP listener, upkeep is ours.
+    m.handle.run_upkeep();
+    Ok(m.handle.render())
 }
 
 #[cfg(test)]
@@ -293,8 +276,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    fn methods_outside_the_fixed_set_share_one_label() {
+        assert_eq!(method_label("GET"), "GET");
+        assert_eq!(method_label("FOO"), "other");
+        assert_eq!(method_label("get"), "other");
     }
 
     #[test]
@@ -303,13 +288,25 @@ mod tests {
         m.record("GET", Some("/healthz"), 200, Duration::from_millis(2));
         m.record("GET", Some("/healthz"), 200, Duration::from_millis(3));
         m.record("GET", None, 404, Duration::from_millis(1));
-        assert_eq!(m.requests_2xx.load(Ordering::Relaxed), 2);
-        assert_eq!(m.requests_4xx.load(Ordering::Relaxed), 1);
-        let routes = m.routes.lock().unwrap();
-        assert_eq!(
-            routes[&("GET".to_string(), "/healthz".to_string(), "2xx")],
-            (2, 5_000)
+        m.record("BREW", Some("/healthz"), 405, Duration::from_millis(1));
+        let text = m.handle.render();
+        assert!(
+            text.contains("ferry_http_requests_total{class=\"2xx\"} 2"),
+            "{text}"
         );
-        assert!(routes.contains_key(&("GET".to_string(), "unmatched".to_string(), "4xx")));
+        assert!(
+            text.contains(
+                "ferry_http_route_requests_total{method=\"GET\",route=\"/healthz\",class=\"2xx\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("ferry_http_route_requests_total{method=\"GET\",route=\"unmatched\",class=\"4xx\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("method=\"other\"") && !text.contains("BREW"),
+            "{text}"
+        );
     }
 }

@@ -25,7 +25,7 @@ pub fn document() -> Value {
         "info": {
             "title": "Ferry migration programme API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Tenants, eligibility, gates, endpoints and credentials, mappings, assessments, events and passes, reports, tickets, pause and offboarding (see docs/api.md and docs/programme.md).\n\nSend `Authorization: Bearer <token>`. Every state-changing request answers `{transaction: {id, status}, result}` and writes an audit entry. Errors are `{kind, message, request_id}`: 400 bad input, 401 no or unknown token, 403 the caller's role may not, 404 not found (also a tenant the caller has no role on), 409 a programme rule refused the change, 413 the body is over 64 MB, 422 the body does not match the schema, 500 a bug or the store.",
+            "description": "Tenants, eligibility, gates, endpoints and credentials, mappings, assessments, events and passes, reports, tickets, pause and offboarding (see docs/api.md and docs/programme.md).\n\nSend `Authorization: Bearer <token>`. Every state-changing request answers `{transaction: {id, status}, result}` and writes an audit entry. Errors are `{kind, message, request_id}`: 400 bad input, 401 no or unknown token, 403 the caller's role may not, 404 not found (also a tenant the caller has no role on), 405 the route does not take the method (`Allow` lists those it does), 409 a programme rule refused the change, 413 the body is over 64 MB, 422 the body does not match the schema (an unknown field is named), 429 too many unknown tokens from the caller's address (wait `Retry-After` seconds), 500 a bug or the store.",
         },
         "security": [{ "bearer": [] }],
         "tags": tags(),
@@ -35,7 +35,7 @@ pub fn document() -> Value {
             "schemas": schemas(),
             "responses": {
                 "Error": {
-                    "description": "An error: `kind` is a stable word (`invalid_request`, `unauthenticated`, `forbidden`, `not_found`, `refused`, `credential_refused`, `too_large`, `internal`…), `message` says what to do.",
+                    "description": "An error: `kind` is a stable word (`invalid_request`, `unauthenticated`, `forbidden`, `not_found`, `method_not_allowed`, `refused`, `credential_refused`, `too_large`, `too_many_requests`, `internal`…), `message` says what to do.",
                     "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } },
                 },
             },
@@ -55,7 +55,8 @@ fn operation(r: &Route) -> Value {
     responses.insert("200".into(), ok_response(r));
     let mut errors: Vec<&str> = Vec::new();
     if r.scope != Scope::Public {
-        errors.push("401");
+        // 429: the caller's address presented too many unknown tokens (see `crate::throttle`).
+        errors.extend(["401", "429"]);
         if !(r.scope == Scope::Global && r.permission == Permission::Read) {
             errors.push("403");
         }
@@ -65,6 +66,9 @@ fn operation(r: &Route) -> Value {
     }
     if r.changes {
         errors.extend(["400", "409"]);
+    } else if !query_params(r).is_empty() {
+        // A query parameter out of range or unknown.
+        errors.push("400");
     }
     if request_body(r).is_some() {
         errors.extend(["413", "422"]);
@@ -244,8 +248,8 @@ fn path_param(name: &str) -> Value {
 fn query_params(r: &Route) -> Vec<Value> {
     match (r.method, r.path) {
         ("GET", "/api/v1/tenants/{tenant}/audit") => vec![
-            json!({ "name": "after", "in": "query", "description": "Entries after this sequence number (paging).", "schema": { "type": "integer", "minimum": 0 } }),
-            json!({ "name": "limit", "in": "query", "description": "At most this many entries (default 500, at most 5,000).", "schema": { "type": "integer", "minimum": 1, "maximum": 5000 } }),
+            json!({ "name": "after", "in": "query", "description": "Entries after this sequence number (paging; 0 or more, else 400).", "schema": { "type": "integer", "minimum": 0 } }),
+            json!({ "name": "limit", "in": "query", "description": "At most this many entries (default 500; 1 to 5,000, else 400 — not clamped).", "schema": { "type": "integer", "minimum": 1, "maximum": 5000 } }),
         ],
         (_, p) if p.ends_with("/items") => vec![
             json!({ "name": "format", "in": "query", "description": "`json` (default) or `csv`.", "schema": { "type": "string", "enum": ["json", "csv"] } }),
@@ -392,7 +396,7 @@ fn schemas() -> Value {
             json!({
                 "url": s("Mail: imap://host:port, imaps://…, maildir:PATH, mbox:PATH. Files: a path, webdav://…, webdavs://…, sftp://user@host/path, s3://bucket/prefix. Never a password."),
                 "username": s("The login (mail: an admin or master user; files: the SFTP/WebDAV user or S3 key id)."),
-                "options": { "type": "object", "description": "Connector options, e.g. {\"s3_endpoint\": \"http://127.0.0.1:9000\"}." },
+                "options": { "type": "object", "description": "Connector options: only the workload's known keys (mail: max_message_size, quota_mb, concurrency, max_connections; files: target_rules, known_hosts, accept_unknown_host_key, s3_endpoint, endpoint, region), never a secret — unknown keys, bad values and secret-bearing keys are refused (400). E.g. {\"s3_endpoint\": \"http://127.0.0.1:9000\"}." },
             }),
             json!({ "url": "imaps://mail.contoso.com", "username": "admin" }),
             true,

@@ -19,7 +19,7 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
             let mut parts = rest.split(' ');
             let name = parts.next().unwrap();
             let kind = parts.next().unwrap();
-            assert!(matches!(kind, "counter" | "gauge"), "{line}");
+            assert!(matches!(kind, "counter" | "gauge" | "summary"), "{line}");
             assert!(typed.insert(name.to_string()), "{name} typed twice");
             continue;
         }
@@ -30,8 +30,13 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
             .rsplit_once(' ')
             .unwrap_or_else(|| panic!("bad line {line:?}"));
         let name = series.split('{').next().unwrap();
+        // A summary's `_sum` and `_count` belong to its TYPE line.
+        let family = ["_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s).filter(|f| typed.contains(*f)))
+            .unwrap_or(name);
         assert!(
-            typed.contains(name),
+            typed.contains(family),
             "{name} has no # TYPE line before its samples"
         );
         assert!(

@@ -706,7 +706,7 @@ async fn re_pointing_an_endpoint_purges_the_secrets_supplied_for_it() {
     s.put(
         &engineer,
         &format!("{base}/endpoints/source"),
-        json!({ "url": "imaps://mail.contoso.com", "username": "admin", "options": { "timeout": 30 } }),
+        json!({ "url": "imaps://mail.contoso.com", "username": "admin", "options": { "max_connections": 4 } }),
     )
     .await
     .ok();

@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../migrations/sqlite/0007_journal_scope.sql"),
     ),
+    (8, include_str!("../migrations/sqlite/0008_surface.sql")),
 ];
 
 /// The embedded store.

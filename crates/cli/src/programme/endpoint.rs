@@ -7,6 +7,7 @@ use crate::client::Client;
 use crate::format::Table;
 use clap::{Args, Subcommand, ValueEnum};
 use ferry_core::{Error, Result};
+use ferry_engine::endpoint::options;
 use serde_json::{Map, Value, json};
 use std::io::{IsTerminal, Read};
 
@@ -48,7 +49,9 @@ pub enum EndpointCommand {
         /// The login (mail: an admin or master user; files: the SFTP/WebDAV user or S3 key id).
         #[arg(long)]
         username: Option<String>,
-        /// A connector option, KEY=VALUE (repeatable), e.g. s3_endpoint=http://127.0.0.1:9000.
+        /// A connector option, KEY=VALUE (repeatable), e.g. s3_endpoint=http://127.0.0.1:9000. Mail:
+        /// max_message_size, quota_mb, concurrency, max_connections. Files: target_rules, known_hosts,
+        /// accept_unknown_host_key, s3_endpoint, region. Unknown keys, bad values and secrets are refused.
         #[arg(long = "option", value_name = "KEY=VALUE")]
         options: Vec<String>,
     },
@@ -72,10 +75,20 @@ pub async fn run_endpoint(ctx: &Ctx, c: &Client, e: EndpointCmd) -> Result<Value
         } => {
             let mut opts = Map::new();
             for o in options {
-                let (k, v) = o
-                    .split_once('=')
-                    .ok_or_else(|| Error::config(format!("--option {o:?}: write KEY=VALUE")))?;
-                opts.insert(k.trim().to_string(), json!(v));
+                let (k, v) = o.split_once('=').ok_or_else(|| {
+                    Error::config("--option: write KEY=VALUE, e.g. --option target_rules=onedrive")
+                })?;
+                let k = k.trim();
+                // Refused here too, so a secret typed by mistake is not even sent: the server stores
+                // options as they are and shows them to every role.
+                if options::is_secret_key(k) {
+                    return Err(Error::config(format!(
+                        "--option {k}=…: an option never holds a secret; supply it with `ferry credential set {}` (it is then encrypted and never shown)",
+                        side.as_str()
+                    )));
+                }
+                // The server checks the key and the value for the project's workload.
+                opts.insert(k.to_string(), json!(v.trim()));
             }
             let v = c
                 .put(

@@ -23,7 +23,10 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The tenant's facts the programme's rules read. The store keys it by [`crate::id::TenantId`].
+/// Unknown fields are refused: `POST /api/v1/tenants` takes this shape, and a misspelt field must not be
+/// dropped silently (issue 9, item 13).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Tenant {
     pub name: String,
     pub plan: Plan,

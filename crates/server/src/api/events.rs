@@ -218,11 +218,7 @@ pub async fn create(
     Path((tenant, project)): Path<(String, String)>,
     Json(b): Json<CreateEvent>,
 ) -> ApiResult<Json<Value>> {
-    if b.name.trim().is_empty() || b.name.len() > 200 {
-        return Err(ApiError::bad_request(
-            "an event name needs 1 to 200 characters",
-        ));
-    }
+    super::check_name("an event name", &b.name, 200)?;
     let _w = st.write.lock().await;
     let p = project_of(&st, &tenant, &project).await?;
     check_project_open(&p)?;
@@ -313,12 +309,8 @@ pub async fn change(
     Path((tenant, project, event)): Path<(String, String, String)>,
     Json(b): Json<ChangeEvent>,
 ) -> ApiResult<Json<Value>> {
-    if let Some(n) = &b.name
-        && (n.trim().is_empty() || n.len() > 200)
-    {
-        return Err(ApiError::bad_request(
-            "an event name needs 1 to 200 characters",
-        ));
+    if let Some(n) = &b.name {
+        super::check_name("an event name", n, 200)?;
     }
     let _w = st.write.lock().await;
     let p = project_of(&st, &tenant, &project).await?;

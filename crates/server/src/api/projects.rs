@@ -13,6 +13,7 @@ use ferry_core::programme::gate::{GateKind, applicable_gates};
 use ferry_core::programme::lifecycle::{self, Action};
 use ferry_core::programme::scope::{Task, check_task};
 use ferry_core::programme::{ProjectState, SourceSystem, Workload};
+use ferry_engine::endpoint::options;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::SqliteConnection;
@@ -73,11 +74,7 @@ pub async fn create(
     Json(b): Json<CreateProject>,
 ) -> ApiResult<Json<Value>> {
     let t: TenantId = path_id(&tenant, "tenant")?;
-    if b.name.trim().is_empty() || b.name.len() > 200 {
-        return Err(ApiError::bad_request(
-            "a project name needs 1 to 200 characters",
-        ));
-    }
+    super::check_name("a project name", &b.name, 200)?;
     let _w = st.write.lock().await;
     let now = st.clock.now();
     let tenant_doc = db::load_tenant(st.pool(), t).await?;
@@ -143,11 +140,7 @@ pub async fn update(
     Path((tenant, project)): Path<(String, String)>,
     Json(b): Json<UpdateProject>,
 ) -> ApiResult<Json<Value>> {
-    if b.name.trim().is_empty() || b.name.len() > 200 {
-        return Err(ApiError::bad_request(
-            "a project name needs 1 to 200 characters",
-        ));
-    }
+    super::check_name("a project name", &b.name, 200)?;
     let _w = st.write.lock().await;
     let p = project_of(&st, &tenant, &project).await?;
     let now = st.clock.now();
@@ -369,12 +362,25 @@ pub async fn endpoints(
         let cred = credential_meta(&st, &format!("endpoint:{side}"), p.id).await?;
         out.push(json!({
             "id": id, "side": side, "url": url, "username": username,
-            "options": serde_json::from_str::<Value>(&options).unwrap_or(Value::Null),
+            "options": shown_options(&options),
             "created_at": at,
             "credential": cred,
         }));
     }
     Ok(Json(json!({ "endpoints": out })))
+}
+
+/// An endpoint's stored options as answers show them. Options are checked when set
+/// ([`options::check`]); a key that names a secret in a row stored before that check is never shown.
+fn shown_options(stored: &str) -> Value {
+    match serde_json::from_str::<Value>(stored) {
+        Ok(Value::Object(m)) => Value::Object(
+            m.into_iter()
+                .filter(|(k, _)| !options::is_secret_key(k))
+                .collect(),
+        ),
+        _ => Value::Object(serde_json::Map::new()),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -385,7 +391,8 @@ pub struct PutEndpoint {
     pub url: String,
     /// The login (mail: an admin or master user for the target; files: the SFTP/WebDAV user or S3 key id).
     pub username: Option<String>,
-    /// Connector options (e.g. `{"s3_endpoint": "http://127.0.0.1:9000", "region": "us-east-1"}`).
+    /// Connector options (e.g. `{"s3_endpoint": "http://127.0.0.1:9000", "region": "us-east-1"}`): only the
+    /// known keys of the workload ([`options::OPTIONS`]), never a secret.
     #[serde(default)]
     pub options: serde_json::Map<String, Value>,
 }
@@ -427,8 +434,8 @@ pub async fn put_endpoint(
     let _w = st.write.lock().await;
     let p = project_of(&st, &tenant, &project).await?;
     check_endpoint_url(p.workload, b.url.trim())?;
+    let options = Value::Object(options::check(p.workload, &b.options)?).to_string();
     let now = st.clock.now();
-    let options = Value::Object(b.options).to_string();
     let mut tx = st.pool().begin().await?;
     let before: Option<(String, Option<String>)> =
         sqlx::query_as("SELECT url, username FROM prog_endpoint WHERE project_id = ? AND side = ?")

@@ -60,10 +60,7 @@ pub async fn list(
 }
 
 fn check_name(name: &str) -> ApiResult<()> {
-    if name.trim().is_empty() || name.len() > 200 {
-        return Err(ApiError::bad_request("a name needs 1 to 200 characters"));
-    }
-    Ok(())
+    super::check_name("a name", name, 200)
 }
 
 pub async fn create(
@@ -238,7 +235,7 @@ pub async fn members(
 ) -> ApiResult<Json<Value>> {
     let id: TenantId = path_id(&tenant, "tenant")?;
     let rows: Vec<(String, String, String, String)> = sqlx::query_as(
-        "SELECT u.id, u.name, m.role, m.created_at FROM prog_member m JOIN prog_user u ON u.id = m.user_id WHERE m.tenant_id = ? ORDER BY u.name",
+        "SELECT u.id, COALESCE(u.display_name, u.name) AS shown, m.role, m.created_at FROM prog_member m JOIN prog_user u ON u.id = m.user_id WHERE m.tenant_id = ? ORDER BY shown, u.id",
     )
     .bind(id.to_string())
     .fetch_all(st.pool())
@@ -297,19 +294,46 @@ pub async fn add_member(
     let _w = st.write.lock().await;
     let now = st.clock.now();
     let mut tx = st.pool().begin().await?;
-    let existing: Option<String> = sqlx::query_scalar("SELECT id FROM prog_user WHERE name = ?")
+    // The operator and migration-managers (who run the programme across tenants) add users by their
+    // Ferry-wide name. Anyone else (a customer-admin) finds only the members of this tenant: any other
+    // name makes a new user, so the answer is the same whether another tenant has a user of that name
+    // or not (issue 9, item 13) — and no customer can give another customer's user a role.
+    let across_tenants = c.operator || c.role == Some(Role::MigrationManager);
+    let existing: Option<String> = if across_tenants {
+        sqlx::query_scalar("SELECT id FROM prog_user WHERE name = ?")
+            .bind(b.user.trim())
+            .fetch_optional(&mut *tx)
+            .await?
+    } else {
+        sqlx::query_scalar(
+            "SELECT u.id FROM prog_user u JOIN prog_member m ON m.user_id = u.id WHERE m.tenant_id = ? AND COALESCE(u.display_name, u.name) = ?",
+        )
+        .bind(id.to_string())
         .bind(b.user.trim())
         .fetch_optional(&mut *tx)
-        .await?;
+        .await?
+    };
     let (user, token) = match existing {
         Some(u) => (UserId::from_str(&u)?, None),
         None => {
             let u = UserId::new();
             let token = new_token()?;
+            let taken: Option<String> =
+                sqlx::query_scalar("SELECT id FROM prog_user WHERE name = ?")
+                    .bind(b.user.trim())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            // Ferry-wide names stay unique: a taken one gets the new user's id appended; the tenant sees
+            // the name it gave.
+            let unique = match taken {
+                Some(_) => format!("{}#{u}", b.user.trim()),
+                None => b.user.trim().to_string(),
+            };
             sqlx::query(
-                "INSERT INTO prog_user (id, name, operator, created_at) VALUES (?, ?, 0, ?)",
+                "INSERT INTO prog_user (id, name, display_name, operator, created_at) VALUES (?, ?, ?, 0, ?)",
             )
             .bind(u.to_string())
+            .bind(&unique)
             .bind(b.user.trim())
             .bind(ts(now))
             .execute(&mut *tx)
@@ -404,7 +428,11 @@ pub async fn remove_member(
     Ok(changed(txn, json!({ "user": user, "removed": true })))
 }
 
+/// The most audit entries one request reads.
+pub const MAX_AUDIT_PAGE: i64 = 5_000;
+
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Entries after this sequence number (for paging).
     pub after: Option<i64>,
@@ -418,7 +446,18 @@ pub async fn audit(
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Value>> {
     let id: TenantId = path_id(&tenant, "tenant")?;
-    let limit = q.limit.unwrap_or(500).clamp(1, 5_000);
+    // Out-of-range paging is refused, not clamped: a script asking for 10,000 must learn it got 5,000.
+    let limit = q.limit.unwrap_or(500);
+    if !(1..=MAX_AUDIT_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit = {limit}: one page holds 1 to {MAX_AUDIT_PAGE} entries; page on with after=<last seq>"
+        )));
+    }
+    if q.after.is_some_and(|a| a < 0) {
+        return Err(ApiError::bad_request(
+            "after must be a sequence number (0 or more): the last `seq` of the previous page",
+        ));
+    }
     type Row = (
         i64,
         Option<String>,
@@ -431,7 +470,7 @@ pub async fn audit(
         Option<String>,
     );
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT a.seq, a.user_id, u.name, a.action, a.target, a.before, a.after, a.at, a.request_id FROM prog_audit a LEFT JOIN prog_user u ON u.id = a.user_id WHERE a.tenant_id = ? AND a.seq > ? ORDER BY a.seq LIMIT ?",
+        "SELECT a.seq, a.user_id, COALESCE(u.display_name, u.name), a.action, a.target, a.before, a.after, a.at, a.request_id FROM prog_audit a LEFT JOIN prog_user u ON u.id = a.user_id WHERE a.tenant_id = ? AND a.seq > ? ORDER BY a.seq LIMIT ?",
     )
     .bind(id.to_string())
     .bind(q.after.unwrap_or(0))

@@ -64,7 +64,8 @@ pub async fn create(
     Path((tenant, project)): Path<(String, String)>,
     Json(b): Json<CreateTicket>,
 ) -> ApiResult<Json<Value>> {
-    if b.title.trim().is_empty() || b.title.len() > 300 || b.body.len() > 64 * 1024 {
+    super::check_name("a ticket title", &b.title, 300)?;
+    if b.body.len() > 64 * 1024 {
         return Err(ApiError::bad_request(
             "a ticket needs a title of 1 to 300 characters and a body of at most 64 KiB",
         ));

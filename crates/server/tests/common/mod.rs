@@ -7,7 +7,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-pub const OPERATOR_TOKEN: &str = "fy_test_operator_token_0123456789";
+/// Random, as `FERRY_BOOTSTRAP_TOKEN` must be (at least 128 bits of entropy).
+pub const OPERATOR_TOKEN: &str = "fy_8p6zZkl3uHiA0sY1oKExGALK2ZpcpdALabgrFr4jsRE";
 
 /// Monday 2025-03-03 10:00 UTC: inside both availability windows.
 pub fn monday() -> DateTime<Utc> {

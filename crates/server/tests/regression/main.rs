@@ -6,3 +6,4 @@
 mod common;
 
 mod programme;
+mod surface;
