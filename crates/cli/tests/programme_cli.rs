@@ -212,6 +212,42 @@ fn serve_prints_a_new_operator_token_once_and_not_on_a_second_start() {
     assert!(text(&o).contains("FERRY_TOKEN"), "{}", text(&o));
 }
 
+/// Issue 9 item 12: a guessable `FERRY_BOOTSTRAP_TOKEN` stops `ferry serve` at start, saying what to do.
+#[test]
+fn serve_refuses_a_guessable_bootstrap_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let weak = "fy_test_operator_token_0123456789";
+    let mut child = ferry_command(
+        &tmp.path().join("data"),
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[
+            ("FERRY_BOOTSTRAP_TOKEN", weak),
+            ("FERRY_CREDENTIAL_KEY", KEY),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Bounded: a server that started anyway is killed and the test fails.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ferry serve started with a guessable bootstrap token");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("FERRY_BOOTSTRAP_TOKEN") && t.contains("128") && t.contains("openssl rand"),
+        "{t}"
+    );
+    assert!(!t.contains(weak), "the token is echoed: {t}");
+}
+
 #[test]
 fn serve_on_a_taken_port_fails_with_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
@@ -471,6 +507,35 @@ fn the_programme_through_the_cli_with_rules_refused_and_allowed() {
         e.contains("holds a password") && !e.contains("hunter2"),
         "{e}"
     );
+    // Options never hold a secret (refused before it is sent), and a misspelt key is refused by the
+    // server with the keys a mail endpoint takes (issue 9 items 10 and 19).
+    let e = refused(
+        op,
+        &[
+            "endpoint",
+            "set",
+            "source",
+            &src,
+            "--option",
+            "password=hunter2-opt",
+        ],
+    );
+    assert!(
+        e.contains("ferry credential set source") && !e.contains("hunter2"),
+        "{e}"
+    );
+    let e = refused(
+        op,
+        &[
+            "endpoint",
+            "set",
+            "source",
+            &src,
+            "--option",
+            "max_mesage_size=20KB",
+        ],
+    );
+    assert!(e.contains("max_message_size"), "{e}");
     let e = refused(op, &["credential", "set", "source"]);
     assert!(
         e.contains("--secret-stdin") && e.contains("FERRY_SECRET"),
