@@ -443,6 +443,7 @@ fn mapping_report(
 // --- items ----------------------------------------------------------------------------------------------
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ItemsQuery {
     /// `json` (default) or `csv`.
     pub format: Option<String>,

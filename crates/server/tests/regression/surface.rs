@@ -482,6 +482,14 @@ async fn negative_or_huge_paging_values_are_refused() {
         .await
         .ok();
     assert!(ok["entries"].is_array());
+    // A misspelt query parameter elsewhere is refused too, not ignored.
+    let e = s
+        .get(
+            OPERATOR_TOKEN,
+            &format!("/api/v1/tenants/{t}/projects/00000000-0000-0000-0000-000000000000/events/00000000-0000-0000-0000-000000000000/items?fromat=csv"),
+        )
+        .await;
+    assert_eq!(e.status, 400, "{:?}", e.body);
 }
 
 /// Item 13: a customer-admin gets the same answer whether the name it adds is a user of another tenant or
