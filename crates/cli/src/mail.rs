@@ -60,6 +60,10 @@ pub struct MigrateArgs {
     /// Final pass: copy what is new, then seal the mapping (later runs copy nothing more).
     #[arg(long = "final")]
     pub final_pass: bool,
+    /// Compare every folder with what the target holds and copy again whatever is missing there,
+    /// messages deleted on the target included (without this they stay deleted). Never duplicates.
+    #[arg(long)]
+    pub recopy_missing: bool,
 }
 
 #[derive(Args, Debug)]
@@ -96,6 +100,7 @@ async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
     opts.max_size = a.max_size;
     opts.inflight_bytes = a.inflight.max(1024 * 1024);
     opts.final_pass = a.final_pass;
+    opts.recopy_missing = a.recopy_missing;
     if a.dry_run {
         let plans = plan_mail(&specs, &opts).await;
         if ctx.json {
@@ -187,7 +192,15 @@ async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<Outcome> {
         print_json(&results)?;
     } else {
         let mut t = Table::new(&[
-            "Mailbox", "Folders", "Source", "Matched", "Missing", "Extra", "Skipped", "Grade",
+            "Mailbox",
+            "Folders",
+            "Source",
+            "Matched",
+            "Missing",
+            "Duplicates",
+            "Extra",
+            "Skipped",
+            "Grade",
         ]);
         for v in &results {
             let (src, matched, missing, extra, skipped) = v.totals();
@@ -197,6 +210,7 @@ async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<Outcome> {
                 src.to_string(),
                 matched.to_string(),
                 missing.to_string(),
+                v.duplicates().to_string(),
                 extra.to_string(),
                 skipped.to_string(),
                 v.grade
@@ -213,18 +227,36 @@ async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<Outcome> {
                 for f in v
                     .folders
                     .iter()
-                    .filter(|f| a.folders || f.missing > 0 || f.error.is_some())
+                    .filter(|f| a.folders || f.missing > 0 || f.duplicates > 0 || f.error.is_some())
                 {
                     println!(
-                        "  {} → {}: source {}, matched {}, missing {}, extra {}, skipped {}",
+                        "  {} → {}: source {}, matched {}, missing {}, duplicates {}, extra {}, skipped {}",
                         f.source_folder,
                         f.target_folder,
                         f.source_messages,
                         f.matched,
                         f.missing,
+                        f.duplicates,
                         f.extra,
                         f.skipped
                     );
+                    for m in &f.missing_items {
+                        println!(
+                            "    missing: uid {} {} ({})",
+                            m.uid,
+                            m.message_id
+                                .as_deref()
+                                .map(|id| format!("<{id}>"))
+                                .unwrap_or_else(|| "(no Message-ID)".into()),
+                            human_bytes(m.size)
+                        );
+                    }
+                    if f.missing as usize > f.missing_items.len() {
+                        println!(
+                            "    … and {} more missing",
+                            f.missing as usize - f.missing_items.len()
+                        );
+                    }
                 }
             }
         }

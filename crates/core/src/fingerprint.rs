@@ -112,6 +112,18 @@ pub fn fingerprint(fields: &HeaderFields, size: u64) -> String {
     out
 }
 
+/// A hash of a message's exact bytes: 32 hex characters. It tells apart messages that share a fingerprint
+/// (same headers and size) but not a body (issue 9, item 8); it needs the bytes, so it is computed for
+/// messages Ferry copies and, when fingerprints collide, for the candidates on the other side.
+pub fn content_hash(raw: &[u8]) -> String {
+    let digest = Sha256::digest(raw);
+    let mut out = String::with_capacity(32);
+    for b in &digest[..16] {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
 /// Fingerprint of a whole raw message.
 pub fn fingerprint_message(raw: &[u8]) -> String {
     fingerprint(&parse_headers(raw), raw.len() as u64)
@@ -151,6 +163,16 @@ mod tests {
             fingerprint_message(no_id),
             fingerprint_message(b"Subject: y\r\n\r\nbody")
         );
+    }
+
+    #[test]
+    fn same_headers_and_size_with_different_bodies_differ_only_in_content_hash() {
+        let a = b"Message-ID: <x@y>\r\nSubject: s\r\n\r\nbody A\r\n";
+        let b = b"Message-ID: <x@y>\r\nSubject: s\r\n\r\nbody B\r\n";
+        assert_eq!(fingerprint_message(a), fingerprint_message(b));
+        assert_ne!(content_hash(a), content_hash(b));
+        assert_eq!(content_hash(a), content_hash(a));
+        assert_eq!(content_hash(a).len(), 32);
     }
 
     #[test]

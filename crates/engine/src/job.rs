@@ -49,6 +49,9 @@ pub struct MailOptions {
     pub batch_messages: usize,
     /// Bytes per fetch/append batch (also at most a quarter of the budget).
     pub batch_bytes: u64,
+    /// Match every folder against what the target holds and copy again what is missing there — also
+    /// messages a user deleted on the target, which otherwise stay deleted (default false).
+    pub recopy_missing: bool,
 }
 
 impl Default for MailOptions {
@@ -63,6 +66,7 @@ impl Default for MailOptions {
             connections_per_endpoint: limits::DEFAULT_CONNECTIONS_PER_ENDPOINT,
             batch_messages: 100,
             batch_bytes: 4 * 1024 * 1024,
+            recopy_missing: false,
         }
     }
 }
@@ -77,6 +81,8 @@ pub struct MailboxResult {
     pub kind: Option<PassKind>,
     pub status: RunStatus,
     pub counters: PassCounters,
+    /// Messages found already on the target and journaled without a second copy (issue 9, item 7).
+    pub recognised: u64,
     pub folder_errors: u64,
     /// Why the mailbox failed as a whole (login refused, server unreachable…).
     pub error: Option<String>,
@@ -159,6 +165,7 @@ pub async fn run_mail(
         "include": opts.filter.include,
         "exclude": opts.filter.exclude,
         "final": opts.final_pass,
+        "recopy_missing": opts.recopy_missing,
     })
     .to_string();
     let run = store.create_run("mail", &options_json).await?;
@@ -226,6 +233,7 @@ async fn run_one(
         kind: None,
         status: RunStatus::Done,
         counters: PassCounters::default(),
+        recognised: 0,
         folder_errors: 0,
         error: None,
     };
@@ -259,6 +267,7 @@ async fn run_one(
     let outcome = pass.run(spec).await;
     result.counters = pass.tally.counters();
     result.folder_errors = pass.tally.folder_errors();
+    result.recognised = pass.tally.recognised();
     result.status = match &outcome {
         Err(_) => RunStatus::Failed,
         Ok(()) if result.counters.failed > 0 || result.folder_errors > 0 => {

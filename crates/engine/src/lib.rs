@@ -18,6 +18,7 @@
 //! ```
 
 pub mod budget;
+mod dedupe;
 pub mod endpoint;
 pub mod files;
 pub mod job;

@@ -10,10 +10,12 @@
 //! 3. The target is never destructively changed: this file only creates folders and appends.
 
 use crate::budget::{BudgetPermit, ByteBudget};
+use crate::dedupe::{FolderMatch, Hit, TargetIndex, fingerprint_counts, fp_key};
 use crate::job::{MailOptions, MappingSpec};
 use crate::plan::{FolderPlan, map_folders};
 use crate::progress::Progress;
 use crate::retry;
+use ferry_core::fingerprint::content_hash;
 use ferry_core::folder::FolderPath;
 use ferry_core::id::{MappingId, PassId};
 use ferry_core::mail::{
@@ -22,6 +24,7 @@ use ferry_core::mail::{
 use ferry_core::{Error, ErrorKind, Result};
 use ferry_store::{FolderState, ItemRow, ItemStatus, ItemWrite, PassCounters, Store};
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 
@@ -36,6 +39,7 @@ pub(crate) struct PassTally {
     failed: AtomicU64,
     bytes: AtomicU64,
     folder_errors: AtomicU64,
+    recognised: AtomicU64,
 }
 
 impl PassTally {
@@ -52,6 +56,11 @@ impl PassTally {
 
     pub(crate) fn folder_errors(&self) -> u64 {
         self.folder_errors.load(Ordering::Relaxed)
+    }
+
+    /// Messages found already on the target (journaled as copied without an append).
+    pub(crate) fn recognised(&self) -> u64 {
+        self.recognised.load(Ordering::Relaxed)
     }
 }
 
@@ -97,6 +106,8 @@ fn write(
         target_folder: Some(target.clone()),
         target_uid: None,
         probe_from: None,
+        content_hash: None,
+        flags: None,
     }
 }
 
@@ -116,6 +127,8 @@ fn row_write(
         target_folder: r.target_folder.clone(),
         target_uid,
         probe_from: r.probe_from,
+        content_hash: None,
+        flags: None,
     }
 }
 
@@ -178,6 +191,8 @@ impl MailboxPass<'_> {
                 messages: 0,
                 hwm: 0,
                 error: None,
+                target_uid_validity: None,
+                source_modseq: None,
             });
         state.error = Some(e.to_string());
         self.store.save_folder_state(self.mapping, &state).await
@@ -204,6 +219,11 @@ impl MailboxPass<'_> {
         }
         let status = retry!(policy, "folder status", src.folder_status(folder))
             .map_err(|e| e.with_context("folder", folder))?;
+        // The target is the truth: its status says whether the journal still vouches for it.
+        let tstatus = retry!(policy, "target status", tgt.folder_status(tfolder)).map_err(|e| {
+            e.with_context("side", "target")
+                .with_context("target folder", tfolder)
+        })?;
         let prev = self.store.folder_state(self.mapping, folder).await?;
 
         // 1. Reconcile what a crash or a cut connection left unconfirmed.
@@ -225,15 +245,27 @@ impl MailboxPass<'_> {
             }
         }
 
+        // 2. Does the journal vouch for the target folder?
+        let lost = match &prev {
+            Some(p) => self.target_lost(tgt, folder, tfolder, p, &tstatus).await?,
+            None => false,
+        };
+        let against_target = lost
+            || self.opts.recopy_missing
+            || (prev
+                .as_ref()
+                .is_none_or(|p| p.hwm == 0 && p.uid_validity == 0)
+                && tstatus.messages > 0);
+
         let rekey_from = prev
             .as_ref()
             .map(|p| p.uid_validity)
-            .filter(|v| *v != 0 && *v != status.uid_validity);
+            .filter(|v| *v != 0 && *v != status.uid_validity && !against_target);
         let same = prev
             .as_ref()
             .filter(|p| p.uid_validity == status.uid_validity);
         let retry_failed = match same {
-            Some(_) => {
+            Some(_) if !against_target => {
                 self.store
                     .items_with_status(
                         self.mapping,
@@ -243,11 +275,12 @@ impl MailboxPass<'_> {
                     )
                     .await?
             }
-            None => Vec::new(),
+            _ => Vec::new(),
         };
 
-        // 2. Nothing changed since the last pass: no summaries are fetched at all.
+        // 3. Nothing changed since the last pass: no summaries are fetched at all.
         if let Some(p) = same
+            && !against_target
             && p.uid_next == status.uid_next
             && p.messages == status.messages
             && &p.target_folder == tfolder
@@ -255,11 +288,47 @@ impl MailboxPass<'_> {
             && retry_failed.is_empty()
             && p.error.is_none()
         {
+            if p.target_uid_validity.is_none() {
+                // A journal from before the target was recorded: record it now.
+                let mut state = p.clone();
+                state.target_uid_validity = Some(tstatus.uid_validity);
+                self.store.save_folder_state(self.mapping, &state).await?;
+            }
             return Ok(());
         }
-        if let Some(old) = rekey_from {
+        let matcher = if against_target {
+            if tstatus.messages > 0 {
+                tracing::info!(folder = %folder, target = %tfolder, messages = tstatus.messages,
+                    "the journal cannot vouch for the target folder: matching against what it holds before copying");
+            }
+            let counts = fingerprint_counts(src, folder, policy).await?;
+            let index = if tstatus.messages > 0 {
+                TargetIndex::read(tgt, tfolder, &counts, policy)
+                    .await
+                    .map_err(|e| e.with_context("side", "target"))?
+            } else {
+                TargetIndex::default()
+            };
+            FolderMatch::Target(Mutex::new(index))
+        } else if let Some(old) = rekey_from {
             tracing::warn!(folder = %folder, old, new = status.uid_validity, "UIDVALIDITY changed: matching by content fingerprint");
-        }
+            let counts = fingerprint_counts(src, folder, policy).await?;
+            let mut shared: HashSet<u128> = counts
+                .into_iter()
+                .filter(|(_, n)| *n > 1)
+                .map(|(k, _)| k)
+                .collect();
+            for fp in self
+                .store
+                .shared_fingerprints(self.mapping, folder, old)
+                .await?
+            {
+                shared.insert(fp_key(&fp));
+            }
+            FolderMatch::Rekey { old, shared }
+        } else {
+            FolderMatch::Journal
+        };
 
         let mut state = FolderState {
             folder: folder.clone(),
@@ -267,8 +336,18 @@ impl MailboxPass<'_> {
             uid_validity: status.uid_validity,
             uid_next: status.uid_next,
             messages: status.messages,
-            hwm: same.map(|p| p.hwm).unwrap_or(0),
+            hwm: match (&matcher, same) {
+                (FolderMatch::Journal, Some(p)) => p.hwm,
+                _ => 0,
+            },
             error: None,
+            // While the target is being matched, a crash must lead to matching again: 0 is no UIDVALIDITY
+            // (RFC 3501 §2.3.1.1 makes it non-zero) and marks the folder as not vouched for.
+            target_uid_validity: Some(match matcher {
+                FolderMatch::Target(_) => 0,
+                _ => tstatus.uid_validity,
+            }),
+            source_modseq: prev.as_ref().and_then(|p| p.source_modseq),
         };
         if rekey_from.is_none() {
             // With a changed UIDVALIDITY the old checkpoint stays until every message is re-keyed, so a
@@ -283,7 +362,7 @@ impl MailboxPass<'_> {
             tfolder,
             &status,
             state.hwm,
-            rekey_from,
+            &matcher,
             &retry_failed,
             tx,
         );
@@ -293,6 +372,7 @@ impl MailboxPass<'_> {
             tfolder,
             status.uid_validity,
             rekey_from.is_none(),
+            &matcher,
             &mut state,
             rx,
         );
@@ -302,7 +382,43 @@ impl MailboxPass<'_> {
         t?;
         s?;
         state.hwm = state.hwm.max(status.uid_next.saturating_sub(1));
+        state.target_uid_validity = Some(tstatus.uid_validity);
         self.store.save_folder_state(self.mapping, &state).await
+    }
+
+    /// Whether the target folder lost what the journal says it holds: recreated (a new UIDVALIDITY, on
+    /// targets whose uids are stable), emptied (no message while the journal holds copies), or left
+    /// half-matched by an interrupted pass. A target that merely holds fewer messages keeps the
+    /// journal's word: a message a user deleted there stays deleted (`--recopy-missing` brings it back).
+    async fn target_lost(
+        &self,
+        tgt: &mut Conn,
+        folder: &FolderPath,
+        tfolder: &FolderPath,
+        prev: &FolderState,
+        tstatus: &FolderStatus,
+    ) -> Result<bool> {
+        if prev.target_uid_validity == Some(0) {
+            return Ok(true);
+        }
+        let recreated = tgt.capability().stable_uids
+            && &prev.target_folder == tfolder
+            && prev
+                .target_uid_validity
+                .is_some_and(|v| v != tstatus.uid_validity);
+        let emptied = !recreated
+            && tstatus.messages == 0
+            && self
+                .store
+                .count_with_status(self.mapping, folder, prev.uid_validity, ItemStatus::Copied)
+                .await?
+                > 0;
+        if recreated || emptied {
+            tracing::warn!(folder = %folder, target = %tfolder,
+                "the target folder was {} since the last pass: copying again what it lacks",
+                if recreated { "recreated" } else { "emptied" });
+        }
+        Ok(recreated || emptied)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -313,7 +429,7 @@ impl MailboxPass<'_> {
         tfolder: &FolderPath,
         status: &FolderStatus,
         hwm: u32,
-        rekey_from: Option<u32>,
+        matcher: &FolderMatch,
         retry_failed: &[ItemRow],
         tx: mpsc::Sender<Work>,
     ) -> Result<()> {
@@ -347,10 +463,9 @@ impl MailboxPass<'_> {
                 .await?;
         }
 
-        let mut from = if rekey_from.is_some() {
-            1
-        } else {
-            hwm.saturating_add(1).max(1)
+        let mut from = match matcher {
+            FolderMatch::Journal => hwm.saturating_add(1).max(1),
+            _ => 1,
         };
         let page_size = ferry_core::limits::SUMMARY_PAGE;
         loop {
@@ -360,33 +475,72 @@ impl MailboxPass<'_> {
             else {
                 break;
             };
-            let journaled: HashSet<u32> = self
-                .store
-                .journaled_uids(self.mapping, folder, uv, first, last)
-                .await?
-                .into_iter()
-                .collect();
+            // Matched against the target, the journal's rows are re-decided: they do not filter.
+            let journaled: HashSet<u32> = match matcher {
+                FolderMatch::Target(_) => HashSet::new(),
+                _ => self
+                    .store
+                    .journaled_uids(self.mapping, folder, uv, first, last)
+                    .await?
+                    .into_iter()
+                    .collect(),
+            };
             let mut todo = Vec::new();
             let mut skipped = Vec::new();
+            let mut recognised = Vec::new();
             for s in page {
                 if journaled.contains(&s.uid) {
                     continue;
                 }
-                if let Some(old) = rekey_from {
-                    // A claimed row that was copied or skipped is settled; one that failed (or was never
-                    // confirmed) is copied now under its new key.
-                    let claimed = self
-                        .store
-                        .claim_by_fingerprint(self.mapping, folder, old, uv, s.uid, &s.fingerprint)
-                        .await?;
-                    if matches!(claimed, Some(ItemStatus::Copied | ItemStatus::Skipped)) {
-                        continue;
+                let mut deferred = false;
+                match matcher {
+                    FolderMatch::Journal => {}
+                    FolderMatch::Rekey { old, .. } => {
+                        if matcher.needs_body(&s.fingerprint) {
+                            // The claim waits for the bytes (see the target half).
+                            deferred = true;
+                        } else {
+                            // A claimed row that was copied or skipped is settled; one that failed (or was
+                            // never confirmed) is copied now under its new key.
+                            let claimed = self
+                                .store
+                                .claim_by_fingerprint(
+                                    self.mapping,
+                                    folder,
+                                    *old,
+                                    uv,
+                                    s.uid,
+                                    &s.fingerprint,
+                                    None,
+                                )
+                                .await?;
+                            if matches!(claimed, Some(ItemStatus::Copied | ItemStatus::Skipped)) {
+                                continue;
+                            }
+                        }
+                    }
+                    FolderMatch::Target(index) => {
+                        let hit = index
+                            .lock()
+                            .map_err(|_| Error::unexpected("target index poisoned"))?
+                            .lookup(&s.fingerprint);
+                        match hit {
+                            Hit::Found(uid) => {
+                                recognised.push(ItemWrite {
+                                    target_uid: Some(uid),
+                                    ..write(&s, ItemStatus::Copied, None, tfolder)
+                                });
+                                continue;
+                            }
+                            Hit::NeedBody => deferred = true,
+                            Hit::Absent => {}
+                        }
                     }
                 }
-                Progress::add(&self.progress.discovered, 1);
-                Progress::add(&self.progress.discovered_bytes, s.size);
-                self.tally.discovered.fetch_add(1, Ordering::Relaxed);
                 if s.size > self.opts.max_size {
+                    Progress::add(&self.progress.discovered, 1);
+                    Progress::add(&self.progress.discovered_bytes, s.size);
+                    self.tally.discovered.fetch_add(1, Ordering::Relaxed);
                     let reason = format!(
                         "larger than the size limit ({} > {}; see --max-size)",
                         mib(s.size),
@@ -395,7 +549,21 @@ impl MailboxPass<'_> {
                     skipped.push(write(&s, ItemStatus::Skipped, Some(reason), tfolder));
                     continue;
                 }
+                if !deferred {
+                    // A deferred message is counted by the target half once it is known to be new.
+                    Progress::add(&self.progress.discovered, 1);
+                    Progress::add(&self.progress.discovered_bytes, s.size);
+                    self.tally.discovered.fetch_add(1, Ordering::Relaxed);
+                }
                 todo.push(s);
+            }
+            if !recognised.is_empty() {
+                self.store
+                    .write_items(self.mapping, self.pass, folder, uv, &recognised)
+                    .await?;
+                self.tally
+                    .recognised
+                    .fetch_add(recognised.len() as u64, Ordering::Relaxed);
             }
             if !skipped.is_empty() {
                 self.store
@@ -547,6 +715,7 @@ impl MailboxPass<'_> {
         tfolder: &FolderPath,
         uv: u32,
         checkpoint: bool,
+        matcher: &FolderMatch,
         state: &mut FolderState,
         mut rx: mpsc::Receiver<Work>,
     ) -> Result<()> {
@@ -560,13 +729,90 @@ impl MailboxPass<'_> {
                     }
                 }
                 Work::Batch { items, _permit } => {
-                    next_probe = self
-                        .append_batch(tgt, folder, tfolder, uv, items, next_probe)
+                    let items = self
+                        .settle_deferred(folder, tfolder, uv, matcher, items)
                         .await?;
+                    if !items.is_empty() {
+                        next_probe = self
+                            .append_batch(tgt, folder, tfolder, uv, items, next_probe)
+                            .await?;
+                    }
                 }
             }
         }
         Ok(())
+    }
+
+    /// Messages whose fingerprint is shared are matched by their bytes now that they are fetched: a match
+    /// is settled (journaled, not appended); the rest go on to be appended and count as discovered.
+    async fn settle_deferred(
+        &self,
+        folder: &FolderPath,
+        tfolder: &FolderPath,
+        uv: u32,
+        matcher: &FolderMatch,
+        items: Vec<(MessageSummary, RawMessage)>,
+    ) -> Result<Vec<(MessageSummary, RawMessage)>> {
+        if matches!(matcher, FolderMatch::Journal) {
+            return Ok(items);
+        }
+        let mut rest = Vec::with_capacity(items.len());
+        let mut recognised = Vec::new();
+        let mut settled = 0u64;
+        for (s, raw) in items {
+            if !matcher.needs_body(&s.fingerprint) {
+                rest.push((s, raw));
+                continue;
+            }
+            let hash = content_hash(&raw.bytes);
+            let done = match matcher {
+                FolderMatch::Journal => false,
+                FolderMatch::Rekey { old, .. } => matches!(
+                    self.store
+                        .claim_by_fingerprint(
+                            self.mapping,
+                            folder,
+                            *old,
+                            uv,
+                            s.uid,
+                            &s.fingerprint,
+                            Some(&hash),
+                        )
+                        .await?,
+                    Some(ItemStatus::Copied | ItemStatus::Skipped)
+                ),
+                FolderMatch::Target(index) => {
+                    let hit = index
+                        .lock()
+                        .map_err(|_| Error::unexpected("target index poisoned"))?
+                        .take_body(&s.fingerprint, &hash);
+                    match hit {
+                        Some(uid) => {
+                            recognised.push(ItemWrite {
+                                target_uid: Some(uid),
+                                content_hash: Some(hash),
+                                ..write(&s, ItemStatus::Copied, None, tfolder)
+                            });
+                            true
+                        }
+                        None => false,
+                    }
+                }
+            };
+            if done {
+                settled += 1;
+                continue;
+            }
+            Progress::add(&self.progress.discovered, 1);
+            Progress::add(&self.progress.discovered_bytes, s.size);
+            self.tally.discovered.fetch_add(1, Ordering::Relaxed);
+            rest.push((s, raw));
+        }
+        self.store
+            .write_items(self.mapping, self.pass, folder, uv, &recognised)
+            .await?;
+        self.tally.recognised.fetch_add(settled, Ordering::Relaxed);
+        Ok(rest)
     }
 
     /// Journal a batch as pending, append it, journal the outcomes. Returns the target's next uid when the
@@ -700,9 +946,14 @@ impl MailboxPass<'_> {
                 None if status == ItemStatus::Copied => all_uids = false,
                 None => {}
             }
+            let copied_now = status == ItemStatus::Copied;
             writes.push(ItemWrite {
                 target_uid: uid,
                 probe_from: Some(probe_from),
+                // What Ferry wrote: the bytes' hash (identity where fingerprints collide) and the flags
+                // (the base of the three-way flag sync).
+                content_hash: copied_now.then(|| content_hash(&raw.bytes)),
+                flags: copied_now.then(|| s.flags.clone()),
                 ..write(s, status, reason, tfolder)
             });
         }

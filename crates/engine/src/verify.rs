@@ -1,13 +1,19 @@
 //! `ferry mail verify`: walk source and target folder by folder and compare contents (like `rclone check`).
 //!
 //! Each folder's messages are compared as multisets of content fingerprints (two identical messages must
-//! be there twice): matched, missing (in the source, not on the target), extra (on the target only).
-//! Missing messages the journal recorded as Skipped (too large…) count as skipped, not missing. Both sides
-//! are opened read-only. Memory per folder is one 16-byte key and a counter per distinct message.
+//! be there twice): matched, missing (in the source, not on the target), duplicates (a source message on
+//! the target more often than in the source), extra (on the target only). Where a fingerprint occurs more
+//! than once on either side, the messages' bytes are hashed and compared instead, so two messages with
+//! the same headers and size but different bodies are two messages (issue 9, item 8). Missing messages
+//! the journal recorded as Skipped (too large…) count as skipped, not missing. Both sides are opened
+//! read-only (EXAMINE, `BODY.PEEK[]`). Memory per folder is a 16-byte key and the uids per distinct
+//! message.
 
+use crate::dedupe::fp_key as key;
 use crate::job::{MailOptions, MappingSpec};
 use crate::plan::map_folders;
 use crate::retry;
+use ferry_core::fingerprint::content_hash;
 use ferry_core::folder::FolderPath;
 use ferry_core::grade::{Grade, GradePolicy};
 use ferry_core::mail::{Access, MailConnector};
@@ -27,9 +33,24 @@ pub struct FolderVerify {
     pub matched: u64,
     pub missing: u64,
     pub extra: u64,
+    /// Target messages that repeat a source message beyond its count in the source (a second copy).
+    pub duplicates: u64,
     pub skipped: u64,
     pub source_bytes: u64,
+    /// The source messages missing on the target (at most [`LISTED_MISSING`] per folder).
+    pub missing_items: Vec<MissingItem>,
     pub error: Option<String>,
+}
+
+/// How many missing messages a folder lists by name.
+pub const LISTED_MISSING: usize = 100;
+
+/// A source message that is not on the target.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MissingItem {
+    pub uid: u32,
+    pub message_id: Option<String>,
+    pub size: u64,
 }
 
 /// One mailbox compared.
@@ -57,32 +78,39 @@ impl MailboxVerify {
         })
     }
 
-    /// True when nothing is missing and nothing failed to compare.
+    /// Target messages that duplicate a source message, over all folders.
+    pub fn duplicates(&self) -> u64 {
+        self.folders.iter().map(|f| f.duplicates).sum()
+    }
+
+    /// True when nothing is missing or duplicated and nothing failed to compare.
     pub fn is_complete(&self) -> bool {
         self.error.is_none()
             && self
                 .folders
                 .iter()
-                .all(|f| f.missing == 0 && f.error.is_none())
+                .all(|f| f.missing == 0 && f.duplicates == 0 && f.error.is_none())
     }
 }
 
-fn key(fp: &str) -> u128 {
-    u128::from_str_radix(fp, 16).unwrap_or_else(|_| {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        fp.hash(&mut h);
-        u128::from(h.finish())
-    })
+/// One folder's messages: uids per fingerprint, in ascending uid order.
+struct Side {
+    by_fp: HashMap<u128, Vec<u32>>,
+    messages: u64,
+    bytes: u64,
 }
 
-async fn counts(
+async fn read_side(
     conn: &mut Box<dyn MailConnector>,
     folder: &FolderPath,
     opts: &MailOptions,
-) -> Result<(HashMap<u128, i64>, u64, u64)> {
-    let mut m: HashMap<u128, i64> = HashMap::new();
-    let (mut n, mut bytes) = (0u64, 0u64);
+    mut missing_info: Option<&mut HashMap<u32, (Option<String>, u64)>>,
+) -> Result<Side> {
+    let mut side = Side {
+        by_fp: HashMap::new(),
+        messages: 0,
+        bytes: 0,
+    };
     let mut from = 1;
     loop {
         let page = retry!(
@@ -94,16 +122,38 @@ async fn counts(
             break;
         };
         for s in page {
-            *m.entry(key(&s.fingerprint)).or_default() += 1;
-            n += 1;
-            bytes += s.size;
+            side.by_fp
+                .entry(key(&s.fingerprint))
+                .or_default()
+                .push(s.uid);
+            side.messages += 1;
+            side.bytes += s.size;
+            if let Some(info) = missing_info.as_deref_mut() {
+                info.insert(s.uid, (s.message_id, s.size));
+            }
         }
         from = match last.checked_add(1) {
             Some(f) => f,
             None => break,
         };
     }
-    Ok((m, n, bytes))
+    Ok(side)
+}
+
+/// The content hash of each uid (bytes fetched read-only, a batch at a time).
+async fn hashes(
+    conn: &mut Box<dyn MailConnector>,
+    folder: &FolderPath,
+    uids: &[u32],
+    opts: &MailOptions,
+) -> Result<HashMap<u32, String>> {
+    let mut out = HashMap::new();
+    for chunk in uids.chunks(50) {
+        for m in retry!(&opts.retry, "fetch", conn.fetch(folder, chunk))? {
+            out.insert(m.uid, content_hash(&m.bytes));
+        }
+    }
+    Ok(out)
 }
 
 /// Compare every mapping; per-mailbox problems are in the result, never an `Err`.
@@ -127,7 +177,10 @@ pub async fn verify_mail(
         }
         let (discovered, _, missing, _, skipped) = v.totals();
         if v.error.is_none() {
-            v.grade = Some(GradePolicy::default().grade(discovered, skipped, missing));
+            // A second copy on the target breaks "nothing duplicated" as much as a missing one breaks
+            // "nothing lost": both count against the grade.
+            v.grade =
+                Some(GradePolicy::default().grade(discovered, skipped, missing + v.duplicates()));
         }
         out.push(v);
     }
@@ -182,15 +235,20 @@ async fn verify_one(
             target_folder: tfolder.to_string(),
             ..FolderVerify::default()
         };
-        let (mut scount, sn, sbytes) = counts(&mut src, &plan.source.path, opts).await?;
-        fv.source_messages = sn;
-        fv.source_bytes = sbytes;
-        let tcount = if target_exists.contains(&tfolder) {
-            let (t, tn, _) = counts(&mut tgt, &tfolder, opts).await?;
-            fv.target_messages = tn;
+        let mut info: HashMap<u32, (Option<String>, u64)> = HashMap::new();
+        let sside = read_side(&mut src, &plan.source.path, opts, Some(&mut info)).await?;
+        fv.source_messages = sside.messages;
+        fv.source_bytes = sside.bytes;
+        let tside = if target_exists.contains(&tfolder) {
+            let t = read_side(&mut tgt, &tfolder, opts, None).await?;
+            fv.target_messages = t.messages;
             t
         } else {
-            HashMap::new()
+            Side {
+                by_fp: HashMap::new(),
+                messages: 0,
+                bytes: 0,
+            }
         };
         // Skipped items are expected to be missing.
         let mut skipped_keys: HashMap<u128, i64> = HashMap::new();
@@ -202,21 +260,83 @@ async fn verify_one(
                 *skipped_keys.entry(key(&r.fingerprint)).or_default() += 1;
             }
         }
-        for (k, n) in scount.iter_mut() {
-            let t = tcount.get(k).copied().unwrap_or(0);
-            fv.matched += (*n).min(t) as u64;
-            let mut short = (*n - t).max(0);
-            if let Some(sk) = skipped_keys.get(k) {
-                let s = short.min(*sk);
-                fv.skipped += s as u64;
-                short -= s;
+        // A fingerprint shared on either side is compared by the bytes' hash.
+        let shared: std::collections::HashSet<u128> = sside
+            .by_fp
+            .iter()
+            .filter(|(k, uids)| {
+                let t = tside.by_fp.get(k).map_or(0, Vec::len);
+                t > 0 && (uids.len() > 1 || t > 1)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        let (mut shash, mut thash) = (HashMap::new(), HashMap::new());
+        if !shared.is_empty() {
+            let mut suids: Vec<u32> = shared.iter().flat_map(|k| sside.by_fp[k].clone()).collect();
+            let mut tuids: Vec<u32> = shared
+                .iter()
+                .flat_map(|k| tside.by_fp.get(k).cloned().unwrap_or_default())
+                .collect();
+            suids.sort_unstable();
+            tuids.sort_unstable();
+            shash = hashes(&mut src, &plan.source.path, &suids, opts).await?;
+            thash = hashes(&mut tgt, &tfolder, &tuids, opts).await?;
+        }
+        for (k, suids) in &sside.by_fp {
+            let tuids = tside.by_fp.get(k).map(Vec::as_slice).unwrap_or(&[]);
+            // Groups of (source uids, target count) that are the same message.
+            let groups: Vec<(Vec<u32>, i64)> = if shared.contains(k) {
+                let mut by_hash: HashMap<&str, (Vec<u32>, i64)> = HashMap::new();
+                for u in suids {
+                    let h = shash.get(u).map_or("", String::as_str);
+                    by_hash.entry(h).or_default().0.push(*u);
+                }
+                for u in tuids {
+                    let h = thash.get(u).map_or("", String::as_str);
+                    by_hash.entry(h).or_default().1 += 1;
+                }
+                by_hash.into_values().collect()
+            } else {
+                vec![(suids.clone(), tuids.len() as i64)]
+            };
+            let mut short_total = 0i64;
+            let mut short_uids: Vec<u32> = Vec::new();
+            for (su, t) in groups {
+                let n = su.len() as i64;
+                fv.matched += n.min(t) as u64;
+                if n > 0 && t > n {
+                    fv.duplicates += (t - n) as u64;
+                } else if n == 0 {
+                    fv.extra += t as u64;
+                }
+                let short = (n - t).max(0);
+                short_total += short;
+                short_uids.extend(su.iter().skip(t.max(0) as usize).take(short as usize));
             }
-            fv.missing += short as u64;
+            if let Some(sk) = skipped_keys.get(k) {
+                let s = short_total.min(*sk);
+                fv.skipped += s as u64;
+                short_total -= s;
+                short_uids.drain(..s as usize);
+            }
+            fv.missing += short_total as u64;
+            for u in short_uids {
+                if fv.missing_items.len() < LISTED_MISSING {
+                    let (message_id, size) = info.get(&u).cloned().unwrap_or_default();
+                    fv.missing_items.push(MissingItem {
+                        uid: u,
+                        message_id,
+                        size,
+                    });
+                }
+            }
         }
-        for (k, t) in &tcount {
-            let n = scount.get(k).copied().unwrap_or(0);
-            fv.extra += (*t - n).max(0) as u64;
+        for (k, tuids) in &tside.by_fp {
+            if !sside.by_fp.contains_key(k) {
+                fv.extra += tuids.len() as u64;
+            }
         }
+        fv.missing_items.sort_by_key(|m| m.uid);
         v.folders.push(fv);
     }
     let _ = src.close().await;

@@ -89,6 +89,9 @@ pub trait Store: Send + Sync {
     /// After a UIDVALIDITY change: move one journal row with this fingerprint from `old_validity` to
     /// (`new_validity`, `new_uid`), returning its status; `None` if no unclaimed row is left. Identical
     /// messages share a fingerprint, so each claim takes one row: two copies in the source match two rows.
+    /// With `content_hash`, a row recording a different hash is never taken (same headers and size,
+    /// different body: another message); a row with that hash is preferred over one that records none.
+    #[allow(clippy::too_many_arguments)]
     async fn claim_by_fingerprint(
         &self,
         mapping: MappingId,
@@ -97,7 +100,23 @@ pub trait Store: Send + Sync {
         new_validity: u32,
         new_uid: u32,
         fingerprint: &str,
+        content_hash: Option<&str>,
     ) -> Result<Option<ItemStatus>>;
+    /// Fingerprints that more than one row shares under `uid_validity`.
+    async fn shared_fingerprints(
+        &self,
+        mapping: MappingId,
+        folder: &FolderPath,
+        uid_validity: u32,
+    ) -> Result<Vec<String>>;
+    /// How many rows have the given status under `uid_validity`.
+    async fn count_with_status(
+        &self,
+        mapping: MappingId,
+        folder: &FolderPath,
+        uid_validity: u32,
+        status: ItemStatus,
+    ) -> Result<u64>;
 
     /// Per mapping and folder: counts and bytes by outcome, for the current uid_validity of each folder.
     async fn report(&self) -> Result<Vec<FolderReport>>;

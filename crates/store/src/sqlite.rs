@@ -26,6 +26,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0005_file_target_identity.sql"),
     ),
     (
+        6,
+        include_str!("../migrations/sqlite/0006_mail_target_truth.sql"),
+    ),
+    (
         7,
         include_str!("../migrations/sqlite/0007_journal_scope.sql"),
     ),
@@ -190,8 +194,24 @@ impl SqliteStore {
                 .map_err(db_err)?
                 .map(|v| v as u32),
             attempts: r.try_get::<i64, _>("attempts").map_err(db_err)? as u32,
+            content_hash: r.try_get("content_hash").map_err(db_err)?,
+            flags: r
+                .try_get::<Option<String>, _>("flags")
+                .map_err(db_err)?
+                .map(|f| parse_flags(&f)),
         })
     }
+}
+
+/// Flags as stored: sorted, space-separated (IMAP flags never contain a space).
+fn flags_text(flags: &[String]) -> String {
+    let mut v: Vec<&str> = flags.iter().map(String::as_str).collect();
+    v.sort_unstable();
+    v.join(" ")
+}
+
+fn parse_flags(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_owned).collect()
 }
 
 #[async_trait]
@@ -350,11 +370,13 @@ impl Store for SqliteStore {
 
     async fn save_folder_state(&self, mapping: MappingId, s: &FolderState) -> Result<()> {
         sqlx::query(
-            "INSERT INTO folder_state (mapping_id, folder, target_folder, uid_validity, uid_next, messages, hwm, error)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO folder_state (mapping_id, folder, target_folder, uid_validity, uid_next, messages, hwm, error,
+                                       target_uid_validity, source_modseq)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (mapping_id, folder) DO UPDATE SET target_folder = excluded.target_folder,
                uid_validity = excluded.uid_validity, uid_next = excluded.uid_next, messages = excluded.messages,
-               hwm = excluded.hwm, error = excluded.error",
+               hwm = excluded.hwm, error = excluded.error, target_uid_validity = excluded.target_uid_validity,
+               source_modseq = excluded.source_modseq",
         )
         .bind(mapping.to_string())
         .bind(folder_key(&s.folder))
@@ -364,6 +386,9 @@ impl Store for SqliteStore {
         .bind(i64::from(s.messages))
         .bind(i64::from(s.hwm))
         .bind(s.error.as_deref())
+        .bind(s.target_uid_validity.map(i64::from))
+        // SQLite integers are signed 64-bit; a modseq beyond that is stored as unknown.
+        .bind(s.source_modseq.and_then(|m| i64::try_from(m).ok()))
         .execute(&self.pool)
         .await
         .map_err(db_err)?;
@@ -439,14 +464,17 @@ impl Store for SqliteStore {
             let bump = i64::from(w.status == ItemStatus::Pending);
             sqlx::query(
                 "INSERT INTO item (mapping_id, folder, uid_validity, uid, fingerprint, message_id, size, status, reason,
-                                   target_folder, target_uid, probe_from, attempts, pass_id, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   target_folder, target_uid, probe_from, attempts, pass_id, updated_at,
+                                   content_hash, flags)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (mapping_id, folder, uid_validity, uid) DO UPDATE SET
                    fingerprint = excluded.fingerprint, message_id = excluded.message_id, size = excluded.size,
                    status = excluded.status, reason = excluded.reason,
                    target_folder = COALESCE(excluded.target_folder, item.target_folder),
                    target_uid = COALESCE(excluded.target_uid, item.target_uid),
                    probe_from = COALESCE(excluded.probe_from, item.probe_from),
+                   content_hash = COALESCE(excluded.content_hash, item.content_hash),
+                   flags = COALESCE(excluded.flags, item.flags),
                    attempts = item.attempts + ?, pass_id = excluded.pass_id, updated_at = excluded.updated_at",
             )
             .bind(mapping.to_string())
@@ -464,6 +492,8 @@ impl Store for SqliteStore {
             .bind(bump)
             .bind(pass.to_string())
             .bind(&ts)
+            .bind(w.content_hash.as_deref())
+            .bind(w.flags.as_deref().map(flags_text))
             .bind(bump)
             .execute(&mut *tx)
             .await
@@ -480,11 +510,16 @@ impl Store for SqliteStore {
         new_validity: u32,
         new_uid: u32,
         fingerprint: &str,
+        content_hash: Option<&str>,
     ) -> Result<Option<ItemStatus>> {
+        // With a content hash, only a row with that hash or none recorded may be claimed, the exact one
+        // first: two messages with one fingerprint but different bodies never take each other's row.
         let status: Option<String> = sqlx::query_scalar(
             "UPDATE item SET uid_validity = ?, uid = ?, updated_at = ?
              WHERE rowid = (SELECT rowid FROM item WHERE mapping_id = ? AND folder = ? AND uid_validity = ?
-                              AND fingerprint = ? ORDER BY uid LIMIT 1)
+                              AND fingerprint = ?
+                              AND (? IS NULL OR content_hash IS NULL OR content_hash = ?)
+                            ORDER BY (content_hash IS NULL), uid LIMIT 1)
              RETURNING status",
         )
         .bind(i64::from(new_validity))
@@ -494,10 +529,50 @@ impl Store for SqliteStore {
         .bind(folder_key(folder))
         .bind(i64::from(old_validity))
         .bind(fingerprint)
+        .bind(content_hash)
+        .bind(content_hash)
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
         status.map(|s| s.parse()).transpose()
+    }
+
+    async fn shared_fingerprints(
+        &self,
+        mapping: MappingId,
+        folder: &FolderPath,
+        uid_validity: u32,
+    ) -> Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT fingerprint FROM item WHERE mapping_id = ? AND folder = ? AND uid_validity = ?
+             GROUP BY fingerprint HAVING COUNT(*) > 1",
+        )
+        .bind(mapping.to_string())
+        .bind(folder_key(folder))
+        .bind(i64::from(uid_validity))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn count_with_status(
+        &self,
+        mapping: MappingId,
+        folder: &FolderPath,
+        uid_validity: u32,
+        status: ItemStatus,
+    ) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM item WHERE mapping_id = ? AND folder = ? AND uid_validity = ? AND status = ?",
+        )
+        .bind(mapping.to_string())
+        .bind(folder_key(folder))
+        .bind(i64::from(uid_validity))
+        .bind(status.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(n as u64)
     }
 
     async fn report(&self) -> Result<Vec<FolderReport>> {
@@ -578,5 +653,13 @@ fn folder_state_row(r: &sqlx::sqlite::SqliteRow) -> Result<FolderState> {
         messages: r.try_get::<i64, _>("messages").map_err(db_err)? as u32,
         hwm: r.try_get::<i64, _>("hwm").map_err(db_err)? as u32,
         error: r.try_get("error").map_err(db_err)?,
+        target_uid_validity: r
+            .try_get::<Option<i64>, _>("target_uid_validity")
+            .map_err(db_err)?
+            .map(|v| v as u32),
+        source_modseq: r
+            .try_get::<Option<i64>, _>("source_modseq")
+            .map_err(db_err)?
+            .map(|v| v as u64),
     })
 }

@@ -120,6 +120,11 @@ pub struct FolderState {
     /// Every source uid ≤ hwm has a journal row.
     pub hwm: u32,
     pub error: Option<String>,
+    /// The target folder's UIDVALIDITY when Ferry last wrote to it; `None` when not known. A different
+    /// value on the target means the folder was recreated: the journal no longer vouches for it.
+    pub target_uid_validity: Option<u32>,
+    /// The source folder's HIGHESTMODSEQ after the last flag sync (CONDSTORE servers only).
+    pub source_modseq: Option<u64>,
 }
 
 /// One journal row.
@@ -137,6 +142,10 @@ pub struct ItemRow {
     pub target_uid: Option<u32>,
     pub probe_from: Option<u32>,
     pub attempts: u32,
+    /// Hash of the message's bytes (see `ferry_core::fingerprint::content_hash`), known for copies.
+    pub content_hash: Option<String>,
+    /// The flags Ferry last wrote to the target (sorted), for the three-way flag sync.
+    pub flags: Option<Vec<String>>,
 }
 
 /// A journal write.
@@ -151,6 +160,10 @@ pub struct ItemWrite {
     pub target_folder: Option<FolderPath>,
     pub target_uid: Option<u32>,
     pub probe_from: Option<u32>,
+    /// `None` keeps what the row holds.
+    pub content_hash: Option<String>,
+    /// `None` keeps what the row holds.
+    pub flags: Option<Vec<String>>,
 }
 
 /// Report line: one folder of one mapping.

@@ -16,6 +16,8 @@ fn item(uid: u32, fp: &str, status: ItemStatus) -> ItemWrite {
         target_folder: Some(FolderPath::inbox()),
         target_uid: None,
         probe_from: Some(1),
+        content_hash: None,
+        flags: None,
     }
 }
 
@@ -55,6 +57,8 @@ async fn journal_round_trip_and_report_count_every_item() {
                 messages: 3,
                 hwm: 0,
                 error: None,
+                target_uid_validity: Some(3),
+                source_modseq: None,
             },
         )
         .await
@@ -145,21 +149,21 @@ async fn claim_by_fingerprint_takes_one_row_per_identical_message() {
         .unwrap();
     assert_eq!(
         store
-            .claim_by_fingerprint(m.id, &inbox, 1, 2, 10, "dup")
+            .claim_by_fingerprint(m.id, &inbox, 1, 2, 10, "dup", None)
             .await
             .unwrap(),
         Some(ItemStatus::Copied)
     );
     assert_eq!(
         store
-            .claim_by_fingerprint(m.id, &inbox, 1, 2, 11, "dup")
+            .claim_by_fingerprint(m.id, &inbox, 1, 2, 11, "dup", None)
             .await
             .unwrap(),
         Some(ItemStatus::Copied)
     );
     assert_eq!(
         store
-            .claim_by_fingerprint(m.id, &inbox, 1, 2, 12, "dup")
+            .claim_by_fingerprint(m.id, &inbox, 1, 2, 12, "dup", None)
             .await
             .unwrap(),
         None
@@ -167,6 +171,80 @@ async fn claim_by_fingerprint_takes_one_row_per_identical_message() {
     assert_eq!(
         store.journaled_uids(m.id, &inbox, 2, 1, 100).await.unwrap(),
         vec![10, 11]
+    );
+}
+
+#[tokio::test]
+async fn a_claim_with_a_content_hash_never_takes_the_row_of_another_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("ferry.db"))
+        .await
+        .unwrap();
+    let run = store.create_run("mail", "{}").await.unwrap();
+    let m = store.upsert_mapping("s", "t", "l").await.unwrap();
+    let pass = store
+        .start_pass(m.id, run, PassKind::Initial)
+        .await
+        .unwrap();
+    let inbox = FolderPath::inbox();
+    let with = |uid, status, hash: Option<&str>| ItemWrite {
+        content_hash: hash.map(str::to_owned),
+        flags: Some(vec!["\\Seen".into()]),
+        ..item(uid, "same", status)
+    };
+    store
+        .write_items(
+            m.id,
+            pass,
+            &inbox,
+            1,
+            &[
+                with(1, ItemStatus::Copied, Some("aaaa")),
+                with(2, ItemStatus::Failed, None),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.shared_fingerprints(m.id, &inbox, 1).await.unwrap(),
+        vec!["same".to_owned()]
+    );
+    // Body "bbbb" is not the copied row's body: it takes the failed row (no hash recorded).
+    assert_eq!(
+        store
+            .claim_by_fingerprint(m.id, &inbox, 1, 2, 5, "same", Some("bbbb"))
+            .await
+            .unwrap(),
+        Some(ItemStatus::Failed)
+    );
+    // No row is left for a third body; body "aaaa" finds its own row.
+    assert_eq!(
+        store
+            .claim_by_fingerprint(m.id, &inbox, 1, 2, 6, "same", Some("cccc"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .claim_by_fingerprint(m.id, &inbox, 1, 2, 7, "same", Some("aaaa"))
+            .await
+            .unwrap(),
+        Some(ItemStatus::Copied)
+    );
+    let copied = store
+        .items_with_status(m.id, &inbox, 2, ItemStatus::Copied)
+        .await
+        .unwrap();
+    assert_eq!(copied[0].uid, 7);
+    assert_eq!(copied[0].content_hash.as_deref(), Some("aaaa"));
+    assert_eq!(copied[0].flags, Some(vec!["\\Seen".to_owned()]));
+    assert_eq!(
+        store
+            .count_with_status(m.id, &inbox, 2, ItemStatus::Copied)
+            .await
+            .unwrap(),
+        1
     );
 }
 
