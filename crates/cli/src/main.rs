@@ -121,20 +121,27 @@ pub enum Outcome {
 /// Logs go to stderr. The quickstart's default is errors only: its output is the story it tells, and
 /// the warnings it would show are expected (e.g. a Maildir source changes its UIDVALIDITY whenever mail
 /// arrives, which the Delta pass handles by matching content fingerprints).
-fn init_tracing(verbose: u8, story: bool) {
+/// `ferry serve` logs the programme's own events (event and pass starts, ends, failures) at info by
+/// default, as text or, with `--log-format json`, one JSON object per line.
+fn init_tracing(verbose: u8, story: bool, serve: Option<serve::LogFormat>) {
     let default = match verbose {
         0 if story => "error",
+        0 if serve.is_some() => "warn,ferry_server=info",
         0 => "warn",
         1 => "info,sqlx=warn",
         _ => "debug,sqlx=warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if serve == Some(serve::LogFormat::Json) {
+        fmt.json().init();
+    } else {
+        fmt.init();
+    }
 }
 
 /// glibc raises its mmap threshold each time a large buffer is freed, after which every message buffer
@@ -162,7 +169,15 @@ fn main() -> ExitCode {
     #[cfg(target_os = "linux")]
     pin_malloc_threshold();
     let cli = Cli::parse();
-    init_tracing(cli.verbose, matches!(cli.command, Command::Quickstart(_)));
+    let serve_logs = match &cli.command {
+        Command::Serve(a) => Some(a.log_format),
+        _ => None,
+    };
+    init_tracing(
+        cli.verbose,
+        matches!(cli.command, Command::Quickstart(_)),
+        serve_logs,
+    );
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -24,9 +24,56 @@ pub struct ServeArgs {
     /// out of backups of the store: without it stored credentials cannot be read.
     #[arg(long, value_name = "FILE")]
     key_file: Option<PathBuf>,
+    /// The programme's settings (TOML): lead times, availability windows, delta cadence, attempts, size
+    /// limits, pause and offboarding days, ticket window… (docs/programme.md has a sample). Missing keys
+    /// keep their defaults; a misspelt key or an impossible value stops the server at start, naming it.
+    #[arg(long, env = "FERRY_SETTINGS", value_name = "FILE")]
+    settings: Option<PathBuf>,
+    /// How the server logs (stderr): `text`, or `json` — one object per line with `timestamp`, `level`,
+    /// `fields` (`message`, and `tenant`, `project`, `event`, `mapping` names where they apply).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The programme's settings: the defaults, or `path`'s TOML over them, validated. Every problem is an
+/// error naming the file and the key.
+pub fn load_settings(path: Option<&std::path::Path>) -> Result<ProgrammeSettings> {
+    let Some(path) = path else {
+        return Ok(ProgrammeSettings::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::config(format!(
+            "cannot read the settings file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let settings: ProgrammeSettings = toml::from_str(&text).map_err(|e| {
+        Error::config(format!(
+            "the settings file {} is not valid: {}",
+            path.display(),
+            e.to_string().trim_end()
+        ))
+    })?;
+    settings.validate().map_err(|e| {
+        Error::config(format!(
+            "the settings file {}: {}",
+            path.display(),
+            e.message()
+        ))
+    })?;
+    Ok(settings)
 }
 
 pub async fn run(ctx: &Ctx, a: ServeArgs) -> Result<Outcome> {
+    // Settings first: a bad file stops the server before it binds or touches the store.
+    let settings = load_settings(a.settings.as_deref())?;
     let listener = tokio::net::TcpListener::bind(&a.listen)
         .await
         .map_err(|e| {
@@ -59,7 +106,7 @@ pub async fn run(ctx: &Ctx, a: ServeArgs) -> Result<Outcome> {
     let vault = Vault::load_or_create(&key_file)?;
     let state = ferry_server::open(ServiceConfig {
         data_dir: ctx.data.clone(),
-        settings: ProgrammeSettings::default(),
+        settings,
         clock: Arc::new(SystemClock),
         vault,
     })
@@ -105,5 +152,35 @@ async fn shutdown() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_settings_file_in_the_docs_holds_every_default() {
+        let doc = include_str!("../../../docs/programme.md");
+        let sample = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|s| s.split("```").next())
+            .unwrap_or_default();
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("settings.toml");
+        std::fs::write(&path, sample).unwrap_or_else(|e| panic!("{e}"));
+        let got = load_settings(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+        let to_json = |s: &ProgrammeSettings| serde_json::to_value(s).unwrap_or_default();
+        assert_eq!(to_json(&got), to_json(&ProgrammeSettings::default()));
+        // Every setting is in the sample (min_batch_size as a comment: its default is "none").
+        if let serde_json::Value::Object(fields) = to_json(&got) {
+            for key in fields.keys() {
+                assert!(
+                    sample.contains(&format!("{key} ")) || sample.contains(&format!("[{key}]")),
+                    "{key} is not in the sample"
+                );
+            }
+        }
     }
 }

@@ -16,6 +16,7 @@ pub enum Grade {
 /// Thresholds, as fractions of discovered items. Defaults: up to 0.1 % skipped → Good, up to 2 % → Investigate;
 /// any failure or more than 2 % not copied → Poor. Missing items (verify) count as failed.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct GradePolicy {
     pub good_max_fraction: f64,
     pub investigate_max_fraction: f64,

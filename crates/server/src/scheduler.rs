@@ -515,7 +515,15 @@ async fn start_event(
     }
     db::touch_project(&mut tx, project.id, now).await?;
     tx.commit().await?;
-    tracing::info!(event = %e.id, "event started");
+    tracing::info!(
+        project = %project.name,
+        event = %e.name,
+        kind = %db::enum_name(&e.kind),
+        pilot = e.pilot,
+        mappings = e.mappings.len(),
+        event_id = %e.id,
+        "event started"
+    );
     Ok(1)
 }
 
@@ -714,6 +722,14 @@ async fn drive_event(
             now,
         )
         .await?;
+        tracing::info!(
+            project = %project.name,
+            event = %e.name,
+            state = %to,
+            grade = %grade,
+            event_id = %e.id,
+            "event round ended"
+        );
         e.state = to;
         changes += 1;
     }
@@ -776,7 +792,13 @@ async fn try_complete(
         now,
     )
     .await?;
-    tracing::info!(event = %e.id, "event completed");
+    tracing::info!(
+        project = %project.name,
+        event = %e.name,
+        grade = %report["grade"].as_str().unwrap_or("-"),
+        event_id = %e.id,
+        "event completed"
+    );
     Ok(1)
 }
 
@@ -1161,6 +1183,14 @@ pub(crate) fn spawn_pass(
     txn: TransactionId,
 ) {
     let stop = st.workers.register(&pass_id, project.id, event);
+    tracing::info!(
+        project = %project.name,
+        mapping = %mapping.label,
+        kind = kind.as_str(),
+        pass = %pass_id,
+        event_id = %event,
+        "pass started"
+    );
     let task_st = st.clone();
     let h = tokio::spawn(async move {
         let end = run_worker(&task_st, &project, &mapping, kind, stop).await;
@@ -1360,7 +1390,36 @@ async fn record_end(
         None => format!("{kind} pass of {} succeeded", mapping.label),
     };
     db::set_transaction(st.pool(), txn, status, Some(&detail), now).await?;
-    tracing::info!(pass = %pass_id, mapping = %mapping.label, %kind, outcome = name, "pass ended");
+    let n = |k: &str| {
+        counters
+            .as_ref()
+            .and_then(|c| c.get(k))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    match &reason {
+        None => tracing::info!(
+            project = %project.name,
+            mapping = %mapping.label,
+            kind = kind.as_str(),
+            copied = n("copied"),
+            skipped = n("skipped"),
+            failed = n("failed"),
+            grade = grade.map(|g| g.to_string()).unwrap_or_default(),
+            pass = %pass_id,
+            event_id = %event,
+            "pass ended"
+        ),
+        Some(r) => tracing::warn!(
+            project = %project.name,
+            mapping = %mapping.label,
+            kind = kind.as_str(),
+            reason = %r,
+            pass = %pass_id,
+            event_id = %event,
+            "pass failed"
+        ),
+    }
     Ok(())
 }
 

@@ -98,6 +98,7 @@ pub fn ferry_command(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Comman
         "FERRY_BOOTSTRAP_TOKEN",
         "FERRY_CREDENTIAL_KEY",
         "FERRY_LISTEN",
+        "FERRY_SETTINGS",
     ] {
         cmd.env_remove(var);
     }

@@ -8,3 +8,4 @@ mod common;
 
 mod files;
 mod mail;
+mod programme;

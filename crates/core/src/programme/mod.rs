@@ -118,6 +118,9 @@ pub struct ProgrammeSettings {
     pub preflight_quota_fraction: f64,
     /// Assessment: a mailbox with more items than this is flagged (default 500,000).
     pub preflight_max_items: u64,
+    /// Mail: messages larger than this many bytes are Skipped with the reason, unless an endpoint's
+    /// `max_message_size` option is smaller (default 35 MB, Exchange Online's IMAP migration limit).
+    pub max_message_size: u64,
 }
 
 /// 2017-09-01, checked at compile time.
@@ -148,11 +151,86 @@ impl Default for ProgrammeSettings {
             max_mapping_rows: 50_000,
             preflight_quota_fraction: 0.85,
             preflight_max_items: 500_000,
+            max_message_size: crate::limits::DEFAULT_MAX_MESSAGE_SIZE,
         }
     }
 }
 
 impl ProgrammeSettings {
+    /// Check values serde cannot: every problem is an error naming the setting and what it takes
+    /// (a settings file is refused at start, not half applied).
+    pub fn validate(&self) -> crate::Result<()> {
+        let at_least_one: [(&str, u64); 9] = [
+            (
+                "data_migration_min_seats",
+                u64::from(self.data_migration_min_seats),
+            ),
+            ("delta_cadence_hours", u64::from(self.delta_cadence_hours)),
+            (
+                "max_attempts_per_mapping",
+                u64::from(self.max_attempts_per_mapping),
+            ),
+            ("pause_after_days", u64::from(self.pause_after_days)),
+            ("offboard_after_days", u64::from(self.offboard_after_days)),
+            (
+                "credential_expiry_days",
+                u64::from(self.credential_expiry_days),
+            ),
+            ("max_mapping_rows", u64::from(self.max_mapping_rows)),
+            ("preflight_max_items", self.preflight_max_items),
+            ("max_message_size", self.max_message_size),
+        ];
+        for (name, v) in at_least_one {
+            if v == 0 {
+                return Err(crate::Error::config(format!(
+                    "setting {name} = 0: it takes a whole number of at least 1"
+                )));
+            }
+        }
+        if self.min_batch_size == Some(0) {
+            return Err(crate::Error::config(
+                "setting min_batch_size = 0: leave it out for no minimum, or give at least 1",
+            ));
+        }
+        if self.guidance_min_seats > self.data_migration_min_seats {
+            return Err(crate::Error::config(format!(
+                "setting guidance_min_seats = {} is above data_migration_min_seats = {}: the guidance tier starts lower",
+                self.guidance_min_seats, self.data_migration_min_seats
+            )));
+        }
+        let fraction = |name: &str, v: f64, zero_ok: bool| {
+            if v.is_finite() && v <= 1.0 && (v > 0.0 || (zero_ok && v == 0.0)) {
+                Ok(())
+            } else {
+                Err(crate::Error::config(format!(
+                    "setting {name} = {v}: it takes a fraction {} 0 and at most 1 (0.85 is 85 %)",
+                    if zero_ok { "from" } else { "above" }
+                )))
+            }
+        };
+        fraction(
+            "preflight_quota_fraction",
+            self.preflight_quota_fraction,
+            false,
+        )?;
+        fraction(
+            "grade.good_max_fraction",
+            self.grade.good_max_fraction,
+            true,
+        )?;
+        fraction(
+            "grade.investigate_max_fraction",
+            self.grade.investigate_max_fraction,
+            true,
+        )?;
+        if self.grade.good_max_fraction > self.grade.investigate_max_fraction {
+            return Err(crate::Error::config(
+                "setting grade.good_max_fraction is above grade.investigate_max_fraction: Good must be the stricter",
+            ));
+        }
+        Ok(())
+    }
+
     /// When a credential supplied at `supplied_at` expires.
     pub fn credential_expires_at(&self, supplied_at: DateTime<Utc>) -> DateTime<Utc> {
         after(supplied_at, days(self.credential_expiry_days))
@@ -233,6 +311,7 @@ mod tests {
         assert_eq!(s.max_mapping_rows, 50_000);
         assert_eq!(s.preflight_quota_fraction, 0.85);
         assert_eq!(s.preflight_max_items, 500_000);
+        assert_eq!(s.max_message_size, 35 * 1024 * 1024);
     }
 
     #[test]
@@ -254,6 +333,32 @@ mod tests {
     fn a_misspelt_setting_is_refused() {
         let e = serde_json::from_str::<ProgrammeSettings>(r#"{"lead_time_hour": 24}"#).unwrap_err();
         assert!(e.to_string().contains("lead_time_hour"), "{e}");
+    }
+
+    #[test]
+    fn the_defaults_are_valid_and_impossible_values_are_refused_by_name() {
+        assert!(ProgrammeSettings::default().validate().is_ok());
+        let zero = ProgrammeSettings {
+            max_attempts_per_mapping: 0,
+            ..ProgrammeSettings::default()
+        };
+        let e = zero.validate().unwrap_err();
+        assert!(e.to_string().contains("max_attempts_per_mapping"), "{e}");
+        let mut g = ProgrammeSettings::default();
+        g.grade.good_max_fraction = 0.5;
+        let e = g.validate().unwrap_err();
+        assert!(e.to_string().contains("good_max_fraction"), "{e}");
+        let q = ProgrammeSettings {
+            preflight_quota_fraction: 85.0,
+            ..ProgrammeSettings::default()
+        };
+        let e = q.validate().unwrap_err();
+        assert!(e.to_string().contains("preflight_quota_fraction"), "{e}");
+        // A partial grade table keeps the other threshold; a misspelt one is refused.
+        let s: ProgrammeSettings =
+            serde_json::from_str(r#"{"grade": {"good_max_fraction": 0.0}}"#).unwrap();
+        assert_eq!(s.grade.investigate_max_fraction, 0.02);
+        assert!(serde_json::from_str::<ProgrammeSettings>(r#"{"grade": {"good": 0.0}}"#).is_err());
     }
 
     #[test]

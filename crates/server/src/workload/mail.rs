@@ -18,8 +18,8 @@
 //!
 //! **Endpoint options** (`PUT …/endpoints/{side}` `options`):
 //! - `max_message_size` (either side; the smaller wins): messages larger than this are Skipped with that
-//!   reason. Bytes as a number, or text such as `"20KB"`, `"35MB"`. Default 35 MB, Exchange Online's IMAP
-//!   migration limit ([`ferry_core::limits::DEFAULT_MAX_MESSAGE_SIZE`]).
+//!   reason. Bytes as a number, or text such as `"20KB"`, `"35MB"`. Default: the `max_message_size`
+//!   setting, 35 MB unless set (Exchange Online's IMAP migration limit).
 //! - `quota_mb` (target): the target mailbox quota the assessment compares a mailbox with. Default 102400
 //!   (100 GB, Exchange Online's standard mailbox quota).
 //! - `concurrency`, `max_connections`: as `ferry mail migrate --concurrency/--max-connections`.
@@ -55,7 +55,7 @@ pub async fn run_pass(
         Ok(s) => s,
         Err(e) => return Ok(failed(e.message)),
     };
-    let mut opts = options(&eps)?;
+    let mut opts = options(st, &eps)?;
     opts.final_pass = kind == PassKind::Final;
     let progress = Arc::new(Progress::default());
     let _live = st.workers.track(mapping.id, progress.clone());
@@ -80,7 +80,7 @@ pub async fn run_pass(
 /// `preflight_quota_fraction` of the target quota, more than `preflight_max_items` messages.
 pub async fn assess(st: &AppState, project: &Project, mapping: &MappingView) -> ApiResult<Value> {
     let eps = load_endpoints(st, project).await?;
-    let opts = options(&eps)?;
+    let opts = options(st, &eps)?;
     let quota_mb = option_u64(&eps.target.options, "quota_mb")?.unwrap_or(DEFAULT_QUOTA_MB);
     let mut findings = Vec::new();
     let spec = match spec(st, project, &eps, mapping).await {
@@ -191,9 +191,12 @@ fn failed(reason: String) -> PassResult {
     }
 }
 
-/// The engine's options from the endpoints' options.
-fn options(eps: &ProjectEndpoints) -> ApiResult<MailOptions> {
-    let mut opts = MailOptions::default();
+/// The engine's options from the programme's settings and the endpoints' options.
+fn options(st: &AppState, eps: &ProjectEndpoints) -> ApiResult<MailOptions> {
+    let mut opts = MailOptions {
+        max_size: st.settings.max_message_size,
+        ..MailOptions::default()
+    };
     for ep in [&eps.source, &eps.target] {
         if let Some(max) = option_size(&ep.options, "max_message_size")? {
             opts.max_size = opts.max_size.min(max);

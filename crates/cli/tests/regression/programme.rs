@@ -1,0 +1,269 @@
+//! Issue 9, the programme's items 18 and 19 through the binary: `ferry serve --settings FILE` (validated
+//! at start) and `--log-format json` (event and pass starts and ends, one line each, with names).
+
+use crate::common::{code, ferry, ferry_command, text};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const OPERATOR: &str = "fy_q7Vd2LxN9cRt4WbZ8mKp1HsJ6yFgA3eU0oXiC5nTl_E";
+/// base64 of 32 bytes.
+const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+fn server_env() -> [(&'static str, &'static str); 2] {
+    [
+        ("FERRY_BOOTSTRAP_TOKEN", OPERATOR),
+        ("FERRY_CREDENTIAL_KEY", KEY),
+    ]
+}
+
+#[test]
+fn a_misspelt_or_impossible_setting_stops_ferry_serve_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    for (file, name) in [
+        (
+            "lead_time_hours = 48\nmax_attempt_per_mapping = 3\n",
+            "max_attempt_per_mapping",
+        ),
+        ("[grade]\ngood_max_fraction = 0.5\n", "good_max_fraction"),
+        ("[grade]\ngood = 0.5\n", "good"),
+        ("delta_cadence_hours = \"daily\"\n", "delta_cadence_hours"),
+    ] {
+        let path = tmp.path().join("settings.toml");
+        std::fs::write(&path, file).unwrap();
+        let o = ferry(
+            &data,
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--settings",
+                path.to_str().unwrap(),
+            ],
+            &server_env(),
+        );
+        assert_eq!(code(&o), 2, "{file}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(name), "{file}: {err}");
+        assert!(err.contains("settings.toml"), "{err}");
+        assert!(!data.join("ferry.db").exists(), "nothing started: {err}");
+    }
+}
+
+/// A `ferry serve` child; killed when dropped.
+struct Served {
+    child: Child,
+    url: String,
+    data: PathBuf,
+    log: PathBuf,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    fn start(data: &Path, extra: &[&str]) -> Served {
+        std::fs::create_dir_all(data).unwrap();
+        let log = data.join("serve.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let child = ferry_command(data, &args, &server_env())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .expect("start ferry serve");
+        let mut s = Served {
+            child,
+            url: String::new(),
+            data: data.to_path_buf(),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = s.output();
+            if let Some(rest) = text.split("Ferry is serving ").nth(1) {
+                s.url = rest.split(": ").next().unwrap().to_string();
+                return s;
+            }
+            if let Ok(Some(status)) = s.child.try_wait() {
+                panic!("ferry serve exited ({status}):\n{text}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ferry serve did not start:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `ferry ARGS` as the operator; its stdout, asserting success.
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> String {
+        let env = [
+            ("FERRY_SERVER", self.url.as_str()),
+            ("FERRY_TOKEN", OPERATOR),
+            ("FERRY_TENANT", "Contoso"),
+            ("FERRY_PROJECT", "Mail"),
+        ];
+        let o = ferry(&self.data.join("client"), args, &env);
+        assert_eq!(code(&o), 0, "ferry {}:\n{}", args.join(" "), text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// The JSON log lines printed so far.
+    fn json_lines(&self) -> Vec<Value> {
+        self.output()
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    /// The first JSON log line whose message is `message`, waiting for it (bounded).
+    fn wait_for_log(&self, message: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(l) = self
+                .json_lines()
+                .into_iter()
+                .find(|l| l["fields"]["message"] == message)
+            {
+                return l;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {message:?} in the log:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn maildir(root: &Path, login: &str, n: usize) {
+    let dir = root.join(login);
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    for i in 0..n {
+        let msg = format!(
+            "From: a@example.com\r\nTo: {login}@example.com\r\nSubject: message {i}\r\nMessage-ID: <{login}-{i}@example.com>\r\nDate: Mon, 3 Mar 2025 10:00:00 +0000\r\n\r\nBody {i}\r\n"
+        );
+        std::fs::write(
+            dir.join("cur")
+                .join(format!("17000000{i:02}.M{i}P1.test:2,S")),
+            msg,
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn ferry_serve_takes_its_settings_file_and_logs_events_and_passes_as_json_lines_with_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let settings = tmp.path().join("settings.toml");
+    // A one-hour lead time instead of three days.
+    std::fs::write(
+        &settings,
+        "lead_time_hours = 1\n[grade]\ngood_max_fraction = 0.0\n",
+    )
+    .unwrap();
+    let s = Served::start(
+        &tmp.path().join("data"),
+        &[
+            "--log-format",
+            "json",
+            "--settings",
+            settings.to_str().unwrap(),
+        ],
+    );
+    s.ok(&[
+        "tenant",
+        "create",
+        "Contoso",
+        "--paid",
+        "800",
+        "--first-purchase",
+        "2019-06-01",
+    ]);
+    s.ok(&["tenant", "window", "24x7"]);
+    s.ok(&["project", "create", "Mail", "--workload", "mail"]);
+    let mail = tmp.path().join("mailboxes");
+    maildir(&mail, "alex", 3);
+    s.ok(&[
+        "endpoint",
+        "set",
+        "source",
+        &format!("maildir:{}", mail.display()),
+    ]);
+    s.ok(&[
+        "endpoint",
+        "set",
+        "target",
+        &format!("maildir:{}", tmp.path().join("target").display()),
+    ]);
+    let csv = tmp.path().join("users.csv");
+    std::fs::write(
+        &csv,
+        "EmailAddress,UserName,Password\nalex@contoso.example,alex,pw\n",
+    )
+    .unwrap();
+    s.ok(&["mapping", "import", csv.to_str().unwrap()]);
+    s.ok(&["gate", "confirm", "--all"]);
+    // The settings file is in force: an event two hours ahead keeps the one-hour lead time.
+    s.ok(&[
+        "event",
+        "create",
+        "Wave 1",
+        "--kind",
+        "synchronization",
+        "--start",
+        "+2h",
+        "--all-mappings",
+    ]);
+    s.ok(&[
+        "event",
+        "create",
+        "Pilot",
+        "--kind",
+        "synchronization",
+        "--pilot",
+        "--start",
+        "now",
+        "--all-mappings",
+    ]);
+
+    // The scheduler starts the pilot and its pass; each step is one JSON line with names.
+    let started = s.wait_for_log("event started");
+    assert_eq!(started["fields"]["event"], "Pilot", "{started}");
+    assert_eq!(started["fields"]["project"], "Mail", "{started}");
+    assert_eq!(started["level"], "INFO", "{started}");
+    let pass = s.wait_for_log("pass started");
+    assert_eq!(pass["fields"]["mapping"], "alex@contoso.example", "{pass}");
+    assert_eq!(pass["fields"]["kind"], "initial", "{pass}");
+    let ended = s.wait_for_log("pass ended");
+    assert_eq!(
+        ended["fields"]["mapping"], "alex@contoso.example",
+        "{ended}"
+    );
+    assert_eq!(ended["fields"]["copied"], 3, "{ended}");
+    assert!(ended["timestamp"].is_string(), "{ended}");
+    // Every line the server logged is JSON; no secret is in them.
+    let out = s.output();
+    for l in out.lines().filter(|l| l.contains("\"level\"")) {
+        assert!(serde_json::from_str::<Value>(l).is_ok(), "{l}");
+    }
+    assert!(!out.contains(KEY));
+}
