@@ -50,12 +50,17 @@ pub struct FileCapability {
     pub etag: bool,
 }
 
-/// File or directory.
+/// What a listed entry is. Sources list every entry they hold, so nothing is left out silently: the
+/// engine copies files and folders and accounts for the rest (skipped, with the reason).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryKind {
     File,
     Dir,
+    /// A symbolic link, not followed (a connector that follows links lists what they point to).
+    Symlink,
+    /// A FIFO, socket or device: not file content.
+    Special,
 }
 
 /// One listed entry.
@@ -236,6 +241,55 @@ pub fn normalize_etag(raw: &str) -> Option<String> {
     (!t.is_empty()).then(|| t.to_owned())
 }
 
+/// The private-use character standing for byte `0x80 + n` of a name that is not UTF-8 (see [`name_from_bytes`]).
+const BYTE_ESCAPES: std::ops::RangeInclusive<u32> = 0x10FF80..=0x10FFFF;
+
+/// A file name (or path) as a `String`, whatever its bytes: valid UTF-8 is kept as it is, and each byte
+/// of a sequence that is not UTF-8 (old SMB shares in Latin-1, say) becomes the private-use character
+/// U+10FF00 + byte (`0xE9` → U+10FFE9). A name that itself contains one of those 128 characters has it
+/// written as its own UTF-8 bytes, escaped the same way, so [`name_bytes`] always gives back the original
+/// bytes exactly. Targets that store bytes (local paths) write them; others store the characters.
+pub fn name_from_bytes(raw: &[u8]) -> String {
+    let escape = |b: u8| char::from_u32(0x10FF00 + u32::from(b)).unwrap_or('\u{FFFD}');
+    let mut out = String::with_capacity(raw.len() + 8);
+    for chunk in raw.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if BYTE_ESCAPES.contains(&u32::from(c)) {
+                let mut buf = [0u8; 4];
+                out.extend(c.encode_utf8(&mut buf).bytes().map(escape));
+            } else {
+                out.push(c);
+            }
+        }
+        out.extend(chunk.invalid().iter().copied().map(escape));
+    }
+    out
+}
+
+/// The bytes a name from [`name_from_bytes`] stands for (borrowed when it has no escaped byte).
+pub fn name_bytes(name: &str) -> std::borrow::Cow<'_, [u8]> {
+    // Every escape is encoded starting with 0xF4: most names are returned as they are.
+    if !name.as_bytes().contains(&0xF4) {
+        return std::borrow::Cow::Borrowed(name.as_bytes());
+    }
+    let mut out = Vec::with_capacity(name.len());
+    for c in name.chars() {
+        let u = u32::from(c);
+        if BYTE_ESCAPES.contains(&u) {
+            out.push((u - 0x10FF00) as u8);
+        } else {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Whether a name carries bytes that are not UTF-8 (escaped by [`name_from_bytes`]).
+pub fn has_escaped_bytes(name: &str) -> bool {
+    name.as_bytes().contains(&0xF4) && name.chars().any(|c| BYTE_ESCAPES.contains(&u32::from(c)))
+}
+
 /// Join a directory and a name into a relative path.
 pub fn join(dir: &str, name: &str) -> String {
     if dir.is_empty() {
@@ -253,6 +307,26 @@ pub fn parent(path: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_are_not_utf8_round_trip_through_strings() {
+        let cases: [&[u8]; 6] = [
+            b"plain.txt",
+            b"caf\xe9.txt",
+            b"\xff\xfe\x80",
+            "日本\u{10FFE9}x".as_bytes(),
+            b"a\xf4\x8f\xbf",
+            b"",
+        ];
+        for raw in cases {
+            let s = name_from_bytes(raw);
+            assert_eq!(&*name_bytes(&s), raw, "{s:?}");
+        }
+        assert_eq!(name_from_bytes(b"caf\xe9"), "caf\u{10FFE9}");
+        assert!(has_escaped_bytes(&name_from_bytes(b"caf\xe9")));
+        assert!(!has_escaped_bytes("café"));
+        assert!(matches!(name_bytes("café"), std::borrow::Cow::Borrowed(_)));
+    }
 
     #[test]
     fn join_and_parent_are_inverse() {

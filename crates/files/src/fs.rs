@@ -23,11 +23,12 @@
 //!   only its own entries. The token is `<cursor id>:<last name>`: when the cursor is gone (evicted,
 //!   another process), the directory is read again and resumes after the last name. One directory's
 //!   names are held, never a tree's; at most [`MAX_CURSORS`] abandoned cursors are kept.
-//! - **What is not listed.** Symbolic links are never followed and are left out (debug log): following
-//!   them could leave the root or loop. FIFOs, sockets and devices are left out too (reading a FIFO
-//!   blocks). Names that are not UTF-8 cannot be carried in Ferry's `String` paths: they are left out
-//!   with a warning and counted in [`LocalConnector::skipped`] so a report can say so. TAB, newline and
-//!   every other character are ordinary.
+//! - **Everything is listed.** Symbolic links are never followed (following them could leave the root or
+//!   loop): they are listed as [`EntryKind::Symlink`]. FIFOs, sockets and devices are listed as
+//!   [`EntryKind::Special`] (reading a FIFO blocks). The engine accounts for both (skipped, with the
+//!   reason), so nothing is left out silently (issue 9). Names that are not UTF-8 are carried escaped
+//!   ([`ferry_core::file::name_from_bytes`]) and written back byte for byte. [`LocalConnector::skipped`]
+//!   counts each kind. TAB, newline and every other character are ordinary.
 //! - **Read-only really is.** A connector opened [`Access::ReadOnly`] opens files only for reading and
 //!   never creates, renames or touches anything (invariant 1).
 
@@ -61,7 +62,7 @@ pub const MAX_CURSORS: usize = 64;
 /// Prefix of the hidden temporary files writes go through.
 pub const PART_PREFIX: &str = ".ferry-part-";
 
-/// Entries left out of listings, by reason (see the module docs).
+/// Entries listings met that are not plain UTF-8 files or folders, by kind (see the module docs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Skipped {
     /// Names that are not valid UTF-8.
@@ -168,7 +169,13 @@ impl LocalConnector {
         if path.is_empty() {
             self.root.clone()
         } else {
-            self.root.join(path)
+            // A name that was not UTF-8 on disk is carried escaped (see `name_from_bytes`): its bytes
+            // go back exactly, so such names are read from and written to local paths byte for byte.
+            use std::os::unix::ffi::OsStrExt;
+            self.root
+                .join(std::ffi::OsStr::from_bytes(&ferry_core::file::name_bytes(
+                    path,
+                )))
         }
     }
 
@@ -215,11 +222,16 @@ impl Shared {
         for entry in fs::read_dir(full)? {
             let entry = entry?;
             let name = match entry.file_name().into_string() {
+                // Names holding one of the escape characters are escaped too, so they round-trip.
+                Ok(n) if n.as_bytes().contains(&0xF4) => {
+                    ferry_core::file::name_from_bytes(n.as_bytes())
+                }
                 Ok(n) => n,
                 Err(raw) => {
+                    use std::os::unix::ffi::OsStrExt;
                     self.non_utf8.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(dir, name = ?raw, "skipping a name that is not UTF-8");
-                    continue;
+                    tracing::debug!(dir, name = ?raw, "a name that is not UTF-8: carried escaped");
+                    ferry_core::file::name_from_bytes(raw.as_bytes())
                 }
             };
             if hide_parts && name.starts_with(PART_PREFIX) {
@@ -261,14 +273,12 @@ impl Shared {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
-            if let Some(e) = self.entry_of(path, &meta) {
-                out.push(e);
-            }
+            out.push(self.entry_of(path, &meta));
         }
         Ok(out)
     }
 
-    fn entry_of(&self, path: String, meta: &Metadata) -> Option<FileEntry> {
+    fn entry_of(&self, path: String, meta: &Metadata) -> FileEntry {
         let ft = meta.file_type();
         let kind = if ft.is_file() {
             EntryKind::File
@@ -276,14 +286,12 @@ impl Shared {
             EntryKind::Dir
         } else if ft.is_symlink() {
             self.symlinks.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(path, "skipping a symbolic link (never followed)");
-            return None;
+            EntryKind::Symlink
         } else {
             self.special.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(path, "skipping a special file (FIFO, socket or device)");
-            return None;
+            EntryKind::Special
         };
-        Some(entry(path, kind, meta))
+        entry(path, kind, meta)
     }
 
     fn remember(&self, dir: &str, rest: std::vec::IntoIter<(String, DirEntry)>) -> Uuid {
@@ -400,7 +408,7 @@ impl FileConnector for LocalConnector {
         crate::check_path(path, true, "stat")?;
         let (full, path, shared) = (self.full(path), path.to_owned(), self.shared.clone());
         blocking(move || match fs::symlink_metadata(full) {
-            Ok(meta) => Ok(shared.entry_of(path, &meta)),
+            Ok(meta) => Ok(Some(shared.entry_of(path, &meta))),
             Err(e)
                 if matches!(
                     e.kind(),

@@ -435,7 +435,7 @@ async fn leftover_part_files_are_shown_from_sources_and_removed_by_target_listin
 }
 
 #[tokio::test]
-async fn symlinks_and_non_utf8_names_are_skipped_and_counted() {
+async fn symlinks_and_non_utf8_names_are_listed_and_counted() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("real"), b"r").unwrap();
     std::os::unix::fs::symlink("/etc", tmp.path().join("link")).unwrap();
@@ -443,15 +443,34 @@ async fn symlinks_and_non_utf8_names_are_skipped_and_counted() {
     std::fs::write(tmp.path().join(raw), b"x").unwrap();
     let c = LocalConnector::open(tmp.path(), Access::ReadOnly).unwrap();
     let (entries, _) = list_all(&c, "").await;
+    let escaped = ferry_core::file::name_from_bytes(b"latin1-\xe9.txt");
     assert_eq!(
-        entries.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(),
-        vec!["real"]
+        entries
+            .iter()
+            .map(|e| (e.path.as_str(), e.kind))
+            .collect::<Vec<_>>(),
+        vec![
+            (escaped.as_str(), EntryKind::File),
+            ("link", EntryKind::Symlink),
+            ("real", EntryKind::File)
+        ]
+    );
+    let mut bytes = Vec::new();
+    c.read(&escaped)
+        .await
+        .unwrap()
+        .read_to_end(&mut bytes)
+        .await
+        .unwrap();
+    assert_eq!(
+        bytes, b"x",
+        "a name that is not UTF-8 reads back by its bytes"
     );
     let skipped = c.skipped();
     assert_eq!((skipped.non_utf8, skipped.symlinks), (1, 1));
     assert_eq!(
-        c.stat("link").await.unwrap(),
-        None,
+        c.stat("link").await.unwrap().map(|e| e.kind),
+        Some(EntryKind::Symlink),
         "a symlink is not followed by stat either"
     );
 }

@@ -177,3 +177,150 @@ fn a_rerun_exits_1_while_a_skip_still_stands() {
     assert_eq!(totals(&again, "skipped"), Some(1), "{}", text(&again));
     assert_eq!(totals(&again, "copied"), Some(0), "{}", text(&again));
 }
+
+/// A source tree with every kind of entry a share holds: names that are not UTF-8 (a file and a whole
+/// folder), empty folders, a symbolic link, a FIFO and a socket.
+fn awkward_tree(src: &Path) -> std::os::unix::net::UnixListener {
+    use std::os::unix::ffi::OsStrExt;
+    let latin1 = |b: &[u8]| std::ffi::OsStr::from_bytes(b).to_owned();
+    write(src, "a.txt", b"alpha", an_hour_ago());
+    std::fs::write(src.join(latin1(b"r\xe9sum\xe9.txt")), b"latin-1 name").unwrap();
+    std::fs::create_dir_all(src.join(latin1(b"caf\xe9"))).unwrap();
+    std::fs::write(src.join(latin1(b"caf\xe9")).join("menu.txt"), b"menu").unwrap();
+    std::fs::create_dir_all(src.join("empty")).unwrap();
+    std::fs::create_dir_all(src.join("x/y")).unwrap();
+    std::os::unix::fs::symlink("a.txt", src.join("link")).unwrap();
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(src.join("pipe"))
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+    std::os::unix::net::UnixListener::bind(src.join("sock")).unwrap()
+}
+
+#[test]
+fn every_source_entry_is_accounted_for_and_names_that_are_not_utf8_arrive_byte_for_byte() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (src, tgt, data) = (
+        dir.path().join("src"),
+        dir.path().join("tgt"),
+        dir.path().join("data"),
+    );
+    let _socket = awkward_tree(&src);
+    let (s, t) = (src.to_str().unwrap(), tgt.to_str().unwrap());
+    let first = migrate(&data, s, t, &[]);
+    // Three files and two empty folders copied; the link, the FIFO and the socket skipped, with reasons.
+    assert_eq!(code(&first), 1, "{}", text(&first));
+    assert_eq!(totals(&first, "copied"), Some(5), "{}", text(&first));
+    assert_eq!(totals(&first, "skipped"), Some(3), "{}", text(&first));
+    assert_eq!(
+        std::fs::read(tgt.join(std::ffi::OsStr::from_bytes(b"r\xe9sum\xe9.txt"))).unwrap(),
+        b"latin-1 name"
+    );
+    assert_eq!(
+        std::fs::read(
+            tgt.join(std::ffi::OsStr::from_bytes(b"caf\xe9"))
+                .join("menu.txt")
+        )
+        .unwrap(),
+        b"menu"
+    );
+    assert!(tgt.join("empty").is_dir() && tgt.join("x/y").is_dir());
+    for absent in ["link", "pipe", "sock"] {
+        assert!(
+            std::fs::symlink_metadata(tgt.join(absent)).is_err(),
+            "{absent} was copied"
+        );
+    }
+    // The report lists each skip with its reason.
+    let report = ferry(&data, &["report", "--json"], &[]);
+    let problems = json(&report)["files"][0]["problems"].clone();
+    let reasons: Vec<(String, String)> = problems
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["path"].as_str().unwrap().to_owned(),
+                p["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(
+        reasons[0].0 == "link" && reasons[0].1.contains("symbolic link"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].0 == "pipe" && reasons[1].1.contains("FIFO"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[2].0 == "sock" && reasons[2].1.contains("special file"),
+        "{reasons:?}"
+    );
+    // A re-run copies nothing and still exits 1: the skips stand.
+    let again = migrate(&data, s, t, &[]);
+    assert_eq!(code(&again), 1, "{}", text(&again));
+    assert_eq!(totals(&again, "copied"), Some(0), "{}", text(&again));
+    assert_eq!(totals(&again, "skipped"), Some(3), "{}", text(&again));
+    // Verify sees them too: every file the same, the three skipped.
+    let v = ferry(&data, &["files", "verify", s, t, "--json"], &[]);
+    assert_eq!(code(&v), 0, "{}", text(&v));
+    let v = json(&v)[0].clone();
+    assert_eq!(
+        (
+            v["files"].as_u64(),
+            v["same"].as_u64(),
+            v["skipped"].as_u64()
+        ),
+        (Some(6), Some(3), Some(3)),
+        "{v}"
+    );
+    assert_ne!(v["grade"], "Perfect", "{v}");
+}
+
+#[test]
+fn names_that_are_not_utf8_reach_webdav_and_s3_by_the_documented_mapping() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+    std::fs::create_dir_all(src.join(std::ffi::OsStr::from_bytes(b"caf\xe9"))).unwrap();
+    std::fs::write(
+        src.join(std::ffi::OsStr::from_bytes(b"caf\xe9/m\xe9nu.txt")),
+        b"menu",
+    )
+    .unwrap();
+    let s = src.to_str().unwrap();
+    let dav = WebDavServer::start().unwrap();
+    let url = format!("webdav://127.0.0.1:{}/", dav.port());
+    let out = migrate(&data, s, &url, &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(totals(&out, "copied"), Some(1), "{}", text(&out));
+    let v = ferry(&data, &["files", "verify", s, &url, "--json"], &[]);
+    assert_eq!(code(&v), 0, "{}", text(&v));
+    let s3 = S3Server::start().unwrap();
+    s3.create_bucket("names").unwrap();
+    let s3url = format!(
+        "s3://names?endpoint={}&region={}",
+        s3.endpoint(),
+        s3.region()
+    );
+    let env = [
+        ("AWS_ACCESS_KEY_ID", s3.access_key()),
+        ("AWS_SECRET_ACCESS_KEY", s3.secret_key()),
+    ];
+    let out = migrate(&data, s, &s3url, &env);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    // S3 keys are UTF-8: each byte that is not becomes the private-use character U+10FF00 + byte.
+    let keys: Vec<String> = s3
+        .objects("names")
+        .unwrap()
+        .into_iter()
+        .map(|o| o.0)
+        .collect();
+    assert_eq!(keys, ["caf\u{10FFE9}/m\u{10FFE9}nu.txt"]);
+    let v = ferry(&data, &["files", "verify", s, &s3url, "--json"], &env);
+    assert_eq!(code(&v), 0, "{}", text(&v));
+}

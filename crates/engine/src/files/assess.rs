@@ -84,6 +84,22 @@ pub async fn assess_files(
             if !opts.filter.selects(&rel, e.mtime, now) {
                 continue;
             }
+            if let Some(reason) = super::scan::not_copied(e.kind) {
+                inv.skips += 1;
+                on_finding(&Finding {
+                    path: rel,
+                    action: "skip".into(),
+                    detail: reason.to_owned(),
+                });
+                continue;
+            }
+            if ferry_core::file::has_escaped_bytes(&rel) {
+                on_finding(&Finding {
+                    path: rel.clone(),
+                    action: "note".into(),
+                    detail: "the name is not UTF-8: written byte for byte to local paths, with each such byte as the character U+10FF00 + byte elsewhere".into(),
+                });
+            }
             inv.files += 1;
             inv.bytes += e.size;
             largest.push(Reverse((e.size, rel.clone())));

@@ -77,12 +77,15 @@ pub(super) async fn scan(ctx: Arc<PassCtx>, dir: String) -> Result<Scanned> {
         Ok(e) => e,
         Err(error) => return Ok(Scanned::Unlistable { dir, error }),
     };
+    let empty = entries.is_empty();
     let mut subdirs = Vec::new();
     let mut files = Vec::new();
+    let mut others = Vec::new();
     for e in entries {
         match e.kind {
             EntryKind::Dir => subdirs.push(e.path),
             EntryKind::File => files.push(e),
+            EntryKind::Symlink | EntryKind::Special => others.push(e),
         }
     }
     let mut plan = DirPlan {
@@ -93,10 +96,131 @@ pub(super) async fn scan(ctx: Arc<PassCtx>, dir: String) -> Result<Scanned> {
     if !files.is_empty() {
         ctx.compare(&dir, files, &mut plan).await?;
     }
+    if empty || !others.is_empty() {
+        ctx.account_for_the_rest(&dir, empty, others, &mut plan)
+            .await?;
+    }
     Ok(Scanned::Plan(plan))
 }
 
+/// Why a symbolic link is not copied.
+pub(crate) const SYMLINK_SKIPPED: &str = "a symbolic link: not followed and not copied (Ferry copies files and folders; copy what it points to on its own if it is needed)";
+/// Why a FIFO, socket or device is not copied.
+pub(crate) const SPECIAL_SKIPPED: &str =
+    "a special file (FIFO, socket or device): it holds no file content and is not copied";
+
+/// The skip reason of an entry that is neither a file nor a folder.
+pub(crate) fn not_copied(kind: EntryKind) -> Option<&'static str> {
+    match kind {
+        EntryKind::Symlink => Some(SYMLINK_SKIPPED),
+        EntryKind::Special => Some(SPECIAL_SKIPPED),
+        EntryKind::File | EntryKind::Dir => None,
+    }
+}
+
 impl PassCtx {
+    /// What is neither a file nor a folder is Skipped with its reason, and an empty source folder is
+    /// created on the target: every entry of the source is accounted for (issue 9). Rare, so this
+    /// reads the directory's journal rows again rather than burden `compare`.
+    async fn account_for_the_rest(
+        &self,
+        dir: &str,
+        empty: bool,
+        others: Vec<FileEntry>,
+        plan: &mut DirPlan,
+    ) -> Result<()> {
+        let spec = &self.spec;
+        let rel_dir = relative(dir, &spec.source_dir);
+        let journal: HashMap<String, FileItemRow> = self
+            .store
+            .file_items_in_dir(self.mapping, rel_dir)
+            .await?
+            .into_iter()
+            .map(|r| (r.path.clone(), r))
+            .collect();
+        for f in others {
+            let rel = relative(&f.path, &spec.source_dir).to_owned();
+            let Some(reason) = not_copied(f.kind) else {
+                continue;
+            };
+            if !self.opts.filter.selects(&rel, f.mtime, self.now) {
+                continue;
+            }
+            if journal.get(&rel).is_none_or(|r| {
+                r.status != ItemStatus::Skipped || r.reason.as_deref() != Some(reason)
+            }) {
+                plan.rows.push(item(
+                    &rel,
+                    &f,
+                    ItemStatus::Skipped,
+                    Some(reason.to_owned()),
+                    None,
+                ));
+            }
+            self.tally.discovered.fetch_add(1, Ordering::Relaxed);
+            self.count_skipped();
+        }
+        // The root is the target folder itself; filters with an include pattern select files, and
+        // leave folders to be created by the files they select.
+        let filtered = !self.opts.filter.include.is_empty()
+            || self
+                .opts
+                .filter
+                .exclude
+                .iter()
+                .any(|p| crate::pattern::glob(p, rel_dir));
+        if !empty || rel_dir.is_empty() || filtered {
+            return Ok(());
+        }
+        let key = format!("{rel_dir}/");
+        let row = journal.get(&key);
+        if !self.recheck && row.is_some_and(|r| r.status == ItemStatus::Copied) {
+            return Ok(());
+        }
+        let folder = FileEntry {
+            path: dir.to_owned(),
+            kind: EntryKind::Dir,
+            size: 0,
+            mtime: None,
+            hash: None,
+            etag: None,
+        };
+        self.tally.discovered.fetch_add(1, Ordering::Relaxed);
+        match target_of(&self.opts, spec, rel_dir, 0, self.cloud) {
+            Err(reason) => {
+                if row.is_none_or(|r| r.reason.as_deref() != Some(reason.as_str())) {
+                    plan.rows
+                        .push(item(&key, &folder, ItemStatus::Skipped, Some(reason), None));
+                }
+                self.count_skipped();
+            }
+            Ok((tdir, renamed)) => {
+                let policy = &self.opts.retry;
+                match crate::retry!(policy, "create folder", self.tgt.create_dir(&tdir)) {
+                    Ok(()) => {
+                        let mut w = item(&key, &folder, ItemStatus::Copied, None, Some(&tdir));
+                        w.renamed = renamed;
+                        plan.rows.push(w);
+                        self.tally.copied.fetch_add(1, Ordering::Relaxed);
+                        Progress::add(&self.progress.copied, 1);
+                    }
+                    Err(e) => {
+                        plan.rows.push(item(
+                            &key,
+                            &folder,
+                            ItemStatus::Failed,
+                            Some(format!("cannot create the empty folder on the target: {e}")),
+                            Some(&tdir),
+                        ));
+                        self.tally.failed.fetch_add(1, Ordering::Relaxed);
+                        Progress::add(&self.progress.failed, 1);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn compare(&self, dir: &str, files: Vec<FileEntry>, plan: &mut DirPlan) -> Result<()> {
         let spec = &self.spec;
         let rel_dir = relative(dir, &spec.source_dir);

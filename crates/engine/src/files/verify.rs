@@ -145,6 +145,12 @@ async fn verify_one(
                 continue;
             }
             v.files += 1;
+            if let Some(reason) = super::scan::not_copied(e.kind) {
+                // Links and special files are never copied: skipped, with the reason migrate gives.
+                v.skipped += 1;
+                v.note("skipped", &format!("{rel}: {reason}"));
+                continue;
+            }
             v.bytes += e.size;
             let tpath = match target_of(opts, spec, &rel, e.size, cloud) {
                 Ok((t, _)) => t,

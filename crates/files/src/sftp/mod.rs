@@ -527,7 +527,9 @@ fn entry_kind(a: &FileAttributes) -> Option<EntryKind> {
     match a.permissions? & 0o170000 {
         0o040000 => Some(EntryKind::Dir),
         0o100000 => Some(EntryKind::File),
-        _ => None,
+        // Listed so the engine accounts for them (skipped, with the reason); never followed.
+        0o120000 => Some(EntryKind::Symlink),
+        _ => Some(EntryKind::Special),
     }
 }
 
@@ -681,7 +683,16 @@ mod tests {
         };
         assert_eq!(entry_kind(&attrs(0o100644)), Some(EntryKind::File));
         assert_eq!(entry_kind(&attrs(0o040755)), Some(EntryKind::Dir));
-        assert_eq!(entry_kind(&attrs(0o120777)), None, "symlink");
+        assert_eq!(
+            entry_kind(&attrs(0o120777)),
+            Some(EntryKind::Symlink),
+            "symlink"
+        );
+        assert_eq!(
+            entry_kind(&attrs(0o010644)),
+            Some(EntryKind::Special),
+            "FIFO"
+        );
         assert_eq!(entry_kind(&attrs(0o140755)), None, "socket");
         assert_eq!(entry_kind(&FileAttributes::empty()), None);
     }

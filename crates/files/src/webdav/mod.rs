@@ -36,14 +36,14 @@ use crate::http::{status_error, transport_error};
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use ferry_core::file::{
-    EntryKind, FileCapability, FileConnector, FileEntry, FileReader, ListPage, join,
-    normalize_etag, parent,
+    EntryKind, FileCapability, FileConnector, FileEntry, FileReader, ListPage, join, name_bytes,
+    name_from_bytes, normalize_etag, parent,
 };
 use ferry_core::mail::Access;
 use ferry_core::{Error, ErrorKind, Result};
 use futures_util::StreamExt;
 use multistatus::{DavResponse, parse_multistatus};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, percent_encode};
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use std::collections::HashSet;
@@ -124,7 +124,8 @@ impl WebDavConnector {
         })
     }
 
-    /// Names in listings that were not UTF-8 after percent-decoding (left out, with a warning).
+    /// Names in listings that were not UTF-8 after percent-decoding (carried escaped, see
+    /// [`ferry_core::file::name_from_bytes`]).
     pub fn skipped_non_utf8(&self) -> u64 {
         self.non_utf8.load(Ordering::Relaxed)
     }
@@ -333,12 +334,12 @@ impl WebDavConnector {
                 continue;
             }
             let Some(raw) = segments.last() else { continue };
-            let Ok(name) = percent_decode_str(raw).decode_utf8() else {
+            let bytes: Vec<u8> = percent_decode_str(raw).collect();
+            if std::str::from_utf8(&bytes).is_err() {
                 self.non_utf8.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(dir, href = r.href, "skipping a name that is not UTF-8");
-                continue;
-            };
-            let path = join(dir, &name);
+            }
+            // Not UTF-8: carried escaped, and sent back as the same bytes (see `encode_path`).
+            let path = join(dir, &name_from_bytes(&bytes));
             if r.collection {
                 self.remember_dir(&path);
             }
@@ -604,7 +605,7 @@ pub fn encode_path(path: &str) -> String {
         if i > 0 {
             out.push('/');
         }
-        out.extend(utf8_percent_encode(name, SEGMENT));
+        out.extend(percent_encode(&name_bytes(name), SEGMENT));
     }
     out
 }
@@ -718,8 +719,13 @@ mod tests {
             names,
             vec![
                 ("sub/\ttab\nnl #%&\\  ", EntryKind::File, 3),
-                ("sub/.déjà", EntryKind::Dir, 0)
+                ("sub/.déjà", EntryKind::Dir, 0),
+                ("sub/bad\u{10FFFF}", EntryKind::File, 0)
             ]
+        );
+        assert_eq!(
+            c.url("sub/bad\u{10FFFF}", false),
+            "http://127.0.0.1:1/base%20dir/sub/bad%FF"
         );
         assert_eq!(c.skipped_non_utf8(), 1);
         assert!(c.is_known_dir("sub/.déjà"));
