@@ -96,9 +96,9 @@ pub struct Credentials {
 pub struct Selection {
     /// Name rules of the target: onedrive or sharepoint map forbidden names (reversibly) and skip what
     /// the service refuses (paths of 400+ characters, files over 250 GB / 15 GB from cloud sources);
-    /// none for plain storage.
-    #[arg(long, default_value = "none", value_parser = parse_rules)]
-    pub target_rules: TargetRules,
+    /// none for plain storage. Default: none; `verify` uses the rules the mapping was migrated with.
+    #[arg(long, value_parser = parse_rules)]
+    pub target_rules: Option<TargetRules>,
     /// Only files whose path (relative to the source) matches this glob (repeatable; `*` crosses '/').
     #[arg(long, value_name = "GLOB")]
     pub include: Vec<String>,
@@ -326,7 +326,7 @@ async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
     let opts = FileOptions {
         concurrency: a.concurrency.max(1),
         connections_per_endpoint: a.max_connections.max(1),
-        rules: a.select.target_rules,
+        rules: a.select.target_rules.unwrap_or_default(),
         filter: filter(&a.select),
         checksum: a.checksum,
         ..FileOptions::default()
@@ -396,7 +396,8 @@ async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
 async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<Outcome> {
     let specs = specs(&a.sides)?;
     let opts = FileOptions {
-        rules: a.select.target_rules,
+        rules: a.select.target_rules.unwrap_or_default(),
+        rules_from_journal: a.select.target_rules.is_none(),
         filter: filter(&a.select),
         checksum: a.checksum,
         ..FileOptions::default()
@@ -457,7 +458,7 @@ async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<Outcome> {
 async fn assess(ctx: &Ctx, a: AssessArgs) -> Result<Outcome> {
     let src = endpoint(&a.source, Side::Source, &a.creds)?;
     let opts = FileOptions {
-        rules: a.select.target_rules,
+        rules: a.select.target_rules.unwrap_or_default(),
         filter: filter(&a.select),
         ..FileOptions::default()
     };

@@ -41,6 +41,16 @@ struct FileReport {
     totals: FileMappingReport,
     grade: Grade,
     problems: Vec<FileProblem>,
+    /// Files written under a name the target rules changed (docs/files-target-rules.md).
+    renames: Vec<FileRename>,
+}
+
+#[derive(Serialize)]
+struct FileRename {
+    path: String,
+    target_path: String,
+    /// Each changed name, before → after, with the rules that fired.
+    renamed: String,
 }
 
 #[derive(Serialize)]
@@ -69,10 +79,21 @@ async fn build_files(store: &dyn FileStore, filter: Option<&str>) -> Result<Vec<
                 reason: p.reason.unwrap_or_default(),
             })
             .collect();
+        let renames = store
+            .file_renames(r.mapping_id.parse()?)
+            .await?
+            .into_iter()
+            .map(|p| FileRename {
+                path: p.path,
+                target_path: p.target_path.unwrap_or_default(),
+                renamed: p.renamed.unwrap_or_default(),
+            })
+            .collect();
         out.push(FileReport {
             totals: r,
             grade,
             problems,
+            renames,
         });
     }
     Ok(out)
@@ -291,6 +312,12 @@ fn print_files(files: &[FileReport]) {
                 p.path,
                 human_bytes(p.size),
                 p.reason
+            );
+        }
+        for r in &f.renames {
+            println!(
+                "  renamed {:?} → {:?}: {}",
+                r.path, r.target_path, r.renamed
             );
         }
         println!();

@@ -28,6 +28,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 
+/// How a message over `--max-size` is skipped; such skips are re-decided on every pass.
+const SIZE_LIMIT_SKIP: &str = "larger than the size limit";
+
 type Conn = Box<dyn MailConnector>;
 
 /// Counters of one pass, shared by its source and target halves.
@@ -266,14 +269,35 @@ impl MailboxPass<'_> {
             .filter(|p| p.uid_validity == status.uid_validity);
         let retry_failed = match same {
             Some(_) if !against_target => {
-                self.store
+                let mut rows = self
+                    .store
                     .items_with_status(
                         self.mapping,
                         folder,
                         status.uid_validity,
                         ItemStatus::Failed,
                     )
-                    .await?
+                    .await?;
+                // A skip is re-decided under this pass's rules (issue 9 item 5): a message skipped by a
+                // lower --max-size is copied once the limit allows it.
+                rows.extend(
+                    self.store
+                        .items_with_status(
+                            self.mapping,
+                            folder,
+                            status.uid_validity,
+                            ItemStatus::Skipped,
+                        )
+                        .await?
+                        .into_iter()
+                        .filter(|r| {
+                            r.size <= self.opts.max_size
+                                && r.reason
+                                    .as_deref()
+                                    .is_some_and(|x| x.starts_with(SIZE_LIMIT_SKIP))
+                        }),
+                );
+                rows
             }
             _ => Vec::new(),
         };
@@ -542,7 +566,7 @@ impl MailboxPass<'_> {
                     Progress::add(&self.progress.discovered_bytes, s.size);
                     self.tally.discovered.fetch_add(1, Ordering::Relaxed);
                     let reason = format!(
-                        "larger than the size limit ({} > {}; see --max-size)",
+                        "{SIZE_LIMIT_SKIP} ({} > {}; see --max-size)",
                         mib(s.size),
                         mib(self.opts.max_size)
                     );

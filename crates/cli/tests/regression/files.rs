@@ -324,3 +324,105 @@ fn names_that_are_not_utf8_reach_webdav_and_s3_by_the_documented_mapping() {
     let v = ferry(&data, &["files", "verify", s, &s3url, "--json"], &env);
     assert_eq!(code(&v), 0, "{}", text(&v));
 }
+
+#[test]
+fn target_rule_renames_show_in_the_report_and_verify_pairs_names_by_the_rules_the_mapping_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, tgt, data) = (
+        dir.path().join("src"),
+        dir.path().join("tgt"),
+        dir.path().join("data"),
+    );
+    write(&src, "Q1: plan?.txt", b"plan", an_hour_ago());
+    write(&src, "ok.txt", b"ok", an_hour_ago());
+    let (s, t) = (src.to_str().unwrap(), tgt.to_str().unwrap());
+    let out = ferry(
+        &data,
+        &[
+            "files",
+            "migrate",
+            s,
+            t,
+            "--target-rules",
+            "onedrive",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(tgt.join("Q1： plan？.txt").is_file());
+    let report = ferry(&data, &["report", "--json"], &[]);
+    let renames = json(&report)["files"][0]["renames"].clone();
+    assert_eq!(
+        renames.as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        text(&report)
+    );
+    assert_eq!(renames[0]["path"], "Q1: plan?.txt", "{renames}");
+    assert_eq!(renames[0]["target_path"], "Q1： plan？.txt", "{renames}");
+    assert!(
+        renames[0]["renamed"]
+            .as_str()
+            .is_some_and(|r| r.contains("forbidden_character")),
+        "{renames}"
+    );
+    let table = ferry(&data, &["report"], &[]);
+    assert!(
+        String::from_utf8_lossy(&table.stdout).contains("renamed \"Q1: plan?.txt\""),
+        "{}",
+        text(&table)
+    );
+    // Verify without --target-rules pairs names by the rules the migration used.
+    let v = ferry(&data, &["files", "verify", s, t, "--json"], &[]);
+    assert_eq!(code(&v), 0, "{}", text(&v));
+    let v = json(&v)[0].clone();
+    assert_eq!(
+        (
+            v["same"].as_u64(),
+            v["missing"].as_u64(),
+            v["extra"].as_u64()
+        ),
+        (Some(2), Some(0), Some(0)),
+        "{v}"
+    );
+}
+
+/// Item 5 is about a limit of the mail mover (`ferry mail migrate --max-size`); the rule — a skip is
+/// re-decided on every pass under that pass's rules — is the files mover's too (see the tests above).
+#[test]
+fn raising_max_size_and_rerunning_copies_what_the_lower_limit_skipped() {
+    use crate::common::Pair;
+    use ferry_testkit::{DovecotOptions, SeedMessage, corpus};
+    let pair = Pair::start(
+        DovecotOptions::default(),
+        DovecotOptions::default(),
+        &["gina"],
+    );
+    pair.source
+        .seed("gina", "INBOX", &corpus::seed_messages(61, 3, 2_000))
+        .unwrap();
+    pair.source
+        .seed(
+            "gina",
+            "INBOX",
+            &[SeedMessage::new(corpus::message_with_attachment(
+                62, 0, 300_000,
+            ))],
+        )
+        .unwrap();
+    let low = pair.migrate("gina", &["--max-size", "100KB", "--json"]);
+    assert_eq!(code(&low), 1, "{}", text(&low));
+    let high = pair.migrate("gina", &["--max-size", "1MB", "--json"]);
+    assert_eq!(code(&high), 0, "{}", text(&high));
+    let report = ferry(pair.data.path(), &["report", "--format", "json"], &[]);
+    let r = &json(&report)["mail"][0];
+    assert_eq!(
+        (r["copied"].as_u64(), r["skipped"].as_u64()),
+        (Some(4), Some(0)),
+        "{}",
+        text(&report)
+    );
+    let v = pair.verify("gina", &["--json"]);
+    assert_eq!(code(&v), 0, "{}", text(&v));
+}

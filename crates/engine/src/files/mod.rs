@@ -187,6 +187,9 @@ pub struct FileOptions {
     pub retry: RetryPolicy,
     /// Copies one server (host:port) may serve at once, over all mappings of the run.
     pub connections_per_endpoint: usize,
+    /// Verify: pair names by the target rules the mapping's passes used (when the store knows them)
+    /// rather than `rules` — set when the user did not name the rules.
+    pub rules_from_journal: bool,
 }
 
 impl Default for FileOptions {
@@ -199,6 +202,7 @@ impl Default for FileOptions {
             checksum: false,
             retry: RetryPolicy::default(),
             connections_per_endpoint: 16,
+            rules_from_journal: false,
         }
     }
 }

@@ -231,6 +231,22 @@ impl PassCtx {
             .into_iter()
             .map(|r| (r.path.clone(), r))
             .collect();
+        // A folder an earlier pass could not list is listed now: its failure is no longer outstanding.
+        if !rel_dir.is_empty()
+            && let Some(r) = journal.get(&format!("{rel_dir}/"))
+            && r.status == ItemStatus::Failed
+        {
+            let folder = FileEntry {
+                path: dir.to_owned(),
+                kind: EntryKind::Dir,
+                size: 0,
+                mtime: None,
+                hash: None,
+                etag: None,
+            };
+            plan.rows
+                .push(item(&r.path, &folder, ItemStatus::Copied, None, None));
+        }
         // The target directory is found from any file's target path (all files of a directory share it).
         let mut target_listing: Option<HashMap<String, FileEntry>> = None;
         for f in files {

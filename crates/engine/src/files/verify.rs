@@ -12,6 +12,7 @@ use ferry_core::Result;
 use ferry_core::file::{EntryKind, FileConnector, FileEntry};
 use ferry_core::grade::{Grade, GradePolicy};
 use ferry_core::mail::Access;
+use ferry_core::rules::TargetRules;
 use ferry_store::{FileStore, ItemStatus};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -37,6 +38,8 @@ pub struct FileVerify {
     pub problems: Vec<(String, String)>,
     pub grade: Option<Grade>,
     pub error: Option<String>,
+    /// The target rules names were paired by (`none`, `onedrive`, `sharepoint`).
+    pub target_rules: String,
 }
 
 impl FileVerify {
@@ -63,6 +66,7 @@ pub async fn verify_files(
             label: spec.label.clone(),
             source: spec.source.describe(),
             target: spec.target.describe(),
+            target_rules: opts.rules.as_str().to_owned(),
             ..FileVerify::default()
         };
         if let Err(e) = verify_one(store.as_deref(), spec, opts, &mut v).await {
@@ -115,6 +119,26 @@ async fn verify_one(
         }
         None => None,
     };
+    // The rules the mapping was migrated with, unless the user named others (issue 9 item 17).
+    let remembered = match (store, &mapping) {
+        (Some(s), Some(m)) if opts.rules_from_journal => s
+            .file_target_rules(m.id)
+            .await?
+            .and_then(|r| r.parse::<TargetRules>().ok()),
+        _ => None,
+    };
+    let with_rules;
+    let opts = match remembered {
+        Some(rules) if rules != opts.rules => {
+            with_rules = FileOptions {
+                rules,
+                ..opts.clone()
+            };
+            &with_rules
+        }
+        _ => opts,
+    };
+    v.target_rules = opts.rules.as_str().to_owned();
     let cloud = spec.source.is_cloud();
     let now = Utc::now();
     let mut stack = vec![spec.source_dir.clone()];
