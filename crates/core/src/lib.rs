@@ -19,6 +19,7 @@ pub mod file;
 pub mod fingerprint;
 pub mod folder;
 pub mod grade;
+pub mod headline;
 pub mod id;
 pub mod limits;
 pub mod mail;

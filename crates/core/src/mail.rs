@@ -72,6 +72,13 @@ pub struct MessageSummary {
     pub message_id: Option<String>,
     /// Content fingerprint (see [`crate::fingerprint`]).
     pub fingerprint: String,
+    /// The `From:` header, unfolded (empty when absent): with `subject` and `internal_date`, what a report
+    /// shows of a skipped or failed message so people can find it (see [`crate::headline`]).
+    #[serde(default)]
+    pub from: String,
+    /// The `Subject:` header, unfolded (empty when absent).
+    #[serde(default)]
+    pub subject: String,
 }
 
 /// A message's raw bytes, as fetched.

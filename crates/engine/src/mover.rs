@@ -17,12 +17,13 @@ use crate::progress::Progress;
 use crate::retry;
 use ferry_core::fingerprint::content_hash;
 use ferry_core::folder::FolderPath;
+use ferry_core::headline;
 use ferry_core::id::{MappingId, PassId};
 use ferry_core::mail::{
     Access, AppendRequest, FolderStatus, MailConnector, MessageSummary, RawMessage,
 };
 use ferry_core::{Error, ErrorKind, Result};
-use ferry_store::{FolderState, ItemRow, ItemStatus, ItemWrite, PassCounters, Store};
+use ferry_store::{FolderState, ItemAbout, ItemRow, ItemStatus, ItemWrite, PassCounters, Store};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -111,6 +112,20 @@ fn write(
         probe_from: None,
         content_hash: None,
         flags: None,
+        about: about(s, status),
+    }
+}
+
+/// Date, sender and subject for the report, kept only for messages that did not arrive (issue 9, item 17):
+/// the hot path of copied messages writes nothing more.
+fn about(s: &MessageSummary, status: ItemStatus) -> ItemAbout {
+    if !matches!(status, ItemStatus::Skipped | ItemStatus::Failed) {
+        return ItemAbout::default();
+    }
+    ItemAbout {
+        date: s.internal_date.map(|d| d.to_rfc3339()),
+        sender: headline::clean(&s.from, headline::SENDER_CHARS),
+        subject: headline::clean(&s.subject, headline::SUBJECT_CHARS),
     }
 }
 
@@ -132,6 +147,7 @@ fn row_write(
         probe_from: r.probe_from,
         content_hash: None,
         flags: None,
+        about: ItemAbout::default(),
     }
 }
 
@@ -148,8 +164,11 @@ impl MailboxPass<'_> {
             .map_err(|e| e.with_context("side", "source"))?;
         let mut tgt = retry!(policy, "open target", spec.target.open(Access::ReadWrite))
             .map_err(|e| e.with_context("side", "target"))?;
-        let sfolders = retry!(policy, "list source folders", src.list_folders())?;
-        let tfolders = retry!(policy, "list target folders", tgt.list_folders())?;
+        // Connectors log in lazily: a refused login shows up here, and must say which side refused it.
+        let sfolders = retry!(policy, "list source folders", src.list_folders())
+            .map_err(|e| e.with_context("side", "source"))?;
+        let tfolders = retry!(policy, "list target folders", tgt.list_folders())
+            .map_err(|e| e.with_context("side", "target"))?;
         let selected: Vec<_> = sfolders
             .into_iter()
             .filter(|f| self.opts.filter.selects(&f.path))

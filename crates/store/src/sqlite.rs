@@ -34,6 +34,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0007_journal_scope.sql"),
     ),
     (8, include_str!("../migrations/sqlite/0008_surface.sql")),
+    (9, include_str!("../migrations/sqlite/0009_item_about.sql")),
 ];
 
 /// The embedded store.
@@ -199,6 +200,11 @@ impl SqliteStore {
                 .try_get::<Option<String>, _>("flags")
                 .map_err(db_err)?
                 .map(|f| parse_flags(&f)),
+            about: ItemAbout {
+                date: r.try_get("internal_date").map_err(db_err)?,
+                sender: r.try_get("sender").map_err(db_err)?,
+                subject: r.try_get("subject").map_err(db_err)?,
+            },
         })
     }
 }
@@ -465,8 +471,8 @@ impl Store for SqliteStore {
             sqlx::query(
                 "INSERT INTO item (mapping_id, folder, uid_validity, uid, fingerprint, message_id, size, status, reason,
                                    target_folder, target_uid, probe_from, attempts, pass_id, updated_at,
-                                   content_hash, flags)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   content_hash, flags, internal_date, sender, subject)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (mapping_id, folder, uid_validity, uid) DO UPDATE SET
                    fingerprint = excluded.fingerprint, message_id = excluded.message_id, size = excluded.size,
                    status = excluded.status, reason = excluded.reason,
@@ -475,7 +481,10 @@ impl Store for SqliteStore {
                    probe_from = COALESCE(excluded.probe_from, item.probe_from),
                    content_hash = COALESCE(excluded.content_hash, item.content_hash),
                    flags = COALESCE(excluded.flags, item.flags),
-                   attempts = item.attempts + ?, pass_id = excluded.pass_id, updated_at = excluded.updated_at",
+                   attempts = item.attempts + ?, pass_id = excluded.pass_id, updated_at = excluded.updated_at,
+                   internal_date = COALESCE(excluded.internal_date, item.internal_date),
+                   sender = COALESCE(excluded.sender, item.sender),
+                   subject = COALESCE(excluded.subject, item.subject)",
             )
             .bind(mapping.to_string())
             .bind(&fk)
@@ -494,6 +503,9 @@ impl Store for SqliteStore {
             .bind(&ts)
             .bind(w.content_hash.as_deref())
             .bind(w.flags.as_deref().map(flags_text))
+            .bind(w.about.date.as_deref())
+            .bind(w.about.sender.as_deref())
+            .bind(w.about.subject.as_deref())
             .bind(bump)
             .execute(&mut *tx)
             .await

@@ -146,6 +146,19 @@ pub struct ItemRow {
     pub content_hash: Option<String>,
     /// The flags Ferry last wrote to the target (sorted), for the three-way flag sync.
     pub flags: Option<Vec<String>>,
+    /// Date, sender and subject, for skipped and failed messages.
+    pub about: ItemAbout,
+}
+
+/// What people need to find a message in their mail client (issue 9, item 17). The engine keeps it for
+/// skipped and failed messages (cleaned and truncated, see `ferry_core::headline`); `None` when unknown.
+/// A write without it keeps what an earlier write stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ItemAbout {
+    /// The internal (arrival) date, RFC 3339.
+    pub date: Option<String>,
+    pub sender: Option<String>,
+    pub subject: Option<String>,
 }
 
 /// A journal write.
@@ -164,6 +177,8 @@ pub struct ItemWrite {
     pub content_hash: Option<String>,
     /// `None` keeps what the row holds.
     pub flags: Option<Vec<String>>,
+    /// Date, sender and subject (empty: keep what the row has).
+    pub about: ItemAbout,
 }
 
 /// Report line: one folder of one mapping.

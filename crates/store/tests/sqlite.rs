@@ -18,6 +18,7 @@ fn item(uid: u32, fp: &str, status: ItemStatus) -> ItemWrite {
         probe_from: Some(1),
         content_hash: None,
         flags: None,
+        about: ItemAbout::default(),
     }
 }
 

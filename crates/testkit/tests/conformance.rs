@@ -141,6 +141,8 @@ impl MailConnector for Mem {
                 internal_date: m.internal_date,
                 message_id: parse_headers(&m.bytes).message_id,
                 fingerprint: fingerprint_message(&m.bytes),
+                from: parse_headers(&m.bytes).values[2].clone(),
+                subject: parse_headers(&m.bytes).values[5].clone(),
             })
             .collect())
     }

@@ -1036,6 +1036,8 @@ fn parse_summaries(frames: &[Vec<u8>]) -> BTreeMap<u32, MessageSummary> {
                     internal_date: p.date,
                     message_id: fields.message_id.clone(),
                     fingerprint: fingerprint(&fields, size),
+                    from: fields.values[2].clone(),
+                    subject: fields.values[5].clone(),
                 },
             ))
         })

@@ -410,6 +410,8 @@ fn summarize(uid: u32, mut found: Located, keywords: &Keywords) -> Result<Messag
         internal_date: mtime_of(&meta),
         message_id: fields.message_id.clone(),
         fingerprint: fingerprint(&fields, size),
+        from: fields.values[2].clone(),
+        subject: fields.values[5].clone(),
     })
 }
 

@@ -360,6 +360,8 @@ impl MailConnector for MboxConnector {
                 internal_date: e.internal_date,
                 message_id: e.message_id.clone(),
                 fingerprint: e.fingerprint.clone(),
+                from: e.from.clone(),
+                subject: e.subject.clone(),
             })
             .collect())
     }

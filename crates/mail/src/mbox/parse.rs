@@ -32,6 +32,9 @@ pub(crate) struct MboxEntry {
     pub flags: Vec<String>,
     pub message_id: Option<String>,
     pub fingerprint: String,
+    /// `From:` and `Subject:`, for reports.
+    pub from: String,
+    pub subject: String,
 }
 
 /// Why a file cannot be indexed.
@@ -94,6 +97,8 @@ impl Building {
             flags: flags_from_headers(&self.head),
             message_id: fields.message_id.clone(),
             fingerprint: fingerprint(&fields, size),
+            from: fields.values[2].clone(),
+            subject: fields.values[5].clone(),
         }
     }
 }
