@@ -186,15 +186,22 @@ impl Error {
     }
 }
 
+/// Shown to people: the side first (`target: …`, so it is the first thing read), the operation in words
+/// (`list folders`, never the function name `list_folders`), the message, then the other context.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut sides = self.context.iter().filter(|(k, _)| *k == "side");
+        if let Some((_, side)) = sides.next() {
+            write!(f, "{side}: ")?;
+        }
         if !self.operation.is_empty() {
-            write!(f, "{}: ", self.operation)?;
+            write!(f, "{}: ", self.operation.replace('_', " "))?;
         }
         f.write_str(&self.message)?;
-        if !self.context.is_empty() {
+        let rest: Vec<_> = self.context.iter().filter(|(k, _)| *k != "side").collect();
+        if !rest.is_empty() {
             f.write_str(" (")?;
-            for (i, (k, v)) in self.context.iter().enumerate() {
+            for (i, (k, v)) in rest.iter().enumerate() {
                 if i > 0 {
                     f.write_str(", ")?;
                 }

@@ -75,7 +75,10 @@ enum Decision {
 pub(super) async fn scan(ctx: Arc<PassCtx>, dir: String) -> Result<Scanned> {
     let entries = match list_all(ctx.src.as_ref(), &dir, &ctx.opts.retry).await {
         Ok(e) => e,
-        Err(error) => return Ok(Scanned::Unlistable { dir, error }),
+        Err(error) => {
+            let error = error.with_context("side", "source");
+            return Ok(Scanned::Unlistable { dir, error });
+        }
     };
     let empty = entries.is_empty();
     let mut subdirs = Vec::new();
@@ -283,7 +286,9 @@ impl PassCtx {
             }
             if target_listing.is_none() {
                 let tdir = ferry_core::file::parent(&tpath).to_owned();
-                let listed = list_all(self.tgt.as_ref(), &tdir, &self.opts.retry).await?;
+                let listed = list_all(self.tgt.as_ref(), &tdir, &self.opts.retry)
+                    .await
+                    .map_err(|e| e.with_context("side", "target"))?;
                 target_listing = Some(
                     listed
                         .into_iter()

@@ -165,11 +165,30 @@ impl WebDavConnector {
             .send()
             .await
             .map_err(|e| transport_error(e, &what))?;
-        expect_success(resp, &what).await.map(drop)
+        self.expect_success(resp, &what).await.map(drop)
     }
 
     fn request(&self, method: Method, url: &str) -> reqwest::RequestBuilder {
         self.client.request(method, url)
+    }
+
+    /// [`expect_success`], and when the server asks for a login that was never given, say so: "check the
+    /// password" misleads when there is none (issue 9, item 16).
+    async fn expect_success(&self, resp: reqwest::Response, what: &str) -> Result<Bytes> {
+        let unauthorized = resp.status() == StatusCode::UNAUTHORIZED;
+        let result = expect_success(resp, what).await;
+        match result {
+            Err(_) if unauthorized && self.cfg.password.is_none() => Err(Error::new(
+                ErrorKind::Auth,
+                format!(
+                    "{what}: the WebDAV server asks for a login (HTTP 401) and no password was given: give the \
+                     user (in the URL or --target-user) and the password (--target-password or \
+                     FERRY_TARGET_PASSWORD; --source-… for a source)"
+                ),
+            )
+            .permanent()),
+            other => other,
+        }
     }
 
     fn check_write(&self, op: &'static str) -> Result<()> {
@@ -204,7 +223,7 @@ impl WebDavConnector {
             return Ok(None);
         }
         let status = resp.status();
-        let body = expect_success(resp, &what).await?;
+        let body = self.expect_success(resp, &what).await?;
         if status != StatusCode::MULTI_STATUS {
             return Err(Error::new(
                 ErrorKind::Protocol,
@@ -306,7 +325,7 @@ impl WebDavConnector {
             // 405 Method Not Allowed: something exists there already (RFC 4918 §9.3.1). If it is a file,
             // the write into it fails with a clear 409 later.
             s if s.is_success() || s == StatusCode::METHOD_NOT_ALLOWED => Ok(()),
-            _ => expect_success(resp, &what).await.map(drop),
+            _ => self.expect_success(resp, &what).await.map(drop),
         }
     }
 
@@ -422,7 +441,8 @@ impl FileConnector for WebDavConnector {
             })?
             .map_err(|e| transport_error(e, &what))?;
         if !resp.status().is_success() {
-            return Err(expect_success(resp, &what)
+            return Err(self
+                .expect_success(resp, &what)
                 .await
                 .err()
                 .unwrap_or_else(|| Error::unexpected("GET failed")));
@@ -523,7 +543,7 @@ impl FileConnector for WebDavConnector {
             .get(header::ETAG)
             .and_then(|v| v.to_str().ok())
             .and_then(normalize_etag);
-        expect_success(resp, &what).await?;
+        self.expect_success(resp, &what).await?;
         Ok(FileEntry {
             path: path.to_owned(),
             kind: EntryKind::File,

@@ -554,7 +554,21 @@ async fn tls_handshake(cfg: &ImapConfig, tcp: TcpStream) -> Result<TlsStream<Tcp
         .await
         .map_err(|_| timeout_error("negotiating TLS", cfg.timeout))?
         .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::InvalidData {
+            let not_tls = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                .is_some_and(|r| matches!(r, rustls::Error::InvalidMessage(_)));
+            if not_tls {
+                // The server answered in plain text: a plain IMAP port, not a certificate problem.
+                Error::new(
+                    ErrorKind::Config,
+                    format!(
+                        "{}:{} does not speak TLS from the first byte (it looks like a plain IMAP port): write imap://{}:{} (STARTTLS is used when offered), or use the server's imaps port (993)",
+                        cfg.host, cfg.port, cfg.host, cfg.port
+                    ),
+                )
+                .permanent()
+            } else if e.kind() == std::io::ErrorKind::InvalidData {
                 Error::new(
                     ErrorKind::Config,
                     format!("TLS with {} failed: {e}; for a self-signed test server add ?tls_verify=false", cfg.host),
