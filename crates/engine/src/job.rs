@@ -6,7 +6,7 @@ use crate::endpoint::EndpointOpener;
 use crate::mover::{MailboxPass, PassTally};
 use crate::pattern::FolderFilter;
 use crate::plan::map_folders;
-use crate::progress::Progress;
+use crate::progress::{Progress, ProgressEvent};
 use crate::retry;
 use crate::retry::RetryPolicy;
 use ferry_core::folder::FolderPath;
@@ -198,7 +198,19 @@ pub async fn run_mail(
                 Some(c) => c.acquire_owned().await.ok(),
                 None => None,
             };
+            progress.event(ProgressEvent::Started {
+                label: spec.label.clone(),
+            });
             let r = run_one(store.as_ref(), &spec, &opts, &budget, &progress, run).await;
+            if let Ok(m) = &r {
+                progress.event(ProgressEvent::Finished {
+                    label: m.label.clone(),
+                    kind: m.kind,
+                    status: m.status,
+                    counters: m.counters,
+                    error: m.error.clone(),
+                });
+            }
             Progress::add(&progress.mailboxes_done, 1);
             (idx, r)
         });
@@ -304,8 +316,14 @@ pub struct FolderPlanRow {
     pub selectable: bool,
     pub messages: u64,
     pub bytes: u64,
-    /// Messages over `max_size` (would be Skipped).
+    /// Messages over `max_size` a real run would skip now.
     pub over_size: u64,
+    /// Messages the journal already holds as copied.
+    pub copied_before: u64,
+    /// Messages skipped by an earlier run; they stay skipped.
+    pub skipped_before: u64,
+    /// Messages a real run would copy now: new ones, and earlier failures it tries again.
+    pub to_copy: u64,
 }
 
 /// A dry-run plan of one mailbox.
@@ -318,11 +336,32 @@ pub struct MailboxPlan {
     pub error: Option<String>,
 }
 
-/// Plan only: connect to both sides read-only, list and size every folder, say where each goes and what
-/// would be skipped. Nothing is written anywhere.
+/// Plan only: log in to both sides read-only, list and size every folder, say where each goes and what
+/// would be skipped. Nothing is written anywhere. See [`plan_mail_with_journal`].
 pub async fn plan_mail(specs: &[MappingSpec], opts: &MailOptions) -> Vec<MailboxPlan> {
+    plan_mail_with_journal(specs, opts, None).await
+}
+
+/// [`plan_mail`], and with the journal of earlier runs (`store`, only read): what a real run would copy
+/// now, what it copied or skipped before.
+pub async fn plan_mail_with_journal(
+    specs: &[MappingSpec],
+    opts: &MailOptions,
+    store: Option<&dyn Store>,
+) -> Vec<MailboxPlan> {
+    let mappings = match store {
+        Some(s) => s.mappings().await.unwrap_or_default(),
+        None => Vec::new(),
+    };
     let mut out = Vec::new();
     for spec in specs {
+        let (source, target) = (spec.source.describe(), spec.target.describe());
+        let journal = store.zip(
+            mappings
+                .iter()
+                .find(|m| m.source == source && m.target == target)
+                .map(|m| m.id),
+        );
         let mut plan = MailboxPlan {
             label: spec.label.clone(),
             source: spec.source.describe(),
@@ -330,7 +369,7 @@ pub async fn plan_mail(specs: &[MappingSpec], opts: &MailOptions) -> Vec<Mailbox
             folders: Vec::new(),
             error: None,
         };
-        if let Err(e) = plan_one(spec, opts, &mut plan).await {
+        if let Err(e) = plan_one(spec, opts, journal, &mut plan).await {
             plan.error = Some(e.to_string());
         }
         out.push(plan);
@@ -338,18 +377,27 @@ pub async fn plan_mail(specs: &[MappingSpec], opts: &MailOptions) -> Vec<Mailbox
     out
 }
 
-async fn plan_one(spec: &MappingSpec, opts: &MailOptions, plan: &mut MailboxPlan) -> Result<()> {
+async fn plan_one(
+    spec: &MappingSpec,
+    opts: &MailOptions,
+    journal: Option<(&dyn Store, MappingId)>,
+    plan: &mut MailboxPlan,
+) -> Result<()> {
     let policy = &opts.retry;
-    let mut src = retry!(policy, "open source", spec.source.open(Access::ReadOnly))?;
-    let sfolders = retry!(policy, "list source folders", src.list_folders())?;
+    let source_side = |e: ferry_core::Error| e.with_context("side", "source");
+    let target_side = |e: ferry_core::Error| e.with_context("side", "target");
+    let mut src =
+        retry!(policy, "open source", spec.source.open(Access::ReadOnly)).map_err(source_side)?;
+    let sfolders =
+        retry!(policy, "list source folders", src.list_folders()).map_err(source_side)?;
     // A target that does not exist yet (a new Maildir) plans as empty: the real run creates it.
     let mut tgt = match retry!(policy, "open target", spec.target.open(Access::ReadOnly)) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == ferry_core::ErrorKind::NotFound => None,
-        Err(e) => return Err(e),
+        Err(e) => return Err(target_side(e)),
     };
     let tfolders = match tgt.as_mut() {
-        Some(t) => retry!(policy, "list target folders", t.list_folders())?,
+        Some(t) => retry!(policy, "list target folders", t.list_folders()).map_err(target_side)?,
         None => Vec::new(),
     };
     let selected: Vec<_> = sfolders
@@ -364,8 +412,20 @@ async fn plan_one(spec: &MappingSpec, opts: &MailOptions, plan: &mut MailboxPlan
             messages: 0,
             bytes: 0,
             over_size: 0,
+            copied_before: 0,
+            skipped_before: 0,
+            to_copy: 0,
         };
         if fp.source.selectable {
+            let known = match journal {
+                Some((store, mapping)) => {
+                    let status =
+                        retry!(policy, "folder status", src.folder_status(&fp.source.path))
+                            .map_err(source_side)?;
+                    Journaled::read(store, mapping, &fp.source.path, status.uid_validity).await?
+                }
+                None => Journaled::default(),
+            };
             let mut from = 1;
             loop {
                 let page = retry!(
@@ -379,8 +439,17 @@ async fn plan_one(spec: &MappingSpec, opts: &MailOptions, plan: &mut MailboxPlan
                 for s in &page {
                     row.messages += 1;
                     row.bytes += s.size;
-                    if s.size > opts.max_size {
+                    let retried = known.retried.contains(&s.uid);
+                    if known.all.contains(&s.uid) && !retried {
+                        if known.skipped.contains(&s.uid) {
+                            row.skipped_before += 1;
+                        } else {
+                            row.copied_before += 1;
+                        }
+                    } else if s.size > opts.max_size {
                         row.over_size += 1;
+                    } else {
+                        row.to_copy += 1;
                     }
                 }
                 from = match last.checked_add(1) {
@@ -396,6 +465,40 @@ async fn plan_one(spec: &MappingSpec, opts: &MailOptions, plan: &mut MailboxPlan
         let _ = t.close().await;
     }
     Ok(())
+}
+
+/// What the journal holds for one source folder under its current UIDVALIDITY (dry run).
+#[derive(Default)]
+struct Journaled {
+    all: std::collections::HashSet<u32>,
+    skipped: std::collections::HashSet<u32>,
+    /// Failed or unconfirmed: a real run tries these again.
+    retried: std::collections::HashSet<u32>,
+}
+
+impl Journaled {
+    async fn read(
+        store: &dyn Store,
+        mapping: MappingId,
+        folder: &FolderPath,
+        uid_validity: u32,
+    ) -> Result<Journaled> {
+        use ferry_store::ItemStatus;
+        let uids = |rows: Vec<ferry_store::ItemRow>| rows.into_iter().map(|r| r.uid);
+        let with = |status| store.items_with_status(mapping, folder, uid_validity, status);
+        let mut retried: std::collections::HashSet<u32> =
+            uids(with(ItemStatus::Failed).await?).collect();
+        retried.extend(uids(with(ItemStatus::Pending).await?));
+        Ok(Journaled {
+            all: store
+                .journaled_uids(mapping, folder, uid_validity, 1, u32::MAX)
+                .await?
+                .into_iter()
+                .collect(),
+            skipped: uids(with(ItemStatus::Skipped).await?).collect(),
+            retried,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -31,5 +31,8 @@ pub mod retry;
 pub mod verify;
 
 pub use endpoint::EndpointOpener;
-pub use job::{MailOptions, MailboxResult, MappingSpec, RunSummary, plan_mail, run_mail};
+pub use job::{
+    MailOptions, MailboxResult, MappingSpec, RunSummary, plan_mail, plan_mail_with_journal,
+    run_mail,
+};
 pub use verify::{FolderVerify, MailboxVerify, verify_mail};

@@ -1,6 +1,10 @@
-//! Live counters of a run, read by the CLI's progress bar (or log lines when not on a TTY).
+//! Live counters of a run, read by the CLI's progress bar (or log lines when not on a TTY), and the start
+//! and end of each mailbox or mapping as events, for the one-line-per-mailbox log of unattended runs.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use ferry_store::{PassCounters, PassKind, RunStatus};
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Counters updated by every mailbox of a run. All relaxed atomics: they are for display only.
 #[derive(Debug, Default)]
@@ -14,6 +18,26 @@ pub struct Progress {
     pub copied_bytes: AtomicU64,
     pub skipped: AtomicU64,
     pub failed: AtomicU64,
+    /// Events are only queued once someone listens (see [`Progress::listen`]): a run without a display
+    /// keeps nothing.
+    listening: AtomicBool,
+    events: Mutex<VecDeque<ProgressEvent>>,
+}
+
+/// The start or end of one mailbox (mail) or mapping (files).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProgressEvent {
+    Started {
+        label: String,
+    },
+    Finished {
+        label: String,
+        kind: Option<PassKind>,
+        status: RunStatus,
+        counters: PassCounters,
+        /// Why it failed as a whole, if it did.
+        error: Option<String>,
+    },
 }
 
 /// A copy of the counters at one moment.
@@ -47,11 +71,52 @@ impl Progress {
             failed: l(&self.failed),
         }
     }
+
+    /// From now on, queue start and end events for [`Progress::take_events`].
+    pub fn listen(&self) {
+        self.listening.store(true, Ordering::Relaxed);
+    }
+
+    /// Queue an event (only when someone listens).
+    pub fn event(&self, e: ProgressEvent) {
+        if self.listening.load(Ordering::Relaxed)
+            && let Ok(mut q) = self.events.lock()
+        {
+            q.push_back(e);
+        }
+    }
+
+    /// The events queued since the last call, oldest first.
+    pub fn take_events(&self) -> Vec<ProgressEvent> {
+        match self.events.lock() {
+            Ok(mut q) => q.drain(..).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
 }
 
 impl ProgressSnapshot {
     /// Messages decided so far (copied, skipped or failed).
     pub fn done(&self) -> u64 {
         self.copied + self.skipped + self.failed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_kept_only_while_someone_listens() {
+        let p = Progress::default();
+        p.event(ProgressEvent::Started { label: "a".into() });
+        assert!(p.take_events().is_empty());
+        p.listen();
+        p.event(ProgressEvent::Started { label: "b".into() });
+        assert_eq!(
+            p.take_events(),
+            vec![ProgressEvent::Started { label: "b".into() }]
+        );
+        assert!(p.take_events().is_empty());
     }
 }

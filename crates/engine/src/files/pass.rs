@@ -12,7 +12,7 @@ use super::journal::{Durable, Journal};
 use super::scan::{self, Scanned, ToCopy};
 use super::{FileMappingSpec, FileOptions, relative, stamp};
 use crate::job::{join_in_order, summarise};
-use crate::progress::Progress;
+use crate::progress::{Progress, ProgressEvent};
 use crate::retry;
 use chrono::{DateTime, Utc};
 use ferry_core::file::{EntryKind, FileConnector, FileEntry, join};
@@ -99,7 +99,19 @@ pub async fn run_files(
         );
         set.spawn(async move {
             let _slot = slots.acquire_owned().await.ok();
+            progress.event(ProgressEvent::Started {
+                label: spec.label.clone(),
+            });
             let r = run_one(store, &spec, opts, progress.clone(), run, caps).await;
+            if let Ok(m) = &r {
+                progress.event(ProgressEvent::Finished {
+                    label: m.label.clone(),
+                    kind: m.kind,
+                    status: m.status,
+                    counters: m.counters,
+                    error: m.error.clone(),
+                });
+            }
             Progress::add(&progress.mailboxes_done, 1);
             (idx, r)
         });
