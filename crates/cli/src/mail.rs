@@ -2,14 +2,14 @@
 
 use crate::endpoints::{EndpointArgs, specs};
 use crate::format::{Table, human_bytes, parse_size};
-use crate::summary::{RunRow, Words, finish, print_json};
+use crate::summary::{RunRow, Words, finish_standing, print_json};
 use crate::ui::ProgressUi;
 use crate::{Ctx, Outcome};
 use clap::{Args, Subcommand};
 use ferry_core::{Result, limits};
 use ferry_engine::pattern::FolderFilter;
 use ferry_engine::progress::Progress;
-use ferry_engine::{MailOptions, plan_mail, run_mail, verify_mail};
+use ferry_engine::{MailOptions, MappingSpec, plan_mail_with_journal, run_mail, verify_mail};
 use ferry_store::Store;
 use std::sync::Arc;
 
@@ -46,8 +46,10 @@ pub struct CommonArgs {
 pub struct MigrateArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Plan only: connect read-only, list folders with counts and sizes, say where each goes and what
-    /// would be skipped. Writes nothing anywhere.
+    /// Plan only: log in to both sides read-only, list folders with counts and sizes, say where each goes,
+    /// and, from the store of earlier runs, what a real run would copy now and what it would skip. Writes
+    /// nothing; exits as the real run would (1 when something would be skipped, 2 when no mailbox can
+    /// be reached).
     #[arg(long)]
     pub dry_run: bool,
     /// Largest message to copy; larger ones are Skipped with that reason (Exchange Online's IMAP
@@ -102,60 +104,25 @@ async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
     opts.final_pass = a.final_pass;
     opts.recopy_missing = a.recopy_missing;
     if a.dry_run {
-        let plans = plan_mail(&specs, &opts).await;
-        if ctx.json {
-            print_json(&plans)?;
-        } else {
-            for p in &plans {
-                println!("{} ({} → {})", p.label, p.source, p.target);
-                if let Some(e) = &p.error {
-                    println!("  cannot plan: {e}");
-                    continue;
-                }
-                let mut t = Table::new(&[
-                    "Source folder",
-                    "Target folder",
-                    "Messages",
-                    "Size",
-                    "Over size limit",
-                ]);
-                for f in &p.folders {
-                    let note = if f.selectable {
-                        String::new()
-                    } else {
-                        " (parent only)".into()
-                    };
-                    t.row(vec![
-                        format!("{}{note}", f.source),
-                        f.target.clone(),
-                        f.messages.to_string(),
-                        human_bytes(f.bytes),
-                        f.over_size.to_string(),
-                    ]);
-                }
-                for l in t.render().lines() {
-                    println!("  {l}");
-                }
-            }
-            println!("Dry run: nothing was copied.");
-        }
-        return Ok(if plans.iter().any(|p| p.error.is_some()) {
-            Outcome::Incomplete
-        } else {
-            Outcome::Ok
-        });
+        return dry_run(ctx, &specs, &opts).await;
     }
     let store: Arc<dyn Store> = Arc::new(ctx.store().await?);
     let progress = Arc::new(Progress::default());
     let ui = ProgressUi::start(progress.clone(), ctx.json, "msgs", "mailboxes");
     let started = std::time::Instant::now();
-    let summary = run_mail(store, specs, opts, progress).await;
+    let summary = run_mail(store.clone(), specs, opts, progress).await;
     ui.finish().await;
     let summary = summary?;
     let secs = started.elapsed().as_secs_f64();
     if ctx.json {
         print_json(&summary)?;
     }
+    let ids: Vec<_> = summary
+        .mailboxes
+        .iter()
+        .filter_map(|m| m.mapping_id)
+        .collect();
+    let standing = crate::report::standing(store.as_ref(), &ids).await?;
     let rows: Vec<RunRow<'_>> = summary
         .mailboxes
         .iter()
@@ -175,14 +142,103 @@ async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
         rate: "msg/s",
         noun: "mailbox",
     };
-    finish(ctx, &words, &rows, &summary.totals, summary.status, secs)
+    finish_standing(
+        ctx,
+        &words,
+        &rows,
+        &summary.totals,
+        summary.status,
+        secs,
+        Some(standing),
+    )
+}
+
+/// `--dry-run`: the plan, with the same exit codes as a real run.
+async fn dry_run(ctx: &Ctx, specs: &[MappingSpec], opts: &MailOptions) -> Result<Outcome> {
+    // Only an existing store is read: a dry run creates nothing.
+    let store = if ctx.db_path().exists() {
+        Some(ctx.store().await?)
+    } else {
+        None
+    };
+    let plans = plan_mail_with_journal(specs, opts, store.as_ref().map(|s| s as &dyn Store)).await;
+    if ctx.json {
+        print_json(&plans)?;
+    } else {
+        for p in &plans {
+            println!("{} ({} → {})", p.label, p.source, p.target);
+            if let Some(e) = &p.error {
+                println!("  cannot plan: {e}");
+                continue;
+            }
+            let mut t = Table::new(&[
+                "Source folder",
+                "Target folder",
+                "Messages",
+                "Size",
+                "Copied before",
+                "To copy",
+                "Over size limit",
+                "Skipped before",
+            ]);
+            for f in &p.folders {
+                let note = if f.selectable {
+                    String::new()
+                } else {
+                    " (parent only)".into()
+                };
+                t.row(vec![
+                    format!("{}{note}", f.source),
+                    f.target.clone(),
+                    f.messages.to_string(),
+                    human_bytes(f.bytes),
+                    f.copied_before.to_string(),
+                    f.to_copy.to_string(),
+                    f.over_size.to_string(),
+                    f.skipped_before.to_string(),
+                ]);
+            }
+            for l in t.render().lines() {
+                println!("  {l}");
+            }
+        }
+        let sum = |f: fn(&ferry_engine::job::FolderPlanRow) -> u64| {
+            plans.iter().flat_map(|p| &p.folders).map(f).sum::<u64>()
+        };
+        println!(
+            "Dry run: nothing was copied. A real run would copy {} messages and skip {} over the size limit; {} were copied and {} skipped before.",
+            sum(|f| f.to_copy),
+            sum(|f| f.over_size),
+            sum(|f| f.copied_before),
+            sum(|f| f.skipped_before)
+        );
+    }
+    // As a real run: no mailbox reachable is an error; one unreachable, or a message the run would
+    // skip (now or from before), is exit 1.
+    if !plans.is_empty() && plans.iter().all(|p| p.error.is_some()) {
+        let first = plans
+            .iter()
+            .find_map(|p| p.error.as_deref())
+            .unwrap_or_default();
+        return Err(ferry_core::Error::config(format!(
+            "no mailbox could be planned; first error: {first}"
+        )));
+    }
+    let skips = plans
+        .iter()
+        .flat_map(|p| &p.folders)
+        .any(|f| f.over_size + f.skipped_before > 0);
+    Ok(if skips || plans.iter().any(|p| p.error.is_some()) {
+        Outcome::Incomplete
+    } else {
+        Outcome::Ok
+    })
 }
 
 async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<Outcome> {
     let specs = specs(&a.common.endpoints)?;
     let opts = options(&a.common);
-    let db = ctx.data.join("ferry.db");
-    let store: Option<Arc<dyn Store>> = if db.exists() {
+    let store: Option<Arc<dyn Store>> = if ctx.db_path().exists() {
         Some(Arc::new(ctx.store().await?))
     } else {
         None

@@ -6,10 +6,12 @@
 //! request (a rule, a role, something missing) or could not be reached.
 
 mod client;
+mod datadir;
 mod endpoints;
 mod files;
 mod format;
 mod mail;
+mod out;
 mod programme;
 mod quickstart;
 mod report;
@@ -34,15 +36,25 @@ use std::process::ExitCode;
 )]
 struct Cli {
     /// Directory holding Ferry's state (the SQLite store `ferry.db`): re-runs, reports and verify find
-    /// earlier passes here.
+    /// earlier passes here. Default: $XDG_DATA_HOME/ferry, else ~/.local/share/ferry — the same from
+    /// every working directory. Commands that use it print where it is on stderr.
     #[arg(
         long,
         global = true,
         env = "FERRY_DATA",
-        default_value = "ferry-data",
+        value_name = "DIR",
         help_heading = "Global options"
     )]
-    data: PathBuf,
+    data: Option<PathBuf>,
+
+    /// Also append log and progress lines (with timestamps) to FILE, for unattended runs.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Global options"
+    )]
+    log_file: Option<PathBuf>,
 
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true, help_heading = "Global options")]
@@ -118,12 +130,19 @@ pub enum Outcome {
     Incomplete,
 }
 
-/// Logs go to stderr. The quickstart's default is errors only: its output is the story it tells, and
-/// the warnings it would show are expected (e.g. a Maildir source changes its UIDVALIDITY whenever mail
-/// arrives, which the Delta pass handles by matching content fingerprints).
-/// `ferry serve` logs the programme's own events (event and pass starts, ends, failures) at info by
-/// default, as text or, with `--log-format json`, one JSON object per line.
-fn init_tracing(verbose: u8, story: bool, serve: Option<serve::LogFormat>) {
+/// Logs go to stderr, and with `--log-file` also to that file (appended, without colours). The
+/// quickstart's default is errors only: its output is the story it tells, and the warnings it would show
+/// are expected (e.g. a Maildir source changes its UIDVALIDITY whenever mail arrives, which the Delta pass
+/// handles by matching content fingerprints). `ferry serve` logs the programme's own events (event and
+/// pass starts, ends, failures) at info by default, as text or, with `--log-format json`, one JSON
+/// object per line.
+fn init_tracing(
+    verbose: u8,
+    story: bool,
+    serve: Option<serve::LogFormat>,
+    log_file: Option<std::fs::File>,
+) {
+    use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt};
     let default = match verbose {
         0 if story => "error",
         0 if serve.is_some() => "warn,ferry_server=info",
@@ -133,9 +152,15 @@ fn init_tracing(verbose: u8, story: bool, serve: Option<serve::LogFormat>) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let ansi = log_file.is_none();
+    let writer = match log_file {
+        Some(f) => BoxMakeWriter::new(std::io::stderr.and(std::sync::Mutex::new(f))),
+        None => BoxMakeWriter::new(std::io::stderr),
+    };
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
+        .with_ansi(ansi)
         .with_target(false);
     if serve == Some(serve::LogFormat::Json) {
         fmt.json().init();
@@ -169,15 +194,37 @@ fn main() -> ExitCode {
     #[cfg(target_os = "linux")]
     pin_malloc_threshold();
     let cli = Cli::parse();
+    let story = matches!(cli.command, Command::Quickstart(_));
     let serve_logs = match &cli.command {
         Command::Serve(a) => Some(a.log_format),
         _ => None,
     };
-    init_tracing(
-        cli.verbose,
-        matches!(cli.command, Command::Quickstart(_)),
-        serve_logs,
-    );
+    let log_file = match &cli.log_file {
+        Some(path) => match ui::open_log_file(path) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    if let Some(f) = &log_file {
+        ui::set_log_file(f);
+    }
+    init_tracing(cli.verbose, story, serve_logs, log_file);
+    out::exit_quietly_on_closed_pipe();
+    let data = match datadir::from_env(cli.data) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if story {
+        // The quickstart keeps its own store and tells where; no second line about the default one.
+        STORE_ANNOUNCED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -189,7 +236,7 @@ fn main() -> ExitCode {
         }
     };
     let ctx = Ctx {
-        data: cli.data,
+        data,
         json: cli.json,
         server: cli.server,
         token: cli.token,
@@ -199,7 +246,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Incomplete) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("error: {e}");
+            ui::log_line(&format!("error: {e}"));
             ExitCode::from(2)
         }
     }
@@ -216,6 +263,9 @@ async fn dispatch(ctx: &Ctx, command: Command) -> ferry_core::Result<Outcome> {
     }
 }
 
+/// Set once the store's location was printed (or must not be: the quickstart).
+static STORE_ANNOUNCED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// What every command gets from the global flags.
 pub struct Ctx {
     pub data: PathBuf,
@@ -231,7 +281,21 @@ impl Ctx {
         client::Client::new(&self.server, self.token.as_deref())
     }
 
+    /// The store file, `DATA/ferry.db`.
+    pub fn db_path(&self) -> PathBuf {
+        self.data.join("ferry.db")
+    }
+
+    /// Say once, on stderr, which store this command uses: with a per-user default, a user who expected
+    /// another one must be able to see it (issue 9, item 7).
+    pub fn announce_store(&self) {
+        if !STORE_ANNOUNCED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            ui::log_line(&format!("ferry: store {}", self.db_path().display()));
+        }
+    }
+
     pub async fn store(&self) -> ferry_core::Result<ferry_store::SqliteStore> {
-        ferry_store::SqliteStore::open(&self.data.join("ferry.db")).await
+        self.announce_store();
+        ferry_store::SqliteStore::open(&self.db_path()).await
     }
 }

@@ -2,9 +2,11 @@
 //! once: copied, skipped or failed, with reasons).
 
 use crate::format::{Table, human_bytes, human_secs};
+use crate::summary::Standing;
 use crate::{Ctx, Outcome};
 use clap::{Args, ValueEnum};
 use ferry_core::grade::{Grade, GradePolicy};
+use ferry_core::id::MappingId;
 use ferry_core::{Error, Result};
 use ferry_store::{FileMappingReport, FileStore, FolderReport, Store};
 use serde::Serialize;
@@ -26,6 +28,7 @@ pub struct ReportArgs {
     mailbox: Option<String>,
 }
 
+/// A skipped or failed message, with what people need to find it in their mail client (issue 9, item 17).
 #[derive(Serialize)]
 struct Problem {
     folder: String,
@@ -33,6 +36,51 @@ struct Problem {
     size: u64,
     status: String,
     reason: String,
+    /// Internal (arrival) date, RFC 3339; null when the store has none (rows from before this was kept).
+    date: Option<String>,
+    sender: Option<String>,
+    subject: Option<String>,
+}
+
+impl Problem {
+    /// `1996-07-17 02:44` from the stored RFC 3339 date.
+    fn short_date(&self) -> Option<String> {
+        let d = self.date.as_deref()?;
+        Some(
+            chrono::DateTime::parse_from_rfc3339(d)
+                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_else(|_| d.to_owned()),
+        )
+    }
+
+    /// `Archive, 1996-07-17 02:44, from Ann <ann@x>, "Subject" (uid 7, 1.2 MB)`.
+    fn describe(&self) -> String {
+        let mut s = self.folder.clone();
+        if let Some(d) = self.short_date() {
+            s.push_str(&format!(", {d}"));
+        }
+        if let Some(f) = &self.sender {
+            s.push_str(&format!(", from {f}"));
+        }
+        if let Some(t) = &self.subject {
+            s.push_str(&format!(", \"{t}\""));
+        }
+        s.push_str(&format!(" (uid {}, {})", self.uid, human_bytes(self.size)));
+        s
+    }
+}
+
+/// What still stands for `mappings` in the journal, whichever pass decided it (issue 9, item 15).
+pub async fn standing(store: &dyn Store, mappings: &[MappingId]) -> Result<Standing> {
+    let ids: Vec<String> = mappings.iter().map(|m| m.to_string()).collect();
+    let mut s = Standing::default();
+    for f in store.report().await? {
+        if ids.contains(&f.mapping_id) {
+            s.skipped += f.skipped;
+            s.failed += f.failed + f.pending + u64::from(f.folder_error.is_some());
+        }
+    }
+    Ok(s)
 }
 
 #[derive(Serialize)]
@@ -180,6 +228,9 @@ async fn build(store: &dyn Store, filter: Option<&str>) -> Result<Vec<MailboxRep
                 size: p.size,
                 status: p.status.to_string(),
                 reason: p.reason.unwrap_or_default(),
+                date: p.about.date,
+                sender: p.about.sender,
+                subject: p.about.subject,
             });
         }
     }
@@ -187,7 +238,7 @@ async fn build(store: &dyn Store, filter: Option<&str>) -> Result<Vec<MailboxRep
 }
 
 pub async fn run(ctx: &Ctx, a: ReportArgs) -> Result<Outcome> {
-    let db = ctx.data.join("ferry.db");
+    let db = ctx.db_path();
     if !db.exists() {
         return Err(Error::config(format!(
             "no store at {}: run `ferry mail migrate` or `ferry files migrate` first, or point --data at the directory it used",
@@ -225,7 +276,12 @@ pub async fn run(ctx: &Ctx, a: ReportArgs) -> Result<Outcome> {
 
 /// One row per mail folder and one per file mapping, with a `workload` column.
 fn write_csv(mail: &[MailboxReport], files: &[FileReport]) -> Result<()> {
-    let csv_err = |e: csv::Error| Error::unexpected(format!("cannot write CSV: {e}"));
+    let csv_err = |e: csv::Error| {
+        if let csv::ErrorKind::Io(io) = e.kind() {
+            crate::out::exit_if_closed(io);
+        }
+        Error::unexpected(format!("cannot write CSV: {e}"))
+    };
     let mut w = csv::Writer::from_writer(std::io::stdout());
     w.write_record([
         "workload",
@@ -241,6 +297,12 @@ fn write_csv(mail: &[MailboxReport], files: &[FileReport]) -> Result<()> {
         "bytes_copied",
         "duration_secs",
         "error",
+        "item_uid",
+        "item_date",
+        "item_sender",
+        "item_subject",
+        "item_status",
+        "item_reason",
     ])
     .map_err(csv_err)?;
     for m in mail {
@@ -259,6 +321,37 @@ fn write_csv(mail: &[MailboxReport], files: &[FileReport]) -> Result<()> {
                 &f.bytes_copied.to_string(),
                 &format!("{:.3}", f.duration_secs),
                 f.folder_error.as_deref().unwrap_or(""),
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+            ])
+            .map_err(csv_err)?;
+        }
+        // One row per skipped or failed message, after its mailbox's folders.
+        for p in &m.problems {
+            w.write_record([
+                "mail",
+                m.label.as_str(),
+                &m.source,
+                &m.target,
+                &p.folder,
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                &p.uid.to_string(),
+                p.date.as_deref().unwrap_or(""),
+                p.sender.as_deref().unwrap_or(""),
+                p.subject.as_deref().unwrap_or(""),
+                &p.status,
+                &p.reason,
             ])
             .map_err(csv_err)?;
         }
@@ -279,11 +372,19 @@ fn write_csv(mail: &[MailboxReport], files: &[FileReport]) -> Result<()> {
             &t.bytes_copied.to_string(),
             &format!("{:.3}", t.duration_secs),
             "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
         ])
         .map_err(csv_err)?;
     }
-    w.flush()
-        .map_err(|e| Error::unexpected(format!("cannot write CSV: {e}")))
+    w.flush().map_err(|e| {
+        crate::out::exit_if_closed(&e);
+        Error::unexpected(format!("cannot write CSV: {e}"))
+    })
 }
 
 fn print_files(files: &[FileReport]) {
@@ -369,14 +470,7 @@ fn print_mail(mail: &[MailboxReport]) {
             println!("  {l}");
         }
         for p in &m.problems {
-            println!(
-                "  {} {} uid {} ({}): {}",
-                p.status,
-                p.folder,
-                p.uid,
-                human_bytes(p.size),
-                p.reason
-            );
+            println!("  {} {}: {}", p.status, p.describe(), p.reason);
         }
         println!();
     }

@@ -8,10 +8,14 @@ use ferry_store::{PassCounters, PassKind, RunStatus};
 
 /// Print any value as pretty JSON on stdout (`--json`).
 pub fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    use std::io::Write;
     let s = serde_json::to_string_pretty(v)
         .map_err(|e| Error::unexpected(format!("cannot write JSON: {e}")))?;
-    println!("{s}");
-    Ok(())
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{s}").and_then(|_| out.flush()).map_err(|e| {
+        crate::out::exit_if_closed(&e);
+        Error::unexpected(format!("cannot write to standard output: {e}"))
+    })
 }
 
 /// One mailbox or mapping of a finished run.
@@ -39,6 +43,15 @@ pub struct Words {
     pub noun: &'static str,
 }
 
+/// What the journal says is still not on the target for the mappings of a run, whichever pass left it:
+/// a message skipped by the first run and left alone by a re-run still stands (issue 9, item 15).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Standing {
+    pub skipped: u64,
+    /// Failed, unconfirmed, or in a folder that could not be read.
+    pub failed: u64,
+}
+
 /// Print the table and totals (unless `--json`), then turn the run into an exit outcome: an error when
 /// no row could be processed at all, `Incomplete` when anything was skipped or failed.
 pub fn finish(
@@ -48,6 +61,20 @@ pub fn finish(
     totals: &PassCounters,
     status: RunStatus,
     secs: f64,
+) -> Result<Outcome> {
+    finish_standing(ctx, w, rows, totals, status, secs, None)
+}
+
+/// [`finish`], with what still stands in the journal: the exit code is 1 while anything the run's
+/// mappings discovered, in this run or an earlier one, is skipped or failed.
+pub fn finish_standing(
+    ctx: &Ctx,
+    w: &Words,
+    rows: &[RunRow<'_>],
+    totals: &PassCounters,
+    status: RunStatus,
+    secs: f64,
+    standing: Option<Standing>,
 ) -> Result<Outcome> {
     if !ctx.json {
         let mut header = vec![w.row, "Pass", "New", "Copied", "Skipped", "Failed"];
@@ -85,6 +112,14 @@ pub fn finish(
             w.rate,
             ctx.data.display()
         );
+        if let Some(s) = standing
+            && (s.skipped > totals.skipped || s.failed > totals.failed)
+        {
+            println!(
+                "Still not on the target, from this run and earlier ones: {} skipped, {} failed (ferry report lists them).",
+                s.skipped, s.failed
+            );
+        }
     }
     if !rows.is_empty() && rows.iter().all(|r| r.status == RunStatus::Failed) {
         let first = rows.iter().find_map(|r| r.error).unwrap_or_default();
@@ -93,8 +128,9 @@ pub fn finish(
             w.noun
         )));
     }
+    let stands = standing.is_some_and(|s| s.skipped + s.failed > 0);
     Ok(
-        if totals.skipped > 0 || totals.failed > 0 || status != RunStatus::Done {
+        if stands || totals.skipped > 0 || totals.failed > 0 || status != RunStatus::Done {
             Outcome::Incomplete
         } else {
             Outcome::Ok

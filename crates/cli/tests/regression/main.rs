@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod cli;
 mod files;
 mod mail;
 mod programme;
