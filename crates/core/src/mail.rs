@@ -43,6 +43,10 @@ pub struct MailCapability {
     pub search_message_id: bool,
     /// Folders may be nested.
     pub nested_folders: bool,
+    /// `set_flags` is supported (targets: IMAP `UID STORE`, Maildir renames).
+    pub set_flags: bool,
+    /// `flags(folder, Some(modseq))` returns only messages changed since (IMAP CONDSTORE, RFC 7162).
+    pub changed_since: bool,
     /// A folder's `uid_validity` stays the same when messages are appended (IMAP servers). Local formats
     /// without a uid list (Maildir, mbox) number messages by position and change `uid_validity` whenever
     /// the set of messages changes, which makes the engine match by content fingerprint instead.
@@ -79,6 +83,14 @@ pub struct MessageSummary {
     /// The `Subject:` header, unfolded (empty when absent).
     #[serde(default)]
     pub subject: String,
+}
+
+/// A message's flags, as [`MailConnector::flags`] returns them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageFlags {
+    pub uid: u32,
+    /// As in [`MessageSummary::flags`]: system flags and keywords, never `\Recent`.
+    pub flags: Vec<String>,
 }
 
 /// A message's raw bytes, as fetched.
@@ -118,7 +130,11 @@ pub struct AppendRequest<'a> {
 /// - `create_folder` of an existing folder succeeds; parents are created as needed.
 /// - `append` returns one result per request, in order: `Ok(Some(uid))` with UIDPLUS, `Ok(None)` without;
 ///   a message the target refuses is an `Err` for that entry only (kind `Rejected`), the others are kept.
-/// - On a connector opened [`Access::ReadOnly`], `create_folder` and `append` fail with `Unsupported`.
+/// - `flags(folder, None)` returns every message's flags; never changes the folder.
+/// - `set_flags(folder, uids, flags)` replaces those messages' flags (the others are untouched); the next
+///   `flags` or `summaries` shows them.
+/// - On a connector opened [`Access::ReadOnly`], `create_folder`, `append` and `set_flags` fail with
+///   `Unsupported`.
 #[async_trait]
 pub trait MailConnector: Send {
     /// What this connector can do.
@@ -158,6 +174,50 @@ pub trait MailConnector: Send {
         folder: &FolderPath,
         messages: &[AppendRequest<'_>],
     ) -> Result<Vec<Result<Option<u32>>>>;
+
+    /// Flags of the messages in `folder`: all of them, or with `changed_since` (needs
+    /// `capability().changed_since`) only those whose flags changed after that modseq. Reading only.
+    /// The default walks [`MailConnector::summaries`]; connectors with a cheaper way override it.
+    async fn flags(
+        &mut self,
+        folder: &FolderPath,
+        changed_since: Option<u64>,
+    ) -> Result<Vec<MessageFlags>> {
+        let _ = changed_since;
+        let mut out = Vec::new();
+        let mut from = 1;
+        loop {
+            let page = self
+                .summaries(folder, from, crate::limits::SUMMARY_PAGE)
+                .await?;
+            let Some(last) = page.last().map(|s| s.uid) else {
+                break;
+            };
+            out.extend(page.into_iter().map(|s| MessageFlags {
+                uid: s.uid,
+                flags: s.flags,
+            }));
+            from = match last.checked_add(1) {
+                Some(f) => f,
+                None => break,
+            };
+        }
+        Ok(out)
+    }
+
+    /// Replace the flags of `uids` in `folder` with `flags` (needs `capability().set_flags`).
+    async fn set_flags(
+        &mut self,
+        folder: &FolderPath,
+        uids: &[u32],
+        flags: &[String],
+    ) -> Result<()> {
+        let _ = (folder, uids, flags);
+        Err(crate::Error::unsupported(format!(
+            "{} cannot change flags",
+            self.describe()
+        )))
+    }
 
     /// Uids of messages in `folder` whose Message-ID is `message_id` (normalised, without `<>`).
     async fn search_message_id(

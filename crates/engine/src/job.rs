@@ -83,6 +83,11 @@ pub struct MailboxResult {
     pub counters: PassCounters,
     /// Messages found already on the target and journaled without a second copy (issue 9, item 7).
     pub recognised: u64,
+    /// Messages whose flag change on the source was written to the target (issue 9, item 9).
+    pub flags_updated: u64,
+    /// Flag changes on the source not written because the target's flags had changed too (the target
+    /// wins).
+    pub flag_conflicts: u64,
     pub folder_errors: u64,
     /// Why the mailbox failed as a whole (login refused, server unreachable…).
     pub error: Option<String>,
@@ -246,6 +251,8 @@ async fn run_one(
         status: RunStatus::Done,
         counters: PassCounters::default(),
         recognised: 0,
+        flags_updated: 0,
+        flag_conflicts: 0,
         folder_errors: 0,
         error: None,
     };
@@ -280,6 +287,11 @@ async fn run_one(
     result.counters = pass.tally.counters();
     result.folder_errors = pass.tally.folder_errors();
     result.recognised = pass.tally.recognised();
+    (result.flags_updated, result.flag_conflicts) = pass.tally.flag_counts();
+    if result.flag_conflicts > 0 {
+        tracing::warn!(mailbox = %spec.label, n = result.flag_conflicts,
+            "flag changes on the source were not copied: the target's flags had changed too");
+    }
     result.status = match &outcome {
         Err(_) => RunStatus::Failed,
         Ok(()) if result.counters.failed > 0 || result.folder_errors > 0 => {

@@ -21,6 +21,7 @@ pub mod budget;
 mod dedupe;
 pub mod endpoint;
 pub mod files;
+mod flags;
 pub mod job;
 pub mod mapping_csv;
 pub mod mover;

@@ -44,6 +44,8 @@ pub(crate) struct PassTally {
     bytes: AtomicU64,
     folder_errors: AtomicU64,
     recognised: AtomicU64,
+    pub(crate) flags_updated: AtomicU64,
+    pub(crate) flag_conflicts: AtomicU64,
 }
 
 impl PassTally {
@@ -60,6 +62,15 @@ impl PassTally {
 
     pub(crate) fn folder_errors(&self) -> u64 {
         self.folder_errors.load(Ordering::Relaxed)
+    }
+
+    /// Messages whose source flag change was written to the target, and changes the target kept because
+    /// its flags had changed too.
+    pub(crate) fn flag_counts(&self) -> (u64, u64) {
+        (
+            self.flags_updated.load(Ordering::Relaxed),
+            self.flag_conflicts.load(Ordering::Relaxed),
+        )
     }
 
     /// Messages found already on the target (journaled as copied without an append).
@@ -331,10 +342,15 @@ impl MailboxPass<'_> {
             && retry_failed.is_empty()
             && p.error.is_none()
         {
-            if p.target_uid_validity.is_none() {
-                // A journal from before the target was recorded: record it now.
+            // No new message; flags may still have changed.
+            let modseq = self
+                .sync_flags(src, tgt, folder, tfolder, &status, p.source_modseq)
+                .await?;
+            if p.target_uid_validity.is_none() || modseq != p.source_modseq {
+                // (A journal from before the target was recorded gets it now.)
                 let mut state = p.clone();
                 state.target_uid_validity = Some(tstatus.uid_validity);
+                state.source_modseq = modseq;
                 self.store.save_folder_state(self.mapping, &state).await?;
             }
             return Ok(());
@@ -426,6 +442,15 @@ impl MailboxPass<'_> {
         s?;
         state.hwm = state.hwm.max(status.uid_next.saturating_sub(1));
         state.target_uid_validity = Some(tstatus.uid_validity);
+        // Flags of messages copied in earlier passes; new copies carried theirs. A first pass of the
+        // folder only records the modseq its copies reflect.
+        state.source_modseq = match (&matcher, same) {
+            (FolderMatch::Journal, Some(p)) => {
+                self.sync_flags(src, tgt, folder, tfolder, &status, p.source_modseq)
+                    .await?
+            }
+            _ => status.highest_modseq,
+        };
         self.store.save_folder_state(self.mapping, &state).await
     }
 

@@ -288,6 +288,8 @@ fn full() -> MailCapability {
         search_message_id: true,
         nested_folders: true,
         stable_uids: true,
+        set_flags: false,
+        changed_since: false,
     }
 }
 

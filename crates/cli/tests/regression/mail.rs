@@ -275,3 +275,102 @@ fn messages_with_the_same_headers_and_size_but_different_bodies_stay_two_after_a
     assert_eq!(code(&v), 0, "{}", text(&v));
     assert_eq!(json(&v)[0]["grade"].as_str(), Some("Perfect"));
 }
+
+/// Sorted flags of each message of `folder`, by Message-ID.
+fn flags_by_id(
+    d: &ferry_testkit::Dovecot,
+    user: &str,
+    folder: &str,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut raw = d.connect(user).unwrap();
+    raw.examine(folder).unwrap();
+    let out = raw
+        .fetch_all()
+        .unwrap()
+        .into_iter()
+        .map(|m| {
+            let id = ferry_core::fingerprint::parse_headers(&m.bytes)
+                .message_id
+                .unwrap_or_default();
+            let mut f: Vec<String> = m
+                .flags
+                .into_iter()
+                .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+                .collect();
+            f.sort();
+            (id, f)
+        })
+        .collect();
+    raw.logout();
+    out
+}
+
+#[test]
+fn flag_changes_on_the_source_reach_the_target_in_delta_and_final_passes_and_a_target_change_wins()
+{
+    let pair = Pair::start(opts(), opts(), &["fay"]);
+    let plain: Vec<SeedMessage> = (0..6)
+        .map(|i| SeedMessage::new(corpus::message(131, i, 2_000)))
+        .collect();
+    pair.source.seed("fay", "INBOX", &plain).unwrap();
+    assert_eq!(code(&pair.migrate("fay", &[])), 0);
+
+    // After the first copy: read, flagged + keyword, answered on the source; a user also marks the
+    // third message as a draft on the target.
+    let mut raw = pair.source.connect("fay").unwrap();
+    raw.select("INBOX").unwrap();
+    raw.run("UID STORE 1 +FLAGS.SILENT (\\Seen)").unwrap();
+    raw.run("UID STORE 2 +FLAGS.SILENT (\\Flagged $Work)")
+        .unwrap();
+    raw.run("UID STORE 3 +FLAGS.SILENT (\\Answered)").unwrap();
+    raw.logout();
+    let mut raw = pair.target.connect("fay").unwrap();
+    raw.select("INBOX").unwrap();
+    raw.run("UID STORE 3 +FLAGS.SILENT (\\Draft)").unwrap();
+    raw.logout();
+    let before = pair.source.snapshot("fay").unwrap();
+
+    let delta = pair.migrate("fay", &["--json"]);
+    assert_eq!(code(&delta), 0, "{}", text(&delta));
+    let j = json(&delta);
+    assert_eq!(
+        j["mailboxes"][0]["flags_updated"].as_u64(),
+        Some(2),
+        "{}",
+        text(&delta)
+    );
+    assert_eq!(j["mailboxes"][0]["flag_conflicts"].as_u64(), Some(1));
+    assert_eq!(
+        pair.source.snapshot("fay").unwrap(),
+        before,
+        "the source changed"
+    );
+    let id = |i| corpus::message_id(131, i);
+    let t = flags_by_id(&pair.target, "fay", "INBOX");
+    assert_eq!(t[&id(0)], ["\\Seen"]);
+    assert_eq!(t[&id(1)], ["$Work", "\\Flagged"]);
+    // Both sides changed: the target's flags are kept.
+    assert_eq!(t[&id(2)], ["\\Draft"]);
+
+    // A change before cut-over reaches the target in the Final pass; a flag removed is removed.
+    let mut raw = pair.source.connect("fay").unwrap();
+    raw.select("INBOX").unwrap();
+    raw.run("UID STORE 1 -FLAGS.SILENT (\\Seen)").unwrap();
+    raw.run("UID STORE 5 +FLAGS.SILENT (\\Seen \\Flagged)")
+        .unwrap();
+    raw.logout();
+    let fin = pair.migrate("fay", &["--final", "--json"]);
+    assert_eq!(code(&fin), 0, "{}", text(&fin));
+    assert_eq!(
+        json(&fin)["mailboxes"][0]["flags_updated"].as_u64(),
+        Some(2)
+    );
+    let t = flags_by_id(&pair.target, "fay", "INBOX");
+    assert!(t[&id(0)].is_empty(), "{:?}", t[&id(0)]);
+    assert_eq!(t[&id(4)], ["\\Flagged", "\\Seen"]);
+    // Nothing else changed: a re-run finds nothing to do.
+    assert_eq!(
+        content(&pair.target.snapshot("fay").unwrap()).len(),
+        content(&pair.source.snapshot("fay").unwrap()).len()
+    );
+}

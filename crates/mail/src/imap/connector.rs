@@ -23,7 +23,8 @@ use async_trait::async_trait;
 use ferry_core::fingerprint::{fingerprint, parse_headers};
 use ferry_core::folder::{FolderInfo, FolderPath, SpecialUse};
 use ferry_core::mail::{
-    Access, AppendRequest, FolderStatus, MailCapability, MailConnector, MessageSummary, RawMessage,
+    Access, AppendRequest, FolderStatus, MailCapability, MailConnector, MessageFlags,
+    MessageSummary, RawMessage,
 };
 use ferry_core::{Error, Result, utf7};
 use imap_proto::{AttributeValue, MailboxDatum, NameAttribute, Response, ResponseCode};
@@ -175,6 +176,8 @@ impl MailConnector for ImapConnector {
             search_message_id: true,
             nested_folders: true,
             stable_uids: true,
+            set_flags: rw,
+            changed_since: self.caps.contains("CONDSTORE"),
         }
     }
 
@@ -250,6 +253,35 @@ impl MailConnector for ImapConnector {
             return Ok(Vec::new());
         }
         on_session!(self, "append", s => s.append(folder, messages).await)
+    }
+
+    /// # Behavior
+    /// - One `UID FETCH 1:* (UID FLAGS)` on the EXAMINEd folder, with `(CHANGEDSINCE n)` when asked and the
+    ///   server has CONDSTORE; `\Recent` is left out.
+    async fn flags(
+        &mut self,
+        folder: &FolderPath,
+        changed_since: Option<u64>,
+    ) -> Result<Vec<MessageFlags>> {
+        on_session!(self, "flags", s => s.flags(folder, changed_since).await)
+    }
+
+    /// # Behavior
+    /// - `SELECT` (the only place Ferry selects, and only on a target), then one `UID STORE <set>
+    ///   FLAGS.SILENT (...)` per 500 uids; the next read EXAMINEs the folder again. Never `CLOSE` (it
+    ///   would expunge) and never `EXPUNGE`.
+    /// - Read-only: `Unsupported`, nothing is sent.
+    async fn set_flags(
+        &mut self,
+        folder: &FolderPath,
+        uids: &[u32],
+        flags: &[String],
+    ) -> Result<()> {
+        self.refuse_write("set_flags")?;
+        if uids.is_empty() {
+            return Ok(());
+        }
+        on_session!(self, "set_flags", s => s.set_flags(folder, uids, flags).await)
     }
 
     /// # Behavior
@@ -857,6 +889,81 @@ impl Session {
             }
         }
         Ok(out)
+    }
+
+    async fn flags(
+        &mut self,
+        folder: &FolderPath,
+        changed_since: Option<u64>,
+    ) -> Result<Vec<MessageFlags>> {
+        let name = self.wire_name(folder).await?;
+        let status = self.ensure_examined(&name).await?;
+        if status.messages == 0 {
+            return Ok(Vec::new());
+        }
+        let mut cmd = Command::new("UID FETCH").raw("1:* (UID FLAGS)");
+        if let Some(m) = changed_since.filter(|_| self.conn.has("CONDSTORE")) {
+            // RFC 7162 §3.1.4.
+            cmd = cmd.raw(&format!("(CHANGEDSINCE {m})"));
+        }
+        let reply = self.conn.run(cmd, Op::Other).await?;
+        self.track(&reply.untagged);
+        let mut out = Vec::new();
+        for f in &reply.untagged {
+            let Ok((_, Response::Fetch(_, attrs))) = Response::from_bytes(f) else {
+                continue;
+            };
+            let (mut uid, mut flags) = (None, None);
+            for a in attrs {
+                match a {
+                    AttributeValue::Uid(u) => uid = Some(u),
+                    AttributeValue::Flags(fl) => {
+                        flags = Some(
+                            fl.into_iter()
+                                .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+                                .map(|f| f.into_owned())
+                                .collect(),
+                        )
+                    }
+                    _ => {}
+                }
+            }
+            if let (Some(uid), Some(flags)) = (uid, flags) {
+                out.push(MessageFlags { uid, flags });
+            }
+        }
+        out.sort_by_key(|m| m.uid);
+        Ok(out)
+    }
+
+    async fn set_flags(
+        &mut self,
+        folder: &FolderPath,
+        uids: &[u32],
+        flags: &[String],
+    ) -> Result<()> {
+        let name = self.wire_name(folder).await?;
+        // STORE needs the folder opened read-write; after it, reads must EXAMINE again.
+        self.examined = None;
+        self.cursor = None;
+        self.conn
+            .run(Command::new("SELECT").astring(&name), Op::Examine)
+            .await?;
+        let list: Vec<&str> = flags
+            .iter()
+            .map(String::as_str)
+            .filter(|f| proto::sendable_flag(f))
+            .collect();
+        for chunk in uids.chunks(500) {
+            let cmd = Command::new("UID STORE").raw(&format!(
+                "{} FLAGS.SILENT ({})",
+                proto::uid_set(chunk),
+                list.join(" ")
+            ));
+            let reply = self.conn.run(cmd, Op::Other).await?;
+            self.track(&reply.untagged);
+        }
+        Ok(())
     }
 
     async fn search_message_id(

@@ -50,7 +50,8 @@ use chrono::{DateTime, FixedOffset, Utc};
 use ferry_core::fingerprint::{fingerprint, normalise_message_id, parse_headers};
 use ferry_core::folder::{FolderInfo, FolderPath, SpecialUse};
 use ferry_core::mail::{
-    Access, AppendRequest, FolderStatus, MailCapability, MailConnector, MessageSummary, RawMessage,
+    Access, AppendRequest, FolderStatus, MailCapability, MailConnector, MessageFlags,
+    MessageSummary, RawMessage,
 };
 use ferry_core::{Error, ErrorKind, Result};
 use layout::{FileName, KEYWORDS_FILE, Keywords};
@@ -354,6 +355,30 @@ fn locate(dir: &Path, entry: &Entry) -> Result<Option<Located>> {
     Ok(None)
 }
 
+/// Where a message file is now (its name may have changed since the listing): by its unique name.
+fn current_path(dir: &Path, entry: &Entry) -> Result<Option<PathBuf>> {
+    let sub = if entry.in_new { "new" } else { "cur" };
+    let listed = dir.join(sub).join(&entry.file_name);
+    if listed.exists() {
+        return Ok(Some(listed));
+    }
+    for sub in ["cur", "new"] {
+        let rd = match fs::read_dir(dir.join(sub)) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e.into()),
+        };
+        for item in rd {
+            let item = item?;
+            let name = item.file_name();
+            if FileName::parse(&name.to_string_lossy()).is_some_and(|p| p.unique == entry.unique) {
+                return Ok(Some(item.path()));
+            }
+        }
+    }
+    Ok(None)
+}
+
 fn read_keywords(dir: &Path) -> Result<Keywords> {
     match fs::read(dir.join(KEYWORDS_FILE)) {
         Ok(b) => Ok(Keywords::parse(&String::from_utf8_lossy(&b))),
@@ -434,6 +459,8 @@ impl MailConnector for MaildirConnector {
             nested_folders: true,
             // Messages are numbered by file-name order: see the module docs.
             stable_uids: false,
+            set_flags: write,
+            changed_since: false,
         }
     }
 
@@ -610,6 +637,76 @@ impl MailConnector for MaildirConnector {
             tracing::warn!(%folder, error = %e, "could not fsync the cur/ directory");
         }
         Ok(results)
+    }
+
+    /// # Behavior
+    /// - From the file names alone (a fresh listing): no message is opened.
+    async fn flags(
+        &mut self,
+        folder: &FolderPath,
+        _changed_since: Option<u64>,
+    ) -> Result<Vec<MessageFlags>> {
+        let snap = self.rescan(folder)?;
+        let keywords = read_keywords(&snap.dir)?;
+        Ok(snap
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let name = e.file_name.to_string_lossy();
+                let letters = match (e.in_new, FileName::parse(&name)) {
+                    (false, Some(p)) => p.letters.to_owned(),
+                    _ => String::new(),
+                };
+                MessageFlags {
+                    uid: uid_of(i),
+                    flags: layout::flags_from_letters(&letters, &keywords),
+                }
+            })
+            .collect())
+    }
+
+    /// # Behavior
+    /// - Renames each message's file to `cur/<unique>:2,<letters>` (the unique name, so the uid, stays);
+    ///   uids are those of the last listing. New keywords get letters in `dovecot-keywords` first.
+    async fn set_flags(
+        &mut self,
+        folder: &FolderPath,
+        uids: &[u32],
+        flags: &[String],
+    ) -> Result<()> {
+        self.require_write("set_flags")?;
+        let snap = self.snapshot(folder)?;
+        let dir = snap.dir.clone();
+        let mut keywords = read_keywords(&dir)?;
+        let (letters, changed) = layout::letters_from_flags(flags, &mut keywords);
+        if changed {
+            write_atomically(&dir, KEYWORDS_FILE, keywords.render().as_bytes())?;
+        }
+        for &uid in uids {
+            let Some(entry) = (uid as usize)
+                .checked_sub(1)
+                .and_then(|i| snap.entries.get(i))
+            else {
+                continue;
+            };
+            let Some(from) = current_path(&dir, entry)? else {
+                continue;
+            };
+            let to = dir
+                .join("cur")
+                .join(format!("{}:2,{letters}", entry.unique));
+            if from != to {
+                fs::rename(&from, &to).map_err(|e| {
+                    Error::from(e)
+                        .with_operation("set_flags")
+                        .with_context("folder", folder)
+                })?;
+            }
+        }
+        // The listing's file names are stale now.
+        self.snapshots.remove(folder);
+        Ok(())
     }
 
     async fn search_message_id(

@@ -121,3 +121,39 @@ async fn folder_status_of_a_missing_or_non_selectable_folder_is_not_found() -> T
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn set_flags_renames_the_info_part_keeps_uids_and_a_source_refuses_it() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let root = tmp.path();
+    write(&root.join("cur/1000.M1P1.host:2,S"), b"Subject: a\n\nx\n")?;
+    write(&root.join("new/1001.M1P1.host"), b"Subject: b\n\ny\n")?;
+    let inbox = FolderPath::inbox();
+    let flags = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
+
+    let mut src = MaildirConnector::open(root, Access::ReadOnly)?;
+    assert!(!src.capability().set_flags);
+    assert!(
+        src.set_flags(&inbox, &[1], &flags(&["\\Flagged"]))
+            .await
+            .is_err()
+    );
+
+    let mut md = MaildirConnector::open(root, Access::ReadWrite)?;
+    assert!(md.capability().set_flags);
+    let before = md.folder_status(&inbox).await?;
+    md.set_flags(&inbox, &[1, 2], &flags(&["\\Flagged", "Work"]))
+        .await?;
+    let now = md.flags(&inbox, None).await?;
+    assert_eq!(now.len(), 2);
+    assert_eq!(now[0].flags, ["\\Flagged", "Work"]);
+    assert_eq!(now[1].flags, ["\\Flagged", "Work"]);
+    // Unique names stay, so the uids stay.
+    assert_eq!(
+        md.folder_status(&inbox).await?.uid_validity,
+        before.uid_validity
+    );
+    md.set_flags(&inbox, &[1], &[]).await?;
+    assert!(md.flags(&inbox, None).await?[0].flags.is_empty());
+    Ok(())
+}
