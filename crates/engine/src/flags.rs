@@ -21,7 +21,7 @@ use ferry_core::Result;
 use ferry_core::folder::FolderPath;
 use ferry_core::limits;
 use ferry_core::mail::{FolderStatus, MailConnector};
-use ferry_store::{ItemRow, ItemStatus, ItemWrite};
+use ferry_store::{ItemAbout, ItemRow, ItemStatus, ItemWrite};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 
@@ -57,6 +57,8 @@ fn with_flags(r: &ItemRow, flags: Vec<String>) -> ItemWrite {
         probe_from: r.probe_from,
         content_hash: None,
         flags: Some(flags),
+        // Empty: the row keeps what it has.
+        about: ItemAbout::default(),
     }
 }
 
