@@ -1,6 +1,7 @@
 //! `ferry endpoint`, `ferry credential`: a project's source and target, and their secrets (read from
 //! standard input or `FERRY_SECRET` only, never printed).
 
+use super::names::{Names, human_names};
 use super::{ProjectSel, emit, emit_change, txt, when};
 use crate::Ctx;
 use crate::client::Client;
@@ -220,12 +221,13 @@ pub async fn run_credential(ctx: &Ctx, c: &Client, e: CredentialCmd) -> Result<V
         }
         CredentialCommand::List => {
             let v = c.get(&format!("{project}/credentials")).await?;
+            let names = human_names(ctx, Names::of_project(c, &project)).await?;
             emit(ctx, v, |v| {
                 let mut t = Table::new(&["Owner", "Supplied by", "Supplied", "Expires", "Expired"]);
                 for x in v["credentials"].as_array().into_iter().flatten() {
                     t.row(vec![
-                        txt(&x["owner"]),
-                        txt(&x["supplied_by"]),
+                        names.describe(&txt(&x["owner"])),
+                        names.person(&txt(&x["supplied_by"])),
                         when(&x["supplied_at"]),
                         when(&x["expires_at"]),
                         txt(&x["expired"]),

@@ -14,6 +14,7 @@
 pub mod endpoint;
 pub mod event;
 pub mod mapping;
+pub mod names;
 pub mod project;
 pub mod tenant;
 pub mod ticket;

@@ -1,5 +1,6 @@
 //! `ferry tenant`, `ferry member`, `ferry audit`, `ferry transaction`, `ferry whoami`.
 
+use super::names::{Names, human_names};
 use super::{TenantSel, emit, emit_change, is_id, pick, txt, when};
 use crate::Ctx;
 use crate::client::Client;
@@ -400,7 +401,8 @@ pub struct AuditArgs {
 }
 
 pub async fn run_audit(ctx: &Ctx, c: &Client, a: AuditArgs) -> Result<Value> {
-    let mut path = format!("{}/audit", a.sel.path(c).await?);
+    let tenant = a.sel.path(c).await?;
+    let mut path = format!("{tenant}/audit");
     let mut q = Vec::new();
     if let Some(n) = a.after {
         q.push(format!("after={n}"));
@@ -412,6 +414,7 @@ pub async fn run_audit(ctx: &Ctx, c: &Client, a: AuditArgs) -> Result<Value> {
         path = format!("{path}?{}", q.join("&"));
     }
     let v = c.get(&path).await?;
+    let names = human_names(ctx, Names::of_tenant(c, &tenant)).await?;
     emit(ctx, v, |v| {
         let mut t = Table::new(&["Seq", "At", "Who", "Action", "Target"]);
         for x in v["entries"].as_array().into_iter().flatten() {
@@ -420,7 +423,7 @@ pub async fn run_audit(ctx: &Ctx, c: &Client, a: AuditArgs) -> Result<Value> {
                 when(&x["at"]),
                 txt(&x["who"]),
                 txt(&x["action"]),
-                txt(&x["target"]),
+                names.describe(&txt(&x["target"])),
             ]);
         }
         print!("{}", t.render());

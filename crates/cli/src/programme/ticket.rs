@@ -1,6 +1,7 @@
 //! `ferry ticket`: post-migration issues against a mapping, within the reporting window after its event.
 
 use super::event::mapping_ids;
+use super::names::{Names, human_names};
 use super::{ProjectSel, emit, emit_change, is_id, txt, when};
 use crate::Ctx;
 use crate::client::Client;
@@ -82,12 +83,13 @@ pub async fn run_ticket(ctx: &Ctx, c: &Client, t: TicketCmd) -> Result<Value> {
         }
         TicketCommand::List => {
             let v = c.get(&path).await?;
+            let names = human_names(ctx, Names::of_project(c, &project)).await?;
             emit(ctx, v, |v| {
                 let mut t = Table::new(&["Id", "Mapping", "Status", "Title", "Reported"]);
                 for x in v["tickets"].as_array().into_iter().flatten() {
                     t.row(vec![
                         txt(&x["id"]),
-                        txt(&x["mapping"]),
+                        names.bare(&txt(&x["mapping"])),
                         txt(&x["status"]),
                         txt(&x["title"]),
                         when(&x["created_at"]),

@@ -267,3 +267,62 @@ fn ferry_serve_takes_its_settings_file_and_logs_events_and_passes_as_json_lines_
     }
     assert!(!out.contains(KEY));
 }
+
+/// The UUID-shaped words of `out` (8-4-4-4-12 hex digits).
+fn uuids(out: &str) -> Vec<String> {
+    out.split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
+        .filter(|w| {
+            w.len() == 36
+                && w.char_indices()
+                    .all(|(i, c)| matches!(i, 8 | 13 | 18 | 23) == (c == '-'))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn credential_and_audit_tables_name_mappings_projects_and_people_instead_of_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Served::start(&tmp.path().join("data"), &[]);
+    s.ok(&[
+        "tenant",
+        "create",
+        "Contoso",
+        "--paid",
+        "800",
+        "--first-purchase",
+        "2019-06-01",
+    ]);
+    s.ok(&["project", "create", "Mail", "--workload", "mail"]);
+    let mail = tmp.path().join("mailboxes");
+    maildir(&mail, "alex", 1);
+    s.ok(&[
+        "endpoint",
+        "set",
+        "source",
+        &format!("maildir:{}", mail.display()),
+    ]);
+    let csv = tmp.path().join("users.csv");
+    std::fs::write(
+        &csv,
+        "EmailAddress,UserName,Password\nalex@contoso.example,alex,pw\n",
+    )
+    .unwrap();
+    s.ok(&["mapping", "import", csv.to_str().unwrap()]);
+
+    let creds = s.ok(&["credential", "list"]);
+    assert!(
+        creds.contains("mapping alex@contoso.example (source)"),
+        "{creds}"
+    );
+    assert!(uuids(&creds).is_empty(), "ids instead of names:\n{creds}");
+
+    let audit = s.ok(&["audit"]);
+    assert!(audit.contains("project Mail"), "{audit}");
+    assert!(audit.contains("endpoint source"), "{audit}");
+    assert!(uuids(&audit).is_empty(), "ids instead of names:\n{audit}");
+
+    // --json stays the server's answer, ids and all.
+    let raw = s.ok(&["--json", "audit"]);
+    assert!(!uuids(&raw).is_empty(), "{raw}");
+}
