@@ -576,7 +576,7 @@ fn the_programme_through_the_cli_with_rules_refused_and_allowed() {
     assert!(out.contains("stored, expires"), "{out}");
     let out = keep(ok(op, &["credential", "list"]));
     assert!(
-        out.contains("endpoint:source") && out.contains("endpoint:target"),
+        out.contains("source endpoint") && out.contains("target endpoint"),
         "{out}"
     );
 

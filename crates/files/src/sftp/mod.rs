@@ -693,7 +693,11 @@ mod tests {
             Some(EntryKind::Special),
             "FIFO"
         );
-        assert_eq!(entry_kind(&attrs(0o140755)), None, "socket");
+        assert_eq!(
+            entry_kind(&attrs(0o140755)),
+            Some(EntryKind::Special),
+            "socket"
+        );
         assert_eq!(entry_kind(&FileAttributes::empty()), None);
     }
 
