@@ -859,9 +859,7 @@ fn quickstart_walks_the_programme_from_tenant_to_final_report() {
         !out.contains("fy_"),
         "the operator's token is never printed:\n{out}"
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "the quickstart took {:?}",
-        started.elapsed()
-    );
+    // How long it took is printed, not asserted: on a loaded machine a clock makes a test flaky (issue 9,
+    // item 20). The README's "a few seconds" is for a quiet machine.
+    eprintln!("the quickstart took {:?}", started.elapsed());
 }
