@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{code, ferry, ferry_command, json, text};
+use common::{code, ferry, ferry_command, json, maildir, text};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -143,25 +143,6 @@ fn server_env() -> [(&'static str, &'static str); 2] {
         ("FERRY_BOOTSTRAP_TOKEN", OPERATOR),
         ("FERRY_CREDENTIAL_KEY", KEY),
     ]
-}
-
-/// A Maildir++ INBOX with `n` small messages under `root/login`.
-fn maildir(root: &Path, login: &str, n: usize) {
-    let dir = root.join(login);
-    for sub in ["cur", "new", "tmp"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-    }
-    for i in 0..n {
-        let msg = format!(
-            "From: a@example.com\r\nTo: {login}@example.com\r\nSubject: message {i}\r\nMessage-ID: <{login}-{i}@example.com>\r\nDate: Mon, 3 Mar 2025 10:00:00 +0000\r\n\r\nBody {i}\r\n"
-        );
-        std::fs::write(
-            dir.join("cur")
-                .join(format!("17000000{i:02}.M{i}P1.test:2,S")),
-            msg,
-        )
-        .unwrap();
-    }
 }
 
 #[test]

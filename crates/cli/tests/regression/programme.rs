@@ -1,7 +1,7 @@
 //! Issue 9, the programme's items 18 and 19 through the binary: `ferry serve --settings FILE` (validated
 //! at start) and `--log-format json` (event and pass starts and ends, one line each, with names).
 
-use crate::common::{code, ferry, ferry_command, text};
+use crate::common::{code, ferry, ferry_command, maildir, text};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -149,24 +149,6 @@ impl Served {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-    }
-}
-
-fn maildir(root: &Path, login: &str, n: usize) {
-    let dir = root.join(login);
-    for sub in ["cur", "new", "tmp"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-    }
-    for i in 0..n {
-        let msg = format!(
-            "From: a@example.com\r\nTo: {login}@example.com\r\nSubject: message {i}\r\nMessage-ID: <{login}-{i}@example.com>\r\nDate: Mon, 3 Mar 2025 10:00:00 +0000\r\n\r\nBody {i}\r\n"
-        );
-        std::fs::write(
-            dir.join("cur")
-                .join(format!("17000000{i:02}.M{i}P1.test:2,S")),
-            msg,
-        )
-        .unwrap();
     }
 }
 
