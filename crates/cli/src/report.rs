@@ -274,7 +274,33 @@ pub async fn run(ctx: &Ctx, a: ReportArgs) -> Result<Outcome> {
     })
 }
 
-/// One row per mail folder and one per file mapping, with a `workload` column.
+/// One CSV row: a mail folder, a skipped or failed message, or a file mapping. Columns a kind of row does
+/// not have stay empty; the field order is the column order.
+#[derive(Serialize, Default)]
+struct CsvRow<'a> {
+    workload: &'a str,
+    mapping: &'a str,
+    source: &'a str,
+    target: &'a str,
+    folder: &'a str,
+    discovered: Option<u64>,
+    copied: Option<u64>,
+    skipped: Option<u64>,
+    failed: Option<u64>,
+    pending: Option<u64>,
+    bytes_copied: Option<u64>,
+    duration_secs: Option<String>,
+    error: &'a str,
+    item_uid: Option<u32>,
+    item_date: &'a str,
+    item_sender: &'a str,
+    item_subject: &'a str,
+    item_status: &'a str,
+    item_reason: &'a str,
+}
+
+/// One row per mail folder, one per skipped or failed message, and one per file mapping, with a
+/// `workload` column.
 fn write_csv(mail: &[MailboxReport], files: &[FileReport]) -> Result<()> {
     let csv_err = |e: csv::Error| {
         if let csv::ErrorKind::Io(io) = e.kind() {
@@ -283,102 +309,60 @@ fn write_csv(mail: &[MailboxReport], files: &[FileReport]) -> Result<()> {
         Error::unexpected(format!("cannot write CSV: {e}"))
     };
     let mut w = csv::Writer::from_writer(std::io::stdout());
-    w.write_record([
-        "workload",
-        "mapping",
-        "source",
-        "target",
-        "folder",
-        "discovered",
-        "copied",
-        "skipped",
-        "failed",
-        "pending",
-        "bytes_copied",
-        "duration_secs",
-        "error",
-        "item_uid",
-        "item_date",
-        "item_sender",
-        "item_subject",
-        "item_status",
-        "item_reason",
-    ])
-    .map_err(csv_err)?;
     for m in mail {
+        let mailbox = || CsvRow {
+            workload: "mail",
+            mapping: &m.label,
+            source: &m.source,
+            target: &m.target,
+            ..CsvRow::default()
+        };
         for f in &m.folders {
-            w.write_record([
-                "mail",
-                m.label.as_str(),
-                &m.source,
-                &m.target,
-                &f.folder,
-                &f.discovered.to_string(),
-                &f.copied.to_string(),
-                &f.skipped.to_string(),
-                &f.failed.to_string(),
-                &f.pending.to_string(),
-                &f.bytes_copied.to_string(),
-                &format!("{:.3}", f.duration_secs),
-                f.folder_error.as_deref().unwrap_or(""),
-                "",
-                "",
-                "",
-                "",
-                "",
-                "",
-            ])
+            w.serialize(CsvRow {
+                folder: &f.folder,
+                discovered: Some(f.discovered),
+                copied: Some(f.copied),
+                skipped: Some(f.skipped),
+                failed: Some(f.failed),
+                pending: Some(f.pending),
+                bytes_copied: Some(f.bytes_copied),
+                duration_secs: Some(format!("{:.3}", f.duration_secs)),
+                error: f.folder_error.as_deref().unwrap_or(""),
+                ..mailbox()
+            })
             .map_err(csv_err)?;
         }
         // One row per skipped or failed message, after its mailbox's folders.
         for p in &m.problems {
-            w.write_record([
-                "mail",
-                m.label.as_str(),
-                &m.source,
-                &m.target,
-                &p.folder,
-                "",
-                "",
-                "",
-                "",
-                "",
-                "",
-                "",
-                "",
-                &p.uid.to_string(),
-                p.date.as_deref().unwrap_or(""),
-                p.sender.as_deref().unwrap_or(""),
-                p.subject.as_deref().unwrap_or(""),
-                &p.status,
-                &p.reason,
-            ])
+            w.serialize(CsvRow {
+                folder: &p.folder,
+                item_uid: Some(p.uid),
+                item_date: p.date.as_deref().unwrap_or(""),
+                item_sender: p.sender.as_deref().unwrap_or(""),
+                item_subject: p.subject.as_deref().unwrap_or(""),
+                item_status: &p.status,
+                item_reason: &p.reason,
+                ..mailbox()
+            })
             .map_err(csv_err)?;
         }
     }
     for f in files {
         let t = &f.totals;
-        w.write_record([
-            "files",
-            t.label.as_str(),
-            &t.source,
-            &t.target,
-            "",
-            &t.discovered.to_string(),
-            &t.copied.to_string(),
-            &t.skipped.to_string(),
-            &t.failed.to_string(),
-            &t.pending.to_string(),
-            &t.bytes_copied.to_string(),
-            &format!("{:.3}", t.duration_secs),
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-        ])
+        w.serialize(CsvRow {
+            workload: "files",
+            mapping: &t.label,
+            source: &t.source,
+            target: &t.target,
+            discovered: Some(t.discovered),
+            copied: Some(t.copied),
+            skipped: Some(t.skipped),
+            failed: Some(t.failed),
+            pending: Some(t.pending),
+            bytes_copied: Some(t.bytes_copied),
+            duration_secs: Some(format!("{:.3}", t.duration_secs)),
+            ..CsvRow::default()
+        })
         .map_err(csv_err)?;
     }
     w.flush().map_err(|e| {
