@@ -7,12 +7,12 @@
 
 mod common;
 
-use common::{code, ferry, ferry_command, json, maildir, text};
+use common::{Served, code, ferry, ferry_command, json, maildir, text};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
+use std::path::Path;
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Random, as `FERRY_BOOTSTRAP_TOKEN` must be (at least 128 bits of entropy).
@@ -23,21 +23,6 @@ const ENDPOINT_SECRET: &str = "endpoint-Secret-7f3a";
 const STDIN_SECRET: &str = "stdin-Secret-91bc";
 const CSV_PASSWORD: &str = "csv-Secret-c0de";
 
-/// A `ferry serve` child process; killed when dropped.
-struct Served {
-    child: Child,
-    url: String,
-    data: PathBuf,
-    log: PathBuf,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Served {
     /// `ferry serve --listen 127.0.0.1:0` on `data` with `env`; waits for its address and `/healthz`.
     fn start(data: &Path, log_name: &str, env: &[(&str, &str)]) -> Served {
@@ -45,42 +30,9 @@ impl Served {
             "{}-{log_name}.log",
             data.file_name().unwrap().to_string_lossy()
         ));
-        let out = std::fs::File::create(&log).unwrap();
-        let err = out.try_clone().unwrap();
-        let child = ferry_command(data, &["-vv", "serve", "--listen", "127.0.0.1:0"], env)
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .expect("start ferry serve");
-        let mut s = Served {
-            child,
-            url: String::new(),
-            data: data.to_path_buf(),
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let text = s.output();
-            if let Some(rest) = text.split("Ferry is serving ").nth(1) {
-                s.url = rest.split(": ").next().unwrap().to_string();
-                break;
-            }
-            if let Ok(Some(status)) = s.child.try_wait() {
-                panic!("ferry serve exited ({status}):\n{text}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ferry serve did not say where it listens:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let s = Served::spawn(data, log, &["-vv", "serve", "--listen", "127.0.0.1:0"], env);
         s.wait_healthy();
         s
-    }
-
-    /// Everything the server printed so far (stdout and stderr).
-    fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     fn wait_healthy(&self) {

@@ -161,3 +161,64 @@ pub fn maildir(root: &Path, login: &str, n: usize) {
         .unwrap();
     }
 }
+
+/// A `ferry serve` child process; killed when dropped.
+pub struct Served {
+    pub child: std::process::Child,
+    pub url: String,
+    pub data: std::path::PathBuf,
+    pub log: std::path::PathBuf,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    /// `ferry ARGS` (a `serve … --listen 127.0.0.1:0`) on `data` with `env`, stdout and stderr into `log`;
+    /// returns once the server says where it listens (bounded wait), panics with its output if it exits.
+    pub fn spawn(
+        data: &Path,
+        log: std::path::PathBuf,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Served {
+        let out = std::fs::File::create(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        let child = ferry_command(data, args, env)
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .expect("start ferry serve");
+        let mut s = Served {
+            child,
+            url: String::new(),
+            data: data.to_path_buf(),
+            log,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let text = s.output();
+            if let Some(rest) = text.split("Ferry is serving ").nth(1) {
+                s.url = rest.split(": ").next().unwrap().to_string();
+                return s;
+            }
+            if let Ok(Some(status)) = s.child.try_wait() {
+                panic!("ferry serve exited ({status}):\n{text}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "ferry serve did not say where it listens:\n{text}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Everything the server printed so far (stdout and stderr).
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}

@@ -1,10 +1,9 @@
 //! Issue 9, the programme's items 18 and 19 through the binary: `ferry serve --settings FILE` (validated
 //! at start) and `--log-format json` (event and pass starts and ends, one line each, with names).
 
-use crate::common::{code, ferry, ferry_command, maildir, text};
+use crate::common::{Served, code, ferry, maildir, text};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const OPERATOR: &str = "fy_q7Vd2LxN9cRt4WbZ8mKp1HsJ6yFgA3eU0oXiC5nTl_E";
@@ -52,60 +51,12 @@ fn a_misspelt_or_impossible_setting_stops_ferry_serve_naming_it() {
     }
 }
 
-/// A `ferry serve` child; killed when dropped.
-struct Served {
-    child: Child,
-    url: String,
-    data: PathBuf,
-    log: PathBuf,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Served {
     fn start(data: &Path, extra: &[&str]) -> Served {
         std::fs::create_dir_all(data).unwrap();
-        let log = data.join("serve.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let err = out.try_clone().unwrap();
         let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
-        let child = ferry_command(data, &args, &server_env())
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .expect("start ferry serve");
-        let mut s = Served {
-            child,
-            url: String::new(),
-            data: data.to_path_buf(),
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let text = s.output();
-            if let Some(rest) = text.split("Ferry is serving ").nth(1) {
-                s.url = rest.split(": ").next().unwrap().to_string();
-                return s;
-            }
-            if let Ok(Some(status)) = s.child.try_wait() {
-                panic!("ferry serve exited ({status}):\n{text}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ferry serve did not start:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        Served::spawn(data, data.join("serve.log"), &args, &server_env())
     }
 
     /// `ferry ARGS` as the operator; its stdout, asserting success.
