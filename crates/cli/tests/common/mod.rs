@@ -36,13 +36,27 @@ impl Pair {
     pub fn command(&self, sub: &str, user: &str, extra: &[&str]) -> Command {
         let src = format!("{}?starttls=never", self.source.url());
         let tgt = format!("{}?starttls=never", self.target.url());
+        self.command_at(self.data.path(), &src, &tgt, sub, user, extra)
+    }
+
+    /// `ferry mail <sub>` for one user with the store in `data` and the given endpoint URLs, both logins
+    /// with [`PASSWORD`], extra args appended.
+    pub fn command_at(
+        &self,
+        data: &Path,
+        src: &str,
+        tgt: &str,
+        sub: &str,
+        user: &str,
+        extra: &[&str],
+    ) -> Command {
         let mut args = vec![
             "mail",
             sub,
             "--source",
-            &src,
+            src,
             "--target",
-            &tgt,
+            tgt,
             "--source-user",
             user,
             "--target-user",
@@ -50,7 +64,7 @@ impl Pair {
         ];
         args.extend_from_slice(extra);
         ferry_command(
-            self.data.path(),
+            data,
             &args,
             &[
                 ("FERRY_SOURCE_PASSWORD", PASSWORD),

@@ -263,25 +263,10 @@ fn imaps_on_a_plain_port_suggests_imap() {
     );
     let src = format!("imaps://127.0.0.1:{}", pair.source.port());
     let (_, tgt) = plain(&pair);
-    let out = ferry(
-        pair.data.path(),
-        &[
-            "mail",
-            "migrate",
-            "--source",
-            &src,
-            "--target",
-            &tgt,
-            "--source-user",
-            "eve",
-            "--target-user",
-            "eve",
-        ],
-        &[
-            ("FERRY_SOURCE_PASSWORD", PASSWORD),
-            ("FERRY_TARGET_PASSWORD", PASSWORD),
-        ],
-    );
+    let out = pair
+        .command_at(pair.data.path(), &src, &tgt, "migrate", "eve", &[])
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 2, "{}", text(&out));
     let err = stderr(&out);
     assert!(err.contains("source"), "{err}");

@@ -18,27 +18,9 @@ fn opts() -> DovecotOptions {
 fn run_with_store(pair: &Pair, data: &Path, sub: &str, user: &str, extra: &[&str]) -> Output {
     let src = format!("{}?starttls=never", pair.source.url());
     let tgt = format!("{}?starttls=never", pair.target.url());
-    let mut args = vec![
-        "mail",
-        sub,
-        "--source",
-        &src,
-        "--target",
-        &tgt,
-        "--source-user",
-        user,
-        "--target-user",
-        user,
-    ];
-    args.extend_from_slice(extra);
-    ferry(
-        data,
-        &args,
-        &[
-            ("FERRY_SOURCE_PASSWORD", PASSWORD),
-            ("FERRY_TARGET_PASSWORD", PASSWORD),
-        ],
-    )
+    pair.command_at(data, &src, &tgt, sub, user, extra)
+        .output()
+        .expect("run ferry")
 }
 
 /// A message with fixed headers whose body is `fill` repeated: same headers and size for any `fill`.
