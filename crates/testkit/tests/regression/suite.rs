@@ -185,7 +185,8 @@ error: 1 target failed:
         String::from_utf8_lossy(&out.stderr)
     );
     for want in [
-        "tests: 3 passed, 1 failed, 1 ignored, in 3 test binaries",
+        "test binaries: 3\n",
+        "\ntests: 3 passed, 1 failed, 1 skipped\n",
         "FAILED tests/proxy.rs",
         "dropping_the_proxy_closes_its_port_and_connections",
         "`-p ferry-testkit --test proxy`",
