@@ -25,6 +25,7 @@ pub mod limits;
 pub mod mail;
 pub mod programme;
 pub mod rules;
+pub mod token;
 pub mod utf7;
 
 pub use error::{Error, ErrorKind, Result, Retry, redact_url};
