@@ -17,7 +17,8 @@ pub struct EndpointArgs {
     #[arg(long, value_name = "URL")]
     pub source: String,
 
-    /// Target: imap://host[:port], imaps://host[:port] or maildir:PATH.
+    /// Target: imap://host[:port], imaps://host[:port], exo://TENANT (Exchange Online over IMAP with OAuth;
+    /// each mapping's EmailAddress is the mailbox) or maildir:PATH.
     #[arg(long, value_name = "URL")]
     pub target: String,
 
@@ -88,6 +89,14 @@ fn with_auth(
     match ep {
         MailEndpoint::Imap(cfg) => {
             let cfg: ImapConfig = cfg.clone();
+            if cfg.exchange.is_some() && login.token.is_none() {
+                return Err(Error::config(format!(
+                    "exo:// logs in with OAuth only (app-only token for IMAP.AccessAsApp): give --{}-oauth-token \
+                     (or FERRY_{}_TOKEN); a password or admin login does not work with Exchange Online",
+                    side.name(),
+                    side.name().to_uppercase()
+                )));
+            }
             let cfg = if let Some(token) = login.token {
                 cfg.with_xoauth2(login.user, Secret::new(token))?
             } else if let Some(admin) = login.admin {

@@ -7,6 +7,8 @@
 //! - `imaps://[user@]host[:port]` — port 993, TLS from the first byte,
 //! - `?tls_verify=false` accepts self-signed certificates (test servers only),
 //! - `?timeout=SECONDS` overrides the 120 s answer timeout,
+//! - `exo://<tenant>` — Exchange Online: `imaps://outlook.office365.com:993` with `XOAUTH2` as each
+//!   mapping's mailbox (see [`crate::exo`] for its options),
 //! - `maildir:PATH`, `mbox:PATH`.
 //!
 //! Passwords never travel in URLs (they end up in logs and shell history): give them to
@@ -106,6 +108,8 @@ pub struct ImapConfig {
     pub auth: Option<ImapAuth>,
     /// How long any single read or write may take before the connection is considered lost.
     pub timeout: Duration,
+    /// `exo://`: the server is Exchange Online, with its error replies, limits and folder names.
+    pub exchange: Option<crate::exo::ExchangeProfile>,
 }
 
 /// The answer timeout when the URL does not give one.
@@ -122,6 +126,7 @@ impl ImapConfig {
             user: None,
             auth: None,
             timeout: DEFAULT_TIMEOUT,
+            exchange: None,
         }
     }
 
@@ -221,9 +226,12 @@ impl MailEndpoint {
                 });
             }
         }
+        if url.len() >= 6 && url[..6].eq_ignore_ascii_case("exo://") {
+            return crate::exo::parse_exo(url).map(MailEndpoint::Imap);
+        }
         let parsed = url::Url::parse(url).map_err(|e| {
             Error::config(format!(
-                "endpoint `{url}` is not a URL ({e}); write imap://host, imaps://host, maildir:PATH or mbox:PATH"
+                "endpoint `{url}` is not a URL ({e}); write imap://host, imaps://host, exo://tenant, maildir:PATH or mbox:PATH"
             ))
         })?;
         let (tls, default_port) = match parsed.scheme() {
@@ -231,7 +239,7 @@ impl MailEndpoint {
             "imaps" => (TlsMode::Implicit, 993),
             other => {
                 return Err(Error::config(format!(
-                    "endpoint scheme `{other}` is not a mail endpoint; write imap://, imaps://, maildir: or mbox:"
+                    "endpoint scheme `{other}` is not a mail endpoint; write imap://, imaps://, exo://, maildir: or mbox:"
                 )));
             }
         };
@@ -277,6 +285,7 @@ impl MailEndpoint {
             user,
             auth: None,
             timeout: DEFAULT_TIMEOUT,
+            exchange: None,
         };
         for (key, value) in parsed.query_pairs() {
             match key.as_ref() {

@@ -1,4 +1,5 @@
-//! Ferry's mail connectors: IMAP (source and target), Maildir (source and target), mbox (source).
+//! Ferry's mail connectors: IMAP (source and target; Exchange Online as `exo://`), Maildir (source and
+//! target), mbox (source).
 //!
 //! Every connector implements [`ferry_core::mail::MailConnector`]; [`open_mail`] turns an endpoint
 //! (parsed from a URL such as `imaps://mail.example.com` or `maildir:/srv/mail/alice`) into one.
@@ -21,6 +22,7 @@
 //! ```
 
 pub mod config;
+pub mod exo;
 pub mod imap;
 pub mod maildir;
 pub mod mbox;
