@@ -89,6 +89,11 @@ pub struct Credentials {
     /// Accept an SFTP host key that is not in known_hosts (test servers only).
     #[arg(long)]
     pub accept_unknown_host_key: bool,
+    /// Follow symbolic links on a local source and copy what they point to (like rsync -L and
+    /// rclone -L). Without it links are listed and skipped with a reason. Broken links and links to a
+    /// folder that contains them (a loop) stay skipped either way.
+    #[arg(long, short = 'L')]
+    pub copy_links: bool,
 }
 
 /// Which files and how.
@@ -224,6 +229,16 @@ fn endpoint(text: &str, side: Side, c: &Credentials) -> Result<FileEndpoint> {
         ),
     };
     Ok(match ep {
+        FileEndpoint::Local { path, .. } => FileEndpoint::Local {
+            path,
+            follow_links: matches!(side, Side::Source) && c.copy_links,
+        },
+        _ if c.copy_links && matches!(side, Side::Source) => {
+            return Err(Error::config(format!(
+                "source {}: --copy-links follows links on a local source only; remote sources list links as links, which are skipped with a reason",
+                ep.describe()
+            )));
+        }
         FileEndpoint::WebDav(cfg) => match password {
             Some(p) => FileEndpoint::WebDav(cfg.with_credentials(user.as_deref(), Secret::new(p))?),
             None => FileEndpoint::WebDav(cfg),
@@ -261,7 +276,6 @@ fn endpoint(text: &str, side: Side, c: &Credentials) -> Result<FileEndpoint> {
                 }
             }
         }
-        other => other,
     })
 }
 

@@ -121,7 +121,10 @@ async fn an_interrupted_multipart_upload_resumes_at_the_first_missing_part_on_th
             .await
             .unwrap(),
     );
-    let source = FileEndpoint::Local { path: src.clone() };
+    let source = FileEndpoint::Local {
+        path: src.clone(),
+        follow_links: false,
+    };
     let spec = |flaky: bool| FileMappingSpec {
         label: "share".into(),
         source: if flaky {

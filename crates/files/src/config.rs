@@ -37,6 +37,9 @@ pub enum FileEndpoint {
     /// A local directory or a mounted share.
     Local {
         path: PathBuf,
+        /// Follow symbolic links (`--copy-links`): list and copy what they point to. Broken links and
+        /// links to one of their own parent folders are still listed as links (and skipped).
+        follow_links: bool,
     },
     WebDav(WebDavConfig),
     Sftp(SftpConfig),
@@ -311,6 +314,7 @@ impl FileEndpoint {
             }
             return Ok(FileEndpoint::Local {
                 path: PathBuf::from(path),
+                follow_links: false,
             });
         };
         let parsed = url::Url::parse(text).map_err(|e| {
@@ -338,6 +342,7 @@ impl FileEndpoint {
                 options.reject_all("file://")?;
                 Ok(FileEndpoint::Local {
                     path: PathBuf::from(path),
+                    follow_links: false,
                 })
             }
             "webdav" | "webdavs" => {
@@ -354,7 +359,7 @@ impl FileEndpoint {
     /// A description for logs and reports, without secrets.
     pub fn describe(&self) -> String {
         match self {
-            FileEndpoint::Local { path } => path.display().to_string(),
+            FileEndpoint::Local { path, .. } => path.display().to_string(),
             FileEndpoint::WebDav(c) => c.describe(),
             FileEndpoint::Sftp(c) => c.describe(),
             FileEndpoint::S3(c) => c.describe(),
@@ -594,7 +599,10 @@ mod tests {
         ] {
             assert_eq!(
                 parse(text),
-                FileEndpoint::Local { path: path.into() },
+                FileEndpoint::Local {
+                    path: path.into(),
+                    follow_links: false,
+                },
                 "{text}"
             );
         }

@@ -23,8 +23,10 @@
 //!   only its own entries. The token is `<cursor id>:<last name>`: when the cursor is gone (evicted,
 //!   another process), the directory is read again and resumes after the last name. One directory's
 //!   names are held, never a tree's; at most [`MAX_CURSORS`] abandoned cursors are kept.
-//! - **Everything is listed.** Symbolic links are never followed (following them could leave the root or
-//!   loop): they are listed as [`EntryKind::Symlink`]. FIFOs, sockets and devices are listed as
+//! - **Everything is listed.** Symbolic links are not followed by default (following them could leave the
+//!   root or loop): they are listed as [`EntryKind::Symlink`]. [`LocalConnector::with_follow_links`]
+//!   (`--copy-links`, like `rsync -L` and `rclone -L`) lists what each link points to instead, except a
+//!   broken link and a link to a folder that contains it (a loop), which stay links. FIFOs, sockets and devices are listed as
 //!   [`EntryKind::Special`] (reading a FIFO blocks). The engine accounts for both (skipped, with the
 //!   reason), so nothing is left out silently (issue 9). Names that are not UTF-8 are carried escaped
 //!   ([`ferry_core::file::name_from_bytes`]) and written back byte for byte. [`LocalConnector::skipped`]
@@ -79,6 +81,7 @@ pub struct LocalConnector {
     access: Access,
     fsync: bool,
     page_size: usize,
+    follow_links: bool,
     shared: Arc<Shared>,
 }
 
@@ -116,6 +119,8 @@ struct ListJob {
     token: Option<String>,
     hide_parts: bool,
     page_size: usize,
+    /// `Some(root)` when links are followed: loops are detected against the folders from the root down.
+    follow_from: Option<PathBuf>,
     shared: Arc<Shared>,
 }
 
@@ -137,6 +142,7 @@ impl LocalConnector {
             access,
             fsync: false,
             page_size: PAGE_SIZE,
+            follow_links: false,
             shared: Arc::new(Shared {
                 session: Uuid::now_v7().simple().to_string(),
                 ..Shared::default()
@@ -147,6 +153,13 @@ impl LocalConnector {
     /// `fsync` each file before it is renamed into place (durable across power loss, slower).
     pub fn with_fsync(mut self, fsync: bool) -> Self {
         self.fsync = fsync;
+        self
+    }
+
+    /// Follow symbolic links: list (and so copy) what they point to, wherever that is. A broken link, and
+    /// a link to a folder that contains it (which would loop), is still listed as a link.
+    pub fn with_follow_links(mut self, follow: bool) -> Self {
+        self.follow_links = follow;
         self
     }
 
@@ -262,17 +275,39 @@ impl Shared {
         Ok(out)
     }
 
-    /// `stat` a page's entries (symlinks not followed) into `FileEntry`s.
-    fn entries(&self, dir: &str, page: Vec<(String, DirEntry)>) -> io::Result<Vec<FileEntry>> {
+    /// `stat` a page's entries into `FileEntry`s; links are followed when `follow_from` is the root.
+    fn entries(
+        &self,
+        dir: &str,
+        page: Vec<(String, DirEntry)>,
+        follow_from: Option<&Path>,
+    ) -> io::Result<Vec<FileEntry>> {
         let mut out = Vec::with_capacity(page.len());
+        let mut ancestors: Option<Vec<PathBuf>> = None;
         for (name, entry) in page {
             let path = ferry_core::file::join(dir, &name);
-            let meta = match entry.metadata() {
+            let mut meta = match entry.metadata() {
                 Ok(m) => m,
                 // Gone since the directory was read: it is simply not there any more.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
+            if let Some(root) = follow_from.filter(|_| meta.file_type().is_symlink()) {
+                // A broken link (or one we may not follow) stays a link, and so is reported.
+                if let Ok(target) = fs::metadata(entry.path()) {
+                    let looped = target.is_dir()
+                        && fs::canonicalize(entry.path()).is_ok_and(|to| {
+                            ancestors
+                                .get_or_insert_with(|| canonical_chain(root, dir))
+                                .contains(&to)
+                        });
+                    if looped {
+                        tracing::info!(path, "a link to a folder that contains it: not followed");
+                    } else {
+                        meta = target;
+                    }
+                }
+            }
             out.push(self.entry_of(path, &meta));
         }
         Ok(out)
@@ -329,6 +364,7 @@ impl ListJob {
             token,
             hide_parts,
             page_size,
+            follow_from,
             shared,
         } = self;
         let err = |e| io_error(e, "list", &dir);
@@ -356,7 +392,9 @@ impl ListJob {
         };
         let page: Vec<_> = rest.by_ref().take(page_size).collect();
         let last = page.last().map(|(n, _)| n.clone());
-        let entries = shared.entries(&dir, page).map_err(err)?;
+        let entries = shared
+            .entries(&dir, page, follow_from.as_deref())
+            .map_err(err)?;
         let next = match last {
             Some(last) if rest.len() > 0 => {
                 Some(format!("{}:{last}", shared.remember(&dir, rest).simple()))
@@ -399,6 +437,7 @@ impl FileConnector for LocalConnector {
             token,
             hide_parts: self.access == Access::ReadWrite,
             page_size: self.page_size,
+            follow_from: self.follow_links.then(|| self.root.clone()),
             shared: self.shared.clone(),
         };
         blocking(move || job.run()).await
@@ -407,7 +446,8 @@ impl FileConnector for LocalConnector {
     async fn stat(&self, path: &str) -> Result<Option<FileEntry>> {
         crate::check_path(path, true, "stat")?;
         let (full, path, shared) = (self.full(path), path.to_owned(), self.shared.clone());
-        blocking(move || match fs::symlink_metadata(full) {
+        let follow = self.follow_links;
+        blocking(move || match lstat_or_stat(&full, follow) {
             Ok(meta) => Ok(Some(shared.entry_of(path, &meta))),
             Err(e)
                 if matches!(
@@ -790,6 +830,34 @@ fn parse_token(token: &str) -> Option<(Uuid, &str)> {
 
 /// The one place local I/O errors become Ferry errors. Per-file refusals (permissions, a name the file
 /// system cannot store, a full disk) are permanent `Rejected`; everything else is temporary `Io`.
+/// The real paths of `root` and of every folder from it down to `dir`: a followed link whose real path
+/// is one of them points to a folder that contains it, and following it would never end.
+fn canonical_chain(root: &Path, dir: &str) -> Vec<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut chain: Vec<PathBuf> = fs::canonicalize(root).into_iter().collect();
+    let mut prefix = String::new();
+    for name in dir.split('/').filter(|n| !n.is_empty()) {
+        prefix = ferry_core::file::join(&prefix, name);
+        let bytes = ferry_core::file::name_bytes(&prefix);
+        if let Ok(real) = fs::canonicalize(root.join(std::ffi::OsStr::from_bytes(&bytes))) {
+            chain.push(real);
+        }
+    }
+    chain
+}
+
+/// `lstat`, or `stat` when links are followed (a broken link is then still seen as the link).
+fn lstat_or_stat(full: &Path, follow: bool) -> io::Result<Metadata> {
+    if follow {
+        match fs::metadata(full) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => fs::symlink_metadata(full),
+            other => other,
+        }
+    } else {
+        fs::symlink_metadata(full)
+    }
+}
+
 fn io_error(e: io::Error, op: &'static str, path: &str) -> Error {
     use io::ErrorKind as K;
     let (kind, temporary) = match e.kind() {

@@ -46,7 +46,9 @@ pub async fn open_files(
     access: Access,
 ) -> ferry_core::Result<Arc<dyn FileConnector>> {
     Ok(match endpoint {
-        FileEndpoint::Local { path } => Arc::new(fs::LocalConnector::open(path, access)?),
+        FileEndpoint::Local { path, follow_links } => {
+            Arc::new(fs::LocalConnector::open(path, access)?.with_follow_links(*follow_links))
+        }
         FileEndpoint::WebDav(cfg) => Arc::new(webdav::WebDavConnector::new(cfg.clone(), access)?),
         FileEndpoint::Sftp(cfg) => {
             Arc::new(sftp::SftpConnector::connect(cfg.clone(), access).await?)

@@ -282,6 +282,85 @@ fn every_source_entry_is_accounted_for_and_names_that_are_not_utf8_arrive_byte_f
 }
 
 #[test]
+fn with_copy_links_a_local_source_s_links_are_followed_and_only_broken_or_looping_ones_are_skipped()
+{
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let (src, tgt, data, outside) = (
+        dir.path().join("src"),
+        dir.path().join("tgt"),
+        dir.path().join("data"),
+        dir.path().join("outside"),
+    );
+    write(&src, "real/a.txt", b"alpha", an_hour_ago());
+    write(&outside, "b.txt", b"beyond the root", an_hour_ago());
+    symlink("real/a.txt", src.join("file-link")).unwrap();
+    symlink(&outside, src.join("shared")).unwrap();
+    symlink(".", src.join("loop")).unwrap();
+    symlink("..", src.join("real/up")).unwrap();
+    symlink("nowhere", src.join("broken")).unwrap();
+    let (s, t) = (src.to_str().unwrap(), tgt.to_str().unwrap());
+    let run = ferry(
+        &data,
+        &["files", "migrate", s, t, "--copy-links", "--json"],
+        &[],
+    );
+    // Followed: the file link and the folder outside the root. Skipped: the two loops and the broken link.
+    assert_eq!(code(&run), 1, "{}", text(&run));
+    assert_eq!(totals(&run, "copied"), Some(3), "{}", text(&run));
+    assert_eq!(totals(&run, "skipped"), Some(3), "{}", text(&run));
+    assert_eq!(std::fs::read(tgt.join("file-link")).unwrap(), b"alpha");
+    assert_eq!(
+        std::fs::read(tgt.join("shared/b.txt")).unwrap(),
+        b"beyond the root"
+    );
+    assert!(
+        !std::fs::symlink_metadata(tgt.join("file-link"))
+            .unwrap()
+            .is_symlink()
+    );
+    for absent in ["loop", "real/up", "broken"] {
+        assert!(
+            std::fs::symlink_metadata(tgt.join(absent)).is_err(),
+            "{absent} was copied"
+        );
+    }
+    // Verify follows the same links; without --copy-links the links are links again (and skipped).
+    let v = ferry(
+        &data,
+        &["files", "verify", s, t, "--copy-links", "--json"],
+        &[],
+    );
+    let v = json(&v)[0].clone();
+    assert_eq!(
+        (v["same"].as_u64(), v["skipped"].as_u64()),
+        (Some(3), Some(3)),
+        "{v}"
+    );
+    let plain = ferry(&data, &["files", "assess", s, "--json"], &[]);
+    assert_eq!(
+        json(&plain)["inventory"]["skips"].as_u64(),
+        Some(5),
+        "{}",
+        text(&plain)
+    );
+    // A remote source cannot follow links: said at once, nothing copied.
+    let remote = ferry(
+        &data,
+        &[
+            "files",
+            "migrate",
+            "webdav://127.0.0.1:1/x",
+            t,
+            "--copy-links",
+        ],
+        &[],
+    );
+    assert_eq!(code(&remote), 2, "{}", text(&remote));
+    assert!(text(&remote).contains("--copy-links"), "{}", text(&remote));
+}
+
+#[test]
 fn names_that_are_not_utf8_reach_webdav_and_s3_by_the_documented_mapping() {
     use std::os::unix::ffi::OsStrExt;
     let dir = tempfile::tempdir().unwrap();

@@ -140,7 +140,7 @@ async fn open_endpoint(
     let at = |e: ferry_core::Error| format!("the {side} endpoint: {}", e.message());
     let mut key = None;
     let endpoint = match parsed {
-        FileEndpoint::Local { path } => FileEndpoint::Local { path },
+        FileEndpoint::Local { path, follow_links } => FileEndpoint::Local { path, follow_links },
         FileEndpoint::WebDav(cfg) => match secret {
             Some(s) => {
                 FileEndpoint::WebDav(cfg.with_credentials(user, Secret::new(s)).map_err(at)?)
