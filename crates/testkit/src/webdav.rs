@@ -54,16 +54,22 @@ impl std::fmt::Debug for WebDavServer {
 impl WebDavServer {
     /// Serve a fresh empty directory without authentication.
     pub fn start() -> io::Result<WebDavServer> {
-        Self::launch(None)
+        Self::launch(None, false)
+    }
+
+    /// Serve a fresh empty directory whose ETags follow the content (`--etag-hash MD5`), as Nextcloud's
+    /// and ownCloud's do, instead of rclone's default of size and mtime.
+    pub fn with_content_etags() -> io::Result<WebDavServer> {
+        Self::launch(None, true)
     }
 
     /// Serve a fresh empty directory that requires HTTP basic authentication with `user` / `pass`
     /// (`--user`/`--pass`); other requests get `401`.
     pub fn with_auth(user: &str, pass: &str) -> io::Result<WebDavServer> {
-        Self::launch(Some((user.to_owned(), pass.to_owned())))
+        Self::launch(Some((user.to_owned(), pass.to_owned())), false)
     }
 
-    fn launch(auth: Option<(String, String)>) -> io::Result<WebDavServer> {
+    fn launch(auth: Option<(String, String)>, content_etags: bool) -> io::Result<WebDavServer> {
         let dir = daemon::temp_dir("ferry-webdav-")?;
         let served = dir.path().join("served");
         fs::create_dir(&served)?;
@@ -83,6 +89,9 @@ impl WebDavServer {
                 .arg("--cache-dir")
                 .arg(&cache)
                 .args(["--dir-cache-time", "0s", "--log-level", "INFO"]);
+            if content_etags {
+                cmd.args(["--etag-hash", "MD5"]);
+            }
             if let Some((user, pass)) = &auth {
                 cmd.arg("--user").arg(user).arg("--pass").arg(pass);
             }

@@ -123,6 +123,33 @@ fn a_target_edit_that_keeps_size_and_mtime_is_not_overwritten_on_s3() {
 }
 
 #[test]
+fn a_target_edit_that_keeps_size_and_mtime_is_not_overwritten_on_webdav_with_content_etags() {
+    let server = WebDavServer::with_content_etags().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+    let then = an_hour_ago();
+    write(&src, "budget.txt", b"total: 100", then);
+    let url = format!("webdav://127.0.0.1:{}/", server.port());
+    let first = migrate(&data, src.to_str().unwrap(), &url, &[]);
+    assert_eq!(code(&first), 0, "{}", text(&first));
+    // Someone edits the copy on the target: same size, the very same mtime, other bytes.
+    let stamp = std::fs::metadata(server.dir().join("budget.txt"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    write(server.dir(), "budget.txt", b"total: 999", stamp);
+    write(&src, "budget.txt", b"total: 200", SystemTime::now());
+    let again = migrate(&data, src.to_str().unwrap(), &url, &[]);
+    assert_eq!(code(&again), 1, "{}", text(&again));
+    assert_eq!(totals(&again, "copied"), Some(0), "{}", text(&again));
+    assert_eq!(totals(&again, "skipped"), Some(1), "{}", text(&again));
+    assert_eq!(
+        std::fs::read(server.dir().join("budget.txt")).unwrap(),
+        b"total: 999"
+    );
+}
+
+#[test]
 fn a_missing_webdav_target_folder_is_created_with_its_parents() {
     let server = WebDavServer::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
