@@ -9,14 +9,18 @@
 //! - `?timeout=SECONDS` overrides the 120 s answer timeout,
 //! - `exo://<tenant>` — Exchange Online: `imaps://outlook.office365.com:993` with `XOAUTH2` as each
 //!   mapping's mailbox (see [`crate::exo`] for its options),
+//! - `?auth=xoauth2` says the server takes OAuth only (`AUTHENTICATE XOAUTH2`): a password is refused when
+//!   the endpoint is given credentials, and a token source must be given instead,
 //! - `maildir:PATH`, `mbox:PATH`.
 //!
 //! Passwords never travel in URLs (they end up in logs and shell history): give them to
 //! [`ImapConfig::with_login`] and friends from a credential store.
 
 use ferry_core::mail::Secret;
+use ferry_core::token::{StaticToken, TokenSource};
 use ferry_core::{Error, Result};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A mail source or target, as the user wrote it.
@@ -50,7 +54,7 @@ pub enum TlsMode {
 }
 
 /// How to log in.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum ImapAuth {
     /// `LOGIN user password` (or `AUTHENTICATE PLAIN` when the server has `LOGINDISABLED`).
     Login {
@@ -71,14 +75,55 @@ pub enum ImapAuth {
         /// Between `user` and `admin` in the login name (Dovecot's `auth_master_user_separator`).
         separator: char,
     },
-    /// `AUTHENTICATE XOAUTH2` with an OAuth access token (Gmail, Microsoft 365).
+    /// `AUTHENTICATE XOAUTH2` with an OAuth access token (Gmail, Microsoft 365). The token is asked of
+    /// `tokens` at every (re)connection, so a pass outlives any one token; when the server refuses a
+    /// token, the connector invalidates it and tries once more with a fresh one.
     XOAuth2 {
-        /// The mailbox owner (the token's subject).
+        /// The mailbox to log in to (`user=` in the SASL string).
         user: String,
-        /// The OAuth2 access token.
-        token: Secret,
+        /// Where tokens come from (a fixed token is a [`StaticToken`]).
+        tokens: Arc<dyn TokenSource>,
     },
 }
+
+impl PartialEq for ImapAuth {
+    /// Token sources are equal when they are the same source (the same `Arc`).
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                ImapAuth::Login { user, password },
+                ImapAuth::Login {
+                    user: u2,
+                    password: p2,
+                },
+            ) => user == u2 && password == p2,
+            (
+                ImapAuth::Master {
+                    user,
+                    admin,
+                    password,
+                    separator,
+                },
+                ImapAuth::Master {
+                    user: u2,
+                    admin: a2,
+                    password: p2,
+                    separator: s2,
+                },
+            ) => user == u2 && admin == a2 && password == p2 && separator == s2,
+            (
+                ImapAuth::XOAuth2 { user, tokens },
+                ImapAuth::XOAuth2 {
+                    user: u2,
+                    tokens: t2,
+                },
+            ) => user == u2 && std::ptr::addr_eq(Arc::as_ptr(tokens), Arc::as_ptr(t2)),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ImapAuth {}
 
 impl ImapAuth {
     /// The mailbox owner this login acts for.
@@ -110,6 +155,9 @@ pub struct ImapConfig {
     pub timeout: Duration,
     /// `exo://`: the server is Exchange Online, with its error replies, limits and folder names.
     pub exchange: Option<crate::exo::ExchangeProfile>,
+    /// `?auth=xoauth2`: the server takes OAuth tokens only; [`ImapConfig::with_login`] and
+    /// [`ImapConfig::with_master`] refuse, [`ImapConfig::with_token_source`] is the way in.
+    pub xoauth2_only: bool,
 }
 
 /// The answer timeout when the URL does not give one.
@@ -127,7 +175,19 @@ impl ImapConfig {
             auth: None,
             timeout: DEFAULT_TIMEOUT,
             exchange: None,
+            xoauth2_only: false,
         }
+    }
+
+    fn refuse_password(&self) -> Result<()> {
+        if self.xoauth2_only {
+            return Err(Error::config(format!(
+                "{} takes OAuth only (auth=xoauth2): give an OAuth sign-in (tenant and app, or a token) instead of \
+                 a password",
+                self.describe()
+            )));
+        }
+        Ok(())
     }
 
     fn url_user(&self, given: Option<&str>) -> Result<String> {
@@ -139,6 +199,7 @@ impl ImapConfig {
 
     /// Log in as the URL's user (or `user`, if given) with a password.
     pub fn with_login(mut self, user: Option<&str>, password: Secret) -> Result<Self> {
+        self.refuse_password()?;
         let user = self.url_user(user)?;
         self.auth = Some(ImapAuth::Login { user, password });
         Ok(self)
@@ -151,6 +212,7 @@ impl ImapConfig {
         admin: &str,
         password: Secret,
     ) -> Result<Self> {
+        self.refuse_password()?;
         let user = self.url_user(user)?;
         self.auth = Some(ImapAuth::Master {
             user,
@@ -161,10 +223,19 @@ impl ImapConfig {
         Ok(self)
     }
 
-    /// Log in with an OAuth2 access token (`AUTHENTICATE XOAUTH2`).
-    pub fn with_xoauth2(mut self, user: Option<&str>, token: Secret) -> Result<Self> {
+    /// Log in with one fixed OAuth2 access token (`AUTHENTICATE XOAUTH2`); it cannot be refreshed.
+    pub fn with_xoauth2(self, user: Option<&str>, token: Secret) -> Result<Self> {
+        self.with_token_source(user, Arc::new(StaticToken::new(token)))
+    }
+
+    /// Log in with `AUTHENTICATE XOAUTH2`, asking `tokens` for a token at every (re)connection.
+    pub fn with_token_source(
+        mut self,
+        user: Option<&str>,
+        tokens: Arc<dyn TokenSource>,
+    ) -> Result<Self> {
         let user = self.url_user(user)?;
-        self.auth = Some(ImapAuth::XOAuth2 { user, token });
+        self.auth = Some(ImapAuth::XOAuth2 { user, tokens });
         Ok(self)
     }
 
@@ -286,6 +357,7 @@ impl MailEndpoint {
             auth: None,
             timeout: DEFAULT_TIMEOUT,
             exchange: None,
+            xoauth2_only: false,
         };
         for (key, value) in parsed.query_pairs() {
             match key.as_ref() {
@@ -323,9 +395,20 @@ impl MailEndpoint {
                     })?;
                     cfg.timeout = Duration::from_secs(secs);
                 }
+                "auth" => {
+                    cfg.xoauth2_only = match value.as_ref() {
+                        "xoauth2" => true,
+                        "auto" => false,
+                        v => {
+                            return Err(Error::config(format!(
+                                "endpoint option `auth={v}`: write auth=xoauth2 (OAuth only) or auth=auto"
+                            )));
+                        }
+                    }
+                }
                 k => {
                     return Err(Error::config(format!(
-                        "endpoint option `{k}` is unknown; the options are starttls, tls_verify and timeout"
+                        "endpoint option `{k}` is unknown; the options are starttls, tls_verify, timeout and auth"
                     )));
                 }
             }
@@ -413,6 +496,7 @@ mod tests {
             ("imap://h?tls_verify=perhaps", "tls_verify=false"),
             ("imap://h?timeout=-1", "seconds"),
             ("imap://h?colour=red", "options are"),
+            ("imaps://h?auth=magic", "auth=xoauth2"),
             ("maildir:", "path"),
             ("not a url", "imaps://"),
         ] {
@@ -452,5 +536,33 @@ mod tests {
                 .describe(),
             "imap://bob@h:143"
         );
+    }
+
+    #[test]
+    fn auth_xoauth2_urls_take_a_token_source_and_refuse_passwords() {
+        let c = imap("imaps://alice@outlook.example?auth=xoauth2");
+        assert!(c.xoauth2_only);
+        assert!(!imap("imaps://h").xoauth2_only);
+        let e = c
+            .clone()
+            .with_login(None, Secret::new("hunter2"))
+            .map(|_| ())
+            .expect_err("password refused");
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().contains("OAuth"), "{e}");
+        assert!(!e.to_string().contains("hunter2"));
+        assert!(
+            c.clone()
+                .with_master(None, "admin", Secret::new("pw"))
+                .is_err()
+        );
+        let source: Arc<dyn TokenSource> = Arc::new(StaticToken::new(Secret::new("tok")));
+        let a = c
+            .clone()
+            .with_token_source(None, source.clone())
+            .expect("token source");
+        let b = c.with_token_source(None, source).expect("token source");
+        assert_eq!(a, b, "the same token source compares equal");
+        assert!(!format!("{a:?}").contains("tok\""));
     }
 }

@@ -106,6 +106,7 @@ pub fn parse_exo(url: &str) -> Result<ImapConfig> {
         auth: None,
         timeout: DEFAULT_TIMEOUT,
         exchange: Some(ExchangeProfile { tenant }),
+        xoauth2_only: true,
     };
     for (key, value) in parsed.query_pairs() {
         match key.as_ref() {

@@ -967,4 +967,74 @@ mod scripted {
         );
         assert!(!e.to_string().contains("expired"), "{e}");
     }
+
+    /// Hands out `stale` until invalidated, then `fresh`; counts what it was asked.
+    #[derive(Debug)]
+    struct Rotating {
+        fresh: &'static str,
+        invalidated: std::sync::atomic::AtomicUsize,
+        asked: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl ferry_core::token::TokenSource for Rotating {
+        async fn token(&self) -> ferry_core::Result<Secret> {
+            use std::sync::atomic::Ordering::SeqCst;
+            self.asked.fetch_add(1, SeqCst);
+            Ok(Secret::new(if self.invalidated.load(SeqCst) == 0 {
+                "expired"
+            } else {
+                self.fresh
+            }))
+        }
+        fn invalidate(&self) {
+            self.invalidated
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        fn describe(&self) -> String {
+            "app test-app in tenant t1".to_owned()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_xoauth2_token_is_invalidated_and_retried_once_with_a_fresh_one() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(serve(listener));
+        let source = std::sync::Arc::new(Rotating {
+            fresh: "tok",
+            invalidated: Default::default(),
+            asked: Default::default(),
+        });
+        let cfg = ImapConfig::plain("127.0.0.1", port)
+            .with_token_source(Some("u"), source.clone())
+            .expect("cfg");
+        ImapConnector::new(cfg, Access::ReadOnly)
+            .connect()
+            .await
+            .expect("the fresh token is accepted");
+        assert_eq!(source.invalidated.load(SeqCst), 1);
+        assert_eq!(source.asked.load(SeqCst), 2);
+
+        // A source whose fresh token is refused too: one retry only, then an Auth error naming the app.
+        let refused = std::sync::Arc::new(Rotating {
+            fresh: "still-bad",
+            invalidated: Default::default(),
+            asked: Default::default(),
+        });
+        let cfg = ImapConfig::plain("127.0.0.1", port)
+            .with_token_source(Some("u"), refused.clone())
+            .expect("cfg");
+        let e = ImapConnector::new(cfg, Access::ReadOnly)
+            .connect()
+            .await
+            .expect_err("refused twice");
+        assert_eq!((e.kind(), e.retry()), (ErrorKind::Auth, Retry::Permanent));
+        assert_eq!(refused.asked.load(SeqCst), 2, "exactly one retry");
+        assert!(e.to_string().contains("test-app"), "{e}");
+        assert!(!e.to_string().contains("still-bad"), "{e}");
+    }
 }

@@ -5,8 +5,9 @@
 //! connector then drops it and reconnects on the next call.
 
 use super::error::{Op, bye_error, completion_error, io_error, protocol_error, timeout_error};
-use super::proto::{self, Command, Completion, FrameKind, Framer, Part};
+use super::proto::{self, Command, Completion, FrameKind, Framer, Part, Status};
 use crate::config::{ImapAuth, ImapConfig, TlsMode};
+use ferry_core::token::TokenSource;
 use ferry_core::{Error, ErrorKind, Result};
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
@@ -231,13 +232,25 @@ impl Connection {
                 let ir = proto::sasl_plain(user, admin, password.expose());
                 self.authenticate("PLAIN", &ir).await?
             }
-            ImapAuth::XOAuth2 { user, token } => {
-                let ir = proto::sasl_xoauth2(user, token.expose());
-                self.authenticate("XOAUTH2", &ir).await?
-            }
+            ImapAuth::XOAuth2 { user, tokens } => self.xoauth2(user, tokens.as_ref()).await?,
         };
         if !reply.done.is_ok() {
-            return Err(completion_error(Op::Login, &reply.done));
+            let e = completion_error(Op::Login, &reply.done);
+            return Err(match auth {
+                ImapAuth::XOAuth2 { tokens, .. } if e.kind() == ErrorKind::Auth => Error::new(
+                    ErrorKind::Auth,
+                    format!(
+                        "{}: the server refused the OAuth token of {} ({}); check that the app may open this \
+                         mailbox (delegated sign-in: the signed-in user must own it) and that the token is for \
+                         this server's scope",
+                        cfg.describe(),
+                        tokens.describe(),
+                        reply.done.summary()
+                    ),
+                )
+                .permanent(),
+                _ => e,
+            });
         }
         // RFC 3501 §6.2.3: capabilities may change after login; servers often send them in the OK code.
         let line = format!(
@@ -250,6 +263,26 @@ impl Connection {
             None => self.refresh_capabilities().await?,
         }
         Ok(())
+    }
+
+    /// `AUTHENTICATE XOAUTH2` with a token from `tokens`. A refused token is invalidated and, when the source
+    /// then hands out a different one (it refreshed), tried once more on the same connection.
+    async fn xoauth2(&mut self, user: &str, tokens: &dyn TokenSource) -> Result<Reply> {
+        let token = tokens.token().await?;
+        let reply = self
+            .authenticate("XOAUTH2", &proto::sasl_xoauth2(user, token.expose()))
+            .await?;
+        if reply.done.is_ok() || reply.done.status == Status::Bad {
+            return Ok(reply);
+        }
+        tokens.invalidate();
+        let fresh = tokens.token().await?;
+        if fresh.expose() == token.expose() {
+            return Ok(reply);
+        }
+        tracing::debug!(source = %tokens.describe(), "XOAUTH2 refused; retrying once with a fresh token");
+        self.authenticate("XOAUTH2", &proto::sasl_xoauth2(user, fresh.expose()))
+            .await
     }
 
     /// `AUTHENTICATE mech` with the initial response inline (SASL-IR, RFC 4959) or after the first `+`.
