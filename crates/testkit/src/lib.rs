@@ -22,6 +22,7 @@ pub mod conformance;
 pub mod corpus;
 mod daemon;
 pub mod dovecot;
+pub mod exchange;
 pub mod file_conformance;
 pub mod http;
 pub mod http_fault;
