@@ -24,6 +24,7 @@ mod daemon;
 pub mod dovecot;
 pub mod exchange;
 pub mod file_conformance;
+pub mod graph;
 pub mod http;
 pub mod http_fault;
 pub mod imap;

@@ -1,0 +1,103 @@
+//! The emulator's settings: everything a test may want to shrink (limits, lifetimes) or switch on
+//! (throttling, strictness).
+
+use std::time::Duration;
+
+/// Settings for [`super::GraphEmulator::start`]. `Default` gives the documented production values and no
+/// throttling.
+#[derive(Clone)]
+pub struct GraphOptions {
+    /// HS256 key bearer tokens are checked with (the identity emulator's `jwt_key()`); random by default.
+    pub jwt_key: Vec<u8>,
+    /// Accepted `aud` values.
+    pub audiences: Vec<String>,
+    /// The tenant id the emulator serves (`tid` of minted tokens; a token for another tenant is refused).
+    pub tenant_id: String,
+    /// Largest body a simple upload (`PUT …/content`) takes: 250 MB as documented for Graph v1.0 (older
+    /// OneDrive pages say 4 MB); larger bodies get `413`.
+    pub simple_upload_limit: u64,
+    /// Upload session fragments must be smaller than this (60 MiB).
+    pub max_fragment: u64,
+    /// Non-final fragments must be a multiple of this (320 KiB = 327,680 bytes).
+    pub fragment_multiple: u64,
+    /// How long an upload session lives without activity; each accepted fragment extends it.
+    pub session_lifetime: Duration,
+    /// Default page size of `children` and `delta` (200, as documented).
+    pub page_size: usize,
+    /// The path limit (400 characters, decoded, server-relative).
+    pub max_path: usize,
+    /// Answer `401` when a request to an upload URL carries an `Authorization` header (the documented
+    /// "may result in 401"; on by default so clients are held to the rule).
+    pub reject_auth_on_upload_url: bool,
+    /// `GET …/content` answers `302` to a pre-authenticated URL (documented) instead of the bytes.
+    pub redirect_downloads: bool,
+    /// Throttling; `None` = unlimited.
+    pub throttle: Option<ThrottleOptions>,
+}
+
+impl std::fmt::Debug for GraphOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphOptions")
+            .field("jwt_key", &"<redacted>")
+            .field("audiences", &self.audiences)
+            .field("tenant_id", &self.tenant_id)
+            .field("simple_upload_limit", &self.simple_upload_limit)
+            .field("session_lifetime", &self.session_lifetime)
+            .field("throttle", &self.throttle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for GraphOptions {
+    fn default() -> GraphOptions {
+        GraphOptions {
+            jwt_key: (0..32).map(|_| fastrand::u8(..)).collect(),
+            audiences: vec![
+                "https://graph.microsoft.com".into(),
+                "00000003-0000-0000-c000-000000000000".into(),
+            ],
+            tenant_id: "72f988bf-0000-4000-8000-00000000f0e1".into(),
+            simple_upload_limit: 250 * 1000 * 1000,
+            max_fragment: 60 * 1024 * 1024,
+            fragment_multiple: 327_680,
+            session_lifetime: Duration::from_secs(15 * 60),
+            page_size: 200,
+            max_path: 400,
+            reject_auth_on_upload_url: true,
+            redirect_downloads: true,
+            throttle: None,
+        }
+    }
+}
+
+/// Which traffic shares one budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThrottleScope {
+    /// All requests to the emulator (one tenant, one app).
+    Tenant,
+    /// Each drive has its own budget (requests not about a drive — users, sites — are free).
+    Drive,
+}
+
+/// A request budget: `requests` per `window`, counted per [`ThrottleScope`]. Over budget the emulator
+/// answers `status` (429, or 503) with `Retry-After` = whole seconds until the window ends; from 80 % of
+/// the budget on, answers carry `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.
+#[derive(Clone, Debug)]
+pub struct ThrottleOptions {
+    pub requests: u64,
+    pub window: Duration,
+    pub scope: ThrottleScope,
+    pub status: u16,
+}
+
+impl ThrottleOptions {
+    /// `requests` per `window` for the whole tenant, answered with `429`.
+    pub fn per_tenant(requests: u64, window: Duration) -> ThrottleOptions {
+        ThrottleOptions {
+            requests,
+            window,
+            scope: ThrottleScope::Tenant,
+            status: 429,
+        }
+    }
+}

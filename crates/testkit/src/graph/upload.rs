@@ -1,0 +1,591 @@
+//! Upload sessions (driveItem: createUploadSession) and the commit shared with simple uploads.
+//!
+//! - `POST …:/{name}:/createUploadSession` (or `…/items/{id}/createUploadSession` to update a file) with an
+//!   optional `item` (`@microsoft.graph.conflictBehavior`, default `fail`; `fileSystemInfo`; `fileSize` →
+//!   `507` when it exceeds the remaining quota) and `deferCommit` → `200` with `uploadUrl`,
+//!   `expirationDateTime`, `nextExpectedRanges: ["0-"]`.
+//! - The upload URL is on another path and pre-authenticated: a request carrying `Authorization` gets `401`.
+//! - `PUT uploadUrl` with `Content-Range: bytes a-b/total`: each request under 60 MiB (`413` otherwise), the
+//!   same total every time (`400 fragmentLengthMismatch`), in order: a range starting before the next
+//!   expected byte is `416 fragmentOverlap`, one starting after it `416 fragmentOutOfOrder`. A request cut
+//!   before its last byte counts for nothing. `202` with `nextExpectedRanges` until the last byte; then the
+//!   file is committed: `201` (new) or `200` (replaced), `409 nameAlreadyExists` under `fail` when the name
+//!   exists by then. A non-final fragment whose length is not a multiple of 320 KiB makes the commit fail
+//!   (`400 uploadSessionFailed`), the "errors committing" the page warns of.
+//! - `GET uploadUrl` → `200` with `nextExpectedRanges` (resume); `DELETE uploadUrl` → `204`; with
+//!   `deferCommit`, `POST uploadUrl` (empty body) commits. An expired, cancelled or finished session is
+//!   `404 itemNotFound` (innerError `uploadSessionNotFound`), which the page says means "start over".
+
+use super::api::{ApiError, ApiResult, At, header, json_res, throttle};
+use super::items::{conflict_of, parse_time};
+use super::json;
+use super::quickxor::QuickXorHash;
+use super::server::{BodyError, Res, Shared, read_body};
+use super::state::{Conflict, Session, SessionStatus, State, new_item};
+use super::tree::Kind;
+use chrono::{DateTime, Utc};
+use hyper::Response;
+use hyper::body::Incoming;
+use hyper::http::request::Parts;
+use serde_json::{Value, json};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// File content written to a temp file, waiting to become an item's content.
+pub struct NewContent {
+    pub tmp: PathBuf,
+    pub size: u64,
+    pub quick_xor: String,
+    pub fs_created: Option<DateTime<Utc>>,
+    pub fs_modified: Option<DateTime<Utc>>,
+}
+
+impl NewContent {
+    pub fn write(
+        shared: &Shared,
+        bytes: &[u8],
+        quick_xor: String,
+        fs_created: Option<DateTime<Utc>>,
+        fs_modified: Option<DateTime<Utc>>,
+    ) -> io::Result<NewContent> {
+        let root = shared.lock().content_root.clone();
+        let tmp = root.join(format!("tmp-{}", super::tree::new_item_id()));
+        std::fs::write(&tmp, bytes)?;
+        Ok(NewContent {
+            tmp,
+            size: bytes.len() as u64,
+            quick_xor,
+            fs_created,
+            fs_modified,
+        })
+    }
+}
+
+/// Place `content` as `name` under `parent` (or as the new content of `target`), applying the conflict
+/// behaviour, the name rules and the quota.
+#[allow(clippy::too_many_arguments)]
+pub fn commit(
+    st: &mut State,
+    root: &str,
+    drive: &str,
+    parent: &str,
+    name: &str,
+    target: Option<&str>,
+    conflict: Conflict,
+    content: NewContent,
+    max_path: usize,
+) -> ApiResult {
+    let result = commit_inner(
+        st, root, drive, parent, name, target, conflict, &content, max_path,
+    );
+    let _ = std::fs::remove_file(&content.tmp);
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn commit_inner(
+    st: &mut State,
+    root: &str,
+    drive: &str,
+    parent: &str,
+    name: &str,
+    target: Option<&str>,
+    conflict: Conflict,
+    content: &NewContent,
+    max_path: usize,
+) -> ApiResult {
+    let d = st
+        .drives
+        .get_mut(drive)
+        .ok_or_else(|| ApiError::not_found("Drive"))?;
+    if d.get(parent).is_none_or(|p| !p.is_folder()) {
+        return Err(ApiError::not_found("Parent folder"));
+    }
+    let existing = match target {
+        Some(t) => d.get(t).map(|i| i.id.clone()),
+        None => d.child(parent, name).map(|i| i.id.clone()),
+    };
+    let replaced_size = existing
+        .as_ref()
+        .and_then(|e| d.get(e))
+        .map_or(0, |i| i.size());
+    if d.used() - replaced_size.min(d.used()) + content.size > d.quota_total {
+        return Err(ApiError(
+            507,
+            "quotaLimitReached",
+            None,
+            "The drive's storage quota would be exceeded.".into(),
+        ));
+    }
+    let mut name = name.to_owned();
+    let mut replace = None;
+    if let Some(eid) = existing {
+        let is_folder = d.get(&eid).is_some_and(|i| i.is_folder());
+        match (conflict, target.is_some()) {
+            (_, true) => replace = Some(eid),
+            (Conflict::Fail, false) => {
+                return Err(ApiError(
+                    409,
+                    "nameAlreadyExists",
+                    None,
+                    format!("An item named '{name}' already exists."),
+                ));
+            }
+            (Conflict::Replace, false) if is_folder => {
+                return Err(ApiError(
+                    409,
+                    "nameAlreadyExists",
+                    None,
+                    format!("A folder named '{name}' already exists."),
+                ));
+            }
+            (Conflict::Replace, false) => replace = Some(eid),
+            (Conflict::Rename, false) => name = d.free_name(parent, &name),
+        }
+    }
+    let now = super::truncate_to_seconds(Utc::now());
+    match replace {
+        Some(id) => {
+            std::fs::rename(&content.tmp, d.content_path(&id))
+                .map_err(|e| ApiError(500, "generalException", None, e.to_string()))?;
+            let seq = d.next_seq();
+            if let Some(item) = d.items.get_mut(&id) {
+                item.kind = Kind::File {
+                    size: content.size,
+                    quick_xor: content.quick_xor.clone(),
+                };
+                item.etag_version += 1;
+                item.ctag_version += 1;
+                item.seq = seq;
+                item.modified = Utc::now();
+                if let Some(c) = content.fs_created {
+                    item.fs_created = c;
+                }
+                // Documented: without a client value, a content update resets lastModifiedDateTime to now.
+                item.fs_modified = content.fs_modified.unwrap_or(now);
+            }
+            Ok(json_res(
+                200,
+                &json::item(root, d, &d.items[&id], true, true),
+            ))
+        }
+        None => {
+            d.check_new_name(parent, &name, false, max_path)
+                .map_err(|(inner, m)| ApiError::bad(Some(inner), m))?;
+            let item = new_item(
+                &name,
+                Kind::File {
+                    size: content.size,
+                    quick_xor: content.quick_xor.clone(),
+                },
+                content.fs_created.unwrap_or(now),
+                content.fs_modified.unwrap_or(now),
+            );
+            let id = item.id.clone();
+            std::fs::rename(&content.tmp, d.content_path(&id))
+                .map_err(|e| ApiError(500, "generalException", None, e.to_string()))?;
+            d.insert(parent, item);
+            Ok(json_res(
+                201,
+                &json::item(root, d, &d.items[&id], true, true),
+            ))
+        }
+    }
+}
+
+/// `POST …/createUploadSession`.
+pub fn create(shared: &Shared, at: &At, body: Value) -> ApiResult {
+    let opts = shared.opts();
+    if body.is_null() {
+        return Err(ApiError::bad(None, "The body is not JSON."));
+    }
+    let item = body.get("item").cloned().unwrap_or(json!({}));
+    let conflict = conflict_of(
+        item.get("@microsoft.graph.conflictBehavior")
+            .and_then(Value::as_str),
+        Conflict::Fail,
+    )?;
+    let fsi = item.get("fileSystemInfo").cloned().unwrap_or(Value::Null);
+    let fs_created = parse_time(&fsi, "createdDateTime")?;
+    let fs_modified = parse_time(&fsi, "lastModifiedDateTime")?;
+    let defer_commit = body
+        .get("deferCommit")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let file_size = item.get("fileSize").and_then(Value::as_u64);
+    let mut st = shared.lock();
+    let (parent, name) = at.parent_and_name(&st)?;
+    let target = if at.path.as_deref().is_none_or(str::is_empty) {
+        Some(at.resolve(&st)?)
+    } else {
+        None
+    };
+    if let Some(n) = item.get("name").and_then(Value::as_str)
+        && target.is_none()
+        && n != name
+    {
+        return Err(ApiError::bad(
+            None,
+            "The item name must match the name in the path.",
+        ));
+    }
+    let d = &st.drives[&at.drive];
+    if target.is_none() {
+        d.check_new_name(&parent, &name, false, opts.max_path)
+            .map_err(|(inner, m)| ApiError::bad(Some(inner), m))?;
+    }
+    if let Some(size) = file_size
+        && size > d.quota_total.saturating_sub(d.used())
+    {
+        return Err(ApiError(
+            507,
+            "quotaLimitReached",
+            None,
+            "The file is larger than the drive's remaining quota.".into(),
+        ));
+    }
+    let id: String = (0..40).map(|_| fastrand::alphanumeric()).collect();
+    let file = st.content_root.join(format!("session-{id}"));
+    std::fs::File::create(&file)
+        .map_err(|e| ApiError(500, "generalException", None, e.to_string()))?;
+    let expires_utc = Utc::now() + opts.session_lifetime;
+    st.sessions.insert(
+        id.clone(),
+        Session {
+            id: id.clone(),
+            drive_id: at.drive.clone(),
+            parent_id: parent,
+            name,
+            target_id: target,
+            conflict,
+            fs_created,
+            fs_modified,
+            defer_commit,
+            total: None,
+            received: 0,
+            hasher: QuickXorHash::new(),
+            file,
+            expires: Instant::now() + opts.session_lifetime,
+            expires_utc,
+            status: SessionStatus::Open,
+            misaligned: false,
+            accepted: Vec::new(),
+            refused: Vec::new(),
+            bytes_accepted: 0,
+            bytes_received: 0,
+        },
+    );
+    st.stats.sessions_created += 1;
+    Ok(json_res(
+        200,
+        &json!({
+            "uploadUrl": format!("{}/upload/{id}", shared.root),
+            "expirationDateTime": json::time(&expires_utc),
+            "nextExpectedRanges": ["0-"],
+        }),
+    ))
+}
+
+fn session_gone() -> ApiError {
+    ApiError(
+        404,
+        "itemNotFound",
+        Some("uploadSessionNotFound"),
+        "The upload session does not exist or has expired.".into(),
+    )
+}
+
+fn status_json(s: &Session) -> Value {
+    let next = match s.total {
+        Some(t) if s.received >= t => Vec::new(),
+        _ => vec![format!("{}-", s.received)],
+    };
+    json!({"expirationDateTime": json::time(&s.expires_utc), "nextExpectedRanges": next})
+}
+
+/// Look up an open session, expiring it when its time is up.
+fn open_session<'a>(st: &'a mut State, id: &str) -> Result<&'a mut Session, ApiError> {
+    let s = st.sessions.get_mut(id).ok_or_else(session_gone)?;
+    if s.status == SessionStatus::Open && Instant::now() >= s.expires {
+        s.status = SessionStatus::Expired;
+        let _ = std::fs::remove_file(&s.file);
+    }
+    if s.status != SessionStatus::Open {
+        return Err(session_gone());
+    }
+    Ok(s)
+}
+
+/// Requests to an upload URL.
+pub async fn handle_url(
+    shared: &Shared,
+    parts: &Parts,
+    body: Incoming,
+    id: &str,
+) -> Result<Res, io::Error> {
+    let opts = shared.opts();
+    let drive = shared.lock().sessions.get(id).map(|s| s.drive_id.clone());
+    if let Err(r) = throttle(shared, drive.as_deref()) {
+        return Ok(*r);
+    }
+    if header(parts, "authorization").is_some() {
+        let mut st = shared.lock();
+        st.stats.upload_url_with_authorization += 1;
+        if opts.reject_auth_on_upload_url {
+            st.stats.unauthorized += 1;
+            return Ok(ApiError(
+                401,
+                "unauthenticated",
+                None,
+                "The upload URL is pre-authenticated; do not send an Authorization header.".into(),
+            )
+            .into_response());
+        }
+    }
+    let result = match parts.method.as_str() {
+        "GET" => {
+            let mut st = shared.lock();
+            open_session(&mut st, id).map(|s| json_res(200, &status_json(s)))
+        }
+        "DELETE" => {
+            let mut st = shared.lock();
+            open_session(&mut st, id).map(|s| {
+                s.status = SessionStatus::Cancelled;
+                let _ = std::fs::remove_file(&s.file);
+                let mut r = Response::new(super::server::full(""));
+                *r.status_mut() = hyper::StatusCode::NO_CONTENT;
+                r
+            })
+        }
+        "POST" => {
+            let mut st = shared.lock();
+            match open_session(&mut st, id) {
+                Ok(s) if s.defer_commit && s.total.is_some_and(|t| s.received >= t) => {
+                    finish(&mut st, &shared.root, id, opts.max_path)
+                }
+                Ok(_) => Err(ApiError::bad(
+                    Some("uploadSessionIncomplete"),
+                    "The session is not complete or does not defer its commit.",
+                )),
+                Err(e) => Err(e),
+            }
+        }
+        "PUT" => return put_fragment(shared, parts, body, id).await,
+        m => Err(ApiError(
+            405,
+            "notSupported",
+            None,
+            format!("{m} is not supported on an upload URL."),
+        )),
+    };
+    Ok(result.unwrap_or_else(ApiError::into_response))
+}
+
+fn parse_content_range(v: &str) -> Option<(u64, u64, u64)> {
+    let (range, total) = v.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let (a, b) = range.split_once('-')?;
+    let (a, b, t) = (a.parse().ok()?, b.parse().ok()?, total.parse().ok()?);
+    (a <= b && b < t).then_some((a, b, t))
+}
+
+fn refuse(st: &mut State, id: &str, range: (u64, u64), e: ApiError) -> ApiError {
+    st.stats.fragments_refused += 1;
+    if let Some(s) = st.sessions.get_mut(id) {
+        s.refused.push((range.0, range.1, e.0));
+    }
+    e
+}
+
+async fn put_fragment(
+    shared: &Shared,
+    parts: &Parts,
+    body: Incoming,
+    id: &str,
+) -> Result<Res, io::Error> {
+    let opts = shared.opts();
+    let range = header(parts, "content-range").and_then(parse_content_range);
+    let length: Option<u64> = header(parts, "content-length").and_then(|v| v.parse().ok());
+    let cut;
+    {
+        let mut st = shared.lock();
+        let check = (|| {
+            let s = open_session(&mut st, id)?;
+            let (a, b, total) = range.ok_or_else(|| {
+                ApiError::bad(
+                    Some("invalidParameterFormat"),
+                    "Content-Range must be 'bytes a-b/total'.",
+                )
+            })?;
+            if length != Some(b - a + 1) {
+                return Err(ApiError::bad(
+                    None,
+                    "Content-Length must equal the length of the Content-Range.",
+                ));
+            }
+            if b - a + 1 >= opts.max_fragment {
+                return Err(ApiError(
+                    413,
+                    "invalidRequest",
+                    Some("maxFragmentLengthExceeded"),
+                    format!(
+                        "A fragment must be smaller than {} bytes.",
+                        opts.max_fragment
+                    ),
+                ));
+            }
+            if s.total.is_some_and(|t| t != total) {
+                return Err(ApiError::bad(
+                    Some("fragmentLengthMismatch"),
+                    "The declared total size differs from the session's.",
+                ));
+            }
+            if a < s.received {
+                return Err(ApiError(
+                    416,
+                    "invalidRange",
+                    Some("fragmentOverlap"),
+                    "Uploaded fragment overlaps with existing data.".into(),
+                ));
+            }
+            if a > s.received {
+                return Err(ApiError(
+                    416,
+                    "invalidRange",
+                    Some("fragmentOutOfOrder"),
+                    format!(
+                        "Uploaded fragment is out of order; the next expected byte is {}.",
+                        s.received
+                    ),
+                ));
+            }
+            Ok(())
+        })();
+        if let Err(e) = check {
+            let r = range.map_or((0, 0), |(a, b, _)| (a, b));
+            return Ok(refuse(&mut st, id, r, e).into_response());
+        }
+        cut = st.faults.drop_upload_after.take();
+    }
+    let Some((a, b, total)) = range else {
+        return Ok(ApiError::bad(None, "Content-Range is missing.").into_response());
+    };
+    let mut seen = 0;
+    let read = read_body(body, b - a + 1, cut, &mut seen).await;
+    let mut st = shared.lock();
+    if let Some(s) = st.sessions.get_mut(id) {
+        s.bytes_received += seen;
+    }
+    let bytes = match read {
+        Ok(bytes) => bytes,
+        Err(BodyError::Io(e)) => {
+            if cut.is_some() {
+                st.stats.dropped += 1;
+            }
+            return Err(e);
+        }
+        Err(BodyError::TooLarge) => {
+            let e = ApiError::bad(None, "The body is longer than its Content-Range.");
+            return Ok(refuse(&mut st, id, (a, b), e).into_response());
+        }
+    };
+    if bytes.len() as u64 != b - a + 1 {
+        let e = ApiError::bad(None, "The body is shorter than its Content-Range.");
+        return Ok(refuse(&mut st, id, (a, b), e).into_response());
+    }
+    let s = match open_session(&mut st, id) {
+        Ok(s) if s.received == a => s,
+        Ok(_) => {
+            let e = ApiError(
+                416,
+                "invalidRange",
+                Some("fragmentOverlap"),
+                "Another request uploaded this range meanwhile.".into(),
+            );
+            return Ok(refuse(&mut st, id, (a, b), e).into_response());
+        }
+        Err(e) => return Ok(refuse(&mut st, id, (a, b), e).into_response()),
+    };
+    let appended = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&s.file)
+        .and_then(|mut f| f.write_all(&bytes));
+    if let Err(e) = appended {
+        return Ok(ApiError(500, "generalException", None, e.to_string()).into_response());
+    }
+    s.hasher.update(&bytes);
+    s.received = b + 1;
+    s.total = Some(total);
+    s.accepted.push((a, b));
+    s.bytes_accepted += bytes.len() as u64;
+    s.expires = Instant::now() + opts.session_lifetime;
+    s.expires_utc = Utc::now() + opts.session_lifetime;
+    let last = b + 1 == total;
+    let misaligned = !last && (b - a + 1) % opts.fragment_multiple != 0;
+    if misaligned {
+        s.misaligned = true;
+    }
+    let defer = s.defer_commit;
+    let status = status_json(s);
+    st.stats.fragments_accepted += 1;
+    st.stats.content_bytes += bytes.len() as u64;
+    if misaligned {
+        st.stats.misaligned_fragments += 1;
+    }
+    if !last || defer {
+        return Ok(json_res(202, &status));
+    }
+    Ok(finish(&mut st, &shared.root, id, opts.max_path).unwrap_or_else(ApiError::into_response))
+}
+
+/// Commit a session whose bytes are all there.
+fn finish(st: &mut State, root: &str, id: &str, max_path: usize) -> ApiResult {
+    let s = st.sessions.get_mut(id).ok_or_else(session_gone)?;
+    if s.misaligned {
+        s.status = SessionStatus::Cancelled;
+        let _ = std::fs::remove_file(&s.file);
+        return Err(ApiError::bad(
+            Some("uploadSessionFailed"),
+            "A fragment was not a multiple of 320 KiB (327,680 bytes); the file could not be committed.",
+        ));
+    }
+    let content = NewContent {
+        tmp: s.file.clone(),
+        size: s.received,
+        quick_xor: s.hasher.base64(),
+        fs_created: s.fs_created,
+        fs_modified: s.fs_modified,
+    };
+    let (drive, parent, name, target, conflict) = (
+        s.drive_id.clone(),
+        s.parent_id.clone(),
+        s.name.clone(),
+        s.target_id.clone(),
+        s.conflict,
+    );
+    // On a conflict the session (and its bytes) stay until expiry, as documented.
+    let keep = std::fs::hard_link(&content.tmp, st.content_root.join(format!("keep-{id}")));
+    let result = commit(
+        st,
+        root,
+        &drive,
+        &parent,
+        &name,
+        target.as_deref(),
+        conflict,
+        content,
+        max_path,
+    );
+    let s = st.sessions.get_mut(id).ok_or_else(session_gone)?;
+    match &result {
+        Ok(_) => {
+            s.status = SessionStatus::Completed;
+            let _ = std::fs::remove_file(st.content_root.join(format!("keep-{id}")));
+        }
+        Err(_) if keep.is_ok() => {
+            let _ = std::fs::rename(st.content_root.join(format!("keep-{id}")), &s.file);
+        }
+        Err(_) => {}
+    }
+    result
+}
