@@ -826,10 +826,10 @@ fn delta_enumerates_then_reports_changes_since_its_delta_link() -> R {
 #[test]
 fn over_budget_requests_get_429_with_retry_after_and_rate_limit_headers_near_the_limit() -> R {
     let mut t = setup(GraphOptions::default())?;
-    t.g.set_throttle(Some(ThrottleOptions::per_tenant(
+    t.g.set_throttle(vec![ThrottleOptions::per_tenant(
         10,
         Duration::from_secs(60),
-    )));
+    )]);
     let d = t.d();
     for i in 1..=10 {
         let r = t.get(&d)?;
@@ -870,7 +870,7 @@ fn a_budget_served_as_503_and_waiting_out_retry_after_gets_through() -> R {
     let mut t = setup(GraphOptions::default())?;
     let mut th = ThrottleOptions::per_tenant(2, Duration::from_secs(1));
     th.status = 503;
-    t.g.set_throttle(Some(th));
+    t.g.set_throttle(vec![th]);
     let d = t.d();
     assert_eq!(t.get(&d)?.status, 200);
     assert_eq!(t.get(&d)?.status, 200);
@@ -884,6 +884,95 @@ fn a_budget_served_as_503_and_waiting_out_retry_after_gets_through() -> R {
     std::thread::sleep(Duration::from_secs(secs));
     assert_eq!(t.get(&d)?.status, 200);
     assert_eq!(t.g.stats().requests_before_retry_after, 0);
+    Ok(())
+}
+
+#[test]
+fn per_drive_budgets_are_separate_and_a_tenant_budget_applies_on_top() -> R {
+    let mut t = setup(GraphOptions::default())?;
+    let other = t.g.add_user("bob@contoso.com");
+    t.g.set_throttle(vec![
+        ThrottleOptions::per_drive(2, Duration::from_secs(60)),
+        ThrottleOptions::per_tenant(5, Duration::from_secs(60)),
+    ]);
+    let (a, b) = (t.d(), format!("/drives/{other}"));
+    assert_eq!(t.get(&a)?.status, 200);
+    assert_eq!(t.get(&a)?.status, 200);
+    assert_eq!(t.get(&a)?.status, 429, "drive a spent its budget");
+    t.c = RawHttp::connect(t.g.addr())?;
+    assert_eq!(t.get(&b)?.status, 200, "drive b has its own");
+    assert_eq!(t.get(&b)?.status, 200);
+    // The tenant has 5: four were counted (the refused one was not), so one more, then 429.
+    assert_eq!(
+        t.get("/sites/contoso.sharepoint.com:/sites/none")?.status,
+        404
+    );
+    let r = t.get("/sites/contoso.sharepoint.com:/sites/none")?;
+    assert_eq!(r.status, 429, "{}", r.text());
+    Ok(())
+}
+
+#[test]
+fn early_requests_count_on_the_throttled_connection_and_elsewhere_only_after_the_in_flight_grace()
+-> R {
+    // A grace longer than the test: requests on other connections are never counted.
+    let opts = GraphOptions {
+        in_flight_grace: Duration::from_secs(3600),
+        ..GraphOptions::default()
+    };
+    let mut t = setup(opts)?;
+    t.g.set_throttle(vec![ThrottleOptions::per_tenant(
+        1,
+        Duration::from_secs(60),
+    )]);
+    let d = t.d();
+    assert_eq!(t.get(&d)?.status, 200);
+    assert_eq!(t.get(&d)?.status, 429);
+    let mut other = RawHttp::connect(t.g.addr())?;
+    let auth = t.auth.clone();
+    let r = other.request(
+        "GET",
+        &format!("/v1.0{d}"),
+        &[("Authorization", auth.as_str())],
+        Body::None,
+    )?;
+    assert_eq!(r.status, 429);
+    assert_eq!(
+        t.g.stats().requests_before_retry_after,
+        0,
+        "in flight elsewhere"
+    );
+    assert_eq!(t.get(&d)?.status, 429);
+    assert_eq!(
+        t.g.stats().requests_before_retry_after,
+        1,
+        "sent on the connection that had the answer"
+    );
+    // No grace: any request before Retry-After expires counts.
+    t.g.configure(|o| o.in_flight_grace = Duration::ZERO);
+    let r = other.request(
+        "GET",
+        &format!("/v1.0{d}"),
+        &[("Authorization", auth.as_str())],
+        Body::None,
+    )?;
+    assert_eq!(r.status, 429);
+    assert_eq!(t.g.stats().requests_before_retry_after, 2);
+    // Injected failures with Retry-After are watched the same way.
+    t.g.set_throttle(Vec::new());
+    t.g.fail_next(1, 503, Some(600));
+    let mut fresh = RawHttp::connect(t.g.addr())?;
+    let get = |c: &mut RawHttp| {
+        c.request(
+            "GET",
+            &format!("/v1.0{d}"),
+            &[("Authorization", auth.as_str())],
+            Body::None,
+        )
+    };
+    assert_eq!(get(&mut fresh)?.status, 503);
+    assert_eq!(get(&mut fresh)?.status, 200);
+    assert_eq!(t.g.stats().requests_before_retry_after, 3);
     Ok(())
 }
 

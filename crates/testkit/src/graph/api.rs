@@ -91,37 +91,32 @@ fn url_pairs(q: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A throttled answer, or the RateLimit headers to add to the real one.
+/// A throttled answer, or the RateLimit headers to add to the real one. Also counts a request that
+/// ignores a running `Retry-After`.
 pub fn throttle(
     shared: &Shared,
     drive: Option<&str>,
+    conn: u64,
 ) -> Result<Vec<(&'static str, String)>, Box<Res>> {
     let opts = shared.opts();
-    let Some(t) = opts.throttle else {
-        return Ok(Vec::new());
-    };
-    let key = match t.scope {
-        super::options::ThrottleScope::Tenant => "",
-        super::options::ThrottleScope::Drive => match drive {
-            Some(d) => d,
-            None => return Ok(Vec::new()),
-        },
-    };
     let mut st = shared.lock();
+    let now = Instant::now();
     let before = (st.throttle.throttled, st.throttle.early);
-    let verdict = st.throttle.check(&t, key, Instant::now());
+    let verdict = st
+        .throttle
+        .check(&opts.throttle, drive, conn, now, opts.in_flight_grace);
     st.stats.throttled += st.throttle.throttled - before.0;
     st.stats.requests_before_retry_after += st.throttle.early - before.1;
-    match verdict.retry_after {
+    match verdict.refuse {
         None => Ok(verdict.headers),
-        Some(secs) => {
-            let (code, inner) = if t.status == 503 {
+        Some((status, secs)) => {
+            let (code, inner) = if status == 503 {
                 ("serviceNotAvailable", "serviceNotAvailable")
             } else {
                 ("activityLimitReached", "throttledRequest")
             };
             let mut r = json_res(
-                t.status,
+                status,
                 &json::error(code, Some(inner), "The request has been throttled."),
             );
             add_header(&mut r, "Retry-After", &secs.to_string());
@@ -134,11 +129,23 @@ pub fn throttle(
 }
 
 /// Entry point for every request.
-pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Res, io::Error> {
+pub async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+    conn: u64,
+) -> Result<Res, io::Error> {
     let (parts, body) = req.into_parts();
     {
         let mut st = shared.lock();
         st.stats.requests += 1;
+        if st.faults.drop > 0 || !st.faults.fail.is_empty() {
+            // Answered by a fault hook, so never seen by `throttle`: check for an early request here.
+            let grace = shared.opts().in_flight_grace;
+            let before = st.throttle.early;
+            st.throttle
+                .note_early(&["!".to_owned()], conn, Instant::now(), grace);
+            st.stats.requests_before_retry_after += st.throttle.early - before;
+        }
         if st.faults.drop > 0 {
             st.faults.drop -= 1;
             st.stats.dropped += 1;
@@ -155,16 +162,17 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Res, 
             let mut r = json_res(status, &json::error(code, None, "Injected failure."));
             if let Some(s) = retry_after {
                 add_header(&mut r, "Retry-After", &s.to_string());
+                st.throttle.advise("!", conn, Instant::now(), s);
             }
             return Ok(r);
         }
     }
     let path = parts.uri.path().to_owned();
     if let Some(id) = path.strip_prefix("/upload/") {
-        return upload::handle_url(&shared, &parts, body, id).await;
+        return upload::handle_url(&shared, &parts, body, id, conn).await;
     }
     if let Some(rest) = path.strip_prefix("/download/") {
-        return Ok(download(&shared, &parts, rest).unwrap_or_else(ApiError::into_response));
+        return Ok(download(&shared, &parts, rest, conn).unwrap_or_else(ApiError::into_response));
     }
     let opts = shared.opts();
     let claims = match super::auth::validate(
@@ -195,7 +203,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Res, 
             _ => None,
         }
     };
-    let rate_headers = match throttle(&shared, drive_key.as_deref()) {
+    let rate_headers = match throttle(&shared, drive_key.as_deref(), conn) {
         Ok(h) => h,
         Err(r) => return Ok(*r),
     };
@@ -233,7 +241,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Res, 
                         let body = json_body(body, 1 << 20).await?;
                         create_folder(&shared, &at, body)
                     }
-                    ("GET", Action::Content) => get_content(&shared, &at),
+                    ("GET", Action::Content) => get_content(&shared, &at, conn),
                     ("PUT", Action::Content) => simple_upload(&shared, &at, &parts, body).await?,
                     ("POST", Action::CreateUploadSession) => {
                         let body = json_body(body, 1 << 20).await?;

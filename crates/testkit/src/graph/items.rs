@@ -231,7 +231,7 @@ pub fn create_folder(shared: &Shared, at: &At, body: Value) -> ApiResult {
     ))
 }
 
-pub fn get_content(shared: &Shared, at: &At) -> ApiResult {
+pub fn get_content(shared: &Shared, at: &At, conn: u64) -> ApiResult {
     let st = shared.lock();
     let id = at.resolve(&st)?;
     let d = &st.drives[&at.drive];
@@ -251,15 +251,15 @@ pub fn get_content(shared: &Shared, at: &At) -> ApiResult {
         .map(|(_, r)| r.to_owned())
         .unwrap_or_default();
     drop(st);
-    download_parts(shared, &rest, None)
+    download_parts(shared, &rest, None, conn)
 }
 
-pub fn download(shared: &Shared, parts: &Parts, rest: &str) -> ApiResult {
-    download_parts(shared, rest, header(parts, "range"))
+pub fn download(shared: &Shared, parts: &Parts, rest: &str, conn: u64) -> ApiResult {
+    download_parts(shared, rest, header(parts, "range"), conn)
 }
 
 /// Serve `/download/{drive}/{item}/{content version}` (pre-authenticated), with `Range: bytes=a-b`.
-fn download_parts(shared: &Shared, rest: &str, range: Option<&str>) -> ApiResult {
+fn download_parts(shared: &Shared, rest: &str, range: Option<&str>, conn: u64) -> ApiResult {
     let mut it = rest.split('/');
     let (Some(drive), Some(id), Some(ver)) = (it.next(), it.next(), it.next()) else {
         return Err(ApiError::not_found("Download"));
@@ -267,7 +267,7 @@ fn download_parts(shared: &Shared, rest: &str, range: Option<&str>) -> ApiResult
     let drive = percent_encoding::percent_decode_str(drive)
         .decode_utf8_lossy()
         .into_owned();
-    if let Err(r) = throttle(shared, Some(&drive)) {
+    if let Err(r) = throttle(shared, Some(&drive), conn) {
         return Ok(*r);
     }
     let mut st = shared.lock();

@@ -55,9 +55,10 @@
 //! - **Quota**: a commit that would pass the drive's total → `507 quotaLimitReached`.
 //! - **Delta**: see [`delta`] (`@odata.nextLink`/`@odata.deltaLink`, `token=latest`, changes since, the
 //!   `deleted` facet, no `parentReference.path`, `410 resyncRequired` for an unknown token).
-//! - **Throttling**: a configurable budget per tenant or per drive → `429` (or `503`) with `Retry-After`;
-//!   `RateLimit-Limit`/`-Remaining`/`-Reset` from 80 % of the budget on; requests before a `Retry-After`
-//!   expired are counted ([`GraphStats::requests_before_retry_after`]).
+//! - **Throttling**: configurable budgets (per tenant and/or per drive, all applied) → `429` (or `503`) with
+//!   `Retry-After`; `RateLimit-Limit`/`-Remaining`/`-Reset` from 80 % of a budget on; requests that ignore
+//!   a running `Retry-After` are counted ([`GraphStats::requests_before_retry_after`], see [`throttle`]
+//!   for which ones a client could have held back).
 //! - **QuickXorHash** from the published description, checked against published vectors ([`quickxor`]).
 //!
 //! Fault hooks (not Graph behaviour, test tools): [`GraphEmulator::fail_next`], [`GraphEmulator::
@@ -74,7 +75,7 @@ pub mod quickxor;
 mod route;
 mod server;
 mod state;
-mod throttle;
+pub mod throttle;
 mod tree;
 pub mod upload;
 
@@ -261,8 +262,9 @@ impl GraphEmulator {
         f(&mut self.shared.opts.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
-    pub fn set_throttle(&self, throttle: Option<ThrottleOptions>) {
-        self.configure(|o| o.throttle = throttle);
+    /// Replace the request budgets (empty: unlimited).
+    pub fn set_throttle(&self, budgets: Vec<ThrottleOptions>) {
+        self.configure(|o| o.throttle = budgets);
     }
 
     /// A licensed user with a provisioned OneDrive; returns the drive id.

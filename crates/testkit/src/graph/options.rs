@@ -31,8 +31,11 @@ pub struct GraphOptions {
     pub reject_auth_on_upload_url: bool,
     /// `GET …/content` answers `302` to a pre-authenticated URL (documented) instead of the bytes.
     pub redirect_downloads: bool,
-    /// Throttling; `None` = unlimited.
-    pub throttle: Option<ThrottleOptions>,
+    /// Request budgets (all apply; e.g. one per tenant and one per drive); empty = unlimited.
+    pub throttle: Vec<ThrottleOptions>,
+    /// After a `Retry-After` is handed out, requests on *other* connections arriving within this time are
+    /// not counted as early: they may have been in flight already. Default 100 ms.
+    pub in_flight_grace: Duration,
 }
 
 impl std::fmt::Debug for GraphOptions {
@@ -65,7 +68,8 @@ impl Default for GraphOptions {
             max_path: 400,
             reject_auth_on_upload_url: true,
             redirect_downloads: true,
-            throttle: None,
+            throttle: Vec::new(),
+            in_flight_grace: Duration::from_millis(100),
         }
     }
 }
@@ -98,6 +102,14 @@ impl ThrottleOptions {
             window,
             scope: ThrottleScope::Tenant,
             status: 429,
+        }
+    }
+
+    /// `requests` per `window` for each drive, answered with `429`.
+    pub fn per_drive(requests: u64, window: Duration) -> ThrottleOptions {
+        ThrottleOptions {
+            scope: ThrottleScope::Drive,
+            ..ThrottleOptions::per_tenant(requests, window)
         }
     }
 }

@@ -15,10 +15,23 @@ const WIDTH_BITS: u64 = 160;
 const SHIFT: u64 = 11;
 
 /// An incremental QuickXorHash.
-#[derive(Clone, Debug, Default)]
+///
+/// Byte `i` lands at bit `i * 11 mod 160`, which repeats every 160 bytes, so the bytes are first XORed into
+/// 160 lanes by `i mod 160` (a plain byte loop) and the lanes are rotated into the block only when the
+/// digest is asked for.
+#[derive(Clone, Debug)]
 pub struct QuickXorHash {
-    block: [u8; 20],
+    lanes: [u8; 160],
     length: u64,
+}
+
+impl Default for QuickXorHash {
+    fn default() -> QuickXorHash {
+        QuickXorHash {
+            lanes: [0; 160],
+            length: 0,
+        }
+    }
 }
 
 impl QuickXorHash {
@@ -28,23 +41,40 @@ impl QuickXorHash {
 
     /// Add bytes.
     pub fn update(&mut self, data: &[u8]) {
-        let mut bit = ((self.length % WIDTH_BITS) * SHIFT) % WIDTH_BITS;
-        for &b in data {
-            let byte = (bit / 8) as usize;
-            let within = (bit % 8) as u32;
-            let wide = u16::from(b) << within;
-            self.block[byte] ^= (wide & 0xff) as u8;
-            if within > 0 {
-                self.block[(byte + 1) % 20] ^= (wide >> 8) as u8;
+        let start = (self.length % WIDTH_BITS) as usize;
+        // Align to lane 0, then whole 160-byte rows.
+        let head = ((160 - start) % 160).min(data.len());
+        for (k, &b) in data[..head].iter().enumerate() {
+            self.lanes[start + k] ^= b;
+        }
+        let mut rows = data[head..].chunks_exact(160);
+        for row in &mut rows {
+            for (lane, b) in self.lanes.iter_mut().zip(row) {
+                *lane ^= b;
             }
-            bit = (bit + SHIFT) % WIDTH_BITS;
+        }
+        for (lane, b) in self.lanes.iter_mut().zip(rows.remainder()) {
+            *lane ^= b;
         }
         self.length = self.length.wrapping_add(data.len() as u64);
     }
 
     /// The 20-byte digest.
     pub fn digest(&self) -> [u8; 20] {
-        let mut out = self.block;
+        let mut out = [0u8; 20];
+        for (lane, &b) in self.lanes.iter().enumerate() {
+            if b == 0 {
+                continue;
+            }
+            let bit = (lane as u64 * SHIFT) % WIDTH_BITS;
+            let byte = (bit / 8) as usize;
+            let within = (bit % 8) as u32;
+            let wide = u16::from(b) << within;
+            out[byte] ^= (wide & 0xff) as u8;
+            if within > 0 {
+                out[(byte + 1) % 20] ^= (wide >> 8) as u8;
+            }
+        }
         for (i, b) in self.length.to_le_bytes().iter().enumerate() {
             out[12 + i] ^= b;
         }
@@ -105,14 +135,14 @@ mod tests {
     #[test]
     fn the_fast_form_equals_the_literal_description_and_any_split() {
         let data: Vec<u8> = (0..1000u32).map(|i| (i * 7919 % 251) as u8).collect();
-        for len in [0, 1, 19, 20, 21, 159, 160, 161, 999] {
+        for len in [0, 1, 19, 20, 21, 159, 160, 161, 320, 999] {
             let whole = {
                 let mut h = QuickXorHash::new();
                 h.update(&data[..len]);
                 h.digest()
             };
             assert_eq!(whole, literal(&data[..len]), "length {len}");
-            for split in [0, 1, 7, len / 2, len] {
+            for split in [0, 1, 7, 159, 160, 161, len / 2, len] {
                 let mut h = QuickXorHash::new();
                 h.update(&data[..split.min(len)]);
                 h.update(&data[split.min(len)..len]);

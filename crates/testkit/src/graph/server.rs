@@ -166,6 +166,7 @@ pub fn spawn(listener: std::net::TcpListener, shared: Arc<Shared>) -> io::Result
                 let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                     return;
                 };
+                let mut next_conn = 0u64;
                 loop {
                     tokio::select! {
                         _ = &mut stop_rx => break,
@@ -173,10 +174,12 @@ pub fn spawn(listener: std::net::TcpListener, shared: Arc<Shared>) -> io::Result
                             let Ok((stream, _)) = accepted else { continue };
                             let _ = stream.set_nodelay(true);
                             let shared = shared.clone();
+                            next_conn += 1;
+                            let conn = next_conn;
                             tokio::spawn(async move {
                                 let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                                     let shared = shared.clone();
-                                    async move { super::api::handle(shared, req).await }
+                                    async move { super::api::handle(shared, req, conn).await }
                                 });
                                 let _ = hyper::server::conn::http1::Builder::new()
                                     .keep_alive(true)

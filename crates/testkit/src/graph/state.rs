@@ -83,6 +83,8 @@ pub struct Session {
     pub bytes_accepted: u64,
     /// Body bytes received on this session's URL, accepted or not (dropped connections included).
     pub bytes_received: u64,
+    /// A fragment is being written (outside the lock); another one for this session is refused.
+    pub busy: bool,
 }
 
 /// Fault injection hooks (each consumed as it fires).

@@ -274,6 +274,7 @@ pub fn create(shared: &Shared, at: &At, body: Value) -> ApiResult {
             refused: Vec::new(),
             bytes_accepted: 0,
             bytes_received: 0,
+            busy: false,
         },
     );
     st.stats.sessions_created += 1;
@@ -323,10 +324,11 @@ pub async fn handle_url(
     parts: &Parts,
     body: Incoming,
     id: &str,
+    conn: u64,
 ) -> Result<Res, io::Error> {
     let opts = shared.opts();
     let drive = shared.lock().sessions.get(id).map(|s| s.drive_id.clone());
-    if let Err(r) = throttle(shared, drive.as_deref()) {
+    if let Err(r) = throttle(shared, drive.as_deref(), conn) {
         return Ok(*r);
     }
     if header(parts, "authorization").is_some() {
@@ -493,27 +495,42 @@ async fn put_fragment(
         let e = ApiError::bad(None, "The body is shorter than its Content-Range.");
         return Ok(refuse(&mut st, id, (a, b), e).into_response());
     }
-    let s = match open_session(&mut st, id) {
-        Ok(s) if s.received == a => s,
+    let (file, mut hasher) = match open_session(&mut st, id) {
+        Ok(s) if s.received == a && !s.busy => {
+            s.busy = true;
+            (s.file.clone(), std::mem::take(&mut s.hasher))
+        }
         Ok(_) => {
             let e = ApiError(
                 416,
                 "invalidRange",
                 Some("fragmentOverlap"),
-                "Another request uploaded this range meanwhile.".into(),
+                "Another request is uploading to this session or uploaded this range meanwhile."
+                    .into(),
             );
             return Ok(refuse(&mut st, id, (a, b), e).into_response());
         }
         Err(e) => return Ok(refuse(&mut st, id, (a, b), e).into_response()),
     };
+    drop(st);
+    // Write and hash outside the lock: other sessions and requests go on meanwhile.
     let appended = std::fs::OpenOptions::new()
         .append(true)
-        .open(&s.file)
+        .open(&file)
         .and_then(|mut f| f.write_all(&bytes));
+    hasher.update(&bytes);
+    let mut st = shared.lock();
+    let Some(s) = st.sessions.get_mut(id) else {
+        return Ok(session_gone().into_response());
+    };
+    s.busy = false;
+    s.hasher = hasher;
+    if s.status != SessionStatus::Open {
+        return Ok(session_gone().into_response());
+    }
     if let Err(e) = appended {
         return Ok(ApiError(500, "generalException", None, e.to_string()).into_response());
     }
-    s.hasher.update(&bytes);
     s.received = b + 1;
     s.total = Some(total);
     s.accepted.push((a, b));
