@@ -214,6 +214,39 @@ fn quota_reports_used_remaining_and_state() -> R {
 }
 
 #[test]
+fn a_token_for_another_tenant_is_refused() -> R {
+    let mut t = setup(GraphOptions::default())?;
+    let other = ferry_testkit::graph::auth::mint(
+        &t.g.jwt_key(),
+        "00000000-0000-0000-0000-000000000bad",
+        "https://graph.microsoft.com",
+        600,
+        false,
+    );
+    t.auth = format!("Bearer {other}");
+    let d = t.d();
+    let r = t.get(&d)?;
+    assert_eq!((r.status, code(&r)), (401, "unauthenticated".into()));
+    Ok(())
+}
+
+#[test]
+fn quota_state_turns_critical_under_one_percent_and_exceeded_over_the_total() -> R {
+    let mut t = setup(GraphOptions::default())?;
+    t.g.set_quota(&t.drive, 1000);
+    t.g.seed_file(&t.drive, "a.bin", &data(995), None)?;
+    let d = t.d();
+    assert_eq!(body(&t.get(&d)?)["quota"]["state"], "critical");
+    t.g.set_quota(&t.drive, 900);
+    let v = body(&t.get(&d)?);
+    assert_eq!(
+        (v["quota"]["state"].clone(), v["quota"]["remaining"].clone()),
+        (json!("exceeded"), json!(0))
+    );
+    Ok(())
+}
+
+#[test]
 fn sites_resolve_by_path_and_list_their_document_libraries() -> R {
     let mut t = setup(GraphOptions::default())?;
     let (site, docs) = t.g.add_site("contoso.sharepoint.com", "Team");
@@ -237,6 +270,12 @@ fn sites_resolve_by_path_and_list_their_document_libraries() -> R {
     assert_eq!(v["value"][1]["driveType"], "documentLibrary");
     let v = body(&t.get(&format!("/sites/{site}/drive"))?);
     assert_eq!(v["id"], json!(docs));
+    let v = body(&t.get(&format!("/sites/{site}"))?);
+    assert_eq!(
+        (v["id"].clone(), v["name"].clone()),
+        (json!(site), json!("Team"))
+    );
+    assert_eq!(t.get("/sites/nope,1,2")?.status, 404);
     Ok(())
 }
 
@@ -316,6 +355,24 @@ fn children_come_in_pages_of_top_chained_by_next_link() -> R {
     let v = body(&t.get(&format!("{d}/root:/dir:/children"))?);
     assert_eq!(v["value"].as_array().map(Vec::len), Some(7));
     assert!(v.get("@odata.nextLink").is_none());
+    Ok(())
+}
+
+#[test]
+fn children_by_item_id_and_delete_by_id_answer_as_documented() -> R {
+    let mut t = setup(GraphOptions::default())?;
+    let dir = t.g.seed_folder(&t.drive, "d")?;
+    let f = t.g.seed_file(&t.drive, "d/x.txt", b"x", None)?;
+    let d = t.d();
+    let v = body(&t.get(&format!("{d}/items/{dir}/children"))?);
+    assert_eq!(v["value"][0]["id"], json!(f));
+    let r = t.req("DELETE", &format!("{d}/items/{f}"), Body::None)?;
+    assert_eq!(r.status, 204);
+    assert_eq!(t.get(&format!("{d}/items/{f}"))?.status, 404);
+    assert_eq!(
+        body(&t.get(&format!("{d}/items/{dir}"))?)["folder"]["childCount"],
+        0
+    );
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 
 use super::api::{ApiError, ApiResult, At, add_header, header, json_res, query, throttle};
 use super::json;
-use super::server::{BodyError, FileBody, Shared, full, read_body};
+use super::server::{BodyError, FileBody, Shared, full, stream_body};
 use super::state::{Conflict, folder, new_item};
 use super::upload;
 use chrono::{DateTime, Utc};
@@ -123,10 +123,11 @@ pub fn children(shared: &Shared, at: &At, parts: &Parts) -> ApiResult {
     let mut value = Vec::new();
     let mut last = None;
     let mut more = false;
-    for (key, cid) in children.iter() {
-        if after.as_ref().is_some_and(|a| key <= a) {
-            continue;
-        }
+    let start = match after {
+        Some(a) => std::ops::Bound::Excluded(a),
+        None => std::ops::Bound::Unbounded,
+    };
+    for (key, cid) in children.range((start, std::ops::Bound::Unbounded)) {
         if value.len() == top {
             more = true;
             break;
@@ -367,25 +368,39 @@ pub async fn simple_upload(
             Err(e) => return Ok(Err(e)),
         }
     };
+    let tmp = shared
+        .lock()
+        .content_root
+        .join(format!("tmp-{}", super::tree::new_item_id()));
+    let mut file = std::fs::File::create(&tmp)?;
+    let mut hash = super::quickxor::QuickXorHash::new();
     let mut seen = 0;
-    let bytes = match read_body(body, limit, None, &mut seen).await {
-        Ok(b) => b,
-        Err(BodyError::TooLarge) => {
-            return Ok(Err(ApiError(
-                413,
-                "invalidRequest",
-                Some("maxFileSizeExceeded"),
-                format!("A simple upload takes at most {limit} bytes; use an upload session."),
-            )));
+    let size = match stream_body(body, &mut file, &mut hash, limit, None, &mut seen).await {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return match e {
+                BodyError::TooLarge => Ok(Err(ApiError(
+                    413,
+                    "invalidRequest",
+                    Some("maxFileSizeExceeded"),
+                    format!("A simple upload takes at most {limit} bytes; use an upload session."),
+                ))),
+                BodyError::Io(e) => Err(e),
+            };
         }
-        Err(BodyError::Io(e)) => return Err(e),
     };
-    let mut h = super::quickxor::QuickXorHash::new();
-    h.update(&bytes);
-    let content = upload::NewContent::write(shared, &bytes, h.base64(), None, None)?;
+    drop(file);
+    let content = upload::NewContent {
+        tmp,
+        size,
+        quick_xor: hash.base64(),
+        fs_created: None,
+        fs_modified: None,
+    };
     let mut st = shared.lock();
     st.stats.simple_uploads += 1;
-    st.stats.content_bytes += bytes.len() as u64;
+    st.stats.content_bytes += size;
     let max_path = shared.opts().max_path;
     Ok(upload::commit(
         &mut st,

@@ -131,6 +131,44 @@ pub async fn read_body(
     Ok(out)
 }
 
+/// Stream a request body into `file` (and `hash`), at most `limit` bytes; `cut_after` drops the
+/// connection once that many bytes came (fault hook). `seen` counts the bytes that arrived, even when it
+/// fails. Memory: one frame.
+pub async fn stream_body(
+    body: Incoming,
+    file: &mut std::fs::File,
+    hash: &mut super::quickxor::QuickXorHash,
+    limit: u64,
+    cut_after: Option<u64>,
+    seen: &mut u64,
+) -> Result<u64, BodyError> {
+    use std::io::Write as _;
+    let mut body = body;
+    let mut written = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyError::Io(io::Error::other(e)))?;
+        if let Ok(data) = frame.into_data() {
+            *seen += data.len() as u64;
+            if let Some(cut) = cut_after
+                && *seen >= cut
+            {
+                return Err(BodyError::Io(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "fault hook: connection dropped mid-upload",
+                )));
+            }
+            if written + data.len() as u64 > limit {
+                return Err(BodyError::TooLarge);
+            }
+            // The emulator's temp dir is on tmpfs when available: a short blocking write.
+            file.write_all(&data).map_err(BodyError::Io)?;
+            hash.update(&data);
+            written += data.len() as u64;
+        }
+    }
+    Ok(written)
+}
+
 /// The running server: dropping it stops the runtime.
 pub struct Running {
     pub addr: SocketAddr,

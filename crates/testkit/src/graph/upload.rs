@@ -20,7 +20,7 @@ use super::api::{ApiError, ApiResult, At, header, json_res, throttle};
 use super::items::{conflict_of, parse_time};
 use super::json;
 use super::quickxor::QuickXorHash;
-use super::server::{BodyError, Res, Shared, read_body};
+use super::server::{BodyError, Res, Shared, stream_body};
 use super::state::{Conflict, Session, SessionStatus, State, new_item};
 use super::tree::Kind;
 use chrono::{DateTime, Utc};
@@ -28,7 +28,7 @@ use hyper::Response;
 use hyper::body::Incoming;
 use hyper::http::request::Parts;
 use serde_json::{Value, json};
-use std::io::{self, Write};
+use std::io;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -39,27 +39,6 @@ pub struct NewContent {
     pub quick_xor: String,
     pub fs_created: Option<DateTime<Utc>>,
     pub fs_modified: Option<DateTime<Utc>>,
-}
-
-impl NewContent {
-    pub fn write(
-        shared: &Shared,
-        bytes: &[u8],
-        quick_xor: String,
-        fs_created: Option<DateTime<Utc>>,
-        fs_modified: Option<DateTime<Utc>>,
-    ) -> io::Result<NewContent> {
-        let root = shared.lock().content_root.clone();
-        let tmp = root.join(format!("tmp-{}", super::tree::new_item_id()));
-        std::fs::write(&tmp, bytes)?;
-        Ok(NewContent {
-            tmp,
-            size: bytes.len() as u64,
-            quick_xor,
-            fs_created,
-            fs_modified,
-        })
-    }
 }
 
 /// Place `content` as `name` under `parent` (or as the new content of `target`), applying the conflict
@@ -408,78 +387,44 @@ async fn put_fragment(
     let opts = shared.opts();
     let range = header(parts, "content-range").and_then(parse_content_range);
     let length: Option<u64> = header(parts, "content-length").and_then(|v| v.parse().ok());
-    let cut;
-    {
+    let (a, b, total, file, mut hasher, cut) = {
         let mut st = shared.lock();
-        let check = (|| {
-            let s = open_session(&mut st, id)?;
-            let (a, b, total) = range.ok_or_else(|| {
-                ApiError::bad(
-                    Some("invalidParameterFormat"),
-                    "Content-Range must be 'bytes a-b/total'.",
-                )
-            })?;
-            if length != Some(b - a + 1) {
-                return Err(ApiError::bad(
-                    None,
-                    "Content-Length must equal the length of the Content-Range.",
-                ));
+        let checked = check_fragment(&mut st, id, range, length, &opts);
+        let (a, b, total) = match checked {
+            Ok(r) => r,
+            Err(e) => {
+                let r = range.map_or((0, 0), |(a, b, _)| (a, b));
+                return Ok(refuse(&mut st, id, r, e).into_response());
             }
-            if b - a + 1 >= opts.max_fragment {
-                return Err(ApiError(
-                    413,
-                    "invalidRequest",
-                    Some("maxFragmentLengthExceeded"),
-                    format!(
-                        "A fragment must be smaller than {} bytes.",
-                        opts.max_fragment
-                    ),
-                ));
-            }
-            if s.total.is_some_and(|t| t != total) {
-                return Err(ApiError::bad(
-                    Some("fragmentLengthMismatch"),
-                    "The declared total size differs from the session's.",
-                ));
-            }
-            if a < s.received {
-                return Err(ApiError(
-                    416,
-                    "invalidRange",
-                    Some("fragmentOverlap"),
-                    "Uploaded fragment overlaps with existing data.".into(),
-                ));
-            }
-            if a > s.received {
-                return Err(ApiError(
-                    416,
-                    "invalidRange",
-                    Some("fragmentOutOfOrder"),
-                    format!(
-                        "Uploaded fragment is out of order; the next expected byte is {}.",
-                        s.received
-                    ),
-                ));
-            }
-            Ok(())
-        })();
-        if let Err(e) = check {
-            let r = range.map_or((0, 0), |(a, b, _)| (a, b));
-            return Ok(refuse(&mut st, id, r, e).into_response());
-        }
-        cut = st.faults.drop_upload_after.take();
-    }
-    let Some((a, b, total)) = range else {
-        return Ok(ApiError::bad(None, "Content-Range is missing.").into_response());
+        };
+        let cut = st.faults.drop_upload_after.take();
+        let Some(s) = st.sessions.get_mut(id) else {
+            return Ok(session_gone().into_response());
+        };
+        s.busy = true;
+        (a, b, total, s.file.clone(), s.hasher.clone(), cut)
     };
+    // Stream into the session file outside the lock (memory: one frame); a request that does not bring
+    // its whole range is cut back off, as documented ("all bytes in that request are ignored").
     let mut seen = 0;
-    let read = read_body(body, b - a + 1, cut, &mut seen).await;
+    let streamed = match std::fs::OpenOptions::new().append(true).open(&file) {
+        Ok(mut f) => {
+            let r = stream_body(body, &mut f, &mut hasher, b - a + 1, cut, &mut seen).await;
+            if !matches!(r, Ok(n) if n == b - a + 1) {
+                let _ = f.set_len(a);
+            }
+            r
+        }
+        Err(e) => Err(BodyError::Io(e)),
+    };
     let mut st = shared.lock();
-    if let Some(s) = st.sessions.get_mut(id) {
-        s.bytes_received += seen;
-    }
-    let bytes = match read {
-        Ok(bytes) => bytes,
+    let Some(s) = st.sessions.get_mut(id) else {
+        return Ok(session_gone().into_response());
+    };
+    s.busy = false;
+    s.bytes_received += seen;
+    let n = match streamed {
+        Ok(n) => n,
         Err(BodyError::Io(e)) => {
             if cut.is_some() {
                 st.stats.dropped += 1;
@@ -491,61 +436,29 @@ async fn put_fragment(
             return Ok(refuse(&mut st, id, (a, b), e).into_response());
         }
     };
-    if bytes.len() as u64 != b - a + 1 {
+    if n != b - a + 1 {
         let e = ApiError::bad(None, "The body is shorter than its Content-Range.");
         return Ok(refuse(&mut st, id, (a, b), e).into_response());
     }
-    let (file, mut hasher) = match open_session(&mut st, id) {
-        Ok(s) if s.received == a && !s.busy => {
-            s.busy = true;
-            (s.file.clone(), std::mem::take(&mut s.hasher))
-        }
-        Ok(_) => {
-            let e = ApiError(
-                416,
-                "invalidRange",
-                Some("fragmentOverlap"),
-                "Another request is uploading to this session or uploaded this range meanwhile."
-                    .into(),
-            );
-            return Ok(refuse(&mut st, id, (a, b), e).into_response());
-        }
-        Err(e) => return Ok(refuse(&mut st, id, (a, b), e).into_response()),
-    };
-    drop(st);
-    // Write and hash outside the lock: other sessions and requests go on meanwhile.
-    let appended = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&file)
-        .and_then(|mut f| f.write_all(&bytes));
-    hasher.update(&bytes);
-    let mut st = shared.lock();
-    let Some(s) = st.sessions.get_mut(id) else {
-        return Ok(session_gone().into_response());
-    };
-    s.busy = false;
-    s.hasher = hasher;
     if s.status != SessionStatus::Open {
         return Ok(session_gone().into_response());
     }
-    if let Err(e) = appended {
-        return Ok(ApiError(500, "generalException", None, e.to_string()).into_response());
-    }
+    s.hasher = hasher;
     s.received = b + 1;
     s.total = Some(total);
     s.accepted.push((a, b));
-    s.bytes_accepted += bytes.len() as u64;
+    s.bytes_accepted += n;
     s.expires = Instant::now() + opts.session_lifetime;
     s.expires_utc = Utc::now() + opts.session_lifetime;
     let last = b + 1 == total;
-    let misaligned = !last && (b - a + 1) % opts.fragment_multiple != 0;
+    let misaligned = !last && n % opts.fragment_multiple != 0;
     if misaligned {
         s.misaligned = true;
     }
     let defer = s.defer_commit;
     let status = status_json(s);
     st.stats.fragments_accepted += 1;
-    st.stats.content_bytes += bytes.len() as u64;
+    st.stats.content_bytes += n;
     if misaligned {
         st.stats.misaligned_fragments += 1;
     }
@@ -553,6 +466,66 @@ async fn put_fragment(
         return Ok(json_res(202, &status));
     }
     Ok(finish(&mut st, &shared.root, id, opts.max_path).unwrap_or_else(ApiError::into_response))
+}
+
+/// The documented checks on a fragment before its body is read; returns its range.
+fn check_fragment(
+    st: &mut State,
+    id: &str,
+    range: Option<(u64, u64, u64)>,
+    length: Option<u64>,
+    opts: &super::GraphOptions,
+) -> Result<(u64, u64, u64), ApiError> {
+    let s = open_session(st, id)?;
+    let (a, b, total) = range.ok_or_else(|| {
+        ApiError::bad(
+            Some("invalidParameterFormat"),
+            "Content-Range must be 'bytes a-b/total'.",
+        )
+    })?;
+    if length != Some(b - a + 1) {
+        return Err(ApiError::bad(
+            None,
+            "Content-Length must equal the length of the Content-Range.",
+        ));
+    }
+    if b - a + 1 >= opts.max_fragment {
+        return Err(ApiError(
+            413,
+            "invalidRequest",
+            Some("maxFragmentLengthExceeded"),
+            format!(
+                "A fragment must be smaller than {} bytes.",
+                opts.max_fragment
+            ),
+        ));
+    }
+    if s.total.is_some_and(|t| t != total) {
+        return Err(ApiError::bad(
+            Some("fragmentLengthMismatch"),
+            "The declared total size differs from the session's.",
+        ));
+    }
+    if a < s.received || s.busy {
+        return Err(ApiError(
+            416,
+            "invalidRange",
+            Some("fragmentOverlap"),
+            "Uploaded fragment overlaps with existing data (or one is being uploaded).".into(),
+        ));
+    }
+    if a > s.received {
+        return Err(ApiError(
+            416,
+            "invalidRange",
+            Some("fragmentOutOfOrder"),
+            format!(
+                "Uploaded fragment is out of order; the next expected byte is {}.",
+                s.received
+            ),
+        ));
+    }
+    Ok((a, b, total))
 }
 
 /// Commit a session whose bytes are all there.
