@@ -61,6 +61,10 @@ pub enum EntryKind {
     Symlink,
     /// A FIFO, socket or device: not file content.
     Special,
+    /// An entry whose name the protocol cannot carry byte for byte (a name that is not UTF-8 from an SFTP
+    /// server: the SFTP library decodes names as UTF-8 text). Listed so it is accounted for; it cannot be
+    /// read, and a folder's content cannot be listed.
+    Undecodable,
 }
 
 /// One listed entry.

@@ -388,6 +388,69 @@ fn with_copy_links_a_local_source_s_links_are_followed_and_only_broken_or_loopin
 }
 
 #[test]
+fn a_name_an_sftp_source_sends_that_is_not_utf8_is_a_reported_skip_not_a_loss() {
+    use std::os::unix::ffi::OsStrExt;
+    let server = ferry_testkit::sftp::SftpServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (tgt, data) = (dir.path().join("tgt"), dir.path().join("data"));
+    let src = server.root().join("share");
+    write(&src, "plain.txt", b"plain", an_hour_ago());
+    let odd = src.join(std::ffi::OsStr::from_bytes(b"r\xe9sum\xe9.txt"));
+    std::fs::write(&odd, b"latin-1 name").unwrap();
+    let odd_dir = src.join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+    std::fs::create_dir(&odd_dir).unwrap();
+    std::fs::write(odd_dir.join("menu.txt"), b"menu").unwrap();
+    let url = format!(
+        "sftp://{}@127.0.0.1:{}/{}",
+        server.user(),
+        server.port(),
+        src.display()
+    );
+    let key = server.client_key_path().to_str().unwrap().to_owned();
+    let kh = server.known_hosts_path().to_str().unwrap().to_owned();
+    let args = [
+        "files",
+        "migrate",
+        &url,
+        tgt.to_str().unwrap(),
+        "--source-key",
+        &key,
+        "--known-hosts",
+        &kh,
+        "--json",
+    ];
+    let run = ferry(&data, &args, &[]);
+    // The plain file arrives; the two names that cannot be carried are skipped with a reason that says so.
+    assert_eq!(code(&run), 1, "{}", text(&run));
+    assert_eq!(totals(&run, "copied"), Some(1), "{}", text(&run));
+    assert_eq!(totals(&run, "skipped"), Some(2), "{}", text(&run));
+    assert_eq!(std::fs::read(tgt.join("plain.txt")).unwrap(), b"plain");
+    let report = ferry(&data, &["report", "--json"], &[]);
+    let problems = json(&report)["files"][0]["problems"].clone();
+    let reasons = problems.as_array().unwrap();
+    assert_eq!(reasons.len(), 2, "{problems}");
+    for p in reasons {
+        assert!(
+            p["reason"].as_str().unwrap().contains("not UTF-8"),
+            "{problems}"
+        );
+    }
+    // Verify sees the same: one file the same, two skipped, and not a Perfect grade.
+    let mut verify = args.to_vec();
+    verify[1] = "verify";
+    let v = ferry(&data, &verify, &[]);
+    let v = json(&v)[0].clone();
+    assert_eq!(
+        (v["same"].as_u64(), v["skipped"].as_u64()),
+        (Some(1), Some(2)),
+        "{v}"
+    );
+    assert_ne!(v["grade"], "Perfect", "{v}");
+    // Nothing at the source was touched.
+    assert_eq!(std::fs::read(&odd).unwrap(), b"latin-1 name");
+}
+
+#[test]
 fn names_that_are_not_utf8_reach_webdav_and_s3_by_the_documented_mapping() {
     use std::os::unix::ffi::OsStrExt;
     let dir = tempfile::tempdir().unwrap();

@@ -88,7 +88,7 @@ pub(super) async fn scan(ctx: Arc<PassCtx>, dir: String) -> Result<Scanned> {
         match e.kind {
             EntryKind::Dir => subdirs.push(e.path),
             EntryKind::File => files.push(e),
-            EntryKind::Symlink | EntryKind::Special => others.push(e),
+            EntryKind::Symlink | EntryKind::Special | EntryKind::Undecodable => others.push(e),
         }
     }
     let mut plan = DirPlan {
@@ -112,11 +112,15 @@ pub(crate) const SYMLINK_SKIPPED: &str = "a symbolic link: not followed and not 
 pub(crate) const SPECIAL_SKIPPED: &str =
     "a special file (FIFO, socket or device): it holds no file content and is not copied";
 
+/// Why an entry whose name cannot be carried is not copied.
+pub(crate) const UNDECODABLE_SKIPPED: &str = "the name is not UTF-8, and names from this SFTP server reach Ferry only as UTF-8 text: this entry (for a folder, everything in it) is not copied; rename it at the source, or copy from the share mounted as a local path, where names go byte for byte";
+
 /// The skip reason of an entry that is neither a file nor a folder.
 pub(crate) fn not_copied(kind: EntryKind) -> Option<&'static str> {
     match kind {
         EntryKind::Symlink => Some(SYMLINK_SKIPPED),
         EntryKind::Special => Some(SPECIAL_SKIPPED),
+        EntryKind::Undecodable => Some(UNDECODABLE_SKIPPED),
         EntryKind::File | EntryKind::Dir => None,
     }
 }

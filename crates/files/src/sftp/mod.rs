@@ -377,7 +377,20 @@ impl FileConnector for SftpConnector {
             if name.starts_with(PART_PREFIX) || name.contains('/') {
                 continue;
             }
-            if let Some(entry) = to_entry(ferry_core::file::join(dir, &name), &e.metadata()) {
+            let path = ferry_core::file::join(dir, &name);
+            if let Some(mut entry) = to_entry(path, &e.metadata()) {
+                // The SFTP library decodes names as UTF-8, replacing what is not with U+FFFD: such a name
+                // no longer names anything on the server. It is listed (and so accounted for as a skip)
+                // unless the server really has that name.
+                if name.contains('\u{FFFD}') && self.stat(&entry.path).await?.is_none() {
+                    tracing::info!(
+                        dir,
+                        name,
+                        "a name that is not UTF-8: the SFTP library cannot carry it"
+                    );
+                    entry.kind = EntryKind::Undecodable;
+                    entry.size = 0;
+                }
                 page.entries.push(entry);
             }
         }
