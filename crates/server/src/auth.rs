@@ -7,6 +7,7 @@
 
 use crate::AppState;
 use crate::crypto::random_bytes;
+use crate::db::Actor;
 use crate::error::{ApiError, REQUEST_ID};
 use crate::routes::{ROUTES, Scope, find_route};
 use crate::throttle;
@@ -45,6 +46,15 @@ impl Caller {
             operator: true,
             role: None,
             tenant: None,
+        }
+    }
+
+    /// Who the audit log names for this caller's changes.
+    pub fn actor(&self) -> Actor {
+        if self.user.0.is_nil() {
+            Actor::Scheduler
+        } else {
+            Actor::User(self.user)
         }
     }
 }
@@ -295,18 +305,15 @@ async fn authenticate(state: &AppState, header: Option<&str>) -> Result<Caller, 
         .ok_or_else(|| {
             ApiError::unauthenticated("the Authorization header must be `Bearer <token>`")
         })?;
-    let row: Option<(String, String, i64)> = sqlx::query_as(
-        "SELECT u.id, COALESCE(u.display_name, u.name), u.operator FROM prog_token t JOIN prog_user u ON u.id = t.user_id WHERE t.hash = ?",
-    )
-    .bind(token_hash(token))
-    .fetch_optional(state.pool())
-    .await?;
-    let (id, name, operator) =
-        row.ok_or_else(|| ApiError::unauthenticated("unknown or revoked token"))?;
+    let user = state
+        .programme
+        .user_by_token(&token_hash(token))
+        .await?
+        .ok_or_else(|| ApiError::unauthenticated("unknown or revoked token"))?;
     Ok(Caller {
-        user: UserId::from_str(&id).map_err(ApiError::from)?,
-        name,
-        operator: operator != 0,
+        user: user.id,
+        name: user.name,
+        operator: user.operator,
         role: None,
         tenant: None,
     })
@@ -331,11 +338,7 @@ async fn check(
             if caller.operator || permission == Permission::Read {
                 return Ok(caller);
             }
-            let roles: Vec<String> =
-                sqlx::query_scalar("SELECT DISTINCT role FROM prog_member WHERE user_id = ?")
-                    .bind(caller.user.to_string())
-                    .fetch_all(state.pool())
-                    .await?;
+            let roles = state.programme.roles_anywhere(caller.user).await?;
             if roles
                 .iter()
                 .filter_map(|r| Role::from_str(r).ok())
@@ -350,25 +353,14 @@ async fn check(
             let raw = tenant_in_path(path).unwrap_or("");
             let tenant = TenantId::from_str(raw)
                 .map_err(|_| ApiError::not_found(format!("no tenant {raw:?}")))?;
-            let exists: Option<String> =
-                sqlx::query_scalar("SELECT id FROM prog_tenant WHERE id = ?")
-                    .bind(tenant.to_string())
-                    .fetch_optional(state.pool())
-                    .await?;
-            if exists.is_none() {
+            if !state.programme.tenant_exists(tenant).await? {
                 return Err(ApiError::not_found(format!("no tenant {tenant}")));
             }
             caller.tenant = Some(tenant);
             if caller.operator {
                 return Ok(caller);
             }
-            let role: Option<String> = sqlx::query_scalar(
-                "SELECT role FROM prog_member WHERE tenant_id = ? AND user_id = ?",
-            )
-            .bind(tenant.to_string())
-            .bind(caller.user.to_string())
-            .fetch_optional(state.pool())
-            .await?;
+            let role = state.programme.member_role(tenant, caller.user).await?;
             // A user without a role on the tenant learns nothing about it.
             let role = role
                 .and_then(|r| Role::from_str(&r).ok())

@@ -2,14 +2,14 @@
 //! loading the rows most requests start from.
 
 use crate::ApiError;
-use crate::auth::Caller;
 use crate::error::request_id;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use ferry_core::id::{ProjectId, TenantId, TransactionId};
+use ferry_core::id::{ProjectId, TenantId, TransactionId, UserId};
 use ferry_core::programme::gate::{Confirmation, GateKind, GateStatus};
 use ferry_core::programme::tenant::Tenant;
 use ferry_core::programme::{ProjectState, SourceSystem, TransactionStatus, Workload};
+use ferry_store::programme::{self, AuditWrite, Programme, ProgrammeTx, TransactionWrite};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -18,26 +18,36 @@ use std::str::FromStr;
 
 /// How times are stored: RFC 3339, UTC, milliseconds.
 pub fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    programme::ts(t)
 }
 
 pub fn parse_ts(s: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| ApiError::internal(format!("a stored time {s:?} is damaged: {e}")))
+    Ok(programme::parse_ts(s)?)
 }
 
 /// A stored snake_case enum name back into its type.
 pub fn parse_enum<T: DeserializeOwned>(s: &str) -> Result<T, ApiError> {
-    serde_json::from_value(Value::String(s.to_string()))
-        .map_err(|e| ApiError::internal(format!("a stored value {s:?} is damaged: {e}")))
+    Ok(programme::parse_enum(s)?)
 }
 
 /// A serde enum's snake_case name.
 pub fn enum_name<T: Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(Value::String(s)) => s,
-        other => format!("{other:?}"),
+    programme::enum_name(v)
+}
+
+/// Who made a change: a user, or the scheduler on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actor {
+    User(UserId),
+    Scheduler,
+}
+
+impl Actor {
+    fn user(self) -> Option<UserId> {
+        match self {
+            Actor::User(u) => Some(u),
+            Actor::Scheduler => None,
+        }
     }
 }
 
@@ -62,40 +72,33 @@ pub struct TransactionRef {
 
 /// Write the audit entry and the transaction of `change`, inside the caller's database transaction.
 pub async fn record(
-    conn: &mut SqliteConnection,
-    caller: &Caller,
+    tx: &dyn Programme,
+    actor: Actor,
     change: Change,
     status: TransactionStatus,
     now: DateTime<Utc>,
 ) -> Result<TransactionRef, ApiError> {
-    let who = (!caller.user.0.is_nil()).then(|| caller.user.to_string());
-    let tenant = change.tenant.map(|t| t.to_string());
-    sqlx::query(
-        "INSERT INTO prog_audit (tenant_id, user_id, action, target, before, after, at, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&tenant)
-    .bind(&who)
-    .bind(change.action)
-    .bind(&change.target)
-    .bind(change.before.map(|v| v.to_string()))
-    .bind(change.after.map(|v| v.to_string()))
-    .bind(ts(now))
-    .bind(request_id())
-    .execute(&mut *conn)
+    tx.insert_audit(&AuditWrite {
+        tenant: change.tenant,
+        user: actor.user(),
+        action: change.action.to_string(),
+        target: change.target.clone(),
+        before: change.before.map(|v| v.to_string()),
+        after: change.after.map(|v| v.to_string()),
+        at: now,
+        request_id: request_id(),
+    })
     .await?;
     let id = TransactionId::new();
-    sqlx::query(
-        "INSERT INTO prog_transaction (id, tenant_id, action, target, status, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(id.to_string())
-    .bind(&tenant)
-    .bind(change.action)
-    .bind(&change.target)
-    .bind(status.as_str())
-    .bind(&who)
-    .bind(ts(now))
-    .bind(ts(now))
-    .execute(&mut *conn)
+    tx.insert_transaction(&TransactionWrite {
+        id,
+        tenant: change.tenant,
+        action: change.action.to_string(),
+        target: change.target,
+        status,
+        created_by: actor.user(),
+        at: now,
+    })
     .await?;
     Ok(TransactionRef { id, status })
 }
@@ -103,41 +106,32 @@ pub async fn record(
 /// Record `change` as a completed transaction and commit `tx`: how every synchronous state-changing request
 /// ends.
 pub async fn commit(
-    mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
-    caller: &Caller,
+    tx: Box<dyn ProgrammeTx>,
+    actor: Actor,
     change: Change,
     now: DateTime<Utc>,
 ) -> Result<TransactionRef, ApiError> {
-    let txn = record(&mut tx, caller, change, TransactionStatus::Completed, now).await?;
+    let txn = record(&*tx, actor, change, TransactionStatus::Completed, now).await?;
     tx.commit().await?;
     Ok(txn)
 }
 
 /// Move a transaction on (an asynchronous request's worker reports its end this way).
 pub async fn set_transaction(
-    pool: &SqlitePool,
+    store: &dyn Programme,
     id: TransactionId,
     status: TransactionStatus,
     detail: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    let current: Option<String> =
-        sqlx::query_scalar("SELECT status FROM prog_transaction WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(pool)
-            .await?;
-    let current: TransactionStatus =
-        parse_enum(&current.ok_or_else(|| ApiError::not_found(format!("no transaction {id}")))?)?;
+    let current = store
+        .transaction_status(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no transaction {id}")))?;
     if current != status {
         current.transition(status)?;
     }
-    sqlx::query("UPDATE prog_transaction SET status = ?, detail = COALESCE(?, detail), updated_at = ? WHERE id = ?")
-        .bind(status.as_str())
-        .bind(detail)
-        .bind(ts(now))
-        .bind(id.to_string())
-        .execute(pool)
-        .await?;
+    store.update_transaction(id, status, detail, now).await?;
     Ok(())
 }
 
@@ -162,14 +156,11 @@ pub async fn touch_project(
 }
 
 /// A tenant row.
-pub async fn load_tenant(pool: &SqlitePool, id: TenantId) -> Result<Tenant, ApiError> {
-    let doc: Option<String> = sqlx::query_scalar("SELECT doc FROM prog_tenant WHERE id = ?")
-        .bind(id.to_string())
-        .fetch_optional(pool)
-        .await?;
-    let doc = doc.ok_or_else(|| ApiError::not_found(format!("no tenant {id}")))?;
-    serde_json::from_str(&doc)
-        .map_err(|e| ApiError::internal(format!("tenant {id} is damaged in the store: {e}")))
+pub async fn load_tenant(store: &dyn Programme, id: TenantId) -> Result<Tenant, ApiError> {
+    store
+        .load_tenant(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no tenant {id}")))
 }
 
 type ProjectRow = (
@@ -353,4 +344,56 @@ pub async fn purge_credentials(
         .execute(&mut *conn)
         .await?;
     Ok(r.rows_affected())
+}
+
+/// Transitional (issue 12 §1): [`record`] for handlers not yet moved behind the programme store.
+pub async fn record_sqlx(
+    conn: &mut SqliteConnection,
+    actor: Actor,
+    change: Change,
+    status: TransactionStatus,
+    now: DateTime<Utc>,
+) -> Result<TransactionRef, ApiError> {
+    let who = actor.user().map(|u| u.to_string());
+    let tenant = change.tenant.map(|t| t.to_string());
+    sqlx::query(
+        "INSERT INTO prog_audit (tenant_id, user_id, action, target, before, after, at, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&tenant)
+    .bind(&who)
+    .bind(change.action)
+    .bind(&change.target)
+    .bind(change.before.map(|v| v.to_string()))
+    .bind(change.after.map(|v| v.to_string()))
+    .bind(ts(now))
+    .bind(request_id())
+    .execute(&mut *conn)
+    .await?;
+    let id = TransactionId::new();
+    sqlx::query(
+        "INSERT INTO prog_transaction (id, tenant_id, action, target, status, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id.to_string())
+    .bind(&tenant)
+    .bind(change.action)
+    .bind(&change.target)
+    .bind(status.as_str())
+    .bind(&who)
+    .bind(ts(now))
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(TransactionRef { id, status })
+}
+
+/// Transitional (issue 12 §1): [`commit`] for handlers not yet moved behind the programme store.
+pub async fn commit_sqlx(
+    mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+    actor: Actor,
+    change: Change,
+    now: DateTime<Utc>,
+) -> Result<TransactionRef, ApiError> {
+    let txn = record_sqlx(&mut tx, actor, change, TransactionStatus::Completed, now).await?;
+    tx.commit().await?;
+    Ok(txn)
 }

@@ -32,6 +32,7 @@ pub use error::{ApiError, ApiResult};
 use ferry_core::programme::ProgrammeSettings;
 use ferry_core::{Error, ErrorKind, Result};
 use ferry_store::SqliteStore;
+use ferry_store::programme::{NewUser, ProgrammeStore, SqliteProgramme};
 use sqlx::SqlitePool;
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -48,6 +49,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     /// The store: the movers' journal and the programme tables, in one SQLite file.
     pub store: Arc<SqliteStore>,
+    /// The programme tables behind their trait: every programme query goes through it.
+    pub programme: Arc<dyn ProgrammeStore>,
     pub settings: ProgrammeSettings,
     pub clock: Arc<dyn Clock>,
     pub vault: Vault,
@@ -108,8 +111,10 @@ pub async fn open(config: ServiceConfig) -> Result<AppState> {
         )
     })?;
     let store = SqliteStore::open(&config.data_dir.join("ferry.db")).await?;
+    let programme = Arc::new(SqliteProgramme::new(store.pool().clone()));
     Ok(AppState(Arc::new(Inner {
         store: Arc::new(store),
+        programme,
         settings: config.settings,
         clock: config.clock,
         vault: config.vault,
@@ -153,13 +158,8 @@ pub async fn serve(
 /// (print it once: it is not stored, only its hash); `None` when users exist already or the token came from
 /// `bootstrap_token` (e.g. `FERRY_BOOTSTRAP_TOKEN`).
 pub async fn bootstrap(state: &AppState, bootstrap_token: Option<&str>) -> Result<Option<String>> {
-    let store_err = |e: sqlx::Error| Error::new(ErrorKind::Store, format!("bootstrap: {e}"));
     let _w = state.write.lock().await;
-    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM prog_user")
-        .fetch_one(state.pool())
-        .await
-        .map_err(store_err)?;
-    if users > 0 {
+    if state.programme.count_users().await? > 0 {
         return Ok(None);
     }
     let (token, generated) = match bootstrap_token.map(str::trim).filter(|t| !t.is_empty()) {
@@ -174,24 +174,18 @@ pub async fn bootstrap(state: &AppState, bootstrap_token: Option<&str>) -> Resul
         Some(t) => (t.to_string(), false),
         None => (auth::new_token()?, true),
     };
-    let now = db::ts(state.clock.now());
-    let id = ferry_core::id::UserId::new().to_string();
-    let mut tx = state.pool().begin().await.map_err(store_err)?;
-    sqlx::query(
-        "INSERT INTO prog_user (id, name, operator, created_at) VALUES (?, 'operator', 1, ?)",
-    )
-    .bind(&id)
-    .bind(&now)
-    .execute(&mut *tx)
-    .await
-    .map_err(store_err)?;
-    sqlx::query("INSERT INTO prog_token (hash, user_id, created_at) VALUES (?, ?, ?)")
-        .bind(auth::token_hash(&token))
-        .bind(&id)
-        .bind(&now)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_err)?;
-    tx.commit().await.map_err(store_err)?;
+    let now = state.clock.now();
+    let id = ferry_core::id::UserId::new();
+    let tx = state.programme.begin().await?;
+    tx.insert_user(&NewUser {
+        id,
+        name: "operator".into(),
+        display_name: None,
+        operator: true,
+        created_at: now,
+    })
+    .await?;
+    tx.insert_token(&auth::token_hash(&token), id, now).await?;
+    tx.commit().await?;
     Ok(generated.then_some(token))
 }

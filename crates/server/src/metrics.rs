@@ -174,31 +174,14 @@ fn describe() {
 /// The exposition text.
 pub async fn render(st: &AppState) -> ApiResult<String> {
     let m = &st.metrics;
-    let pool = st.pool();
-    let scalar = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).fetch_one(pool);
-    let by = |sql: &'static str| sqlx::query_as::<_, (String, i64)>(sql).fetch_all(pool);
-    m.gauge(
-        "ferry_tenants",
-        scalar("SELECT COUNT(*) FROM prog_tenant").await?,
-    );
-    m.gauges(
-        "ferry_projects",
-        "state",
-        by("SELECT state, COUNT(*) FROM prog_project GROUP BY state").await?,
-    );
-    m.gauges(
-        "ferry_events",
-        "state",
-        by("SELECT state, COUNT(*) FROM prog_event GROUP BY state").await?,
-    );
-    m.gauge(
-        "ferry_mappings",
-        scalar("SELECT COUNT(*) FROM prog_mapping").await?,
-    );
-    let passes: Vec<(String, String, i64)> =
-        sqlx::query_as("SELECT kind, outcome, COUNT(*) FROM prog_pass GROUP BY kind, outcome")
-            .fetch_all(pool)
-            .await?;
+    let now = st.clock.now();
+    let soon = now.checked_add_signed(TimeDelta::days(7)).unwrap_or(now);
+    let c = st.programme.counts(now, soon).await?;
+    m.gauge("ferry_tenants", c.tenants);
+    m.gauges("ferry_projects", "state", c.projects_by_state);
+    m.gauges("ferry_events", "state", c.events_by_state);
+    m.gauge("ferry_mappings", c.mappings);
+    let passes = c.passes;
     {
         // Two labels: remembered as one "kind/outcome" value.
         let mut seen = m.seen.lock().unwrap_or_else(|p| p.into_inner());
@@ -216,56 +199,29 @@ pub async fn render(st: &AppState) -> ApiResult<String> {
         });
         known.extend(now);
     }
-    let items: (i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(SUM(json_extract(counters, '$.copied')), 0), COALESCE(SUM(json_extract(counters, '$.skipped')), 0),
-                COALESCE(SUM(json_extract(counters, '$.failed')), 0), COALESCE(SUM(json_extract(counters, '$.bytes')), 0)
-         FROM prog_pass WHERE counters IS NOT NULL AND json_valid(counters)",
-    )
-    .fetch_one(pool)
-    .await?;
     m.gauges(
         "ferry_items_total",
         "result",
         vec![
-            ("copied".into(), items.0),
-            ("skipped".into(), items.1),
-            ("failed".into(), items.2),
+            ("copied".into(), c.items_copied),
+            ("skipped".into(), c.items_skipped),
+            ("failed".into(), c.items_failed),
         ],
     );
-    m.gauge("ferry_copied_bytes_total", items.3);
+    m.gauge("ferry_copied_bytes_total", c.bytes_copied);
 
-    let now = st.clock.now();
-    let soon = now.checked_add_signed(TimeDelta::days(7)).unwrap_or(now);
-    let creds: (i64, i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(SUM(expires_at <= ?1), 0), COALESCE(SUM(expires_at > ?1 AND expires_at <= ?2), 0), COALESCE(SUM(expires_at > ?2), 0) FROM prog_credential",
-    )
-    .bind(crate::db::ts(now))
-    .bind(crate::db::ts(soon))
-    .fetch_one(pool)
-    .await?;
     m.gauges(
         "ferry_credentials",
         "status",
         vec![
-            ("expired".into(), creds.0),
-            ("expiring_7d".into(), creds.1),
-            ("valid".into(), creds.2),
+            ("expired".into(), c.credentials_expired),
+            ("expiring_7d".into(), c.credentials_expiring),
+            ("valid".into(), c.credentials_valid),
         ],
     );
-    m.gauges(
-        "ferry_tickets",
-        "status",
-        by("SELECT status, COUNT(*) FROM prog_ticket GROUP BY status").await?,
-    );
-    m.gauges(
-        "ferry_transactions",
-        "status",
-        by("SELECT status, COUNT(*) FROM prog_transaction GROUP BY status").await?,
-    );
-    m.gauge(
-        "ferry_audit_entries_total",
-        scalar("SELECT COUNT(*) FROM prog_audit").await?,
-    );
+    m.gauges("ferry_tickets", "status", c.tickets_by_status);
+    m.gauges("ferry_transactions", "status", c.transactions_by_status);
+    m.gauge("ferry_audit_entries_total", c.audit_entries);
     // Summaries keep a rolling window: without the exporter's HTTP listener, upkeep is ours.
     m.handle.run_upkeep();
     Ok(m.handle.render())

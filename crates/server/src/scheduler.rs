@@ -310,9 +310,9 @@ async fn reap_orphans(st: &AppState) -> ApiResult<usize> {
         .bind(event)
         .fetch_optional(&mut *tx)
         .await?;
-        db::record(
+        db::record_sqlx(
             &mut tx,
-            &Caller::scheduler(),
+            db::Actor::Scheduler,
             Change {
                 tenant: tenant.as_deref().and_then(|t| t.parse().ok()),
                 action: "pass.interrupted",
@@ -406,9 +406,9 @@ async fn lifecycle_step(
     };
     let mut tx = st.pool().begin().await?;
     let done = apply_actions(st, &mut tx, p, &actions, now).await?;
-    db::commit(
+    db::commit_sqlx(
         tx,
-        &Caller::scheduler(),
+        db::Actor::Scheduler,
         Change {
             tenant: Some(p.tenant),
             action,
@@ -450,9 +450,9 @@ async fn start_event(
             .is_some_and(|a| a["reason"] == reason.as_str());
         if !same {
             let mut tx = st.pool().begin().await?;
-            db::record(
+            db::record_sqlx(
                 &mut tx,
-                &Caller::scheduler(),
+                db::Actor::Scheduler,
                 Change {
                     tenant: Some(project.tenant),
                     action: "event.held",
@@ -470,9 +470,9 @@ async fn start_event(
     }
     let mut tx = st.pool().begin().await?;
     set_event_state(&mut tx, e, EventState::Running, now).await?;
-    db::record(
+    db::record_sqlx(
         &mut tx,
-        &Caller::scheduler(),
+        db::Actor::Scheduler,
         Change {
             tenant: Some(project.tenant),
             action: "event.start",
@@ -497,9 +497,9 @@ async fn start_event(
     };
     for next in path {
         db::set_project_state(&mut tx, project, *next, now).await?;
-        db::record(
+        db::record_sqlx(
             &mut tx,
-            &Caller::scheduler(),
+            db::Actor::Scheduler,
             Change {
                 tenant: Some(project.tenant),
                 action: "project.state",
@@ -648,9 +648,9 @@ async fn drive_event(
         // The next round: Deltas are due.
         let mut tx = st.pool().begin().await?;
         set_event_state(&mut tx, &e, EventState::Running, now).await?;
-        db::commit(
+        db::commit_sqlx(
             tx,
-            &Caller::scheduler(),
+            db::Actor::Scheduler,
             Change {
                 tenant: Some(project.tenant),
                 action: "event.round",
@@ -709,9 +709,9 @@ async fn drive_event(
         let grade = event_rule::event_grade(&outcomes, &st.settings.grade);
         let mut tx = st.pool().begin().await?;
         set_event_state(&mut tx, &e, to, now).await?;
-        db::commit(
+        db::commit_sqlx(
             tx,
-            &Caller::scheduler(),
+            db::Actor::Scheduler,
             Change {
                 tenant: Some(project.tenant),
                 action: "event.round_end",
@@ -779,9 +779,9 @@ async fn try_complete(
         .execute(&mut *tx)
         .await?;
     db::touch_project(&mut tx, project.id, now).await?;
-    db::commit(
+    db::commit_sqlx(
         tx,
-        &Caller::scheduler(),
+        db::Actor::Scheduler,
         Change {
             tenant: Some(project.tenant),
             action: "event.complete",
@@ -826,9 +826,9 @@ async fn complete_project(st: &AppState, p: &Project, now: DateTime<Utc>) -> Api
     }
     let mut tx = st.pool().begin().await?;
     db::set_project_state(&mut tx, p, ProjectState::Completed, now).await?;
-    db::commit(
+    db::commit_sqlx(
 tx,
-        &Caller::scheduler(),
+        db::Actor::Scheduler,
         Change {
             tenant: Some(p.tenant),
             action: "project.complete",
@@ -1153,9 +1153,9 @@ pub(crate) async fn insert_pass(
     .bind(ts(now))
     .execute(&mut *conn)
     .await?;
-    let txn = db::record(
+    let txn = db::record_sqlx(
         conn,
-        caller,
+        caller.actor(),
         Change {
             tenant: Some(project.tenant),
             action,
@@ -1360,9 +1360,9 @@ async fn record_end(
     .await?;
     if updated.rows_affected() > 0 {
         db::touch_project(&mut tx, project.id, now).await?;
-        db::record(
+        db::record_sqlx(
             &mut tx,
-            &Caller::scheduler(),
+            db::Actor::Scheduler,
             Change {
                 tenant: Some(project.tenant),
                 action: "pass.finish",
@@ -1389,7 +1389,7 @@ async fn record_end(
         Some(r) => format!("{kind} pass of {} failed: {r}", mapping.label),
         None => format!("{kind} pass of {} succeeded", mapping.label),
     };
-    db::set_transaction(st.pool(), txn, status, Some(&detail), now).await?;
+    db::set_transaction(&*st.programme, txn, status, Some(&detail), now).await?;
     let n = |k: &str| {
         counters
             .as_ref()

@@ -156,9 +156,9 @@ pub async fn run(
     db::touch_project(&mut tx, p.id, now).await?;
     let after =
         json!({ "assessment": id, "status": "running", "mappings": mappings.len(), "state": to });
-    let txn = db::record(
+    let txn = db::record_sqlx(
         &mut tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(p.tenant),
             action: "assessment.run",
@@ -219,7 +219,7 @@ async fn finish(
         .execute(st.pool())
         .await;
         let _ = db::set_transaction(
-            st.pool(),
+            &*st.programme,
             txn,
             TransactionStatus::Failed,
             Some("the assessment's result could not be stored; run it again"),
@@ -291,7 +291,7 @@ async fn assess_all(
         }
     }
     let ready = errors.is_empty() && ready_count == total;
-    let notice = match db::load_tenant(st.pool(), project.tenant).await {
+    let notice = match db::load_tenant(&*st.programme, project.tenant).await {
         Ok(t) => t.eligibility(&st.settings).notice(),
         Err(e) => {
             tracing::warn!(error = %e.message, "cannot load the tenant for the assessment's notice");
@@ -362,9 +362,9 @@ async fn store_result(
     let current = db::load_project(st.pool(), project.tenant, project.id).await?;
     if ready && current.state == ProjectState::Assessing {
         db::set_project_state(&mut tx, &current, ProjectState::Ready, now).await?;
-        db::record(
+        db::record_sqlx(
             &mut tx,
-            &Caller::scheduler(),
+            db::Actor::Scheduler,
             Change {
                 tenant: Some(project.tenant),
                 action: "project.assessed",
@@ -400,7 +400,7 @@ async fn store_result(
             ),
         ),
     };
-    db::set_transaction(st.pool(), txn, t_status, Some(&detail), now).await
+    db::set_transaction(&*st.programme, txn, t_status, Some(&detail), now).await
 }
 
 pub async fn latest(

@@ -223,7 +223,7 @@ pub async fn create(
     let p = project_of(&st, &tenant, &project).await?;
     check_project_open(&p)?;
     let now = st.clock.now();
-    let tenant_doc = db::load_tenant(st.pool(), p.tenant).await?;
+    let tenant_doc = db::load_tenant(&*st.programme, p.tenant).await?;
     tenant_doc.eligibility(&st.settings).check_programme()?;
     let gates = db::gates(st.pool(), p.id).await?;
     check_gates(
@@ -274,9 +274,9 @@ pub async fn create(
     }
     db::touch_project(&mut tx, p.id, now).await?;
     let summary = json!({ "name": b.name.trim(), "kind": b.kind, "pilot": b.pilot, "start": b.start, "mappings": ids.len() });
-    let txn = db::commit(
+    let txn = db::commit_sqlx(
         tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(p.tenant),
             action: "event.create",
@@ -345,7 +345,7 @@ pub async fn change(
         )?;
         check_mappings(&st, &p, &add).await?;
     }
-    let tenant_doc = db::load_tenant(st.pool(), p.tenant).await?;
+    let tenant_doc = db::load_tenant(&*st.programme, p.tenant).await?;
     let cur = EventSchedule {
         pilot: e.pilot,
         start: e.start,
@@ -403,9 +403,9 @@ pub async fn change(
         "start": proposed.start, "pilot": proposed.pilot, "mappings": proposed.mappings,
         "added": add.len(), "removed": remove.len(),
     });
-    let txn = db::commit(
+    let txn = db::commit_sqlx(
         tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(p.tenant),
             action: "event.change",
@@ -435,9 +435,9 @@ pub async fn cancel(
     let mut tx = st.pool().begin().await?;
     set_event_state(&mut tx, &e, EventState::Cancelled, now).await?;
     db::touch_project(&mut tx, p.id, now).await?;
-    let txn = db::commit(
+    let txn = db::commit_sqlx(
         tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(p.tenant),
             action: "event.cancel",

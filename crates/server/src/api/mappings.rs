@@ -154,9 +154,9 @@ pub async fn update(
         "detail": Value::Object(detail),
         "note": "a changed credential gives the mapping fresh attempts: retry its failed pass or schedule it in an event",
     });
-    let txn = db::commit(
+    let txn = db::commit_sqlx(
         tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(p.tenant),
             action: "mapping.update",
@@ -222,9 +222,9 @@ pub async fn remove(
         "mapping": m.id, "label": m.label, "removed": true,
         "events": events.iter().map(|(id, name, state)| json!({ "id": id, "name": name, "state": state })).collect::<Vec<_>>(),
     });
-    let txn = db::commit(
+    let txn = db::commit_sqlx(
         tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(p.tenant),
             action: "mapping.remove",

@@ -9,8 +9,8 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 pub async fn healthz(State(st): State<AppState>) -> ApiResult<Json<Value>> {
-    let one: i64 = sqlx::query_scalar("SELECT 1").fetch_one(st.pool()).await?;
-    Ok(Json(json!({ "status": "ok", "store": one == 1 })))
+    let healthy = st.programme.healthy().await?;
+    Ok(Json(json!({ "status": "ok", "store": healthy })))
 }
 
 pub async fn metrics(State(st): State<AppState>) -> ApiResult<impl IntoResponse> {
@@ -26,15 +26,12 @@ pub async fn me(
     State(st): State<AppState>,
     Extension(c): Extension<Caller>,
 ) -> ApiResult<Json<Value>> {
-    let roles: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT m.tenant_id, t.name, m.role FROM prog_member m JOIN prog_tenant t ON t.id = m.tenant_id WHERE m.user_id = ? ORDER BY t.name",
-    )
-    .bind(c.user.to_string())
-    .fetch_all(st.pool())
-    .await?;
-    let roles: Vec<Value> = roles
+    let roles: Vec<Value> = st
+        .programme
+        .roles_of(c.user)
+        .await?
         .into_iter()
-        .map(|(id, name, role)| json!({ "tenant": id, "tenant_name": name, "role": role }))
+        .map(|r| json!({ "tenant": r.tenant, "tenant_name": r.tenant_name, "role": r.role }))
         .collect();
     Ok(Json(
         json!({ "user": c.user, "name": c.name, "operator": c.operator, "roles": roles }),

@@ -26,7 +26,7 @@ pub async fn view(st: &AppState, p: &Project) -> ApiResult<Value> {
         .filter(|g| !g.is_met())
         .map(|g| g.kind.as_str())
         .collect();
-    let tenant = db::load_tenant(st.pool(), p.tenant).await?;
+    let tenant = db::load_tenant(&*st.programme, p.tenant).await?;
     let e = tenant.eligibility(&st.settings);
     Ok(json!({
         "id": p.id,
@@ -77,7 +77,7 @@ pub async fn create(
     super::check_name("a project name", &b.name, 200)?;
     let _w = st.write.lock().await;
     let now = st.clock.now();
-    let tenant_doc = db::load_tenant(st.pool(), t).await?;
+    let tenant_doc = db::load_tenant(&*st.programme, t).await?;
     tenant_doc.eligibility(&st.settings).check_programme()?;
     let id = ProjectId::new();
     let mut tx = st.pool().begin().await?;
@@ -103,9 +103,9 @@ pub async fn create(
             .await?;
     }
     let summary = json!({ "name": b.name.trim(), "workload": b.workload, "source_system": b.source_system, "state": "draft" });
-    let txn = db::commit(
+    let txn = db::commit_sqlx(
         tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(t),
             action: "project.create",
@@ -151,9 +151,9 @@ pub async fn update(
         .bind(p.id.to_string())
         .execute(&mut *tx)
         .await?;
-    let txn = db::commit(
+    let txn = db::commit_sqlx(
         tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(p.tenant),
             action: "project.rename",
@@ -233,9 +233,9 @@ pub async fn record_task(
     .await?;
     let after =
         json!({ "id": id, "task": task.name(), "in_scope": task.in_scope(), "decision": decision });
-    let txn = db::commit(
+    let txn = db::commit_sqlx(
         tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(p.tenant),
             action: "task.record",
@@ -317,9 +317,9 @@ pub async fn confirm_gate(
         "confirmed_at": confirmation.map(|c| c.at),
         "changed": newly,
     });
-    let txn = db::commit(
+    let txn = db::commit_sqlx(
         tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(p.tenant),
             action: "gate.confirm",
@@ -476,9 +476,9 @@ pub async fn put_endpoint(
     }
     db::touch_project(&mut tx, p.id, now).await?;
     let after = json!({ "side": side, "url": b.url.trim(), "username": b.username, "credentials_purged": purged });
-    let txn = db::commit(
+    let txn = db::commit_sqlx(
         tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(p.tenant),
             action: "endpoint.set",
@@ -517,9 +517,9 @@ pub async fn delete_endpoint(
         .bind(format!("endpoint:{side}"))
         .execute(&mut *tx)
         .await?;
-    let txn = db::commit(
+    let txn = db::commit_sqlx(
         tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(p.tenant),
             action: "endpoint.delete",
@@ -659,9 +659,9 @@ pub async fn put_credential(
     .await?;
     db::touch_project(&mut tx, p.id, now).await?;
     let after = json!({ "side": side, "stored": true, "expires_at": expires });
-    let txn = db::commit(
+    let txn = db::commit_sqlx(
         tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(p.tenant),
             action: "credential.supply",
@@ -972,9 +972,9 @@ pub async fn import_mappings(
         "unchanged": rows.len() - added - updated.len(),
         "changes": updated,
     });
-    let txn = db::commit(
+    let txn = db::commit_sqlx(
         tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(p.tenant),
             action: "mapping.import",
@@ -1090,9 +1090,9 @@ pub async fn resume(
     let actions = lifecycle::resume(p.state, paused_from, fresh > 0, confirmed)?;
     let mut tx = st.pool().begin().await?;
     let done = apply_actions(&st, &mut tx, &p, &actions, now).await?;
-    let txn = db::commit(
+    let txn = db::commit_sqlx(
         tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(p.tenant),
             action: "project.resume",
@@ -1118,9 +1118,9 @@ pub async fn close(
     let actions = lifecycle::close(p.state)?;
     let mut tx = st.pool().begin().await?;
     let done = apply_actions(&st, &mut tx, &p, &actions, now).await?;
-    let txn = db::commit(
+    let txn = db::commit_sqlx(
         tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(p.tenant),
             action: "project.close",

@@ -133,9 +133,9 @@ async fn start_now(
     let mut tx = st.pool().begin().await?;
     if e.state != EventState::Running {
         set_event_state(&mut tx, &e, EventState::Running, now).await?;
-        db::record(
+        db::record_sqlx(
             &mut tx,
-            c,
+            c.actor(),
             Change {
                 tenant: Some(p.tenant),
                 action: "event.round",
@@ -232,9 +232,9 @@ pub async fn approve(
         "event": e.id, "mapping": m, "approved_by": approval.by, "role": approval.role, "at": approval.at,
         "note": "the event completes at the scheduler's next step once every mapping graded Investigate is approved",
     });
-    let txn = db::commit(
+    let txn = db::commit_sqlx(
         tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(p.tenant),
             action: "skipped.approve",
@@ -330,7 +330,7 @@ pub async fn event_report(
     now: DateTime<Utc>,
 ) -> ApiResult<Value> {
     let statuses = scheduler::mapping_statuses(st, p, e, now).await?;
-    let tenant = db::load_tenant(st.pool(), p.tenant).await?;
+    let tenant = db::load_tenant(&*st.programme, p.tenant).await?;
     let eligibility = tenant.eligibility(&st.settings);
     let outcomes = scheduler::outcomes(e, &statuses, false);
     let approvals = scheduler::approvals(st, p, e, false).await?;

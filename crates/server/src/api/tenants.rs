@@ -3,15 +3,16 @@
 
 use super::path_id;
 use crate::auth::{Caller, new_token, token_hash};
-use crate::db::{self, Change, changed, parse_enum, parse_ts, ts};
+use crate::db::{self, Change, changed};
 use crate::{ApiError, ApiResult, AppState};
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use chrono::NaiveDate;
 use ferry_core::id::{TenantId, TransactionId, UserId};
+use ferry_core::programme::AvailabilityWindow;
 use ferry_core::programme::role::Role;
 use ferry_core::programme::tenant::{Cloud, Plan, Seats, Tenant};
-use ferry_core::programme::{AvailabilityWindow, TransactionStatus};
+use ferry_store::programme::NewUser;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::str::FromStr;
@@ -38,24 +39,11 @@ pub async fn list(
     State(st): State<AppState>,
     Extension(c): Extension<Caller>,
 ) -> ApiResult<Json<Value>> {
-    let rows: Vec<(String, String)> = if c.operator {
-        sqlx::query_as("SELECT id, doc FROM prog_tenant ORDER BY name, id")
-            .fetch_all(st.pool())
-            .await?
-    } else {
-        sqlx::query_as(
-            "SELECT t.id, t.doc FROM prog_tenant t JOIN prog_member m ON m.tenant_id = t.id WHERE m.user_id = ? ORDER BY t.name, t.id",
-        )
-        .bind(c.user.to_string())
-        .fetch_all(st.pool())
-        .await?
-    };
-    let mut out = Vec::new();
-    for (id, doc) in rows {
-        let t: Tenant = serde_json::from_str(&doc)
-            .map_err(|e| ApiError::internal(format!("tenant {id} is damaged: {e}")))?;
-        out.push(view(&st, TenantId::from_str(&id)?, &t));
-    }
+    let rows = st
+        .programme
+        .tenants((!c.operator).then_some(c.user))
+        .await?;
+    let out: Vec<Value> = rows.iter().map(|(id, t)| view(&st, *id, t)).collect();
     Ok(Json(json!({ "tenants": out })))
 }
 
@@ -72,34 +60,17 @@ pub async fn create(
     let _w = st.write.lock().await;
     let now = st.clock.now();
     let id = TenantId::new();
-    let doc = serde_json::to_string(&t).map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut tx = st.pool().begin().await?;
-    sqlx::query(
-        "INSERT INTO prog_tenant (id, name, doc, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(id.to_string())
-    .bind(&t.name)
-    .bind(&doc)
-    .bind(ts(now))
-    .bind(ts(now))
-    .execute(&mut *tx)
-    .await?;
+    let tx = st.programme.begin().await?;
+    tx.insert_tenant(id, &t, now).await?;
     if !c.operator {
         // Whoever creates a tenant manages it.
-        sqlx::query(
-            "INSERT INTO prog_member (tenant_id, user_id, role, created_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(id.to_string())
-        .bind(c.user.to_string())
-        .bind(Role::MigrationManager.as_str())
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await?;
+        tx.set_member(id, c.user, Role::MigrationManager.as_str(), now)
+            .await?;
     }
     let v = view(&st, id, &t);
     let txn = db::commit(
         tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(id),
             action: "tenant.create",
@@ -115,7 +86,7 @@ pub async fn create(
 
 pub async fn get(State(st): State<AppState>, Path(tenant): Path<String>) -> ApiResult<Json<Value>> {
     let id: TenantId = path_id(&tenant, "tenant")?;
-    let t = db::load_tenant(st.pool(), id).await?;
+    let t = db::load_tenant(&*st.programme, id).await?;
     Ok(Json(view(&st, id, &t)))
 }
 
@@ -124,7 +95,7 @@ pub async fn eligibility(
     Path(tenant): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let id: TenantId = path_id(&tenant, "tenant")?;
-    let t = db::load_tenant(st.pool(), id).await?;
+    let t = db::load_tenant(&*st.programme, id).await?;
     let e = t.eligibility(&st.settings);
     Ok(Json(
         json!({ "tenant": id, "eligibility": e, "notice": e.notice() }),
@@ -151,23 +122,16 @@ async fn save_tenant(
 ) -> ApiResult<Json<Value>> {
     let _w = st.write.lock().await;
     let now = st.clock.now();
-    let mut t = db::load_tenant(st.pool(), id).await?;
+    let mut t = db::load_tenant(&*st.programme, id).await?;
     let before = view(st, id, &t);
     change(&mut t)?;
     check_name(&t.name)?;
     let after = view(st, id, &t);
-    let doc = serde_json::to_string(&t).map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut tx = st.pool().begin().await?;
-    sqlx::query("UPDATE prog_tenant SET name = ?, doc = ?, updated_at = ? WHERE id = ?")
-        .bind(&t.name)
-        .bind(&doc)
-        .bind(ts(now))
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
+    let tx = st.programme.begin().await?;
+    tx.update_tenant(id, &t, now).await?;
     let txn = db::commit(
         tx,
-        c,
+        c.actor(),
         Change {
             tenant: Some(id),
             action,
@@ -234,17 +198,12 @@ pub async fn members(
     Path(tenant): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let id: TenantId = path_id(&tenant, "tenant")?;
-    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
-        "SELECT u.id, COALESCE(u.display_name, u.name) AS shown, m.role, m.created_at FROM prog_member m JOIN prog_user u ON u.id = m.user_id WHERE m.tenant_id = ? ORDER BY shown, u.id",
-    )
-    .bind(id.to_string())
-    .fetch_all(st.pool())
-    .await?;
-    let members: Vec<Value> = rows
+    let members: Vec<Value> = st
+        .programme
+        .members(id)
+        .await?
         .into_iter()
-        .map(
-            |(uid, name, role, at)| json!({ "user": uid, "name": name, "role": role, "since": at }),
-        )
+        .map(|m| json!({ "user": m.user, "name": m.name, "role": m.role, "since": m.since }))
         .collect();
     Ok(Json(json!({ "members": members })))
 }
@@ -293,83 +252,51 @@ pub async fn add_member(
     }
     let _w = st.write.lock().await;
     let now = st.clock.now();
-    let mut tx = st.pool().begin().await?;
+    let tx = st.programme.begin().await?;
     // The operator and migration-managers (who run the programme across tenants) add users by their
     // Ferry-wide name. Anyone else (a customer-admin) finds only the members of this tenant: any other
     // name makes a new user, so the answer is the same whether another tenant has a user of that name
     // or not (issue 9, item 13) — and no customer can give another customer's user a role.
     let across_tenants = c.operator || c.role == Some(Role::MigrationManager);
-    let existing: Option<String> = if across_tenants {
-        sqlx::query_scalar("SELECT id FROM prog_user WHERE name = ?")
-            .bind(b.user.trim())
-            .fetch_optional(&mut *tx)
-            .await?
+    let existing = if across_tenants {
+        tx.user_by_name(b.user.trim()).await?
     } else {
-        sqlx::query_scalar(
-            "SELECT u.id FROM prog_user u JOIN prog_member m ON m.user_id = u.id WHERE m.tenant_id = ? AND COALESCE(u.display_name, u.name) = ?",
-        )
-        .bind(id.to_string())
-        .bind(b.user.trim())
-        .fetch_optional(&mut *tx)
-        .await?
+        tx.member_by_shown_name(id, b.user.trim()).await?
     };
     let (user, token) = match existing {
-        Some(u) => (UserId::from_str(&u)?, None),
+        Some(u) => (u, None),
         None => {
             let u = UserId::new();
             let token = new_token()?;
-            let taken: Option<String> =
-                sqlx::query_scalar("SELECT id FROM prog_user WHERE name = ?")
-                    .bind(b.user.trim())
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let taken = tx.user_by_name(b.user.trim()).await?;
             // Ferry-wide names stay unique: a taken one gets the new user's id appended; the tenant sees
             // the name it gave.
             let unique = match taken {
                 Some(_) => format!("{}#{u}", b.user.trim()),
                 None => b.user.trim().to_string(),
             };
-            sqlx::query(
-                "INSERT INTO prog_user (id, name, display_name, operator, created_at) VALUES (?, ?, ?, 0, ?)",
-            )
-            .bind(u.to_string())
-            .bind(&unique)
-            .bind(b.user.trim())
-            .bind(ts(now))
-            .execute(&mut *tx)
+            tx.insert_user(&NewUser {
+                id: u,
+                name: unique,
+                display_name: Some(b.user.trim().to_string()),
+                operator: false,
+                created_at: now,
+            })
             .await?;
-            sqlx::query("INSERT INTO prog_token (hash, user_id, created_at) VALUES (?, ?, ?)")
-                .bind(token_hash(&token))
-                .bind(u.to_string())
-                .bind(ts(now))
-                .execute(&mut *tx)
-                .await?;
+            tx.insert_token(&token_hash(&token), u, now).await?;
             (u, Some(token))
         }
     };
-    let before: Option<String> =
-        sqlx::query_scalar("SELECT role FROM prog_member WHERE tenant_id = ? AND user_id = ?")
-            .bind(id.to_string())
-            .bind(user.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
+    let before = tx.member_role(id, user).await?;
     if let Some(current) = &before
         && !Role::from_str(current).is_ok_and(|r| may_grant(&c, r))
     {
         return Err(grant_refusal(&c, current));
     }
-    sqlx::query(
-        "INSERT INTO prog_member (tenant_id, user_id, role, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = excluded.role",
-    )
-    .bind(id.to_string())
-    .bind(user.to_string())
-    .bind(b.role.as_str())
-    .bind(ts(now))
-    .execute(&mut *tx)
-    .await?;
+    tx.set_member(id, user, b.role.as_str(), now).await?;
     let txn = db::commit(
         tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(id),
             action: "member.set",
@@ -395,26 +322,17 @@ pub async fn remove_member(
     let user: UserId = path_id(&user, "user")?;
     let _w = st.write.lock().await;
     let now = st.clock.now();
-    let mut tx = st.pool().begin().await?;
-    let role: Option<String> =
-        sqlx::query_scalar("SELECT role FROM prog_member WHERE tenant_id = ? AND user_id = ?")
-            .bind(id.to_string())
-            .bind(user.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
+    let tx = st.programme.begin().await?;
+    let role = tx.member_role(id, user).await?;
     let role =
         role.ok_or_else(|| ApiError::not_found(format!("user {user} has no role on this tenant")))?;
     if !Role::from_str(&role).is_ok_and(|r| may_grant(&c, r)) {
         return Err(grant_refusal(&c, &role));
     }
-    sqlx::query("DELETE FROM prog_member WHERE tenant_id = ? AND user_id = ?")
-        .bind(id.to_string())
-        .bind(user.to_string())
-        .execute(&mut *tx)
-        .await?;
+    tx.delete_member(id, user).await?;
     let txn = db::commit(
         tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(id),
             action: "member.remove",
@@ -458,39 +376,24 @@ pub async fn audit(
             "after must be a sequence number (0 or more): the last `seq` of the previous page",
         ));
     }
-    type Row = (
-        i64,
-        Option<String>,
-        Option<String>,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        String,
-        Option<String>,
-    );
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT a.seq, a.user_id, COALESCE(u.display_name, u.name), a.action, a.target, a.before, a.after, a.at, a.request_id FROM prog_audit a LEFT JOIN prog_user u ON u.id = a.user_id WHERE a.tenant_id = ? AND a.seq > ? ORDER BY a.seq LIMIT ?",
-    )
-    .bind(id.to_string())
-    .bind(q.after.unwrap_or(0))
-    .bind(limit)
-    .fetch_all(st.pool())
-    .await?;
+    let rows = st
+        .programme
+        .audit_page(id, q.after.unwrap_or(0), limit)
+        .await?;
     let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str::<Value>(&s).ok());
     let entries: Vec<Value> = rows
         .into_iter()
-        .map(|(seq, uid, name, action, target, before, after, at, rid)| {
+        .map(|r| {
             json!({
-                "seq": seq,
-                "user": uid,
-                "who": name.unwrap_or_else(|| "scheduler".into()),
-                "action": action,
-                "target": target,
-                "before": parse(before),
-                "after": parse(after),
-                "at": at,
-                "request_id": rid,
+                "seq": r.seq,
+                "user": r.user,
+                "who": r.who.unwrap_or_else(|| "scheduler".into()),
+                "action": r.action,
+                "target": r.target,
+                "before": parse(r.before),
+                "after": parse(r.after),
+                "at": r.at,
+                "request_id": r.request_id,
             })
         })
         .collect();
@@ -503,33 +406,19 @@ pub async fn transaction(
 ) -> ApiResult<Json<Value>> {
     let id: TenantId = path_id(&tenant, "tenant")?;
     let txn: TransactionId = path_id(&txn, "transaction")?;
-    type Row = (
-        String,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        String,
-        String,
-    );
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT action, target, status, detail, created_by, created_at, updated_at FROM prog_transaction WHERE id = ? AND tenant_id = ?",
-    )
-    .bind(txn.to_string())
-    .bind(id.to_string())
-    .fetch_optional(st.pool())
-    .await?;
-    let (action, target, status, detail, by, created, updated) =
-        row.ok_or_else(|| ApiError::not_found(format!("no transaction {txn} in this tenant")))?;
-    let status: TransactionStatus = parse_enum(&status)?;
+    let r = st
+        .programme
+        .transaction(id, txn)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no transaction {txn} in this tenant")))?;
     Ok(Json(json!({
         "id": txn,
-        "action": action,
-        "target": target,
-        "status": status,
-        "detail": detail,
-        "created_by": by,
-        "created_at": parse_ts(&created)?,
-        "updated_at": parse_ts(&updated)?,
+        "action": r.action,
+        "target": r.target,
+        "status": r.status,
+        "detail": r.detail,
+        "created_by": r.created_by,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
     })))
 }

@@ -115,9 +115,9 @@ pub async fn create(
     .execute(&mut *tx)
     .await?;
     let after = json!({ "id": id, "mapping": b.mapping, "event": event, "title": b.title.trim(), "status": "open" });
-    let txn = db::commit(
+    let txn = db::commit_sqlx(
         tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(p.tenant),
             action: "ticket.report",
@@ -182,9 +182,9 @@ pub async fn update(
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
-    let txn = db::commit(
+    let txn = db::commit_sqlx(
         tx,
-        &c,
+        c.actor(),
         Change {
             tenant: Some(p.tenant),
             action: "ticket.update",

@@ -1,0 +1,85 @@
+//! The migration programme's store (issue 12 §1): tenants, users and roles, projects, endpoints,
+//! credentials, mappings, gates, assessments, events, passes, tickets, the audit log and transactions.
+//!
+//! The server holds no SQL: every programme query is a method of one of the area traits below, which
+//! [`Programme`] gathers. A [`ProgrammeStore`] runs each method on its own (autocommit) or, through
+//! [`ProgrammeStore::begin`], inside a [`ProgrammeTx`] that [`ProgrammeTx::commit`] ends; dropping a
+//! transaction without committing rolls it back. Rows are typed structs ([`rows`]); ids and times are
+//! Ferry's types. [`SqliteProgramme`] is the embedded implementation; a PostgreSQL one implements the same
+//! traits and runs the same test suite (`crates/store/tests/programme*.rs`).
+
+mod access;
+mod legacy;
+pub mod rows;
+mod sqlite;
+
+pub use access::{AccessQueries, AuditQueries};
+pub use legacy::*;
+pub use rows::*;
+pub use sqlite::SqliteProgramme;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ferry_core::{Error, ErrorKind, Result};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Every programme query, on the pool or inside a transaction.
+pub trait Programme: AccessQueries + AuditQueries + Send + Sync {}
+impl<T: AccessQueries + AuditQueries + Send + Sync> Programme for T {}
+
+/// The programme store: queries on their own, or a transaction.
+#[async_trait]
+pub trait ProgrammeStore: Programme {
+    /// Start a transaction; its queries see each other's writes and land together on
+    /// [`ProgrammeTx::commit`].
+    async fn begin(&self) -> Result<Box<dyn ProgrammeTx>>;
+}
+
+/// One database transaction over the programme tables. Dropped without a commit, it rolls back.
+#[async_trait]
+pub trait ProgrammeTx: Programme {
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// How programme times are stored: RFC 3339, UTC, milliseconds.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A stored time back into a time.
+pub fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| damaged(format!("a stored time {s:?} is damaged: {e}")))
+}
+
+/// A stored snake_case enum name back into its type.
+pub fn parse_enum<T: DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_value(Value::String(s.to_string()))
+        .map_err(|e| damaged(format!("a stored value {s:?} is damaged: {e}")))
+}
+
+/// A serde enum's snake_case name (how enums are stored).
+pub fn enum_name<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        other => format!("{other:?}"),
+    }
+}
+
+/// A stored id back into its type.
+pub(crate) fn parse_id<T: std::str::FromStr<Err = Error>>(s: &str) -> Result<T> {
+    s.parse()
+        .map_err(|e: Error| damaged(format!("a stored id {s:?} is damaged: {e}")))
+}
+
+pub(crate) fn damaged(message: String) -> Error {
+    Error::new(ErrorKind::Store, message)
+}
+
+/// A JSON document as stored.
+pub(crate) fn to_doc<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::new(ErrorKind::Unexpected, e.to_string()))
+}

@@ -1,0 +1,220 @@
+//! Tenants, users, members, tokens, the audit log, transactions and counts.
+
+use super::{at, fresh};
+use ferry_core::id::{TenantId, TransactionId, UserId};
+use ferry_core::programme::TransactionStatus;
+use ferry_core::programme::tenant::{AvailabilityWindow, Cloud, Plan, Seats, Tenant};
+use ferry_store::programme::*;
+
+fn tenant(name: &str) -> Tenant {
+    Tenant {
+        name: name.into(),
+        plan: Plan::Commercial,
+        seats: Seats {
+            paid: 600,
+            trial: 0,
+            faculty_staff: 0,
+            students: 0,
+        },
+        first_purchase: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
+        cloud: Cloud::Commercial,
+        window: AvailabilityWindow::AllWeek,
+    }
+}
+
+fn user(name: &str, display: Option<&str>) -> NewUser {
+    NewUser {
+        id: UserId::new(),
+        name: name.into(),
+        display_name: display.map(str::to_string),
+        operator: false,
+        created_at: at(0),
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_round_trips_and_lists_for_its_members_only() {
+    let (p, _d) = fresh().await;
+    let (a, b) = (TenantId::new(), TenantId::new());
+    p.insert_tenant(a, &tenant("Beta"), at(0)).await.unwrap();
+    p.insert_tenant(b, &tenant("Alpha"), at(0)).await.unwrap();
+    assert_eq!(p.load_tenant(a).await.unwrap(), Some(tenant("Beta")));
+    assert!(p.tenant_exists(a).await.unwrap());
+    assert!(!p.tenant_exists(TenantId::new()).await.unwrap());
+    assert_eq!(p.load_tenant(TenantId::new()).await.unwrap(), None);
+    // Every tenant, by name.
+    let all: Vec<TenantId> = p
+        .tenants(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.0)
+        .collect();
+    assert_eq!(all, vec![b, a]);
+    // A member sees only the tenants they have a role on.
+    let u = user("ann", None);
+    p.insert_user(&u).await.unwrap();
+    p.set_member(a, u.id, "viewer", at(1)).await.unwrap();
+    let mine = p.tenants(Some(u.id)).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].0, a);
+    // An update replaces the document and the name.
+    p.update_tenant(a, &tenant("Gamma"), at(2)).await.unwrap();
+    assert_eq!(p.load_tenant(a).await.unwrap().unwrap().name, "Gamma");
+}
+
+#[tokio::test]
+async fn a_token_finds_its_user_by_hash_with_the_shown_name() {
+    let (p, _d) = fresh().await;
+    assert_eq!(p.count_users().await.unwrap(), 0);
+    let u = user("bob#1", Some("bob"));
+    p.insert_user(&u).await.unwrap();
+    p.insert_token("h1", u.id, at(0)).await.unwrap();
+    assert_eq!(p.count_users().await.unwrap(), 1);
+    let found = p.user_by_token("h1").await.unwrap().unwrap();
+    assert_eq!(
+        found,
+        TokenUser {
+            id: u.id,
+            name: "bob".into(),
+            operator: false
+        }
+    );
+    assert_eq!(p.user_by_token("unknown").await.unwrap(), None);
+    assert_eq!(p.user_by_name("bob#1").await.unwrap(), Some(u.id));
+    assert_eq!(p.user_by_name("bob").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_member_role_is_replaced_not_duplicated_and_can_be_removed() {
+    let (p, _d) = fresh().await;
+    let t = TenantId::new();
+    p.insert_tenant(t, &tenant("T"), at(0)).await.unwrap();
+    let u = user("carol#x", Some("carol"));
+    p.insert_user(&u).await.unwrap();
+    p.set_member(t, u.id, "viewer", at(1)).await.unwrap();
+    p.set_member(t, u.id, "engineer", at(2)).await.unwrap();
+    assert_eq!(
+        p.member_role(t, u.id).await.unwrap().as_deref(),
+        Some("engineer")
+    );
+    let members = p.members(t).await.unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(
+        (members[0].name.as_str(), members[0].role.as_str()),
+        ("carol", "engineer")
+    );
+    assert_eq!(
+        p.member_by_shown_name(t, "carol").await.unwrap(),
+        Some(u.id)
+    );
+    assert_eq!(p.member_by_shown_name(t, "carol#x").await.unwrap(), None);
+    assert_eq!(
+        p.roles_anywhere(u.id).await.unwrap(),
+        vec!["engineer".to_string()]
+    );
+    let roles = p.roles_of(u.id).await.unwrap();
+    assert_eq!((roles[0].tenant, roles[0].tenant_name.as_str()), (t, "T"));
+    p.delete_member(t, u.id).await.unwrap();
+    assert_eq!(p.member_role(t, u.id).await.unwrap(), None);
+    assert!(p.members(t).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_transaction_rolls_back_when_dropped_and_lands_on_commit() {
+    let (p, _d) = fresh().await;
+    let (a, b) = (TenantId::new(), TenantId::new());
+    {
+        let tx = p.begin().await.unwrap();
+        tx.insert_tenant(a, &tenant("Dropped"), at(0))
+            .await
+            .unwrap();
+        // Inside the transaction its own write is visible.
+        assert!(tx.tenant_exists(a).await.unwrap());
+    }
+    assert!(!p.tenant_exists(a).await.unwrap());
+    let tx = p.begin().await.unwrap();
+    tx.insert_tenant(b, &tenant("Kept"), at(0)).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(p.tenant_exists(b).await.unwrap());
+}
+
+#[tokio::test]
+async fn the_audit_log_pages_by_sequence_and_names_the_scheduler_by_none() {
+    let (p, _d) = fresh().await;
+    let t = TenantId::new();
+    let u = user("dan", None);
+    p.insert_user(&u).await.unwrap();
+    for (i, who) in [Some(u.id), None, Some(u.id)].into_iter().enumerate() {
+        p.insert_audit(&AuditWrite {
+            tenant: Some(t),
+            user: who,
+            action: format!("thing.{i}"),
+            target: "project/x".into(),
+            before: None,
+            after: Some("{\"a\":1}".into()),
+            at: at(i as i64),
+            request_id: "r".into(),
+        })
+        .await
+        .unwrap();
+    }
+    let first = p.audit_page(t, 0, 2).await.unwrap();
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[0].who.as_deref(), Some("dan"));
+    assert_eq!(first[1].who, None);
+    let rest = p.audit_page(t, first[1].seq, 10).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].action, "thing.2");
+    assert!(
+        p.audit_page(TenantId::new(), 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_transaction_row_moves_on_and_is_found_in_its_tenant_only() {
+    let (p, _d) = fresh().await;
+    let (t, id) = (TenantId::new(), TransactionId::new());
+    p.insert_transaction(&TransactionWrite {
+        id,
+        tenant: Some(t),
+        action: "assessment.start".into(),
+        target: "project/x".into(),
+        status: TransactionStatus::InProgress,
+        created_by: None,
+        at: at(0),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        p.transaction_status(id).await.unwrap(),
+        Some(TransactionStatus::InProgress)
+    );
+    p.update_transaction(id, TransactionStatus::Completed, Some("done"), at(5))
+        .await
+        .unwrap();
+    // No detail keeps the stored one.
+    p.update_transaction(id, TransactionStatus::Completed, None, at(6))
+        .await
+        .unwrap();
+    let row = p.transaction(t, id).await.unwrap().unwrap();
+    assert_eq!(row.status, TransactionStatus::Completed);
+    assert_eq!(row.detail.as_deref(), Some("done"));
+    assert_eq!((row.created_at, row.updated_at), (at(0), at(6)));
+    assert_eq!(p.transaction(TenantId::new(), id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn counts_start_at_zero_and_count_tenants() {
+    let (p, _d) = fresh().await;
+    assert!(p.healthy().await.unwrap());
+    let c = p.counts(at(0), at(7 * 86_400)).await.unwrap();
+    assert_eq!(c, ProgrammeCounts::default());
+    p.insert_tenant(TenantId::new(), &tenant("T"), at(0))
+        .await
+        .unwrap();
+    assert_eq!(p.counts(at(0), at(1)).await.unwrap().tenants, 1);
+}
