@@ -576,6 +576,45 @@ fn download_redirects_to_a_pre_authenticated_url_that_serves_bytes_and_ranges() 
     assert_eq!(part.status, 206);
     assert_eq!(part.body, &bytes[10..20]);
     assert_eq!(part.header("content-range"), Some("bytes 10-19/100000"));
+    let outside = t.upload("GET", &loc, &[("Range", "bytes=100000-100010")], Body::None)?;
+    assert_eq!(outside.status, 416);
+    Ok(())
+}
+
+#[test]
+fn if_match_and_if_none_match_guard_writes_with_412() -> R {
+    let mut t = setup(GraphOptions::default())?;
+    let d = t.d();
+    let v = body(&t.put(&format!("{d}/root:/g.txt:/content"), b"one")?);
+    let etag = v["eTag"].as_str().unwrap_or("").to_owned();
+    let path = format!("/v1.0{d}/root:/g.txt:/content");
+    let auth = t.auth.clone();
+    let stale = "\"{00000000-0000-0000-0000-000000000000},1\"";
+    let r = t.c.request(
+        "PUT",
+        &path,
+        &[("Authorization", auth.as_str()), ("If-Match", stale)],
+        Body::Bytes(b"two"),
+    )?;
+    assert_eq!((r.status, code(&r)), (412, "resourceModified".into()));
+    let r = t.c.request(
+        "PUT",
+        &path,
+        &[
+            ("Authorization", auth.as_str()),
+            ("If-Match", etag.as_str()),
+        ],
+        Body::Bytes(b"two"),
+    )?;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = t.c.request(
+        "POST",
+        &format!("/v1.0{d}/root:/g.txt:/createUploadSession"),
+        &[("Authorization", auth.as_str()), ("If-None-Match", "*")],
+        Body::Bytes(b"{}"),
+    )?;
+    assert_eq!(r.status, 412);
+    assert_eq!(t.g.read_file(&t.drive, "g.txt"), Some(b"two".to_vec()));
     Ok(())
 }
 
@@ -875,6 +914,9 @@ fn delta_enumerates_then_reports_changes_since_its_delta_link() -> R {
     assert!(v["@odata.deltaLink"].is_string());
     let r = t.get(&format!("{d}/root/delta?token=bogus"))?;
     assert_eq!((r.status, code(&r)), (410, "resyncRequired".into()));
+    let fresh = r.header("location").unwrap_or("").to_owned();
+    assert!(fresh.ends_with("/root/delta"), "{fresh}");
+    assert_eq!(t.get(&fresh)?.status, 200);
     Ok(())
 }
 

@@ -233,9 +233,9 @@ pub async fn handle(
                     ("GET", Action::Item) => get_item(&shared, &at),
                     ("PATCH", Action::Item) => {
                         let body = json_body(body, 1 << 20).await?;
-                        patch_item(&shared, &at, body)
+                        patch_item(&shared, &at, &parts, body)
                     }
-                    ("DELETE", Action::Item) => delete_item(&shared, &at),
+                    ("DELETE", Action::Item) => delete_item(&shared, &at, &parts),
                     ("GET", Action::Children) => children(&shared, &at, &parts),
                     ("POST", Action::Children) => {
                         let body = json_body(body, 1 << 20).await?;
@@ -245,7 +245,7 @@ pub async fn handle(
                     ("PUT", Action::Content) => simple_upload(&shared, &at, &parts, body).await?,
                     ("POST", Action::CreateUploadSession) => {
                         let body = json_body(body, 1 << 20).await?;
-                        upload::create(&shared, &at, body)
+                        upload::create(&shared, &at, &parts, body)
                     }
                     ("GET", Action::Delta) => super::delta::delta(&shared, &at.drive, &parts),
                     _ => Err(ApiError(
@@ -333,6 +333,60 @@ impl At {
             }
         }
     }
+}
+
+/// `if-match` / `if-none-match` against the addressed item's eTag or cTag (documented for
+/// createUploadSession and item updates) → `412 Precondition Failed`.
+pub fn preconditions(parts: &Parts, st: &State, at: &At) -> Result<(), ApiError> {
+    let item = at
+        .resolve(st)
+        .ok()
+        .and_then(|id| st.drives.get(&at.drive)?.get(&id).cloned());
+    let tags = item
+        .as_ref()
+        .map(|i| [json::etag(i), json::ctag(i)])
+        .unwrap_or_default();
+    let matches = |v: &str| {
+        entity_tags(v).iter().any(|t| {
+            (t == "*" && item.is_some()) || tags.iter().any(|g| g == t || g.trim_matches('"') == t)
+        })
+    };
+    let failed = ApiError(
+        412,
+        "resourceModified",
+        Some("entityTagDoesNotMatch"),
+        "The item's eTag does not match the precondition.".into(),
+    );
+    if let Some(v) = header(parts, "if-match")
+        && !matches(v)
+    {
+        return Err(failed);
+    }
+    if let Some(v) = header(parts, "if-none-match")
+        && matches(v)
+    {
+        return Err(failed);
+    }
+    Ok(())
+}
+
+/// The entity tags of an `If-Match` list: split on commas outside quotes (Graph's tags contain commas).
+fn entity_tags(v: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in v.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                cur.push(c);
+            }
+            ',' if !quoted => out.push(std::mem::take(&mut cur).trim().to_owned()),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur.trim().to_owned());
+    out
 }
 
 fn drive_not_found(d: &DriveRef) -> ApiError {

@@ -48,17 +48,16 @@ pub fn delta(shared: &Shared, drive: &str, parts: &Parts) -> ApiResult {
                     .map(|_| (s, o))
             }) {
                 Some(x) => x,
-                None => return Err(gone(&base)),
+                None => return Ok(gone(&base)),
             }
         }
         other => {
             let since = match other {
                 None => 0,
-                Some(t) => t
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|s| *s <= d.seq)
-                    .ok_or_else(|| gone(&base))?,
+                Some(t) => match t.parse::<u64>().ok().filter(|s| *s <= d.seq) {
+                    Some(s) => s,
+                    None => return Ok(gone(&base)),
+                },
             };
             let mut items: Vec<(usize, u64, String)> = d
                 .items
@@ -108,11 +107,15 @@ fn depth(d: &super::tree::Drive, id: &str) -> usize {
     n
 }
 
-fn gone(base: &str) -> ApiError {
-    ApiError(
+/// `410 Gone` with a `Location` that starts a fresh enumeration, as documented.
+fn gone(base: &str) -> super::server::Res {
+    let mut r = ApiError(
         410,
         "resyncRequired",
         Some("resyncChangesApplyDifferences"),
         format!("The delta token is no longer valid; start again at {base}."),
     )
+    .into_response();
+    super::api::add_header(&mut r, "Location", base);
+    r
 }

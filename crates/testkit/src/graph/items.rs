@@ -1,7 +1,9 @@
 //! Item routes: get, update (`fileSystemInfo`), delete, children in pages, create folder, simple upload,
 //! download (302 to a pre-authenticated URL, ranges).
 
-use super::api::{ApiError, ApiResult, At, add_header, header, json_res, query, throttle};
+use super::api::{
+    ApiError, ApiResult, At, add_header, header, json_res, preconditions, query, throttle,
+};
 use super::json;
 use super::server::{BodyError, FileBody, Shared, full, stream_body};
 use super::state::{Conflict, folder, new_item};
@@ -53,9 +55,10 @@ pub fn conflict_of(v: Option<&str>, default: Conflict) -> Result<Conflict, ApiEr
     }
 }
 
-pub fn patch_item(shared: &Shared, at: &At, body: Value) -> ApiResult {
+pub fn patch_item(shared: &Shared, at: &At, parts: &Parts, body: Value) -> ApiResult {
     let mut st = shared.lock();
     let id = at.resolve(&st)?;
+    preconditions(parts, &st, at)?;
     let fsi = body.get("fileSystemInfo").cloned().unwrap_or(Value::Null);
     let created = parse_time(&fsi, "createdDateTime")?;
     let modified = parse_time(&fsi, "lastModifiedDateTime")?;
@@ -81,9 +84,10 @@ pub fn patch_item(shared: &Shared, at: &At, body: Value) -> ApiResult {
     ))
 }
 
-pub fn delete_item(shared: &Shared, at: &At) -> ApiResult {
+pub fn delete_item(shared: &Shared, at: &At, parts: &Parts) -> ApiResult {
     let mut st = shared.lock();
     let id = at.resolve(&st)?;
+    preconditions(parts, &st, at)?;
     let d = st
         .drives
         .get_mut(&at.drive)
@@ -297,9 +301,17 @@ fn download_parts(shared: &Shared, rest: &str, range: Option<&str>, conn: u64) -
             format!("content missing: {e}"),
         )
     })?;
-    let (start, end) = match range.and_then(|r| parse_range(r, size)) {
-        Some(r) => r,
-        None => (0, size.saturating_sub(1)),
+    let (start, end) = match range.map(|r| parse_range(r, size)) {
+        Some(Some(r)) => r,
+        Some(None) if size > 0 => {
+            return Err(ApiError(
+                416,
+                "invalidRange",
+                None,
+                format!("The range is not within the file's {size} bytes."),
+            ));
+        }
+        _ => (0, size.saturating_sub(1)),
     };
     let len = if size == 0 { 0 } else { end + 1 - start };
     file.seek(SeekFrom::Start(start))
@@ -356,6 +368,9 @@ pub async fn simple_upload(
     };
     let (parent, name, target) = {
         let st = shared.lock();
+        if let Err(e) = preconditions(parts, &st, at) {
+            return Ok(Err(e));
+        }
         match at.parent_and_name(&st) {
             Ok((p, n)) => {
                 let target = if at.path.as_deref().is_none_or(str::is_empty) {

@@ -46,7 +46,9 @@
 //!   → `413` beyond; conflict behaviour from the `@microsoft.graph.conflictBehavior` query parameter,
 //!   default `replace` (documented); `201` new, `200` replaced.
 //! - **Download** `GET …/content` → `302` to a pre-authenticated URL (no token needed there), which serves
-//!   the bytes, with `Range` → `206`.
+//!   the bytes, with `Range` → `206` (a range outside the file → `416`).
+//! - **Preconditions**: `if-match` / `if-none-match` with an eTag or cTag on createUploadSession, simple
+//!   upload, `PATCH` and `DELETE` → `412 resourceModified` when they fail.
 //! - **Upload sessions**: see [`upload`] for the list (fragment rules, `202`/`416`/`409`, status, cancel,
 //!   expiry, no Authorization on the upload URL, `507` for a `fileSize` over quota).
 //! - **Names**: forbidden characters and names, `_vti_`, `~$`, `forms` at a library root, leading/trailing
@@ -54,7 +56,8 @@
 //!   characters → `400` (inner `pathIsTooLong`); names collide case-insensitively.
 //! - **Quota**: a commit that would pass the drive's total → `507 quotaLimitReached`.
 //! - **Delta**: see [`delta`] (`@odata.nextLink`/`@odata.deltaLink`, `token=latest`, changes since, the
-//!   `deleted` facet, no `parentReference.path`, `410 resyncRequired` for an unknown token).
+//!   `deleted` facet, no `parentReference.path`, `410 resyncRequired` with a `Location` to start over for
+//!   an unknown token).
 //! - **Throttling**: configurable budgets (per tenant and/or per drive, all applied) → `429` (or `503`) with
 //!   `Retry-After`; `RateLimit-Limit`/`-Remaining`/`-Reset` from 80 % of a budget on; requests that ignore
 //!   a running `Retry-After` are counted ([`GraphStats::requests_before_retry_after`], see [`throttle`]

@@ -5,7 +5,8 @@
 //!   `507` when it exceeds the remaining quota) and `deferCommit` → `200` with `uploadUrl`,
 //!   `expirationDateTime`, `nextExpectedRanges: ["0-"]`.
 //! - The upload URL is on another path and pre-authenticated: a request carrying `Authorization` gets `401`.
-//! - `PUT uploadUrl` with `Content-Range: bytes a-b/total`: each request under 60 MiB (`413` otherwise), the
+//! - `PUT uploadUrl` with `Content-Range: bytes a-b/total` and `Content-Length` (`411` without): each
+//!   request under 60 MiB (`413` otherwise), the
 //!   same total every time (`400 fragmentLengthMismatch`), in order: a range starting before the next
 //!   expected byte is `416 fragmentOverlap`, one starting after it `416 fragmentOutOfOrder`. A request cut
 //!   before its last byte counts for nothing. `202` with `nextExpectedRanges` until the last byte; then the
@@ -174,7 +175,7 @@ fn commit_inner(
 }
 
 /// `POST …/createUploadSession`.
-pub fn create(shared: &Shared, at: &At, body: Value) -> ApiResult {
+pub fn create(shared: &Shared, at: &At, parts: &Parts, body: Value) -> ApiResult {
     let opts = shared.opts();
     if body.is_null() {
         return Err(ApiError::bad(None, "The body is not JSON."));
@@ -194,6 +195,7 @@ pub fn create(shared: &Shared, at: &At, body: Value) -> ApiResult {
         .unwrap_or(false);
     let file_size = item.get("fileSize").and_then(Value::as_u64);
     let mut st = shared.lock();
+    super::api::preconditions(parts, &st, at)?;
     let (parent, name) = at.parent_and_name(&st)?;
     let target = if at.path.as_deref().is_none_or(str::is_empty) {
         Some(at.resolve(&st)?)
@@ -483,7 +485,15 @@ fn check_fragment(
             "Content-Range must be 'bytes a-b/total'.",
         )
     })?;
-    if length != Some(b - a + 1) {
+    let Some(length) = length else {
+        return Err(ApiError(
+            411,
+            "invalidRequest",
+            None,
+            "A Content-Length header is required.".into(),
+        ));
+    };
+    if length != b - a + 1 {
         return Err(ApiError::bad(
             None,
             "Content-Length must equal the length of the Content-Range.",
