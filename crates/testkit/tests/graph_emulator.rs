@@ -840,6 +840,26 @@ fn a_file_size_over_the_remaining_quota_refuses_the_session_with_507() -> R {
 }
 
 #[test]
+fn files_over_the_maximum_size_are_refused_at_session_creation_or_first_fragment() -> R {
+    let opts = GraphOptions {
+        max_file_size: 1000,
+        ..GraphOptions::default()
+    };
+    let mut t = setup(opts)?;
+    let d = t.d();
+    let r = t.json(
+        "POST",
+        &format!("{d}/root:/huge.bin:/createUploadSession"),
+        &json!({"item": {"fileSize": 1001}}),
+    )?;
+    assert_eq!((r.status, inner(&r)), (400, "maxFileSizeExceeded".into()));
+    let url = t.session("huge.bin", json!({}))?;
+    let r = t.fragment(&url, b"abc", 0, 1001)?;
+    assert_eq!((r.status, inner(&r)), (400, "maxFileSizeExceeded".into()));
+    Ok(())
+}
+
+#[test]
 fn defer_commit_waits_for_an_empty_post_to_the_upload_url() -> R {
     let mut t = setup(GraphOptions::default())?;
     let d = t.d();

@@ -55,6 +55,8 @@
 //!   spaces → `400 invalidRequest` (inner `invalidPath`); a decoded server-relative path over 400
 //!   characters → `400` (inner `pathIsTooLong`); names collide case-insensitively.
 //! - **Quota**: a commit that would pass the drive's total → `507 quotaLimitReached`.
+//! - **File size**: an upload session for more than 250 GB (configurable) → `400` (inner
+//!   `maxFileSizeExceeded`).
 //! - **Delta**: see [`delta`] (`@odata.nextLink`/`@odata.deltaLink`, `token=latest`, changes since, the
 //!   `deleted` facet, no `parentReference.path`, `410 resyncRequired` with a `Location` to start over for
 //!   an unknown token).

@@ -16,6 +16,9 @@ pub struct GraphOptions {
     /// Largest body a simple upload (`PUT …/content`) takes: 250 MB as documented for Graph v1.0 (older
     /// OneDrive pages say 4 MB); larger bodies get `413`.
     pub simple_upload_limit: u64,
+    /// Largest file (250 GB, "Restrictions and limitations in OneDrive and SharePoint"): an upload session
+    /// declaring more (`fileSize` or `Content-Range` total) → `400` (inner `maxFileSizeExceeded`).
+    pub max_file_size: u64,
     /// Upload session fragments must be smaller than this (60 MiB).
     pub max_fragment: u64,
     /// Non-final fragments must be a multiple of this (320 KiB = 327,680 bytes).
@@ -61,6 +64,7 @@ impl Default for GraphOptions {
             ],
             tenant_id: "72f988bf-0000-4000-8000-00000000f0e1".into(),
             simple_upload_limit: 250 * 1000 * 1000,
+            max_file_size: 250 * 1000 * 1000 * 1000,
             max_fragment: 60 * 1024 * 1024,
             fragment_multiple: 327_680,
             session_lifetime: Duration::from_secs(15 * 60),

@@ -217,6 +217,11 @@ pub fn create(shared: &Shared, at: &At, parts: &Parts, body: Value) -> ApiResult
             .map_err(|(inner, m)| ApiError::bad(Some(inner), m))?;
     }
     if let Some(size) = file_size
+        && size > opts.max_file_size
+    {
+        return Err(too_big(opts.max_file_size));
+    }
+    if let Some(size) = file_size
         && size > d.quota_total.saturating_sub(d.used())
     {
         return Err(ApiError(
@@ -267,6 +272,13 @@ pub fn create(shared: &Shared, at: &At, parts: &Parts, body: Value) -> ApiResult
             "nextExpectedRanges": ["0-"],
         }),
     ))
+}
+
+fn too_big(max: u64) -> ApiError {
+    ApiError::bad(
+        Some("maxFileSizeExceeded"),
+        format!("Files may be at most {max} bytes."),
+    )
 }
 
 fn session_gone() -> ApiError {
@@ -509,6 +521,9 @@ fn check_fragment(
                 opts.max_fragment
             ),
         ));
+    }
+    if total > opts.max_file_size {
+        return Err(too_big(opts.max_file_size));
     }
     if s.total.is_some_and(|t| t != total) {
         return Err(ApiError::bad(
