@@ -210,6 +210,19 @@ fn quota_reports_used_remaining_and_state() -> R {
     let r = t.put(&format!("{d}/root:/b.bin:/content"), &data(100))?;
     assert_eq!(r.status, 507);
     assert_eq!(code(&r), "quotaLimitReached");
+    // Usage follows replaces and deletes.
+    assert_eq!(
+        t.put(&format!("{d}/root:/a.bin:/content"), &data(10))?
+            .status,
+        200
+    );
+    assert_eq!(body(&t.get(&d)?)["quota"]["used"], 10);
+    assert!(t.g.delete(&t.drive, "a.bin"));
+    let v = body(&t.get(&d)?);
+    assert_eq!(
+        (v["quota"]["used"].clone(), v["quota"]["fileCount"].clone()),
+        (json!(0), json!(0))
+    );
     Ok(())
 }
 

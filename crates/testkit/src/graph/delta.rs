@@ -43,7 +43,7 @@ pub fn delta(shared: &Shared, drive: &str, parts: &Parts) -> ApiResult {
                 .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)));
             match parsed.and_then(|(s, o)| {
                 st.delta_pages
-                    .get(s)
+                    .get(&s)
                     .filter(|x| x.0 == d.id)
                     .map(|_| (s, o))
             }) {
@@ -73,11 +73,19 @@ pub fn delta(shared: &Shared, drive: &str, parts: &Parts) -> ApiResult {
                 .collect();
             items.sort();
             let ids = items.into_iter().map(|(_, _, id)| id).collect();
-            st.delta_pages.push((d.id.clone(), ids, d.seq));
-            (st.delta_pages.len() - 1, 0)
+            // Page lists are kept for the last 256 enumerations; an older nextLink gets 410 (resync).
+            let key = st.delta_next;
+            st.delta_next += 1;
+            st.delta_pages.insert(key, (d.id.clone(), ids, d.seq));
+            while st.delta_pages.len() > 256 {
+                st.delta_pages.pop_first();
+            }
+            (key, 0)
         }
     };
-    let (_, ids, upto) = &st.delta_pages[snapshot];
+    let Some((_, ids, upto)) = st.delta_pages.get(&snapshot) else {
+        return Ok(gone(&base));
+    };
     let page: Vec<_> = ids
         .iter()
         .skip(offset)

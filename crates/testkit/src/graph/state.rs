@@ -137,7 +137,8 @@ pub struct State {
     pub stats: GraphStats,
     pub content_root: PathBuf,
     /// Delta page lists handed out: (drive, item ids, the drive's change number when made).
-    pub delta_pages: Vec<(String, Vec<String>, u64)>,
+    pub delta_pages: BTreeMap<usize, (String, Vec<String>, u64)>,
+    pub delta_next: usize,
 }
 
 impl State {

@@ -72,6 +72,9 @@ pub struct Drive {
     /// The last change number handed out.
     pub seq: u64,
     pub content_dir: PathBuf,
+    /// Bytes and count of live files, kept up to date (quota checks run on every commit).
+    used_bytes: u64,
+    files: u64,
 }
 
 /// Fresh ids: SharePoint-like item ids, `b!…` drive ids, GUIDs.
@@ -143,6 +146,8 @@ impl Drive {
             items: HashMap::from([(root_id, root)]),
             seq: 0,
             content_dir,
+            used_bytes: 0,
+            files: 0,
         }
     }
 
@@ -199,18 +204,24 @@ impl Drive {
 
     /// Bytes used by live files.
     pub fn used(&self) -> u64 {
-        self.items
-            .values()
-            .filter(|i| !i.deleted)
-            .map(Item::size)
-            .sum()
+        self.used_bytes
     }
 
     pub fn file_count(&self) -> u64 {
-        self.items
-            .values()
-            .filter(|i| !i.deleted && !i.is_folder())
-            .count() as u64
+        self.files
+    }
+
+    /// Give a file new content (a replace): size, hash and tags change, usage follows.
+    pub fn set_content(&mut self, id: &str, size: u64, quick_xor: String) {
+        let seq = self.next_seq();
+        if let Some(item) = self.items.get_mut(id) {
+            self.used_bytes = self.used_bytes - item.size().min(self.used_bytes) + size;
+            item.kind = Kind::File { size, quick_xor };
+            item.etag_version += 1;
+            item.ctag_version += 1;
+            item.seq = seq;
+            item.modified = chrono::Utc::now();
+        }
     }
 
     /// Check a new child name under `parent` against the name rules and the path limit.
@@ -246,6 +257,10 @@ impl Drive {
         item.parent = Some(parent.to_owned());
         let id = item.id.clone();
         let key = names::fold(&item.name);
+        if !item.is_folder() {
+            self.used_bytes += item.size();
+            self.files += 1;
+        }
         self.items.insert(id.clone(), item);
         self.touch_folder(parent, Some((key, id.clone())));
         id
@@ -273,8 +288,13 @@ impl Drive {
         while let Some(cur) = stack.pop() {
             let seq = self.next_seq();
             if let Some(it) = self.items.get_mut(&cur) {
-                if let Kind::Folder { children } = &it.kind {
-                    stack.extend(children.values().cloned());
+                match &it.kind {
+                    Kind::Folder { children } => stack.extend(children.values().cloned()),
+                    Kind::File { size, .. } if !it.deleted => {
+                        self.used_bytes -= (*size).min(self.used_bytes);
+                        self.files = self.files.saturating_sub(1);
+                    }
+                    Kind::File { .. } => {}
                 }
                 it.deleted = true;
                 it.seq = seq;

@@ -129,16 +129,8 @@ fn commit_inner(
         Some(id) => {
             std::fs::rename(&content.tmp, d.content_path(&id))
                 .map_err(|e| ApiError(500, "generalException", None, e.to_string()))?;
-            let seq = d.next_seq();
+            d.set_content(&id, content.size, content.quick_xor.clone());
             if let Some(item) = d.items.get_mut(&id) {
-                item.kind = Kind::File {
-                    size: content.size,
-                    quick_xor: content.quick_xor.clone(),
-                };
-                item.etag_version += 1;
-                item.ctag_version += 1;
-                item.seq = seq;
-                item.modified = Utc::now();
                 if let Some(c) = content.fs_created {
                     item.fs_created = c;
                 }
