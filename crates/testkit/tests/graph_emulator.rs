@@ -1141,3 +1141,69 @@ fn snapshot_lists_every_item_with_bytes_times_and_hash() -> R {
     assert!(snap["a"].is_folder);
     Ok(())
 }
+
+#[test]
+fn concurrent_clients_upload_side_by_side_without_mixing_bytes() -> R {
+    let t = setup(GraphOptions::default())?;
+    let g = &t.g;
+    let drive = t.drive.clone();
+    let auth = t.auth.clone();
+    std::thread::scope(|scope| -> R {
+        let mut handles = Vec::new();
+        for w in 0..8usize {
+            let (drive, auth) = (drive.clone(), auth.clone());
+            handles.push(scope.spawn(move || -> R {
+                let mut c = RawHttp::connect(g.addr())?;
+                let h = [("Authorization", auth.as_str())];
+                let small = format!("/v1.0/drives/{drive}/root:/small-{w}.txt:/content");
+                assert_eq!(
+                    c.request("PUT", &small, &h, Body::Bytes(format!("w{w}").as_bytes()))?
+                        .status,
+                    201
+                );
+                let bytes: Vec<u8> = (0..2 * MULT + 7).map(|i| ((i + w) % 256) as u8).collect();
+                let r = c.request(
+                    "POST",
+                    &format!("/v1.0/drives/{drive}/root:/big-{w}.bin:/createUploadSession"),
+                    &h,
+                    Body::Bytes(b"{}"),
+                )?;
+                let url = body(&r)["uploadUrl"].as_str().unwrap_or("").to_owned();
+                let target = url
+                    .split_once("//")
+                    .and_then(|(_, r)| r.find('/').map(|i| r[i..].to_owned()))
+                    .unwrap_or_default();
+                let mut up = RawHttp::connect(g.addr())?;
+                for (start, chunk) in [
+                    (0, &bytes[..MULT]),
+                    (MULT, &bytes[MULT..2 * MULT]),
+                    (2 * MULT, &bytes[2 * MULT..]),
+                ] {
+                    let range =
+                        format!("bytes {start}-{}/{}", start + chunk.len() - 1, bytes.len());
+                    let r = up.request(
+                        "PUT",
+                        &target,
+                        &[("Content-Range", range.as_str())],
+                        Body::Bytes(chunk),
+                    )?;
+                    assert!(r.status == 202 || r.status == 201, "{}", r.text());
+                }
+                assert_eq!(g.read_file(&drive, &format!("big-{w}.bin")), Some(bytes));
+                Ok(())
+            }));
+        }
+        for h in handles {
+            h.join()
+                .map_err(|_| io::Error::other("a client thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    let s = g.stats();
+    assert_eq!(
+        (s.sessions_created, s.fragments_accepted, s.simple_uploads),
+        (8, 24, 8)
+    );
+    assert_eq!(g.items(&drive).len(), 16);
+    Ok(())
+}
