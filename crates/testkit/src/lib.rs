@@ -27,6 +27,7 @@ pub mod file_conformance;
 pub mod graph;
 pub mod http;
 pub mod http_fault;
+pub mod identity;
 pub mod imap;
 pub mod port;
 pub mod proxy;
