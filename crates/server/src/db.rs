@@ -6,15 +6,14 @@ use crate::error::request_id;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use ferry_core::id::{ProjectId, TenantId, TransactionId, UserId};
-use ferry_core::programme::gate::{Confirmation, GateKind, GateStatus};
+use ferry_core::programme::gate::GateStatus;
 use ferry_core::programme::tenant::Tenant;
-use ferry_core::programme::{ProjectState, SourceSystem, TransactionStatus, Workload};
+use ferry_core::programme::{ProjectState, TransactionStatus};
 use ferry_store::programme::{self, AuditWrite, Programme, ProgrammeTx, TransactionWrite};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use sqlx::{SqliteConnection, SqlitePool};
-use std::str::FromStr;
+use sqlx::SqliteConnection;
 
 /// How times are stored: RFC 3339, UTC, milliseconds.
 pub fn ts(t: DateTime<Utc>) -> String {
@@ -140,21 +139,6 @@ pub fn changed<T: Serialize>(transaction: TransactionRef, result: T) -> Json<Val
     Json(json!({ "transaction": transaction, "result": result }))
 }
 
-/// Mark the project as having made progress now (the pause clock restarts).
-pub async fn touch_project(
-    conn: &mut SqliteConnection,
-    project: ProjectId,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    sqlx::query("UPDATE prog_project SET last_progress = ?, updated_at = ? WHERE id = ?")
-        .bind(ts(now))
-        .bind(ts(now))
-        .bind(project.to_string())
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
 /// A tenant row.
 pub async fn load_tenant(store: &dyn Programme, id: TenantId) -> Result<Tenant, ApiError> {
     store
@@ -163,110 +147,36 @@ pub async fn load_tenant(store: &dyn Programme, id: TenantId) -> Result<Tenant, 
         .ok_or_else(|| ApiError::not_found(format!("no tenant {id}")))
 }
 
-type ProjectRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    String,
-    String,
-);
-
-const PROJECT_COLUMNS: &str = "id, tenant_id, name, workload, source_system, state, paused_from, paused_since, last_progress, created_at, updated_at";
-
-/// A project as the API shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct Project {
-    pub id: ProjectId,
-    pub tenant: TenantId,
-    pub name: String,
-    pub workload: Workload,
-    pub source_system: SourceSystem,
-    pub state: ProjectState,
-    pub paused_from: Option<ProjectState>,
-    pub paused_since: Option<DateTime<Utc>>,
-    pub last_progress: DateTime<Utc>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-fn project_from(r: ProjectRow) -> Result<Project, ApiError> {
-    let (
-        id,
-        tenant,
-        name,
-        workload,
-        source,
-        state,
-        paused_from,
-        paused_since,
-        last,
-        created,
-        updated,
-    ) = r;
-    Ok(Project {
-        id: ProjectId::from_str(&id)?,
-        tenant: TenantId::from_str(&tenant)?,
-        name,
-        workload: parse_enum(&workload)?,
-        source_system: parse_enum(&source)?,
-        state: parse_enum(&state)?,
-        paused_from: paused_from.as_deref().map(parse_enum).transpose()?,
-        paused_since: paused_since.as_deref().map(parse_ts).transpose()?,
-        last_progress: parse_ts(&last)?,
-        created_at: parse_ts(&created)?,
-        updated_at: parse_ts(&updated)?,
-    })
-}
+pub use ferry_store::programme::Project;
 
 /// A project of `tenant` (404 when it belongs to another tenant: ids do not leak across tenants).
 pub async fn load_project(
-    pool: &SqlitePool,
+    store: &dyn Programme,
     tenant: TenantId,
     id: ProjectId,
 ) -> Result<Project, ApiError> {
-    let row: Option<ProjectRow> = sqlx::query_as(&format!(
-        "SELECT {PROJECT_COLUMNS} FROM prog_project WHERE id = ? AND tenant_id = ?"
-    ))
-    .bind(id.to_string())
-    .bind(tenant.to_string())
-    .fetch_optional(pool)
-    .await?;
-    project_from(row.ok_or_else(|| ApiError::not_found(format!("no project {id} in this tenant")))?)
+    store
+        .load_project(tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no project {id} in this tenant")))
 }
 
 /// Every project (the scheduler's view).
-pub async fn all_projects(pool: &SqlitePool) -> Result<Vec<Project>, ApiError> {
-    let rows: Vec<ProjectRow> = sqlx::query_as(&format!(
-        "SELECT {PROJECT_COLUMNS} FROM prog_project ORDER BY id"
-    ))
-    .fetch_all(pool)
-    .await?;
-    rows.into_iter().map(project_from).collect()
+pub async fn all_projects(store: &dyn Programme) -> Result<Vec<Project>, ApiError> {
+    Ok(store.projects(None).await?)
 }
 
 /// Projects of a tenant.
 pub async fn tenant_projects(
-    pool: &SqlitePool,
+    store: &dyn Programme,
     tenant: TenantId,
 ) -> Result<Vec<Project>, ApiError> {
-    let rows: Vec<ProjectRow> = sqlx::query_as(&format!(
-        "SELECT {PROJECT_COLUMNS} FROM prog_project WHERE tenant_id = ? ORDER BY id"
-    ))
-    .bind(tenant.to_string())
-    .fetch_all(pool)
-    .await?;
-    rows.into_iter().map(project_from).collect()
+    Ok(store.projects(Some(tenant)).await?)
 }
 
 /// Set a project's state (checked against the lifecycle), keeping `paused_from`/`paused_since` right.
 pub async fn set_project_state(
-    conn: &mut SqliteConnection,
+    store: &dyn Programme,
     project: &Project,
     to: ProjectState,
     now: DateTime<Utc>,
@@ -276,51 +186,39 @@ pub async fn set_project_state(
     }
     project.state.transition(to)?;
     let (paused_from, paused_since) = if to == ProjectState::Paused {
-        (Some(project.state.as_str().to_string()), Some(ts(now)))
+        (Some(project.state), Some(now))
     } else {
         (None, None)
     };
-    sqlx::query(
-        "UPDATE prog_project SET state = ?, paused_from = ?, paused_since = ?, last_progress = ?, updated_at = ? WHERE id = ?",
-    )
-    .bind(to.as_str())
-    .bind(paused_from)
-    .bind(paused_since)
-    .bind(ts(now))
-    .bind(ts(now))
-    .bind(project.id.to_string())
-    .execute(&mut *conn)
-    .await?;
+    store
+        .set_project_state(project.id, to, paused_from, paused_since, now)
+        .await?;
     Ok(())
 }
 
+/// Mark the project as having made progress now (the pause clock restarts).
+pub async fn touch_project(
+    store: &dyn Programme,
+    project: ProjectId,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    Ok(store.touch_project(project, now).await?)
+}
+
 /// The project's gates with their confirmations.
-pub async fn gates(pool: &SqlitePool, project: ProjectId) -> Result<Vec<GateStatus>, ApiError> {
-    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT kind, confirmed_by, confirmed_at FROM prog_gate WHERE project_id = ? ORDER BY rowid",
-    )
-    .bind(project.to_string())
-    .fetch_all(pool)
-    .await?;
-    rows.into_iter()
-        .map(|(kind, by, at)| {
-            let kind: GateKind = parse_enum(&kind)?;
-            let confirmed = match (by, at) {
-                (Some(by), Some(at)) => Some(Confirmation {
-                    by: ferry_core::id::UserId::from_str(&by)?,
-                    at: parse_ts(&at)?,
-                }),
-                _ => None,
-            };
-            Ok(GateStatus { kind, confirmed })
-        })
-        .collect()
+pub async fn gates(store: &dyn Programme, project: ProjectId) -> Result<Vec<GateStatus>, ApiError> {
+    Ok(store.gates(project).await?)
+}
+
+/// Delete every stored secret of the project (pause, offboarding, close). Returns how many.
+pub async fn purge_credentials(store: &dyn Programme, project: ProjectId) -> Result<u64, ApiError> {
+    Ok(store.purge_credentials(project).await?)
 }
 
 /// Whether the project has a Scheduled or Running event starting in the future or running now (a
 /// "confirmed schedule" for resume and offboarding).
 pub async fn schedule_confirmed(
-    pool: &SqlitePool,
+    pool: &sqlx::SqlitePool,
     project: ProjectId,
     now: DateTime<Utc>,
 ) -> Result<bool, ApiError> {
@@ -332,18 +230,6 @@ pub async fn schedule_confirmed(
     .fetch_one(pool)
     .await?;
     Ok(n > 0)
-}
-
-/// Delete every stored secret of the project (pause, offboarding, close). Returns how many.
-pub async fn purge_credentials(
-    conn: &mut SqliteConnection,
-    project: ProjectId,
-) -> Result<u64, ApiError> {
-    let r = sqlx::query("DELETE FROM prog_credential WHERE project_id = ?")
-        .bind(project.to_string())
-        .execute(&mut *conn)
-        .await?;
-    Ok(r.rows_affected())
 }
 
 /// Transitional (issue 12 §1): [`record`] for handlers not yet moved behind the programme store.
@@ -396,4 +282,49 @@ pub async fn commit_sqlx(
     let txn = record_sqlx(&mut tx, actor, change, TransactionStatus::Completed, now).await?;
     tx.commit().await?;
     Ok(txn)
+}
+
+/// Transitional (issue 12 §1): mark the project as having made progress now (the pause clock restarts).
+pub async fn touch_project_sqlx(
+    conn: &mut SqliteConnection,
+    project: ProjectId,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    sqlx::query("UPDATE prog_project SET last_progress = ?, updated_at = ? WHERE id = ?")
+        .bind(ts(now))
+        .bind(ts(now))
+        .bind(project.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Transitional (issue 12 §1): set a project's state (checked against the lifecycle), keeping `paused_from`/`paused_since` right.
+pub async fn set_project_state_sqlx(
+    conn: &mut SqliteConnection,
+    project: &Project,
+    to: ProjectState,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    if project.state == to {
+        return Ok(());
+    }
+    project.state.transition(to)?;
+    let (paused_from, paused_since) = if to == ProjectState::Paused {
+        (Some(project.state.as_str().to_string()), Some(ts(now)))
+    } else {
+        (None, None)
+    };
+    sqlx::query(
+        "UPDATE prog_project SET state = ?, paused_from = ?, paused_since = ?, last_progress = ?, updated_at = ? WHERE id = ?",
+    )
+    .bind(to.as_str())
+    .bind(paused_from)
+    .bind(paused_since)
+    .bind(ts(now))
+    .bind(ts(now))
+    .bind(project.id.to_string())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

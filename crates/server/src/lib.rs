@@ -20,6 +20,7 @@ pub mod db;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod programme;
 pub mod routes;
 pub mod scheduler;
 pub mod throttle;

@@ -2,7 +2,10 @@
 //! middleware, the OpenAPI document and the role × route test are generated from this one list.
 
 use crate::AppState;
-use crate::api::{assessments, events, mappings, misc, projects, runs, tenants, tickets};
+use crate::api::{
+    assessments, endpoints, events, mapping_import, mappings, misc, projects, runs, tenants,
+    tickets,
+};
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
@@ -91,13 +94,13 @@ routes! {
     POST "/api/v1/tenants/{tenant}/projects/{project}/tasks" Tenant RecordTask projects::record_task, "Record a task; beyond-scope work needs a services-agreement reference";
     GET "/api/v1/tenants/{tenant}/projects/{project}/gates" Tenant Read projects::gates, "The project's gates: open or confirmed (by whom, when)";
     POST "/api/v1/tenants/{tenant}/projects/{project}/gates/{gate}/confirm" Tenant ConfirmGate projects::confirm_gate, "Confirm a gate";
-    GET "/api/v1/tenants/{tenant}/projects/{project}/endpoints" Tenant Read projects::endpoints, "Source and target endpoints (never a secret)";
-    PUT "/api/v1/tenants/{tenant}/projects/{project}/endpoints/{side}" Tenant ManageEndpoints projects::put_endpoint, "Set the source or target endpoint";
-    DELETE "/api/v1/tenants/{tenant}/projects/{project}/endpoints/{side}" Tenant ManageEndpoints projects::delete_endpoint, "Remove an endpoint and its credential";
-    PUT "/api/v1/tenants/{tenant}/projects/{project}/endpoints/{side}/credential" Tenant SupplyCredential projects::put_credential, "Supply the endpoint's secret (encrypted at rest, never returned)";
-    GET "/api/v1/tenants/{tenant}/projects/{project}/credentials" Tenant Read projects::credentials, "Which credentials are stored and when they expire (never the secret)";
-    GET "/api/v1/tenants/{tenant}/projects/{project}/mappings" Tenant Read projects::mappings, "The project's mappings";
-    POST "/api/v1/tenants/{tenant}/projects/{project}/mappings" Tenant ImportMappings projects::import_mappings, "Import a mapping CSV (all rows or none): new rows are added, rows the project has are corrected";
+    GET "/api/v1/tenants/{tenant}/projects/{project}/endpoints" Tenant Read endpoints::endpoints, "Source and target endpoints (never a secret)";
+    PUT "/api/v1/tenants/{tenant}/projects/{project}/endpoints/{side}" Tenant ManageEndpoints endpoints::put_endpoint, "Set the source or target endpoint";
+    DELETE "/api/v1/tenants/{tenant}/projects/{project}/endpoints/{side}" Tenant ManageEndpoints endpoints::delete_endpoint, "Remove an endpoint and its credential";
+    PUT "/api/v1/tenants/{tenant}/projects/{project}/endpoints/{side}/credential" Tenant SupplyCredential endpoints::put_credential, "Supply the endpoint's secret (encrypted at rest, never returned)";
+    GET "/api/v1/tenants/{tenant}/projects/{project}/credentials" Tenant Read endpoints::credentials, "Which credentials are stored and when they expire (never the secret)";
+    GET "/api/v1/tenants/{tenant}/projects/{project}/mappings" Tenant Read mappings::list, "The project's mappings";
+    POST "/api/v1/tenants/{tenant}/projects/{project}/mappings" Tenant ImportMappings mapping_import::import, "Import a mapping CSV (all rows or none): new rows are added, rows the project has are corrected";
     PATCH "/api/v1/tenants/{tenant}/projects/{project}/mappings/{mapping}" Tenant ImportMappings mappings::update, "Correct a mail mapping's logins or UserRoot (a changed credential gives it fresh attempts)";
     DELETE "/api/v1/tenants/{tenant}/projects/{project}/mappings/{mapping}" Tenant ImportMappings mappings::remove, "Remove a mapping that is in no running event";
     POST "/api/v1/tenants/{tenant}/projects/{project}/resume" Tenant ResumeProject projects::resume, "Resume a paused project (needs new credentials and a confirmed schedule)";

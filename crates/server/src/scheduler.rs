@@ -33,9 +33,9 @@
 //!   as an attempt and is retried.
 
 use crate::api::events::{self, Event, set_event_state};
-use crate::api::projects::{MappingView, apply_actions, load_mappings};
 use crate::auth::Caller;
 use crate::db::{self, Change, Project, TransactionRef, parse_enum, parse_ts, ts};
+use crate::programme::{MappingView, apply_actions, load_mappings};
 use crate::{ApiError, ApiResult, AppState, workload};
 use chrono::{DateTime, Utc};
 use ferry_core::grade::Grade;
@@ -265,7 +265,7 @@ pub fn spawn_loop(st: AppState) -> tokio::task::JoinHandle<()> {
 /// One step over every project; returns how many things changed (passes started, states moved).
 async fn step(st: &AppState) -> ApiResult<usize> {
     let mut changes = reap_orphans(st).await?;
-    for p in db::all_projects(st.pool()).await? {
+    for p in db::all_projects(&*st.programme).await? {
         if matches!(p.state, ProjectState::Closed | ProjectState::Offboarded) {
             continue;
         }
@@ -331,7 +331,7 @@ async fn reap_orphans(st: &AppState) -> ApiResult<usize> {
 
 async fn step_project(st: &AppState, p: &Project) -> ApiResult<usize> {
     let _w = st.write.lock().await;
-    let p = db::load_project(st.pool(), p.tenant, p.id).await?;
+    let p = db::load_project(&*st.programme, p.tenant, p.id).await?;
     let now = st.clock.now();
     if let Some(n) = lifecycle_step(st, &p, now).await? {
         return Ok(n);
@@ -404,9 +404,9 @@ async fn lifecycle_step(
             ),
         )
     };
-    let mut tx = st.pool().begin().await?;
-    let done = apply_actions(st, &mut tx, p, &actions, now).await?;
-    db::commit_sqlx(
+    let tx = st.programme.begin().await?;
+    let done = apply_actions(st, &*tx, p, &actions, now).await?;
+    db::commit(
         tx,
         db::Actor::Scheduler,
         Change {
@@ -430,7 +430,7 @@ async fn start_event(
     e: &Event,
     now: DateTime<Utc>,
 ) -> ApiResult<usize> {
-    let gates = db::gates(st.pool(), project.id).await?;
+    let gates = db::gates(&*st.programme, project.id).await?;
     if let Err(refusal) = check_gates(
         project.workload,
         project.source_system,
@@ -496,7 +496,7 @@ async fn start_event(
         _ => &[],
     };
     for next in path {
-        db::set_project_state(&mut tx, project, *next, now).await?;
+        db::set_project_state_sqlx(&mut tx, project, *next, now).await?;
         db::record_sqlx(
             &mut tx,
             db::Actor::Scheduler,
@@ -513,7 +513,7 @@ async fn start_event(
         .await?;
         project.state = *next;
     }
-    db::touch_project(&mut tx, project.id, now).await?;
+    db::touch_project_sqlx(&mut tx, project.id, now).await?;
     tx.commit().await?;
     tracing::info!(
         project = %project.name,
@@ -587,10 +587,7 @@ pub(crate) async fn logins_supplied(
     st: &AppState,
     project: &Project,
 ) -> ApiResult<HashMap<String, DateTime<Utc>>> {
-    let mut conn = st.pool().acquire().await?;
-    let rows = ferry_store::programme::credentials_supplied(&mut conn, &project.id.to_string())
-        .await
-        .map_err(ApiError::from)?;
+    let rows = st.programme.credentials_supplied(project.id).await?;
     rows.into_iter()
         .map(|(owner, at)| Ok((owner, parse_ts(&at)?)))
         .collect()
@@ -778,7 +775,7 @@ async fn try_complete(
         .bind(e.id.to_string())
         .execute(&mut *tx)
         .await?;
-    db::touch_project(&mut tx, project.id, now).await?;
+    db::touch_project_sqlx(&mut tx, project.id, now).await?;
     db::commit_sqlx(
         tx,
         db::Actor::Scheduler,
@@ -825,7 +822,7 @@ async fn complete_project(st: &AppState, p: &Project, now: DateTime<Utc>) -> Api
         return Ok(0);
     }
     let mut tx = st.pool().begin().await?;
-    db::set_project_state(&mut tx, p, ProjectState::Completed, now).await?;
+    db::set_project_state_sqlx(&mut tx, p, ProjectState::Completed, now).await?;
     db::commit_sqlx(
 tx,
         db::Actor::Scheduler,
@@ -1359,7 +1356,7 @@ async fn record_end(
     .execute(&mut *tx)
     .await?;
     if updated.rows_affected() > 0 {
-        db::touch_project(&mut tx, project.id, now).await?;
+        db::touch_project_sqlx(&mut tx, project.id, now).await?;
         db::record_sqlx(
             &mut tx,
             db::Actor::Scheduler,

@@ -110,7 +110,7 @@ pub async fn run(
         }
         _ => {}
     }
-    let mappings = crate::api::projects::load_mappings(&st, p.id).await?;
+    let mappings = crate::programme::load_mappings(&st, p.id).await?;
     if mappings.is_empty() {
         return Err(ApiError::refused(
             "the project has no mappings to assess: import them first (POST …/mappings)",
@@ -152,8 +152,8 @@ pub async fn run(
         ProjectState::Draft | ProjectState::Ready => ProjectState::Assessing,
         other => other,
     };
-    db::set_project_state(&mut tx, &p, to, now).await?;
-    db::touch_project(&mut tx, p.id, now).await?;
+    db::set_project_state_sqlx(&mut tx, &p, to, now).await?;
+    db::touch_project_sqlx(&mut tx, p.id, now).await?;
     let after =
         json!({ "assessment": id, "status": "running", "mappings": mappings.len(), "state": to });
     let txn = db::record_sqlx(
@@ -194,7 +194,7 @@ async fn finish(
     project: Project,
     id: String,
     txn: TransactionId,
-    mappings: Vec<crate::api::projects::MappingView>,
+    mappings: Vec<crate::programme::MappingView>,
 ) {
     // Assess in a task of its own so that even a panic ends as a failed assessment.
     let work = {
@@ -233,7 +233,7 @@ async fn finish(
 async fn assess_all(
     st: &AppState,
     project: &Project,
-    mappings: Vec<crate::api::projects::MappingView>,
+    mappings: Vec<crate::programme::MappingView>,
 ) -> (Value, Option<String>) {
     let slots = Arc::new(tokio::sync::Semaphore::new(ASSESS_CONCURRENCY));
     let mut set = tokio::task::JoinSet::new();
@@ -359,9 +359,9 @@ async fn store_result(
         .execute(&mut *tx)
         .await?;
     // The state as it is now: the project may have been paused or closed meanwhile.
-    let current = db::load_project(st.pool(), project.tenant, project.id).await?;
+    let current = db::load_project(&*st.programme, project.tenant, project.id).await?;
     if ready && current.state == ProjectState::Assessing {
-        db::set_project_state(&mut tx, &current, ProjectState::Ready, now).await?;
+        db::set_project_state_sqlx(&mut tx, &current, ProjectState::Ready, now).await?;
         db::record_sqlx(
             &mut tx,
             db::Actor::Scheduler,
@@ -378,7 +378,7 @@ async fn store_result(
         .await?;
     }
     if current.state.is_active() {
-        db::touch_project(&mut tx, project.id, now).await?;
+        db::touch_project_sqlx(&mut tx, project.id, now).await?;
     }
     tx.commit().await?;
     let (t_status, detail) = match &reason {

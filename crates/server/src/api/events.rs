@@ -225,7 +225,7 @@ pub async fn create(
     let now = st.clock.now();
     let tenant_doc = db::load_tenant(&*st.programme, p.tenant).await?;
     tenant_doc.eligibility(&st.settings).check_programme()?;
-    let gates = db::gates(st.pool(), p.id).await?;
+    let gates = db::gates(&*st.programme, p.id).await?;
     check_gates(
         p.workload,
         p.source_system,
@@ -272,7 +272,7 @@ pub async fn create(
         .execute(&mut *tx)
         .await?;
     }
-    db::touch_project(&mut tx, p.id, now).await?;
+    db::touch_project_sqlx(&mut tx, p.id, now).await?;
     let summary = json!({ "name": b.name.trim(), "kind": b.kind, "pilot": b.pilot, "start": b.start, "mappings": ids.len() });
     let txn = db::commit_sqlx(
         tx,
@@ -336,7 +336,7 @@ pub async fn change(
         )));
     }
     if !add.is_empty() {
-        let gates = db::gates(st.pool(), p.id).await?;
+        let gates = db::gates(&*st.programme, p.id).await?;
         check_gates(
             p.workload,
             p.source_system,
@@ -395,7 +395,7 @@ pub async fn change(
             .execute(&mut *tx)
             .await?;
     }
-    db::touch_project(&mut tx, p.id, now).await?;
+    db::touch_project_sqlx(&mut tx, p.id, now).await?;
     let before =
         json!({ "name": e.name, "start": e.start, "pilot": e.pilot, "mappings": current.len() });
     let after = json!({
@@ -434,7 +434,7 @@ pub async fn cancel(
     let now = st.clock.now();
     let mut tx = st.pool().begin().await?;
     set_event_state(&mut tx, &e, EventState::Cancelled, now).await?;
-    db::touch_project(&mut tx, p.id, now).await?;
+    db::touch_project_sqlx(&mut tx, p.id, now).await?;
     let txn = db::commit_sqlx(
         tx,
         c.actor(),

@@ -1,6 +1,6 @@
 //! Correcting mappings (issue 9 item 14): `PATCH …/mappings/{mapping}` changes a mail mapping's logins and
 //! `UserRoot`; `DELETE …/mappings/{mapping}` removes a mapping that is in no running event. (Re-importing a
-//! CSV corrects the rows it names too: [`crate::api::projects::import_mappings`].)
+//! CSV corrects the rows it names too: [`super::mapping_import::import`].)
 //!
 //! A changed credential gives the mapping fresh attempts: passes that failed before it no longer count
 //! against the attempt limit ([`crate::scheduler::decision_records`]), so a retry or the scheduler runs it
@@ -8,14 +8,15 @@
 //! approvals, place in events and own credentials go with it.
 
 use super::{path_id, project_of};
-use crate::api::projects::{MappingView, load_mappings, replace_secret};
 use crate::auth::Caller;
 use crate::db::{self, Change, changed};
+use crate::programme::{MappingView, load_mappings, replace_secret};
 use crate::{ApiError, ApiResult, AppState};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use ferry_core::id::MappingId;
 use ferry_core::programme::{ProjectState, Workload};
+use ferry_store::programme::MappingRecord;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -60,6 +61,14 @@ async fn mapping_of(
         .into_iter()
         .find(|m| m.id == id)
         .ok_or_else(|| ApiError::not_found(format!("no mapping {id} in this project")))
+}
+
+pub async fn list(
+    State(st): State<AppState>,
+    Path((tenant, project)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let p = project_of(&st, &tenant, &project).await?;
+    Ok(Json(json!({ "mappings": load_mappings(&st, p.id).await? })))
 }
 
 fn check_secret(what: &str, s: &Option<String>) -> ApiResult<()> {
@@ -121,19 +130,18 @@ pub async fn update(
         ));
     }
     let now = st.clock.now();
-    let mut tx = st.pool().begin().await?;
-    ferry_store::programme::update_mapping_row(
-        &mut tx,
-        &m.id.to_string(),
-        m.line,
-        &m.source,
-        &m.target,
-        &Value::Object(detail.clone()).to_string(),
-    )
-    .await
-    .map_err(ApiError::from)?;
+    let tx = st.programme.begin().await?;
+    tx.update_mapping(&MappingRecord {
+        id: m.id,
+        line: m.line,
+        label: m.label.clone(),
+        source: m.source.clone(),
+        target: m.target.clone(),
+        doc: Value::Object(detail.clone()).to_string(),
+    })
+    .await?;
     if let Some(pw) = b.password.as_deref()
-        && replace_secret(&st, &mut tx, &p, m.id, "source", Some(pw), &c, now).await?
+        && replace_secret(&st, &*tx, p.id, m.id, "source", Some(pw), c.user, now).await?
     {
         changes.push("source credential".into());
     }
@@ -144,17 +152,17 @@ pub async fn update(
         b.target_password.as_deref().map(Some)
     };
     if let Some(new) = target_secret
-        && replace_secret(&st, &mut tx, &p, m.id, "target", new, &c, now).await?
+        && replace_secret(&st, &*tx, p.id, m.id, "target", new, c.user, now).await?
     {
         changes.push("target credential".into());
     }
-    db::touch_project(&mut tx, p.id, now).await?;
+    db::touch_project(&*tx, p.id, now).await?;
     let after = json!({
         "mapping": m.id, "label": m.label, "changed": changes,
         "detail": Value::Object(detail),
         "note": "a changed credential gives the mapping fresh attempts: retry its failed pass or schedule it in an event",
     });
-    let txn = db::commit_sqlx(
+    let txn = db::commit(
         tx,
         c.actor(),
         Change {
@@ -192,11 +200,8 @@ pub async fn remove(
         )));
     }
     let m = mapping_of(&st, p.id, &mapping).await?;
-    let id = m.id.to_string();
-    let mut tx = st.pool().begin().await?;
-    let events = ferry_store::programme::mapping_events(&mut tx, &id)
-        .await
-        .map_err(ApiError::from)?;
+    let tx = st.programme.begin().await?;
+    let events = tx.mapping_events(m.id).await?;
     if let Some((eid, name, state)) = events.iter().find(|(_, _, s)| in_progress(s)) {
         return Err(ApiError::refused(format!(
             "{} is in event {name:?} ({eid}), which is {state}: a mapping in a running event is not removed. \
@@ -204,25 +209,21 @@ pub async fn remove(
             m.label
         )));
     }
-    let tickets = ferry_store::programme::mapping_tickets(&mut tx, &id)
-        .await
-        .map_err(ApiError::from)?;
+    let tickets = tx.mapping_tickets(m.id).await?;
     if tickets > 0 {
         return Err(ApiError::refused(format!(
             "{} has {tickets} post-migration ticket(s): a mapping with tickets is kept for them",
             m.label
         )));
     }
-    ferry_store::programme::delete_mapping(&mut tx, &p.id.to_string(), &id)
-        .await
-        .map_err(ApiError::from)?;
+    tx.delete_mapping(p.id, m.id).await?;
     let now = st.clock.now();
-    db::touch_project(&mut tx, p.id, now).await?;
+    db::touch_project(&*tx, p.id, now).await?;
     let after = json!({
         "mapping": m.id, "label": m.label, "removed": true,
         "events": events.iter().map(|(id, name, state)| json!({ "id": id, "name": name, "state": state })).collect::<Vec<_>>(),
     });
-    let txn = db::commit_sqlx(
+    let txn = db::commit(
         tx,
         c.actor(),
         Change {

@@ -3,7 +3,9 @@
 //! audit entry and a transaction.
 
 pub mod assessments;
+pub mod endpoints;
 pub mod events;
+pub mod mapping_import;
 pub mod mappings;
 pub mod misc;
 pub mod projects;
@@ -56,7 +58,7 @@ pub async fn project_of(
 ) -> Result<crate::db::Project, ApiError> {
     let t: ferry_core::id::TenantId = path_id(tenant, "tenant")?;
     let p: ferry_core::id::ProjectId = path_id(project, "project")?;
-    crate::db::load_project(st.pool(), t, p).await
+    crate::db::load_project(&*st.programme, t, p).await
 }
 
 #[cfg(test)]

@@ -9,9 +9,9 @@
 
 use super::{path_id, project_of};
 use crate::api::events::{Event, load_event, set_event_state};
-use crate::api::projects::load_mappings;
 use crate::auth::Caller;
 use crate::db::{self, Change, Project, changed};
+use crate::programme::load_mappings;
 use crate::scheduler::{self, MappingStatus, StoredPass};
 use crate::{ApiError, ApiResult, AppState};
 use axum::Json;
@@ -153,7 +153,7 @@ async fn start_now(
     let action = if retry { "pass.retry" } else { "pass.launch" };
     let (pass_id, txn) =
         scheduler::insert_pass(&mut tx, c, &p, e.id, &mv, kind, attempt, action, now).await?;
-    db::touch_project(&mut tx, p.id, now).await?;
+    db::touch_project_sqlx(&mut tx, p.id, now).await?;
     tx.commit().await?;
     scheduler::spawn_pass(
         st,
@@ -227,7 +227,7 @@ pub async fn approve(
     .bind(db::ts(now))
     .execute(&mut *tx)
     .await?;
-    db::touch_project(&mut tx, p.id, now).await?;
+    db::touch_project_sqlx(&mut tx, p.id, now).await?;
     let after = json!({
         "event": e.id, "mapping": m, "approved_by": approval.by, "role": approval.role, "at": approval.at,
         "note": "the event completes at the scheduler's next step once every mapping graded Investigate is approved",

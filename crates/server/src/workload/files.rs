@@ -21,8 +21,8 @@
 //! engine's Final applies).
 
 use super::{EndpointConfig, PassResult, load_endpoints};
-use crate::api::projects::{MappingView, load_secret};
 use crate::db::{Project, parse_ts};
+use crate::programme::{MappingView, load_secret};
 use crate::{ApiError, ApiResult, AppState};
 use ferry_core::mail::Secret;
 use ferry_core::programme::PassKind;

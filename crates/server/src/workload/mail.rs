@@ -25,8 +25,8 @@
 //! - `concurrency`, `max_connections`: as `ferry mail migrate --concurrency/--max-connections`.
 
 use super::{EndpointConfig, PassResult, ProjectEndpoints, load_endpoints};
-use crate::api::projects::{MappingView, load_secret};
 use crate::db::Project;
+use crate::programme::{MappingView, load_secret};
 use crate::{ApiError, ApiResult, AppState};
 use ferry_core::folder::FolderPath;
 use ferry_core::mail::{Access, Secret};

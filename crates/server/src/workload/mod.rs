@@ -7,8 +7,8 @@
 pub mod files;
 pub mod mail;
 
-use crate::api::projects::{MappingView, load_secret};
 use crate::db::Project;
+use crate::programme::{MappingView, load_secret};
 use crate::{ApiError, ApiResult, AppState};
 use ferry_core::id::RunId;
 use ferry_core::programme::{PassKind, Workload};

@@ -34,17 +34,17 @@ pub async fn first_mapping(
     p: &str,
 ) -> (
     ferry_server::db::Project,
-    ferry_server::api::projects::MappingView,
+    ferry_server::programme::MappingView,
 ) {
     use std::str::FromStr;
     let project = ferry_server::db::load_project(
-        s.state.pool(),
+        &*s.state.programme,
         ferry_core::id::TenantId::from_str(t).expect("a tenant id"),
         ferry_core::id::ProjectId::from_str(p).expect("a project id"),
     )
     .await
     .expect("the project");
-    let mapping = ferry_server::api::projects::load_mappings(&s.state, project.id)
+    let mapping = ferry_server::programme::load_mappings(&s.state, project.id)
         .await
         .expect("its mappings")
         .remove(0);

@@ -9,12 +9,12 @@
 //! traits and runs the same test suite (`crates/store/tests/programme*.rs`).
 
 mod access;
-mod legacy;
+mod projects;
 pub mod rows;
 mod sqlite;
 
 pub use access::{AccessQueries, AuditQueries};
-pub use legacy::*;
+pub use projects::{EndpointQueries, MappingQueries, ProjectQueries};
 pub use rows::*;
 pub use sqlite::SqliteProgramme;
 
@@ -26,8 +26,20 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// Every programme query, on the pool or inside a transaction.
-pub trait Programme: AccessQueries + AuditQueries + Send + Sync {}
-impl<T: AccessQueries + AuditQueries + Send + Sync> Programme for T {}
+pub trait Programme:
+    AccessQueries + AuditQueries + ProjectQueries + EndpointQueries + MappingQueries + Send + Sync
+{
+}
+impl<T> Programme for T where
+    T: AccessQueries
+        + AuditQueries
+        + ProjectQueries
+        + EndpointQueries
+        + MappingQueries
+        + Send
+        + Sync
+{
+}
 
 /// The programme store: queries on their own, or a transaction.
 #[async_trait]

@@ -1,8 +1,9 @@
 //! Typed rows of the programme tables, as the traits read and write them.
 
 use chrono::{DateTime, Utc};
-use ferry_core::id::{TenantId, TransactionId, UserId};
-use ferry_core::programme::TransactionStatus;
+use ferry_core::id::{MappingId, ProjectId, TenantId, TransactionId, UserId};
+use ferry_core::programme::{ProjectState, SourceSystem, TransactionStatus, Workload};
+use serde::Serialize;
 
 /// A user, as a bearer token finds it.
 #[derive(Clone, Debug, PartialEq)]
@@ -118,4 +119,109 @@ pub struct ProgrammeCounts {
     pub tickets_by_status: Vec<(String, i64)>,
     pub transactions_by_status: Vec<(String, i64)>,
     pub audit_entries: i64,
+}
+
+/// A project.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Project {
+    pub id: ProjectId,
+    pub tenant: TenantId,
+    pub name: String,
+    pub workload: Workload,
+    pub source_system: SourceSystem,
+    pub state: ProjectState,
+    pub paused_from: Option<ProjectState>,
+    pub paused_since: Option<DateTime<Utc>>,
+    pub last_progress: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A scope-guard task recorded against a project.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskRow {
+    pub id: String,
+    pub task: String,
+    pub agreement: Option<String>,
+    pub in_scope: bool,
+    pub created_by: String,
+    /// As stored (RFC 3339).
+    pub created_at: String,
+}
+
+/// A project's endpoint (never a secret: those are credentials).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EndpointRow {
+    pub id: String,
+    /// `source` or `target`.
+    pub side: String,
+    pub url: String,
+    pub username: Option<String>,
+    /// The connector options, a JSON object as stored.
+    pub options: String,
+    /// As stored (RFC 3339).
+    pub created_at: String,
+}
+
+/// What is known about a stored credential without its secret.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CredentialMeta {
+    /// `endpoint:<side>` or `mapping:<id>:<side>`.
+    pub owner: String,
+    pub supplied_by: String,
+    /// As stored (RFC 3339).
+    pub supplied_at: String,
+    pub expires_at: String,
+}
+
+/// An encrypted credential to store (replacing the owner's).
+#[derive(Clone)]
+pub struct CredentialWrite {
+    pub project: ProjectId,
+    pub owner: String,
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+    pub supplied_by: UserId,
+    pub supplied_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for CredentialWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "CredentialWrite {{ project: {}, owner: {:?}, <sealed> }}",
+            self.project, self.owner
+        )
+    }
+}
+
+/// A stored credential, still sealed.
+#[derive(Clone)]
+pub struct SealedCredential {
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for SealedCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SealedCredential {{ <sealed>, expires_at: {} }}",
+            self.expires_at
+        )
+    }
+}
+
+/// A programme mapping as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MappingRecord {
+    pub id: MappingId,
+    pub line: i64,
+    pub label: String,
+    pub source: String,
+    pub target: String,
+    /// The row's other fields, a JSON document as stored.
+    pub doc: String,
 }

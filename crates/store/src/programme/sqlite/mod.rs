@@ -2,6 +2,7 @@
 //! connection of the pool (autocommit) or inside the transaction it owns.
 
 mod access;
+mod projects;
 
 use super::{ProgrammeStore, ProgrammeTx};
 use crate::sqlite::db_err;

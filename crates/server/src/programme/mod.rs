@@ -1,0 +1,11 @@
+//! Programme operations that several handlers and the scheduler share (issue 12 §1). Imports in the server
+//! run one way: routes → handlers (`api`) and the scheduler → these operations → the programme store
+//! ([`ferry_store::programme`]). Nothing here imports a handler.
+
+pub mod credentials;
+pub mod lifecycle;
+pub mod mappings;
+
+pub use credentials::{credential_meta, load_secret, replace_secret, store_secret};
+pub use lifecycle::apply_actions;
+pub use mappings::{MappingView, load_mappings};
