@@ -12,6 +12,7 @@ mod files;
 mod files_report;
 mod files_tools;
 mod files_tree;
+mod graph;
 mod measure;
 mod report;
 mod tools;
@@ -45,6 +46,9 @@ enum Mode {
     Mail(Args),
     /// Ferry against rclone copy and cp -a: local → local and local → WebDAV (see bench/README.md).
     Files(files::FilesArgs),
+    /// Ferry into OneDrive/SharePoint against the Graph emulator: big-file MB/s vs the emulator's own
+    /// single stream, small files vs WebDAV, throttled rate vs the budget (see bench/README.md).
+    Graph(graph::GraphArgs),
 }
 
 /// Benchmark Ferry against mbsync on a generated corpus (real Dovecot servers on 127.0.0.1, on tmpfs).
@@ -105,6 +109,7 @@ fn main() -> ExitCode {
         None => bench(&cli.mail),
         Some(Mode::Mail(args)) => bench(args),
         Some(Mode::Files(args)) => files::bench(args),
+        Some(Mode::Graph(args)) => graph::bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
