@@ -208,6 +208,34 @@ pub async fn handle(
         Err(r) => return Ok(*r),
     };
     let method = parts.method.as_str().to_owned();
+    if !claims.delegated && opts.check_roles {
+        use super::auth::Need;
+        let need = match (&route, method.as_str()) {
+            (
+                Route::Item {
+                    action: Action::CreateUploadSession,
+                    ..
+                },
+                _,
+            ) => Need::UploadSession,
+            (_, "GET" | "HEAD") => Need::Read,
+            _ => Need::Write,
+        };
+        if !super::auth::roles_allow(&claims.roles, need) {
+            let wanted = match need {
+                Need::Read => "Files.Read.All or Sites.Read.All",
+                Need::Write => "Files.ReadWrite.All or Sites.ReadWrite.All",
+                Need::UploadSession => "Sites.ReadWrite.All",
+            };
+            return Ok(ApiError(
+                403,
+                "accessDenied",
+                None,
+                format!("The application lacks the permission this request needs ({wanted})."),
+            )
+            .into_response());
+        }
+    }
     let result = match route {
         Route::Site(id) => site(&shared, &id),
         Route::SiteByPath { hostname, path } => site_by_path(&shared, &hostname, &path),

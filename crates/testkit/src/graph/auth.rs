@@ -17,6 +17,8 @@ pub struct Claims {
     pub tenant: Option<String>,
     /// Delegated tokens carry `scp`; app-only tokens carry `roles`.
     pub delegated: bool,
+    /// The application roles of an app-only token (`roles`).
+    pub roles: Vec<String>,
 }
 
 /// Why a token was refused (the text goes into the 401 body; it never contains the token).
@@ -90,7 +92,46 @@ pub fn validate(
     Ok(Claims {
         tenant: claims.get("tid").and_then(Value::as_str).map(str::to_owned),
         delegated: claims.get("scp").is_some(),
+        roles: claims
+            .get("roles")
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
+}
+
+/// The application permissions an app-only token needs, from the permission tables of the Graph pages:
+/// reads (get drive, item, children, content, delta, site) take any of `Files.Read.All`,
+/// `Files.ReadWrite.All`, `Sites.Read.All`, `Sites.ReadWrite.All`; writes (create folder, simple upload,
+/// update, delete) `Files.ReadWrite.All` or `Sites.ReadWrite.All`; createUploadSession lists only
+/// `Sites.ReadWrite.All` for applications. `Sites.Manage.All` and `Sites.FullControl.All` include them.
+pub fn roles_allow(roles: &[String], need: Need) -> bool {
+    let allowed: &[&str] = match need {
+        Need::Read => &[
+            "Files.Read.All",
+            "Files.ReadWrite.All",
+            "Sites.Read.All",
+            "Sites.ReadWrite.All",
+        ],
+        Need::Write => &["Files.ReadWrite.All", "Sites.ReadWrite.All"],
+        Need::UploadSession => &["Sites.ReadWrite.All"],
+    };
+    roles.iter().any(|r| {
+        allowed.contains(&r.as_str()) || r == "Sites.Manage.All" || r == "Sites.FullControl.All"
+    })
+}
+
+/// What an operation needs (see [`roles_allow`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    Read,
+    Write,
+    UploadSession,
 }
 
 /// Mint an HS256 token for tests: app-only (`roles`) unless `delegated`, valid from now for `ttl_secs`.

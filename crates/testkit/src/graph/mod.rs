@@ -19,6 +19,10 @@
 //!
 //! - **Auth**: every `/v1.0` request needs `Authorization: Bearer <JWT>` (HS256 with the configured key,
 //!   unexpired, audience Graph, tenant ours) → else `401` with the error resource (code `unauthenticated`).
+//!   App-only tokens need the application permissions of each page's permission table (reads: `Files.Read.All`
+//!   … `Sites.ReadWrite.All`; writes: `Files.ReadWrite.All` or `Sites.ReadWrite.All`; createUploadSession:
+//!   `Sites.ReadWrite.All`) → else `403 accessDenied`. [`GraphOptions::trusting`] takes the identity
+//!   emulator's key and tenant.
 //! - **Errors** are `{"error": {"code", "message", "innerError": {"code"?, "date", "request-id"}}}` with
 //!   the documented codes (`itemNotFound`, `nameAlreadyExists`, `invalidRequest`, `invalidRange`,
 //!   `activityLimitReached`, `quotaLimitReached`, `resyncRequired`, …) and detailed inner codes

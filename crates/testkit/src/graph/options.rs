@@ -11,6 +11,9 @@ pub struct GraphOptions {
     pub jwt_key: Vec<u8>,
     /// Accepted `aud` values.
     pub audiences: Vec<String>,
+    /// App-only tokens need the application roles the Graph pages list (see [`super::auth::roles_allow`]):
+    /// `403 accessDenied` otherwise. Default on.
+    pub check_roles: bool,
     /// The tenant id the emulator serves (`tid` of minted tokens; a token for another tenant is refused).
     pub tenant_id: String,
     /// Largest body a simple upload (`PUT …/content`) takes: 250 MB as documented for Graph v1.0 (older
@@ -62,6 +65,7 @@ impl Default for GraphOptions {
                 "https://graph.microsoft.com".into(),
                 "00000003-0000-0000-c000-000000000000".into(),
             ],
+            check_roles: true,
             tenant_id: "72f988bf-0000-4000-8000-00000000f0e1".into(),
             simple_upload_limit: 250 * 1000 * 1000,
             max_file_size: 250 * 1000 * 1000 * 1000,
@@ -96,6 +100,17 @@ pub struct ThrottleOptions {
     pub window: Duration,
     pub scope: ThrottleScope,
     pub status: u16,
+}
+
+impl GraphOptions {
+    /// Trust the tokens of an identity provider (the identity emulator's `jwt_key()`) for `tenant_id`.
+    pub fn trusting(jwt_key: &[u8], tenant_id: &str) -> GraphOptions {
+        GraphOptions {
+            jwt_key: jwt_key.to_vec(),
+            tenant_id: tenant_id.to_owned(),
+            ..GraphOptions::default()
+        }
+    }
 }
 
 impl ThrottleOptions {
