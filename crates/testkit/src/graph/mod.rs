@@ -8,7 +8,7 @@
 //! [`GraphEmulator::sessions`]) to prove what a client did (resumed at the first missing byte, never called
 //! before a `Retry-After` expired, never sent its token to an upload URL).
 //!
-//! # Documented behaviours reproduced (each has a test in `tests/graph_emulator.rs`)
+//! # Documented behaviours reproduced (each has a test in `tests/graph_emulator/`)
 //! Sources: learn.microsoft.com/graph/api (`drive-get`, `site-getbypath`, `site-list` drives,
 //! `driveitem-get`, `driveitem-list-children`, `driveitem-post-children`, `driveitem-put-content`,
 //! `driveitem-get-content`, `driveitem-update`, `driveitem-delete`, `driveitem-delta`,
