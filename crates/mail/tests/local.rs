@@ -862,6 +862,7 @@ mod dovecot {
             special_use: false,
             fsync: false,
             max_mail_size: None,
+            oauth2_hs256_key: None,
         })?;
         server.add_user("alice", "pw")?;
         Ok(server)

@@ -53,6 +53,11 @@ pub struct DovecotOptions {
     /// Refuse to save any message larger than this many bytes (the quota plugin's
     /// `quota_max_mail_size`: APPEND answers `NO [LIMIT]`), so tests can make the target reject one item.
     pub max_mail_size: Option<u64>,
+    /// Also accept OAuth logins (`AUTHENTICATE XOAUTH2` / `OAUTHBEARER`): Dovecot's `oauth2` passdb validates
+    /// HS256 JWTs signed with this key itself (`introspection_mode = local`, the key in a `fs:posix` dict)
+    /// and compares their `email` claim with the login name. Password and master-user logins keep working.
+    /// Use the identity emulator's key: `Some(identity.hs256_key())`.
+    pub oauth2_hs256_key: Option<[u8; 32]>,
 }
 
 impl Default for DovecotOptions {
@@ -62,6 +67,7 @@ impl Default for DovecotOptions {
             special_use: true,
             fsync: false,
             max_mail_size: None,
+            oauth2_hs256_key: None,
         }
     }
 }
@@ -122,6 +128,9 @@ impl Dovecot {
             dir.path().join("master-users"),
             format!("{MASTER_USER}:{{PLAIN}}{MASTER_PASSWORD}\n"),
         )?;
+        if let Some(key) = opts.oauth2_hs256_key {
+            write_oauth2_config(dir.path(), &key)?;
+        }
         let log = dir.path().join("dovecot.log");
         let conf = dir.path().join("dovecot.conf");
 
@@ -181,7 +190,7 @@ protocols = imap
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth_mechs}
 auth_verbose = yes
 auth_failure_delay = 0
 mail_location = maildir:~/Maildir{layout}
@@ -191,7 +200,7 @@ last_valid_uid = {uid}
 first_valid_gid = {gid}
 last_valid_gid = {gid}
 auth_master_user_separator = *
-passdb {{
+{oauth_passdb}passdb {{
   driver = passwd-file
   args = {root}/master-users
   master = yes
@@ -231,6 +240,24 @@ namespace inbox {{
             gid = self.mail_gid,
             port = self.port,
             sep = self.opts.separator,
+            oauth_mechs = if self.opts.oauth2_hs256_key.is_some() {
+                " xoauth2 oauthbearer"
+            } else {
+                ""
+            },
+            oauth_passdb = if self.opts.oauth2_hs256_key.is_some() {
+                format!(
+                    "# OAuth tokens only (mechanisms): checked locally against the key in {root}/oauth2-keys.
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {root}/dovecot-oauth2.conf.ext
+}}
+"
+                )
+            } else {
+                String::new()
+            },
         );
         if self.opts.special_use {
             for (name, attr) in [
@@ -635,6 +662,26 @@ impl Drop for Dovecot {
 }
 
 static INSTANCE: AtomicU64 = AtomicU64::new(0);
+
+/// Dovecot's `oauth2` passdb settings and its key dict: HS* keys are stored base64 at
+/// `<prefix>/<azp or "default">/<alg>/<kid or "default">` (our tokens carry neither `azp` nor `kid`).
+fn write_oauth2_config(root: &Path, key: &[u8; 32]) -> io::Result<()> {
+    use base64::Engine;
+    let keys = root.join("oauth2-keys");
+    let dir = keys.join("default").join("HS256");
+    fs::create_dir_all(&dir)?;
+    fs::write(
+        dir.join("default"),
+        base64::engine::general_purpose::STANDARD.encode(key),
+    )?;
+    fs::write(
+        root.join("dovecot-oauth2.conf.ext"),
+        format!(
+            "introspection_mode = local\nlocal_validation_key_dict = fs:posix:prefix={}/\nusername_attribute = email\n",
+            keys.display()
+        ),
+    )
+}
 
 fn dovecot_binary() -> &'static str {
     if Path::new("/usr/sbin/dovecot").exists() {

@@ -42,7 +42,10 @@
 //! `appid`, `roles` (array), `nbf`, `exp`, `uti` (Entra's unique token id, so two tokens minted in one
 //! second differ) — seven plain claims and one array. Delegated tokens carry `aud`, `iss`, `tid`, `appid`,
 //! `scp` (space-separated string), `email` (the claim Dovecot compares with the login name:
-//! `username_attribute = email`), `exp`, `uti` — eight plain claims and no array (the crash needs an array).
+//! `username_attribute = email`), `exp`, `uti`, `sub` (Dovecot's local validation requires it; Entra's is a
+//! pairwise id per user and app) — nine plain claims and no array (the crash needs an array). App-only
+//! tokens have no `sub`, so Dovecot's passdb refuses them; they are for the Exchange shim, which checks the
+//! app's permission on the mailbox as Exchange does.
 //!
 //! Token lifetime (`expires_in`) is a setting in seconds ([`Identity::set_token_lifetime`]) so tests can
 //! prove refresh in the middle of a pass; counters ([`Identity::tokens_issued`], [`Identity::requests`])
@@ -161,7 +164,7 @@ struct State {
 /// The running emulator; stops when dropped.
 pub struct Identity {
     addr: SocketAddr,
-    key: Vec<u8>,
+    key: [u8; 32],
     state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
 }
@@ -194,7 +197,8 @@ impl Identity {
     pub fn start() -> io::Result<Identity> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
-        let key: Vec<u8> = (0..32).map(|_| fastrand::u8(..)).collect();
+        let mut key = [0u8; 32];
+        key.iter_mut().for_each(|b| *b = fastrand::u8(..));
         let state = Arc::new(Mutex::new(State {
             tenants: Vec::new(),
             lifetime: 3599,
@@ -208,7 +212,7 @@ impl Identity {
         let stop = Arc::new(AtomicBool::new(false));
         let server = Server {
             addr,
-            key: key.clone(),
+            key: key.to_vec(),
             state: state.clone(),
         };
         let stopping = stop.clone();
@@ -256,6 +260,11 @@ impl Identity {
     /// The HS256 key access tokens are signed with (raw bytes; Dovecot's key dict wants it base64).
     pub fn jwt_key(&self) -> &[u8] {
         &self.key
+    }
+
+    /// The same key as a fixed array, for `DovecotOptions::oauth2_hs256_key`.
+    pub fn hs256_key(&self) -> [u8; 32] {
+        self.key
     }
 
     /// Register a tenant by id, with its domains.
@@ -816,6 +825,7 @@ impl Server {
             "email": email,
             "exp": now + lifetime,
             "uti": random_text(22, ALNUM),
+            "sub": subject(tid, client_id, email),
         });
         let refresh = scope
             .split_whitespace()
@@ -856,6 +866,12 @@ impl Server {
         };
         Ok(self.delegated(&tid, client_id, &email, &scope, lifetime))
     }
+}
+
+/// Entra's `sub` is a pairwise id: stable per (user, app), opaque.
+fn subject(tid: &str, client_id: &str, email: &str) -> String {
+    let d = sha2::Sha256::digest(format!("{tid}/{client_id}/{email}").as_bytes());
+    URL_SAFE_NO_PAD.encode(&d[..24])
 }
 
 /// Delegated scopes → (audience, `scp`): `https://outlook.office365.com/IMAP.AccessAsUser.All offline_access`
