@@ -159,6 +159,7 @@ fn server_options() -> DovecotOptions {
         special_use: true,
         fsync: false,
         max_mail_size: None,
+        oauth2_hs256_key: None,
     }
 }
 

@@ -298,6 +298,7 @@ fn servers_run_side_by_side() -> R {
         special_use: false,
         fsync: true,
         max_mail_size: None,
+        oauth2_hs256_key: None,
     })?;
     assert_ne!(a.port(), b.port());
     b.add_user("carol", "pw")?;
