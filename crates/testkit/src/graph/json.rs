@@ -81,11 +81,11 @@ pub fn item(base: &str, drive: &Drive, item: &Item, with_path: bool, download_ur
         v["deleted"] = json!({"state": "deleted"});
     }
     let rel = drive.relative_path(&item.id);
-    v["webUrl"] = json!(format!(
-        "{base}/web{}/{}",
-        encode_path(&drive.server_relative_root),
-        encode_path(&rel)
-    ));
+    v["webUrl"] = json!(if rel.is_empty() {
+        drive.web_url()
+    } else {
+        format!("{}/{}", drive.web_url(), encode_path(&rel))
+    });
     match &item.parent {
         None => {
             v["root"] = json!({});
@@ -151,6 +151,7 @@ pub fn drive(drive: &Drive) -> Value {
         "id": drive.id,
         "name": drive.name,
         "driveType": drive.drive_type,
+        "webUrl": drive.web_url(),
         "owner": owner,
         "quota": {
             "total": total,

@@ -31,7 +31,8 @@
 //! - **Drives**: `GET /users/{upn}/drive` (a user whose OneDrive is not provisioned → `404 itemNotFound`
 //!   with an app-only token; with a delegated token a licensed user's drive is provisioned on the spot, as
 //!   the page says), `GET /drives/{id}`, `GET /sites/{host}:/sites/{name}`, `GET /sites/{id}`,
-//!   `GET /sites/{id}/drives`, `GET /sites/{id}/drive`; `quota` with total/used/remaining/fileCount/state
+//!   `GET /sites/{id}/drives`, `GET /sites/{id}/drive` (the default library is named `Documents`, its
+//!   `webUrl` ends in `Shared%20Documents`); drives carry `webUrl`; `quota` with total/used/remaining/fileCount/state
 //!   (`nearing` under 10 % left, `critical` under 1 %, `exceeded`).
 //! - **Items** by path (`/root:/a/b:`), by id (`/items/{id}`), by id plus path (`/items/{id}:/a:`); each
 //!   with `id`, `name`, `size`, `eTag`, `cTag` (eTag changes on any change, cTag on content changes),
@@ -124,7 +125,7 @@ pub(crate) fn provision_user_drive(st: &mut State, upn_key: &str) -> Option<Stri
         .chars()
         .map(|c| if c == '@' || c == '.' { '_' } else { c })
         .collect();
-    let drive = Drive::new(
+    let mut drive = Drive::new(
         "OneDrive",
         "business",
         Owner::User {
@@ -135,6 +136,13 @@ pub(crate) fn provision_user_drive(st: &mut State, upn_key: &str) -> Option<Stri
         DEFAULT_QUOTA,
         root,
     );
+    // OneDrive for Business lives on the tenant's "-my" host: alice@contoso.com → contoso-my.sharepoint.com.
+    let tenant_name = user
+        .upn
+        .split_once('@')
+        .and_then(|(_, d)| d.split('.').next())
+        .unwrap_or("contoso");
+    drive.web_host = format!("{tenant_name}-my.sharepoint.com");
     let id = drive.id.clone();
     user.drive = Some(id.clone());
     st.drives.insert(id.clone(), drive);
@@ -345,7 +353,7 @@ impl GraphEmulator {
             .sites
             .get(site_id)
             .ok_or_else(|| io_err(format!("no site {site_id}")))?;
-        let drive = Drive::new(
+        let mut drive = Drive::new(
             name,
             "documentLibrary",
             Owner::Site {
@@ -356,6 +364,7 @@ impl GraphEmulator {
             DEFAULT_QUOTA,
             content,
         );
+        drive.web_host = site.hostname.clone();
         let id = drive.id.clone();
         st.drives.insert(id.clone(), drive);
         if let Some(s) = st.sites.get_mut(site_id) {

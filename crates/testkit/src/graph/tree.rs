@@ -67,6 +67,8 @@ pub struct Drive {
     /// counted in the 400-character path limit.
     pub server_relative_root: String,
     pub quota_total: u64,
+    /// Host of the drive's `webUrl` (`contoso.sharepoint.com`, `contoso-my.sharepoint.com` for OneDrive).
+    pub web_host: String,
     pub root_id: String,
     pub items: HashMap<String, Item>,
     /// The last change number handed out.
@@ -142,6 +144,7 @@ impl Drive {
             owner,
             server_relative_root,
             quota_total,
+            web_host: "contoso.sharepoint.com".into(),
             root_id: root_id.clone(),
             items: HashMap::from([(root_id, root)]),
             seq: 0,
@@ -149,6 +152,15 @@ impl Drive {
             used_bytes: 0,
             files: 0,
         }
+    }
+
+    /// `https://{host}{server-relative root}`, percent-encoded.
+    pub fn web_url(&self) -> String {
+        format!(
+            "https://{}{}",
+            self.web_host,
+            super::json::encode_path(&self.server_relative_root)
+        )
     }
 
     pub fn is_library(&self) -> bool {

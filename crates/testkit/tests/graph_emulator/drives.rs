@@ -12,6 +12,10 @@ fn a_users_drive_resolves_by_upn_and_an_unprovisioned_one_is_404_for_app_tokens(
     assert_eq!(v["driveType"], "business");
     assert_eq!(v["quota"]["total"], json!(1u64 << 40));
     assert_eq!(v["quota"]["state"], "normal");
+    assert_eq!(
+        v["webUrl"],
+        "https://contoso-my.sharepoint.com/personal/alice_contoso_com/Documents"
+    );
     t.g.add_unprovisioned_user("bob@contoso.com");
     let r = t.get("/users/bob@contoso.com/drive")?;
     assert_eq!(r.status, 404);
@@ -111,6 +115,12 @@ fn sites_resolve_by_path_and_list_their_document_libraries() -> R {
     assert_eq!(v["value"][1]["driveType"], "documentLibrary");
     let v = body(&t.get(&format!("/sites/{site}/drive"))?);
     assert_eq!(v["id"], json!(docs));
+    // The default library is named "Documents"; its URL says "Shared Documents".
+    assert_eq!(v["name"], "Documents");
+    assert_eq!(
+        v["webUrl"],
+        "https://contoso.sharepoint.com/sites/Team/Shared%20Documents"
+    );
     let v = body(&t.get(&format!("/sites/{site}"))?);
     assert_eq!(
         (v["id"].clone(), v["name"].clone()),

@@ -30,6 +30,10 @@ fn items_resolve_by_path_and_by_id_with_the_documented_properties() -> R {
         json!(format!("/drives/{}/root:/My%20Docs", t.drive))
     );
     assert!(v["eTag"].is_string() && v["cTag"].is_string());
+    assert_eq!(
+        v["webUrl"],
+        "https://contoso-my.sharepoint.com/personal/alice_contoso_com/Documents/My%20Docs/a%20b%23%25.txt"
+    );
     assert!(v["@microsoft.graph.downloadUrl"].is_string());
     let by_id = body(&t.get(&format!("{d}/items/{id}"))?);
     assert_eq!(by_id["name"], v["name"]);

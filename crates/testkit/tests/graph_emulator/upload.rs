@@ -179,14 +179,12 @@ fn commit_under_fail_is_409_when_the_name_appeared_meanwhile_and_rename_or_repla
 
 #[test]
 fn cancel_with_delete_and_expiry_end_a_session_with_404() -> R {
-    let opts = GraphOptions {
-        session_lifetime: Duration::from_millis(300),
-        ..GraphOptions::default()
-    };
-    let mut t = setup(opts)?;
+    let mut t = setup(GraphOptions::default())?;
     let url = t.session("x.bin", json!({}))?;
     assert_eq!(t.upload("DELETE", &url, &[], Body::None)?.status, 204);
     assert_eq!(t.fragment(&url, b"abc", 0, 3)?.status, 404);
+    // Sessions created from now on live 300 ms.
+    t.g.configure(|o| o.session_lifetime = Duration::from_millis(300));
     let url = t.session("y.bin", json!({}))?;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
