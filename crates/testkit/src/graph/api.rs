@@ -138,6 +138,14 @@ pub async fn handle(
     {
         let mut st = shared.lock();
         st.stats.requests += 1;
+        match header(&parts, "user-agent") {
+            Some(ua) if !ua.trim().is_empty() => {
+                if !st.user_agents.contains(ua) {
+                    st.user_agents.insert(ua.to_owned());
+                }
+            }
+            _ => st.stats.undecorated_requests += 1,
+        }
         if st.faults.drop > 0 || !st.faults.fail.is_empty() {
             // Answered by a fault hook, so never seen by `throttle`: check for an early request here.
             let grace = shared.opts().in_flight_grace;

@@ -69,6 +69,9 @@
 //!   `Retry-After`; `RateLimit-Limit`/`-Remaining`/`-Reset` from 80 % of a budget on; requests that ignore
 //!   a running `Retry-After` are counted ([`GraphStats::requests_before_retry_after`], see [`throttle`]
 //!   for which ones a client could have held back).
+//! - **Traffic decoration**: the `User-Agent`s seen and the count of requests without one
+//!   ([`GraphEmulator::user_agents`], [`GraphStats::undecorated_requests`]), for the guidance's
+//!   `ISV|Company|App/Version`.
 //! - **QuickXorHash** from the published description, checked against published vectors ([`quickxor`]).
 //!
 //! Fault hooks (not Graph behaviour, test tools): [`GraphEmulator::fail_next`], [`GraphEmulator::
@@ -226,6 +229,7 @@ impl GraphEmulator {
                 faults: Default::default(),
                 stats: Default::default(),
                 content_root: dir.path().to_path_buf(),
+                user_agents: Default::default(),
                 delta_pages: BTreeMap::new(),
                 delta_next: 0,
             }),
@@ -505,6 +509,11 @@ impl GraphEmulator {
 
     pub fn stats(&self) -> GraphStats {
         self.shared.lock().stats.clone()
+    }
+
+    /// Every `User-Agent` the emulator has seen (SharePoint asks for `ISV|Company|App/Version`).
+    pub fn user_agents(&self) -> Vec<String> {
+        self.shared.lock().user_agents.iter().cloned().collect()
     }
 
     /// Every upload session created so far, oldest first is not guaranteed: sort by what you need.

@@ -103,6 +103,9 @@ pub struct Faults {
 pub struct GraphStats {
     /// Every request received (including refused and dropped ones).
     pub requests: u64,
+    /// Requests without a `User-Agent` ("undecorated traffic" in SharePoint's throttling guidance, which
+    /// asks for `ISV|Company|App/Version` or `NONISV|…`).
+    pub undecorated_requests: u64,
     /// Requests answered 429/503 by the budget.
     pub throttled: u64,
     /// Requests received before a `Retry-After` they had been given expired (a good client: 0).
@@ -136,6 +139,8 @@ pub struct State {
     pub faults: Faults,
     pub stats: GraphStats,
     pub content_root: PathBuf,
+    /// Every `User-Agent` seen.
+    pub user_agents: std::collections::BTreeSet<String>,
     /// Delta page lists handed out: (drive, item ids, the drive's change number when made).
     pub delta_pages: BTreeMap<usize, (String, Vec<String>, u64)>,
     pub delta_next: usize,

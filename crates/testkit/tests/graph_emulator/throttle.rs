@@ -262,3 +262,24 @@ fn concurrent_clients_upload_side_by_side_without_mixing_bytes() -> R {
     assert_eq!(g.items(&drive).len(), 16);
     Ok(())
 }
+
+#[test]
+fn user_agents_are_recorded_and_requests_without_one_counted_as_undecorated() -> R {
+    let mut t = setup(GraphOptions::default())?;
+    let d = t.d();
+    assert_eq!(t.get(&d)?.status, 200);
+    let auth = t.auth.clone();
+    let r = t.c.request(
+        "GET",
+        &format!("/v1.0{d}"),
+        &[
+            ("Authorization", auth.as_str()),
+            ("User-Agent", "ISV|Contoso|Ferry/1.0"),
+        ],
+        Body::None,
+    )?;
+    assert_eq!(r.status, 200);
+    assert_eq!(t.g.user_agents(), ["ISV|Contoso|Ferry/1.0"]);
+    assert_eq!(t.g.stats().undecorated_requests, 1);
+    Ok(())
+}
