@@ -1,8 +1,10 @@
 //! Turning flags and a mapping CSV into the engine's [`MappingSpec`]s.
 
+use crate::oauth::OAuthArgs;
 use clap::Args;
 use ferry_core::folder::FolderPath;
 use ferry_core::mail::Secret;
+use ferry_core::token::TokenSource;
 use ferry_core::{Error, Result};
 use ferry_engine::MappingSpec;
 use ferry_engine::mapping_csv::{CsvMapping, parse_mapping_csv};
@@ -38,7 +40,8 @@ pub struct EndpointArgs {
     /// password is the admin's.
     #[arg(long, value_name = "ADMIN")]
     pub source_admin: Option<String>,
-    /// OAuth2 access token for the source (XOAUTH2).
+    /// OAuth2 access token for the source (XOAUTH2). It cannot be refreshed: for runs longer than its life,
+    /// sign in with --source-client-id and a credential instead.
     #[arg(long, env = "FERRY_SOURCE_TOKEN", hide_env_values = true)]
     pub source_oauth_token: Option<String>,
 
@@ -52,9 +55,13 @@ pub struct EndpointArgs {
     /// row's EmailAddress is the mailbox.
     #[arg(long, value_name = "ADMIN")]
     pub target_admin: Option<String>,
-    /// OAuth2 access token for the target (XOAUTH2).
+    /// OAuth2 access token for the target (XOAUTH2). It cannot be refreshed: for runs longer than its life,
+    /// sign in with --target-client-id and a credential instead.
     #[arg(long, env = "FERRY_TARGET_TOKEN", hide_env_values = true)]
     pub target_oauth_token: Option<String>,
+
+    #[command(flatten)]
+    pub oauth: OAuthArgs,
 }
 
 #[derive(Clone, Copy)]
@@ -77,7 +84,7 @@ struct Login<'a> {
     user: Option<&'a str>,
     password: Option<&'a str>,
     admin: Option<&'a str>,
-    token: Option<&'a str>,
+    tokens: Option<Arc<dyn TokenSource>>,
 }
 
 fn with_auth(
@@ -89,16 +96,18 @@ fn with_auth(
     match ep {
         MailEndpoint::Imap(cfg) => {
             let cfg: ImapConfig = cfg.clone();
-            if cfg.exchange.is_some() && login.token.is_none() {
+            if cfg.exchange.is_some() && login.tokens.is_none() {
                 return Err(Error::config(format!(
-                    "exo:// logs in with OAuth only (app-only token for IMAP.AccessAsApp): give --{}-oauth-token \
-                     (or FERRY_{}_TOKEN); a password or admin login does not work with Exchange Online",
-                    side.name(),
-                    side.name().to_uppercase()
+                    "exo:// logs in with OAuth only (app-only, IMAP.AccessAsApp): give --{s}-client-id with \
+                     --{s}-client-secret (or FERRY_{S}_CLIENT_SECRET) or --{s}-certificate FILE, or a token with \
+                     --{s}-oauth-token (or FERRY_{S}_TOKEN); a password or admin login does not work with Exchange \
+                     Online",
+                    s = side.name(),
+                    S = side.name().to_uppercase()
                 )));
             }
-            let cfg = if let Some(token) = login.token {
-                cfg.with_xoauth2(login.user, Secret::new(token))?
+            let cfg = if let Some(tokens) = &login.tokens {
+                cfg.with_token_source(login.user, tokens.clone())?
             } else if let Some(admin) = login.admin {
                 let pw = login.password.ok_or_else(|| {
                     Error::config(format!(
@@ -137,8 +146,18 @@ fn with_auth(
     }
 }
 
-/// Build the list of mailboxes to move.
-pub fn specs(args: &EndpointArgs) -> Result<Vec<MappingSpec>> {
+/// Build the list of mailboxes to move, after signing in to each side that uses OAuth (see
+/// [`crate::oauth::sign_in`]).
+pub async fn specs_signed_in(args: &EndpointArgs) -> Result<Vec<MappingSpec>> {
+    let (specs, tokens) = specs_and_tokens(args)?;
+    crate::oauth::sign_in(&tokens).await?;
+    Ok(specs)
+}
+
+type Tokens = [Option<Arc<dyn TokenSource>>; 2];
+
+/// Build the list of mailboxes to move, and each side's token source.
+fn specs_and_tokens(args: &EndpointArgs) -> Result<(Vec<MappingSpec>, Tokens)> {
     let source =
         MailEndpoint::parse(&args.source).map_err(|e| Error::config(format!("--source: {e}")))?;
     let target =
@@ -148,6 +167,21 @@ pub fn specs(args: &EndpointArgs) -> Result<Vec<MappingSpec>> {
             "--target: mbox is a source format only; use imap://, imaps:// or maildir:",
         ));
     }
+    let url_tenant = |ep: &MailEndpoint| match ep {
+        MailEndpoint::Imap(c) => c.exchange.as_ref().map(|x| x.tenant.clone()),
+        _ => None,
+    };
+    let source_tokens = args.oauth.token_source(
+        "source",
+        args.source_oauth_token.as_deref(),
+        url_tenant(&source).as_deref(),
+    )?;
+    let target_tokens = args.oauth.token_source(
+        "target",
+        args.target_oauth_token.as_deref(),
+        url_tenant(&target).as_deref(),
+    )?;
+    let tokens: Tokens = [source_tokens.clone(), target_tokens.clone()];
     let Some(csv_path) = &args.mapping else {
         let s = with_auth(
             &source,
@@ -156,7 +190,7 @@ pub fn specs(args: &EndpointArgs) -> Result<Vec<MappingSpec>> {
                 user: args.source_user.as_deref(),
                 password: args.source_password.as_deref(),
                 admin: args.source_admin.as_deref(),
-                token: args.source_oauth_token.as_deref(),
+                tokens: source_tokens,
             },
             None,
         )?;
@@ -167,7 +201,7 @@ pub fn specs(args: &EndpointArgs) -> Result<Vec<MappingSpec>> {
                 user: args.target_user.as_deref(),
                 password: args.target_password.as_deref(),
                 admin: args.target_admin.as_deref(),
-                token: args.target_oauth_token.as_deref(),
+                tokens: target_tokens,
             },
             None,
         )?;
@@ -177,12 +211,15 @@ pub fn specs(args: &EndpointArgs) -> Result<Vec<MappingSpec>> {
             _ => None,
         }
         .unwrap_or_else(|| s.describe());
-        return Ok(vec![MappingSpec {
-            label,
-            source: Arc::new(s),
-            target: Arc::new(t),
-            source_root: None,
-        }]);
+        return Ok((
+            vec![MappingSpec {
+                label,
+                source: Arc::new(s),
+                target: Arc::new(t),
+                source_root: None,
+            }],
+            tokens,
+        ));
     };
     let text = std::fs::read_to_string(csv_path).map_err(|e| {
         Error::config(format!(
@@ -191,15 +228,18 @@ pub fn specs(args: &EndpointArgs) -> Result<Vec<MappingSpec>> {
         ))
     })?;
     let rows = parse_mapping_csv(&text)?;
-    rows.iter()
-        .map(|row| row_spec(args, &source, &target, row))
-        .collect()
+    let specs = rows
+        .iter()
+        .map(|row| row_spec(args, &source, &target, target_tokens.as_ref(), row))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((specs, tokens))
 }
 
 fn row_spec(
     args: &EndpointArgs,
     source: &MailEndpoint,
     target: &MailEndpoint,
+    target_tokens: Option<&Arc<dyn TokenSource>>,
     row: &CsvMapping,
 ) -> Result<MappingSpec> {
     let at = |e: Error| {
@@ -217,7 +257,7 @@ fn row_spec(
             user: Some(&row.user),
             password: Some(row.password.expose()),
             admin: args.source_admin.as_deref(),
-            token: None,
+            tokens: None,
         },
         Some(&row.user),
     )
@@ -230,7 +270,7 @@ fn row_spec(
                 user: Some(u),
                 password: Some(p.expose()),
                 admin: None,
-                token: None,
+                tokens: None,
             },
             Some(&row.email),
         ),
@@ -241,18 +281,15 @@ fn row_spec(
                 user: Some(&row.email),
                 password: args.target_password.as_deref(),
                 admin: args.target_admin.as_deref(),
-                token: args.target_oauth_token.as_deref(),
+                tokens: target_tokens.cloned(),
             },
             Some(&row.email),
         ),
     }
     .map_err(at)?;
-    if let (MailEndpoint::Imap(_), None, None, None) = (
-        target,
-        &row.target_user,
-        &args.target_admin,
-        &args.target_oauth_token,
-    ) {
+    if let (MailEndpoint::Imap(_), None, None, None) =
+        (target, &row.target_user, &args.target_admin, &target_tokens)
+    {
         return Err(at(Error::config(
             "no target login for this mailbox: add TargetUserName,TargetPassword columns, or use --target-admin with the admin's password",
         )));

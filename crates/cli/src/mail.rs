@@ -1,6 +1,6 @@
 //! `ferry mail migrate` and `ferry mail verify`.
 
-use crate::endpoints::{EndpointArgs, specs};
+use crate::endpoints::{EndpointArgs, specs_signed_in};
 use crate::format::{Table, human_bytes, parse_size};
 use crate::summary::{RunRow, Words, finish_standing, print_json};
 use crate::ui::ProgressUi;
@@ -97,7 +97,7 @@ pub async fn run(ctx: &Ctx, cmd: MailCommand) -> Result<Outcome> {
 }
 
 async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
-    let specs = specs(&a.common.endpoints)?;
+    let specs = specs_signed_in(&a.common.endpoints).await?;
     let mut opts = options(&a.common);
     opts.max_size = a.max_size;
     opts.inflight_bytes = a.inflight.max(1024 * 1024);
@@ -236,7 +236,7 @@ async fn dry_run(ctx: &Ctx, specs: &[MappingSpec], opts: &MailOptions) -> Result
 }
 
 async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<Outcome> {
-    let specs = specs(&a.common.endpoints)?;
+    let specs = specs_signed_in(&a.common.endpoints).await?;
     let opts = options(&a.common);
     let store: Option<Arc<dyn Store>> = if ctx.db_path().exists() {
         Some(Arc::new(ctx.store().await?))

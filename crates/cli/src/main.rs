@@ -11,6 +11,7 @@ mod endpoints;
 mod files;
 mod format;
 mod mail;
+mod oauth;
 mod out;
 mod programme;
 mod quickstart;

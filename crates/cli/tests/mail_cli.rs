@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure with a message
 
 mod common;
+mod mail_oauth;
 
 use common::*;
 use ferry_testkit::corpus;
