@@ -34,7 +34,6 @@ use ferry_core::programme::ProgrammeSettings;
 use ferry_core::{Error, ErrorKind, Result};
 use ferry_store::SqliteStore;
 use ferry_store::programme::{NewUser, ProgrammeStore, SqliteProgramme};
-use sqlx::SqlitePool;
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
@@ -70,12 +69,6 @@ impl Deref for AppState {
     type Target = Inner;
     fn deref(&self) -> &Inner {
         &self.0
-    }
-}
-
-impl AppState {
-    pub fn pool(&self) -> &SqlitePool {
-        self.store.pool()
     }
 }
 

@@ -33,13 +33,12 @@
 //!   as an attempt and is retried.
 
 use crate::api::events::{self, Event, set_event_state};
-use crate::auth::Caller;
-use crate::db::{self, Change, Project, TransactionRef, parse_enum, parse_ts, ts};
+use crate::db::{self, Change, Project, TransactionRef, parse_ts, ts};
 use crate::programme::{MappingView, apply_actions, load_mappings};
 use crate::{ApiError, ApiResult, AppState, workload};
 use chrono::{DateTime, Utc};
 use ferry_core::grade::Grade;
-use ferry_core::id::{EventId, MappingId, ProjectId, TransactionId};
+use ferry_core::id::{EventId, MappingId, ProjectId, TransactionId, UserId};
 use ferry_core::programme::event::{
     self as event_rule, EventKind, EventState, MappingOutcome, MappingResult, SkippedApproval,
 };
@@ -49,10 +48,10 @@ use ferry_core::programme::pass::{self, EventContext, PassDecision, PassOutcome,
 use ferry_core::programme::role::Role;
 use ferry_core::programme::{PassKind, ProjectState, TransactionStatus};
 use ferry_engine::progress::{Progress, ProgressSnapshot};
+use ferry_store::JournalReads;
 use ferry_store::RunStatus;
-use serde::Serialize;
+use ferry_store::programme::{NewPass, PassEnd, Programme};
 use serde_json::{Value, json};
-use sqlx::SqliteConnection;
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -282,11 +281,8 @@ async fn step(st: &AppState) -> ApiResult<usize> {
 /// Passes recorded `running` without a worker (the server stopped during them) are recorded failed.
 async fn reap_orphans(st: &AppState) -> ApiResult<usize> {
     let _w = st.write.lock().await;
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT id, event_id FROM prog_pass WHERE outcome = 'running'")
-            .fetch_all(st.pool())
-            .await?;
-    let orphans: Vec<(String, String)> = rows
+    let rows = st.programme.running_passes().await?;
+    let orphans: Vec<(String, EventId)> = rows
         .into_iter()
         .filter(|(id, _)| !st.workers.is_running(id))
         .collect();
@@ -294,27 +290,29 @@ async fn reap_orphans(st: &AppState) -> ApiResult<usize> {
         return Ok(0);
     }
     let now = st.clock.now();
-    let mut tx = st.pool().begin().await?;
+    let tx = st.programme.begin().await?;
     for (id, event) in &orphans {
-        sqlx::query(
-            "UPDATE prog_pass SET outcome = 'failed', reason = ?, finished_at = ? WHERE id = ? AND outcome = 'running'",
+        tx.finish_pass(
+            id,
+            &PassEnd {
+                outcome: "failed".into(),
+                reason: Some(
+                    "interrupted: the server stopped while the pass ran; it counts as an attempt and is retried"
+                        .into(),
+                ),
+                counters: None,
+                grade: None,
+                run_id: None,
+            },
+            now,
         )
-        .bind("interrupted: the server stopped while the pass ran; it counts as an attempt and is retried")
-        .bind(ts(now))
-        .bind(id)
-        .execute(&mut *tx)
         .await?;
-        let tenant: Option<String> = sqlx::query_scalar(
-            "SELECT p.tenant_id FROM prog_event e JOIN prog_project p ON p.id = e.project_id WHERE e.id = ?",
-        )
-        .bind(event)
-        .fetch_optional(&mut *tx)
-        .await?;
-        db::record_sqlx(
-            &mut tx,
+        let tenant = tx.event_tenant(*event).await?;
+        db::record(
+            &*tx,
             db::Actor::Scheduler,
             Change {
-                tenant: tenant.as_deref().and_then(|t| t.parse().ok()),
+                tenant,
                 action: "pass.interrupted",
                 target: format!("event/{event}/pass/{id}"),
                 before: Some(json!({ "outcome": "running" })),
@@ -341,12 +339,12 @@ async fn step_project(st: &AppState, p: &Project) -> ApiResult<usize> {
     }
     let mut changes = 0;
     let mut project = p.clone();
-    for e in events::project_events(st.pool(), p.id, &[]).await? {
+    for e in events::project_events(&*st.programme, p.id, &[]).await? {
         match e.state {
             EventState::Scheduled if e.start <= now => {
                 changes += start_event(st, &mut project, &e, now).await?;
                 if project.state == ProjectState::Migrating {
-                    let e = events::load_event(st.pool(), p.id, e.id).await?;
+                    let e = events::load_event(&*st.programme, p.id, e.id).await?;
                     if e.state == EventState::Running {
                         changes += drive_event(st, &project, e, now).await?;
                     }
@@ -371,7 +369,7 @@ async fn lifecycle_step(
     p: &Project,
     now: DateTime<Utc>,
 ) -> ApiResult<Option<usize>> {
-    let confirmed = db::schedule_confirmed(st.pool(), p.id, now).await?;
+    let confirmed = st.programme.schedule_confirmed(p.id, now).await?;
     let actions = lifecycle::tick(
         p.state,
         p.last_progress,
@@ -439,19 +437,14 @@ async fn start_event(
     ) {
         let reason = refusal.message().to_string();
         let target = format!("event/{}", e.id);
-        let last: Option<String> = sqlx::query_scalar(
-            "SELECT after FROM prog_audit WHERE action = 'event.held' AND target = ? ORDER BY seq DESC LIMIT 1",
-        )
-        .bind(&target)
-        .fetch_optional(st.pool())
-        .await?;
+        let last = st.programme.last_audit_after("event.held", &target).await?;
         let same = last
             .and_then(|a| serde_json::from_str::<Value>(&a).ok())
             .is_some_and(|a| a["reason"] == reason.as_str());
         if !same {
-            let mut tx = st.pool().begin().await?;
-            db::record_sqlx(
-                &mut tx,
+            let tx = st.programme.begin().await?;
+            db::record(
+                &*tx,
                 db::Actor::Scheduler,
                 Change {
                     tenant: Some(project.tenant),
@@ -468,10 +461,10 @@ async fn start_event(
         }
         return Ok(0);
     }
-    let mut tx = st.pool().begin().await?;
-    set_event_state(&mut tx, e, EventState::Running, now).await?;
-    db::record_sqlx(
-        &mut tx,
+    let tx = st.programme.begin().await?;
+    set_event_state(&*tx, e, EventState::Running, now).await?;
+    db::record(
+        &*tx,
         db::Actor::Scheduler,
         Change {
             tenant: Some(project.tenant),
@@ -496,9 +489,9 @@ async fn start_event(
         _ => &[],
     };
     for next in path {
-        db::set_project_state_sqlx(&mut tx, project, *next, now).await?;
-        db::record_sqlx(
-            &mut tx,
+        db::set_project_state(&*tx, project, *next, now).await?;
+        db::record(
+            &*tx,
             db::Actor::Scheduler,
             Change {
                 tenant: Some(project.tenant),
@@ -513,7 +506,7 @@ async fn start_event(
         .await?;
         project.state = *next;
     }
-    db::touch_project_sqlx(&mut tx, project.id, now).await?;
+    db::touch_project(&*tx, project.id, now).await?;
     tx.commit().await?;
     tracing::info!(
         project = %project.name,
@@ -555,16 +548,9 @@ pub(crate) async fn mapping_statuses(
     };
     let all = load_mappings(st, project.id).await?;
     // Every pass of the event's mappings, in any event, in one query.
-    let rows: Vec<PassRow> = sqlx::query_as(&format!(
-        "SELECT {PASS_COLUMNS} FROM prog_pass WHERE mapping_id IN
-         (SELECT mapping_id FROM prog_event_mapping WHERE event_id = ?) ORDER BY started_at, rowid"
-    ))
-    .bind(e.id.to_string())
-    .fetch_all(st.pool())
-    .await?;
+    let rows = st.programme.event_mapping_passes(e.id).await?;
     let mut by_mapping: HashMap<MappingId, Vec<StoredPass>> = HashMap::new();
-    for r in rows {
-        let p = pass_from(r)?;
+    for p in rows {
         by_mapping.entry(p.mapping).or_default().push(p);
     }
     let logins = logins_supplied(st, project).await?;
@@ -643,9 +629,9 @@ async fn drive_event(
     let between_rounds = e.state.is_finished_round();
     if between_rounds && e.kind == EventKind::Synchronization && !due.is_empty() {
         // The next round: Deltas are due.
-        let mut tx = st.pool().begin().await?;
-        set_event_state(&mut tx, &e, EventState::Running, now).await?;
-        db::commit_sqlx(
+        let tx = st.programme.begin().await?;
+        set_event_state(&*tx, &e, EventState::Running, now).await?;
+        db::commit(
             tx,
             db::Actor::Scheduler,
             Change {
@@ -667,10 +653,10 @@ async fn drive_event(
             // later step (settle steps until nothing is due).
             let free = PASS_SLOTS.saturating_sub(st.workers.running());
             for (s, kind, attempt) in due.iter().take(free) {
-                let mut tx = st.pool().begin().await?;
+                let tx = st.programme.begin().await?;
                 let (pass_id, txn) = insert_pass(
-                    &mut tx,
-                    &Caller::scheduler(),
+                    &*tx,
+                    db::Actor::Scheduler,
                     project,
                     e.id,
                     &s.mapping,
@@ -704,9 +690,9 @@ async fn drive_event(
         let outcomes = outcomes(&e, &statuses, false);
         let to = event_rule::finished_state(&outcomes, &st.settings.grade);
         let grade = event_rule::event_grade(&outcomes, &st.settings.grade);
-        let mut tx = st.pool().begin().await?;
-        set_event_state(&mut tx, &e, to, now).await?;
-        db::commit_sqlx(
+        let tx = st.programme.begin().await?;
+        set_event_state(&*tx, &e, to, now).await?;
+        db::commit(
             tx,
             db::Actor::Scheduler,
             Change {
@@ -768,15 +754,11 @@ async fn try_complete(
     report["event"]["state"] = json!(EventState::Completed);
     report["event"]["completed_at"] = json!(now);
     report["completion_text"] = json!("completed");
-    let mut tx = st.pool().begin().await?;
-    set_event_state(&mut tx, e, EventState::Completed, now).await?;
-    sqlx::query("UPDATE prog_event SET final_report = ? WHERE id = ?")
-        .bind(report.to_string())
-        .bind(e.id.to_string())
-        .execute(&mut *tx)
-        .await?;
-    db::touch_project_sqlx(&mut tx, project.id, now).await?;
-    db::commit_sqlx(
+    let tx = st.programme.begin().await?;
+    set_event_state(&*tx, e, EventState::Completed, now).await?;
+    tx.set_final_report(e.id, &report.to_string()).await?;
+    db::touch_project(&*tx, project.id, now).await?;
+    db::commit(
         tx,
         db::Actor::Scheduler,
         Change {
@@ -805,25 +787,19 @@ async fn complete_project(st: &AppState, p: &Project, now: DateTime<Utc>) -> Api
     if p.state != ProjectState::Migrating {
         return Ok(0);
     }
-    let evs = events::project_events(st.pool(), p.id, &[]).await?;
+    let evs = events::project_events(&*st.programme, p.id, &[]).await?;
     let all_over = evs.iter().all(|e| e.state.is_terminal());
     let any_completed = evs.iter().any(|e| e.state == EventState::Completed);
     if !all_over || !any_completed {
         return Ok(0);
     }
-    let unsealed: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM prog_mapping m WHERE m.project_id = ? AND NOT EXISTS
-         (SELECT 1 FROM prog_pass s WHERE s.mapping_id = m.id AND s.kind = 'final' AND s.outcome = 'succeeded')",
-    )
-    .bind(p.id.to_string())
-    .fetch_one(st.pool())
-    .await?;
+    let unsealed = st.programme.unsealed_mappings(p.id).await?;
     if unsealed > 0 {
         return Ok(0);
     }
-    let mut tx = st.pool().begin().await?;
-    db::set_project_state_sqlx(&mut tx, p, ProjectState::Completed, now).await?;
-    db::commit_sqlx(
+    let tx = st.programme.begin().await?;
+    db::set_project_state(&*tx, p, ProjectState::Completed, now).await?;
+    db::commit(
 tx,
         db::Actor::Scheduler,
         Change {
@@ -900,36 +876,24 @@ pub(crate) async fn approvals(
     event: &Event,
     any_event: bool,
 ) -> ApiResult<Vec<SkippedApproval>> {
-    let rows: Vec<(String, String, String)> = if any_event {
-        sqlx::query_as(
-            "SELECT mapping_id, approved_by, approved_at FROM prog_approval WHERE mapping_id IN
-             (SELECT mapping_id FROM prog_event_mapping WHERE event_id = ?) ORDER BY rowid",
-        )
-    } else {
-        sqlx::query_as(
-            "SELECT mapping_id, approved_by, approved_at FROM prog_approval WHERE event_id = ? ORDER BY rowid",
-        )
-    }
-    .bind(event.id.to_string())
-    .fetch_all(st.pool())
-    .await?;
-    let mut roles: HashMap<String, Option<Role>> = HashMap::new();
+    let rows = st.programme.approvals(event.id, any_event).await?;
+    let mut roles: HashMap<UserId, Option<Role>> = HashMap::new();
     let mut out = Vec::new();
-    for (mapping, by, at) in rows {
-        let role = match roles.get(&by) {
+    for a in rows {
+        let role = match roles.get(&a.by) {
             Some(r) => *r,
             None => {
-                let r = approver_role(st, project, &by).await?;
-                roles.insert(by.clone(), r);
+                let r = approver_role(st, project, a.by).await?;
+                roles.insert(a.by, r);
                 r
             }
         };
         let Some(role) = role else { continue };
         out.push(SkippedApproval {
-            mapping: MappingId::from_str(&mapping)?,
-            by: ferry_core::id::UserId::from_str(&by)?,
+            mapping: a.mapping,
+            by: a.by,
             role,
-            at: parse_ts(&at)?,
+            at: a.at,
         });
     }
     Ok(out)
@@ -939,197 +903,38 @@ pub(crate) async fn approvals(
 pub(crate) async fn approver_role(
     st: &AppState,
     project: &Project,
-    user: &str,
+    user: UserId,
 ) -> ApiResult<Option<Role>> {
-    let operator: Option<i64> = sqlx::query_scalar("SELECT operator FROM prog_user WHERE id = ?")
-        .bind(user)
-        .fetch_optional(st.pool())
-        .await?;
-    if operator == Some(1) {
+    if st.programme.user_is_operator(user).await? == Some(true) {
         return Ok(Some(Role::CustomerAdmin));
     }
-    let role: Option<String> =
-        sqlx::query_scalar("SELECT role FROM prog_member WHERE tenant_id = ? AND user_id = ?")
-            .bind(project.tenant.to_string())
-            .bind(user)
-            .fetch_optional(st.pool())
-            .await?;
+    let role = st.programme.member_role(project.tenant, user).await?;
     Ok(role.and_then(|r| Role::from_str(&r).ok()))
 }
 
 // --- passes ---------------------------------------------------------------------------------------------
 
-/// One pass as stored (a `prog_pass` row).
-#[derive(Clone, Debug, Serialize)]
-pub struct StoredPass {
-    pub id: String,
-    pub event: EventId,
-    pub mapping: MappingId,
-    pub kind: PassKind,
-    pub attempt: u32,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    #[serde(skip)]
-    pub outcome: PassOutcome,
-    /// The engine's counters of this pass plus `journal`: the mapping's whole journal after it.
-    pub counters: Option<Value>,
-    pub grade: Option<String>,
-    pub run_id: Option<String>,
-}
-
-impl StoredPass {
-    pub fn record(&self) -> PassRecord {
-        PassRecord {
-            event: self.event,
-            kind: self.kind,
-            started_at: self.started_at,
-            outcome: self.outcome.clone(),
-        }
-    }
-
-    /// `running`, `succeeded` or `failed`.
-    pub fn outcome_name(&self) -> &'static str {
-        match self.outcome {
-            PassOutcome::Running => "running",
-            PassOutcome::Succeeded => "succeeded",
-            PassOutcome::Failed { .. } => "failed",
-        }
-    }
-
-    pub fn reason(&self) -> Option<&str> {
-        match &self.outcome {
-            PassOutcome::Failed { reason } => Some(reason),
-            _ => None,
-        }
-    }
-
-    /// (discovered, skipped, failed) for the grade: the mapping's journal after the pass when known, else
-    /// the pass's own counters.
-    pub fn graded_counts(&self) -> (u64, u64, u64) {
-        graded_counts(self.counters.as_ref().unwrap_or(&Value::Null))
-    }
-
-    /// The pass as reports show it.
-    pub fn view(&self) -> Value {
-        json!({
-            "id": self.id,
-            "kind": self.kind,
-            "attempt": self.attempt,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "outcome": self.outcome_name(),
-            "reason": self.reason(),
-            "counters": self.counters,
-            "grade": self.grade,
-        })
-    }
-}
-
-/// (discovered, skipped, failed) for the grade from a pass's stored counters: the mapping's journal
-/// (`journal`) when known — a folder that could not be copied counts as a failed item — else the pass's own
-/// counters.
-fn graded_counts(c: &Value) -> (u64, u64, u64) {
-    let n = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
-    match c.get("journal") {
-        Some(j) if !j.is_null() => (
-            n(j, "items") + n(j, "folder_errors"),
-            n(j, "skipped"),
-            n(j, "failed") + n(j, "pending") + n(j, "folder_errors"),
-        ),
-        _ => (n(c, "discovered"), n(c, "skipped"), n(c, "failed")),
-    }
-}
-
-type PassRow = (
-    String,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
-
-const PASS_COLUMNS: &str = "id, event_id, mapping_id, kind, attempt, started_at, finished_at, outcome, reason, counters, grade, run_id";
-
-fn pass_from(r: PassRow) -> ApiResult<StoredPass> {
-    let (
-        id,
-        event,
-        mapping,
-        kind,
-        attempt,
-        started,
-        finished,
-        outcome,
-        reason,
-        counters,
-        grade,
-        run,
-    ) = r;
-    let outcome = match outcome.as_str() {
-        "running" => PassOutcome::Running,
-        "succeeded" => PassOutcome::Succeeded,
-        "failed" => PassOutcome::Failed {
-            reason: reason.unwrap_or_default(),
-        },
-        other => {
-            return Err(ApiError::internal(format!(
-                "pass {id} has a damaged outcome {other:?}"
-            )));
-        }
-    };
-    Ok(StoredPass {
-        event: EventId::from_str(&event)?,
-        mapping: MappingId::from_str(&mapping)?,
-        kind: parse_enum(&kind)?,
-        attempt: u32::try_from(attempt).unwrap_or(0),
-        started_at: parse_ts(&started)?,
-        finished_at: finished.as_deref().map(parse_ts).transpose()?,
-        outcome,
-        counters: counters.and_then(|c| serde_json::from_str(&c).ok()),
-        grade,
-        run_id: run,
-        id,
-    })
-}
+pub use ferry_store::programme::{StoredPass, graded_counts};
 
 /// Every pass of a mapping, in any event, oldest first.
 pub async fn mapping_passes(
-    pool: &sqlx::SqlitePool,
+    store: &dyn Programme,
     mapping: MappingId,
 ) -> ApiResult<Vec<StoredPass>> {
-    let rows: Vec<PassRow> = sqlx::query_as(&format!(
-        "SELECT {PASS_COLUMNS} FROM prog_pass WHERE mapping_id = ? ORDER BY started_at, rowid"
-    ))
-    .bind(mapping.to_string())
-    .fetch_all(pool)
-    .await?;
-    rows.into_iter().map(pass_from).collect()
+    Ok(store.mapping_passes(mapping).await?)
 }
 
 /// Every pass of an event, oldest first.
-pub async fn event_passes(pool: &sqlx::SqlitePool, event: EventId) -> ApiResult<Vec<StoredPass>> {
-    let rows: Vec<PassRow> = sqlx::query_as(&format!(
-        "SELECT {PASS_COLUMNS} FROM prog_pass WHERE event_id = ? ORDER BY started_at, rowid"
-    ))
-    .bind(event.to_string())
-    .fetch_all(pool)
-    .await?;
-    rows.into_iter().map(pass_from).collect()
+pub async fn event_passes(store: &dyn Programme, event: EventId) -> ApiResult<Vec<StoredPass>> {
+    Ok(store.event_passes(event).await?)
 }
 
 /// Record a pass `running` with its audit entry and an in-progress transaction (which the worker moves to
 /// completed or failed), inside the caller's database transaction.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert_pass(
-    conn: &mut SqliteConnection,
-    caller: &Caller,
+    tx: &dyn Programme,
+    actor: db::Actor,
     project: &Project,
     event: EventId,
     mapping: &MappingView,
@@ -1139,20 +944,18 @@ pub(crate) async fn insert_pass(
     now: DateTime<Utc>,
 ) -> ApiResult<(String, TransactionRef)> {
     let id = uuid::Uuid::now_v7().to_string();
-    sqlx::query(
-        "INSERT INTO prog_pass (id, event_id, mapping_id, kind, attempt, started_at, outcome) VALUES (?, ?, ?, ?, ?, ?, 'running')",
-    )
-    .bind(&id)
-    .bind(event.to_string())
-    .bind(mapping.id.to_string())
-    .bind(kind.as_str())
-    .bind(i64::from(attempt))
-    .bind(ts(now))
-    .execute(&mut *conn)
+    tx.insert_pass(&NewPass {
+        id: id.clone(),
+        event,
+        mapping: mapping.id,
+        kind,
+        attempt,
+        at: now,
+    })
     .await?;
-    let txn = db::record_sqlx(
-        conn,
-        caller.actor(),
+    let txn = db::record(
+        tx,
+        actor,
         Change {
             tenant: Some(project.tenant),
             action,
@@ -1244,22 +1047,11 @@ async fn run_worker(
 
 /// Counts of the engine mapping's journal that `run` worked on.
 async fn journal_totals(st: &AppState, run: &str) -> ApiResult<Option<Value>> {
-    let mapping: Option<String> =
-        sqlx::query_scalar("SELECT mapping_id FROM pass WHERE run_id = ? LIMIT 1")
-            .bind(run)
-            .fetch_optional(st.pool())
-            .await?;
-    let Some(mapping) = mapping else {
+    let Some(mapping) = st.store.run_mapping(run).await? else {
         return Ok(None);
     };
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT status, COUNT(*) FROM item WHERE mapping_id = ? GROUP BY status
-         UNION ALL SELECT status, COUNT(*) FROM file_item WHERE mapping_id = ? GROUP BY status",
-    )
-    .bind(&mapping)
-    .bind(&mapping)
-    .fetch_all(st.pool())
-    .await?;
+    let counts = st.store.journal_counts(&mapping).await?;
+    let rows = counts.by_status;
     let mut j = json!({ "items": 0, "copied": 0, "skipped": 0, "failed": 0, "pending": 0 });
     let mut items = 0i64;
     for (status, n) in rows {
@@ -1270,13 +1062,7 @@ async fn journal_totals(st: &AppState, run: &str) -> ApiResult<Option<Value>> {
     j["items"] = json!(items);
     // A folder that could not be read or written hides its messages from the counts: each counts as a
     // failure in the grade until a later pass gets through it.
-    let folder_errors: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM folder_state WHERE mapping_id = ? AND error IS NOT NULL",
-    )
-    .bind(&mapping)
-    .fetch_one(st.pool())
-    .await?;
-    j["folder_errors"] = json!(folder_errors);
+    j["folder_errors"] = json!(counts.folder_errors);
     Ok(Some(j))
 }
 
@@ -1342,23 +1128,24 @@ async fn record_end(
         PassOutcome::Succeeded => ("succeeded", None),
         PassOutcome::Running => ("running", None),
     };
-    let mut tx = st.pool().begin().await?;
-    let updated = sqlx::query(
-        "UPDATE prog_pass SET outcome = ?, reason = ?, finished_at = ?, counters = ?, grade = ?, run_id = ? WHERE id = ? AND outcome = 'running'",
-    )
-    .bind(name)
-    .bind(&reason)
-    .bind(ts(now))
-    .bind(counters.as_ref().map(Value::to_string))
-    .bind(grade.map(|g| g.to_string()))
-    .bind(&run_id)
-    .bind(pass_id)
-    .execute(&mut *tx)
-    .await?;
-    if updated.rows_affected() > 0 {
-        db::touch_project_sqlx(&mut tx, project.id, now).await?;
-        db::record_sqlx(
-            &mut tx,
+    let tx = st.programme.begin().await?;
+    let updated = tx
+        .finish_pass(
+            pass_id,
+            &PassEnd {
+                outcome: name.to_string(),
+                reason: reason.clone(),
+                counters: counters.as_ref().map(Value::to_string),
+                grade: grade.map(|g| g.to_string()),
+                run_id: run_id.clone(),
+            },
+            now,
+        )
+        .await?;
+    if updated {
+        db::touch_project(&*tx, project.id, now).await?;
+        db::record(
+            &*tx,
             db::Actor::Scheduler,
             Change {
                 tenant: Some(project.tenant),
@@ -1430,17 +1217,13 @@ pub async fn archive_final_report(st: &AppState, project: &Project) -> ApiResult
         .map_err(|e| ApiError::internal(format!("cannot create {}: {e}", dir.display())))?;
     let now = st.clock.now();
     let mut evs = Vec::new();
-    for e in events::project_events(st.pool(), project.id, &[]).await? {
-        let stored: Option<String> =
-            sqlx::query_scalar("SELECT final_report FROM prog_event WHERE id = ?")
-                .bind(e.id.to_string())
-                .fetch_one(st.pool())
-                .await?;
+    for e in events::project_events(&*st.programme, project.id, &[]).await? {
+        let stored = st.programme.final_report(e.id).await?;
         let report = match stored.and_then(|s| serde_json::from_str::<Value>(&s).ok()) {
             Some(r) => r,
             None => crate::api::runs::event_report(st, project, &e, now).await?,
         };
-        let passes: Vec<Value> = event_passes(st.pool(), e.id)
+        let passes: Vec<Value> = event_passes(&*st.programme, e.id)
             .await?
             .iter()
             .map(|p| {

@@ -356,7 +356,7 @@ async fn gates_hold_events_and_a_pilot_runs_its_initial_pass_at_once() {
 
     // A gate that opens again before the start holds the event, with one audit entry saying why.
     sqlx::query("UPDATE prog_gate SET confirmed_by = NULL, confirmed_at = NULL WHERE kind = 'targets_provisioned'")
-        .execute(st.s.state.pool())
+        .execute(st.s.state.store.pool())
         .await
         .unwrap();
     st.settle().await;
@@ -1202,7 +1202,7 @@ async fn a_pass_left_running_by_a_stopped_server_counts_as_an_attempt_and_is_ret
     // that no worker of this process runs.
     sqlx::query("UPDATE prog_event SET state = 'running' WHERE id = ?")
         .bind(&pilot)
-        .execute(st.s.state.pool())
+        .execute(st.s.state.store.pool())
         .await
         .unwrap();
     sqlx::query(
@@ -1211,7 +1211,7 @@ async fn a_pass_left_running_by_a_stopped_server_counts_as_an_attempt_and_is_ret
     .bind(&pilot)
     .bind(alice)
     .bind(ferry_server::db::ts(st.s.clock.now()))
-    .execute(st.s.state.pool())
+    .execute(st.s.state.store.pool())
     .await
     .unwrap();
     st.settle().await;

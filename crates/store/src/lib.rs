@@ -16,11 +16,13 @@
 //! # Ok(()) }
 //! ```
 
+mod journal_reads;
 pub mod programme;
 mod sqlite;
 mod sqlite_files;
 mod types;
 
+pub use journal_reads::{FileItemLine, JournalCounts, JournalReads, MailItemLine};
 pub use sqlite::SqliteStore;
 pub use types::*;
 

@@ -13,7 +13,7 @@
 
 use super::project_of;
 use crate::auth::Caller;
-use crate::db::{self, Change, Project, changed, parse_ts, ts};
+use crate::db::{self, Change, Project, changed, parse_ts};
 use crate::workload;
 use crate::{ApiError, ApiResult, AppState};
 use axum::Json;
@@ -71,10 +71,7 @@ impl Drop for RunningGuard {
 pub async fn wait_assessments(st: &AppState, timeout: Duration) -> ApiResult<()> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM prog_assessment WHERE status = 'running'")
-                .fetch_all(st.pool())
-                .await?;
+        let ids = st.programme.running_assessments().await?;
         let busy: Vec<String> = ids.into_iter().filter(|id| is_running_here(id)).collect();
         if busy.is_empty() {
             return Ok(());
@@ -117,13 +114,8 @@ pub async fn run(
         ));
     }
     let now = st.clock.now();
-    let open: Vec<(String, String)> = sqlx::query_as(
-        "SELECT id, started_at FROM prog_assessment WHERE project_id = ? AND status = 'running'",
-    )
-    .bind(p.id.to_string())
-    .fetch_all(st.pool())
-    .await?;
-    let mut tx = st.pool().begin().await?;
+    let open = st.programme.project_running_assessments(p.id).await?;
+    let tx = st.programme.begin().await?;
     for (id, started) in open {
         if is_running_here(&id) {
             return Err(ApiError::refused(format!(
@@ -132,32 +124,21 @@ pub async fn run(
         }
         // Left `running` by a server that stopped: it will never finish.
         let report = json!({ "status": "failed", "reason": "interrupted: the server stopped while it ran; assess again" });
-        sqlx::query("UPDATE prog_assessment SET status = 'failed', finished_at = ?, report = ? WHERE id = ?")
-            .bind(ts(now))
-            .bind(report.to_string())
-            .bind(&id)
-            .execute(&mut *tx)
+        tx.finish_assessment(&id, "failed", Some(&report.to_string()), now)
             .await?;
     }
     let id = uuid::Uuid::now_v7().to_string();
-    sqlx::query(
-        "INSERT INTO prog_assessment (id, project_id, status, started_at) VALUES (?, ?, 'running', ?)",
-    )
-    .bind(&id)
-    .bind(p.id.to_string())
-    .bind(ts(now))
-    .execute(&mut *tx)
-    .await?;
+    tx.insert_assessment(&id, p.id, now).await?;
     let to = match p.state {
         ProjectState::Draft | ProjectState::Ready => ProjectState::Assessing,
         other => other,
     };
-    db::set_project_state_sqlx(&mut tx, &p, to, now).await?;
-    db::touch_project_sqlx(&mut tx, p.id, now).await?;
+    db::set_project_state(&*tx, &p, to, now).await?;
+    db::touch_project(&*tx, p.id, now).await?;
     let after =
         json!({ "assessment": id, "status": "running", "mappings": mappings.len(), "state": to });
-    let txn = db::record_sqlx(
-        &mut tx,
+    let txn = db::record(
+        &*tx,
         c.actor(),
         Change {
             tenant: Some(p.tenant),
@@ -211,13 +192,7 @@ async fn finish(
     if let Err(e) = store_result(&st, &project, &id, txn, report, reason).await {
         tracing::error!(assessment = %id, error = %e.message, "cannot store the assessment's result");
         let now = st.clock.now();
-        let _ = sqlx::query(
-            "UPDATE prog_assessment SET status = 'failed', finished_at = ? WHERE id = ? AND status = 'running'",
-        )
-        .bind(ts(now))
-        .bind(&id)
-        .execute(st.pool())
-        .await;
+        let _ = st.programme.fail_running_assessment(&id, now).await;
         let _ = db::set_transaction(
             &*st.programme,
             txn,
@@ -350,20 +325,15 @@ async fn store_result(
         obj.insert("reason".into(), json!(reason));
         obj.insert("finished_at".into(), json!(now));
     }
-    let mut tx = st.pool().begin().await?;
-    sqlx::query("UPDATE prog_assessment SET status = ?, finished_at = ?, report = ? WHERE id = ?")
-        .bind(status)
-        .bind(ts(now))
-        .bind(report.to_string())
-        .bind(id)
-        .execute(&mut *tx)
+    let tx = st.programme.begin().await?;
+    tx.finish_assessment(id, status, Some(&report.to_string()), now)
         .await?;
     // The state as it is now: the project may have been paused or closed meanwhile.
     let current = db::load_project(&*st.programme, project.tenant, project.id).await?;
     if ready && current.state == ProjectState::Assessing {
-        db::set_project_state_sqlx(&mut tx, &current, ProjectState::Ready, now).await?;
-        db::record_sqlx(
-            &mut tx,
+        db::set_project_state(&*tx, &current, ProjectState::Ready, now).await?;
+        db::record(
+            &*tx,
             db::Actor::Scheduler,
             Change {
                 tenant: Some(project.tenant),
@@ -378,7 +348,7 @@ async fn store_result(
         .await?;
     }
     if current.state.is_active() {
-        db::touch_project_sqlx(&mut tx, project.id, now).await?;
+        db::touch_project(&*tx, project.id, now).await?;
     }
     tx.commit().await?;
     let (t_status, detail) = match &reason {
@@ -408,17 +378,16 @@ pub async fn latest(
     Path((tenant, project)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let p = project_of(&st, &tenant, &project).await?;
-    /// id, status, started_at, finished_at, report.
-    type Row = (String, String, String, Option<String>, Option<String>);
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT id, status, started_at, finished_at, report FROM prog_assessment WHERE project_id = ? ORDER BY rowid DESC LIMIT 1",
-    )
-    .bind(p.id.to_string())
-    .fetch_optional(st.pool())
-    .await?;
-    let (id, status, started, finished, report) = row.ok_or_else(|| {
+    let row = st.programme.latest_assessment(p.id).await?.ok_or_else(|| {
         ApiError::not_found("the project has no assessment yet: run one with POST …/assessments")
     })?;
+    let (id, status, started, finished, report) = (
+        row.id,
+        row.status,
+        row.started_at,
+        row.finished_at,
+        row.report,
+    );
     let report: Option<Value> = report
         .as_deref()
         .map(serde_json::from_str)

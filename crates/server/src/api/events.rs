@@ -3,7 +3,7 @@
 
 use super::{path_id, project_of};
 use crate::auth::Caller;
-use crate::db::{self, Change, Project, changed, parse_enum, parse_ts, ts};
+use crate::db::{self, Change, Project, changed};
 use crate::{ApiError, ApiResult, AppState};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -13,112 +13,42 @@ use ferry_core::programme::ProjectState;
 use ferry_core::programme::event::{EventKind, EventState};
 use ferry_core::programme::gate::{GatedAction, check_gates};
 use ferry_core::programme::schedule::{self, EventSchedule, ScheduleRequest};
-use serde::{Deserialize, Serialize};
+use ferry_store::programme::{NewEvent, Programme};
+use serde::Deserialize;
 use serde_json::{Value, json};
-use sqlx::SqlitePool;
 use std::collections::BTreeSet;
 
-/// An event as stored.
-#[derive(Clone, Debug, Serialize)]
-pub struct Event {
-    pub id: EventId,
-    pub project: ProjectId,
-    pub name: String,
-    pub kind: EventKind,
-    pub pilot: bool,
-    pub start: DateTime<Utc>,
-    pub state: EventState,
-    pub created_by: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub mappings: Vec<MappingId>,
-}
-
-type EventRow = (
-    String,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-);
-
-const EVENT_COLUMNS: &str = "id, project_id, name, kind, pilot, start_at, state, created_by, created_at, updated_at, completed_at";
-
-async fn event_from(pool: &SqlitePool, r: EventRow) -> ApiResult<Event> {
-    let (id, project, name, kind, pilot, start, state, by, created, updated, completed) = r;
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT mapping_id FROM prog_event_mapping WHERE event_id = ? ORDER BY mapping_id",
-    )
-    .bind(&id)
-    .fetch_all(pool)
-    .await?;
-    Ok(Event {
-        id: path_id(&id, "event")?,
-        project: path_id(&project, "project")?,
-        name,
-        kind: parse_enum(&kind)?,
-        pilot: pilot != 0,
-        start: parse_ts(&start)?,
-        state: parse_enum(&state)?,
-        created_by: by,
-        created_at: parse_ts(&created)?,
-        updated_at: parse_ts(&updated)?,
-        completed_at: completed.as_deref().map(parse_ts).transpose()?,
-        mappings: ids
-            .iter()
-            .map(|m| path_id(m, "mapping"))
-            .collect::<ApiResult<_>>()?,
-    })
-}
+pub use ferry_store::programme::Event;
 
 /// One event of `project`.
-pub async fn load_event(pool: &SqlitePool, project: ProjectId, id: EventId) -> ApiResult<Event> {
-    let row: Option<EventRow> = sqlx::query_as(&format!(
-        "SELECT {EVENT_COLUMNS} FROM prog_event WHERE id = ? AND project_id = ?"
-    ))
-    .bind(id.to_string())
-    .bind(project.to_string())
-    .fetch_optional(pool)
-    .await?;
-    event_from(
-        pool,
-        row.ok_or_else(|| ApiError::not_found(format!("no event {id} in this project")))?,
-    )
-    .await
+pub async fn load_event(
+    store: &dyn Programme,
+    project: ProjectId,
+    id: EventId,
+) -> ApiResult<Event> {
+    store
+        .load_event(project, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no event {id} in this project")))
 }
 
 /// Events of a project (all of them when `states` is empty), oldest first.
 pub async fn project_events(
-    pool: &SqlitePool,
+    store: &dyn Programme,
     project: ProjectId,
     states: &[EventState],
 ) -> ApiResult<Vec<Event>> {
-    let rows: Vec<EventRow> = sqlx::query_as(&format!(
-        "SELECT {EVENT_COLUMNS} FROM prog_event WHERE project_id = ? ORDER BY id"
-    ))
-    .bind(project.to_string())
-    .fetch_all(pool)
-    .await?;
-    let mut out = Vec::new();
-    for r in rows {
-        let e = event_from(pool, r).await?;
-        if states.is_empty() || states.contains(&e.state) {
-            out.push(e);
-        }
-    }
-    Ok(out)
+    Ok(store
+        .project_events(project)
+        .await?
+        .into_iter()
+        .filter(|e| states.is_empty() || states.contains(&e.state))
+        .collect())
 }
 
 /// Record an event's new state (checked against its lifecycle).
 pub async fn set_event_state(
-    conn: &mut sqlx::SqliteConnection,
+    store: &dyn Programme,
     event: &Event,
     to: EventState,
     now: DateTime<Utc>,
@@ -127,14 +57,8 @@ pub async fn set_event_state(
         return Ok(());
     }
     event.state.transition(to)?;
-    let completed = (to == EventState::Completed).then(|| ts(now));
-    sqlx::query("UPDATE prog_event SET state = ?, updated_at = ?, completed_at = COALESCE(?, completed_at) WHERE id = ?")
-        .bind(to.as_str())
-        .bind(ts(now))
-        .bind(completed)
-        .bind(event.id.to_string())
-        .execute(&mut *conn)
-        .await?;
+    let completed = (to == EventState::Completed).then_some(now);
+    store.set_event_state(event.id, to, completed, now).await?;
     Ok(())
 }
 
@@ -144,7 +68,7 @@ pub async fn list(
 ) -> ApiResult<Json<Value>> {
     let p = project_of(&st, &tenant, &project).await?;
     Ok(Json(
-        json!({ "events": project_events(st.pool(), p.id, &[]).await? }),
+        json!({ "events": project_events(&*st.programme, p.id, &[]).await? }),
     ))
 }
 
@@ -153,7 +77,7 @@ pub async fn get(
     Path((tenant, project, event)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
     let p = project_of(&st, &tenant, &project).await?;
-    let e = load_event(st.pool(), p.id, path_id(&event, "event")?).await?;
+    let e = load_event(&*st.programme, p.id, path_id(&event, "event")?).await?;
     Ok(Json(
         serde_json::to_value(e).map_err(|e| ApiError::internal(e.to_string()))?,
     ))
@@ -186,24 +110,12 @@ fn check_project_open(p: &Project) -> ApiResult<()> {
 /// Every id must be a mapping of the project, none sealed (its Final pass succeeded).
 async fn check_mappings(st: &AppState, p: &Project, ids: &BTreeSet<MappingId>) -> ApiResult<()> {
     for id in ids {
-        let found: Option<String> =
-            sqlx::query_scalar("SELECT id FROM prog_mapping WHERE id = ? AND project_id = ?")
-                .bind(id.to_string())
-                .bind(p.id.to_string())
-                .fetch_optional(st.pool())
-                .await?;
-        if found.is_none() {
+        if !st.programme.mapping_in_project(p.id, *id).await? {
             return Err(ApiError::bad_request(format!(
                 "mapping {id} is not a mapping of this project"
             )));
         }
-        let sealed: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM prog_pass WHERE mapping_id = ? AND kind = 'final' AND outcome = 'succeeded'",
-        )
-        .bind(id.to_string())
-        .fetch_one(st.pool())
-        .await?;
-        if sealed > 0 {
+        if st.programme.mapping_sealed(*id).await? {
             return Err(ApiError::refused(format!(
                 "mapping {id} is sealed: its Final pass succeeded, so it never runs again"
             )));
@@ -246,35 +158,24 @@ pub async fn create(
         &st.settings,
     )?;
     let id = EventId::new();
-    let mut tx = st.pool().begin().await?;
-    sqlx::query(
-        "INSERT INTO prog_event (id, project_id, name, kind, pilot, start_at, state, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(id.to_string())
-    .bind(p.id.to_string())
-    .bind(b.name.trim())
-    .bind(db::enum_name(&b.kind))
-    .bind(b.pilot as i64)
-    .bind(ts(b.start))
-    .bind(EventState::Scheduled.as_str())
-    .bind(c.user.to_string())
-    .bind(ts(now))
-    .bind(ts(now))
-    .execute(&mut *tx)
+    let tx = st.programme.begin().await?;
+    tx.insert_event(&NewEvent {
+        id,
+        project: p.id,
+        name: b.name.trim().to_string(),
+        kind: b.kind,
+        pilot: b.pilot,
+        start: b.start,
+        created_by: c.user,
+        at: now,
+    })
     .await?;
     for m in &ids {
-        sqlx::query(
-            "INSERT INTO prog_event_mapping (event_id, mapping_id, added_at) VALUES (?, ?, ?)",
-        )
-        .bind(id.to_string())
-        .bind(m.to_string())
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await?;
+        tx.add_event_mapping(id, *m, now).await?;
     }
-    db::touch_project_sqlx(&mut tx, p.id, now).await?;
+    db::touch_project(&*tx, p.id, now).await?;
     let summary = json!({ "name": b.name.trim(), "kind": b.kind, "pilot": b.pilot, "start": b.start, "mappings": ids.len() });
-    let txn = db::commit_sqlx(
+    let txn = db::commit(
         tx,
         c.actor(),
         Change {
@@ -287,7 +188,7 @@ pub async fn create(
         now,
     )
     .await?;
-    let e = load_event(st.pool(), p.id, id).await?;
+    let e = load_event(&*st.programme, p.id, id).await?;
     Ok(changed(txn, e))
 }
 
@@ -314,7 +215,7 @@ pub async fn change(
     }
     let _w = st.write.lock().await;
     let p = project_of(&st, &tenant, &project).await?;
-    let e = load_event(st.pool(), p.id, path_id(&event, "event")?).await?;
+    let e = load_event(&*st.programme, p.id, path_id(&event, "event")?).await?;
     e.state.check_changeable()?;
     let now = st.clock.now();
     let current: BTreeSet<MappingId> = e.mappings.iter().copied().collect();
@@ -367,35 +268,22 @@ pub async fn change(
         now,
         &st.settings,
     )?;
-    let mut tx = st.pool().begin().await?;
-    sqlx::query(
-        "UPDATE prog_event SET name = ?, start_at = ?, pilot = ?, updated_at = ? WHERE id = ?",
+    let tx = st.programme.begin().await?;
+    tx.update_event(
+        e.id,
+        b.name.as_deref().map(str::trim).unwrap_or(&e.name),
+        proposed.start,
+        proposed.pilot,
+        now,
     )
-    .bind(b.name.as_deref().map(str::trim).unwrap_or(&e.name))
-    .bind(ts(proposed.start))
-    .bind(proposed.pilot as i64)
-    .bind(ts(now))
-    .bind(e.id.to_string())
-    .execute(&mut *tx)
     .await?;
     for m in &add {
-        sqlx::query(
-            "INSERT INTO prog_event_mapping (event_id, mapping_id, added_at) VALUES (?, ?, ?)",
-        )
-        .bind(e.id.to_string())
-        .bind(m.to_string())
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await?;
+        tx.add_event_mapping(e.id, *m, now).await?;
     }
     for m in &remove {
-        sqlx::query("DELETE FROM prog_event_mapping WHERE event_id = ? AND mapping_id = ?")
-            .bind(e.id.to_string())
-            .bind(m.to_string())
-            .execute(&mut *tx)
-            .await?;
+        tx.remove_event_mapping(e.id, *m).await?;
     }
-    db::touch_project_sqlx(&mut tx, p.id, now).await?;
+    db::touch_project(&*tx, p.id, now).await?;
     let before =
         json!({ "name": e.name, "start": e.start, "pilot": e.pilot, "mappings": current.len() });
     let after = json!({
@@ -403,7 +291,7 @@ pub async fn change(
         "start": proposed.start, "pilot": proposed.pilot, "mappings": proposed.mappings,
         "added": add.len(), "removed": remove.len(),
     });
-    let txn = db::commit_sqlx(
+    let txn = db::commit(
         tx,
         c.actor(),
         Change {
@@ -416,7 +304,7 @@ pub async fn change(
         now,
     )
     .await?;
-    let e = load_event(st.pool(), p.id, e.id).await?;
+    let e = load_event(&*st.programme, p.id, e.id).await?;
     Ok(changed(txn, e))
 }
 
@@ -427,15 +315,15 @@ pub async fn cancel(
 ) -> ApiResult<Json<Value>> {
     let _w = st.write.lock().await;
     let p = project_of(&st, &tenant, &project).await?;
-    let e = load_event(st.pool(), p.id, path_id(&event, "event")?).await?;
+    let e = load_event(&*st.programme, p.id, path_id(&event, "event")?).await?;
     if e.state == EventState::Cancelled {
         return Err(ApiError::refused("the event is cancelled already"));
     }
     let now = st.clock.now();
-    let mut tx = st.pool().begin().await?;
-    set_event_state(&mut tx, &e, EventState::Cancelled, now).await?;
-    db::touch_project_sqlx(&mut tx, p.id, now).await?;
-    let txn = db::commit_sqlx(
+    let tx = st.programme.begin().await?;
+    set_event_state(&*tx, &e, EventState::Cancelled, now).await?;
+    db::touch_project(&*tx, p.id, now).await?;
+    let txn = db::commit(
         tx,
         c.actor(),
         Change {
@@ -449,6 +337,6 @@ pub async fn cancel(
     )
     .await?;
     st.workers.stop_event(e.id);
-    let e = load_event(st.pool(), p.id, e.id).await?;
+    let e = load_event(&*st.programme, p.id, e.id).await?;
     Ok(changed(txn, e))
 }

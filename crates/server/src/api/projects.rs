@@ -312,7 +312,7 @@ pub async fn resume(
     let now = st.clock.now();
     let since = p.paused_since.unwrap_or(p.last_progress);
     let fresh = st.programme.fresh_credentials(p.id, since, now).await?;
-    let confirmed = db::schedule_confirmed(st.pool(), p.id, now).await?;
+    let confirmed = st.programme.schedule_confirmed(p.id, now).await?;
     let paused_from = p.paused_from.unwrap_or(ProjectState::Draft);
     let actions = lifecycle::resume(p.state, paused_from, fresh > 0, confirmed)?;
     let tx = st.programme.begin().await?;

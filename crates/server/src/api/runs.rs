@@ -25,6 +25,7 @@ use ferry_core::programme::event::{self as event_rule, EventState};
 use ferry_core::programme::pass::{self, EventContext, PassDecision};
 use ferry_core::programme::role::Role;
 use ferry_core::programme::{ProjectState, TransactionStatus, Workload};
+use ferry_store::{FileItemLine, JournalReads, MailItemLine};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -70,7 +71,7 @@ async fn start_now(
             p.state.as_str()
         )));
     }
-    let e = load_event(st.pool(), p.id, path_id(event, "event")?).await?;
+    let e = load_event(&*st.programme, p.id, path_id(event, "event")?).await?;
     let m: MappingId = path_id(mapping, "mapping")?;
     if !e.mappings.contains(&m) {
         return Err(ApiError::not_found(format!(
@@ -102,7 +103,7 @@ async fn start_now(
         .find(|x| x.id == m)
         .ok_or_else(|| ApiError::not_found(format!("no mapping {m} in this project")))?;
     let now = st.clock.now();
-    let history = scheduler::mapping_passes(st.pool(), m).await?;
+    let history = scheduler::mapping_passes(&*st.programme, m).await?;
     if retry {
         match history.iter().rev().find(|h| h.event == e.id) {
             Some(last) if last.reason().is_some() => {}
@@ -130,11 +131,11 @@ async fn start_now(
     let logins = scheduler::logins_supplied(st, &p).await?;
     let records = scheduler::decision_records(&history, scheduler::logins_changed_at(&logins, m));
     let (kind, attempt) = pass::launch(&ctx, &records, now, &st.settings)?;
-    let mut tx = st.pool().begin().await?;
+    let tx = st.programme.begin().await?;
     if e.state != EventState::Running {
-        set_event_state(&mut tx, &e, EventState::Running, now).await?;
-        db::record_sqlx(
-            &mut tx,
+        set_event_state(&*tx, &e, EventState::Running, now).await?;
+        db::record(
+            &*tx,
             c.actor(),
             Change {
                 tenant: Some(p.tenant),
@@ -152,8 +153,8 @@ async fn start_now(
     }
     let action = if retry { "pass.retry" } else { "pass.launch" };
     let (pass_id, txn) =
-        scheduler::insert_pass(&mut tx, c, &p, e.id, &mv, kind, attempt, action, now).await?;
-    db::touch_project_sqlx(&mut tx, p.id, now).await?;
+        scheduler::insert_pass(&*tx, c.actor(), &p, e.id, &mv, kind, attempt, action, now).await?;
+    db::touch_project(&*tx, p.id, now).await?;
     tx.commit().await?;
     scheduler::spawn_pass(
         st,
@@ -177,7 +178,7 @@ pub async fn approve(
 ) -> ApiResult<Json<Value>> {
     let _w = st.write.lock().await;
     let p = project_of(&st, &tenant, &project).await?;
-    let e = load_event(st.pool(), p.id, path_id(&event, "event")?).await?;
+    let e = load_event(&*st.programme, p.id, path_id(&event, "event")?).await?;
     let m: MappingId = path_id(&mapping, "mapping")?;
     if !e.mappings.contains(&m) {
         return Err(ApiError::not_found(format!(
@@ -217,22 +218,14 @@ pub async fn approve(
                 .unwrap_or_else(|| "nothing yet".into())
         )));
     }
-    let mut tx = st.pool().begin().await?;
-    sqlx::query(
-        "INSERT INTO prog_approval (event_id, mapping_id, approved_by, approved_at) VALUES (?, ?, ?, ?)",
-    )
-    .bind(e.id.to_string())
-    .bind(m.to_string())
-    .bind(c.user.to_string())
-    .bind(db::ts(now))
-    .execute(&mut *tx)
-    .await?;
-    db::touch_project_sqlx(&mut tx, p.id, now).await?;
+    let tx = st.programme.begin().await?;
+    tx.insert_approval(e.id, m, c.user, now).await?;
+    db::touch_project(&*tx, p.id, now).await?;
     let after = json!({
         "event": e.id, "mapping": m, "approved_by": approval.by, "role": approval.role, "at": approval.at,
         "note": "the event completes at the scheduler's next step once every mapping graded Investigate is approved",
     });
-    let txn = db::commit_sqlx(
+    let txn = db::commit(
         tx,
         c.actor(),
         Change {
@@ -255,13 +248,9 @@ pub async fn report(
     Path((tenant, project, event)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
     let p = project_of(&st, &tenant, &project).await?;
-    let e = load_event(st.pool(), p.id, path_id(&event, "event")?).await?;
+    let e = load_event(&*st.programme, p.id, path_id(&event, "event")?).await?;
     if e.state == EventState::Completed {
-        let stored: Option<String> =
-            sqlx::query_scalar("SELECT final_report FROM prog_event WHERE id = ?")
-                .bind(e.id.to_string())
-                .fetch_one(st.pool())
-                .await?;
+        let stored = st.programme.final_report(e.id).await?;
         if let Some(r) = stored.and_then(|s| serde_json::from_str::<Value>(&s).ok()) {
             return Ok(Json(r));
         }
@@ -520,27 +509,13 @@ fn folder_text(raw: &str) -> String {
         .unwrap_or_else(|_| raw.to_string())
 }
 
-type MailItemRow = (
-    String,
-    i64,
-    i64,
-    Option<String>,
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-);
-
-type FileItemRow = (String, i64, String, Option<String>, Option<String>);
-
 pub async fn items(
     State(st): State<AppState>,
     Path((tenant, project, event)): Path<(String, String, String)>,
     Query(q): Query<ItemsQuery>,
 ) -> ApiResult<Response> {
     let p = project_of(&st, &tenant, &project).await?;
-    let e = load_event(st.pool(), p.id, path_id(&event, "event")?).await?;
+    let e = load_event(&*st.programme, p.id, path_id(&event, "event")?).await?;
     let csv_out = match q.format.as_deref().unwrap_or("json") {
         "json" => false,
         "csv" => true,
@@ -571,13 +546,9 @@ pub async fn items(
         .map(|m| (m.id, m.label))
         .collect();
     let mut count = 0u64;
-    for pass in scheduler::event_passes(st.pool(), e.id).await? {
+    for pass in scheduler::event_passes(&*st.programme, e.id).await? {
         let Some(run) = &pass.run_id else { continue };
-        let engine: Vec<(String, String)> =
-            sqlx::query_as("SELECT id, mapping_id FROM pass WHERE run_id = ?")
-                .bind(run)
-                .fetch_all(st.pool())
-                .await?;
+        let engine = st.store.run_passes(run).await?;
         let label = labels.get(&pass.mapping).cloned().unwrap_or_default();
         for (engine_pass, engine_mapping) in engine {
             count += match p.workload {
@@ -632,23 +603,30 @@ async fn mail_items(
     // Keyset paging over the journal's primary key: constant memory however many messages.
     let mut after: (String, i64, i64) = (String::new(), -1, -1);
     loop {
-        let rows: Vec<MailItemRow> = sqlx::query_as(
-            "SELECT folder, uid_validity, uid, message_id, size, status, reason, target_folder, target_uid
-             FROM item WHERE mapping_id = ? AND pass_id = ? AND (folder, uid_validity, uid) > (?, ?, ?)
-             ORDER BY folder, uid_validity, uid LIMIT ?",
-        )
-        .bind(engine_mapping)
-        .bind(engine_pass)
-        .bind(&after.0)
-        .bind(after.1)
-        .bind(after.2)
-        .bind(ITEM_PAGE)
-        .fetch_all(st.pool())
-        .await?;
+        let rows = st
+            .store
+            .mail_items_page(
+                engine_mapping,
+                engine_pass,
+                (&after.0, after.1, after.2),
+                ITEM_PAGE,
+            )
+            .await?;
         let Some(last) = rows.last() else { break };
-        after = (last.0.clone(), last.1, last.2);
+        after = (last.folder.clone(), last.uid_validity, last.uid);
         let full = rows.len() as i64 == ITEM_PAGE;
-        for (folder, uv, uid, mid, size, status, reason, tfolder, tuid) in rows {
+        for r in rows {
+            let MailItemLine {
+                folder,
+                uid_validity: uv,
+                uid,
+                message_id: mid,
+                size,
+                status,
+                reason,
+                target_folder: tfolder,
+                target_uid: tuid,
+            } = r;
             sink.row(
                 &MAIL_COLUMNS,
                 vec![
@@ -684,25 +662,23 @@ async fn file_items(
     engine_mapping: &str,
 ) -> ApiResult<u64> {
     let mut n = 0;
-    let mut after = String::new();
-    let mut first = true;
+    let mut after: Option<String> = None;
     loop {
-        let rows: Vec<FileItemRow> = sqlx::query_as(
-            "SELECT path, size, status, reason, target_path FROM file_item
-             WHERE mapping_id = ? AND pass_id = ? AND (? OR path > ?) ORDER BY path LIMIT ?",
-        )
-        .bind(engine_mapping)
-        .bind(engine_pass)
-        .bind(first)
-        .bind(&after)
-        .bind(ITEM_PAGE)
-        .fetch_all(st.pool())
-        .await?;
-        first = false;
+        let rows = st
+            .store
+            .file_items_page(engine_mapping, engine_pass, after.as_deref(), ITEM_PAGE)
+            .await?;
         let Some(last) = rows.last() else { break };
-        after = last.0.clone();
+        after = Some(last.path.clone());
         let full = rows.len() as i64 == ITEM_PAGE;
-        for (path, size, status, reason, target) in rows {
+        for r in rows {
+            let FileItemLine {
+                path,
+                size,
+                status,
+                reason,
+                target_path: target,
+            } = r;
             sink.row(
                 &FILE_COLUMNS,
                 vec![

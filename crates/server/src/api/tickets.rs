@@ -9,41 +9,21 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use ferry_core::id::{MappingId, TicketId};
 use ferry_core::programme::ticket::check_ticket;
+use ferry_store::programme::TicketRow;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-type TicketRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-);
-
-fn ticket_view(r: TicketRow) -> Value {
-    let (id, mapping, event, title, body, status, by, created, updated) = r;
-    json!({ "id": id, "mapping": mapping, "event": event, "title": title, "body": body, "status": status,
-            "created_by": by, "created_at": created, "updated_at": updated })
+fn ticket_view(t: TicketRow) -> Value {
+    json!({ "id": t.id, "mapping": t.mapping, "event": t.event, "title": t.title, "body": t.body, "status": t.status,
+            "created_by": t.created_by, "created_at": t.created_at, "updated_at": t.updated_at })
 }
-
-const TICKET_COLUMNS: &str =
-    "id, mapping_id, event_id, title, body, status, created_by, created_at, updated_at";
 
 pub async fn list(
     State(st): State<AppState>,
     Path((tenant, project)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let p = project_of(&st, &tenant, &project).await?;
-    let rows: Vec<TicketRow> = sqlx::query_as(&format!(
-        "SELECT {TICKET_COLUMNS} FROM prog_ticket WHERE project_id = ? ORDER BY id"
-    ))
-    .bind(p.id.to_string())
-    .fetch_all(st.pool())
-    .await?;
+    let rows = st.programme.tickets(p.id).await?;
     Ok(Json(
         json!({ "tickets": rows.into_iter().map(ticket_view).collect::<Vec<_>>() }),
     ))
@@ -73,49 +53,38 @@ pub async fn create(
     let _w = st.write.lock().await;
     let p = project_of(&st, &tenant, &project).await?;
     let now = st.clock.now();
-    let exists: Option<String> =
-        sqlx::query_scalar("SELECT id FROM prog_mapping WHERE id = ? AND project_id = ?")
-            .bind(b.mapping.to_string())
-            .bind(p.id.to_string())
-            .fetch_optional(st.pool())
-            .await?;
-    if exists.is_none() {
+    if !st.programme.mapping_in_project(p.id, b.mapping).await? {
         return Err(ApiError::not_found(format!(
             "no mapping {} in this project",
             b.mapping
         )));
     }
     // The mapping's latest completed event.
-    let latest: Option<(String, String)> = sqlx::query_as(
-        "SELECT e.id, e.completed_at FROM prog_event e JOIN prog_event_mapping m ON m.event_id = e.id
-         WHERE m.mapping_id = ? AND e.state = 'completed' AND e.completed_at IS NOT NULL ORDER BY e.completed_at DESC LIMIT 1",
-    )
-    .bind(b.mapping.to_string())
-    .fetch_optional(st.pool())
-    .await?;
+    let latest = st.programme.latest_completed_event(b.mapping).await?;
     let completed_at = latest.as_ref().map(|(_, at)| parse_ts(at)).transpose()?;
     check_ticket(completed_at, now, &st.settings)?;
     let Some((event, _)) = latest else {
         return Err(ApiError::internal("a ticket window without an event"));
     };
     let id = TicketId::new();
-    let mut tx = st.pool().begin().await?;
-    sqlx::query(
-        "INSERT INTO prog_ticket (id, project_id, mapping_id, event_id, title, body, status, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
+    let tx = st.programme.begin().await?;
+    tx.insert_ticket(
+        p.id,
+        &TicketRow {
+            id: id.to_string(),
+            mapping: b.mapping.to_string(),
+            event: event.clone(),
+            title: b.title.trim().to_string(),
+            body: b.body.clone(),
+            status: "open".into(),
+            created_by: c.user.to_string(),
+            created_at: ts(now),
+            updated_at: ts(now),
+        },
     )
-    .bind(id.to_string())
-    .bind(p.id.to_string())
-    .bind(b.mapping.to_string())
-    .bind(&event)
-    .bind(b.title.trim())
-    .bind(&b.body)
-    .bind(c.user.to_string())
-    .bind(ts(now))
-    .bind(ts(now))
-    .execute(&mut *tx)
     .await?;
     let after = json!({ "id": id, "mapping": b.mapping, "event": event, "title": b.title.trim(), "status": "open" });
-    let txn = db::commit_sqlx(
+    let txn = db::commit(
         tx,
         c.actor(),
         Change {
@@ -160,29 +129,20 @@ pub async fn update(
     let p = project_of(&st, &tenant, &project).await?;
     let id: TicketId = path_id(&ticket, "ticket")?;
     let now = st.clock.now();
-    let row: Option<TicketRow> = sqlx::query_as(&format!(
-        "SELECT {TICKET_COLUMNS} FROM prog_ticket WHERE id = ? AND project_id = ?"
-    ))
-    .bind(id.to_string())
-    .bind(p.id.to_string())
-    .fetch_optional(st.pool())
-    .await?;
-    let row = row.ok_or_else(|| ApiError::not_found(format!("no ticket {id} in this project")))?;
-    let (status_before, body_before) = (row.5.clone(), row.4.clone());
+    let row = st
+        .programme
+        .ticket(p.id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no ticket {id} in this project")))?;
+    let (status_before, body_before) = (row.status.clone(), row.body.clone());
     let status = b.status.clone().unwrap_or(status_before.clone());
     let body = match &b.comment {
         Some(comment) => format!("{body_before}\n\n--- {} at {}:\n{comment}", c.name, ts(now)),
         None => body_before,
     };
-    let mut tx = st.pool().begin().await?;
-    sqlx::query("UPDATE prog_ticket SET status = ?, body = ?, updated_at = ? WHERE id = ?")
-        .bind(&status)
-        .bind(&body)
-        .bind(ts(now))
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
-    let txn = db::commit_sqlx(
+    let tx = st.programme.begin().await?;
+    tx.update_ticket(id, &status, &body, now).await?;
+    let txn = db::commit(
         tx,
         c.actor(),
         Change {
@@ -195,11 +155,10 @@ pub async fn update(
         now,
     )
     .await?;
-    let row: TicketRow = sqlx::query_as(&format!(
-        "SELECT {TICKET_COLUMNS} FROM prog_ticket WHERE id = ?"
-    ))
-    .bind(id.to_string())
-    .fetch_one(st.pool())
-    .await?;
+    let row = st
+        .programme
+        .ticket(p.id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no ticket {id} in this project")))?;
     Ok(changed(txn, ticket_view(row)))
 }

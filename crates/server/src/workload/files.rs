@@ -104,15 +104,13 @@ fn option_bool(options: &Map<String, Value>, name: &str) -> Result<bool, String>
 
 /// Why the endpoint's credential cannot be used, with what to do.
 async fn missing_credential(st: &AppState, project: &Project, side: &str, what: &str) -> String {
-    let expired_at: Option<String> = sqlx::query_scalar(
-        "SELECT expires_at FROM prog_credential WHERE project_id = ? AND owner = ?",
-    )
-    .bind(project.id.to_string())
-    .bind(format!("endpoint:{side}"))
-    .fetch_optional(st.pool())
-    .await
-    .ok()
-    .flatten();
+    let expired_at: Option<String> = st
+        .programme
+        .credential_meta(project.id, &format!("endpoint:{side}"))
+        .await
+        .ok()
+        .flatten()
+        .map(|m| m.expires_at);
     let state = match expired_at.as_deref().map(parse_ts) {
         Some(Ok(t)) => format!("expired on {}", t.format("%Y-%m-%d %H:%M UTC")),
         _ => "is not stored (never supplied, or purged when the project was paused)".to_owned(),
@@ -326,18 +324,13 @@ pub async fn run_pass(
 
 /// One side's endpoint with its secret (the assessment needs the source only).
 async fn load_side(st: &AppState, project: &Project, side: &str) -> ApiResult<EndpointConfig> {
-    let row: Option<(String, Option<String>, String)> = sqlx::query_as(
-        "SELECT url, username, options FROM prog_endpoint WHERE project_id = ? AND side = ?",
-    )
-    .bind(project.id.to_string())
-    .bind(side)
-    .fetch_optional(st.pool())
-    .await?;
-    let (url, username, options) = row.ok_or_else(|| {
-        ApiError::refused(format!(
-            "the project has no {side} endpoint: set it with PUT …/endpoints/{side}"
-        ))
-    })?;
+    let row = st.programme.endpoint(project.id, side).await?;
+    let (url, username, options) =
+        row.map(|e| (e.url, e.username, e.options)).ok_or_else(|| {
+            ApiError::refused(format!(
+                "the project has no {side} endpoint: set it with PUT …/endpoints/{side}"
+            ))
+        })?;
     Ok(EndpointConfig {
         url,
         username,

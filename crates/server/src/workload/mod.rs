@@ -65,21 +65,15 @@ pub struct ProjectEndpoints {
 
 /// The project's endpoints with their decrypted secrets; a clear refusal when one is missing.
 pub async fn load_endpoints(st: &AppState, project: &Project) -> ApiResult<ProjectEndpoints> {
-    let rows: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
-        "SELECT side, url, username, options FROM prog_endpoint WHERE project_id = ?",
-    )
-    .bind(project.id.to_string())
-    .fetch_all(st.pool())
-    .await?;
+    let rows = st.programme.endpoints(project.id).await?;
     let get = |side: &str| -> ApiResult<(String, Option<String>, Map<String, Value>)> {
-        let (_, url, username, options) =
-            rows.iter().find(|(s, ..)| s == side).ok_or_else(|| {
-                ApiError::refused(format!(
-                    "the project has no {side} endpoint: set it with PUT …/endpoints/{side}"
-                ))
-            })?;
-        let options = serde_json::from_str::<Map<String, Value>>(options).unwrap_or_default();
-        Ok((url.clone(), username.clone(), options))
+        let e = rows.iter().find(|e| e.side == side).ok_or_else(|| {
+            ApiError::refused(format!(
+                "the project has no {side} endpoint: set it with PUT …/endpoints/{side}"
+            ))
+        })?;
+        let options = serde_json::from_str::<Map<String, Value>>(&e.options).unwrap_or_default();
+        Ok((e.url.clone(), e.username.clone(), options))
     };
     let (su, sn, so) = get("source")?;
     let (tu, tn, to) = get("target")?;

@@ -55,7 +55,7 @@ async fn a_secret_in_endpoint_options_is_refused_and_never_shown_to_a_viewer() {
     .ok();
     sqlx::query("UPDATE prog_endpoint SET options = ? WHERE side = 'target'")
         .bind(r#"{"target_rules":"onedrive","password":"hunter2-legacy"}"#)
-        .execute(s.state.pool())
+        .execute(s.state.store.pool())
         .await
         .unwrap();
     let eps = s.get(&viewer, &format!("{files}/endpoints")).await.ok();

@@ -9,11 +9,15 @@
 //! traits and runs the same test suite (`crates/store/tests/programme*.rs`).
 
 mod access;
+mod events;
+mod findings;
 mod projects;
 pub mod rows;
 mod sqlite;
 
 pub use access::{AccessQueries, AuditQueries};
+pub use events::{EventQueries, PassQueries};
+pub use findings::{AssessmentQueries, TicketQueries};
 pub use projects::{EndpointQueries, MappingQueries, ProjectQueries};
 pub use rows::*;
 pub use sqlite::SqliteProgramme;
@@ -27,7 +31,17 @@ use serde_json::Value;
 
 /// Every programme query, on the pool or inside a transaction.
 pub trait Programme:
-    AccessQueries + AuditQueries + ProjectQueries + EndpointQueries + MappingQueries + Send + Sync
+    AccessQueries
+    + AuditQueries
+    + ProjectQueries
+    + EndpointQueries
+    + MappingQueries
+    + EventQueries
+    + PassQueries
+    + AssessmentQueries
+    + TicketQueries
+    + Send
+    + Sync
 {
 }
 impl<T> Programme for T where
@@ -36,6 +50,10 @@ impl<T> Programme for T where
         + ProjectQueries
         + EndpointQueries
         + MappingQueries
+        + EventQueries
+        + PassQueries
+        + AssessmentQueries
+        + TicketQueries
         + Send
         + Sync
 {

@@ -1,8 +1,10 @@
 //! Typed rows of the programme tables, as the traits read and write them.
 
 use chrono::{DateTime, Utc};
-use ferry_core::id::{MappingId, ProjectId, TenantId, TransactionId, UserId};
-use ferry_core::programme::{ProjectState, SourceSystem, TransactionStatus, Workload};
+use ferry_core::id::{EventId, MappingId, ProjectId, TenantId, TransactionId, UserId};
+use ferry_core::programme::event::{EventKind, EventState};
+use ferry_core::programme::pass::{PassOutcome, PassRecord};
+use ferry_core::programme::{PassKind, ProjectState, SourceSystem, TransactionStatus, Workload};
 use serde::Serialize;
 
 /// A user, as a bearer token finds it.
@@ -224,4 +226,174 @@ pub struct MappingRecord {
     pub target: String,
     /// The row's other fields, a JSON document as stored.
     pub doc: String,
+}
+
+/// An event with its mappings.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    pub id: EventId,
+    pub project: ProjectId,
+    pub name: String,
+    pub kind: EventKind,
+    pub pilot: bool,
+    pub start: DateTime<Utc>,
+    pub state: EventState,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub mappings: Vec<MappingId>,
+}
+
+/// A new event.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub id: EventId,
+    pub project: ProjectId,
+    pub name: String,
+    pub kind: EventKind,
+    pub pilot: bool,
+    pub start: DateTime<Utc>,
+    pub created_by: UserId,
+    pub at: DateTime<Utc>,
+}
+
+/// An approval of a mapping's skipped items.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApprovalRow {
+    pub mapping: MappingId,
+    pub by: UserId,
+    pub at: DateTime<Utc>,
+}
+
+/// A new pass.
+#[derive(Clone, Debug)]
+pub struct NewPass {
+    pub id: String,
+    pub event: EventId,
+    pub mapping: MappingId,
+    pub kind: PassKind,
+    pub attempt: u32,
+    pub at: DateTime<Utc>,
+}
+
+/// How a pass ended.
+#[derive(Clone, Debug)]
+pub struct PassEnd {
+    /// `succeeded` or `failed`.
+    pub outcome: String,
+    pub reason: Option<String>,
+    /// The engine's counters plus the mapping's journal, JSON.
+    pub counters: Option<String>,
+    pub grade: Option<String>,
+    /// The engine run that carried the pass.
+    pub run_id: Option<String>,
+}
+
+/// One pass as stored (a `prog_pass` row).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoredPass {
+    pub id: String,
+    pub event: EventId,
+    pub mapping: MappingId,
+    pub kind: PassKind,
+    pub attempt: u32,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub outcome: PassOutcome,
+    /// The engine's counters of this pass plus `journal`: the mapping's whole journal after it.
+    pub counters: Option<serde_json::Value>,
+    pub grade: Option<String>,
+    pub run_id: Option<String>,
+}
+
+impl StoredPass {
+    pub fn record(&self) -> PassRecord {
+        PassRecord {
+            event: self.event,
+            kind: self.kind,
+            started_at: self.started_at,
+            outcome: self.outcome.clone(),
+        }
+    }
+
+    /// `running`, `succeeded` or `failed`.
+    pub fn outcome_name(&self) -> &'static str {
+        match self.outcome {
+            PassOutcome::Running => "running",
+            PassOutcome::Succeeded => "succeeded",
+            PassOutcome::Failed { .. } => "failed",
+        }
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match &self.outcome {
+            PassOutcome::Failed { reason } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// (discovered, skipped, failed) for the grade: the mapping's journal after the pass when known, else
+    /// the pass's own counters.
+    pub fn graded_counts(&self) -> (u64, u64, u64) {
+        graded_counts(self.counters.as_ref().unwrap_or(&serde_json::Value::Null))
+    }
+
+    /// The pass as reports show it.
+    pub fn view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "kind": self.kind,
+            "attempt": self.attempt,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "outcome": self.outcome_name(),
+            "reason": self.reason(),
+            "counters": self.counters,
+            "grade": self.grade,
+        })
+    }
+}
+
+/// (discovered, skipped, failed) for the grade from a pass's stored counters: the mapping's journal
+/// (`journal`) when known — a folder that could not be copied counts as a failed item — else the pass's own
+/// counters.
+pub fn graded_counts(c: &serde_json::Value) -> (u64, u64, u64) {
+    use serde_json::Value;
+    let n = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+    match c.get("journal") {
+        Some(j) if !j.is_null() => (
+            n(j, "items") + n(j, "folder_errors"),
+            n(j, "skipped"),
+            n(j, "failed") + n(j, "pending") + n(j, "folder_errors"),
+        ),
+        _ => (n(c, "discovered"), n(c, "skipped"), n(c, "failed")),
+    }
+}
+
+/// An assessment as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AssessmentRow {
+    pub id: String,
+    pub status: String,
+    /// As stored (RFC 3339).
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// The report, JSON.
+    pub report: Option<String>,
+}
+
+/// A post-migration ticket (times as stored, RFC 3339).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TicketRow {
+    pub id: String,
+    pub mapping: String,
+    pub event: String,
+    pub title: String,
+    pub body: String,
+    pub status: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_at: String,
 }

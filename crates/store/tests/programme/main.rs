@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure with a message
 
 mod access;
+mod events;
 mod projects;
 
 use ferry_store::SqliteStore;

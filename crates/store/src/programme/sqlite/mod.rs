@@ -2,6 +2,8 @@
 //! connection of the pool (autocommit) or inside the transaction it owns.
 
 mod access;
+mod events;
+mod findings;
 mod projects;
 
 use super::{ProgrammeStore, ProgrammeTx};

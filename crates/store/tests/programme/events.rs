@@ -1,0 +1,278 @@
+//! Events, approvals, passes, assessments and tickets.
+
+use super::{at, fresh};
+use ferry_core::id::{EventId, MappingId, ProjectId, TenantId, TicketId, UserId};
+use ferry_core::programme::event::{EventKind, EventState};
+use ferry_core::programme::pass::PassOutcome;
+use ferry_core::programme::tenant::{AvailabilityWindow, Cloud, Plan, Seats, Tenant};
+use ferry_core::programme::{PassKind, SourceSystem, Workload};
+use ferry_store::programme::*;
+
+struct Setup {
+    tenant: TenantId,
+    project: ProjectId,
+    a: MappingId,
+    b: MappingId,
+}
+
+async fn setup(p: &dyn ProgrammeStore) -> Setup {
+    let tenant = TenantId::new();
+    p.insert_tenant(
+        tenant,
+        &Tenant {
+            name: "T".into(),
+            plan: Plan::Commercial,
+            seats: Seats {
+                paid: 600,
+                trial: 0,
+                faculty_staff: 0,
+                students: 0,
+            },
+            first_purchase: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
+            cloud: Cloud::Commercial,
+            window: AvailabilityWindow::AllWeek,
+        },
+        at(0),
+    )
+    .await
+    .unwrap();
+    let project = ProjectId::new();
+    p.insert_project(
+        project,
+        tenant,
+        "Mail",
+        Workload::Mail,
+        SourceSystem::default(),
+        at(0),
+    )
+    .await
+    .unwrap();
+    let mut ids = Vec::new();
+    for (i, label) in ["a@x", "b@x"].into_iter().enumerate() {
+        let m = MappingRecord {
+            id: MappingId::new(),
+            line: i as i64 + 1,
+            label: label.into(),
+            source: label.into(),
+            target: label.into(),
+            doc: "{}".into(),
+        };
+        p.insert_mapping(project, &m, at(0)).await.unwrap();
+        ids.push(m.id);
+    }
+    Setup {
+        tenant,
+        project,
+        a: ids[0],
+        b: ids[1],
+    }
+}
+
+async fn event(p: &dyn ProgrammeStore, s: &Setup, start: i64) -> EventId {
+    let id = EventId::new();
+    p.insert_event(&NewEvent {
+        id,
+        project: s.project,
+        name: "Wave 1".into(),
+        kind: EventKind::Synchronization,
+        pilot: false,
+        start: at(start),
+        created_by: UserId::new(),
+        at: at(0),
+    })
+    .await
+    .unwrap();
+    id
+}
+
+fn pass(event: EventId, mapping: MappingId, kind: PassKind, t: i64) -> NewPass {
+    NewPass {
+        id: uuid::Uuid::now_v7().to_string(),
+        event,
+        mapping,
+        kind,
+        attempt: 1,
+        at: at(t),
+    }
+}
+
+fn ended(outcome: &str, reason: Option<&str>) -> PassEnd {
+    PassEnd {
+        outcome: outcome.into(),
+        reason: reason.map(str::to_string),
+        counters: Some("{\"copied\":3,\"journal\":{\"items\":3,\"skipped\":1}}".into()),
+        grade: Some("Perfect".into()),
+        run_id: Some("run-1".into()),
+    }
+}
+
+#[tokio::test]
+async fn an_event_keeps_its_mappings_and_moves_through_its_states() {
+    let (p, _d) = fresh().await;
+    let s = setup(&*p).await;
+    let id = event(&*p, &s, 3600).await;
+    p.add_event_mapping(id, s.b, at(0)).await.unwrap();
+    p.add_event_mapping(id, s.a, at(0)).await.unwrap();
+    let e = p.load_event(s.project, id).await.unwrap().unwrap();
+    assert_eq!(e.state, EventState::Scheduled);
+    let mut want = vec![s.a, s.b];
+    want.sort();
+    assert_eq!(e.mappings, want);
+    assert_eq!(p.load_event(ProjectId::new(), id).await.unwrap(), None);
+    p.remove_event_mapping(id, s.b).await.unwrap();
+    p.update_event(id, "Wave 2", at(7200), true, at(1))
+        .await
+        .unwrap();
+    let e = p.load_event(s.project, id).await.unwrap().unwrap();
+    assert_eq!(
+        (e.name.as_str(), e.start, e.pilot, e.mappings.len()),
+        ("Wave 2", at(7200), true, 1)
+    );
+    // A scheduled event in the future confirms the schedule; a past one does not.
+    assert!(p.schedule_confirmed(s.project, at(10)).await.unwrap());
+    assert!(!p.schedule_confirmed(s.project, at(9000)).await.unwrap());
+    p.set_event_state(id, EventState::Running, None, at(7200))
+        .await
+        .unwrap();
+    assert!(p.schedule_confirmed(s.project, at(9000)).await.unwrap());
+    p.set_event_state(id, EventState::Completed, Some(at(8000)), at(8000))
+        .await
+        .unwrap();
+    // A later state change keeps the completion time.
+    p.set_event_state(id, EventState::Completed, None, at(9000))
+        .await
+        .unwrap();
+    let e = p.load_event(s.project, id).await.unwrap().unwrap();
+    assert_eq!((e.state, e.completed_at), (EventState::Completed, Some(at(8000))));
+    assert_eq!(p.project_events(s.project).await.unwrap().len(), 1);
+    assert_eq!(p.final_report(id).await.unwrap(), None);
+    p.set_final_report(id, "{\"final\":true}").await.unwrap();
+    assert_eq!(
+        p.final_report(id).await.unwrap().as_deref(),
+        Some("{\"final\":true}")
+    );
+    assert_eq!(
+        p.latest_completed_event(s.a).await.unwrap().map(|r| r.0),
+        Some(id.to_string())
+    );
+    assert_eq!(p.mapping_events(s.a).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_pass_ends_once_and_a_succeeded_final_pass_seals_its_mapping() {
+    let (p, _d) = fresh().await;
+    let s = setup(&*p).await;
+    let e = event(&*p, &s, 0).await;
+    p.add_event_mapping(e, s.a, at(0)).await.unwrap();
+    assert!(p.mapping_in_project(s.project, s.a).await.unwrap());
+    assert!(!p.mapping_in_project(ProjectId::new(), s.a).await.unwrap());
+    let first = pass(e, s.a, PassKind::Initial, 1);
+    p.insert_pass(&first).await.unwrap();
+    assert_eq!(p.running_passes().await.unwrap(), vec![(first.id.clone(), e)]);
+    assert_eq!(p.event_tenant(e).await.unwrap(), Some(s.tenant));
+    assert!(p
+        .finish_pass(&first.id, &ended("succeeded", None), at(2))
+        .await
+        .unwrap());
+    // Ended once: a second end (a zombie's) changes nothing.
+    assert!(!p
+        .finish_pass(&first.id, &ended("failed", Some("late")), at(3))
+        .await
+        .unwrap());
+    let got = p.mapping_passes(s.a).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].outcome, PassOutcome::Succeeded);
+    assert_eq!(got[0].run_id.as_deref(), Some("run-1"));
+    assert_eq!(got[0].graded_counts(), (3, 1, 0));
+    assert!(!p.mapping_sealed(s.a).await.unwrap());
+    assert_eq!(p.unsealed_mappings(s.project).await.unwrap(), 2);
+    let fin = pass(e, s.a, PassKind::Final, 5);
+    p.insert_pass(&fin).await.unwrap();
+    p.finish_pass(&fin.id, &ended("succeeded", None), at(6))
+        .await
+        .unwrap();
+    assert!(p.mapping_sealed(s.a).await.unwrap());
+    assert_eq!(p.unsealed_mappings(s.project).await.unwrap(), 1);
+    assert_eq!(p.event_passes(e).await.unwrap().len(), 2);
+    assert_eq!(p.event_mapping_passes(e).await.unwrap().len(), 2);
+    assert!(p.running_passes().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn approvals_are_found_in_their_event_or_for_its_mappings_in_any_event() {
+    let (p, _d) = fresh().await;
+    let s = setup(&*p).await;
+    let (e1, e2) = (event(&*p, &s, 0).await, event(&*p, &s, 0).await);
+    p.add_event_mapping(e1, s.a, at(0)).await.unwrap();
+    p.add_event_mapping(e2, s.a, at(0)).await.unwrap();
+    let who = UserId::new();
+    p.insert_approval(e1, s.a, who, at(4)).await.unwrap();
+    assert_eq!(p.approvals(e2, false).await.unwrap(), vec![]);
+    let any = p.approvals(e2, true).await.unwrap();
+    assert_eq!(
+        any,
+        vec![ApprovalRow {
+            mapping: s.a,
+            by: who,
+            at: at(4)
+        }]
+    );
+    assert_eq!(p.user_is_operator(who).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn an_assessment_runs_then_finishes_and_the_newest_is_latest() {
+    let (p, _d) = fresh().await;
+    let s = setup(&*p).await;
+    p.insert_assessment("as-1", s.project, at(0)).await.unwrap();
+    assert_eq!(p.running_assessments().await.unwrap(), vec!["as-1".to_string()]);
+    p.fail_running_assessment("as-1", at(1)).await.unwrap();
+    p.insert_assessment("as-2", s.project, at(2)).await.unwrap();
+    assert_eq!(
+        p.project_running_assessments(s.project).await.unwrap().len(),
+        1
+    );
+    p.finish_assessment("as-2", "done", Some("{\"ready\":true}"), at(3))
+        .await
+        .unwrap();
+    let latest = p.latest_assessment(s.project).await.unwrap().unwrap();
+    assert_eq!(
+        (latest.id.as_str(), latest.status.as_str(), latest.report.as_deref()),
+        ("as-2", "done", Some("{\"ready\":true}"))
+    );
+    // Offboarding forgets the cached report.
+    p.destroy_assessment_caches(s.project).await.unwrap();
+    assert_eq!(
+        p.latest_assessment(s.project).await.unwrap().unwrap().report,
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_ticket_is_listed_found_in_its_project_and_updated() {
+    let (p, _d) = fresh().await;
+    let s = setup(&*p).await;
+    let e = event(&*p, &s, 0).await;
+    let id = TicketId::new();
+    let row = TicketRow {
+        id: id.to_string(),
+        mapping: s.a.to_string(),
+        event: e.to_string(),
+        title: "missing mail".into(),
+        body: "since Monday".into(),
+        status: "open".into(),
+        created_by: "u".into(),
+        created_at: "2026-01-01T00:00:00.000Z".into(),
+        updated_at: "2026-01-01T00:00:00.000Z".into(),
+    };
+    p.insert_ticket(s.project, &row).await.unwrap();
+    assert_eq!(p.tickets(s.project).await.unwrap(), vec![row.clone()]);
+    assert_eq!(p.mapping_tickets(s.a).await.unwrap(), 1);
+    assert_eq!(p.ticket(ProjectId::new(), id).await.unwrap(), None);
+    p.update_ticket(id, "resolved", "fixed", at(60)).await.unwrap();
+    let got = p.ticket(s.project, id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.status.as_str(), got.body.as_str(), got.updated_at.as_str()),
+        ("resolved", "fixed", "2026-01-01T00:01:00.000Z")
+    );
+}
