@@ -2,6 +2,8 @@
 //! per-message journal (source key → outcome and target uid).
 //!
 //! The [`Store`] trait is the contract; [`SqliteStore`] is the embedded default (one file, WAL, zero setup).
+//! The migration programme's tables have their own traits in [`programme`] (the server holds no SQL), and
+//! reports read the journal through [`JournalReads`].
 //! A PostgreSQL implementation will follow behind the same trait, with its own numbered migrations in
 //! `migrations/postgres`. Migrations are plain SQL files, applied in order and never edited after they land.
 //!

@@ -80,7 +80,7 @@ fn parse_id<T: FromStr<Err = Error>>(s: &str) -> Result<T> {
 }
 
 impl SqliteStore {
-    /// The connection pool, for the programme tables (the server crate keeps their queries).
+    /// The connection pool (shared with [`crate::programme::SqliteProgramme`]; tests use it to inject faults).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }

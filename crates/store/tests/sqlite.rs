@@ -343,3 +343,78 @@ async fn file_journal_is_read_a_directory_at_a_time_and_reports_every_file() {
     store.delete_upload(m.id, "big.bin").await.unwrap();
     assert_eq!(store.load_upload(m.id, "big.bin").await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn reports_read_a_runs_journal_page_by_page_and_count_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("ferry.db"))
+        .await
+        .unwrap();
+    let run = store.create_run("mail", "{}").await.unwrap();
+    let m = store
+        .upsert_mapping("imap://a@h", "imap://a@t", "a@example.com")
+        .await
+        .unwrap();
+    let pass = store
+        .start_pass(m.id, run, PassKind::Initial)
+        .await
+        .unwrap();
+    let inbox = FolderPath::inbox();
+    let mut skipped = item(3, "f3", ItemStatus::Skipped);
+    skipped.reason = Some("too large".into());
+    store
+        .write_items(
+            m.id,
+            pass,
+            &inbox,
+            7,
+            &[
+                item(1, "f1", ItemStatus::Copied),
+                item(2, "f2", ItemStatus::Copied),
+                skipped,
+            ],
+        )
+        .await
+        .unwrap();
+    let passes = store.run_passes(&run.to_string()).await.unwrap();
+    assert_eq!(passes, vec![(pass.to_string(), m.id.to_string())]);
+    assert_eq!(
+        store.run_mapping(&run.to_string()).await.unwrap(),
+        Some(m.id.to_string())
+    );
+    assert_eq!(store.run_mapping("no-such-run").await.unwrap(), None);
+    // Keyset paging: two pages of two, then nothing; every row once, in key order.
+    let (mid, pid) = (m.id.to_string(), pass.to_string());
+    let first = store
+        .mail_items_page(&mid, &pid, ("", -1, -1), 2)
+        .await
+        .unwrap();
+    assert_eq!(first.iter().map(|r| r.uid).collect::<Vec<_>>(), vec![1, 2]);
+    let last = &first[1];
+    let rest = store
+        .mail_items_page(&mid, &pid, (&last.folder, last.uid_validity, last.uid), 2)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(
+        (
+            rest[0].uid,
+            rest[0].status.as_str(),
+            rest[0].reason.as_deref()
+        ),
+        (3, "skipped", Some("too large"))
+    );
+    let counts = store.journal_counts(&mid).await.unwrap();
+    let mut by = counts.by_status.clone();
+    by.sort();
+    assert_eq!(by, vec![("copied".into(), 2), ("skipped".into(), 1)]);
+    assert_eq!(counts.folder_errors, 0);
+    // No file rows for a mail pass.
+    assert!(
+        store
+            .file_items_page(&mid, &pid, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -4,63 +4,20 @@
 use super::{path_id, project_of};
 use crate::auth::Caller;
 use crate::db::{self, Change, Project, changed};
+use crate::programme::events::{load_event, project_events, set_event_state};
 use crate::{ApiError, ApiResult, AppState};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use chrono::{DateTime, Utc};
-use ferry_core::id::{EventId, MappingId, ProjectId};
+use ferry_core::id::{EventId, MappingId};
 use ferry_core::programme::ProjectState;
 use ferry_core::programme::event::{EventKind, EventState};
 use ferry_core::programme::gate::{GatedAction, check_gates};
 use ferry_core::programme::schedule::{self, EventSchedule, ScheduleRequest};
-use ferry_store::programme::{NewEvent, Programme};
+use ferry_store::programme::NewEvent;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-
-pub use ferry_store::programme::Event;
-
-/// One event of `project`.
-pub async fn load_event(
-    store: &dyn Programme,
-    project: ProjectId,
-    id: EventId,
-) -> ApiResult<Event> {
-    store
-        .load_event(project, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no event {id} in this project")))
-}
-
-/// Events of a project (all of them when `states` is empty), oldest first.
-pub async fn project_events(
-    store: &dyn Programme,
-    project: ProjectId,
-    states: &[EventState],
-) -> ApiResult<Vec<Event>> {
-    Ok(store
-        .project_events(project)
-        .await?
-        .into_iter()
-        .filter(|e| states.is_empty() || states.contains(&e.state))
-        .collect())
-}
-
-/// Record an event's new state (checked against its lifecycle).
-pub async fn set_event_state(
-    store: &dyn Programme,
-    event: &Event,
-    to: EventState,
-    now: DateTime<Utc>,
-) -> ApiResult<()> {
-    if event.state == to {
-        return Ok(());
-    }
-    event.state.transition(to)?;
-    let completed = (to == EventState::Completed).then_some(now);
-    store.set_event_state(event.id, to, completed, now).await?;
-    Ok(())
-}
 
 pub async fn list(
     State(st): State<AppState>,

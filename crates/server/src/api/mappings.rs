@@ -3,7 +3,7 @@
 //! CSV corrects the rows it names too: [`super::mapping_import::import`].)
 //!
 //! A changed credential gives the mapping fresh attempts: passes that failed before it no longer count
-//! against the attempt limit ([`crate::scheduler::decision_records`]), so a retry or the scheduler runs it
+//! against the attempt limit ([`crate::programme::passes::decision_records`]), so a retry or the scheduler runs it
 //! again. Removing keeps the movers' journal (what was copied) and the audit log; the mapping's passes,
 //! approvals, place in events and own credentials go with it.
 

@@ -8,30 +8,27 @@
 //! message or file), as JSON or CSV, read from the store a page at a time.
 
 use super::{path_id, project_of};
-use crate::api::events::{Event, load_event, set_event_state};
 use crate::auth::Caller;
-use crate::db::{self, Change, Project, changed};
+use crate::db::{self, Change, changed};
+use crate::programme::events::{load_event, set_event_state};
 use crate::programme::load_mappings;
-use crate::scheduler::{self, MappingStatus, StoredPass};
+use crate::programme::passes::{self, StoredPass};
+use crate::programme::reports::{event_report, when};
+use crate::scheduler;
 use crate::{ApiError, ApiResult, AppState};
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use ferry_core::grade::Grade;
 use ferry_core::id::MappingId;
 use ferry_core::programme::event::{self as event_rule, EventState};
-use ferry_core::programme::pass::{self, EventContext, PassDecision};
+use ferry_core::programme::pass::{self, EventContext};
 use ferry_core::programme::role::Role;
 use ferry_core::programme::{ProjectState, TransactionStatus, Workload};
 use ferry_store::{FileItemLine, JournalReads, MailItemLine};
 use serde::Deserialize;
 use serde_json::{Value, json};
-
-fn when(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
 
 // --- launch, retry, approve -----------------------------------------------------------------------------
 
@@ -103,7 +100,7 @@ async fn start_now(
         .find(|x| x.id == m)
         .ok_or_else(|| ApiError::not_found(format!("no mapping {m} in this project")))?;
     let now = st.clock.now();
-    let history = scheduler::mapping_passes(&*st.programme, m).await?;
+    let history = passes::mapping_passes(&*st.programme, m).await?;
     if retry {
         match history.iter().rev().find(|h| h.event == e.id) {
             Some(last) if last.reason().is_some() => {}
@@ -128,8 +125,8 @@ async fn start_now(
         kind: e.kind,
         start: e.start,
     };
-    let logins = scheduler::logins_supplied(st, &p).await?;
-    let records = scheduler::decision_records(&history, scheduler::logins_changed_at(&logins, m));
+    let logins = passes::logins_supplied(st, &p).await?;
+    let records = passes::decision_records(&history, passes::logins_changed_at(&logins, m));
     let (kind, attempt) = pass::launch(&ctx, &records, now, &st.settings)?;
     let tx = st.programme.begin().await?;
     if e.state != EventState::Running {
@@ -153,7 +150,7 @@ async fn start_now(
     }
     let action = if retry { "pass.retry" } else { "pass.launch" };
     let (pass_id, txn) =
-        scheduler::insert_pass(&*tx, c.actor(), &p, e.id, &mv, kind, attempt, action, now).await?;
+        passes::insert_pass(&*tx, c.actor(), &p, e.id, &mv, kind, attempt, action, now).await?;
     db::touch_project(&*tx, p.id, now).await?;
     tx.commit().await?;
     scheduler::spawn_pass(
@@ -204,8 +201,8 @@ pub async fn approve(
             e.state
         )));
     }
-    let statuses = scheduler::mapping_statuses(&st, &p, &e, now).await?;
-    let outcomes = scheduler::outcomes(&e, &statuses, false);
+    let statuses = passes::mapping_statuses(&st, &p, &e, now).await?;
+    let outcomes = passes::outcomes(&e, &statuses, false);
     let grade = outcomes
         .iter()
         .find(|o| o.mapping == m)
@@ -256,177 +253,6 @@ pub async fn report(
         }
     }
     Ok(Json(event_report(&st, &p, &e, st.clock.now()).await?))
-}
-
-/// What happens next for a mapping, in words.
-fn next_text(e: &Event, d: &PassDecision) -> String {
-    match d {
-        PassDecision::Run { kind, attempt } => format!("{kind} pass due now (attempt {attempt})"),
-        PassDecision::WaitUntil { kind, at } => format!("{kind} due at {}", when(*at)),
-        PassDecision::Running { kind, event } if *event == e.id => {
-            format!("its {kind} pass is running")
-        }
-        PassDecision::Running { kind, event } => {
-            format!("its {kind} pass runs in event {event}; this event waits for it")
-        }
-        PassDecision::Failed {
-            kind,
-            attempts,
-            reason,
-        } => format!(
-            "failed: the {kind} pass failed {attempts} times, the limit; last failure: {reason}"
-        ),
-        PassDecision::Sealed => "sealed: its Final pass succeeded; nothing more is copied".into(),
-    }
-}
-
-fn add_counters(total: &mut Value, c: &Value) {
-    for k in ["discovered", "copied", "skipped", "failed", "bytes"] {
-        let sum = total[k].as_u64().unwrap_or(0) + c[k].as_u64().unwrap_or(0);
-        total[k] = json!(sum);
-    }
-}
-
-/// A mapping's figures as they stand: from its journal after its latest pass — every item any pass
-/// discovered, those on the target (`copied`), skipped, and still outstanding (`failed`: failed, pending, and
-/// a folder that could not be read or written) — else, without a journal, what its passes counted.
-/// `bytes` is what the passes moved.
-fn current_counters(journal: &Value, work: &Value) -> Value {
-    if !journal.is_object() {
-        return work.clone();
-    }
-    let n = |k: &str| journal.get(k).and_then(Value::as_u64).unwrap_or(0);
-    json!({
-        "discovered": n("items") + n("folder_errors"),
-        "copied": n("copied"),
-        "skipped": n("skipped"),
-        "failed": n("failed") + n("pending") + n("folder_errors"),
-        "bytes": work["bytes"].as_u64().unwrap_or(0),
-    })
-}
-
-fn zero_counters() -> Value {
-    json!({ "discovered": 0, "copied": 0, "skipped": 0, "failed": 0, "bytes": 0 })
-}
-
-/// An event's report at `now`: state, grade, totals of its passes, and per mapping the last pass (kind,
-/// outcome, counters, grade), the attempts, whether its skipped items were approved, and what comes next.
-/// The scheduler stores it as the final report when the event completes.
-pub async fn event_report(
-    st: &AppState,
-    p: &Project,
-    e: &Event,
-    now: DateTime<Utc>,
-) -> ApiResult<Value> {
-    let statuses = scheduler::mapping_statuses(st, p, e, now).await?;
-    let tenant = db::load_tenant(&*st.programme, p.tenant).await?;
-    let eligibility = tenant.eligibility(&st.settings);
-    let outcomes = scheduler::outcomes(e, &statuses, false);
-    let approvals = scheduler::approvals(st, p, e, false).await?;
-    let policy = &st.settings.grade;
-    let mut totals = zero_counters();
-    let mut mappings = Vec::new();
-    for s in &statuses {
-        mappings.push(mapping_report(st, e, s, &outcomes, &approvals, &mut totals));
-    }
-    let grade = (!outcomes.is_empty()).then(|| event_rule::event_grade(&outcomes, policy));
-    let completion = e
-        .state
-        .is_finished_round()
-        .then(|| event_rule::completion(&outcomes, &approvals, policy));
-    let completion_text = match e.state {
-        EventState::Completed => Some("completed".to_string()),
-        s if s.is_finished_round() => {
-            Some(match event_rule::complete(s, &outcomes, &approvals, policy) {
-                Ok(_) if e.kind == event_rule::EventKind::Synchronization => {
-                    "the round is over; the event completes when a Completion event has sealed every mapping"
-                        .to_string()
-                }
-                Ok(_) => "ready to complete at the scheduler's next step".to_string(),
-                Err(err) => err.message().to_string(),
-            })
-        }
-        _ => None,
-    };
-    Ok(json!({
-        "final": false,
-        "generated_at": now,
-        "event": {
-            "id": e.id, "name": e.name, "kind": e.kind, "pilot": e.pilot, "start": e.start,
-            "state": e.state, "completed_at": e.completed_at, "mappings": e.mappings.len(),
-        },
-        "project": { "id": p.id, "name": p.name, "workload": p.workload, "state": p.state },
-        "self_service": eligibility.tier.is_self_service(),
-        "notice": eligibility.notice(),
-        "grade": grade.map(|g| g.to_string()),
-        "completion": completion,
-        "completion_text": completion_text,
-        "totals": totals,
-        "mappings": mappings,
-    }))
-}
-
-fn mapping_report(
-    st: &AppState,
-    e: &Event,
-    s: &MappingStatus,
-    outcomes: &[event_rule::MappingOutcome],
-    approvals: &[event_rule::SkippedApproval],
-    totals: &mut Value,
-) -> Value {
-    let mine: Vec<&StoredPass> = s.mine(e.id).collect();
-    // What the passes did, summed: a message that failed in one pass and was copied by the retry is in both.
-    let mut work = zero_counters();
-    for p in &mine {
-        if let Some(c) = &p.counters {
-            add_counters(&mut work, c);
-        }
-    }
-    let outcome = outcomes.iter().find(|o| o.mapping == s.mapping.id);
-    let grade = outcome.map(|o| o.grade(&st.settings.grade));
-    let approved = outcome.is_some_and(|o| {
-        approvals
-            .iter()
-            .any(|a| a.mapping == o.mapping && a.at >= o.finished_at)
-    });
-    let journal = mine
-        .iter()
-        .rev()
-        .find_map(|p| p.counters.as_ref().map(|c| c["journal"].clone()))
-        .unwrap_or(Value::Null);
-    // What is on the target and what is still outstanding (issue 9 item 15).
-    let counters = current_counters(&journal, &work);
-    add_counters(totals, &counters);
-    // While a pass runs: the counters it has reached so far.
-    let live = mine
-        .last()
-        .filter(|p| p.outcome_name() == "running")
-        .and_then(|_| st.workers.progress(s.mapping.id))
-        .map(|p| {
-            json!({
-                "discovered": p.discovered, "copied": p.copied, "skipped": p.skipped, "failed": p.failed,
-                "bytes": p.copied_bytes,
-            })
-        });
-    json!({
-        "mapping": s.mapping.id,
-        "label": s.mapping.label,
-        "live": live,
-        "source": s.mapping.source,
-        "target": s.mapping.target,
-        "last_pass": mine.last().map(|p| p.view()),
-        "passes": mine.len(),
-        "attempts": mine.last().map(|p| p.attempt).unwrap_or(0),
-        "counters": counters,
-        "outstanding": counters["failed"],
-        "pass_totals": work,
-        "journal": journal,
-        "grade": grade.map(|g| g.to_string()),
-        "result": outcome.map(|o| &o.result),
-        "approved": approved,
-        "next": s.decision,
-        "next_text": next_text(e, &s.decision),
-    })
 }
 
 // --- items ----------------------------------------------------------------------------------------------
@@ -546,7 +372,7 @@ pub async fn items(
         .map(|m| (m.id, m.label))
         .collect();
     let mut count = 0u64;
-    for pass in scheduler::event_passes(&*st.programme, e.id).await? {
+    for pass in passes::event_passes(&*st.programme, e.id).await? {
         let Some(run) = &pass.run_id else { continue };
         let engine = st.store.run_passes(run).await?;
         let label = labels.get(&pass.mapping).cloned().unwrap_or_default();

@@ -57,7 +57,7 @@ pub async fn load_secret(
 
 /// Make the mapping's own `slot` credential (`source` or `target`) `new`: stored when it differs from the
 /// one stored (or none is stored, or it expired), deleted when `new` is `None`. Returns whether it changed —
-/// a changed credential gives the mapping fresh attempts (see [`crate::scheduler::decision_records`]).
+/// a changed credential gives the mapping fresh attempts (see [`crate::programme::passes::decision_records`]).
 #[allow(clippy::too_many_arguments)]
 pub async fn replace_secret(
     st: &AppState,

@@ -43,7 +43,7 @@ pub async fn apply_actions(
                 done.push(json!({ "action": "destroy_caches" }));
             }
             Action::ArchiveFinalReport => {
-                let path = crate::scheduler::archive_final_report(st, project).await?;
+                let path = crate::programme::reports::archive_final_report(st, project).await?;
                 done.push(json!({ "action": "archive_final_report", "path": path }));
             }
         }

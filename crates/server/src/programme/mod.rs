@@ -3,8 +3,11 @@
 //! ([`ferry_store::programme`]). Nothing here imports a handler.
 
 pub mod credentials;
+pub mod events;
 pub mod lifecycle;
 pub mod mappings;
+pub mod passes;
+pub mod reports;
 
 pub use credentials::{credential_meta, load_secret, replace_secret, store_secret};
 pub use lifecycle::apply_actions;

@@ -3,7 +3,7 @@
 //!
 //! A project's endpoints are [`FileEndpoint`] URLs (a path, `webdav(s)://`, `sftp://`, `s3://bucket/prefix`);
 //! a mapping is a directory under the source endpoint and one under the target endpoint (see the SPMT
-//! import in [`crate::api::projects`]). Credentials come from the credential store, decrypted only here,
+//! import in [`crate::api::mapping_import`]). Credentials come from the credential store, decrypted only here,
 //! just before the connector opens:
 //! - WebDAV: Basic auth as the endpoint's `username` (or the URL's user) with the secret as password;
 //! - SFTP: the `username` (or the URL's user) with the secret as password, or — when the secret is an

@@ -143,7 +143,10 @@ async fn an_event_keeps_its_mappings_and_moves_through_its_states() {
         .await
         .unwrap();
     let e = p.load_event(s.project, id).await.unwrap().unwrap();
-    assert_eq!((e.state, e.completed_at), (EventState::Completed, Some(at(8000))));
+    assert_eq!(
+        (e.state, e.completed_at),
+        (EventState::Completed, Some(at(8000)))
+    );
     assert_eq!(p.project_events(s.project).await.unwrap().len(), 1);
     assert_eq!(p.final_report(id).await.unwrap(), None);
     p.set_final_report(id, "{\"final\":true}").await.unwrap();
@@ -168,17 +171,22 @@ async fn a_pass_ends_once_and_a_succeeded_final_pass_seals_its_mapping() {
     assert!(!p.mapping_in_project(ProjectId::new(), s.a).await.unwrap());
     let first = pass(e, s.a, PassKind::Initial, 1);
     p.insert_pass(&first).await.unwrap();
-    assert_eq!(p.running_passes().await.unwrap(), vec![(first.id.clone(), e)]);
+    assert_eq!(
+        p.running_passes().await.unwrap(),
+        vec![(first.id.clone(), e)]
+    );
     assert_eq!(p.event_tenant(e).await.unwrap(), Some(s.tenant));
-    assert!(p
-        .finish_pass(&first.id, &ended("succeeded", None), at(2))
-        .await
-        .unwrap());
+    assert!(
+        p.finish_pass(&first.id, &ended("succeeded", None), at(2))
+            .await
+            .unwrap()
+    );
     // Ended once: a second end (a zombie's) changes nothing.
-    assert!(!p
-        .finish_pass(&first.id, &ended("failed", Some("late")), at(3))
-        .await
-        .unwrap());
+    assert!(
+        !p.finish_pass(&first.id, &ended("failed", Some("late")), at(3))
+            .await
+            .unwrap()
+    );
     let got = p.mapping_passes(s.a).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].outcome, PassOutcome::Succeeded);
@@ -225,11 +233,17 @@ async fn an_assessment_runs_then_finishes_and_the_newest_is_latest() {
     let (p, _d) = fresh().await;
     let s = setup(&*p).await;
     p.insert_assessment("as-1", s.project, at(0)).await.unwrap();
-    assert_eq!(p.running_assessments().await.unwrap(), vec!["as-1".to_string()]);
+    assert_eq!(
+        p.running_assessments().await.unwrap(),
+        vec!["as-1".to_string()]
+    );
     p.fail_running_assessment("as-1", at(1)).await.unwrap();
     p.insert_assessment("as-2", s.project, at(2)).await.unwrap();
     assert_eq!(
-        p.project_running_assessments(s.project).await.unwrap().len(),
+        p.project_running_assessments(s.project)
+            .await
+            .unwrap()
+            .len(),
         1
     );
     p.finish_assessment("as-2", "done", Some("{\"ready\":true}"), at(3))
@@ -237,13 +251,21 @@ async fn an_assessment_runs_then_finishes_and_the_newest_is_latest() {
         .unwrap();
     let latest = p.latest_assessment(s.project).await.unwrap().unwrap();
     assert_eq!(
-        (latest.id.as_str(), latest.status.as_str(), latest.report.as_deref()),
+        (
+            latest.id.as_str(),
+            latest.status.as_str(),
+            latest.report.as_deref()
+        ),
         ("as-2", "done", Some("{\"ready\":true}"))
     );
     // Offboarding forgets the cached report.
     p.destroy_assessment_caches(s.project).await.unwrap();
     assert_eq!(
-        p.latest_assessment(s.project).await.unwrap().unwrap().report,
+        p.latest_assessment(s.project)
+            .await
+            .unwrap()
+            .unwrap()
+            .report,
         None
     );
 }
@@ -269,10 +291,16 @@ async fn a_ticket_is_listed_found_in_its_project_and_updated() {
     assert_eq!(p.tickets(s.project).await.unwrap(), vec![row.clone()]);
     assert_eq!(p.mapping_tickets(s.a).await.unwrap(), 1);
     assert_eq!(p.ticket(ProjectId::new(), id).await.unwrap(), None);
-    p.update_ticket(id, "resolved", "fixed", at(60)).await.unwrap();
+    p.update_ticket(id, "resolved", "fixed", at(60))
+        .await
+        .unwrap();
     let got = p.ticket(s.project, id).await.unwrap().unwrap();
     assert_eq!(
-        (got.status.as_str(), got.body.as_str(), got.updated_at.as_str()),
+        (
+            got.status.as_str(),
+            got.body.as_str(),
+            got.updated_at.as_str()
+        ),
         ("resolved", "fixed", "2026-01-01T00:01:00.000Z")
     );
 }

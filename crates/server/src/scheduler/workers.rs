@@ -1,0 +1,441 @@
+//! The worker pool of one process: passes run here, each as a task through the engine
+//! ([`workload::run_pass`]); pause, close and cancel stop them; their ends are recorded fenced on the pass
+//! still running.
+
+use crate::db::{self, Change, Project};
+use crate::programme::MappingView;
+use crate::{ApiError, ApiResult, AppState, workload};
+use ferry_core::grade::Grade;
+use ferry_core::id::{EventId, MappingId, ProjectId, TransactionId};
+use ferry_core::programme::pass::PassOutcome;
+use ferry_core::programme::{PassKind, TransactionStatus};
+use ferry_engine::progress::{Progress, ProgressSnapshot};
+use ferry_store::programme::{PassEnd, graded_counts};
+use ferry_store::{JournalReads, RunStatus};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+/// Passes that run at once in this process (each is one mailbox or one file tree; throughput comes from
+/// many of them, bounded so the store's connections are not exhausted).
+pub const PASS_SLOTS: usize = ferry_core::limits::DEFAULT_CONCURRENCY;
+
+/// One running pass: whose it is and how to stop it.
+struct RunningPass {
+    project: ProjectId,
+    event: EventId,
+    stop: watch::Sender<Option<String>>,
+}
+
+/// Running workers, so pause, close and cancel can stop them.
+pub struct Workers {
+    /// By prog_pass id. A pass is in here from the moment its row is written `running` until its outcome
+    /// is recorded, both under the write lock.
+    running: Mutex<HashMap<String, RunningPass>>,
+    /// Worker tasks not yet awaited (see [`wait_for_workers`]).
+    handles: Mutex<Vec<JoinHandle<()>>>,
+    slots: Arc<Semaphore>,
+    /// Live counters of running passes, by mapping (a mapping never runs two passes at once).
+    progress: Mutex<HashMap<MappingId, Arc<Progress>>>,
+}
+
+/// Keeps a pass's live counters visible to reports until dropped.
+pub struct ProgressGuard<'a> {
+    workers: &'a Workers,
+    mapping: MappingId,
+}
+
+impl Drop for ProgressGuard<'_> {
+    fn drop(&mut self) {
+        self.workers
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.mapping);
+    }
+}
+
+impl Default for Workers {
+    fn default() -> Self {
+        Workers {
+            running: Mutex::new(HashMap::new()),
+            handles: Mutex::new(Vec::new()),
+            slots: Arc::new(Semaphore::new(PASS_SLOTS)),
+            progress: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Workers {
+    /// Stop the project's running passes: each is abandoned where it is (the engine's journal keeps what
+    /// was copied) and recorded failed with reason "stopped: …".
+    pub fn stop_project(&self, project: ProjectId) {
+        self.stop_where(
+            |r| r.project == project,
+            "stopped: the project's workers were stopped (paused, offboarded or closed)",
+        );
+    }
+
+    /// Stop the event's running passes (recorded failed with reason "stopped: …").
+    pub fn stop_event(&self, event: EventId) {
+        self.stop_where(|r| r.event == event, "stopped: the event was cancelled");
+    }
+
+    fn stop_where(&self, pick: impl Fn(&RunningPass) -> bool, reason: &str) {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        for r in running.values().filter(|r| pick(r)) {
+            r.stop.send_if_modified(|cur| {
+                if cur.is_none() {
+                    *cur = Some(reason.to_string());
+                    true
+                } else {
+                    false
+                }
+            });
+        }
+    }
+
+    /// Show `progress` as the live counters of `mapping`'s running pass (in its event's report) until the
+    /// guard is dropped. The workloads call this with the counters they hand to the engine.
+    pub fn track(&self, mapping: MappingId, progress: Arc<Progress>) -> ProgressGuard<'_> {
+        self.progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(mapping, progress);
+        ProgressGuard {
+            workers: self,
+            mapping,
+        }
+    }
+
+    /// The live counters of `mapping`'s running pass, if it has one that reports them.
+    pub fn progress(&self, mapping: MappingId) -> Option<ProgressSnapshot> {
+        self.progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&mapping)
+            .map(|p| p.snapshot())
+    }
+
+    /// How many passes run now.
+    pub fn running(&self) -> usize {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub(crate) fn is_running(&self, pass: &str) -> bool {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(pass)
+    }
+
+    fn register(
+        &self,
+        pass: &str,
+        project: ProjectId,
+        event: EventId,
+    ) -> watch::Receiver<Option<String>> {
+        let (tx, rx) = watch::channel(None);
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                pass.to_string(),
+                RunningPass {
+                    project,
+                    event,
+                    stop: tx,
+                },
+            );
+        rx
+    }
+
+    fn unregister(&self, pass: &str) {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(pass);
+    }
+
+    fn push_handle(&self, h: JoinHandle<()>) {
+        let mut hs = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+        hs.retain(|h| !h.is_finished());
+        hs.push(h);
+    }
+
+    pub(crate) fn take_handles(&self) -> Vec<JoinHandle<()>> {
+        std::mem::take(&mut *self.handles.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// Hand an inserted pass to a worker. Call under the write lock, after the pass row is committed.
+pub fn spawn_pass(
+    st: &AppState,
+    project: Project,
+    event: EventId,
+    mapping: MappingView,
+    pass_id: String,
+    kind: PassKind,
+    txn: TransactionId,
+) {
+    let stop = st.workers.register(&pass_id, project.id, event);
+    tracing::info!(
+        project = %project.name,
+        mapping = %mapping.label,
+        kind = kind.as_str(),
+        pass = %pass_id,
+        event_id = %event,
+        "pass started"
+    );
+    let task_st = st.clone();
+    let h = tokio::spawn(async move {
+        let end = run_worker(&task_st, &project, &mapping, kind, stop).await;
+        if let Err(e) = record_end(
+            &task_st, &project, event, &mapping, &pass_id, kind, txn, end,
+        )
+        .await
+        {
+            tracing::error!(pass = %pass_id, error = %e.message, "cannot record a pass's outcome");
+            // The row stays running; the next tick records it interrupted.
+            task_st.workers.unregister(&pass_id);
+        }
+    });
+    st.workers.push_handle(h);
+}
+
+/// How a worker ended.
+enum WorkerEnd {
+    Ran(ApiResult<workload::PassResult>),
+    Stopped(String),
+}
+
+async fn stopped(stop: &mut watch::Receiver<Option<String>>) -> String {
+    let reason = match stop.wait_for(Option::is_some).await {
+        Ok(r) => Some(r.clone().unwrap_or_default()),
+        Err(_) => None,
+    };
+    match reason {
+        Some(r) => r,
+        // The sender is gone: nobody can stop this pass any more.
+        None => std::future::pending().await,
+    }
+}
+
+async fn run_worker(
+    st: &AppState,
+    project: &Project,
+    mapping: &MappingView,
+    kind: PassKind,
+    mut stop: watch::Receiver<Option<String>>,
+) -> WorkerEnd {
+    let slots = st.workers.slots.clone();
+    let _slot = tokio::select! {
+        s = slots.acquire_owned() => s.ok(),
+        r = stopped(&mut stop) => return WorkerEnd::Stopped(r),
+    };
+    // Dropping the pass future on a stop drops the engine's tasks with it: nothing more is copied, and the
+    // journal keeps what was.
+    tokio::select! {
+        r = workload::run_pass(st, project, mapping, kind) => WorkerEnd::Ran(r),
+        r = stopped(&mut stop) => WorkerEnd::Stopped(r),
+    }
+}
+
+/// Counts of the engine mapping's journal that `run` worked on.
+async fn journal_totals(st: &AppState, run: &str) -> ApiResult<Option<Value>> {
+    let Some(mapping) = st.store.run_mapping(run).await? else {
+        return Ok(None);
+    };
+    let counts = st.store.journal_counts(&mapping).await?;
+    let rows = counts.by_status;
+    let mut j = json!({ "items": 0, "copied": 0, "skipped": 0, "failed": 0, "pending": 0 });
+    let mut items = 0i64;
+    for (status, n) in rows {
+        items += n;
+        let cur = j[status.as_str()].as_i64().unwrap_or(0);
+        j[status.as_str()] = json!(cur + n);
+    }
+    j["items"] = json!(items);
+    // A folder that could not be read or written hides its messages from the counts: each counts as a
+    // failure in the grade until a later pass gets through it.
+    j["folder_errors"] = json!(counts.folder_errors);
+    Ok(Some(j))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record_end(
+    st: &AppState,
+    project: &Project,
+    event: EventId,
+    mapping: &MappingView,
+    pass_id: &str,
+    kind: PassKind,
+    txn: TransactionId,
+    end: WorkerEnd,
+) -> ApiResult<()> {
+    // Outside the lock: the journal counts (reads only).
+    let (outcome, counters, grade, run_id) = match end {
+        WorkerEnd::Stopped(reason) => (PassOutcome::Failed { reason }, None, None, None),
+        WorkerEnd::Ran(Err(e)) => (
+            PassOutcome::Failed {
+                reason: e.message.clone(),
+            },
+            None,
+            None,
+            None,
+        ),
+        WorkerEnd::Ran(Ok(r)) => {
+            let run_id = r.run_id.map(|r| r.to_string());
+            let journal = match &run_id {
+                Some(run) => journal_totals(st, run).await?,
+                None => None,
+            };
+            let mut counters = serde_json::to_value(r.counters)
+                .map_err(|e| ApiError::internal(format!("counters: {e}")))?;
+            counters["journal"] = journal.clone().unwrap_or(Value::Null);
+            let (d, s, f) = graded_counts(&counters);
+            let grade: Grade = st.settings.grade.grade(d, s, f);
+            let outcome = match (r.status, &r.error) {
+                (RunStatus::Failed, e) => PassOutcome::Failed {
+                    reason: e
+                        .clone()
+                        .unwrap_or_else(|| "the pass failed as a whole".into()),
+                },
+                (RunStatus::DoneWithErrors, e) if kind == PassKind::Final => PassOutcome::Failed {
+                    reason: format!(
+                        "{}: a Final pass seals the mapping only when every item was copied or skipped, so it \
+                         is retried",
+                        match (r.counters.failed, e) {
+                            (0, Some(e)) => e.clone(),
+                            (0, None) => "a folder could not be read or written".to_string(),
+                            (n, _) => format!("{n} item(s) failed"),
+                        }
+                    ),
+                },
+                _ => PassOutcome::Succeeded,
+            };
+            (outcome, Some(counters), Some(grade), run_id)
+        }
+    };
+    let _w = st.write.lock().await;
+    let now = st.clock.now();
+    let (name, reason) = match &outcome {
+        PassOutcome::Failed { reason } => ("failed", Some(reason.clone())),
+        PassOutcome::Succeeded => ("succeeded", None),
+        PassOutcome::Running => ("running", None),
+    };
+    let tx = st.programme.begin().await?;
+    let updated = tx
+        .finish_pass(
+            pass_id,
+            &PassEnd {
+                outcome: name.to_string(),
+                reason: reason.clone(),
+                counters: counters.as_ref().map(Value::to_string),
+                grade: grade.map(|g| g.to_string()),
+                run_id: run_id.clone(),
+            },
+            now,
+        )
+        .await?;
+    if updated {
+        db::touch_project(&*tx, project.id, now).await?;
+        db::record(
+            &*tx,
+            db::Actor::Scheduler,
+            Change {
+                tenant: Some(project.tenant),
+                action: "pass.finish",
+                target: format!("event/{event}/mapping/{}/pass/{pass_id}", mapping.id),
+                before: Some(json!({ "outcome": "running" })),
+                after: Some(json!({
+                    "kind": kind, "outcome": name, "reason": reason,
+                    "counters": counters, "grade": grade.map(|g| g.to_string()),
+                })),
+            },
+            TransactionStatus::Completed,
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    st.workers.unregister(pass_id);
+    let status = if name == "succeeded" {
+        TransactionStatus::Completed
+    } else {
+        TransactionStatus::Failed
+    };
+    let detail = match &reason {
+        Some(r) => format!("{kind} pass of {} failed: {r}", mapping.label),
+        None => format!("{kind} pass of {} succeeded", mapping.label),
+    };
+    db::set_transaction(&*st.programme, txn, status, Some(&detail), now).await?;
+    let n = |k: &str| {
+        counters
+            .as_ref()
+            .and_then(|c| c.get(k))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    match &reason {
+        None => tracing::info!(
+            project = %project.name,
+            mapping = %mapping.label,
+            kind = kind.as_str(),
+            copied = n("copied"),
+            skipped = n("skipped"),
+            failed = n("failed"),
+            grade = grade.map(|g| g.to_string()).unwrap_or_default(),
+            pass = %pass_id,
+            event_id = %event,
+            "pass ended"
+        ),
+        Some(r) => tracing::warn!(
+            project = %project.name,
+            mapping = %mapping.label,
+            kind = kind.as_str(),
+            reason = %r,
+            pass = %pass_id,
+            event_id = %event,
+            "pass failed"
+        ),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::id::{EventId, ProjectId};
+
+    #[tokio::test]
+    async fn stopping_a_project_or_an_event_signals_only_its_passes() {
+        let w = Workers::default();
+        let (p1, p2) = (ProjectId::new(), ProjectId::new());
+        let (e1, e2) = (EventId::new(), EventId::new());
+        let mut a = w.register("a", p1, e1);
+        let b = w.register("b", p2, e2);
+        let mut c = w.register("c", p2, EventId::new());
+        w.stop_project(p1);
+        assert_eq!(
+            stopped(&mut a).await,
+            "stopped: the project's workers were stopped (paused, offboarded or closed)"
+        );
+        assert!(b.borrow().is_none());
+        w.stop_event(e2);
+        assert!(
+            b.borrow()
+                .as_deref()
+                .is_some_and(|r| r.contains("cancelled"))
+        );
+        assert!(c.borrow_and_update().is_none());
+        // A second stop keeps the first reason.
+        w.stop_event(e1);
+        assert!(a.borrow().as_deref().is_some_and(|r| r.contains("project")));
+        assert_eq!(w.running(), 3);
+        w.unregister("a");
+        assert_eq!(w.running(), 2);
+    }
+}
