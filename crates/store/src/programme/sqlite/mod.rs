@@ -4,6 +4,7 @@
 mod access;
 mod events;
 mod findings;
+mod mappings;
 mod projects;
 
 use super::{ProgrammeStore, ProgrammeTx};
