@@ -2,10 +2,12 @@
 # Ferry's whole test suite, on a fresh Debian machine.
 #
 # Installs the real servers the tests start when they are missing — from Debian packages: Dovecot (IMAP),
-# rclone (`rclone serve webdav`), OpenSSH (a per-test sshd for SFTP, ssh-keygen, sftp); from PyPI: moto's S3
-# server (`moto[server]`) — as root; otherwise it prints the exact install command and stops. Then it runs
-# the format and lint checks and every test of the workspace. Each test starts its own servers on free
-# loopback ports in temp dirs.
+# rclone (`rclone serve webdav`), OpenSSH (a per-test sshd for SFTP, ssh-keygen, sftp), PostgreSQL; from
+# PyPI: moto's S3 server (`moto[server]`) — as root; otherwise it prints the exact install command and stops.
+# Then it starts a private PostgreSQL cluster for this run (a temp dir, a free loopback port; stopped and
+# removed at the end) and exports its URL as FERRY_TEST_POSTGRES, runs the format and lint checks and every
+# test of the workspace. Each test starts its own servers on free loopback ports in temp dirs; a test that
+# needs PostgreSQL gets a database of its own in the cluster (`ferry_testkit::postgres`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,9 @@ have rclone || missing+=(rclone)
 have sshd || missing+=(openssh-server)
 have ssh-keygen || missing+=(openssh-client)
 have python3 || missing+=(python3)
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+[ -n "$(pg_bin)" ] && [ -x "$(pg_bin)/initdb" ] || missing+=(postgresql)
+have psql || missing+=(postgresql-client)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
@@ -48,6 +53,32 @@ if ! "$python" -c 'import moto.server, flask' >/dev/null 2>&1; then
   # Debian's own python3 refuses system-wide pip installs (PEP 668) unless told otherwise.
   "$python" -m pip install -q 'moto[server]' 2>/dev/null \
     || "$python" -m pip install -q --break-system-packages 'moto[server]'
+fi
+
+# A private PostgreSQL cluster for this run (PostgreSQL refuses to run as root: as root, initdb and pg_ctl
+# run as the `postgres` user). Trust authentication on loopback only; the socket stays in the cluster dir.
+pg_dir=""
+stop_postgres() {
+  if [ -n "$pg_dir" ] && [ -d "$pg_dir" ]; then
+    as_pg "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$pg_dir"
+  fi
+}
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+if [ -z "${FERRY_TEST_POSTGRES:-}" ]; then
+  pg_dir="$(mktemp -d "${TMPDIR:-/tmp}/ferry-pg.XXXXXX")"
+  [ "$(id -u)" -eq 0 ] && chown postgres "$pg_dir"
+  trap stop_postgres EXIT
+  pg_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  if as_pg "$(pg_bin)/initdb" -D "$pg_dir/data" -A trust -U postgres >"$pg_dir/initdb.log" 2>&1 \
+    && as_pg "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 60 \
+         -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null; then
+    export FERRY_TEST_POSTGRES="postgres://postgres@127.0.0.1:$pg_port/postgres"
+    echo "== PostgreSQL for this run: $FERRY_TEST_POSTGRES"
+  else
+    echo "scripts/test.sh: the private PostgreSQL cluster did not start (see $pg_dir/*.log); PostgreSQL tests will be skipped" >&2
+    cat "$pg_dir"/*.log >&2 || true
+  fi
 fi
 
 # Servers' files go to tmpfs when there is one (faster, and no disk noise).

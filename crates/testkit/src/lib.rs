@@ -30,6 +30,7 @@ pub mod http_fault;
 pub mod identity;
 pub mod imap;
 pub mod port;
+pub mod postgres;
 pub mod proxy;
 pub mod s3;
 pub mod sftp;
