@@ -176,10 +176,13 @@ impl MailboxPass<'_> {
         let mut tgt = retry!(policy, "open target", spec.target.open(Access::ReadWrite))
             .map_err(|e| e.with_context("side", "target"))?;
         // Connectors log in lazily: a refused login shows up here, and must say which side refused it.
-        let sfolders = retry!(policy, "list source folders", src.list_folders())
-            .map_err(|e| e.with_context("side", "source"))?;
-        let tfolders = retry!(policy, "list target folders", tgt.list_folders())
-            .map_err(|e| e.with_context("side", "target"))?;
+        // Both sides log in and list at once: a no-op pass is mostly these round trips.
+        let (sfolders, tfolders) = tokio::join!(
+            async { retry!(policy, "list source folders", src.list_folders()) },
+            async { retry!(policy, "list target folders", tgt.list_folders()) },
+        );
+        let sfolders = sfolders.map_err(|e| e.with_context("side", "source"))?;
+        let tfolders = tfolders.map_err(|e| e.with_context("side", "target"))?;
         let selected: Vec<_> = sfolders
             .into_iter()
             .filter(|f| self.opts.filter.selects(&f.path))
@@ -250,14 +253,19 @@ impl MailboxPass<'_> {
             .map_err(|e| e.with_context("target folder", tfolder))?;
             existing.insert(tfolder.clone());
         }
-        let status = retry!(policy, "folder status", src.folder_status(folder))
-            .map_err(|e| e.with_context("folder", folder))?;
+        // Both sides' status and the journal's checkpoint at once (a no-op pass is mostly these waits).
         // The target is the truth: its status says whether the journal still vouches for it.
-        let tstatus = retry!(policy, "target status", tgt.folder_status(tfolder)).map_err(|e| {
+        let (status, tstatus, prev) = tokio::join!(
+            async { retry!(policy, "folder status", src.folder_status(folder)) },
+            async { retry!(policy, "target status", tgt.folder_status(tfolder)) },
+            self.store.folder_state(self.mapping, folder),
+        );
+        let status = status.map_err(|e| e.with_context("folder", folder))?;
+        let tstatus = tstatus.map_err(|e| {
             e.with_context("side", "target")
                 .with_context("target folder", tfolder)
         })?;
-        let prev = self.store.folder_state(self.mapping, folder).await?;
+        let prev = prev?;
 
         // 1. Reconcile what a crash or a cut connection left unconfirmed.
         let mut validities = vec![status.uid_validity];
