@@ -26,6 +26,8 @@ pub enum HashKind {
     Md5,
     Sha1,
     Sha256,
+    /// OneDrive's and SharePoint's content hash (160 bits; carried as lower-case hex like the others).
+    QuickXor,
 }
 
 /// What a file connector can do. Everything is `false`/`None` by default ("unsupported").

@@ -9,7 +9,9 @@
 //!   only separates the path from the host, so `sftp://host/backup` is `backup` *relative to the login
 //!   directory*; write a double slash for an absolute path: `sftp://host//srv/backup` is `/srv/backup`.
 //!   `sftp://host` (or `sftp://host/`) is the login directory itself;
-//! - `s3://bucket[/prefix]` — the S3 endpoint URL, region and keys are options (below or builder calls).
+//! - `s3://bucket[/prefix]` — the S3 endpoint URL, region and keys are options (below or builder calls);
+//! - `onedrive://<upn>/<path>` and `sharepoint://<host>/sites/<site>/<library>/<path>` — Microsoft Graph
+//!   drives, see [`crate::graph::config`].
 //!
 //! URL options (`?name=value&…`): every URL takes `timeout=SECONDS` (default 120); `webdav(s)://` takes
 //! `tls_verify=false` (self-signed test servers only); `s3://` takes `endpoint=http://127.0.0.1:9000`,
@@ -44,6 +46,8 @@ pub enum FileEndpoint {
     WebDav(WebDavConfig),
     Sftp(SftpConfig),
     S3(S3Config),
+    /// A OneDrive or a SharePoint document library, through Microsoft Graph.
+    Graph(crate::graph::config::GraphConfig),
 }
 
 /// A validated WebDAV endpoint.
@@ -350,8 +354,11 @@ impl FileEndpoint {
             }
             "sftp" => parse_sftp(&parsed, options).map(FileEndpoint::Sftp),
             "s3" => parse_s3(&parsed, options).map(FileEndpoint::S3),
+            "onedrive" | "sharepoint" => {
+                crate::graph::config::GraphConfig::parse(text).map(FileEndpoint::Graph)
+            }
             other => Err(Error::config(format!(
-                "endpoint scheme `{other}://` is not a file endpoint; write a path, file:PATH, webdav://, webdavs://, sftp:// or s3://"
+                "endpoint scheme `{other}://` is not a file endpoint; write a path, file:PATH, webdav://, webdavs://, sftp://, s3://, onedrive:// or sharepoint://"
             ))),
         }
     }
@@ -363,6 +370,7 @@ impl FileEndpoint {
             FileEndpoint::WebDav(c) => c.describe(),
             FileEndpoint::Sftp(c) => c.describe(),
             FileEndpoint::S3(c) => c.describe(),
+            FileEndpoint::Graph(c) => c.describe(),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Ferry's file connectors: local paths and mounted shares, WebDAV, SFTP and S3, each implementing
+//! Ferry's file connectors: local paths and mounted shares, WebDAV, SFTP, S3, and OneDrive/SharePoint
+//! through Microsoft Graph, each implementing
 //! [`ferry_core::file::FileConnector`]; [`open_files`] turns an endpoint (parsed from a path or a URL such
 //! as `webdav://127.0.0.1:8080/share` or `s3://bucket/prefix`) into one.
 //!
@@ -28,7 +29,9 @@
 
 pub mod config;
 pub mod fs;
+pub mod graph;
 pub mod http;
+pub mod quickxor;
 pub mod s3;
 pub mod sftp;
 pub mod webdav;
@@ -40,7 +43,8 @@ use ferry_core::{Error, ErrorKind};
 use std::sync::Arc;
 
 /// Open a connector for `endpoint`. Local directories are checked now (and created for a read-write
-/// target); WebDAV and S3 connect on the first call; SFTP connects and logs in now.
+/// target); WebDAV and S3 connect on the first call; SFTP connects and logs in now; Graph resolves the
+/// drive now (a OneDrive not provisioned yet fails here).
 pub async fn open_files(
     endpoint: &FileEndpoint,
     access: Access,
@@ -54,6 +58,9 @@ pub async fn open_files(
             Arc::new(sftp::SftpConnector::connect(cfg.clone(), access).await?)
         }
         FileEndpoint::S3(cfg) => Arc::new(s3::S3Connector::new(cfg.clone(), access)?),
+        FileEndpoint::Graph(cfg) => {
+            Arc::new(graph::GraphConnector::open(cfg.clone(), access).await?)
+        }
     })
 }
 
