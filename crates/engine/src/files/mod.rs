@@ -66,7 +66,7 @@ impl FileOpener for FileEndpoint {
     }
 
     fn is_cloud(&self) -> bool {
-        matches!(self, FileEndpoint::S3(_))
+        matches!(self, FileEndpoint::S3(_) | FileEndpoint::Graph(_))
     }
 
     fn connection_key(&self) -> String {
@@ -88,6 +88,8 @@ impl FileOpener for FileEndpoint {
                 ),
                 None => format!("s3:{}", c.region),
             },
+            // One drive is one stream of requests; the tenant's pace is kept by the connector.
+            FileEndpoint::Graph(c) => format!("graph:{}", c.describe()),
         }
     }
 }

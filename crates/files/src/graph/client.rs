@@ -194,7 +194,16 @@ impl Graph {
                 b = b.header(k, v.clone());
             }
             if req.auth {
-                let token = self.token.token().await?;
+                let token = match self.token.token().await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        self.tenant.unanswered();
+                        if let Some(d) = self.drive.get() {
+                            d.unanswered();
+                        }
+                        return Err(e);
+                    }
+                };
                 let mut v =
                     HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
                         Error::new(
@@ -214,9 +223,19 @@ impl Graph {
             if let Some(t) = timeout {
                 b = b.timeout(t);
             }
-            let resp = b.send().await.map_err(|e| transport_error(e, what))?;
+            let resp = match b.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.tenant.unanswered();
+                    if let Some(d) = self.drive.get() {
+                        d.unanswered();
+                    }
+                    return Err(transport_error(e, what));
+                }
+            };
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED && req.auth && !refreshed {
+                self.on_answer(resp.headers());
                 // The token may have expired mid-pass: ask for a fresh one, once.
                 self.token.invalidate();
                 refreshed = true;

@@ -33,6 +33,11 @@ struct State {
     last: Option<Instant>,
     /// Throttling answers in a row without a hint (for the backoff).
     unhinted: u32,
+    /// Requests let through and not answered yet.
+    in_flight: u64,
+    /// Requests the service's `RateLimit-Remaining` still allows before its `RateLimit-Reset`, less
+    /// those in flight; when it reaches 0, nothing leaves until the reset.
+    allowance: Option<(u64, Instant)>,
 }
 
 /// See the module docs.
@@ -49,6 +54,8 @@ impl Default for Pacer {
                 spacing: Duration::ZERO,
                 last: None,
                 unhinted: 0,
+                in_flight: 0,
+                allowance: None,
             }),
         }
     }
@@ -74,8 +81,17 @@ impl Pacer {
                 if let Some(last) = s.last {
                     at = at.max(last + s.spacing);
                 }
+                match s.allowance {
+                    Some((_, reset)) if reset <= now => s.allowance = None,
+                    Some((0, reset)) => at = at.max(reset),
+                    _ => {}
+                }
                 if at <= now {
                     s.last = Some(now);
+                    s.in_flight += 1;
+                    if let Some((n, _)) = &mut s.allowance {
+                        *n -= 1;
+                    }
                     return;
                 }
                 at
@@ -88,6 +104,9 @@ impl Pacer {
     /// backoff when the answer had no hint), and the gap between requests grows.
     pub fn throttled(&self, retry_after: Option<Duration>) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.in_flight = s.in_flight.saturating_sub(1);
+        // The window starts afresh after the wait; its budget is learnt again from the answers.
+        s.allowance = None;
         let wait = match retry_after {
             Some(d) => {
                 s.unhinted = 0;
@@ -105,7 +124,17 @@ impl Pacer {
     /// A successful answer: read its `RateLimit-*` headers, and let the gap shrink.
     pub fn answered(&self, headers: &HeaderMap) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.in_flight = s.in_flight.saturating_sub(1);
         s.unhinted = 0;
+        if let Some((remaining, reset)) = rate_limit(headers) {
+            // What the service still allows, less what is on its way to it.
+            let left = remaining.saturating_sub(s.in_flight);
+            let until = Instant::now() + reset;
+            s.allowance = Some(match s.allowance {
+                Some((n, r)) if r > Instant::now() => (n.min(left), r.max(until)),
+                _ => (left, until),
+            });
+        }
         s.spacing = s.spacing.mul_f64(0.9);
         if s.spacing < Duration::from_micros(100) {
             s.spacing = Duration::ZERO;
@@ -115,10 +144,25 @@ impl Pacer {
         }
     }
 
+    /// A request let through by [`Pacer::wait`] got no answer (a dropped connection).
+    pub fn unanswered(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.in_flight = s.in_flight.saturating_sub(1);
+    }
+
     /// The gap currently kept between requests (for tests and logs).
     pub fn spacing(&self) -> Duration {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).spacing
     }
+}
+
+/// `RateLimit-Remaining` and `RateLimit-Reset`, when the answer has them.
+fn rate_limit(h: &HeaderMap) -> Option<(u64, Duration)> {
+    let num = |name: &str| -> Option<u64> { h.get(name)?.to_str().ok()?.trim().parse().ok() };
+    Some((
+        num("ratelimit-remaining")?,
+        Duration::from_secs(num("ratelimit-reset")?),
+    ))
 }
 
 /// The gap that makes the remaining budget last until the reset, once less than a fifth is left.
@@ -164,6 +208,26 @@ mod tests {
         plenty.insert("ratelimit-limit", HeaderValue::from_static("100"));
         p.answered(&plenty);
         assert!(p.spacing() < Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_stop_when_the_reported_allowance_is_used_up_until_the_reset() {
+        let p = Pacer::default();
+        p.wait().await;
+        let mut h = HeaderMap::new();
+        h.insert("ratelimit-limit", HeaderValue::from_static("10"));
+        h.insert("ratelimit-remaining", HeaderValue::from_static("2"));
+        h.insert("ratelimit-reset", HeaderValue::from_static("5"));
+        p.answered(&h);
+        let t0 = Instant::now();
+        p.wait().await;
+        p.wait().await;
+        assert!(Instant::now() - t0 < Duration::from_secs(5));
+        p.wait().await;
+        assert!(
+            Instant::now() - t0 >= Duration::from_secs(5),
+            "the third waits for the reset"
+        );
     }
 
     #[test]

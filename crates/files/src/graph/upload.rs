@@ -113,6 +113,10 @@ pub async fn write(
         }
         return simple(c, path, full, size, mtime, bytes, &what).await;
     }
+    if size <= c.cfg.chunk {
+        return single_fragment(c, path, full, size, mtime, data, &what).await;
+    }
+    // Several fragments: the source cannot be read twice, so a file already there is settled before.
     let url = match open_session(c, path, full, size, mtime, &what).await? {
         Ok(url) => url,
         Err(same) => return Ok(same),
@@ -124,6 +128,59 @@ pub async fn write(
             Err(e)
         }
     }
+}
+
+/// A file of one fragment: the session is opened with `fail` and the fragment, held in memory, is sent
+/// again to a `replace` session guarded by `If-Match` when the commit meets a file to replace.
+async fn single_fragment(
+    c: &GraphConnector,
+    path: &str,
+    full: &str,
+    size: u64,
+    mtime: Option<DateTime<Utc>>,
+    mut data: FileReader,
+    what: &str,
+) -> Result<FileEntry> {
+    let bytes = read_exact(&mut data, size, what).await?;
+    if has_more(&mut data).await? {
+        return Err(longer(what, size));
+    }
+    let mut replace: Option<String> = None;
+    for _ in 0..2 {
+        let url = match create_session(c, full, mtime, replace.as_deref(), what).await? {
+            Start::Url(u) => u,
+            Start::Stale => return Err(changed_on_target(what)),
+            Start::Taken => match conflict(c, path, full, size, mtime, what).await? {
+                Conflict::Same(e) => return Ok(e),
+                Conflict::Replace(etag) => {
+                    replace = Some(etag);
+                    continue;
+                }
+            },
+        };
+        let sent = put_fragment(c, path, full, &url, 0, size, bytes.clone(), mtime, what).await;
+        match sent {
+            Ok(Sent::Done(item)) => return Ok(item.entry(join(parent(path), &item.name))),
+            Ok(Sent::More) => {
+                cancel(c, &url).await;
+                return Err(Error::new(
+                    ErrorKind::Protocol,
+                    format!("{what}: the session took every byte but did not commit the file"),
+                )
+                .permanent());
+            }
+            Ok(Sent::Conflict(Conflict::Same(e))) => return Ok(e),
+            Ok(Sent::Conflict(Conflict::Replace(etag))) if replace.is_none() => {
+                replace = Some(etag)
+            }
+            Ok(Sent::Conflict(Conflict::Replace(_))) => return Err(changed_on_target(what)),
+            Err(e) => {
+                cancel(c, &url).await;
+                return Err(e);
+            }
+        }
+    }
+    Err(changed_on_target(what))
 }
 
 fn longer(what: &str, size: u64) -> Error {
@@ -308,7 +365,14 @@ async fn open_session(
     mtime: Option<DateTime<Utc>>,
     what: &str,
 ) -> Result<std::result::Result<String, FileEntry>> {
-    match create_session(c, full, mtime, None, what).await? {
+    // Graph may report a taken name only at commit, after every fragment: look first.
+    let taken = c.get_item(full).await?.is_some();
+    let start = if taken {
+        Start::Taken
+    } else {
+        create_session(c, full, mtime, None, what).await?
+    };
+    match start {
         Start::Url(u) => Ok(Ok(u)),
         Start::Stale => Err(changed_on_target(what)),
         Start::Taken => match conflict(c, path, full, size, mtime, what).await? {
@@ -354,6 +418,8 @@ enum Sent {
     More,
     /// `200`/`201`: the file is committed.
     Done(DriveItem),
+    /// `409` at the commit: a file of this name is there.
+    Conflict(Conflict),
 }
 
 /// `PUT` one fragment (`bytes` at `offset` of `total`) to the upload URL, without the token. A dropped
@@ -394,17 +460,9 @@ async fn put_fragment(
                 StatusCode::OK | StatusCode::CREATED => return Ok(Sent::Done(a.json(what)?)),
                 StatusCode::CONFLICT => {
                     // The commit met a file of this name (conflictBehavior fail).
-                    return match conflict(c, path, full, total, mtime, what).await? {
-                        Conflict::Same(_) => {
-                            let item = c.get_item(full).await?.ok_or_else(|| Error::new(ErrorKind::Io, format!("{what}: the file vanished after its commit")).temporary())?;
-                            Ok(Sent::Done(item))
-                        }
-                        Conflict::Replace(_) => Err(Error::new(
-                            ErrorKind::Rejected,
-                            format!("{what}: another file of this name appeared on the target during the upload; not overwritten"),
-                        )
-                        .permanent()),
-                    };
+                    return Ok(Sent::Conflict(
+                        conflict(c, path, full, total, mtime, what).await?,
+                    ));
                 }
                 StatusCode::RANGE_NOT_SATISFIABLE => None,
                 StatusCode::NOT_FOUND => {
@@ -494,6 +552,10 @@ async fn send_all(
                     format!("{what}: the session took every byte but did not commit the file"),
                 )
                 .permanent());
+            }
+            Sent::Conflict(Conflict::Same(e)) => return Ok(e),
+            Sent::Conflict(Conflict::Replace(_)) => {
+                return Err(appeared(what));
             }
             Sent::Done(item) => {
                 if offset + len < size {
@@ -610,6 +672,14 @@ impl ResumableUpload for GraphConnector {
         .await?
         {
             Sent::More => Ok(()),
+            Sent::Conflict(Conflict::Same(entry)) => {
+                self.committed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(url.to_owned(), entry);
+                Ok(())
+            }
+            Sent::Conflict(Conflict::Replace(_)) => Err(appeared(&what)),
             Sent::Done(item) => {
                 let entry = item.entry(join(parent(&state.path), &item.name));
                 self.committed
@@ -671,6 +741,14 @@ fn split_state(state: &UploadState) -> Result<(u64, Option<DateTime<Utc>>, &str)
         .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0));
     let url = it.next().filter(|u| !u.is_empty()).ok_or_else(bad)?;
     Ok((chunk, mtime, url))
+}
+
+fn appeared(what: &str) -> Error {
+    Error::new(
+        ErrorKind::Rejected,
+        format!("{what}: another file of this name appeared on the target during the upload; not overwritten"),
+    )
+    .permanent()
 }
 
 #[cfg(test)]

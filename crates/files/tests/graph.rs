@@ -1,0 +1,386 @@
+//! `GraphConnector` against the Graph emulator in `ferry_testkit::graph` (written from Microsoft's
+//! documentation, not from this connector): the file conformance suite, then Graph's own behaviours —
+//! drive resolution, upload sessions resumed at the first missing byte, `409` settled by the
+//! never-overwrite rules, case collisions, throttling honoured to the request.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure with a message
+
+use async_trait::async_trait;
+use chrono::{TimeZone, Utc};
+use ferry_core::ErrorKind;
+use ferry_core::file::{FileConnector, FileReader};
+use ferry_core::mail::Access;
+use ferry_files::graph::GraphConnector;
+use ferry_files::graph::config::GraphConfig;
+use ferry_testkit::file_conformance::{FileConformanceFactory, run_file_conformance};
+use ferry_testkit::graph::{GraphEmulator, GraphOptions, ThrottleOptions};
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+
+/// The conformance suite measures the process's memory while it streams a big file: it runs alone.
+static MEMORY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+const UPN: &str = "alice@contoso.com";
+/// Small fragments (2 × 320 KiB) so multi-fragment uploads stay small in tests.
+const CHUNK: u64 = 655_360;
+
+fn reader(bytes: &[u8]) -> FileReader {
+    Box::new(std::io::Cursor::new(bytes.to_vec()))
+}
+
+fn cfg(emu: &GraphEmulator, endpoint: &str) -> GraphConfig {
+    let sep = if endpoint.contains('?') { '&' } else { '?' };
+    GraphConfig::parse(&format!(
+        "{endpoint}{sep}graph={}&chunk={CHUNK}",
+        emu.base_url()
+    ))
+    .unwrap()
+}
+
+async fn open(emu: &GraphEmulator, endpoint: &str, access: Access) -> GraphConnector {
+    GraphConnector::open_with_token(cfg(emu, endpoint), &emu.token(), access)
+        .await
+        .unwrap()
+}
+
+async fn read_all(c: &dyn FileConnector, path: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    c.read(path)
+        .await
+        .unwrap()
+        .read_to_end(&mut out)
+        .await
+        .unwrap();
+    out
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32 * 31 + u32::from(seed)) as u8)
+        .collect()
+}
+
+struct Factory {
+    emu: GraphEmulator,
+    endpoint: String,
+}
+
+#[async_trait]
+impl FileConformanceFactory for Factory {
+    async fn open(&self, access: Access) -> ferry_core::Result<Box<dyn FileConnector>> {
+        let c = GraphConnector::open_with_token(
+            cfg(&self.emu, &self.endpoint),
+            &self.emu.token(),
+            access,
+        )
+        .await?;
+        Ok(Box::new(c))
+    }
+
+    fn excluded_name_chars(&self) -> Vec<(char, String)> {
+        // "Restrictions and limitations in OneDrive and SharePoint": these characters are refused in
+        // names (Ferry's target rules map them before a file reaches the connector).
+        ['"', '*', ':', '<', '>', '?', '\\', '|']
+            .into_iter()
+            .map(|c| {
+                (
+                    c,
+                    "OneDrive and SharePoint refuse this character in names".to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn refused_name(&self, name: &str) -> Option<String> {
+        (name.starts_with(' ') || name.ends_with(' ')).then(|| {
+            "OneDrive and SharePoint refuse leading and trailing spaces in names".to_owned()
+        })
+    }
+
+    fn large_file_size(&self) -> u64 {
+        64 * 1024 * 1024
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn onedrive_connector_passes_the_file_conformance_suite() {
+    let _alone = MEMORY.write().await;
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    emu.add_user(UPN);
+    run_file_conformance(&Factory {
+        emu,
+        endpoint: format!("onedrive://{UPN}/Conformance"),
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_sharepoint_library_is_found_by_site_and_name_and_written_into() {
+    let _shared = MEMORY.read().await;
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    let (site, _) = emu.add_site("contoso.sharepoint.com", "Marketing");
+    let archive = emu.add_library(&site, "Archive").unwrap();
+    let c = open(
+        &emu,
+        "sharepoint://contoso.sharepoint.com/sites/Marketing/archive/In",
+        Access::ReadWrite,
+    )
+    .await;
+    let t = Utc.with_ymd_and_hms(2021, 3, 4, 5, 6, 7).unwrap();
+    c.write("a/b.txt", 5, Some(t), reader(b"hello"))
+        .await
+        .unwrap();
+    assert_eq!(emu.read_file(&archive, "In/a/b.txt").unwrap(), b"hello");
+    let item = emu
+        .items(&archive)
+        .into_iter()
+        .find(|i| i.path == "In/a/b.txt")
+        .unwrap();
+    assert_eq!(
+        item.fs_modified, t,
+        "fileSystemInfo carries the source's time"
+    );
+    let e = c.stat("a/b.txt").await.unwrap().unwrap();
+    assert_eq!((e.size, e.mtime), (5, Some(t)));
+    let err = GraphConnector::open_with_token(
+        cfg(
+            &emu,
+            "sharepoint://contoso.sharepoint.com/sites/Marketing/Nope",
+        ),
+        &emu.token(),
+        Access::ReadWrite,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(
+        err.message().contains("Archive") && err.message().contains("Documents"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_unprovisioned_onedrive_is_reported_with_the_fix() {
+    let _shared = MEMORY.read().await;
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    emu.add_unprovisioned_user("bob@contoso.com");
+    let err = GraphConnector::open_with_token(
+        cfg(&emu, "onedrive://bob@contoso.com/x"),
+        &emu.token(),
+        Access::ReadWrite,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    let m = err.message();
+    assert!(
+        m.contains("not provisioned yet") && m.contains("Request-SPOPersonalSite"),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_an_auth_error_that_names_the_permissions_and_never_the_token() {
+    let _shared = MEMORY.read().await;
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    emu.add_user(UPN);
+    let err = GraphConnector::open_with_token(
+        cfg(&emu, &format!("onedrive://{UPN}")),
+        "eyJ.not-a-real.token",
+        Access::ReadWrite,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth);
+    assert!(err.message().contains("Files.ReadWrite.All"), "{err}");
+    assert!(!err.to_string().contains("not-a-real"), "{err}");
+}
+
+#[tokio::test]
+async fn large_files_go_in_fragments_without_the_token_and_listings_carry_quickxorhash() {
+    let _shared = MEMORY.read().await;
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    let drive = emu.add_user(UPN);
+    let c = open(&emu, &format!("onedrive://{UPN}/Big"), Access::ReadWrite).await;
+    let data = pattern(3 * CHUNK as usize + 1234, 7);
+    let t = Utc.with_ymd_and_hms(2020, 1, 2, 3, 4, 5).unwrap();
+    let e = c
+        .write("f.bin", data.len() as u64, Some(t), reader(&data))
+        .await
+        .unwrap();
+    assert_eq!(e.size, data.len() as u64);
+    assert_eq!(emu.read_file(&drive, "Big/f.bin").unwrap(), data);
+    let s = emu.sessions();
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].accepted.len(), 4, "{:?}", s[0].accepted);
+    assert!(s[0].refused.is_empty(), "{:?}", s[0].refused);
+    let want = ferry_files::quickxor::to_hex(&ferry_files::quickxor::digest(&data));
+    let listed = c.list("", None).await.unwrap().entries;
+    assert_eq!(listed[0].hash.as_deref(), Some(want.as_str()));
+    assert_eq!(read_all(&c, "f.bin").await, data);
+}
+
+#[tokio::test]
+async fn a_dropped_fragment_is_resumed_at_the_first_missing_byte() {
+    let _shared = MEMORY.read().await;
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    let drive = emu.add_user(UPN);
+    let c = open(&emu, &format!("onedrive://{UPN}"), Access::ReadWrite).await;
+    let data = pattern(4 * CHUNK as usize, 3);
+    // Upload two parts through the resumable interface, as the engine does, then "crash".
+    let ru = c.resumable().unwrap();
+    let state = ru.begin("r.bin", data.len() as u64, None).await.unwrap();
+    for n in 1..=2u32 {
+        let part = &data[(n as usize - 1) * CHUNK as usize..n as usize * CHUNK as usize];
+        ru.put_part(&state, n, CHUNK, reader(part)).await.unwrap();
+    }
+    // A new connector (a new process) asks the session where it stands.
+    let c2 = open(&emu, &format!("onedrive://{UPN}"), Access::ReadWrite).await;
+    let ru2 = c2.resumable().unwrap();
+    assert_eq!(ru2.parts_done(&state).await.unwrap(), vec![1, 2]);
+    // The third fragment's connection is cut half-way: the connector asks and sends it again.
+    emu.drop_next_upload_after(1000);
+    for n in 3..=4u32 {
+        let part = &data[(n as usize - 1) * CHUNK as usize..n as usize * CHUNK as usize];
+        ru2.put_part(&state, n, CHUNK, reader(part)).await.unwrap();
+    }
+    let e = ru2.complete(&state).await.unwrap();
+    assert_eq!(e.size, data.len() as u64);
+    assert_eq!(emu.read_file(&drive, "r.bin").unwrap(), data);
+    let s = &emu.sessions()[0];
+    let starts: Vec<u64> = s.accepted.iter().map(|a| a.0).collect();
+    assert_eq!(
+        starts,
+        vec![0, CHUNK, 2 * CHUNK, 3 * CHUNK],
+        "each range accepted once, in order"
+    );
+}
+
+#[tokio::test]
+async fn an_abandoned_upload_is_cancelled() {
+    let _shared = MEMORY.read().await;
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    emu.add_user(UPN);
+    let c = open(&emu, &format!("onedrive://{UPN}"), Access::ReadWrite).await;
+    let ru = c.resumable().unwrap();
+    let state = ru.begin("x.bin", 3 * CHUNK, None).await.unwrap();
+    ru.abort(&state).await.unwrap();
+    assert_eq!(
+        ru.parts_done(&state).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    // A write whose source comes up short cancels its session too.
+    let err = c
+        .write(
+            "short.bin",
+            2 * CHUNK,
+            Some(Utc::now()),
+            reader(&pattern(CHUNK as usize, 1)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected);
+    assert!(
+        emu.sessions()
+            .iter()
+            .all(|s| s.status != ferry_testkit::graph::SessionStatus::Open),
+        "{:?}",
+        emu.sessions()
+    );
+    assert_eq!(emu.stats().upload_url_with_authorization, 0);
+}
+
+#[tokio::test]
+async fn a_name_conflict_adopts_ferrys_own_copy_and_refuses_a_case_collision() {
+    let _shared = MEMORY.read().await;
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    let drive = emu.add_user(UPN);
+    let c = open(&emu, &format!("onedrive://{UPN}"), Access::ReadWrite).await;
+    let t = Utc.with_ymd_and_hms(2022, 2, 2, 2, 2, 2).unwrap();
+    c.write("Report.docx", 3, Some(t), reader(b"one"))
+        .await
+        .unwrap();
+    // The same file again (an answer lost before): taken as written, nothing sent twice.
+    let before = emu.items(&drive);
+    let e = c
+        .write("Report.docx", 3, Some(t), reader(b"one"))
+        .await
+        .unwrap();
+    assert_eq!(e.size, 3);
+    assert_eq!(
+        emu.items(&drive),
+        before,
+        "Ferry's own file is taken as it is, not rewritten"
+    );
+    // Another source file differing only by case: refused with the reason, the first untouched.
+    let err = c
+        .write("report.docx", 5, Some(t), reader(b"other"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Rejected);
+    assert!(err.message().contains("case-insensitively"), "{err}");
+    assert_eq!(emu.read_file(&drive, "Report.docx").unwrap(), b"one");
+    // A changed source over Ferry's own untouched copy (the engine's decision): replaced.
+    c.write(
+        "Report.docx",
+        3,
+        Some(t + chrono::Duration::hours(1)),
+        reader(b"two"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(emu.read_file(&drive, "Report.docx").unwrap(), b"two");
+}
+
+#[tokio::test]
+async fn throttling_is_honoured_with_no_request_before_retry_after() {
+    let _shared = MEMORY.read().await;
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    emu.add_user(UPN);
+    let c =
+        std::sync::Arc::new(open(&emu, &format!("onedrive://{UPN}/T"), Access::ReadWrite).await);
+    c.create_dir("").await.unwrap();
+    // Injected 429s with Retry-After: waited out and retried inside the connector.
+    emu.fail_next(2, 429, Some(1));
+    c.write("first.txt", 1, None, reader(b"1")).await.unwrap();
+    assert_eq!(emu.stats().injected_failures, 2);
+    // A budget of 60 requests a second, 8 writers at once: the RateLimit-* headers (from 80 % on) make
+    // the connector stop before the budget is spent, and nothing arrives while a Retry-After stands.
+    emu.set_throttle(Some(ThrottleOptions::per_tenant(
+        60,
+        Duration::from_secs(1),
+    )));
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            for j in 0..25 {
+                let body = format!("file {i} {j}");
+                c.write(
+                    &format!("f{i}-{j}.txt"),
+                    body.len() as u64,
+                    None,
+                    reader(body.as_bytes()),
+                )
+                .await
+                .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let stats = emu.stats();
+    assert_eq!(stats.requests_before_retry_after, 0, "{stats:?}");
+    let mut n = 0;
+    let mut next = None;
+    loop {
+        let p = c.list("", next).await.unwrap();
+        n += p.entries.len();
+        match p.next {
+            Some(t) => next = Some(t),
+            None => break,
+        }
+    }
+    assert_eq!(n, 201);
+}
