@@ -37,8 +37,9 @@ pub enum FilesCommand {
 /// Endpoints and credentials for both sides.
 #[derive(Args, Debug, Clone)]
 pub struct Sides {
-    /// Source: a path (or mounted share), webdav://host:port/path, webdavs://…, sftp://user@host:port/path
-    /// or s3://bucket/prefix?endpoint=URL&region=R. Not needed with --mapping.
+    /// Source: a path (or mounted share), webdav://host:port/path, webdavs://…, sftp://user@host:port/path,
+    /// s3://bucket/prefix?endpoint=URL&region=R, onedrive://UPN/path or
+    /// sharepoint://HOST/sites/SITE/LIBRARY/path. Not needed with --mapping.
     pub source: Option<String>,
     /// Target: same forms as the source. Not needed with --mapping.
     pub target: Option<String>,
@@ -94,6 +95,17 @@ pub struct Credentials {
     /// folder that contains them (a loop) stay skipped either way.
     #[arg(long, short = 'L')]
     pub copy_links: bool,
+    /// OAuth2 access token for a OneDrive/SharePoint source (it cannot be refreshed: for long runs use
+    /// the app's credentials).
+    #[arg(long, env = "FERRY_SOURCE_TOKEN", hide_env_values = true)]
+    pub source_oauth_token: Option<String>,
+    /// OAuth2 access token for a OneDrive/SharePoint target, for Microsoft Graph.
+    #[arg(long, env = "FERRY_TARGET_TOKEN", hide_env_values = true)]
+    pub target_oauth_token: Option<String>,
+    /// Microsoft Graph base URL for onedrive:// and sharepoint:// endpoints that do not set `?graph=`
+    /// (sovereign clouds, e.g. https://graph.microsoft.us/v1.0). Default https://graph.microsoft.com/v1.0.
+    #[arg(long, env = "FERRY_GRAPH_URL", value_name = "URL")]
+    pub graph_url: Option<String>,
 }
 
 /// Which files and how.
@@ -144,7 +156,8 @@ pub struct VerifyArgs {
     pub sides: Sides,
     #[command(flatten)]
     pub select: Selection,
-    /// Read both sides and compare SHA-256 of every file (slow, strongest).
+    /// Read both sides and compare SHA-256 of every file (slow, strongest). On OneDrive/SharePoint only the
+    /// source is read: its QuickXorHash is compared with the one the target reports (no download).
     #[arg(long)]
     pub checksum: bool,
 }
@@ -212,6 +225,15 @@ fn endpoint(text: &str, side: Side, c: &Credentials) -> Result<FileEndpoint> {
         Side::Target => "target",
     };
     let ep = FileEndpoint::parse(text).map_err(|e| Error::config(format!("{name}: {e}")))?;
+    with_credentials(ep, side, c)
+}
+
+/// Give an endpoint the credentials of its side.
+fn with_credentials(ep: FileEndpoint, side: Side, c: &Credentials) -> Result<FileEndpoint> {
+    let name = match side {
+        Side::Source => "source",
+        Side::Target => "target",
+    };
     let (user, password, key, access, secret) = match side {
         Side::Source => (
             &c.source_user,
@@ -276,7 +298,57 @@ fn endpoint(text: &str, side: Side, c: &Credentials) -> Result<FileEndpoint> {
                 }
             }
         }
+        FileEndpoint::Graph(cfg) => FileEndpoint::Graph(graph_credentials(cfg, side, c)?),
     })
+}
+
+/// A Graph endpoint's token source and base URL.
+fn graph_credentials(
+    mut cfg: ferry_files::graph::config::GraphConfig,
+    side: Side,
+    c: &Credentials,
+) -> Result<ferry_files::graph::config::GraphConfig> {
+    let (name, token) = match side {
+        Side::Source => ("source", &c.source_oauth_token),
+        Side::Target => ("target", &c.target_oauth_token),
+    };
+    if let Some(url) = &c.graph_url
+        && cfg.base == ferry_files::graph::config::DEFAULT_GRAPH_URL
+    {
+        cfg = cfg.with_base(url)?;
+    }
+    match token {
+        Some(t) => Ok(
+            cfg.with_token_source(Arc::new(ferry_core::token::StaticToken::new(Secret::new(
+                t,
+            )))),
+        ),
+        None => Err(Error::config(format!(
+            "{name}: {} needs OAuth credentials for Microsoft Graph: give --{name}-oauth-token (or FERRY_{}_TOKEN); see docs/onedrive-sharepoint.md for the Entra app",
+            cfg.describe(),
+            name.to_uppercase()
+        ))),
+    }
+}
+
+/// The name rules a OneDrive or SharePoint target applies by itself when `--target-rules` is not given.
+fn default_rules(specs: &[FileMappingSpec], given: Option<TargetRules>) -> TargetRules {
+    given.unwrap_or_else(|| {
+        specs
+            .iter()
+            .find_map(|s| rules_of(&s.target.describe()))
+            .unwrap_or_default()
+    })
+}
+
+fn rules_of(described: &str) -> Option<TargetRules> {
+    if described.starts_with("onedrive://") {
+        Some(TargetRules::OneDrive)
+    } else if described.starts_with("sharepoint://") {
+        Some(TargetRules::SharePoint)
+    } else {
+        None
+    }
 }
 
 fn specs(s: &Sides) -> Result<Vec<FileMappingSpec>> {
@@ -300,13 +372,33 @@ fn specs(s: &Sides) -> Result<Vec<FileMappingSpec>> {
                     Error::config(format!("mapping CSV line {}: {}", r.line, e.message()))
                 };
                 let src = endpoint(&r.source, Side::Source, &s.creds).map_err(at)?;
-                let tgt = endpoint(&r.target_web, Side::Target, &s.creds).map_err(at)?;
+                // A SharePoint TargetWeb names a site: TargetDocLib is then its library, not a folder.
+                let (tgt, target_dir) = match ferry_files::graph::config::GraphConfig::from_spmt(
+                    &r.target_web,
+                    &r.target_doc_lib,
+                ) {
+                    Some(cfg) => {
+                        let cfg = cfg.map_err(at)?;
+                        let ep = with_credentials(FileEndpoint::Graph(cfg), Side::Target, &s.creds)
+                            .map_err(at)?;
+                        let sub: Vec<&str> = r
+                            .target_sub_folder
+                            .split(['/', '\\'])
+                            .filter(|x| !x.is_empty())
+                            .collect();
+                        (ep, sub.join("/"))
+                    }
+                    None => (
+                        endpoint(&r.target_web, Side::Target, &s.creds).map_err(at)?,
+                        r.target_dir(),
+                    ),
+                };
                 Ok(FileMappingSpec {
                     label: format!("{} → {}", r.source, r.target_web),
                     source: Arc::new(src) as Arc<dyn FileOpener>,
                     target: Arc::new(tgt) as Arc<dyn FileOpener>,
                     source_dir: r.source_dir(),
-                    target_dir: r.target_dir(),
+                    target_dir,
                     at_library_root: r.target_sub_folder.is_empty(),
                 })
             })
@@ -340,7 +432,7 @@ async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
     let opts = FileOptions {
         concurrency: a.concurrency.max(1),
         connections_per_endpoint: a.max_connections.max(1),
-        rules: a.select.target_rules.unwrap_or_default(),
+        rules: default_rules(&specs, a.select.target_rules),
         filter: filter(&a.select),
         checksum: a.checksum,
         ..FileOptions::default()
@@ -410,7 +502,7 @@ async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
 async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<Outcome> {
     let specs = specs(&a.sides)?;
     let opts = FileOptions {
-        rules: a.select.target_rules.unwrap_or_default(),
+        rules: default_rules(&specs, a.select.target_rules),
         rules_from_journal: a.select.target_rules.is_none(),
         filter: filter(&a.select),
         checksum: a.checksum,

@@ -346,10 +346,10 @@ async fn throttling_is_honoured_with_no_request_before_retry_after() {
     assert_eq!(emu.stats().injected_failures, 2);
     // A budget of 60 requests a second, 8 writers at once: the RateLimit-* headers (from 80 % on) make
     // the connector stop before the budget is spent, and nothing arrives while a Retry-After stands.
-    emu.set_throttle(Some(ThrottleOptions::per_tenant(
+    emu.set_throttle(vec![ThrottleOptions::per_tenant(
         60,
         Duration::from_secs(1),
-    )));
+    )]);
     let mut tasks = Vec::new();
     for i in 0..8 {
         let c = c.clone();

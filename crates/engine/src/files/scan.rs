@@ -33,6 +33,9 @@ fn target_untouched(r: &FileItemRow, t: &FileEntry) -> bool {
     }
 }
 
+/// The start of the skip reason of a file whose target name differs from another's only by letter case.
+pub(crate) const CASE_COLLISION: &str = "its name differs only by letter case from";
+
 /// A file to copy.
 pub(super) struct ToCopy {
     /// Path relative to the mapping's source directory (the journal's key).
@@ -256,6 +259,14 @@ impl PassCtx {
         }
         // The target directory is found from any file's target path (all files of a directory share it).
         let mut target_listing: Option<HashMap<String, FileEntry>> = None;
+        // OneDrive and SharePoint compare names case-insensitively: of two source files whose target
+        // names differ only by case, the first in name order is copied and the other reported (issue 11).
+        let case_insensitive = self.opts.rules.rule_set().is_some();
+        let mut files = files;
+        if case_insensitive {
+            files.sort_by(|a, b| a.path.cmp(&b.path));
+        }
+        let mut seen_ci: HashMap<String, String> = HashMap::new();
         for f in files {
             let rel = relative(&f.path, &spec.source_dir).to_owned();
             if !self.opts.filter.selects(&rel, f.mtime, self.now) {
@@ -279,6 +290,26 @@ impl PassCtx {
                     continue;
                 }
             };
+            if case_insensitive {
+                match seen_ci.get(&tpath.to_lowercase()) {
+                    Some(first) if *first != tpath => {
+                        let reason = format!(
+                            "{CASE_COLLISION} `{}` (OneDrive and SharePoint compare names case-insensitively); rename one of the two at the source",
+                            first.rsplit('/').next().unwrap_or(first)
+                        );
+                        if row.is_none_or(|r| r.reason.as_deref() != Some(reason.as_str())) {
+                            plan.rows
+                                .push(item(&rel, &f, ItemStatus::Skipped, Some(reason), None));
+                        }
+                        self.tally.discovered.fetch_add(1, Ordering::Relaxed);
+                        self.count_skipped();
+                        continue;
+                    }
+                    _ => {
+                        seen_ci.insert(tpath.to_lowercase(), tpath.clone());
+                    }
+                }
+            }
             let source_unchanged = self.source_unchanged(&f, row);
             if !self.recheck
                 && row.is_some_and(|r| r.status == ItemStatus::Copied)

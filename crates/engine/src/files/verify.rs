@@ -98,6 +98,21 @@ async fn sha256_of(conn: &dyn FileConnector, path: &str) -> Result<String> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// QuickXorHash of a file, read from its connector (the source's side of a OneDrive/SharePoint check).
+async fn quickxor_of(conn: &dyn FileConnector, path: &str) -> Result<String> {
+    let mut r = conn.read(path).await?;
+    let mut h = ferry_files::quickxor::QuickXor::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = r.read(&mut buf).await.map_err(ferry_core::Error::from)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(ferry_files::quickxor::to_hex(&h.finish()))
+}
+
 async fn verify_one(
     store: Option<&dyn FileStore>,
     spec: &FileMappingSpec,
@@ -207,6 +222,16 @@ async fn verify_one(
             matched.insert(tpath.clone());
             let same = if t.size != e.size {
                 false
+            } else if opts.checksum && tcap.hash == Some(ferry_core::file::HashKind::QuickXor) {
+                // The target reports each file's QuickXorHash: hash the source, download nothing.
+                match (quickxor_of(src.as_ref(), &e.path).await, &t.hash) {
+                    (Ok(a), Some(b)) => a == *b,
+                    _ => {
+                        v.errors += 1;
+                        v.note("error", &rel);
+                        continue;
+                    }
+                }
             } else if opts.checksum {
                 match (
                     sha256_of(src.as_ref(), &e.path).await,

@@ -196,6 +196,22 @@ async fn open_endpoint(
                 (None, None) => FileEndpoint::S3(cfg),
             }
         }
+        // OneDrive/SharePoint: the endpoint's secret is a Graph access token (OAuth app credentials
+        // as endpoint kinds are issue 11's programme part, not done yet).
+        FileEndpoint::Graph(cfg) => match secret {
+            Some(s) => FileEndpoint::Graph(cfg.with_token_source(std::sync::Arc::new(
+                ferry_core::token::StaticToken::new(Secret::new(s)),
+            ))),
+            None => {
+                return Err(missing_credential(
+                    st,
+                    project,
+                    side,
+                    "a Microsoft Graph access token",
+                )
+                .await);
+            }
+        },
     };
     Ok(Opened {
         endpoint,

@@ -1,0 +1,317 @@
+//! End to end: `ferry files migrate | verify` into OneDrive and SharePoint, against the Graph emulator
+//! in `ferry_testkit::graph` (written from Microsoft's documentation), issue 11.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure with a message
+
+mod common;
+
+use chrono::{DateTime, Utc};
+use common::{code, ferry, ferry_command, json, text};
+use ferry_testkit::graph::{GraphEmulator, GraphOptions, SnapshotEntry};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const UPN: &str = "alice@contoso.com";
+/// Upload-session fragments of 320 KiB: files of 640 KiB and more take the crash-resumable path.
+const CHUNK: u64 = 327_680;
+
+fn write(root: &Path, rel: &str, bytes: &[u8]) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, bytes).unwrap();
+}
+
+fn big(len: usize, seed: u32) -> Vec<u8> {
+    (0..len as u32)
+        .map(|i| ((i.wrapping_mul(31) + seed) % 251) as u8)
+        .collect()
+}
+
+/// relative path → (bytes, mtime in whole seconds) of every file under `root`.
+fn local_tree(root: &Path) -> BTreeMap<String, (Vec<u8>, i64)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let mtime: DateTime<Utc> =
+                    std::fs::metadata(&p).unwrap().modified().unwrap().into();
+                out.insert(
+                    p.strip_prefix(root).unwrap().to_string_lossy().to_string(),
+                    (std::fs::read(&p).unwrap(), mtime.timestamp()),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The same view of a drive folder in the emulator.
+fn drive_tree(emu: &GraphEmulator, drive: &str, under: &str) -> BTreeMap<String, (Vec<u8>, i64)> {
+    emu.snapshot(drive)
+        .into_iter()
+        .filter(|(_, e): &(String, SnapshotEntry)| !e.is_folder)
+        .filter_map(|(p, e)| {
+            p.strip_prefix(&format!("{under}/"))
+                .map(|r| (r.to_owned(), (e.bytes, e.fs_modified.timestamp())))
+        })
+        .collect()
+}
+
+fn target(emu: &GraphEmulator, path: &str) -> String {
+    format!(
+        "onedrive://{UPN}/{path}?graph={}&chunk={CHUNK}",
+        emu.base_url()
+    )
+}
+
+fn sample(src: &Path) {
+    write(src, "a.txt", b"alpha");
+    write(src, "with space/and #%& chars.txt", b"odd");
+    write(src, "unicodé/日本語.txt", "ünï".as_bytes());
+    write(src, "empty.bin", b"");
+    write(src, "mid.bin", &big(500_000, 1));
+    write(src, "big/blob.bin", &big(3_000_000, 2));
+}
+
+#[test]
+fn local_to_onedrive_copies_everything_verifies_by_quickxorhash_and_a_rerun_costs_few_requests() {
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    let drive = emu.add_user(UPN);
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+    sample(&src);
+    let tok = emu.token();
+    let env = [("FERRY_TARGET_TOKEN", tok.as_str())];
+    let url = target(&emu, "Imported");
+    let out = ferry(
+        &data,
+        &["files", "migrate", src.to_str().unwrap(), &url, "--json"],
+        &env,
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(
+        drive_tree(&emu, &drive, "Imported"),
+        local_tree(&src),
+        "bytes and times"
+    );
+    let stats = emu.stats();
+    assert_eq!(stats.upload_url_with_authorization, 0);
+    assert!(stats.sessions_created >= 5, "{stats:?}");
+    // Verification by QuickXorHash: the target is not downloaded.
+    let v = ferry(
+        &data,
+        &[
+            "files",
+            "verify",
+            src.to_str().unwrap(),
+            &url,
+            "--checksum",
+            "--json",
+        ],
+        &env,
+    );
+    assert_eq!(code(&v), 0, "{}", text(&v));
+    assert_eq!(json(&v)[0]["same"].as_u64(), Some(6), "{}", text(&v));
+    assert_eq!(emu.stats().downloads, 0);
+    // A no-op re-run: nothing copied, and no more requests than resolving the drive and one look
+    // at the target root.
+    let before = emu.stats().requests;
+    let again = ferry(
+        &data,
+        &["files", "migrate", src.to_str().unwrap(), &url, "--json"],
+        &env,
+    );
+    assert_eq!(
+        json(&again)["totals"]["copied"].as_u64(),
+        Some(0),
+        "{}",
+        text(&again)
+    );
+    let spent = emu.stats().requests - before;
+    assert!(spent <= 4, "a no-op re-run sent {spent} requests");
+    assert!(!text(&again).contains(&tok), "the token is never printed");
+}
+
+#[test]
+fn forbidden_names_are_mapped_by_themselves_and_case_collisions_are_reported() {
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    let drive = emu.add_user(UPN);
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+    write(&src, "Report.docx", b"upper");
+    write(&src, "report.docx", b"lower");
+    write(&src, "a:b?.txt", b"forbidden chars");
+    let tok = emu.token();
+    let out = ferry(
+        &data,
+        &[
+            "files",
+            "migrate",
+            src.to_str().unwrap(),
+            &target(&emu, "In"),
+            "--json",
+        ],
+        &[("FERRY_TARGET_TOKEN", tok.as_str())],
+    );
+    assert_eq!(
+        code(&out),
+        1,
+        "a skipped file makes exit code 1: {}",
+        text(&out)
+    );
+    let j = json(&out);
+    assert_eq!(j["totals"]["skipped"].as_u64(), Some(1), "{}", text(&out));
+    assert_eq!(j["totals"]["copied"].as_u64(), Some(2), "{}", text(&out));
+    let names: Vec<String> = emu.items(&drive).into_iter().map(|i| i.path).collect();
+    assert!(names.contains(&"In/Report.docx".to_owned()), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.contains(':') || n.contains('?')),
+        "{names:?}"
+    );
+    assert_eq!(emu.read_file(&drive, "In/Report.docx").unwrap(), b"upper");
+    let report = ferry(&data, &["report", "--json"], &[]);
+    let all = text(&report);
+    assert!(all.contains("differs only by letter case"), "{all}");
+}
+
+#[test]
+fn an_unprovisioned_onedrive_fails_with_the_fix_and_a_missing_token_says_what_to_give() {
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    emu.add_unprovisioned_user("bob@contoso.com");
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+    write(&src, "a.txt", b"a");
+    let tok = emu.token();
+    let url = format!("onedrive://bob@contoso.com/x?graph={}", emu.base_url());
+    let out = ferry(
+        &data,
+        &["files", "migrate", src.to_str().unwrap(), &url],
+        &[("FERRY_TARGET_TOKEN", tok.as_str())],
+    );
+    assert_ne!(code(&out), 0);
+    assert!(
+        text(&out).contains("not provisioned yet")
+            && text(&out).contains("Request-SPOPersonalSite"),
+        "{}",
+        text(&out)
+    );
+    let out = ferry(
+        &data,
+        &["files", "migrate", src.to_str().unwrap(), &url],
+        &[],
+    );
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(
+        text(&out).contains("--target-oauth-token"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn an_spmt_mapping_row_resolves_the_sharepoint_site_library_and_folder() {
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    let (site, _) = emu.add_site("contoso.sharepoint.com", "Marketing");
+    let archive = emu.add_library(&site, "Archive").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+    write(&src, "Finance/q1.xlsx", b"numbers");
+    let csv = dir.path().join("map.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "{},Finance,,https://contoso.sharepoint.com/sites/Marketing,Archive,2024/Q1\n",
+            src.display()
+        ),
+    )
+    .unwrap();
+    let tok = emu.token();
+    let out = ferry(
+        &data,
+        &[
+            "files",
+            "migrate",
+            "--mapping",
+            csv.to_str().unwrap(),
+            "--graph-url",
+            &emu.base_url(),
+            "--json",
+        ],
+        &[("FERRY_TARGET_TOKEN", tok.as_str())],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(
+        emu.read_file(&archive, "2024/Q1/q1.xlsx").unwrap(),
+        b"numbers"
+    );
+}
+
+#[test]
+fn kill_9_during_a_big_upload_then_rerun_resumes_at_the_first_missing_range() {
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    let drive = emu.add_user(UPN);
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+    let bytes = big(40 * CHUNK as usize + 777, 9);
+    write(&src, "huge.bin", &bytes);
+    for i in 0..20 {
+        write(
+            &src,
+            &format!("small/f{i}.txt"),
+            format!("small {i}").as_bytes(),
+        );
+    }
+    let tok = emu.token();
+    let env = [("FERRY_TARGET_TOKEN", tok.as_str())];
+    let url = target(&emu, "K");
+    let args = ["files", "migrate", src.to_str().unwrap(), url.as_str()];
+    let mut child = ferry_command(&data, &args, &env)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill (SIGKILL) once a few fragments of the big file are in, but not all.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = emu
+            .sessions()
+            .iter()
+            .map(|s| s.accepted.len())
+            .max()
+            .unwrap_or(0);
+        if got >= 5 || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let at_kill: u64 = emu.sessions().iter().map(|s| s.received).max().unwrap_or(0);
+    assert!(
+        at_kill > 0 && at_kill < bytes.len() as u64,
+        "killed mid-upload: {at_kill}"
+    );
+    let out = ferry(
+        &data,
+        &["files", "migrate", src.to_str().unwrap(), &url, "--json"],
+        &env,
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(drive_tree(&emu, &drive, "K"), local_tree(&src));
+    // One session carried the whole file: each range accepted once, the re-run starting where the
+    // killed run stopped.
+    let s: Vec<_> = emu
+        .sessions()
+        .into_iter()
+        .filter(|s| s.total == Some(bytes.len() as u64))
+        .collect();
+    assert_eq!(s.len(), 1, "{s:?}");
+    let starts: Vec<u64> = s[0].accepted.iter().map(|a| a.0).collect();
+    let want: Vec<u64> = (0..=40).map(|i| i * CHUNK).collect();
+    assert_eq!(starts, want, "every range once, in order");
+}
