@@ -102,6 +102,10 @@ pub struct Credentials {
     /// OAuth2 access token for a OneDrive/SharePoint target, for Microsoft Graph.
     #[arg(long, env = "FERRY_TARGET_TOKEN", hide_env_values = true)]
     pub target_oauth_token: Option<String>,
+    /// OAuth sign-in for OneDrive/SharePoint (app-only by default with the scope
+    /// https://graph.microsoft.com/.default; device sign-in asks for Files.ReadWrite.All).
+    #[command(flatten)]
+    pub oauth: crate::oauth::OAuthArgs,
     /// Microsoft Graph base URL for onedrive:// and sharepoint:// endpoints that do not set `?graph=`
     /// (sovereign clouds, e.g. https://graph.microsoft.us/v1.0). Default https://graph.microsoft.com/v1.0.
     #[arg(long, env = "FERRY_GRAPH_URL", value_name = "URL")]
@@ -302,6 +306,11 @@ fn with_credentials(ep: FileEndpoint, side: Side, c: &Credentials) -> Result<Fil
     })
 }
 
+/// The scope of app-only Graph tokens.
+const GRAPH_APP_SCOPE: &str = "https://graph.microsoft.com/.default";
+/// The scope a device sign-in asks for to write OneDrive/SharePoint files as the person.
+const GRAPH_DELEGATED_SCOPE: &str = "https://graph.microsoft.com/Files.ReadWrite.All";
+
 /// A Graph endpoint's token source and base URL.
 fn graph_credentials(
     mut cfg: ferry_files::graph::config::GraphConfig,
@@ -317,14 +326,17 @@ fn graph_credentials(
     {
         cfg = cfg.with_base(url)?;
     }
-    match token {
-        Some(t) => Ok(
-            cfg.with_token_source(Arc::new(ferry_core::token::StaticToken::new(Secret::new(
-                t,
-            )))),
-        ),
+    let source = c.oauth.token_source_for(
+        name,
+        token.as_deref(),
+        None,
+        GRAPH_APP_SCOPE,
+        GRAPH_DELEGATED_SCOPE,
+    )?;
+    match source {
+        Some(t) => Ok(cfg.with_token_source(t)),
         None => Err(Error::config(format!(
-            "{name}: {} needs OAuth credentials for Microsoft Graph: give --{name}-oauth-token (or FERRY_{}_TOKEN); see docs/onedrive-sharepoint.md for the Entra app",
+            "{name}: {} needs OAuth credentials for Microsoft Graph: give --{name}-tenant, --{name}-client-id and --{name}-client-secret or --{name}-certificate (or --{name}-oauth-token / FERRY_{}_TOKEN); see docs/onedrive-sharepoint.md for the Entra app",
             cfg.describe(),
             name.to_uppercase()
         ))),

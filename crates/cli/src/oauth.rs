@@ -116,6 +116,25 @@ impl OAuthArgs {
         token: Option<&str>,
         url_tenant: Option<&str>,
     ) -> Result<Option<Arc<dyn TokenSource>>> {
+        self.token_source_for(
+            side,
+            token,
+            url_tenant,
+            EXCHANGE_SCOPE,
+            EXCHANGE_DELEGATED_SCOPE,
+        )
+    }
+
+    /// [`OAuthArgs::token_source`] for another resource: `app_scope` is the default scope of app-only
+    /// sign-in, `delegated_scope` of a device sign-in (Microsoft Graph for OneDrive/SharePoint).
+    pub fn token_source_for(
+        &self,
+        side: &str,
+        token: Option<&str>,
+        url_tenant: Option<&str>,
+        app_scope: &str,
+        delegated_scope: &str,
+    ) -> Result<Option<Arc<dyn TokenSource>>> {
         let f = self.side(side);
         let credentials = [f.secret.is_some(), f.certificate.is_some(), f.device]
             .iter()
@@ -157,7 +176,7 @@ impl OAuthArgs {
                 Credential::ClientSecret {
                     secret: Secret::new(secret),
                 },
-                EXCHANGE_SCOPE,
+                app_scope,
             )
         } else if let Some(path) = f.certificate {
             let pem = std::fs::read_to_string(path).map_err(|e| {
@@ -171,10 +190,10 @@ impl OAuthArgs {
                     private_key_pem: Secret::new(pem.clone()),
                     certificate_pem: pem,
                 },
-                EXCHANGE_SCOPE,
+                app_scope,
             )
         } else {
-            (Credential::DeviceCode, EXCHANGE_DELEGATED_SCOPE)
+            (Credential::DeviceCode, delegated_scope)
         };
         let cfg = OAuthConfig::new(
             tenant,

@@ -315,3 +315,50 @@ fn kill_9_during_a_big_upload_then_rerun_resumes_at_the_first_missing_range() {
     let want: Vec<u64> = (0..=40).map(|i| i * CHUNK).collect();
     assert_eq!(starts, want, "every range once, in order");
 }
+
+#[test]
+fn an_app_signs_in_with_its_client_secret_and_a_wrong_secret_is_one_clear_error() {
+    use ferry_testkit::identity::{App, Identity};
+    let tenant = "11111111-2222-3333-4444-555555555555";
+    let id = Identity::start().unwrap();
+    id.add_tenant(tenant, &["contoso.onmicrosoft.com"]);
+    id.add_app(
+        tenant,
+        App::new("ferry-app")
+            .with_secret("s3cret-value")
+            .with_role("Files.ReadWrite.All")
+            .with_role("Sites.ReadWrite.All"),
+    );
+    let emu = GraphEmulator::start(GraphOptions::trusting(id.jwt_key(), tenant)).unwrap();
+    let drive = emu.add_user(UPN);
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+    write(&src, "a.txt", b"signed in");
+    let authority = id.authority();
+    let run = |secret: &str| {
+        ferry(
+            &data,
+            &[
+                "files",
+                "migrate",
+                src.to_str().unwrap(),
+                &target(&emu, "App"),
+                "--authority",
+                &authority,
+                "--target-tenant",
+                tenant,
+                "--target-client-id",
+                "ferry-app",
+            ],
+            &[("FERRY_TARGET_CLIENT_SECRET", secret)],
+        )
+    };
+    let out = run("s3cret-value");
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(emu.read_file(&drive, "App/a.txt").unwrap(), b"signed in");
+    assert!(id.tokens_issued("ferry-app") >= 1);
+    let bad = run("wrong-value");
+    assert_ne!(code(&bad), 0, "{}", text(&bad));
+    assert!(!text(&bad).contains("wrong-value"), "{}", text(&bad));
+    assert!(text(&bad).contains("target"), "{}", text(&bad));
+}
