@@ -177,6 +177,10 @@ pub enum Format {
 pub struct AssessArgs {
     /// The tree to assess (same forms as for migrate).
     pub source: String,
+    /// A OneDrive or SharePoint target to assess against: its quota is read and a tree that would use
+    /// more than 75 % of the storage left is flagged; its name rules apply unless --target-rules is given.
+    #[arg(long, value_name = "TARGET")]
+    pub target: Option<String>,
     #[command(flatten)]
     pub creds: Credentials,
     #[command(flatten)]
@@ -341,6 +345,24 @@ fn graph_credentials(
             name.to_uppercase()
         ))),
     }
+}
+
+/// A OneDrive/SharePoint target's description and quota, read with the target's credentials.
+async fn target_quota(
+    text: &str,
+    c: &Credentials,
+) -> Result<(String, ferry_files::graph::resolve::Quota)> {
+    let FileEndpoint::Graph(cfg) = endpoint(text, Side::Target, c)? else {
+        return Err(Error::config(
+            "--target: only onedrive:// and sharepoint:// targets report a quota to assess against",
+        ));
+    };
+    let conn =
+        ferry_files::graph::GraphConnector::open(cfg, ferry_core::mail::Access::ReadOnly).await?;
+    Ok((
+        ferry_core::file::FileConnector::describe(&conn),
+        conn.drive().quota.unwrap_or_default(),
+    ))
 }
 
 /// The name rules a OneDrive or SharePoint target applies by itself when `--target-rules` is not given.
@@ -575,8 +597,16 @@ async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<Outcome> {
 
 async fn assess(ctx: &Ctx, a: AssessArgs) -> Result<Outcome> {
     let src = endpoint(&a.source, Side::Source, &a.creds)?;
+    let quota = match &a.target {
+        Some(t) => Some(target_quota(t, &a.creds).await?),
+        None => None,
+    };
     let opts = FileOptions {
-        rules: a.select.target_rules.unwrap_or_default(),
+        rules: a
+            .select
+            .target_rules
+            .or_else(|| a.target.as_deref().and_then(rules_of))
+            .unwrap_or_default(),
         filter: filter(&a.select),
         ..FileOptions::default()
     };
@@ -610,11 +640,34 @@ async fn assess(ctx: &Ctx, a: AssessArgs) -> Result<Outcome> {
     if let Some(e) = csv_err {
         return Err(Error::unexpected(format!("cannot write CSV: {e}")));
     }
+    // More than 75 % of what the target has left (issue 11): flagged before anything is copied.
+    let over = quota.as_ref().and_then(|(t, q)| {
+        let left = q.remaining?;
+        (u128::from(inv.bytes) * 4 > u128::from(left) * 3).then(|| {
+            format!(
+                "the tree ({}) would use more than 75 % of the {} left on {t}: ask for more storage before migrating",
+                human_bytes(inv.bytes),
+                human_bytes(left)
+            )
+        })
+    });
     match format {
-        Format::Json => print_json(
-            &serde_json::json!({ "source": src.describe(), "inventory": inv, "findings": findings_json }),
-        )?,
-        Format::Csv => {}
+        Format::Json => print_json(&serde_json::json!({
+            "source": src.describe(),
+            "inventory": inv,
+            "findings": findings_json,
+            "target": quota.as_ref().map(|(t, q)| serde_json::json!({
+                "target": t, "quota": q, "over_75_percent": over.is_some(), "detail": over,
+            })),
+        }))?,
+        Format::Csv => {
+            if let Some(o) = &over {
+                let mut w = csv::Writer::from_writer(std::io::stdout());
+                w.write_record(["", "quota", o.as_str()])
+                    .and_then(|()| w.flush().map_err(csv::Error::from))
+                    .map_err(|e| Error::unexpected(format!("cannot write CSV: {e}")))?;
+            }
+        }
         Format::Table => {
             println!("\n{}", src.describe());
             println!(
@@ -652,11 +705,23 @@ async fn assess(ctx: &Ctx, a: AssessArgs) -> Result<Outcome> {
             for (d, e) in &inv.unreadable {
                 println!("  cannot read {d}: {e}");
             }
+            if let Some((t, q)) = &quota {
+                println!(
+                    "  target {t}: {} left of {}",
+                    q.remaining.map(human_bytes).unwrap_or_else(|| "?".into()),
+                    q.total.map(human_bytes).unwrap_or_else(|| "?".into())
+                );
+            }
+            if let Some(o) = &over {
+                println!("quota  {o}");
+            }
         }
     }
-    Ok(if inv.skips > 0 || !inv.unreadable.is_empty() {
-        Outcome::Incomplete
-    } else {
-        Outcome::Ok
-    })
+    Ok(
+        if inv.skips > 0 || !inv.unreadable.is_empty() || over.is_some() {
+            Outcome::Incomplete
+        } else {
+            Outcome::Ok
+        },
+    )
 }

@@ -101,6 +101,12 @@ fn local_to_onedrive_copies_everything_verifies_by_quickxorhash_and_a_rerun_cost
     );
     let stats = emu.stats();
     assert_eq!(stats.upload_url_with_authorization, 0);
+    assert_eq!(stats.undecorated_requests, 0);
+    let agents = emu.user_agents();
+    assert!(
+        !agents.is_empty() && agents.iter().all(|ua| ua.starts_with("ISV|Ferry|Ferry/")),
+        "{agents:?}"
+    );
     assert!(stats.sessions_created >= 5, "{stats:?}");
     // Verification by QuickXorHash: the target is not downloaded.
     let v = ferry(
@@ -361,4 +367,60 @@ fn an_app_signs_in_with_its_client_secret_and_a_wrong_secret_is_one_clear_error(
     assert_ne!(code(&bad), 0, "{}", text(&bad));
     assert!(!text(&bad).contains("wrong-value"), "{}", text(&bad));
     assert!(text(&bad).contains("target"), "{}", text(&bad));
+}
+
+#[test]
+fn assess_against_a_onedrive_flags_a_tree_over_75_percent_of_the_storage_left() {
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    let drive = emu.add_user(UPN);
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+    write(&src, "a.bin", &big(8_000, 1));
+    let tok = emu.token();
+    let env = [("FERRY_TARGET_TOKEN", tok.as_str())];
+    let url = target(&emu, "x");
+    emu.set_quota(&drive, 100_000);
+    let ok = ferry(
+        &data,
+        &[
+            "files",
+            "assess",
+            src.to_str().unwrap(),
+            "--target",
+            &url,
+            "--json",
+        ],
+        &env,
+    );
+    assert_eq!(code(&ok), 0, "{}", text(&ok));
+    assert_eq!(
+        json(&ok)["target"]["over_75_percent"].as_bool(),
+        Some(false),
+        "{}",
+        text(&ok)
+    );
+    emu.set_quota(&drive, 10_000);
+    let over = ferry(
+        &data,
+        &[
+            "files",
+            "assess",
+            src.to_str().unwrap(),
+            "--target",
+            &url,
+            "--json",
+        ],
+        &env,
+    );
+    assert_eq!(code(&over), 1, "{}", text(&over));
+    let j = json(&over);
+    assert_eq!(
+        j["target"]["over_75_percent"].as_bool(),
+        Some(true),
+        "{}",
+        text(&over)
+    );
+    assert!(j["target"]["detail"].as_str().unwrap().contains("75 %"));
+    // Nothing was written by assessing.
+    assert!(emu.items(&drive).is_empty());
 }
