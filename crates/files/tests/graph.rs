@@ -312,6 +312,14 @@ async fn a_name_conflict_adopts_ferrys_own_copy_and_refuses_a_case_collision() {
         before,
         "Ferry's own file is taken as it is, not rewritten"
     );
+    // Same size and time but other bytes is not Ferry's copy of this content: it is replaced.
+    c.write("Report.docx", 3, Some(t), reader(b"uno"))
+        .await
+        .unwrap();
+    assert_eq!(emu.read_file(&drive, "Report.docx").unwrap(), b"uno");
+    c.write("Report.docx", 3, Some(t), reader(b"one"))
+        .await
+        .unwrap();
     // Another source file differing only by case: refused with the reason, the first untouched.
     let err = c
         .write("report.docx", 5, Some(t), reader(b"other"))

@@ -150,7 +150,7 @@ async fn single_fragment(
         let url = match create_session(c, full, mtime, replace.as_deref(), what).await? {
             Start::Url(u) => u,
             Start::Stale => return Err(changed_on_target(what)),
-            Start::Taken => match conflict(c, path, full, size, mtime, what).await? {
+            Start::Taken => match conflict(c, path, full, size, mtime, Some(&bytes), what).await? {
                 Conflict::Same(e) => return Ok(e),
                 Conflict::Replace(etag) => {
                     replace = Some(etag);
@@ -215,7 +215,7 @@ async fn simple(
     };
     let mut a = c.graph.send(&put(url("fail")), what).await?;
     if a.status == StatusCode::CONFLICT {
-        match conflict(c, path, full, size, mtime, what).await? {
+        match conflict(c, path, full, size, mtime, Some(&bytes), what).await? {
             Conflict::Same(e) => return Ok(e),
             Conflict::Replace(etag) => {
                 let (k, v) = if_match(&etag)?;
@@ -267,6 +267,7 @@ async fn conflict(
     full: &str,
     size: u64,
     mtime: Option<DateTime<Utc>>,
+    content: Option<&[u8]>,
     what: &str,
 ) -> Result<Conflict> {
     let Some(item) = c.get_item(full).await? else {
@@ -294,7 +295,15 @@ async fn conflict(
         (None, _) => true,
         _ => false,
     };
-    if entry.size == size && same_time {
+    // With the bytes at hand, "the same file" is also the same QuickXorHash.
+    let same_content = match content {
+        Some(b) => {
+            entry.hash.as_deref()
+                == Some(crate::quickxor::to_hex(&crate::quickxor::digest(b)).as_str())
+        }
+        None => true,
+    };
+    if entry.size == size && same_time && same_content {
         return Ok(Conflict::Same(entry));
     }
     match entry.etag {
@@ -375,7 +384,7 @@ async fn open_session(
     match start {
         Start::Url(u) => Ok(Ok(u)),
         Start::Stale => Err(changed_on_target(what)),
-        Start::Taken => match conflict(c, path, full, size, mtime, what).await? {
+        Start::Taken => match conflict(c, path, full, size, mtime, None, what).await? {
             Conflict::Same(e) => Ok(Err(e)),
             Conflict::Replace(etag) => {
                 match create_session(c, full, mtime, Some(&etag), what).await? {
@@ -447,6 +456,7 @@ async fn put_fragment(
     }
     let range = HeaderValue::from_str(&format!("bytes {offset}-{}/{total}", offset + len - 1))
         .map_err(|_| Error::unexpected("Content-Range"))?;
+    let whole = offset == 0 && len == total;
     let mut tries = 0;
     loop {
         tries += 1;
@@ -461,7 +471,16 @@ async fn put_fragment(
                 StatusCode::CONFLICT => {
                     // The commit met a file of this name (conflictBehavior fail).
                     return Ok(Sent::Conflict(
-                        conflict(c, path, full, total, mtime, what).await?,
+                        conflict(
+                            c,
+                            path,
+                            full,
+                            total,
+                            mtime,
+                            whole.then_some(&bytes[..]),
+                            what,
+                        )
+                        .await?,
                     ));
                 }
                 StatusCode::RANGE_NOT_SATISFIABLE => None,
