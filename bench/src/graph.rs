@@ -19,9 +19,10 @@
 //! Peak RSS of every Ferry run is reported; "small" at `--files` and at 4 × `--files` shows whether it
 //! is flat in the number of files (`--rss-flat`).
 //!
-//! How Ferry is told about the emulator is a template, so the bench does not guess the CLI: `--target`
-//! (default `onedrive://{upn}/bench`) and every `--ferry-arg` may use `{graph}` (the emulator's
-//! `http://127.0.0.1:PORT/v1.0`), `{token}` (a bearer token valid for the run) and `{upn}`.
+//! Ferry finds the emulator through its environment, as docs/onedrive-sharepoint.md documents:
+//! `FERRY_GRAPH_URL` (the emulator's `http://127.0.0.1:PORT/v1.0`) and `FERRY_TARGET_TOKEN` (a bearer
+//! token valid for the run; in the environment, not on the command line). `--target` (default
+//! `onedrive://{upn}/bench`) and every `--ferry-arg` may use `{graph}`, `{token}` and `{upn}`.
 
 use crate::files_tree::{self, Shape, Written};
 use crate::measure::{self, Spec};
@@ -260,6 +261,7 @@ impl Ctx<'_> {
         source: &Path,
         target: String,
         extra: &[String],
+        env: Vec<(String, String)>,
     ) -> io::Result<Spec> {
         let data = self.work.join(format!("data-{label}-{}", self.run));
         std::fs::create_dir_all(&data)?;
@@ -279,8 +281,12 @@ impl Ctx<'_> {
             label: format!("ferry {label} run {}", self.run),
             program: self.ferry.to_path_buf(),
             args,
-            env: vec![],
-            env_remove: vec!["FERRY_DATA".into()],
+            env,
+            env_remove: vec![
+                "FERRY_DATA".into(),
+                "FERRY_GRAPH_URL".into(),
+                "FERRY_TARGET_TOKEN".into(),
+            ],
             stdout: self.logs.join(format!("ferry-{label}-{}.out", self.run)),
             stderr: self.logs.join(format!("ferry-{label}-{}.log", self.run)),
         })
@@ -304,7 +310,11 @@ impl Ctx<'_> {
         };
         let extra: Vec<String> = self.args.ferry_args.iter().map(|a| fill(a)).collect();
         let label = format!("{scenario:?}-{}", written.files).to_lowercase();
-        let spec = self.spec(&label, source, fill(&self.args.target), &extra)?;
+        let env = vec![
+            ("FERRY_GRAPH_URL".to_owned(), graph.base_url()),
+            ("FERRY_TARGET_TOKEN".to_owned(), token.clone()),
+        ];
+        let spec = self.spec(&label, source, fill(&self.args.target), &extra, env)?;
         graph.set_throttle(budget.into_iter().collect());
         let (mut done, wall) = measure::run_all(vec![spec], &interrupted)?;
         let f = done.remove(0);
@@ -341,6 +351,7 @@ impl Ctx<'_> {
             source,
             format!("webdav://127.0.0.1:{}/", dav.addr().port()),
             &[],
+            vec![],
         )?;
         let (mut done, wall) = measure::run_all(vec![spec], &interrupted)?;
         let f = done.remove(0);
