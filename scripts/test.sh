@@ -2,7 +2,8 @@
 # Ferry's whole test suite, on a fresh Debian machine.
 #
 # Installs the real servers the tests start when they are missing — from Debian packages: Dovecot (IMAP),
-# rclone (`rclone serve webdav`), OpenSSH (a per-test sshd for SFTP, ssh-keygen, sftp), PostgreSQL; from
+# rclone (`rclone serve webdav`), OpenSSH (a per-test sshd for SFTP, ssh-keygen, sftp), PostgreSQL, Chromium
+# and chromedriver (`chromium`, `chromium-driver`: the dashboard's browser stories); from
 # PyPI: moto's S3 server (`moto[server]`) — as root; otherwise it prints the exact install command and stops.
 # Then it starts a private PostgreSQL cluster for this run (a temp dir, a free loopback port; stopped and
 # removed at the end) and exports its URL as FERRY_TEST_POSTGRES, runs the format and lint checks and every
@@ -22,6 +23,9 @@ have python3 || missing+=(python3)
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 [ -n "$(pg_bin)" ] && [ -x "$(pg_bin)/initdb" ] || missing+=(postgresql)
 have psql || missing+=(postgresql-client)
+# The dashboard's stories run in a real headless Chromium over WebDriver (ferry_testkit::browser).
+have chromium || missing+=(chromium)
+have chromedriver || missing+=(chromium-driver)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then

@@ -18,6 +18,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub mod browser;
 pub mod conformance;
 pub mod corpus;
 mod daemon;
