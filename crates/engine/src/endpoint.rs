@@ -102,6 +102,18 @@ pub mod options {
             help: "connections to one server at most",
         },
         Spec {
+            name: "authority",
+            workload: Workload::Mail,
+            kind: Kind::Text,
+            help: "OAuth sign-in (exo:// and ?auth=xoauth2 endpoints): the identity platform, default https://login.microsoftonline.com",
+        },
+        Spec {
+            name: "tenant",
+            workload: Workload::Mail,
+            kind: Kind::Text,
+            help: "OAuth sign-in for ?auth=xoauth2 endpoints: the Entra tenant (exo://TENANT names it in the URL)",
+        },
+        Spec {
             name: "target_rules",
             workload: Workload::Files,
             kind: Kind::Choice(&["onedrive", "sharepoint", "none"]),

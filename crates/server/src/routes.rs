@@ -94,6 +94,7 @@ routes! {
     POST "/api/v1/tenants/{tenant}/projects/{project}/tasks" Tenant RecordTask projects::record_task, "Record a task; beyond-scope work needs a services-agreement reference";
     GET "/api/v1/tenants/{tenant}/projects/{project}/gates" Tenant Read projects::gates, "The project's gates: open or confirmed (by whom, when)";
     POST "/api/v1/tenants/{tenant}/projects/{project}/gates/{gate}/confirm" Tenant ConfirmGate projects::confirm_gate, "Confirm a gate";
+    POST "/api/v1/tenants/{tenant}/projects/{project}/gates/{gate}/check" Tenant RunAssessment projects::check_gate, "Check the targets_provisioned gate: log in to every mapping's target mailbox, report the missing and refused ones (changes nothing)";
     GET "/api/v1/tenants/{tenant}/projects/{project}/endpoints" Tenant Read endpoints::endpoints, "Source and target endpoints (never a secret)";
     PUT "/api/v1/tenants/{tenant}/projects/{project}/endpoints/{side}" Tenant ManageEndpoints endpoints::put_endpoint, "Set the source or target endpoint";
     DELETE "/api/v1/tenants/{tenant}/projects/{project}/endpoints/{side}" Tenant ManageEndpoints endpoints::delete_endpoint, "Remove an endpoint and its credential";

@@ -64,7 +64,8 @@ fn body_for(r: &Route) -> Option<Value> {
         }
         ("POST", "/api/v1/tenants/{tenant}/projects/{project}/resume") => json!({}),
         ("POST", "/api/v1/tenants/{tenant}/projects/{project}/close") => json!({}),
-        ("POST", "/api/v1/tenants/{tenant}/projects/{project}/assessments") => json!({}),
+        ("POST", "/api/v1/tenants/{tenant}/projects/{project}/assessments")
+        | ("POST", "/api/v1/tenants/{tenant}/projects/{project}/gates/{gate}/check") => json!({}),
         ("POST", "/api/v1/tenants/{tenant}/projects/{project}/events") => json!({
             "name": "wave", "kind": "synchronization", "start": start, "mappings": [],
         }),

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure with a message
 
 mod common;
+mod story_mail_exo;
 
 use chrono::TimeDelta;
 use common::{OPERATOR_TOKEN, TestServer};

@@ -162,9 +162,15 @@ pub enum CredentialCommand {
     Set {
         #[arg(value_enum)]
         side: Side,
-        /// Read the secret from standard input (one line; the trailing newline is dropped).
+        /// Read the secret from standard input (the trailing newline is dropped; a certificate PEM may
+        /// span lines: `--secret-stdin < app.pem`).
         #[arg(long)]
         secret_stdin: bool,
+        /// For OAuth endpoints (exo://TENANT, ?auth=xoauth2; the endpoint's username is the app's client
+        /// id): `client-secret` (the secret's Value) or `certificate` (a PEM with the private key and the
+        /// certificate uploaded to the app). Leave out for passwords.
+        #[arg(long, value_parser = ["client-secret", "certificate"])]
+        kind: Option<String>,
     },
     /// Which credentials are stored, by whom, and when they expire.
     List,
@@ -203,12 +209,20 @@ pub fn read_secret(stdin: bool) -> Result<String> {
 pub async fn run_credential(ctx: &Ctx, c: &Client, e: CredentialCmd) -> Result<Value> {
     let project = e.sel.path(c).await?;
     match e.cmd {
-        CredentialCommand::Set { side, secret_stdin } => {
+        CredentialCommand::Set {
+            side,
+            secret_stdin,
+            kind,
+        } => {
             let secret = read_secret(secret_stdin)?;
+            let mut body = json!({ "secret": secret });
+            if let Some(k) = kind {
+                body["kind"] = Value::String(k);
+            }
             let v = c
                 .put(
                     &format!("{project}/endpoints/{}/credential", side.as_str()),
-                    json!({ "secret": secret }),
+                    body,
                 )
                 .await?;
             emit_change(ctx, v, |r| {

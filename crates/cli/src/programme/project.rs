@@ -270,6 +270,9 @@ pub enum GateCommand {
         #[arg(long, conflicts_with = "gates")]
         all: bool,
     },
+    /// The targets_provisioned gate's check: log in to every mapping's target mailbox (read-only) and list
+    /// the missing and refused ones, before you confirm the gate. Changes nothing.
+    Check,
 }
 
 pub async fn run_gate(ctx: &Ctx, c: &Client, g: GateCmd) -> Result<Value> {
@@ -290,6 +293,28 @@ pub async fn run_gate(ctx: &Ctx, c: &Client, g: GateCmd) -> Result<Value> {
                     ]);
                 }
                 print!("{}", t.render());
+            })
+        }
+        GateCommand::Check => {
+            let v = c
+                .post(&format!("{path}/targets_provisioned/check"), json!({}))
+                .await?;
+            emit(ctx, v, |v| {
+                let mut t = Table::new(&["Mailbox", "Status", "Detail"]);
+                for x in v["mappings"].as_array().into_iter().flatten() {
+                    t.row(vec![
+                        txt(&x["mailbox"]),
+                        txt(&x["status"]),
+                        txt(&x["detail"]),
+                    ]);
+                }
+                print!("{}", t.render());
+                println!(
+                    "{} of {} target mailboxes active; {} missing or refused.",
+                    txt(&v["active"]),
+                    txt(&v["checked"]),
+                    txt(&v["problems"])
+                );
             })
         }
         GateCommand::Confirm { gates, all } => {

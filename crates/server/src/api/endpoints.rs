@@ -187,6 +187,11 @@ pub async fn delete_endpoint(
 #[serde(deny_unknown_fields)]
 pub struct PutCredential {
     pub secret: String,
+    /// For OAuth endpoints (`exo://`, `?auth=xoauth2`): `client-secret` (the app's secret Value) or
+    /// `certificate` (a PEM with the private key and the certificate uploaded to the app). Other endpoints
+    /// take a password and leave it out.
+    #[serde(default)]
+    pub kind: Option<String>,
 }
 
 impl std::fmt::Debug for PutCredential {
@@ -214,11 +219,12 @@ pub async fn put_credential(
         )));
     }
     let now = st.clock.now();
-    if st.programme.endpoint(p.id, side).await?.is_none() {
+    let Some(endpoint) = st.programme.endpoint(p.id, side).await? else {
         return Err(ApiError::not_found(format!(
             "the project has no {side} endpoint: set it first (PUT …/endpoints/{side})"
         )));
-    }
+    };
+    let kind = credential_kind(&endpoint.url, b.kind.as_deref(), &b.secret)?;
     let tx = st.programme.begin().await?;
     let expires = store_secret(
         &st,
@@ -231,7 +237,7 @@ pub async fn put_credential(
     )
     .await?;
     db::touch_project(&*tx, p.id, now).await?;
-    let after = json!({ "side": side, "stored": true, "expires_at": expires });
+    let after = json!({ "side": side, "kind": kind, "stored": true, "expires_at": expires });
     let txn = db::commit(
         tx,
         c.actor(),
@@ -246,6 +252,42 @@ pub async fn put_credential(
     )
     .await?;
     Ok(changed(txn, after))
+}
+
+/// The credential kind for an endpoint: `password` for ordinary ones; `client-secret` or `certificate` for
+/// OAuth-only ones (a certificate must hold an RSA private key and a certificate).
+fn credential_kind(url: &str, kind: Option<&str>, secret: &str) -> ApiResult<&'static str> {
+    let oauth = matches!(
+        ferry_mail::config::MailEndpoint::parse(url),
+        Ok(ferry_mail::config::MailEndpoint::Imap(c)) if c.xoauth2_only
+    );
+    match (oauth, kind) {
+        (false, None | Some("password")) => Ok("password"),
+        (false, Some(k)) => Err(ApiError::bad_request(format!(
+            "credential kind {k:?}: this endpoint takes a password; client-secret and certificate are for \
+             OAuth endpoints (exo://, ?auth=xoauth2)"
+        ))),
+        (true, None) => Err(ApiError::bad_request(
+            "this endpoint signs in with OAuth: give kind client-secret (the app's secret Value) or certificate \
+             (a PEM with the private key and the certificate)",
+        )),
+        (true, Some("client-secret")) => {
+            if secret.contains("-----BEGIN") {
+                return Err(ApiError::bad_request(
+                    "kind client-secret: this looks like a PEM; use kind certificate for a certificate credential",
+                ));
+            }
+            Ok("client-secret")
+        }
+        (true, Some("certificate")) => {
+            ferry_oauth::assertion::Signer::new(&ferry_core::mail::Secret::new(secret), secret)
+                .map_err(|e| ApiError::bad_request(format!("kind certificate: {}", e.message())))?;
+            Ok("certificate")
+        }
+        (true, Some(k)) => Err(ApiError::bad_request(format!(
+            "credential kind {k:?}: write client-secret or certificate"
+        ))),
+    }
 }
 
 pub async fn credentials(

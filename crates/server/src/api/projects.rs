@@ -247,6 +247,52 @@ pub async fn gates(
     Ok(Json(json!({ "gates": gates })))
 }
 
+/// `POST …/gates/{gate}/check`: the check behind the "targets provisioned and active" gate — log in to every
+/// mapping's target mailbox (read-only) and report the ones that are missing or refused, so a migration
+/// manager can see it before confirming the gate. It changes nothing (the gate stays as it is).
+pub async fn check_gate(
+    State(st): State<AppState>,
+    Path((tenant, project, gate)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    if gate != GateKind::TargetsProvisioned.as_str() {
+        return Err(ApiError::not_found(format!(
+            "gate {gate:?} has no check: only targets_provisioned is checked by Ferry (confirm the others \
+             after checking them yourself)"
+        )));
+    }
+    let p = project_of(&st, &tenant, &project).await?;
+    if p.workload != ferry_core::programme::Workload::Mail {
+        return Err(ApiError::refused(
+            "the targets check covers mail projects (target mailboxes); for files projects check the drives \
+             and libraries, then confirm the gate",
+        ));
+    }
+    let mappings = crate::programme::load_mappings(&st, p.id).await?;
+    if mappings.is_empty() {
+        return Err(ApiError::refused(
+            "the project has no mappings to check: import them first (POST …/mappings)",
+        ));
+    }
+    // A few mailboxes at a time: a large project is checked in minutes, not hours, without a login storm.
+    let mut results = Vec::with_capacity(mappings.len());
+    for chunk in mappings.chunks(8) {
+        let checks = chunk
+            .iter()
+            .map(|m| crate::workload::mail::check_target(&st, &p, m));
+        for r in futures_util::future::join_all(checks).await {
+            results.push(r?);
+        }
+    }
+    let problems = results.iter().filter(|r| r["status"] != "active").count();
+    Ok(Json(json!({
+        "gate": gate,
+        "checked": results.len(),
+        "active": results.len() - problems,
+        "problems": problems,
+        "mappings": results,
+    })))
+}
+
 pub async fn confirm_gate(
     State(st): State<AppState>,
     Extension(c): Extension<Caller>,

@@ -13,6 +13,15 @@
 //!   admin (master user) acting for the e-mail address, with the endpoint's secret; else the e-mail address
 //!   with the endpoint's secret.
 //!
+//! **OAuth endpoints** (`exo://TENANT`, Exchange Online; or `imaps://…?auth=xoauth2` with the `tenant`
+//! option): the endpoint's `username` is the app's Application (client) ID and its credential the app's
+//! client secret or its certificate (a PEM with the private key and the certificate): the credential kinds
+//! `client-secret` and `certificate` (`PUT …/endpoints/{side}/credential` with `kind`). Each mailbox logs
+//! in with `XOAUTH2` as the mapping's e-mail address with an app-only token for
+//! `https://outlook.office365.com/.default`, from one cached sign-in per app shared by every pass of the
+//! process and refreshed before it expires (`ferry_oauth`). The `authority` option names another identity
+//! platform (sovereign clouds).
+//!
 //! Credentials are purged when a project is paused and expire after 70 days; a pass without one fails with a
 //! reason that says which credential to supply again.
 //!
@@ -31,9 +40,11 @@ use crate::{ApiError, ApiResult, AppState};
 use ferry_core::folder::FolderPath;
 use ferry_core::mail::{Access, Secret};
 use ferry_core::programme::PassKind;
+use ferry_core::token::TokenSource;
 use ferry_engine::progress::Progress;
 use ferry_engine::{MailOptions, MappingSpec, plan_mail, run_mail};
 use ferry_mail::config::{ImapConfig, MailEndpoint};
+use ferry_oauth::{Credential, EXCHANGE_SCOPE, OAuthConfig};
 use ferry_store::{PassCounters, RunStatus};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -268,7 +279,7 @@ fn human(bytes: u64) -> String {
 }
 
 /// How one side logs in for one mailbox.
-enum Login {
+pub(crate) enum Login {
     Password {
         user: String,
         password: String,
@@ -277,6 +288,11 @@ enum Login {
         user: String,
         admin: String,
         password: String,
+    },
+    /// `XOAUTH2` as `user` with the endpoint's app sign-in.
+    OAuth {
+        user: String,
+        tokens: Arc<dyn TokenSource>,
     },
 }
 
@@ -293,6 +309,7 @@ fn endpoint_for(ep: &MailEndpoint, login: Option<Login>, subdir: &str) -> ApiRes
                     admin,
                     password,
                 }) => cfg.with_master(Some(&user), &admin, Secret::new(password)),
+                Some(Login::OAuth { user, tokens }) => cfg.with_token_source(Some(&user), tokens),
                 None => return Err(ApiError::internal("an IMAP endpoint without a login")),
             }
             .map_err(ApiError::from)?;
@@ -315,21 +332,13 @@ async fn spec(
     m: &MappingView,
 ) -> ApiResult<MappingSpec> {
     let source = MailEndpoint::parse(&eps.source.url).map_err(ApiError::from)?;
-    let target = MailEndpoint::parse(&eps.target.url).map_err(ApiError::from)?;
-    if matches!(target, MailEndpoint::Mbox { .. }) {
-        return Err(ApiError::refused(
-            "the target endpoint is mbox, a source format only: set an imap://, imaps:// or maildir: target",
-        ));
-    }
-    let detail = |k: &str| {
-        m.detail
-            .get(k)
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let source_login = if matches!(source, MailEndpoint::Imap(_)) {
+    // The source's problems are reported before the target's (a missing source password first).
+    let source_login = if let Some(tokens) = oauth_tokens(&source, &eps.source, "source")? {
+        Some(Login::OAuth {
+            user: m.source.clone(),
+            tokens,
+        })
+    } else if matches!(source, MailEndpoint::Imap(_)) {
         let own = load_secret(st, project.id, &format!("mapping:{}:source", m.id)).await?;
         Some(
             login(
@@ -345,8 +354,45 @@ async fn spec(
     } else {
         None
     };
-    let target_login = if matches!(target, MailEndpoint::Imap(_)) {
-        let own = match detail("target_user") {
+    let s = endpoint_for(&source, source_login, &m.source)?;
+    let t = target_endpoint(st, project, eps, m).await?;
+    Ok(MappingSpec {
+        label: m.label.clone(),
+        source: Arc::new(s),
+        target: Arc::new(t),
+        source_root: detail(m, "user_root").map(|r| FolderPath::parse(r.trim_matches('/'), '/')),
+    })
+}
+
+fn detail(m: &MappingView, k: &str) -> Option<String> {
+    m.detail
+        .get(k)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// The mapping's target mailbox with its login (see the module docs for the order of preference).
+async fn target_endpoint(
+    st: &AppState,
+    project: &Project,
+    eps: &ProjectEndpoints,
+    m: &MappingView,
+) -> ApiResult<MailEndpoint> {
+    let target = MailEndpoint::parse(&eps.target.url).map_err(ApiError::from)?;
+    if matches!(target, MailEndpoint::Mbox { .. }) {
+        return Err(ApiError::refused(
+            "the target endpoint is mbox, a source format only: set an imap://, imaps:// or maildir: target",
+        ));
+    }
+    let target_login = if let Some(tokens) = oauth_tokens(&target, &eps.target, "target")? {
+        Some(Login::OAuth {
+            user: m.target.clone(),
+            tokens,
+        })
+    } else if matches!(target, MailEndpoint::Imap(_)) {
+        let own = match detail(m, "target_user") {
             Some(user) => load_secret(st, project.id, &format!("mapping:{}:target", m.id))
                 .await?
                 .map(|password| Login::Password { user, password }),
@@ -356,14 +402,111 @@ async fn spec(
     } else {
         None
     };
-    let s = endpoint_for(&source, source_login, &m.source)?;
-    let t = endpoint_for(&target, target_login, &m.target)?;
-    Ok(MappingSpec {
-        label: m.label.clone(),
-        source: Arc::new(s),
-        target: Arc::new(t),
-        source_root: detail("user_root").map(|r| FolderPath::parse(r.trim_matches('/'), '/')),
+    endpoint_for(&target, target_login, &m.target)
+}
+
+/// The "targets provisioned and active" check for one mapping: log in to its target mailbox and list its
+/// folders (nothing is written). `status` is `active`, `refused` (the login or the mailbox access was
+/// refused: for Exchange Online the app's service principal, its FullAccess on the mailbox, or IMAP
+/// disabled), `missing` (no such mailbox), `no_credential` or `unreachable`, with the reason in `detail`.
+pub async fn check_target(st: &AppState, project: &Project, m: &MappingView) -> ApiResult<Value> {
+    let eps = load_endpoints(st, project).await?;
+    let answer = |status: &str, detail: Option<String>| json!({ "mapping": m.id, "label": m.label, "mailbox": m.target, "status": status, "detail": detail });
+    let target = match target_endpoint(st, project, &eps, m).await {
+        Ok(t) => t,
+        Err(e) => return Ok(answer("no_credential", Some(e.message))),
+    };
+    let r = async {
+        let mut c = ferry_engine::EndpointOpener::open(&target, Access::ReadOnly).await?;
+        let r = c.list_folders().await.map(|_| ());
+        let _ = c.close().await;
+        r
+    }
+    .await;
+    Ok(match r {
+        Ok(()) => answer("active", None),
+        Err(e) => {
+            let status = match e.kind() {
+                ferry_core::ErrorKind::Auth | ferry_core::ErrorKind::Protocol => "refused",
+                ferry_core::ErrorKind::NotFound => "missing",
+                ferry_core::ErrorKind::Config => "no_credential",
+                _ => "unreachable",
+            };
+            answer(status, Some(e.to_string()))
+        }
     })
+}
+
+/// For an OAuth-only endpoint (`exo://`, `?auth=xoauth2`), the shared app sign-in from the endpoint's
+/// username (client id), credential (client secret or certificate PEM) and options; `None` for others.
+fn oauth_tokens(
+    ep: &MailEndpoint,
+    cfg: &EndpointConfig,
+    side: &str,
+) -> ApiResult<Option<Arc<dyn TokenSource>>> {
+    let MailEndpoint::Imap(imap) = ep else {
+        return Ok(None);
+    };
+    if !imap.xoauth2_only {
+        return Ok(None);
+    }
+    let option = |k: &str| {
+        cfg.options
+            .get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    let tenant = imap
+        .exchange
+        .as_ref()
+        .map(|x| x.tenant.clone())
+        .or_else(|| option("tenant").map(str::to_owned))
+        .ok_or_else(|| {
+            ApiError::refused(format!(
+                "the {side} endpoint takes OAuth only: set its `tenant` option (the Entra tenant) or use exo://TENANT"
+            ))
+        })?;
+    let client_id = cfg
+        .username
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ApiError::refused(format!(
+                "the {side} endpoint takes OAuth only: set its username to the app's Application (client) ID"
+            ))
+        })?;
+    let secret = cfg.secret.as_deref().ok_or_else(|| {
+        ApiError::refused(format!(
+            "no {side} credential: the app's client secret or certificate is missing or expired (credentials \
+             are purged when a project is paused and expire after a while). Supply it again: PUT \
+             …/endpoints/{side}/credential with kind client-secret or certificate"
+        ))
+    })?;
+    let credential = oauth_credential(secret);
+    let mut config =
+        OAuthConfig::new(&tenant, client_id, credential, EXCHANGE_SCOPE).for_side(side);
+    if let Some(a) = option("authority") {
+        config = config.with_authority(a);
+    }
+    let tokens = ferry_oauth::token_source(&config).map_err(ApiError::from)?;
+    Ok(Some(tokens))
+}
+
+/// A stored OAuth credential: a PEM with a private key is a certificate credential, anything else a
+/// client secret (see `PUT …/credential` `kind`, which checks the PEM when it is supplied).
+pub(crate) fn oauth_credential(secret: &str) -> Credential {
+    if secret.contains("-----BEGIN") && secret.contains("PRIVATE KEY-----") {
+        Credential::Certificate {
+            private_key_pem: Secret::new(secret),
+            certificate_pem: secret.to_owned(),
+        }
+    } else {
+        Credential::ClientSecret {
+            secret: Secret::new(secret),
+        }
+    }
 }
 
 /// The mapping's own login, else the endpoint's admin (master user) for `mailbox`, else `mailbox` with the
