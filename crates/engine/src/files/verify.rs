@@ -1,7 +1,8 @@
 //! `ferry files verify`: walk source and target in step, a directory at a time (like `rclone check`), and
 //! classify every file: same, different, only in the source (missing), only on the target (extra), or an
 //! error. Files compare by size, then by the strongest hash both sides offer; with `checksum`, by reading
-//! both and comparing SHA-256. Files the journal recorded as Skipped (names or sizes the target refuses)
+//! both and comparing SHA-256 — or, on a target that lists QuickXorHash (OneDrive, SharePoint), by reading
+//! only the source and comparing its QuickXorHash with the target's (nothing downloaded). Files the journal recorded as Skipped (names or sizes the target refuses)
 //! count as skipped, not missing.
 
 use super::pass::{list_all, target_of};
