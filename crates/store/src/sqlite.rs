@@ -163,7 +163,10 @@ impl SqliteStore {
             if applied.contains(version) {
                 continue;
             }
-            sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(db_err)?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
             sqlx::query("INSERT INTO ferry_migration (version, applied_at) VALUES (?, ?)")
                 .bind(version)
                 .bind(now())

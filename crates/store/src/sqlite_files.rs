@@ -207,9 +207,9 @@ impl FileStore for SqliteStore {
     }
 
     async fn file_problems(&self, mapping: MappingId) -> Result<Vec<FileItemRow>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {FILE_ROW_COLUMNS} FROM file_item WHERE mapping_id = ? AND status IN ('skipped', 'failed', 'pending') ORDER BY path"
-        ))
+        )))
         .bind(mapping.to_string())
         .fetch_all(self.pool())
         .await
@@ -218,9 +218,9 @@ impl FileStore for SqliteStore {
     }
 
     async fn file_renames(&self, mapping: MappingId) -> Result<Vec<FileItemRow>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {FILE_ROW_COLUMNS} FROM file_item WHERE mapping_id = ? AND renamed IS NOT NULL ORDER BY path"
-        ))
+        )))
         .bind(mapping.to_string())
         .fetch_all(self.pool())
         .await

@@ -113,10 +113,10 @@ fn pass_from(r: PassTuple) -> Result<StoredPass> {
 }
 
 impl SqliteProgramme {
-    async fn passes_where(&self, clause: &str, id: String) -> Result<Vec<StoredPass>> {
-        let rows: Vec<PassTuple> = sqlx::query_as(&format!(
+    async fn passes_where(&self, clause: &'static str, id: String) -> Result<Vec<StoredPass>> {
+        let rows: Vec<PassTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {PASS_COLUMNS} FROM prog_pass WHERE {clause} ORDER BY started_at, rowid"
-        ))
+        )))
         .bind(id)
         .fetch_all(&mut *self.conn().await?)
         .await
@@ -199,9 +199,9 @@ impl EventQueries for SqliteProgramme {
 
     async fn load_event(&self, project: ProjectId, id: EventId) -> Result<Option<Event>> {
         let mut c = self.conn().await?;
-        let row: Option<EventTuple> = sqlx::query_as(&format!(
+        let row: Option<EventTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {EVENT_COLUMNS} FROM prog_event WHERE id = ? AND project_id = ?"
-        ))
+        )))
         .bind(id.to_string())
         .bind(project.to_string())
         .fetch_optional(&mut *c)
@@ -215,9 +215,9 @@ impl EventQueries for SqliteProgramme {
 
     async fn project_events(&self, project: ProjectId) -> Result<Vec<Event>> {
         let mut c = self.conn().await?;
-        let rows: Vec<EventTuple> = sqlx::query_as(&format!(
+        let rows: Vec<EventTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {EVENT_COLUMNS} FROM prog_event WHERE project_id = ? ORDER BY id"
-        ))
+        )))
         .bind(project.to_string())
         .fetch_all(&mut *c)
         .await

@@ -136,9 +136,9 @@ impl AssessmentQueries for SqliteProgramme {
 #[async_trait]
 impl TicketQueries for SqliteProgramme {
     async fn tickets(&self, project: ProjectId) -> Result<Vec<TicketRow>> {
-        let rows: Vec<TicketTuple> = sqlx::query_as(&format!(
+        let rows: Vec<TicketTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {TICKET_COLUMNS} FROM prog_ticket WHERE project_id = ? ORDER BY id"
-        ))
+        )))
         .bind(project.to_string())
         .fetch_all(&mut *self.conn().await?)
         .await
@@ -147,9 +147,9 @@ impl TicketQueries for SqliteProgramme {
     }
 
     async fn ticket(&self, project: ProjectId, id: TicketId) -> Result<Option<TicketRow>> {
-        let row: Option<TicketTuple> = sqlx::query_as(&format!(
+        let row: Option<TicketTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {TICKET_COLUMNS} FROM prog_ticket WHERE id = ? AND project_id = ?"
-        ))
+        )))
         .bind(id.to_string())
         .bind(project.to_string())
         .fetch_optional(&mut *self.conn().await?)

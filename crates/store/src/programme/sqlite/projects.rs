@@ -100,9 +100,9 @@ impl ProjectQueries for SqliteProgramme {
     }
 
     async fn load_project(&self, tenant: TenantId, id: ProjectId) -> Result<Option<Project>> {
-        let row: Option<ProjectTuple> = sqlx::query_as(&format!(
+        let row: Option<ProjectTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {PROJECT_COLUMNS} FROM prog_project WHERE id = ? AND tenant_id = ?"
-        ))
+        )))
         .bind(id.to_string())
         .bind(tenant.to_string())
         .fetch_optional(&mut *self.conn().await?)
@@ -114,15 +114,15 @@ impl ProjectQueries for SqliteProgramme {
     async fn projects(&self, tenant: Option<TenantId>) -> Result<Vec<Project>> {
         let mut c = self.conn().await?;
         let rows: Vec<ProjectTuple> = match tenant {
-            None => sqlx::query_as(&format!(
+            None => sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {PROJECT_COLUMNS} FROM prog_project ORDER BY id"
-            ))
+            )))
             .fetch_all(&mut *c)
             .await
             .map_err(db_err)?,
-            Some(t) => sqlx::query_as(&format!(
+            Some(t) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {PROJECT_COLUMNS} FROM prog_project WHERE tenant_id = ? ORDER BY id"
-            ))
+            )))
             .bind(t.to_string())
             .fetch_all(&mut *c)
             .await
