@@ -31,6 +31,9 @@ use tokio::sync::mpsc;
 
 /// How a message over `--max-size` is skipped; such skips are re-decided on every pass.
 const SIZE_LIMIT_SKIP: &str = "larger than the size limit";
+/// The reason of a message the target refused as too large (Exchange's `Command Argument Error. 11`): tried
+/// again at every pass, since the fix (raising the mailbox's limit) happens outside Ferry.
+const TARGET_TOO_LARGE_SKIP: &str = "target refused it as too large";
 
 type Conn = Box<dyn MailConnector>;
 
@@ -329,10 +332,10 @@ impl MailboxPass<'_> {
                         .await?
                         .into_iter()
                         .filter(|r| {
+                            let reason = r.reason.as_deref().unwrap_or("");
                             r.size <= self.opts.max_size
-                                && r.reason
-                                    .as_deref()
-                                    .is_some_and(|x| x.starts_with(SIZE_LIMIT_SKIP))
+                                && (reason.starts_with(SIZE_LIMIT_SKIP)
+                                    || reason.starts_with(TARGET_TOO_LARGE_SKIP))
                         }),
                 );
                 rows
@@ -932,9 +935,29 @@ impl MailboxPass<'_> {
                 .collect();
             match tgt.append(tfolder, &reqs).await {
                 Ok(results) if results.len() == remaining.len() => {
+                    // A message refused for a passing reason with the server's word on when to come back
+                    // (Exchange's `NO … Suggested Backoff Time`, or not carried out before the server ended the
+                    // session) did not arrive: it is sent again after the wait. Other refusals are final for
+                    // this pass.
+                    let mut again = Vec::new();
+                    let mut hint = None;
                     for (&i, r) in remaining.iter().zip(results) {
                         outcome[i] = Some(match r {
                             Ok(uid) => (ItemStatus::Copied, None, uid),
+                            Err(e)
+                                if e.retry_after().is_some()
+                                    && policy.may_retry(&e, failures + 1) =>
+                            {
+                                hint = hint.or(e.retry_after());
+                                again.push(i);
+                                continue;
+                            }
+                            // Over the target's size or line limit: nothing to retry, the user decides.
+                            Err(e) if e.kind() == ferry_core::ErrorKind::TooLarge => (
+                                ItemStatus::Skipped,
+                                Some(format!("{TARGET_TOO_LARGE_SKIP}: {e}")),
+                                None,
+                            ),
                             Err(e) => (
                                 ItemStatus::Failed,
                                 Some(format!("target refused it: {e}")),
@@ -942,7 +965,17 @@ impl MailboxPass<'_> {
                             ),
                         });
                     }
-                    remaining.clear();
+                    if !again.is_empty() {
+                        failures += 1;
+                        let delay = policy.delay(failures, hint);
+                        tracing::warn!(
+                            messages = again.len(),
+                            delay_ms = delay.as_millis() as u64,
+                            "target asked to slow down; sending those messages again after the wait"
+                        );
+                        tokio::time::sleep(delay).await;
+                    }
+                    remaining = again;
                 }
                 Ok(results) => {
                     return Err(Error::unexpected(format!(
@@ -1001,7 +1034,7 @@ impl MailboxPass<'_> {
         }
 
         let mut writes = Vec::with_capacity(items.len());
-        let (mut copied, mut failed, mut bytes) = (0u64, 0u64, 0u64);
+        let (mut copied, mut skipped, mut failed, mut bytes) = (0u64, 0u64, 0u64, 0u64);
         let mut max_uid: Option<u32> = None;
         let mut all_uids = true;
         for ((s, raw), o) in items.iter().zip(outcome) {
@@ -1015,6 +1048,7 @@ impl MailboxPass<'_> {
                     copied += 1;
                     bytes += raw.bytes.len() as u64;
                 }
+                ItemStatus::Skipped => skipped += 1,
                 _ => failed += 1,
             }
             match uid {
@@ -1043,8 +1077,11 @@ impl MailboxPass<'_> {
         if failed > 0 {
             self.count_failed(failed);
         }
+        if skipped > 0 {
+            self.count_skipped(skipped);
+        }
         // Only when every copied message reported its uid do we know the next uid without asking.
-        Ok(match (all_uids, max_uid, failed) {
+        Ok(match (all_uids, max_uid, failed + skipped) {
             (true, Some(m), 0) => m.checked_add(1),
             _ => None,
         })

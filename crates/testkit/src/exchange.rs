@@ -145,6 +145,8 @@ struct State {
 
 pub(crate) struct Shared {
     opts: ExchangeOptions,
+    /// [`ExchangeOptions::max_message_size`], changeable while running (a raised `MaxReceiveSize`).
+    max_size: std::sync::atomic::AtomicU64,
     backend: SocketAddr,
     state: Mutex<State>,
     shutdown: AtomicBool,
@@ -249,6 +251,7 @@ impl ExchangeShim {
                 throttle: opts.throttle,
                 ..State::default()
             }),
+            max_size: std::sync::atomic::AtomicU64::new(opts.max_message_size),
             opts,
             backend: dovecot.addr(),
             shutdown: AtomicBool::new(false),
@@ -334,6 +337,11 @@ impl ExchangeShim {
         for m in mailboxes {
             self.grant_full_access(app_id, m);
         }
+    }
+
+    /// `Set-Mailbox -MaxReceiveSize`: change the size limit from now on.
+    pub fn set_max_message_size(&self, bytes: u64) {
+        self.shared.max_size.store(bytes, Ordering::SeqCst);
     }
 
     /// Change the APPEND budget from now on (`None`: never throttle).

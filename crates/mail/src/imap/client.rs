@@ -91,6 +91,11 @@ pub struct Connection {
     early: HashMap<String, Completion>,
     /// Set on any I/O, timeout, framing error or BYE: the connection must be dropped.
     pub broken: bool,
+    /// A completion asked us to wait (Exchange's `Suggested Backoff Time`): nothing may be sent to this
+    /// mailbox before this instant.
+    pub backoff_until: Option<std::time::Instant>,
+    /// The server sent `* BYE` outside LOGOUT.
+    said_bye: bool,
     logging_out: bool,
 }
 
@@ -151,6 +156,8 @@ impl Connection {
             pending: Vec::new(),
             early: HashMap::new(),
             broken: false,
+            backoff_until: None,
+            said_bye: false,
             logging_out: false,
         }
     }
@@ -237,6 +244,24 @@ impl Connection {
         if !reply.done.is_ok() {
             let e = completion_error(Op::Login, &reply.done);
             return Err(match auth {
+                ImapAuth::XOAuth2 { tokens, .. }
+                    if e.kind() == ErrorKind::Auth && cfg.exchange.is_some() =>
+                {
+                    Error::new(
+                        ErrorKind::Auth,
+                        format!(
+                            "{}: Exchange Online refused the token of {} ({}). Likely causes: the token is not \
+                             for IMAP (request scope {}, not Microsoft Graph's); the app lacks the application \
+                             permission IMAP.AccessAsApp of Office 365 Exchange Online, or admin consent was not \
+                             granted; the token expired or belongs to another tenant",
+                            cfg.describe(),
+                            tokens.describe(),
+                            reply.done.summary(),
+                            crate::exo::EXO_SCOPE
+                        ),
+                    )
+                    .permanent()
+                }
                 ImapAuth::XOAuth2 { tokens, .. } if e.kind() == ErrorKind::Auth => Error::new(
                     ErrorKind::Auth,
                     format!(
@@ -312,7 +337,7 @@ impl Connection {
                 }
                 FrameKind::Untagged => self.untagged_check(&frame)?,
                 FrameKind::Tagged(t) if t == tag => {
-                    let done = parse_done(&frame)?;
+                    let done = self.done(&frame)?;
                     return Ok(Reply {
                         untagged: Vec::new(),
                         done,
@@ -357,23 +382,51 @@ impl Connection {
     /// Write several commands whose literals are all non-synchronising (LITERAL+/LITERAL-), flush once,
     /// then read every completion, in order (RFC 7888 §4: no round trip per literal).
     pub async fn pipeline(&mut self, cmds: &[Command<'_>]) -> Result<Vec<Completion>> {
+        match self.pipeline_partial(cmds).await {
+            (out, None) => Ok(out),
+            (_, Some(e)) => Err(e),
+        }
+    }
+
+    /// [`Connection::pipeline`], keeping the completions read before an error: when the server ended the
+    /// session on purpose (`* BYE`, or a disconnect after a throttled reply), the commands after the last
+    /// completion were not carried out, so the caller can tell which ones to send again.
+    pub async fn pipeline_partial(
+        &mut self,
+        cmds: &[Command<'_>],
+    ) -> (Vec<Completion>, Option<Error>) {
         let mut tags = Vec::with_capacity(cmds.len());
         for cmd in cmds {
             let tag = self.tag();
-            match self.send(&tag, cmd, true).await? {
-                Sent::Sent => {}
-                Sent::Early(_) => {
-                    return Err(Error::unexpected("pipelined command completed early"));
+            match self.send(&tag, cmd, true).await {
+                Ok(Sent::Sent) => {}
+                Ok(Sent::Early(_)) => {
+                    return (
+                        Vec::new(),
+                        Some(Error::unexpected("pipelined command completed early")),
+                    );
                 }
+                Err(e) => return (Vec::new(), Some(e)),
             }
             tags.push(tag);
         }
-        self.flush().await?;
+        if let Err(e) = self.flush().await {
+            return (Vec::new(), Some(e));
+        }
         let mut out = Vec::with_capacity(tags.len());
         for tag in &tags {
-            out.push(self.read_reply(tag).await?.done);
+            match self.read_reply(tag).await {
+                Ok(r) => out.push(r.done),
+                Err(e) => return (out, Some(e)),
+            }
         }
-        Ok(out)
+        (out, None)
+    }
+
+    /// Whether the server ended the session itself (`* BYE`, or a suggested backoff before a disconnect):
+    /// commands it had not completed were not carried out.
+    pub fn ended_by_server(&self) -> bool {
+        self.said_bye || self.backoff_until.is_some()
     }
 
     /// Write one command. Synchronising literals wait for `+` (RFC 3501 §7.5); the server may instead
@@ -414,10 +467,11 @@ impl Connection {
                     self.untagged_check(&frame)?;
                     self.pending.push(frame);
                 }
-                FrameKind::Tagged(t) if t == tag => return Ok(Some(parse_done(&frame)?)),
+                FrameKind::Tagged(t) if t == tag => return Ok(Some(self.done(&frame)?)),
                 FrameKind::Tagged(t) => {
                     let t = t.to_owned();
-                    self.early.insert(t, parse_done(&frame)?);
+                    let done = self.done(&frame)?;
+                    self.early.insert(t, done);
                 }
             }
         }
@@ -443,7 +497,7 @@ impl Connection {
                     tracing::debug!("ignoring unexpected continuation request");
                 }
                 FrameKind::Tagged(t) if t == tag => {
-                    let done = parse_done(&frame)?;
+                    let done = self.done(&frame)?;
                     if done.status != proto::Status::Ok {
                         tracing::debug!(tag = %tag, "S: {}", done.summary());
                     }
@@ -451,7 +505,8 @@ impl Connection {
                 }
                 FrameKind::Tagged(t) => {
                     let t = t.to_owned();
-                    self.early.insert(t, parse_done(&frame)?);
+                    let done = self.done(&frame)?;
+                    self.early.insert(t, done);
                 }
             }
         }
@@ -461,6 +516,7 @@ impl Connection {
     fn untagged_check(&mut self, frame: &[u8]) -> Result<()> {
         if proto::is_bye(frame) && !self.logging_out {
             self.broken = true;
+            self.said_bye = true;
             return Err(bye_error(frame));
         }
         Ok(())
@@ -559,6 +615,20 @@ impl Connection {
             self.pos = 0;
         }
         frame
+    }
+}
+
+impl Connection {
+    /// Parse a completion and note a suggested backoff in it.
+    fn done(&mut self, frame: &[u8]) -> Result<Completion> {
+        let done = parse_done(frame)?;
+        if done.status != proto::Status::Ok
+            && let Some(ms) = super::error::suggested_backoff(&done.text)
+        {
+            let until = std::time::Instant::now() + Duration::from_millis(ms);
+            self.backoff_until = Some(self.backoff_until.map_or(until, |u| u.max(until)));
+        }
+        Ok(done)
     }
 }
 

@@ -26,7 +26,7 @@ use ferry_core::mail::{
     Access, AppendRequest, FolderStatus, MailCapability, MailConnector, MessageFlags,
     MessageSummary, RawMessage,
 };
-use ferry_core::{Error, Result, utf7};
+use ferry_core::{Error, ErrorKind, Result, utf7};
 use imap_proto::{AttributeValue, MailboxDatum, NameAttribute, Response, ResponseCode};
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -53,10 +53,17 @@ pub struct ImapConnector {
     ///
     /// [`capability`]: MailConnector::capability
     caps: HashSet<String>,
+    /// The server suggested a backoff (Exchange's throttling): nothing is sent before this instant, on
+    /// this connection or a new one.
+    not_before: Option<Instant>,
+    /// The adaptive APPEND pace (engaged after the first throttle).
+    pace: super::pace::Pace,
 }
 
 struct Session {
     conn: Connection,
+    /// Exchange Online (`exo://`): reserved folder names are renamed on the wire.
+    exchange: bool,
     /// The hierarchy delimiter of the personal namespace (`/` or `.` on Dovecot); `None` until known.
     delimiter: Option<char>,
     examined: Option<Examined>,
@@ -89,6 +96,8 @@ impl ImapConnector {
             access,
             session: None,
             caps: HashSet::new(),
+            not_before: None,
+            pace: super::pace::Pace::default(),
         }
     }
 
@@ -108,12 +117,20 @@ impl ImapConnector {
         if self.session.as_ref().is_some_and(|s| s.conn.broken) {
             self.session = None;
         }
+        // A suggested backoff holds for every request to this mailbox, a reconnection included.
+        if let Some(until) = self.not_before.take()
+            && until > Instant::now()
+        {
+            tracing::debug!(endpoint = %self.config.describe(), wait_ms = (until - Instant::now()).as_millis() as u64, "waiting out the server's suggested backoff");
+            tokio::time::sleep_until(until.into()).await;
+        }
         if self.session.is_none() {
             let conn = Connection::open(&self.config).await?;
             tracing::debug!(endpoint = %self.config.describe(), "IMAP session open");
             self.caps = conn.caps.clone();
             self.session = Some(Session {
                 conn,
+                exchange: self.config.exchange.is_some(),
                 delimiter: None,
                 examined: None,
                 cursor: None,
@@ -124,13 +141,63 @@ impl ImapConnector {
             .ok_or_else(|| Error::unexpected("IMAP session vanished"))
     }
 
-    /// Drop a broken connection and name the operation on errors.
+    /// Drop a broken connection and name the operation on errors. A suggested backoff seen on the
+    /// connection is kept for the next request, and the connection is dropped (Exchange usually closes it
+    /// anyway); a connection lost right after one is reported as throttling, with the wait.
     fn settle<T>(&mut self, r: Result<T>, op: &'static str) -> Result<T> {
+        let backoff = self
+            .session
+            .as_mut()
+            .and_then(|s| s.conn.backoff_until.take());
+        let r = match backoff {
+            Some(until) => {
+                self.not_before = Some(self.not_before.map_or(until, |n| n.max(until)));
+                self.pace.throttled();
+                tracing::debug!(endpoint = %self.config.describe(), gap_ms = self.pace.gap().as_millis() as u64, "throttled; pacing appends");
+                if let Some(s) = self.session.as_mut() {
+                    s.conn.broken = true;
+                }
+                r.map_err(|e| {
+                    if e.kind() == ErrorKind::Io {
+                        Error::new(
+                            ErrorKind::Throttled,
+                            format!(
+                                "the server throttled this mailbox and closed the connection ({e})"
+                            ),
+                        )
+                        .temporary()
+                        .with_retry_after(until.saturating_duration_since(Instant::now()))
+                    } else {
+                        e
+                    }
+                })
+            }
+            None => r,
+        };
         if self.session.as_ref().is_some_and(|s| s.conn.broken) {
             tracing::debug!(endpoint = %self.config.describe(), op, "IMAP connection lost; will reconnect on next call");
             self.session = None;
         }
         r.map_err(|e| e.with_operation(op))
+    }
+
+    /// Feed the pace with an APPEND outcome; after a message Exchange refused as too large or badly formed
+    /// (`Command Argument Error. 11`), start on a fresh connection.
+    fn appended(
+        &mut self,
+        r: Result<Vec<Result<Option<u32>>>>,
+    ) -> Result<Vec<Result<Option<u32>>>> {
+        if let Ok(results) = &r {
+            let ok = results.iter().filter(|x| x.is_ok()).count() as u32;
+            self.pace.accepted(ok);
+            let too_large = results
+                .iter()
+                .any(|x| matches!(x, Err(e) if e.kind() == ErrorKind::TooLarge));
+            if too_large && self.config.exchange.is_some() {
+                self.session = None;
+            }
+        }
+        r
     }
 
     fn refuse_write(&self, what: &str) -> Result<()> {
@@ -252,7 +319,43 @@ impl MailConnector for ImapConnector {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
-        on_session!(self, "append", s => s.append(folder, messages).await)
+        if !self.pace.active() {
+            let r = on_session!(self, "append", s => s.append(folder, messages).await);
+            return self.appended(r);
+        }
+        // Paced (the server throttled before): one APPEND at a time, the gap between them.
+        let mut out = Vec::with_capacity(messages.len());
+        for m in messages {
+            self.pace.wait().await;
+            let r =
+                on_session!(self, "append", s => s.append(folder, std::slice::from_ref(m)).await);
+            let one = match self.appended(r) {
+                Ok(mut v) => v
+                    .pop()
+                    .unwrap_or_else(|| Err(Error::unexpected("no APPEND result"))),
+                // Lost mid-way: the caller checks the target for what arrived.
+                Err(e) => return Err(e),
+            };
+            let throttled = matches!(&one, Err(e) if e.kind() == ErrorKind::Throttled);
+            out.push(one);
+            if throttled {
+                break;
+            }
+        }
+        // The rest were not sent: ask for them again after the backoff.
+        let wait = self
+            .not_before
+            .map(|n| n.saturating_duration_since(Instant::now()))
+            .unwrap_or_default();
+        while out.len() < messages.len() {
+            out.push(Err(Error::new(
+                ErrorKind::Throttled,
+                "not sent: the server throttled this mailbox; sent again after its suggested backoff",
+            )
+            .temporary()
+            .with_retry_after(wait)));
+        }
+        Ok(out)
     }
 
     /// # Behavior
@@ -332,6 +435,16 @@ impl Session {
 
     async fn wire_name(&mut self, folder: &FolderPath) -> Result<String> {
         let d = self.delimiter().await?;
+        if self.exchange
+            && let Some(first) = folder.segments().first()
+            && let Some(renamed) = crate::exo::reserved_rename(first)
+        {
+            // Exchange refuses the name (`NO Folder name is reserved`): a documented, reversible rename.
+            tracing::warn!(
+                "folder {folder}: {first:?} is reserved on Exchange Online; written as {renamed:?}"
+            );
+            return Ok(encode_folder(&folder.with_first_replaced(&[renamed]), d));
+        }
         Ok(encode_folder(folder, d))
     }
 
@@ -394,10 +507,17 @@ impl Session {
                 );
                 raw.to_string()
             });
-            let path = match delim {
+            let mut path = match delim {
                 Some(d) => FolderPath::parse(&decoded, d),
                 None => FolderPath::parse(&decoded, '\u{0}'),
             };
+            if self.exchange
+                && let Some(first) = path.segments().first()
+                && let Some(base) = first.strip_suffix(crate::exo::RESERVED_SUFFIX)
+                && crate::exo::reserved_rename(base).is_some()
+            {
+                path = path.with_first_replaced(&[base.to_owned()]);
+            }
             let mut selectable = true;
             let mut role = None;
             for a in &name_attributes {
@@ -877,9 +997,29 @@ impl Session {
         let mut out = Vec::with_capacity(messages.len());
         if self.literal_plus_for(messages) {
             for chunk in cmds.chunks(PIPELINE_CHUNK) {
-                for done in self.conn.pipeline(chunk).await? {
-                    out.push(append_result(&done));
+                let (dones, err) = self.conn.pipeline_partial(chunk).await;
+                out.extend(dones.iter().map(append_result));
+                let Some(e) = err else { continue };
+                if !self.conn.ended_by_server() {
+                    // Cut without a word: any message in flight may have arrived; the caller checks.
+                    return Err(e);
                 }
+                // The server ended the session (BYE after errors, disconnect after throttling): what it did
+                // not complete it did not store; those are sent again on a new connection.
+                let wait = self
+                    .conn
+                    .backoff_until
+                    .map(|u| u.saturating_duration_since(Instant::now()));
+                while out.len() < messages.len() {
+                    // The server's word on when to send again: after its backoff, or at once.
+                    out.push(Err(Error::new(
+                        ErrorKind::Io,
+                        format!("not stored: the server ended the session first ({e}); sent again"),
+                    )
+                    .temporary()
+                    .with_retry_after(wait.unwrap_or_default())));
+                }
+                return Ok(out);
             }
         } else {
             for cmd in cmds {

@@ -9,6 +9,15 @@
 //! | `NO [OVERQUOTA]`, any `NO` to APPEND | `Rejected` | permanent |
 //! | `NO [NONEXISTENT]`, `NO [TRYCREATE]`, any `NO` to EXAMINE | `NotFound` | permanent |
 //! | `BAD` | `Protocol` | permanent |
+//!
+//! Exchange Online's replies carry no response codes; they are read by their text (see [`exchange_error`]):
+//!
+//! | Exchange's reply | kind | retry |
+//! |---|---|---|
+//! | `NO Request is throttled. Suggested Backoff Time: N milliseconds` | `Throttled`, wait ≥ N ms | temporary |
+//! | `BAD User is authenticated but not connected.` | `Auth` (names the likely causes) | permanent |
+//! | `BAD Command Argument Error. 11`, `NO Maximum size of appendable message has been exceeded` | `TooLarge` | permanent |
+//! | `NO Folder name is reserved` | `Rejected` | permanent |
 
 use super::proto::{Completion, Status};
 use ferry_core::{Error, ErrorKind};
@@ -27,6 +36,9 @@ pub enum Op {
 
 /// Map a non-OK tagged completion to an error.
 pub fn completion_error(op: Op, c: &Completion) -> Error {
+    if let Some(e) = exchange_error(c) {
+        return e;
+    }
     let summary = c.summary();
     let code = c.code.as_deref().unwrap_or("");
     if c.status == Status::Bad {
@@ -91,6 +103,74 @@ pub fn completion_error(op: Op, c: &Completion) -> Error {
         )
         .permanent(),
     }
+}
+
+/// What Exchange Online says to do when it accepted the token but will not open the mailbox.
+pub const NOT_CONNECTED_CAUSES: &str = "Exchange Online accepted the app's token but will not open this mailbox. \
+     Likely causes: the app's service principal is not registered in Exchange (New-ServicePrincipal -AppId <app id> \
+     -ServiceId <object id of the Enterprise Application, not of the app registration>); the app has no FullAccess \
+     on the mailbox (Add-MailboxPermission -Identity <mailbox> -User <service principal id> -AccessRights \
+     FullAccess); the mailbox does not exist or is not licensed yet; or IMAP is disabled for it \
+     (Set-CASMailbox -ImapEnabled $true)";
+
+/// What to change when Exchange refuses a message as too large or badly formed.
+pub const ARGUMENT_ERROR_ADVICE: &str = "Exchange Online refused the message (Command Argument Error. 11): it is \
+     over the mailbox's size limit or has a line longer than about 10,500 characters. Raise the mailbox's \
+     MaxReceiveSize (up to 150 MB) and copy it again, or leave it out with --max-size";
+
+/// Exchange Online's replies, recognised by their text (they carry no response code).
+pub fn exchange_error(c: &Completion) -> Option<Error> {
+    let text = c.text.trim();
+    if let Some(ms) = suggested_backoff(text) {
+        return Some(
+            Error::new(
+                ErrorKind::Throttled,
+                format!(
+                    "Exchange Online is throttling this mailbox: {}",
+                    c.summary()
+                ),
+            )
+            .temporary()
+            .with_retry_after(Duration::from_millis(ms)),
+        );
+    }
+    if text.starts_with("User is authenticated but not connected") {
+        return Some(
+            Error::new(
+                ErrorKind::Auth,
+                format!("{NOT_CONNECTED_CAUSES} ({})", c.summary()),
+            )
+            .permanent(),
+        );
+    }
+    if text.starts_with("Command Argument Error. 11")
+        || text.starts_with("Maximum size of appendable message has been exceeded")
+    {
+        return Some(
+            Error::new(
+                ErrorKind::TooLarge,
+                format!("{ARGUMENT_ERROR_ADVICE} ({})", c.summary()),
+            )
+            .permanent(),
+        );
+    }
+    if text.starts_with("Folder name is reserved") {
+        return Some(
+            Error::new(
+                ErrorKind::Rejected,
+                format!("Exchange Online reserves this folder name: {}", c.summary()),
+            )
+            .permanent(),
+        );
+    }
+    None
+}
+
+/// `Request is throttled. Suggested Backoff Time: 299609 milliseconds` → 299609.
+pub fn suggested_backoff(text: &str) -> Option<u64> {
+    let rest = text.split("Suggested Backoff Time:").nth(1)?;
+    let ms = rest.split_whitespace().next()?;
+    ms.parse().ok()
 }
 
 fn auth_error(summary: &str) -> Error {
@@ -209,6 +289,40 @@ mod tests {
         assert_eq!(
             map(Op::Append, "a BAD [THROTTLED] odd"),
             (Protocol, Permanent)
+        );
+    }
+
+    #[test]
+    fn exchange_replies_map_by_their_text() {
+        let c = parse_completion(
+            b"a NO Request is throttled. Suggested Backoff Time: 299609 milliseconds\r\n",
+        )
+        .expect("parses");
+        let e = completion_error(Op::Append, &c);
+        assert_eq!(
+            (e.kind(), e.retry()),
+            (ErrorKind::Throttled, Retry::Temporary)
+        );
+        assert_eq!(e.retry_after(), Some(Duration::from_millis(299_609)));
+        let c = parse_completion(b"a BAD User is authenticated but not connected.\r\n")
+            .expect("parses");
+        let e = completion_error(Op::Examine, &c);
+        assert_eq!((e.kind(), e.retry()), (ErrorKind::Auth, Retry::Permanent));
+        assert!(e.message().contains("New-ServicePrincipal") && e.message().contains("FullAccess"));
+        let c = parse_completion(b"a BAD Command Argument Error. 11\r\n").expect("parses");
+        let e = completion_error(Op::Append, &c);
+        assert_eq!(
+            (e.kind(), e.retry()),
+            (ErrorKind::TooLarge, Retry::Permanent)
+        );
+        assert!(e.message().contains("MaxReceiveSize"));
+        assert_eq!(
+            map(Op::Create, "a NO Folder name is reserved"),
+            (ErrorKind::Rejected, Retry::Permanent)
+        );
+        assert_eq!(
+            suggested_backoff("Request is throttled. Suggested Backoff Time: x"),
+            None
         );
     }
 

@@ -11,6 +11,7 @@
 mod client;
 pub mod connector;
 mod error;
+mod pace;
 pub mod proto;
 
 pub use connector::ImapConnector;

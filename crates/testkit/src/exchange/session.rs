@@ -52,7 +52,7 @@ pub(super) fn run(client: TcpStream, shared: &Shared) -> io::Result<()> {
         if shared.shutdown.load(std::sync::atomic::Ordering::SeqCst) {
             return Ok(());
         }
-        let max = shared.opts.max_message_size;
+        let max = shared.max_size.load(std::sync::atomic::Ordering::SeqCst);
         let Some(cmd) = read_command(&mut reader, &mut out, max)? else {
             return Ok(());
         };
@@ -143,7 +143,8 @@ fn answer(
                 )),
                 "APPEND" => {
                     let message = cmd.literals.last().map(Vec::as_slice).unwrap_or_default();
-                    if message.len() as u64 > shared.opts.max_message_size
+                    if message.len() as u64
+                        > shared.max_size.load(std::sync::atomic::Ordering::SeqCst)
                         || longest_line(message) > shared.opts.max_line_length
                     {
                         return Ok((format!("{t} BAD Command Argument Error. 11\r\n"), false));
