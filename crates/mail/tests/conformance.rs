@@ -93,3 +93,25 @@ async fn mbox_connector_refuses_writes_as_the_suite_expects_of_a_read_only_forma
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exchange_online_target_passes_the_mail_conformance_suite_on_the_emulator() {
+    use ferry_testkit::exchange::{ExchangeOptions, ExchangeShim};
+    let shim = ExchangeShim::start(ExchangeOptions::default()).unwrap();
+    let mailbox = "conformance@contoso.com";
+    shim.add_mailbox(mailbox).unwrap();
+    shim.allow_app("conformance-app", &[mailbox]);
+    let MailEndpoint::Imap(cfg) = MailEndpoint::parse(&shim.url()).unwrap() else {
+        panic!("exo:// is an IMAP endpoint")
+    };
+    let cfg = cfg
+        .with_xoauth2(
+            Some(mailbox),
+            Secret::new(shim.app_token("conformance-app", 3600)),
+        )
+        .unwrap();
+    run_mail_conformance(&Imap {
+        endpoint: MailEndpoint::Imap(cfg),
+    })
+    .await;
+}
