@@ -8,6 +8,7 @@
 //! swamp the difference between movers. See `bench/README.md` for how to read the table.
 
 mod corpus;
+mod exchange;
 mod files;
 mod files_report;
 mod files_tools;
@@ -49,6 +50,9 @@ enum Mode {
     /// Ferry into OneDrive/SharePoint against the Graph emulator: big-file MB/s vs the emulator's own
     /// single stream, small files vs WebDAV, throttled rate vs the budget (see bench/README.md).
     Graph(graph::GraphArgs),
+    /// Ferry into Exchange Online against the emulator: unthrottled rate vs IMAP → IMAP, throttled rate
+    /// vs the per-mailbox budget, requests before a suggested backoff expired (see bench/README.md).
+    Exchange(exchange::ExchangeArgs),
 }
 
 /// Benchmark Ferry against mbsync on a generated corpus (real Dovecot servers on 127.0.0.1, on tmpfs).
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
         Some(Mode::Mail(args)) => bench(args),
         Some(Mode::Files(args)) => files::bench(args),
         Some(Mode::Graph(args)) => graph::bench(args),
+        Some(Mode::Exchange(args)) => exchange::bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
