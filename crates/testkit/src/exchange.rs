@@ -44,6 +44,11 @@
 //!     on one connection → `* BYE Connection closed. 14` and the connection is closed.
 //! 11. `LOGOUT` → `* BYE Microsoft Exchange Server IMAP4 server signing off.` then `OK LOGOUT completed.`
 //!
+//! APPENDs are relayed pipelined (forwarded while the client's pipeline has more, answered in order when it
+//! pauses or before any answer of the shim's own), so the relay does not add a round trip per message;
+//! everything forwarded is answered before a `BYE` or a throttling disconnect, so a client is never left
+//! guessing whether a command it sent was carried out.
+//!
 //! The front is plain TCP on a loopback port (`exo://…?host=127.0.0.1&port=N&tls=plain`): TLS is not
 //! what is being emulated.
 

@@ -38,11 +38,14 @@ enum Login {
 
 struct Backend {
     reader: BufReader<TcpStream>,
+    /// Tags forwarded to Dovecot whose completion has not been relayed yet (APPENDs are pipelined: Exchange
+    /// takes LITERAL+ pipelines, and a relay that waited for each answer would measure the shim, not Ferry).
+    pending: Vec<String>,
 }
 
 pub(super) fn run(client: TcpStream, shared: &Shared) -> io::Result<()> {
     let mut out = client.try_clone()?;
-    let mut reader = BufReader::new(client);
+    let mut reader = BufReader::with_capacity(256 * 1024, client);
     out.write_all(
         b"* OK The Microsoft Exchange IMAP4 service is ready. [RgBlAHIAcgB5AFMAaABpAG0A]\r\n",
     )?;
@@ -56,8 +59,12 @@ pub(super) fn run(client: TcpStream, shared: &Shared) -> io::Result<()> {
         let Some(cmd) = read_command(&mut reader, &mut out, max)? else {
             return Ok(());
         };
-        let (reply, close) = answer(&cmd, &mut login, &mut reader, &mut out, shared)?;
+        let (reply, close) = answer(&cmd, &mut login, &mut reader, &mut out, shared, &mut errors)?;
         if !reply.is_empty() {
+            if let Login::Connected { backend, .. } = &mut login {
+                // Everything forwarded before is answered first, in order.
+                backend.drain(&mut out, &mut errors)?;
+            }
             out.write_all(reply.as_bytes())?;
         }
         if is_error(&reply, &cmd.tag) {
@@ -67,6 +74,9 @@ pub(super) fn run(client: TcpStream, shared: &Shared) -> io::Result<()> {
             return Ok(());
         }
         if errors >= shared.opts.errors_before_bye {
+            if let Login::Connected { backend, .. } = &mut login {
+                backend.drain(&mut out, &mut errors)?;
+            }
             out.write_all(b"* BYE Connection closed. 14\r\n")?;
             return Ok(());
         }
@@ -88,6 +98,7 @@ fn answer(
     client: &mut BufReader<TcpStream>,
     out: &mut TcpStream,
     shared: &Shared,
+    errors: &mut u32,
 ) -> io::Result<(String, bool)> {
     let t = &cmd.tag;
     if cmd.refused_early {
@@ -152,7 +163,12 @@ fn answer(
                     if let Err(ms) = shared.take_append(mailbox) {
                         return Ok((throttled(t, ms), shared.disconnect_on_throttle()));
                     }
-                    backend.relay(cmd, out).map(|done| (done, false))
+                    backend.send(cmd)?;
+                    // Keep reading while the client's pipeline has more; answer when it pauses.
+                    if client.buffer().is_empty() || backend.pending.len() >= 256 {
+                        backend.drain(out, errors)?;
+                    }
+                    Ok((String::new(), false))
                 }
                 "CREATE" | "RENAME" => {
                     let args = tokenize(&cmd.wire).unwrap_or_default();
@@ -163,9 +179,9 @@ fn answer(
                     if target.and_then(Token::text).is_some_and(|n| reserved(&n)) {
                         return Ok((format!("{t} NO Folder name is reserved\r\n"), false));
                     }
-                    backend.relay(cmd, out).map(|done| (done, false))
+                    backend.relay(cmd, out, errors)
                 }
-                _ => backend.relay(cmd, out).map(|done| (done, false)),
+                _ => backend.relay(cmd, out, errors),
             }
         }
     }
@@ -267,7 +283,10 @@ impl Backend {
         loop {
             let r = read_response(&mut reader)?;
             if r.starts_with(b"x OK") {
-                return Ok(Backend { reader });
+                return Ok(Backend {
+                    reader,
+                    pending: Vec::new(),
+                });
             }
             if r.starts_with(b"x ") {
                 return Err(io::Error::other(format!(
@@ -278,31 +297,59 @@ impl Backend {
         }
     }
 
-    /// Send `cmd` to Dovecot and relay every response before its completion, Exchange-style; the
-    /// completion is returned for the caller to send (and count, if it is an error).
-    fn relay(&mut self, cmd: &Cmd, out: &mut TcpStream) -> io::Result<String> {
+    /// Forward `cmd` to Dovecot without waiting for its answer.
+    fn send(&mut self, cmd: &Cmd) -> io::Result<()> {
         self.reader.get_mut().write_all(&cmd.wire)?;
-        let tagged = format!("{} ", cmd.tag);
-        loop {
+        self.pending.push(cmd.tag.clone());
+        Ok(())
+    }
+
+    /// Forward `cmd` and relay everything up to its completion (and the completions of what was forwarded
+    /// before it).
+    fn relay(
+        &mut self,
+        cmd: &Cmd,
+        out: &mut TcpStream,
+        errors: &mut u32,
+    ) -> io::Result<(String, bool)> {
+        self.send(cmd)?;
+        self.drain(out, errors)?;
+        Ok((String::new(), false))
+    }
+
+    /// Relay Dovecot's responses, Exchange-style, until every forwarded command is complete; NO/BAD
+    /// completions count towards the BYE.
+    fn drain(&mut self, out: &mut TcpStream, errors: &mut u32) -> io::Result<()> {
+        while !self.pending.is_empty() {
             let r = read_response(&mut self.reader)?;
             if r.starts_with(b"* CAPABILITY ") {
                 out.write_all(format!("* CAPABILITY {CAPS_AFTER}\r\n").as_bytes())?;
                 continue;
             }
-            if r.starts_with(tagged.as_bytes()) {
-                // Dovecot's completion codes name Dovecot's capabilities; Exchange's are plain.
-                let rest = &r[tagged.len()..];
-                if rest.starts_with(b"OK [CAPABILITY") {
-                    return Ok(format!("{tagged}OK completed.\r\n"));
-                }
-                return Ok(String::from_utf8_lossy(&r).into_owned());
-            }
             if r.starts_with(b"* LIST ") || r.starts_with(b"* LSUB ") {
                 out.write_all(&mark_well_known(&r))?;
                 continue;
             }
-            out.write_all(&r)?;
+            let done = self.pending.iter().position(|t| {
+                r.len() > t.len() && r.starts_with(t.as_bytes()) && r[t.len()] == b' '
+            });
+            let Some(i) = done else {
+                out.write_all(&r)?;
+                continue;
+            };
+            let tag = self.pending.remove(i);
+            let rest = &r[tag.len() + 1..];
+            if rest.starts_with(b"NO") || rest.starts_with(b"BAD") {
+                *errors += 1;
+            }
+            if rest.starts_with(b"OK [CAPABILITY") {
+                // Dovecot's completion codes name Dovecot's capabilities; Exchange's are plain.
+                out.write_all(format!("{tag} OK completed.\r\n").as_bytes())?;
+            } else {
+                out.write_all(&r)?;
+            }
         }
+        Ok(())
     }
 }
 
