@@ -113,12 +113,15 @@ pub async fn request_id(State(state): State<AppState>, req: Request, next: Next)
         .scope(id.clone(), async move {
             let resp = next.run(req).await;
             if resp.status().is_client_error() || resp.status().is_server_error() {
-                let json = resp
+                // JSON errors and the dashboard's HTML pages are answered as they are.
+                let own = resp
                     .headers()
                     .get(CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
-                    .is_some_and(|v| v.starts_with("application/json"));
-                if !json {
+                    .is_some_and(|v| {
+                        v.starts_with("application/json") || v.starts_with("text/html")
+                    });
+                if !own {
                     return json_rejection(resp).await;
                 }
             }

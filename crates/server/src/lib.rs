@@ -24,6 +24,7 @@ pub mod programme;
 pub mod routes;
 pub mod scheduler;
 pub mod throttle;
+pub mod web;
 pub mod workload;
 
 pub use clock::{Clock, ManualClock, SystemClock};

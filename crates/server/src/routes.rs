@@ -133,10 +133,13 @@ pub fn find_route(method: &str, pattern: &str) -> Option<&'static Route> {
         .find(|r| r.method == method && r.path == pattern)
 }
 
-/// The router with every route, the authorisation middleware on each, and request ids around all.
+/// The router with every route, the authorisation middleware on each, the dashboard's pages
+/// ([`crate::web`]), and request ids around all.
 pub fn router(state: AppState) -> Router {
     bind(Router::new())
         .route_layer(from_fn_with_state(state.clone(), crate::auth::authorize))
+        // The dashboard's pages check their session themselves (they are not API routes).
+        .merge(crate::web::router())
         .layer(from_fn_with_state(state.clone(), crate::auth::request_id))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(state)
