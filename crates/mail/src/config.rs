@@ -378,23 +378,8 @@ impl MailEndpoint {
                         }
                     }
                 }
-                "tls_verify" => {
-                    cfg.tls_verify = match value.as_ref() {
-                        "true" | "yes" | "1" => true,
-                        "false" | "no" | "0" => false,
-                        v => {
-                            return Err(Error::config(format!(
-                                "endpoint option `tls_verify={v}`: write tls_verify=true or tls_verify=false"
-                            )));
-                        }
-                    }
-                }
-                "timeout" => {
-                    let secs: u64 = value.parse().ok().filter(|&s| s > 0).ok_or_else(|| {
-                        Error::config(format!("endpoint option `timeout={value}`: write a whole number of seconds, e.g. timeout=120"))
-                    })?;
-                    cfg.timeout = Duration::from_secs(secs);
-                }
+                "tls_verify" => cfg.tls_verify = tls_verify_option(&value)?,
+                "timeout" => cfg.timeout = timeout_option(&value)?,
                 "auth" => {
                     cfg.xoauth2_only = match value.as_ref() {
                         "xoauth2" => true,
@@ -424,6 +409,27 @@ impl MailEndpoint {
             MailEndpoint::Mbox { path } => format!("mbox:{}", path.display()),
         }
     }
+}
+
+/// The `tls_verify=` endpoint option (IMAP and Exchange Online URLs).
+pub(crate) fn tls_verify_option(value: &str) -> Result<bool> {
+    match value {
+        "true" | "yes" | "1" => Ok(true),
+        "false" | "no" | "0" => Ok(false),
+        v => Err(Error::config(format!(
+            "endpoint option `tls_verify={v}`: write tls_verify=true or tls_verify=false"
+        ))),
+    }
+}
+
+/// The `timeout=` endpoint option: a whole number of seconds above zero.
+pub(crate) fn timeout_option(value: &str) -> Result<Duration> {
+    let secs: u64 = value.parse().ok().filter(|&s| s > 0).ok_or_else(|| {
+        Error::config(format!(
+            "endpoint option `timeout={value}`: write a whole number of seconds, e.g. timeout=120"
+        ))
+    })?;
+    Ok(Duration::from_secs(secs))
 }
 
 #[cfg(test)]

@@ -23,7 +23,6 @@
 use crate::config::{DEFAULT_TIMEOUT, ImapConfig, TlsMode};
 use ferry_core::folder::SpecialUse;
 use ferry_core::{Error, Result};
-use std::time::Duration;
 
 /// Exchange Online's IMAP host in the worldwide cloud.
 pub const EXO_HOST: &str = "outlook.office365.com";
@@ -139,25 +138,8 @@ pub fn parse_exo(url: &str) -> Result<ImapConfig> {
                     }
                 }
             }
-            "tls_verify" => {
-                cfg.tls_verify = match value.as_ref() {
-                    "true" | "yes" | "1" => true,
-                    "false" | "no" | "0" => false,
-                    v => {
-                        return Err(Error::config(format!(
-                            "endpoint option `tls_verify={v}`: write tls_verify=true or tls_verify=false"
-                        )));
-                    }
-                }
-            }
-            "timeout" => {
-                let secs: u64 = value.parse().ok().filter(|&s| s > 0).ok_or_else(|| {
-                    Error::config(format!(
-                        "endpoint option `timeout={value}`: write a whole number of seconds, e.g. timeout=120"
-                    ))
-                })?;
-                cfg.timeout = Duration::from_secs(secs);
-            }
+            "tls_verify" => cfg.tls_verify = crate::config::tls_verify_option(&value)?,
+            "timeout" => cfg.timeout = crate::config::timeout_option(&value)?,
             k => {
                 return Err(Error::config(format!(
                     "endpoint option `{k}` is unknown for exo://; the options are host, port, tls, tls_verify and timeout"
@@ -207,7 +189,12 @@ mod tests {
         let c = exo("exo://contoso.onmicrosoft.com?host=127.0.0.1&port=14300&tls=plain&timeout=5");
         assert_eq!(
             (c.host.as_str(), c.port, c.tls, c.timeout),
-            ("127.0.0.1", 14300, TlsMode::Plain, Duration::from_secs(5))
+            (
+                "127.0.0.1",
+                14300,
+                TlsMode::Plain,
+                std::time::Duration::from_secs(5)
+            )
         );
         assert!(!exo("exo://t?tls_verify=false").tls_verify);
         assert_eq!(
