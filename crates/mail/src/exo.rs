@@ -57,6 +57,19 @@ pub fn reserved_rename(name: &str) -> Option<String> {
         .then(|| format!("{name}{RESERVED_SUFFIX}"))
 }
 
+/// How a target folder (its segments, as the journal keeps them) is named on Exchange Online, with a note
+/// saying why, when that differs: a reserved top-level name is written renamed ([`reserved_rename`]).
+pub fn shown_folder(segments: &[String]) -> Option<(String, String)> {
+    let first = segments.first()?;
+    let renamed = reserved_rename(first)?;
+    let mut shown = vec![renamed.as_str()];
+    shown.extend(segments[1..].iter().map(String::as_str));
+    Some((
+        shown.join("/"),
+        format!("folder {first:?} is reserved on Exchange Online: written as {renamed:?}"),
+    ))
+}
+
 /// The Exchange Online profile of an IMAP endpoint (from `exo://`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExchangeProfile {
@@ -230,5 +243,15 @@ mod tests {
         assert_eq!(well_known_name(SpecialUse::Sent), "Sent Items");
         assert_eq!(well_known_name(SpecialUse::Trash), "Deleted Items");
         assert_eq!(well_known_name(SpecialUse::Junk), "Junk Email");
+    }
+
+    #[test]
+    fn a_reserved_target_folder_is_shown_renamed_with_a_note_and_others_are_not() {
+        let seg = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let (shown, note) = shown_folder(&seg(&["Files", "2024"])).unwrap();
+        assert_eq!(shown, "Files (renamed)/2024");
+        assert!(note.contains("reserved on Exchange Online"), "{note}");
+        assert_eq!(shown_folder(&seg(&["Work", "Files"])), None);
+        assert_eq!(shown_folder(&[]), None);
     }
 }

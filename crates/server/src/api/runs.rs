@@ -267,7 +267,7 @@ pub struct ItemsQuery {
 /// Rows read from the store at once.
 const ITEM_PAGE: i64 = 1000;
 
-const MAIL_COLUMNS: [&str; 12] = [
+const MAIL_COLUMNS: [&str; 13] = [
     "mapping",
     "pass_kind",
     "attempt",
@@ -280,6 +280,7 @@ const MAIL_COLUMNS: [&str; 12] = [
     "reason",
     "target_folder",
     "target_uid",
+    "note",
 ];
 
 const FILE_COLUMNS: [&str; 8] = [
@@ -371,6 +372,8 @@ pub async fn items(
         .into_iter()
         .map(|m| (m.id, m.label))
         .collect();
+    let exchange =
+        p.workload == Workload::Mail && crate::workload::mail::exchange_target(&st, p.id).await?;
     let mut count = 0u64;
     for pass in passes::event_passes(&*st.programme, e.id).await? {
         let Some(run) = &pass.run_id else { continue };
@@ -379,7 +382,8 @@ pub async fn items(
         for (engine_pass, engine_mapping) in engine {
             count += match p.workload {
                 Workload::Mail => {
-                    mail_items(&st, &mut sink, &pass, &label, &engine_pass, &engine_mapping).await?
+                    let mine = (engine_pass.as_str(), engine_mapping.as_str());
+                    mail_items(&st, &mut sink, &pass, &label, mine, exchange).await?
                 }
                 Workload::Files => {
                     file_items(&st, &mut sink, &pass, &label, &engine_pass, &engine_mapping).await?
@@ -417,13 +421,15 @@ pub async fn items(
     })
 }
 
+/// One pass's mail journal rows. `exchange`: the target is Exchange Online, whose reserved folder names the
+/// connector writes renamed; such rows show the name on the target and a `note` saying why.
 async fn mail_items(
     st: &AppState,
     sink: &mut Sink,
     pass: &StoredPass,
     label: &str,
-    engine_pass: &str,
-    engine_mapping: &str,
+    (engine_pass, engine_mapping): (&str, &str),
+    exchange: bool,
 ) -> ApiResult<u64> {
     let mut n = 0;
     // Keyset paging over the journal's primary key: constant memory however many messages.
@@ -453,6 +459,15 @@ async fn mail_items(
                 target_folder: tfolder,
                 target_uid: tuid,
             } = r;
+            let renamed = tfolder
+                .as_deref()
+                .filter(|_| exchange)
+                .and_then(|t| serde_json::from_str::<Vec<String>>(t).ok())
+                .and_then(|segments| ferry_mail::exo::shown_folder(&segments));
+            let (tfolder, note) = match renamed {
+                Some((shown, note)) => (Some(shown), Some(note)),
+                None => (tfolder.as_deref().map(folder_text), None),
+            };
             sink.row(
                 &MAIL_COLUMNS,
                 vec![
@@ -466,8 +481,9 @@ async fn mail_items(
                     json!(size),
                     json!(status),
                     json!(reason),
-                    json!(tfolder.as_deref().map(folder_text)),
+                    json!(tfolder),
                     json!(tuid),
+                    json!(note),
                 ],
             )?;
             n += 1;

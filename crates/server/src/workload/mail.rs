@@ -86,6 +86,16 @@ pub async fn run_pass(
     })
 }
 
+/// Whether `project`'s target endpoint is Exchange Online (`exo://`), whose connector renames reserved
+/// folder names ([`ferry_mail::exo::shown_folder`]).
+pub async fn exchange_target(st: &AppState, project: ferry_core::id::ProjectId) -> ApiResult<bool> {
+    let rows = st.programme.endpoints(project).await?;
+    Ok(rows.iter().any(|e| {
+        e.side == "target"
+            && matches!(MailEndpoint::parse(&e.url), Ok(MailEndpoint::Imap(c)) if c.exchange.is_some())
+    }))
+}
+
 /// Discover `mapping`'s source mailbox (folders, counts, sizes; read-only, nothing is written anywhere) and
 /// apply the mail pre-flight rules: messages over the size limit, a mailbox over
 /// `preflight_quota_fraction` of the target quota, more than `preflight_max_items` messages.

@@ -3,9 +3,11 @@
 //! and active" gate check that logs in to every mapping's mailbox through the Exchange shim.
 
 use super::common::{OPERATOR_TOKEN, TestServer};
-use ferry_testkit::exchange::{ExchangeOptions, ExchangeShim};
+use ferry_testkit::exchange::{ExchangeOptions, ExchangeShim, Throttle};
 use ferry_testkit::identity::{App, Identity, test_certificate};
+use ferry_testkit::{SeedMessage, corpus};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 const TID: &str = "7d3c1f00-0000-4000-8000-00000000beef";
 
@@ -169,4 +171,315 @@ async fn the_targets_gate_check_logs_in_to_every_exchange_mailbox_with_the_apps_
     )
     .await
     .err(404);
+}
+
+/// A mail project whose target is the Exchange shim, signed in with app `app-1`'s client secret; source
+/// users log in with their CSV password.
+struct ExoStory {
+    s: TestServer,
+    id: Identity,
+    shim: ExchangeShim,
+    source: ferry_testkit::Dovecot,
+    base: String,
+    viewer: String,
+    customer: String,
+}
+
+const APP_SECRET: &str = "s3cret-value";
+
+impl ExoStory {
+    async fn start(opts: ExchangeOptions, users: &[&str], target_options: Value) -> ExoStory {
+        let id = Identity::start().unwrap();
+        id.add_tenant(TID, &["contoso.onmicrosoft.com"]);
+        id.add_app(
+            TID,
+            App::new("app-1")
+                .with_secret(APP_SECRET)
+                .with_role("IMAP.AccessAsApp"),
+        );
+        let shim = ExchangeShim::start(ExchangeOptions {
+            jwt_key: id.jwt_key().to_vec(),
+            tenant_id: Some(TID.into()),
+            ..opts
+        })
+        .unwrap();
+        let source = ferry_testkit::Dovecot::start(ferry_testkit::DovecotOptions {
+            special_use: false,
+            ..ferry_testkit::DovecotOptions::default()
+        })
+        .unwrap();
+        for u in users {
+            source.add_user(u, super::PW).unwrap();
+            shim.add_mailbox(&format!("{u}@contoso.com")).unwrap();
+        }
+        let s = TestServer::start().await;
+        let tenant = s.tenant("Contoso", 600).await;
+        let customer = s.member(&tenant, "carol", "customer-admin").await;
+        let viewer = s.member(&tenant, "vera", "viewer").await;
+        let base = s.project(&tenant, "Mail", "mail").await;
+        s.put(
+            OPERATOR_TOKEN,
+            &format!("{base}/endpoints/source"),
+            json!({ "url": format!("{}?starttls=never", source.url()) }),
+        )
+        .await
+        .ok();
+        let mut options = json!({ "authority": id.authority() });
+        if let (Some(o), Some(extra)) = (options.as_object_mut(), target_options.as_object()) {
+            o.extend(extra.clone());
+        }
+        s.put(
+            OPERATOR_TOKEN,
+            &format!("{base}/endpoints/target"),
+            json!({ "url": shim.url(), "username": "app-1", "options": options }),
+        )
+        .await
+        .ok();
+        s.put(
+            &customer,
+            &format!("{base}/endpoints/target/credential"),
+            json!({ "secret": APP_SECRET, "kind": "client-secret" }),
+        )
+        .await
+        .ok();
+        let mut csv = String::from("EmailAddress,UserName,Password\n");
+        for u in users {
+            csv.push_str(&format!("{u}@contoso.com,{u},{}\n", super::PW));
+        }
+        s.post(
+            OPERATOR_TOKEN,
+            &format!("{base}/mappings"),
+            json!({ "csv": csv }),
+        )
+        .await
+        .ok();
+        ExoStory {
+            s,
+            id,
+            shim,
+            source,
+            base,
+            viewer,
+            customer,
+        }
+    }
+
+    /// Mapping ids by target mailbox.
+    async fn mappings(&self) -> std::collections::BTreeMap<String, String> {
+        let all = self
+            .s
+            .get(&self.viewer, &format!("{}/mappings", self.base))
+            .await
+            .ok();
+        all["mappings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["mailbox"]
+                        .as_str()
+                        .or(m["target"].as_str())
+                        .unwrap()
+                        .to_string(),
+                    m["id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Confirm every gate, ask for a pilot of `mappings` starting now and let the scheduler run it.
+    async fn pilot(&self, mappings: &[&String]) -> String {
+        self.s.confirm_gates(&self.base).await;
+        let e = self
+            .s
+            .post(
+                &self.customer,
+                &format!("{}/events", self.base),
+                json!({ "name": "pilot", "kind": "synchronization", "pilot": true,
+                        "start": ferry_server::Clock::now(&*self.s.clock), "mappings": mappings }),
+            )
+            .await
+            .ok();
+        let event = e["result"]["id"].as_str().unwrap().to_string();
+        ferry_server::scheduler::settle(&self.s.state)
+            .await
+            .unwrap();
+        event
+    }
+
+    async fn mapping_report(&self, event: &str, mapping: &str) -> Value {
+        let r = self
+            .s
+            .get(
+                &self.viewer,
+                &format!("{}/events/{event}/report", self.base),
+            )
+            .await
+            .ok();
+        r["mappings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["mapping"] == mapping)
+            .cloned()
+            .unwrap_or_else(|| panic!("mapping {mapping} not in {r}"))
+    }
+
+    /// The event's per-item results of `label` (the mapping's e-mail address).
+    async fn items(&self, event: &str, label: &str) -> Vec<Value> {
+        let items = self
+            .s
+            .get(
+                &self.viewer,
+                &format!("{}/events/{event}/items?format=json", self.base),
+            )
+            .await
+            .ok();
+        items["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["mapping"] == label)
+            .cloned()
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pilot_into_exchange_online_copies_each_message_once_under_throttling_and_reports_renames_skips_and_missing_permissions()
+ {
+    let st = ExoStory::start(
+        ExchangeOptions {
+            max_message_size: 60_000,
+            throttle: Some(Throttle {
+                per_second: 40.0,
+                burst: 10,
+                min_backoff: Duration::from_millis(300),
+                disconnect: true,
+            }),
+            ..ExchangeOptions::default()
+        },
+        &["ann", "bob", "cy"],
+        json!({}),
+    )
+    .await;
+    // ann: the documented setup, more messages than the burst, and a folder named as Exchange's reserved one.
+    st.source
+        .seed("ann", "INBOX", &corpus::seed_messages(11, 30, 2_000))
+        .unwrap();
+    st.source
+        .seed("ann", "Files", &corpus::seed_messages(12, 4, 2_000))
+        .unwrap();
+    // bob: the app was never given FullAccess on his mailbox.
+    st.source
+        .seed("bob", "INBOX", &corpus::seed_messages(13, 3, 2_000))
+        .unwrap();
+    // cy: one message over the tenant's MaxReceiveSize.
+    st.source
+        .seed("cy", "INBOX", &corpus::seed_messages(14, 5, 2_000))
+        .unwrap();
+    st.source
+        .seed(
+            "cy",
+            "INBOX",
+            &[SeedMessage::new(corpus::message_with_attachment(
+                15, 0, 100_000,
+            ))],
+        )
+        .unwrap();
+    st.shim
+        .allow_app("app-1", &["ann@contoso.com", "cy@contoso.com"]);
+    let before: Vec<_> = ["ann", "bob", "cy"]
+        .iter()
+        .map(|u| st.source.snapshot(u).unwrap())
+        .collect();
+    let ids = st.mappings().await;
+    let (ann, bob, cy) = (
+        &ids["ann@contoso.com"],
+        &ids["bob@contoso.com"],
+        &ids["cy@contoso.com"],
+    );
+    let event = st.pilot(&[ann, bob, cy]).await;
+
+    // ann: every message exactly once, the reserved folder renamed; throttled but never early.
+    let m = st.mapping_report(&event, ann).await;
+    assert_eq!(m["grade"], "Perfect", "{m}");
+    assert_eq!(m["last_pass"]["counters"]["copied"], 34, "{m}");
+    let target = st.shim.dovecot().snapshot("ann@contoso.com").unwrap();
+    let got = super::content(&target);
+    let want = super::content(&before[0]);
+    assert_eq!(got["INBOX"], want["INBOX"]);
+    assert_eq!(got["Files (renamed)"], want["Files"]);
+    assert_eq!(got.len(), 2, "{:?}", target.folder_names());
+    let stats = st.shim.stats("ann@contoso.com");
+    assert!(stats.throttled >= 1, "the budget was never hit: {stats:?}");
+    assert_eq!(stats.early_requests, 0, "{stats:?}");
+    // The rename is in the per-item results, not only in a log.
+    let items = st.items(&event, "ann@contoso.com").await;
+    let files: Vec<&Value> = items.iter().filter(|i| i["folder"] == "Files").collect();
+    assert_eq!(files.len(), 4, "{items:?}");
+    for i in &files {
+        assert_eq!(i["target_folder"], "Files (renamed)", "{i}");
+        assert!(i["note"].as_str().unwrap_or("").contains("reserved"), "{i}");
+    }
+    assert!(
+        items
+            .iter()
+            .filter(|i| i["folder"] == "INBOX")
+            .all(|i| i["note"].is_null()),
+        "{items:?}"
+    );
+
+    // bob: that mapping fails with the setup step to do; nothing reached his mailbox.
+    let m = st.mapping_report(&event, bob).await;
+    assert_eq!(m["last_pass"]["outcome"], "failed", "{m}");
+    let t = m.to_string();
+    for hint in ["Add-MailboxPermission", "FullAccess"] {
+        assert!(t.contains(hint), "{hint}: {t}");
+    }
+    assert_eq!(
+        st.shim
+            .dovecot()
+            .snapshot("bob@contoso.com")
+            .unwrap()
+            .message_count(),
+        0
+    );
+
+    // cy: the big message is a reported skip saying what to change; the rest is copied.
+    let m = st.mapping_report(&event, cy).await;
+    assert_eq!(m["last_pass"]["counters"]["copied"], 5, "{m}");
+    assert_eq!(m["last_pass"]["counters"]["skipped"], 1, "{m}");
+    let items = st.items(&event, "cy@contoso.com").await;
+    let skipped: Vec<&Value> = items.iter().filter(|i| i["status"] == "skipped").collect();
+    assert_eq!(skipped.len(), 1, "{items:?}");
+    assert!(
+        skipped[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("MaxReceiveSize"),
+        "{}",
+        skipped[0]
+    );
+    assert_eq!(
+        st.shim
+            .dovecot()
+            .snapshot("cy@contoso.com")
+            .unwrap()
+            .message_count(),
+        5
+    );
+
+    // The source is untouched; one sign-in served every mailbox; no secret in any answer.
+    for (u, b) in ["ann", "bob", "cy"].iter().zip(&before) {
+        assert_eq!(&st.source.snapshot(u).unwrap(), b, "{u}'s source changed");
+    }
+    assert_eq!(st.id.tokens_issued("app-1"), 1);
+    let report =
+        st.s.get(&st.viewer, &format!("{}/events/{event}/report", st.base))
+            .await
+            .ok();
+    assert!(!report.to_string().contains(APP_SECRET));
+    assert!(!report.to_string().contains(super::PW));
 }
