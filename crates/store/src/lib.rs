@@ -4,8 +4,9 @@
 //! The [`Store`] trait is the contract; [`SqliteStore`] is the embedded default (one file, WAL, zero setup).
 //! The migration programme's tables have their own traits in [`programme`] (the server holds no SQL), and
 //! reports read the journal through [`JournalReads`].
-//! A PostgreSQL implementation will follow behind the same trait, with its own numbered migrations in
-//! `migrations/postgres`. Migrations are plain SQL files, applied in order and never edited after they land.
+//! [`PgStore`] is the same behind PostgreSQL, for several processes on several machines, with its own
+//! numbered migrations in `migrations/postgres`. Migrations are plain SQL files, applied in order and never
+//! edited after they land.
 //!
 //! The journal is written in two steps around every append: rows go in as `pending` (with the target's
 //! `uid_next` before the append, `probe_from`) before the bytes are sent, and become `copied` in the same
@@ -19,12 +20,16 @@
 //! ```
 
 mod journal_reads;
+mod location;
+pub(crate) mod pg;
 pub mod programme;
 mod sqlite;
 mod sqlite_files;
 mod types;
 
 pub use journal_reads::{FileItemLine, JournalCounts, JournalReads, MailItemLine};
+pub use location::{Journal, StoreLocation};
+pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
 

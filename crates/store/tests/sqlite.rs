@@ -1,9 +1,50 @@
-//! The store story, run against SQLite (PostgreSQL joins behind the same trait later).
+//! The journal store's story (the movers' `Store`, `FileStore` and `JournalReads`), every case run against
+//! SQLite and against PostgreSQL: each case is written once against `&dyn Journal`, and [`both!`] makes a
+//! test per store. The PostgreSQL half gets a database of its own from `ferry_testkit::postgres` (a reported
+//! skip without a cluster; `scripts/test.sh` starts one).
 
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure with a message
 
 use ferry_core::folder::FolderPath;
 use ferry_store::*;
+
+/// Everything a journal store offers.
+trait Journal: FileStore + JournalReads {}
+impl<T: FileStore + JournalReads> Journal for T {}
+
+async fn on_sqlite() -> (SqliteStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("ferry.db"))
+        .await
+        .unwrap();
+    (store, dir)
+}
+
+async fn on_postgres(test: &str) -> Option<(PgStore, ferry_testkit::postgres::TestDatabase)> {
+    let db = ferry_testkit::postgres::TestDatabase::create(test).unwrap()?;
+    let store = PgStore::connect(db.url(), 4).await.unwrap();
+    Some((store, db))
+}
+
+/// `case` (an `async fn(&dyn Journal)`) as two tests: `case::on_sqlite` and `case::on_postgres`.
+macro_rules! both {
+    ($case:ident) => {
+        mod $case {
+            #[tokio::test]
+            async fn on_sqlite() {
+                let (store, _dir) = super::on_sqlite().await;
+                super::$case(&store).await;
+            }
+            #[tokio::test]
+            async fn on_postgres() {
+                let Some((store, _db)) = super::on_postgres(stringify!($case)).await else {
+                    return;
+                };
+                super::$case(&store).await;
+            }
+        }
+    };
+}
 
 fn item(uid: u32, fp: &str, status: ItemStatus) -> ItemWrite {
     ItemWrite {
@@ -22,12 +63,8 @@ fn item(uid: u32, fp: &str, status: ItemStatus) -> ItemWrite {
     }
 }
 
-#[tokio::test]
-async fn journal_round_trip_and_report_count_every_item() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("ferry.db"))
-        .await
-        .unwrap();
+both!(journal_round_trip_and_report_count_every_item);
+async fn journal_round_trip_and_report_count_every_item(store: &dyn Journal) {
     let run = store.create_run("mail", "{}").await.unwrap();
     let m = store
         .upsert_mapping("imap://a@h", "imap://a@t", "a@example.com")
@@ -122,12 +159,8 @@ async fn journal_round_trip_and_report_count_every_item() {
     );
 }
 
-#[tokio::test]
-async fn claim_by_fingerprint_takes_one_row_per_identical_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("ferry.db"))
-        .await
-        .unwrap();
+both!(claim_by_fingerprint_takes_one_row_per_identical_message);
+async fn claim_by_fingerprint_takes_one_row_per_identical_message(store: &dyn Journal) {
     let run = store.create_run("mail", "{}").await.unwrap();
     let m = store.upsert_mapping("s", "t", "l").await.unwrap();
     let pass = store
@@ -175,12 +208,8 @@ async fn claim_by_fingerprint_takes_one_row_per_identical_message() {
     );
 }
 
-#[tokio::test]
-async fn a_claim_with_a_content_hash_never_takes_the_row_of_another_body() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("ferry.db"))
-        .await
-        .unwrap();
+both!(a_claim_with_a_content_hash_never_takes_the_row_of_another_body);
+async fn a_claim_with_a_content_hash_never_takes_the_row_of_another_body(store: &dyn Journal) {
     let run = store.create_run("mail", "{}").await.unwrap();
     let m = store.upsert_mapping("s", "t", "l").await.unwrap();
     let pass = store
@@ -275,12 +304,8 @@ fn file(path: &str, status: ItemStatus) -> FileItemWrite {
     }
 }
 
-#[tokio::test]
-async fn file_journal_is_read_a_directory_at_a_time_and_reports_every_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("ferry.db"))
-        .await
-        .unwrap();
+both!(file_journal_is_read_a_directory_at_a_time_and_reports_every_file);
+async fn file_journal_is_read_a_directory_at_a_time_and_reports_every_file(store: &dyn Journal) {
     let run = store.create_run("files", "{}").await.unwrap();
     let m = store
         .upsert_mapping("/src", "webdav://h/t", "share")
@@ -344,12 +369,8 @@ async fn file_journal_is_read_a_directory_at_a_time_and_reports_every_file() {
     assert_eq!(store.load_upload(m.id, "big.bin").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn reports_read_a_runs_journal_page_by_page_and_count_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("ferry.db"))
-        .await
-        .unwrap();
+both!(reports_read_a_runs_journal_page_by_page_and_count_it);
+async fn reports_read_a_runs_journal_page_by_page_and_count_it(store: &dyn Journal) {
     let run = store.create_run("mail", "{}").await.unwrap();
     let m = store
         .upsert_mapping("imap://a@h", "imap://a@t", "a@example.com")
@@ -417,4 +438,43 @@ async fn reports_read_a_runs_journal_page_by_page_and_count_it() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn postgres_migrations_apply_once_even_when_two_processes_start_together() {
+    let Some(db) = ferry_testkit::postgres::TestDatabase::create("pg_migrate_once").unwrap() else {
+        return;
+    };
+    let (a, b) = tokio::join!(PgStore::connect(db.url(), 2), PgStore::connect(db.url(), 2));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let again = PgStore::connect(db.url(), 2).await.unwrap();
+    assert!(again.mappings().await.unwrap().is_empty());
+    let versions = db
+        .psql("SELECT count(*), count(DISTINCT version) FROM ferry_migration")
+        .unwrap();
+    let (total, distinct) = versions.trim().split_once('|').unwrap();
+    assert_eq!(total, distinct, "a migration was applied twice");
+    drop((a, b));
+}
+
+#[tokio::test]
+async fn a_postgres_store_that_cannot_be_reached_says_so_without_its_password() {
+    // Port 1 on loopback: nothing listens there.
+    let err = match PgStore::connect("postgres://ferry:s3cret-pw@127.0.0.1:1/ferry", 1).await {
+        Ok(_) => panic!("connected to nothing"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("cannot connect to the store"), "{err}");
+    assert!(err.contains("ferry:***@127.0.0.1:1"), "{err}");
+    assert!(!err.contains("s3cret-pw"), "{err}");
+    let err = match PgStore::connect(
+        "postgres://ferry:s3cret-pw@127.0.0.1:1/ferry?sslmode=bogus",
+        1,
+    )
+    .await
+    {
+        Ok(_) => panic!("accepted a bad URL"),
+        Err(e) => e.to_string(),
+    };
+    assert!(!err.contains("s3cret-pw"), "{err}");
 }

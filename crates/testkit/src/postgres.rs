@@ -6,7 +6,7 @@
 //! (`postgres://postgres@127.0.0.1:PORT/postgres`, trust authentication on loopback). [`TestDatabase::create`]
 //! makes a database with a fresh random name there and drops it (with its connections) when the value is
 //! dropped; without a cluster it returns `None` after printing why, so a PostgreSQL test is a reported
-//! skip, never a silent pass. Databases are made and dropped with `psql` (from `postgresql-client`).
+//! skip, never a silent pass — and under `CI=true` an error, so CI never skips them. Databases are made and dropped with `psql` (from `postgresql-client`).
 //!
 //! ```no_run
 //! let Some(db) = ferry_testkit::postgres::TestDatabase::create("store_suite")? else { return Ok(()) };
@@ -33,6 +33,14 @@ impl TestDatabase {
     /// printed reason when no cluster is configured.
     pub fn create(test: &str) -> io::Result<Option<TestDatabase>> {
         let Some(admin) = std::env::var(URL_ENV).ok().filter(|u| !u.trim().is_empty()) else {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!(
+                        "{test}: CI=true but {URL_ENV} is not set: PostgreSQL tests must run in CI (run scripts/test.sh)"
+                    ),
+                ));
+            }
             eprintln!(
                 "SKIPPED {test}: no PostgreSQL for tests ({URL_ENV} is not set; scripts/test.sh starts a private cluster and sets it)"
             );

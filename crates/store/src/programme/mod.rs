@@ -5,12 +5,13 @@
 //! [`Programme`] gathers. A [`ProgrammeStore`] runs each method on its own (autocommit) or, through
 //! [`ProgrammeStore::begin`], inside a [`ProgrammeTx`] that [`ProgrammeTx::commit`] ends; dropping a
 //! transaction without committing rolls it back. Rows are typed structs ([`rows`]); ids and times are
-//! Ferry's types. [`SqliteProgramme`] is the embedded implementation; a PostgreSQL one implements the same
-//! traits and runs the same test suite (`crates/store/tests/programme*.rs`).
+//! Ferry's types. [`SqliteProgramme`] is the embedded implementation; [`PgProgramme`] implements the same
+//! traits on PostgreSQL and runs the same test suite (`crates/store/tests/programme/*.rs`).
 
 mod access;
 mod events;
 mod findings;
+mod pg;
 mod projects;
 pub mod rows;
 mod sqlite;
@@ -18,6 +19,7 @@ mod sqlite;
 pub use access::{AccessQueries, AuditQueries};
 pub use events::{EventQueries, PassQueries};
 pub use findings::{AssessmentQueries, TicketQueries};
+pub use pg::PgProgramme;
 pub use projects::{EndpointQueries, MappingQueries, ProjectQueries};
 pub use rows::*;
 pub use sqlite::SqliteProgramme;

@@ -1,6 +1,6 @@
 //! Tenants, users, members, tokens, the audit log, transactions and counts.
 
-use super::{at, fresh};
+use super::at;
 use ferry_core::id::{TenantId, TransactionId, UserId};
 use ferry_core::programme::TransactionStatus;
 use ferry_core::programme::tenant::{AvailabilityWindow, Cloud, Plan, Seats, Tenant};
@@ -32,9 +32,8 @@ fn user(name: &str, display: Option<&str>) -> NewUser {
     }
 }
 
-#[tokio::test]
-async fn a_tenant_round_trips_and_lists_for_its_members_only() {
-    let (p, _d) = fresh().await;
+both!(a_tenant_round_trips_and_lists_for_its_members_only);
+async fn a_tenant_round_trips_and_lists_for_its_members_only(p: Box<dyn ProgrammeStore>) {
     let (a, b) = (TenantId::new(), TenantId::new());
     p.insert_tenant(a, &tenant("Beta"), at(0)).await.unwrap();
     p.insert_tenant(b, &tenant("Alpha"), at(0)).await.unwrap();
@@ -63,9 +62,8 @@ async fn a_tenant_round_trips_and_lists_for_its_members_only() {
     assert_eq!(p.load_tenant(a).await.unwrap().unwrap().name, "Gamma");
 }
 
-#[tokio::test]
-async fn a_token_finds_its_user_by_hash_with_the_shown_name() {
-    let (p, _d) = fresh().await;
+both!(a_token_finds_its_user_by_hash_with_the_shown_name);
+async fn a_token_finds_its_user_by_hash_with_the_shown_name(p: Box<dyn ProgrammeStore>) {
     assert_eq!(p.count_users().await.unwrap(), 0);
     let u = user("bob#1", Some("bob"));
     p.insert_user(&u).await.unwrap();
@@ -85,9 +83,8 @@ async fn a_token_finds_its_user_by_hash_with_the_shown_name() {
     assert_eq!(p.user_by_name("bob").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn a_member_role_is_replaced_not_duplicated_and_can_be_removed() {
-    let (p, _d) = fresh().await;
+both!(a_member_role_is_replaced_not_duplicated_and_can_be_removed);
+async fn a_member_role_is_replaced_not_duplicated_and_can_be_removed(p: Box<dyn ProgrammeStore>) {
     let t = TenantId::new();
     p.insert_tenant(t, &tenant("T"), at(0)).await.unwrap();
     let u = user("carol#x", Some("carol"));
@@ -120,9 +117,8 @@ async fn a_member_role_is_replaced_not_duplicated_and_can_be_removed() {
     assert!(p.members(t).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn a_transaction_rolls_back_when_dropped_and_lands_on_commit() {
-    let (p, _d) = fresh().await;
+both!(a_transaction_rolls_back_when_dropped_and_lands_on_commit);
+async fn a_transaction_rolls_back_when_dropped_and_lands_on_commit(p: Box<dyn ProgrammeStore>) {
     let (a, b) = (TenantId::new(), TenantId::new());
     {
         let tx = p.begin().await.unwrap();
@@ -139,9 +135,10 @@ async fn a_transaction_rolls_back_when_dropped_and_lands_on_commit() {
     assert!(p.tenant_exists(b).await.unwrap());
 }
 
-#[tokio::test]
-async fn the_audit_log_pages_by_sequence_and_names_the_scheduler_by_none() {
-    let (p, _d) = fresh().await;
+both!(the_audit_log_pages_by_sequence_and_names_the_scheduler_by_none);
+async fn the_audit_log_pages_by_sequence_and_names_the_scheduler_by_none(
+    p: Box<dyn ProgrammeStore>,
+) {
     let t = TenantId::new();
     let u = user("dan", None);
     p.insert_user(&u).await.unwrap();
@@ -174,9 +171,8 @@ async fn the_audit_log_pages_by_sequence_and_names_the_scheduler_by_none() {
     );
 }
 
-#[tokio::test]
-async fn a_transaction_row_moves_on_and_is_found_in_its_tenant_only() {
-    let (p, _d) = fresh().await;
+both!(a_transaction_row_moves_on_and_is_found_in_its_tenant_only);
+async fn a_transaction_row_moves_on_and_is_found_in_its_tenant_only(p: Box<dyn ProgrammeStore>) {
     let (t, id) = (TenantId::new(), TransactionId::new());
     p.insert_transaction(&TransactionWrite {
         id,
@@ -207,9 +203,8 @@ async fn a_transaction_row_moves_on_and_is_found_in_its_tenant_only() {
     assert_eq!(p.transaction(TenantId::new(), id).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn counts_start_at_zero_and_count_tenants() {
-    let (p, _d) = fresh().await;
+both!(counts_start_at_zero_and_count_tenants);
+async fn counts_start_at_zero_and_count_tenants(p: Box<dyn ProgrammeStore>) {
     assert!(p.healthy().await.unwrap());
     let c = p.counts(at(0), at(7 * 86_400)).await.unwrap();
     assert_eq!(c, ProgrammeCounts::default());

@@ -1,6 +1,6 @@
 //! Events, approvals, passes, assessments and tickets.
 
-use super::{at, fresh};
+use super::at;
 use ferry_core::id::{EventId, MappingId, ProjectId, TenantId, TicketId, UserId};
 use ferry_core::programme::event::{EventKind, EventState};
 use ferry_core::programme::pass::PassOutcome;
@@ -106,9 +106,8 @@ fn ended(outcome: &str, reason: Option<&str>) -> PassEnd {
     }
 }
 
-#[tokio::test]
-async fn an_event_keeps_its_mappings_and_moves_through_its_states() {
-    let (p, _d) = fresh().await;
+both!(an_event_keeps_its_mappings_and_moves_through_its_states);
+async fn an_event_keeps_its_mappings_and_moves_through_its_states(p: Box<dyn ProgrammeStore>) {
     let s = setup(&*p).await;
     let id = event(&*p, &s, 3600).await;
     p.add_event_mapping(id, s.b, at(0)).await.unwrap();
@@ -161,9 +160,8 @@ async fn an_event_keeps_its_mappings_and_moves_through_its_states() {
     assert_eq!(p.mapping_events(s.a).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn a_pass_ends_once_and_a_succeeded_final_pass_seals_its_mapping() {
-    let (p, _d) = fresh().await;
+both!(a_pass_ends_once_and_a_succeeded_final_pass_seals_its_mapping);
+async fn a_pass_ends_once_and_a_succeeded_final_pass_seals_its_mapping(p: Box<dyn ProgrammeStore>) {
     let s = setup(&*p).await;
     let e = event(&*p, &s, 0).await;
     p.add_event_mapping(e, s.a, at(0)).await.unwrap();
@@ -206,9 +204,10 @@ async fn a_pass_ends_once_and_a_succeeded_final_pass_seals_its_mapping() {
     assert!(p.running_passes().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn approvals_are_found_in_their_event_or_for_its_mappings_in_any_event() {
-    let (p, _d) = fresh().await;
+both!(approvals_are_found_in_their_event_or_for_its_mappings_in_any_event);
+async fn approvals_are_found_in_their_event_or_for_its_mappings_in_any_event(
+    p: Box<dyn ProgrammeStore>,
+) {
     let s = setup(&*p).await;
     let (e1, e2) = (event(&*p, &s, 0).await, event(&*p, &s, 0).await);
     p.add_event_mapping(e1, s.a, at(0)).await.unwrap();
@@ -228,9 +227,8 @@ async fn approvals_are_found_in_their_event_or_for_its_mappings_in_any_event() {
     assert_eq!(p.user_is_operator(who).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn an_assessment_runs_then_finishes_and_the_newest_is_latest() {
-    let (p, _d) = fresh().await;
+both!(an_assessment_runs_then_finishes_and_the_newest_is_latest);
+async fn an_assessment_runs_then_finishes_and_the_newest_is_latest(p: Box<dyn ProgrammeStore>) {
     let s = setup(&*p).await;
     p.insert_assessment("as-1", s.project, at(0)).await.unwrap();
     assert_eq!(
@@ -270,9 +268,8 @@ async fn an_assessment_runs_then_finishes_and_the_newest_is_latest() {
     );
 }
 
-#[tokio::test]
-async fn a_ticket_is_listed_found_in_its_project_and_updated() {
-    let (p, _d) = fresh().await;
+both!(a_ticket_is_listed_found_in_its_project_and_updated);
+async fn a_ticket_is_listed_found_in_its_project_and_updated(p: Box<dyn ProgrammeStore>) {
     let s = setup(&*p).await;
     let e = event(&*p, &s, 0).await;
     let id = TicketId::new();

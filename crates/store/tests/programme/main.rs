@@ -1,23 +1,56 @@
-//! The programme store's suite (issue 12 §1): every area trait of `ferry_store::programme`, written against
-//! `&dyn ProgrammeStore` so the PostgreSQL implementation runs the same cases. Each case gets a fresh store
-//! from [`fresh`]; today that is a SQLite file in a temp dir.
+//! The programme store's suite (issue 12 §1–§2): every area trait of `ferry_store::programme`, written
+//! against `&dyn ProgrammeStore`, and every case run twice by [`both!`]: on a fresh SQLite file in a temp dir
+//! and on a fresh PostgreSQL database (`ferry_testkit::postgres`: a reported skip without a cluster;
+//! `scripts/test.sh` starts one, and under `CI=true` a missing cluster is an error).
 
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure with a message
+
+use ferry_store::programme::{PgProgramme, ProgrammeStore, SqliteProgramme};
+use ferry_store::{PgStore, SqliteStore};
+
+/// `case` (an `async fn(Box<dyn ProgrammeStore>)`) as two tests: `case::on_sqlite`, `case::on_postgres`.
+macro_rules! both {
+    ($case:ident) => {
+        mod $case {
+            #[tokio::test]
+            async fn on_sqlite() {
+                let (p, _dir) = $crate::fresh_sqlite().await;
+                super::$case(p).await;
+            }
+            #[tokio::test]
+            async fn on_postgres() {
+                let Some((p, _db)) = $crate::fresh_postgres(stringify!($case)).await else {
+                    return;
+                };
+                super::$case(p).await;
+            }
+        }
+    };
+}
 
 mod access;
 mod events;
 mod projects;
 
-use ferry_store::SqliteStore;
-use ferry_store::programme::{ProgrammeStore, SqliteProgramme};
-
-/// A fresh, migrated programme store (and what keeps it alive).
-pub async fn fresh() -> (Box<dyn ProgrammeStore>, tempfile::TempDir) {
+/// A fresh, migrated programme store on SQLite (and what keeps it alive).
+pub async fn fresh_sqlite() -> (Box<dyn ProgrammeStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("ferry.db"))
         .await
         .unwrap();
     (Box::new(SqliteProgramme::new(store.pool().clone())), dir)
+}
+
+/// A fresh, migrated programme store on a PostgreSQL database of its own, or `None` (a reported skip).
+pub async fn fresh_postgres(
+    test: &str,
+) -> Option<(
+    Box<dyn ProgrammeStore>,
+    ferry_testkit::postgres::TestDatabase,
+)> {
+    let db = ferry_testkit::postgres::TestDatabase::create(test).unwrap()?;
+    let store = PgStore::connect(db.url(), 4).await.unwrap();
+    Some((Box::new(PgProgramme::new(store.pool().clone())), db))
 }
 
 /// A fixed time, plus `secs` seconds.

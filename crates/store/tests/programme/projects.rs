@@ -1,6 +1,6 @@
 //! Projects, gates, tasks, endpoints, credentials and mappings.
 
-use super::{at, fresh};
+use super::at;
 use ferry_core::id::{MappingId, ProjectId, TenantId, UserId};
 use ferry_core::programme::gate::GateKind;
 use ferry_core::programme::tenant::{AvailabilityWindow, Cloud, Plan, Seats, Tenant};
@@ -53,9 +53,8 @@ fn mapping(label: &str, line: i64) -> MappingRecord {
     }
 }
 
-#[tokio::test]
-async fn a_project_starts_in_draft_and_is_found_in_its_tenant_only() {
-    let (p, _d) = fresh().await;
+both!(a_project_starts_in_draft_and_is_found_in_its_tenant_only);
+async fn a_project_starts_in_draft_and_is_found_in_its_tenant_only(p: Box<dyn ProgrammeStore>) {
     let (t, id) = project(&*p).await;
     let got = p.load_project(t, id).await.unwrap().unwrap();
     assert_eq!(
@@ -72,9 +71,10 @@ async fn a_project_starts_in_draft_and_is_found_in_its_tenant_only() {
     assert_eq!((got.name.as_str(), got.updated_at), ("Renamed", at(3)));
 }
 
-#[tokio::test]
-async fn a_paused_project_remembers_where_it_came_from_and_resuming_clears_it() {
-    let (p, _d) = fresh().await;
+both!(a_paused_project_remembers_where_it_came_from_and_resuming_clears_it);
+async fn a_paused_project_remembers_where_it_came_from_and_resuming_clears_it(
+    p: Box<dyn ProgrammeStore>,
+) {
     let (t, id) = project(&*p).await;
     p.set_project_state(
         id,
@@ -116,9 +116,8 @@ async fn a_paused_project_remembers_where_it_came_from_and_resuming_clears_it() 
     );
 }
 
-#[tokio::test]
-async fn gates_keep_their_order_and_a_confirmation_names_who_and_when() {
-    let (p, _d) = fresh().await;
+both!(gates_keep_their_order_and_a_confirmation_names_who_and_when);
+async fn gates_keep_their_order_and_a_confirmation_names_who_and_when(p: Box<dyn ProgrammeStore>) {
     let (_, id) = project(&*p).await;
     p.insert_gate(id, GateKind::CoreOnboarding).await.unwrap();
     p.insert_gate(id, GateKind::TargetsProvisioned)
@@ -136,9 +135,8 @@ async fn gates_keep_their_order_and_a_confirmation_names_who_and_when() {
     assert_eq!((c.by, c.at), (who, at(5)));
 }
 
-#[tokio::test]
-async fn tasks_round_trip_in_id_order() {
-    let (p, _d) = fresh().await;
+both!(tasks_round_trip_in_id_order);
+async fn tasks_round_trip_in_id_order(p: Box<dyn ProgrammeStore>) {
     let (_, id) = project(&*p).await;
     for (n, scope) in [("b", false), ("a", true)] {
         p.insert_task(
@@ -161,9 +159,10 @@ async fn tasks_round_trip_in_id_order() {
     assert_eq!(tasks[1].agreement.as_deref(), Some("SOW-1"));
 }
 
-#[tokio::test]
-async fn an_endpoint_is_set_once_per_side_and_keeps_its_id_when_changed() {
-    let (p, _d) = fresh().await;
+both!(an_endpoint_is_set_once_per_side_and_keeps_its_id_when_changed);
+async fn an_endpoint_is_set_once_per_side_and_keeps_its_id_when_changed(
+    p: Box<dyn ProgrammeStore>,
+) {
     let (_, id) = project(&*p).await;
     let e = |id: &str, url: &str| EndpointRow {
         id: id.into(),
@@ -202,9 +201,10 @@ fn sealed(project: ProjectId, owner: &str, supplied: i64) -> CredentialWrite {
     }
 }
 
-#[tokio::test]
-async fn credentials_are_replaced_per_owner_and_purged_by_side_or_project() {
-    let (p, _d) = fresh().await;
+both!(credentials_are_replaced_per_owner_and_purged_by_side_or_project);
+async fn credentials_are_replaced_per_owner_and_purged_by_side_or_project(
+    p: Box<dyn ProgrammeStore>,
+) {
     let (_, id) = project(&*p).await;
     let m = MappingId::new();
     for (owner, t) in [
@@ -243,9 +243,10 @@ async fn credentials_are_replaced_per_owner_and_purged_by_side_or_project() {
     assert!(p.credentials(id).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn mappings_are_found_by_label_corrected_and_deleted_with_their_credentials() {
-    let (p, _d) = fresh().await;
+both!(mappings_are_found_by_label_corrected_and_deleted_with_their_credentials);
+async fn mappings_are_found_by_label_corrected_and_deleted_with_their_credentials(
+    p: Box<dyn ProgrammeStore>,
+) {
     let (_, id) = project(&*p).await;
     let a = mapping("a@x", 1);
     let b = mapping("b@x", 2);

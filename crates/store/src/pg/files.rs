@@ -1,0 +1,240 @@
+//! The file journal on PostgreSQL (issue 3): one row per source file, looked up a directory at a time.
+
+use super::PgStore;
+use super::{db_err, now};
+use crate::FileStore;
+use crate::types::*;
+use async_trait::async_trait;
+use ferry_core::Result;
+use ferry_core::id::{MappingId, PassId};
+use sqlx::Row;
+
+/// The parent directory of a relative path (`""` at the root).
+fn dir_of(path: &str) -> &str {
+    path.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
+}
+
+/// The columns [`file_row`] reads, in its order. Not `SELECT *`: the mapping id, pass id and timestamps are
+/// long strings nobody reads here, and on a no-op re-run copying them is a good part of the pass's CPU.
+const FILE_ROW_COLUMNS: &str = "path, dir, size, mtime, hash, hash_kind, status, reason, target_path, target_size, target_mtime, attempts, target_etag, renamed";
+
+fn file_row(r: &sqlx::postgres::PgRow) -> Result<FileItemRow> {
+    Ok(FileItemRow {
+        path: r.try_get(0).map_err(db_err)?,
+        dir: r.try_get(1).map_err(db_err)?,
+        size: r.try_get::<i64, _>(2).map_err(db_err)? as u64,
+        mtime: r.try_get(3).map_err(db_err)?,
+        hash: r.try_get(4).map_err(db_err)?,
+        hash_kind: r.try_get(5).map_err(db_err)?,
+        status: r.try_get::<&str, _>(6).map_err(db_err)?.parse()?,
+        reason: r.try_get(7).map_err(db_err)?,
+        target_path: r.try_get(8).map_err(db_err)?,
+        target_size: r
+            .try_get::<Option<i64>, _>(9)
+            .map_err(db_err)?
+            .map(|v| v as u64),
+        target_mtime: r.try_get(10).map_err(db_err)?,
+        attempts: r.try_get::<i64, _>(11).map_err(db_err)? as u32,
+        target_etag: r.try_get(12).map_err(db_err)?,
+        renamed: r.try_get(13).map_err(db_err)?,
+    })
+}
+
+#[async_trait]
+impl FileStore for PgStore {
+    async fn file_items_in_dir(&self, mapping: MappingId, dir: &str) -> Result<Vec<FileItemRow>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {FILE_ROW_COLUMNS} FROM file_item WHERE mapping_id = $1 AND dir = $2"
+        )))
+        .bind(mapping.to_string())
+        .bind(dir)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(file_row).collect()
+    }
+
+    async fn write_file_items(
+        &self,
+        mapping: MappingId,
+        pass: PassId,
+        rows: &[FileItemWrite],
+    ) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool().begin().await.map_err(db_err)?;
+        let ts = now();
+        for w in rows {
+            let bump = i64::from(w.status == ItemStatus::Pending || w.status == ItemStatus::Failed);
+            sqlx::query(
+                "INSERT INTO file_item (mapping_id, path, dir, size, mtime, hash, hash_kind, status, reason,
+                                        target_path, target_size, target_mtime, attempts, pass_id, updated_at,
+                                        target_etag, renamed)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                 ON CONFLICT (mapping_id, path) DO UPDATE SET
+                   size = excluded.size, mtime = excluded.mtime, hash = excluded.hash,
+                   hash_kind = excluded.hash_kind, status = excluded.status, reason = excluded.reason,
+                   target_path = COALESCE(excluded.target_path, file_item.target_path),
+                   target_size = CASE WHEN excluded.status = 'copied' THEN excluded.target_size ELSE file_item.target_size END,
+                   target_mtime = CASE WHEN excluded.status = 'copied' THEN excluded.target_mtime ELSE file_item.target_mtime END,
+                   target_etag = CASE WHEN excluded.status = 'copied' THEN excluded.target_etag ELSE file_item.target_etag END,
+                   renamed = excluded.renamed,
+                   attempts = file_item.attempts + $18, pass_id = excluded.pass_id, updated_at = excluded.updated_at",
+            )
+            .bind(mapping.to_string())
+            .bind(&w.path)
+            .bind(dir_of(&w.path))
+            .bind(w.size as i64)
+            .bind(w.mtime.as_deref())
+            .bind(w.hash.as_deref())
+            .bind(w.hash_kind.as_deref())
+            .bind(w.status.as_str())
+            .bind(w.reason.as_deref())
+            .bind(w.target_path.as_deref())
+            .bind(w.target_size.map(|v| v as i64))
+            .bind(w.target_mtime.as_deref())
+            .bind(bump)
+            .bind(pass.to_string())
+            .bind(&ts)
+            .bind(w.target_etag.as_deref())
+            .bind(w.renamed.as_deref())
+            .bind(bump)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn file_report(&self) -> Result<Vec<FileMappingReport>> {
+        let rows = sqlx::query(
+            "SELECT m.id AS mapping_id, m.label, m.source, m.target,
+                    COUNT(i.path) AS discovered,
+                    COUNT(*) FILTER (WHERE i.status = 'copied') AS copied,
+                    COUNT(*) FILTER (WHERE i.status = 'skipped') AS skipped,
+                    COUNT(*) FILTER (WHERE i.status = 'failed') AS failed,
+                    COUNT(*) FILTER (WHERE i.status = 'pending') AS pending,
+                    COALESCE(SUM(i.size) FILTER (WHERE i.status = 'copied'), 0)::BIGINT AS bytes_copied,
+                    (SELECT COALESCE(SUM(EXTRACT(EPOCH FROM COALESCE(p.finished_at, p.started_at)::timestamptz - p.started_at::timestamptz)), 0)::DOUBLE PRECISION
+                       FROM pass p WHERE p.mapping_id = m.id) AS duration_secs
+             FROM mapping m JOIN file_item i ON i.mapping_id = m.id
+             GROUP BY m.id ORDER BY m.label, m.id",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(FileMappingReport {
+                    mapping_id: r.try_get("mapping_id").map_err(db_err)?,
+                    label: r.try_get("label").map_err(db_err)?,
+                    source: r.try_get("source").map_err(db_err)?,
+                    target: r.try_get("target").map_err(db_err)?,
+                    discovered: r.try_get::<i64, _>("discovered").map_err(db_err)? as u64,
+                    copied: r.try_get::<i64, _>("copied").map_err(db_err)? as u64,
+                    skipped: r.try_get::<i64, _>("skipped").map_err(db_err)? as u64,
+                    failed: r.try_get::<i64, _>("failed").map_err(db_err)? as u64,
+                    pending: r.try_get::<i64, _>("pending").map_err(db_err)? as u64,
+                    bytes_copied: r.try_get::<i64, _>("bytes_copied").map_err(db_err)? as u64,
+                    duration_secs: r.try_get::<f64, _>("duration_secs").map_err(db_err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn file_problems(&self, mapping: MappingId) -> Result<Vec<FileItemRow>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {FILE_ROW_COLUMNS} FROM file_item WHERE mapping_id = $1 AND status IN ('skipped', 'failed', 'pending') ORDER BY path"
+        )))
+        .bind(mapping.to_string())
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(file_row).collect()
+    }
+
+    async fn file_renames(&self, mapping: MappingId) -> Result<Vec<FileItemRow>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {FILE_ROW_COLUMNS} FROM file_item WHERE mapping_id = $1 AND renamed IS NOT NULL ORDER BY path"
+        )))
+        .bind(mapping.to_string())
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(file_row).collect()
+    }
+
+    async fn set_file_target_rules(&self, mapping: MappingId, rules: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO file_mapping (mapping_id, target_rules, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (mapping_id) DO UPDATE SET target_rules = excluded.target_rules,
+               updated_at = excluded.updated_at",
+        )
+        .bind(mapping.to_string())
+        .bind(rules)
+        .bind(now())
+        .execute(self.pool())
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn file_target_rules(&self, mapping: MappingId) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT target_rules FROM file_mapping WHERE mapping_id = $1")
+            .bind(mapping.to_string())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db_err)
+    }
+
+    async fn save_upload(
+        &self,
+        mapping: MappingId,
+        path: &str,
+        upload: &SavedUpload,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO file_upload (mapping_id, path, state, source_size, source_mtime, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (mapping_id, path) DO UPDATE SET state = excluded.state, source_size = excluded.source_size,
+               source_mtime = excluded.source_mtime, updated_at = excluded.updated_at",
+        )
+        .bind(mapping.to_string())
+        .bind(path)
+        .bind(&upload.state)
+        .bind(upload.source_size as i64)
+        .bind(upload.source_mtime.as_deref())
+        .bind(now())
+        .execute(self.pool())
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn load_upload(&self, mapping: MappingId, path: &str) -> Result<Option<SavedUpload>> {
+        let r = sqlx::query("SELECT state, source_size, source_mtime FROM file_upload WHERE mapping_id = $1 AND path = $2")
+            .bind(mapping.to_string())
+            .bind(path)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db_err)?;
+        r.map(|r| {
+            Ok(SavedUpload {
+                state: r.try_get("state").map_err(db_err)?,
+                source_size: r.try_get::<i64, _>("source_size").map_err(db_err)? as u64,
+                source_mtime: r.try_get("source_mtime").map_err(db_err)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_upload(&self, mapping: MappingId, path: &str) -> Result<()> {
+        sqlx::query("DELETE FROM file_upload WHERE mapping_id = $1 AND path = $2")
+            .bind(mapping.to_string())
+            .bind(path)
+            .execute(self.pool())
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+}

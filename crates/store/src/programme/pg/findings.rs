@@ -1,0 +1,209 @@
+//! Assessments and tickets on SQLite.
+
+use super::PgProgramme;
+use crate::pg::db_err;
+use crate::programme::findings::{AssessmentQueries, TicketQueries};
+use crate::programme::rows::*;
+use crate::programme::ts;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ferry_core::Result;
+use ferry_core::id::{MappingId, ProjectId, TicketId};
+
+type TicketTuple = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+);
+
+const TICKET_COLUMNS: &str =
+    "id, mapping_id, event_id, title, body, status, created_by, created_at, updated_at";
+
+fn ticket_from(r: TicketTuple) -> TicketRow {
+    let (id, mapping, event, title, body, status, created_by, created_at, updated_at) = r;
+    TicketRow {
+        id,
+        mapping,
+        event,
+        title,
+        body,
+        status,
+        created_by,
+        created_at,
+        updated_at,
+    }
+}
+
+#[async_trait]
+impl AssessmentQueries for PgProgramme {
+    async fn running_assessments(&self) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT id FROM prog_assessment WHERE status = 'running'")
+            .fetch_all(&mut *self.conn().await?)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn project_running_assessments(
+        &self,
+        project: ProjectId,
+    ) -> Result<Vec<(String, String)>> {
+        sqlx::query_as(
+            "SELECT id, started_at FROM prog_assessment WHERE project_id = $1 AND status = 'running'",
+        )
+        .bind(project.to_string())
+        .fetch_all(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn insert_assessment(
+        &self,
+        id: &str,
+        project: ProjectId,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO prog_assessment (id, project_id, status, started_at) VALUES ($1, $2, 'running', $3)",
+        )
+        .bind(id)
+        .bind(project.to_string())
+        .bind(ts(at))
+        .execute(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn finish_assessment(
+        &self,
+        id: &str,
+        status: &str,
+        report: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE prog_assessment SET status = $1, finished_at = $2, report = $3 WHERE id = $4",
+        )
+        .bind(status)
+        .bind(ts(at))
+        .bind(report)
+        .bind(id)
+        .execute(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn fail_running_assessment(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "UPDATE prog_assessment SET status = 'failed', finished_at = $1 WHERE id = $2 AND status = 'running'",
+        )
+        .bind(ts(at))
+        .bind(id)
+        .execute(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn latest_assessment(&self, project: ProjectId) -> Result<Option<AssessmentRow>> {
+        type Row = (String, String, String, Option<String>, Option<String>);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT id, status, started_at, finished_at, report FROM prog_assessment WHERE project_id = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(project.to_string())
+        .fetch_optional(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(row.map(
+            |(id, status, started_at, finished_at, report)| AssessmentRow {
+                id,
+                status,
+                started_at,
+                finished_at,
+                report,
+            },
+        ))
+    }
+}
+
+#[async_trait]
+impl TicketQueries for PgProgramme {
+    async fn tickets(&self, project: ProjectId) -> Result<Vec<TicketRow>> {
+        let rows: Vec<TicketTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLUMNS} FROM prog_ticket WHERE project_id = $1 ORDER BY id"
+        )))
+        .bind(project.to_string())
+        .fetch_all(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(rows.into_iter().map(ticket_from).collect())
+    }
+
+    async fn ticket(&self, project: ProjectId, id: TicketId) -> Result<Option<TicketRow>> {
+        let row: Option<TicketTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLUMNS} FROM prog_ticket WHERE id = $1 AND project_id = $2"
+        )))
+        .bind(id.to_string())
+        .bind(project.to_string())
+        .fetch_optional(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(row.map(ticket_from))
+    }
+
+    async fn insert_ticket(&self, project: ProjectId, t: &TicketRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO prog_ticket (id, project_id, mapping_id, event_id, title, body, status, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&t.id)
+        .bind(project.to_string())
+        .bind(&t.mapping)
+        .bind(&t.event)
+        .bind(&t.title)
+        .bind(&t.body)
+        .bind(&t.status)
+        .bind(&t.created_by)
+        .bind(&t.created_at)
+        .bind(&t.updated_at)
+        .execute(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn update_ticket(
+        &self,
+        id: TicketId,
+        status: &str,
+        body: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE prog_ticket SET status = $1, body = $2, updated_at = $3 WHERE id = $4")
+            .bind(status)
+            .bind(body)
+            .bind(ts(at))
+            .bind(id.to_string())
+            .execute(&mut *self.conn().await?)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn latest_completed_event(&self, mapping: MappingId) -> Result<Option<(String, String)>> {
+        sqlx::query_as(
+            "SELECT e.id, e.completed_at FROM prog_event e JOIN prog_event_mapping m ON m.event_id = e.id
+             WHERE m.mapping_id = $1 AND e.state = 'completed' AND e.completed_at IS NOT NULL ORDER BY e.completed_at DESC LIMIT 1",
+        )
+        .bind(mapping.to_string())
+        .fetch_optional(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)
+    }
+}

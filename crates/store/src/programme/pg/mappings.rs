@@ -1,0 +1,152 @@
+//! Programme mappings on SQLite.
+
+use super::PgProgramme;
+use crate::pg::db_err;
+use crate::programme::parse_id;
+use crate::programme::projects::MappingQueries;
+use crate::programme::rows::MappingRecord;
+use crate::programme::ts;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ferry_core::Result;
+use ferry_core::id::{MappingId, ProjectId};
+
+type MappingTuple = (String, i64, String, String, String, String);
+
+fn mapping_from((id, line, label, source, target, doc): MappingTuple) -> Result<MappingRecord> {
+    Ok(MappingRecord {
+        id: parse_id(&id)?,
+        line,
+        label,
+        source,
+        target,
+        doc,
+    })
+}
+
+#[async_trait]
+impl MappingQueries for PgProgramme {
+    async fn mappings(&self, project: ProjectId) -> Result<Vec<MappingRecord>> {
+        let rows: Vec<MappingTuple> = sqlx::query_as(
+            "SELECT id, line, label, source, target, doc FROM prog_mapping WHERE project_id = $1 ORDER BY id",
+        )
+        .bind(project.to_string())
+        .fetch_all(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter().map(mapping_from).collect()
+    }
+
+    async fn mapping_by_label(
+        &self,
+        project: ProjectId,
+        label: &str,
+    ) -> Result<Option<MappingRecord>> {
+        let row: Option<MappingTuple> = sqlx::query_as(
+            "SELECT id, line, label, source, target, doc FROM prog_mapping WHERE project_id = $1 AND label = $2",
+        )
+        .bind(project.to_string())
+        .bind(label)
+        .fetch_optional(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        row.map(mapping_from).transpose()
+    }
+
+    async fn insert_mapping(
+        &self,
+        project: ProjectId,
+        m: &MappingRecord,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO prog_mapping (id, project_id, line, label, source, target, doc, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(m.id.to_string())
+        .bind(project.to_string())
+        .bind(m.line)
+        .bind(&m.label)
+        .bind(&m.source)
+        .bind(&m.target)
+        .bind(&m.doc)
+        .bind(ts(at))
+        .execute(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn update_mapping(&self, m: &MappingRecord) -> Result<()> {
+        sqlx::query(
+            "UPDATE prog_mapping SET line = $1, source = $2, target = $3, doc = $4 WHERE id = $5",
+        )
+        .bind(m.line)
+        .bind(&m.source)
+        .bind(&m.target)
+        .bind(&m.doc)
+        .bind(m.id.to_string())
+        .execute(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_mapping(&self, project: ProjectId, mapping: MappingId) -> Result<bool> {
+        let mut c = self.conn().await?;
+        // Only a mapping of `project`: what hangs off another project's mapping stays.
+        let ours: Option<i64> = sqlx::query_scalar(
+            "SELECT 1::BIGINT FROM prog_mapping WHERE id = $1 AND project_id = $2",
+        )
+        .bind(mapping.to_string())
+        .bind(project.to_string())
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db_err)?;
+        if ours.is_none() {
+            return Ok(false);
+        }
+        for sql in [
+            "DELETE FROM prog_approval WHERE mapping_id = $1",
+            "DELETE FROM prog_pass WHERE mapping_id = $1",
+            "DELETE FROM prog_event_mapping WHERE mapping_id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(mapping.to_string())
+                .execute(&mut *c)
+                .await
+                .map_err(db_err)?;
+        }
+        sqlx::query("DELETE FROM prog_credential WHERE project_id = $1 AND owner LIKE $2")
+            .bind(project.to_string())
+            .bind(format!("mapping:{mapping}:%"))
+            .execute(&mut *c)
+            .await
+            .map_err(db_err)?;
+        let r = sqlx::query("DELETE FROM prog_mapping WHERE id = $1 AND project_id = $2")
+            .bind(mapping.to_string())
+            .bind(project.to_string())
+            .execute(&mut *c)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn mapping_events(&self, mapping: MappingId) -> Result<Vec<(String, String, String)>> {
+        sqlx::query_as(
+            "SELECT e.id, e.name, e.state FROM prog_event e JOIN prog_event_mapping em ON em.event_id = e.id
+             WHERE em.mapping_id = $1 ORDER BY e.created_at, e.id",
+        )
+        .bind(mapping.to_string())
+        .fetch_all(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn mapping_tickets(&self, mapping: MappingId) -> Result<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM prog_ticket WHERE mapping_id = $1")
+            .bind(mapping.to_string())
+            .fetch_one(&mut *self.conn().await?)
+            .await
+            .map_err(db_err)
+    }
+}
