@@ -248,7 +248,8 @@ pub async fn authorize(
             return e.into_response();
         }
     };
-    let caller = match check(&state, caller, route.scope, route.permission, &path).await {
+    let tenant = tenant_in_path(&path);
+    let caller = match check(&state, caller, route.scope, route.permission, tenant).await {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
@@ -328,12 +329,14 @@ pub fn tenant_in_path(path: &str) -> Option<&str> {
         .map(|rest| rest.split('/').next().unwrap_or(rest))
 }
 
-async fn check(
+/// Whether `caller` may use `permission` in `scope` (`tenant`: the tenant id as written in the path of a
+/// tenant-scoped route). The API's middleware and the dashboard's pages both decide with this function.
+pub(crate) async fn check(
     state: &AppState,
     mut caller: Caller,
     scope: Scope,
     permission: Permission,
-    path: &str,
+    tenant: Option<&str>,
 ) -> Result<Caller, ApiError> {
     match scope {
         Scope::Public => Ok(caller),
@@ -353,7 +356,7 @@ async fn check(
             }
         }
         Scope::Tenant => {
-            let raw = tenant_in_path(path).unwrap_or("");
+            let raw = tenant.unwrap_or("");
             let tenant = TenantId::from_str(raw)
                 .map_err(|_| ApiError::not_found(format!("no tenant {raw:?}")))?;
             if !state.programme.tenant_exists(tenant).await? {

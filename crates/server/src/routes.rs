@@ -139,7 +139,7 @@ pub fn router(state: AppState) -> Router {
     bind(Router::new())
         .route_layer(from_fn_with_state(state.clone(), crate::auth::authorize))
         // The dashboard's pages check their session themselves (they are not API routes).
-        .merge(crate::web::router())
+        .merge(crate::web::router(state.clone()))
         .layer(from_fn_with_state(state.clone(), crate::auth::request_id))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(state)

@@ -6,7 +6,11 @@
 //! form carries the CSRF token; a POST without the matching token is refused (403). Pages work without
 //! JavaScript and never show a token or a secret.
 
+pub mod asset;
+pub mod frame;
+pub mod page;
 pub mod session;
+mod tenant;
 
 use crate::AppState;
 use crate::auth::token_hash;
@@ -22,13 +26,21 @@ use ferry_store::programme::rows::UserRole;
 use serde::Deserialize;
 use std::net::SocketAddr;
 
-/// The dashboard's routes (outside `/api/`; not in the API's route table).
-pub fn router() -> Router<AppState> {
+/// The dashboard's routes (outside `/api/`): sign-in, sign-out and the static files here, every other
+/// page from the page table ([`page::PAGES`]), and a friendly 404 page for any other path.
+pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/sign-in", post(sign_in))
         .route("/sign-out", post(sign_out))
         .route("/assets/ferry.css", get(stylesheet))
+        .route(asset::HTMX.path, get(|| async { asset::HTMX.serve() }))
+        .route(
+            asset::HTMX_SSE.path,
+            get(|| async { asset::HTMX_SSE.serve() }),
+        )
+        .merge(page::router(state))
+        .fallback(not_found)
 }
 
 #[derive(Template, WebTemplate)]
@@ -50,6 +62,7 @@ struct HomePage {
 #[derive(Template, WebTemplate)]
 #[template(path = "refused.html")]
 struct RefusedPage {
+    title: &'static str,
     message: String,
 }
 
@@ -64,24 +77,77 @@ fn page(status: StatusCode, set_cookies: Vec<String>, body: impl IntoResponse) -
     resp
 }
 
-fn internal(e: impl std::fmt::Display) -> Response {
+pub(crate) fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "dashboard page failed");
-    page(
+    error_page(
         StatusCode::INTERNAL_SERVER_ERROR,
-        Vec::new(),
-        RefusedPage {
-            message: "Ferry could not show this page (see the server log); try again.".to_owned(),
-        },
+        &format!(
+            "Ferry could not show this page (see the server log, request {}); try again.",
+            crate::error::request_id()
+        ),
     )
 }
 
-fn refused(status: StatusCode, message: &str) -> Response {
+/// A friendly error page with `status` and `message` (HTML-escaped by the template).
+pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
+    let title = match status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::FORBIDDEN => "Refused",
+        StatusCode::UNAUTHORIZED => "Signed out",
+        StatusCode::CONFLICT => "Not done",
+        s if s.is_server_error() => "Something went wrong",
+        _ => "Cannot do that",
+    };
     page(
         status,
         Vec::new(),
         RefusedPage {
+            title,
             message: message.to_owned(),
         },
+    )
+}
+
+/// An API error (from a programme operation or the permission check) as a page with its status; a
+/// server error's detail goes to the log, not to the page.
+pub(crate) fn api_error_page(e: crate::ApiError) -> Response {
+    if e.status.is_server_error() {
+        return internal(e.message);
+    }
+    let message = match e.status {
+        StatusCode::NOT_FOUND if e.message.starts_with("no tenant") => {
+            "There is no such tenant, or you have no role on it: ask the tenant's admin to add you."
+                .to_owned()
+        }
+        _ => e.message,
+    };
+    error_page(e.status, &message)
+}
+
+fn refused(status: StatusCode, message: &str) -> Response {
+    error_page(status, message)
+}
+
+/// The sign-in page for a page request without a (live) session: 401.
+pub(crate) fn signed_out(csrf: String) -> Response {
+    page(
+        StatusCode::UNAUTHORIZED,
+        Vec::new(),
+        SignInPage {
+            csrf,
+            error: Some("Sign in to see this page (your session may have ended).".to_owned()),
+        },
+    )
+}
+
+/// Any other path: the API's JSON 404 under `/api/`, a 404 page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    error_page(
+        StatusCode::NOT_FOUND,
+        "There is no such page: start again from Ferry's home page.",
     )
 }
 
@@ -200,7 +266,7 @@ async fn sign_out(headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
     redirect_home(session::end(&headers))
 }
 
-fn forged() -> Response {
+pub(crate) fn forged() -> Response {
     refused(
         StatusCode::FORBIDDEN,
         "This form was not sent from Ferry's own page (its CSRF token is missing or wrong): reload the page and try again.",

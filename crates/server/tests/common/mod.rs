@@ -1,6 +1,8 @@
 //! A real `ferry-server` on a free loopback port with a manual clock, and a small JSON client for it.
 #![allow(dead_code)]
 
+pub mod web;
+
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use ferry_server::{AppState, ManualClock, ServiceConfig, Vault};
 use reqwest::{Method, StatusCode};

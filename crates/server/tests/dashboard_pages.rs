@@ -1,0 +1,288 @@
+//! The dashboard's pages: the role × page matrix generated from the page table
+//! ([`ferry_server::web::page::PAGES`]), forged forms, friendly error pages, the vendored scripts; and the
+//! stories in a real Chromium (`stories` module).
+//!
+//! Every page and form action of the table is requested by a user holding each of the five roles, by the
+//! operator, by a user with no role on the tenant and without a session. A cell is right when the page's
+//! API permission ([`ferry_core::programme::role::allowed`]) says so: allowed → past the check (not 401,
+//! not 403, not the hidden-tenant 404), refused → the 403 page naming the roles that may; an outsider
+//! gets the 404 page, no session the sign-in page (401). Every form action without its CSRF field, or
+//! with the wrong one, is refused 403 — for the operator too.
+
+// Test helpers unwrap freely: a panic is a failure with its message (see clippy.toml).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::web::{Html, WebSession};
+use common::{OPERATOR_TOKEN, TestServer};
+use ferry_core::programme::role::{Role, allowed};
+use ferry_server::routes::Scope;
+use ferry_server::web::page::{PAGES, Page};
+use std::fmt::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static NAMES: AtomicUsize = AtomicUsize::new(0);
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", NAMES.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A tenant with a mail project: what a tenant cell starts from.
+struct Fixture {
+    tenant: String,
+    project: String,
+}
+
+async fn fixture(s: &TestServer) -> Fixture {
+    let tenant = s.tenant(&unique("Contoso"), 800).await;
+    let base = s.project(&tenant, "mail", "mail").await;
+    let project = base.rsplit('/').next().unwrap().to_owned();
+    Fixture { tenant, project }
+}
+
+/// The page's path with its parameters filled (ids the fixture does not create are random).
+fn fill(path: &str, f: &Fixture) -> String {
+    path.split('/')
+        .map(|seg| match seg {
+            "{tenant}" => f.tenant.clone(),
+            "{project}" => f.project.clone(),
+            "{event}" | "{mapping}" | "{ticket}" | "{user}" | "{transaction}" => {
+                uuid::Uuid::now_v7().to_string()
+            }
+            "{gate}" => "core_onboarding".to_owned(),
+            "{side}" => "source".to_owned(),
+            s if s.starts_with('{') => panic!(
+                "{path}: path parameter {s} is unknown to dashboard_pages.rs::fill: teach it a value"
+            ),
+            s => s.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Minimal form fields per form action (the CSRF field is added by the caller). Every POST page must be
+/// listed: a new form action fails here until it is.
+fn fields_for(p: &Page) -> Vec<(&'static str, String)> {
+    match (p.method, p.path) {
+        ("GET", _) => Vec::new(),
+        (m, path) => panic!(
+            "{m} {path} has no form fields in dashboard_pages.rs::fields_for: add minimal ones"
+        ),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    Role(Role),
+    Operator,
+    Outsider,
+    NoSession,
+}
+
+impl Who {
+    fn columns() -> Vec<Who> {
+        let mut v: Vec<Who> = Role::ALL.into_iter().map(Who::Role).collect();
+        v.extend([Who::Operator, Who::Outsider, Who::NoSession]);
+        v
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    Passes,
+    Refused,
+    Hidden,
+    SignIn,
+}
+
+impl Expect {
+    fn holds(self, h: &Html) -> bool {
+        let s = h.status.as_u16();
+        let html = h.body.contains("<!doctype html>");
+        match self {
+            Expect::Passes => {
+                let hidden = s == 404 && h.body.contains("no such tenant");
+                (html && s != 401 && s != 403 && s < 500 && !hidden) || s == 303
+            }
+            Expect::Refused => s == 403 && html && h.body.contains("roles that may"),
+            Expect::Hidden => s == 404 && html && h.body.contains("no such tenant"),
+            Expect::SignIn => s == 401 && html && h.body.contains(r#"id="sign-in""#),
+        }
+    }
+}
+
+async fn request(s: &TestServer, w: &WebSession, p: &Page, path: &str, csrf: &str) -> Html {
+    if p.method == "GET" {
+        return w.get(s, path).await;
+    }
+    let fields = fields_for(p);
+    let mut form: Vec<(&str, &str)> = vec![("csrf", csrf)];
+    form.extend(fields.iter().map(|(k, v)| (*k, v.as_str())));
+    w.post(s, path, &form).await
+}
+
+async fn cell(s: &TestServer, p: &Page, who: Who) -> (Expect, Html) {
+    let f = fixture(s).await;
+    let tenant_scoped = p.scope() == Scope::Tenant;
+    let (w, expect) = match who {
+        Who::Role(role) => {
+            let token = s
+                .member(&f.tenant, &unique(role.as_str()), role.as_str())
+                .await;
+            let may = allowed(role, p.permission())
+                || (!tenant_scoped
+                    && p.permission() == ferry_core::programme::role::Permission::Read);
+            (
+                WebSession::sign_in(s, &token).await,
+                if may { Expect::Passes } else { Expect::Refused },
+            )
+        }
+        Who::Operator => (WebSession::sign_in(s, OPERATOR_TOKEN).await, Expect::Passes),
+        Who::Outsider => {
+            let elsewhere = fixture(s).await;
+            let token = s
+                .member(&elsewhere.tenant, &unique("outsider"), "migration-manager")
+                .await;
+            (
+                WebSession::sign_in(s, &token).await,
+                if tenant_scoped {
+                    Expect::Hidden
+                } else {
+                    Expect::Passes
+                },
+            )
+        }
+        Who::NoSession => (WebSession::anonymous(s).await, Expect::SignIn),
+    };
+    let path = fill(p.path, &f);
+    let h = request(s, &w, p, &path, &w.csrf).await;
+    (expect, h)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_and_form_action_answers_each_role_as_its_api_route_does() {
+    let s = TestServer::start().await;
+    let mut failures = String::new();
+    let mut cells = 0;
+    for p in PAGES {
+        for who in Who::columns() {
+            let (expect, h) = cell(&s, p, who).await;
+            cells += 1;
+            if !expect.holds(&h) {
+                let _ = writeln!(
+                    failures,
+                    "{} {} as {who:?}: expected {expect:?}, got {} {}",
+                    p.method,
+                    p.path,
+                    h.status,
+                    h.body.chars().take(300).collect::<String>()
+                );
+            }
+        }
+    }
+    assert!(cells >= PAGES.len() * 8, "the matrix is not empty");
+    assert!(failures.is_empty(), "cells that do not hold:\n{failures}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_form_action_without_its_csrf_token_is_refused_even_for_the_operator() {
+    let s = TestServer::start().await;
+    let f = fixture(&s).await;
+    let w = WebSession::sign_in(&s, OPERATOR_TOKEN).await;
+    for p in PAGES.iter().filter(|p| p.method == "POST") {
+        let path = fill(p.path, &f);
+        let fields = fields_for(p);
+        let form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let h = w.post(&s, &path, &form).await;
+        assert_eq!(
+            h.status.as_u16(),
+            403,
+            "{} without csrf: {}",
+            p.path,
+            h.body
+        );
+        assert!(h.body.contains("CSRF"), "{}", h.body);
+        let wrong = "w".repeat(43);
+        let h = request(&s, &w, p, &path, &wrong).await;
+        assert_eq!(
+            h.status.as_u16(),
+            403,
+            "{} with a wrong csrf: {}",
+            p.path,
+            h.body
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_ids_and_unknown_paths_get_a_friendly_404_page_and_the_api_keeps_its_json() {
+    let s = TestServer::start().await;
+    let f = fixture(&s).await;
+    let w = WebSession::sign_in(&s, OPERATOR_TOKEN).await;
+    for path in [
+        "/tenants/not-a-uuid".to_owned(),
+        format!("/tenants/{}", uuid::Uuid::now_v7()),
+        format!("/tenants/{}/nothing-here", f.tenant),
+        "/no/such/page".to_owned(),
+        "/tenants/%3Cscript%3E".to_owned(),
+    ] {
+        let h = w.get(&s, &path).await;
+        assert_eq!(h.status.as_u16(), 404, "{path}: {}", h.body);
+        assert!(h.body.contains("<!doctype html>"), "{path}: a page");
+        assert!(!h.body.contains("<script>"), "{path}: escaped");
+    }
+    let api = w.get(&s, "/api/v1/no-such-route").await;
+    assert_eq!(api.status.as_u16(), 404);
+    assert!(api.body.contains(r#""kind":"not_found""#), "{}", api.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_load_the_pinned_htmx_files_which_are_served_same_origin() {
+    let s = TestServer::start().await;
+    let w = WebSession::sign_in(&s, OPERATOR_TOKEN).await;
+    let page = w.get(&s, "/tenants").await;
+    assert_eq!(page.status.as_u16(), 200, "{}", page.body);
+    for a in [
+        &ferry_server::web::asset::HTMX,
+        &ferry_server::web::asset::HTMX_SSE,
+    ] {
+        assert!(page.body.contains(a.integrity), "{} in the page", a.path);
+        let r = common::web::client()
+            .get(format!("{}{}", s.base, a.path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/javascript")
+        );
+        assert_eq!(r.text().await.unwrap(), a.body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tenant_page_shows_eligibility_reasons_seats_window_members_and_projects() {
+    let s = TestServer::start().await;
+    let f = fixture(&s).await;
+    let token = s.member(&f.tenant, "vera@contoso.test", "viewer").await;
+    let w = WebSession::sign_in(&s, &token).await;
+    let h = w.get(&s, &format!("/tenants/{}", f.tenant)).await;
+    assert_eq!(h.status.as_u16(), 200, "{}", h.body);
+    for want in [
+        r#"id="eligibility""#,
+        "800 eligible seats",
+        r#"id="window""#,
+        "vera@contoso.test",
+        "viewer",
+        &format!("/tenants/{}/projects/{}", f.tenant, f.project),
+    ] {
+        assert!(h.body.contains(want), "{want} on the tenant page");
+    }
+    assert!(!h.body.contains(&token), "never the token");
+    let list = w.get(&s, "/tenants").await;
+    assert!(list.body.contains(&format!("/tenants/{}", f.tenant)));
+}
