@@ -152,6 +152,9 @@ pub struct MigrateArgs {
     /// Plan only: walk the source and show what would be copied, renamed or skipped. Writes nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Final pass: copy what is new or changed, then seal the mapping (later runs copy nothing more).
+    #[arg(long = "final", conflicts_with = "dry_run")]
+    pub final_pass: bool,
 }
 
 #[derive(Args, Debug)]
@@ -469,6 +472,7 @@ async fn migrate(ctx: &Ctx, a: MigrateArgs) -> Result<Outcome> {
         rules: default_rules(&specs, a.select.target_rules),
         filter: filter(&a.select),
         checksum: a.checksum,
+        final_pass: a.final_pass,
         ..FileOptions::default()
     };
     if a.dry_run {

@@ -424,3 +424,51 @@ fn assess_against_a_onedrive_flags_a_tree_over_75_percent_of_the_storage_left() 
     // Nothing was written by assessing.
     assert!(emu.items(&drive).is_empty());
 }
+
+#[test]
+fn a_final_pass_copies_the_last_changes_then_seals_so_later_runs_copy_nothing() {
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    let drive = emu.add_user(UPN);
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+    write(&src, "a.txt", b"first");
+    let tok = emu.token();
+    let env = [("FERRY_TARGET_TOKEN", tok.as_str())];
+    let url = target(&emu, "Final");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["files", "migrate", src.to_str().unwrap(), &url, "--json"];
+        args.extend_from_slice(extra);
+        ferry(&data, &args, &env)
+    };
+    let out = run(&[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(
+        json(&out)["mappings"][0]["kind"],
+        "initial",
+        "{}",
+        text(&out)
+    );
+    write(&src, "b.txt", b"last change");
+    let out = run(&["--final"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let m = &json(&out)["mappings"][0];
+    assert_eq!(
+        (m["kind"].as_str(), m["counters"]["copied"].as_u64()),
+        (Some("final"), Some(1)),
+        "{m}"
+    );
+    assert_eq!(
+        emu.read_file(&drive, "Final/b.txt").unwrap(),
+        b"last change"
+    );
+    // Sealed: a later run copies nothing and says why.
+    write(&src, "c.txt", b"too late");
+    let out = run(&[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        text(&out).contains("sealed by a final pass"),
+        "{}",
+        text(&out)
+    );
+    assert!(emu.read_file(&drive, "Final/c.txt").is_none());
+}

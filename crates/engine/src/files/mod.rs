@@ -192,6 +192,9 @@ pub struct FileOptions {
     /// Verify: pair names by the target rules the mapping's passes used (when the store knows them)
     /// rather than `rules` — set when the user did not name the rules.
     pub rules_from_journal: bool,
+    /// Run a Final pass: a Delta recorded as Final that seals the mapping when it ends without errors; a
+    /// sealed mapping copies nothing more (the mail engine's rule).
+    pub final_pass: bool,
 }
 
 impl Default for FileOptions {
@@ -205,6 +208,7 @@ impl Default for FileOptions {
             retry: RetryPolicy::default(),
             connections_per_endpoint: 16,
             rules_from_journal: false,
+            final_pass: false,
         }
     }
 }

@@ -71,6 +71,7 @@ pub async fn run_files(
         "include": opts.filter.include,
         "exclude": opts.filter.exclude,
         "checksum": opts.checksum,
+        "final": opts.final_pass,
     })
     .to_string();
     let run = store.create_run("files", &options_json).await?;
@@ -137,8 +138,24 @@ async fn run_one(
 ) -> Result<FileMappingResult> {
     let (source, target) = (spec.source_description(), spec.target_description());
     let mapping = store.upsert_mapping(&source, &target, &spec.label).await?;
+    if mapping.sealed {
+        tracing::info!(mapping = %spec.label, "sealed by a final pass: nothing more is copied");
+        return Ok(FileMappingResult {
+            label: spec.label.clone(),
+            source,
+            target,
+            mapping_id: Some(mapping.id),
+            kind: None,
+            status: RunStatus::Done,
+            counters: PassCounters::default(),
+            renamed: 0,
+            error: Some("this tree was sealed by a final pass; nothing more is copied".into()),
+        });
+    }
     let earlier = store.passes(mapping.id).await?;
-    let kind = if earlier.is_empty() {
+    let kind = if opts.final_pass {
+        PassKind::Final
+    } else if earlier.is_empty() {
         PassKind::Initial
     } else {
         PassKind::Delta
@@ -188,6 +205,10 @@ async fn run_one(
             result.error.as_deref(),
         )
         .await?;
+    // A Final pass with failed items leaves the mapping open, so it can run again.
+    if kind == PassKind::Final && result.status == RunStatus::Done {
+        store.seal_mapping(mapping.id).await?;
+    }
     Ok(result)
 }
 
