@@ -149,6 +149,18 @@ pub mod options {
             kind: Kind::Text,
             help: "S3: the bucket's region",
         },
+        Spec {
+            name: "tenant",
+            workload: Workload::Files,
+            kind: Kind::Text,
+            help: "OneDrive/SharePoint (onedrive://, sharepoint://): the Entra tenant the app signs in to (its id or a verified domain)",
+        },
+        Spec {
+            name: "authority",
+            workload: Workload::Files,
+            kind: Kind::Text,
+            help: "OneDrive/SharePoint: the identity platform, default https://login.microsoftonline.com",
+        },
     ];
 
     /// Parts of a key that say it holds a secret.

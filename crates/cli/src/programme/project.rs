@@ -270,8 +270,9 @@ pub enum GateCommand {
         #[arg(long, conflicts_with = "gates")]
         all: bool,
     },
-    /// The targets_provisioned gate's check: log in to every mapping's target mailbox (read-only) and list
-    /// the missing and refused ones, before you confirm the gate. Changes nothing.
+    /// The targets_provisioned gate's check: log in to every mapping's target mailbox, or open every
+    /// mapping's target OneDrive, library or share (read-only), and list the missing and refused ones,
+    /// before you confirm the gate. Changes nothing.
     Check,
 }
 
@@ -300,17 +301,22 @@ pub async fn run_gate(ctx: &Ctx, c: &Client, g: GateCmd) -> Result<Value> {
                 .post(&format!("{path}/targets_provisioned/check"), json!({}))
                 .await?;
             emit(ctx, v, |v| {
-                let mut t = Table::new(&["Mailbox", "Status", "Detail"]);
-                for x in v["mappings"].as_array().into_iter().flatten() {
-                    t.row(vec![
-                        txt(&x["mailbox"]),
-                        txt(&x["status"]),
-                        txt(&x["detail"]),
-                    ]);
+                let rows = v["mappings"].as_array().cloned().unwrap_or_default();
+                // Mail projects check mailboxes, files projects drives and libraries.
+                let files = rows.iter().any(|x| x.get("drive").is_some());
+                let (head, what) = if files {
+                    ("Target", "target drives and folders")
+                } else {
+                    ("Mailbox", "target mailboxes")
+                };
+                let mut t = Table::new(&[head, "Status", "Detail"]);
+                for x in &rows {
+                    let name = if files { &x["drive"] } else { &x["mailbox"] };
+                    t.row(vec![txt(name), txt(&x["status"]), txt(&x["detail"])]);
                 }
                 print!("{}", t.render());
                 println!(
-                    "{} of {} target mailboxes active; {} missing or refused.",
+                    "{} of {} {what} active; {} missing or refused.",
                     txt(&v["active"]),
                     txt(&v["checked"]),
                     txt(&v["problems"])

@@ -187,9 +187,10 @@ pub async fn delete_endpoint(
 #[serde(deny_unknown_fields)]
 pub struct PutCredential {
     pub secret: String,
-    /// For OAuth endpoints (`exo://`, `?auth=xoauth2`): `client-secret` (the app's secret Value) or
-    /// `certificate` (a PEM with the private key and the certificate uploaded to the app). Other endpoints
-    /// take a password and leave it out.
+    /// For OAuth endpoints (`exo://`, `?auth=xoauth2`, `onedrive://`, `sharepoint://`): `client-secret` (the
+    /// app's secret Value) or `certificate` (a PEM with the private key and the certificate uploaded to the
+    /// app); a OneDrive/SharePoint endpoint without a username takes `access-token` (a Graph bearer token).
+    /// Other endpoints take a password and leave it out.
     #[serde(default)]
     pub kind: Option<String>,
 }
@@ -224,7 +225,12 @@ pub async fn put_credential(
             "the project has no {side} endpoint: set it first (PUT …/endpoints/{side})"
         )));
     };
-    let kind = credential_kind(&endpoint.url, b.kind.as_deref(), &b.secret)?;
+    let kind = credential_kind(
+        &endpoint.url,
+        endpoint.username.as_deref(),
+        b.kind.as_deref(),
+        &b.secret,
+    )?;
     let tx = st.programme.begin().await?;
     let expires = store_secret(
         &st,
@@ -255,22 +261,56 @@ pub async fn put_credential(
 }
 
 /// The credential kind for an endpoint: `password` for ordinary ones; `client-secret` or `certificate` for
-/// OAuth-only ones (a certificate must hold an RSA private key and a certificate).
-fn credential_kind(url: &str, kind: Option<&str>, secret: &str) -> ApiResult<&'static str> {
-    let oauth = matches!(
-        ferry_mail::config::MailEndpoint::parse(url),
-        Ok(ferry_mail::config::MailEndpoint::Imap(c)) if c.xoauth2_only
+/// OAuth-only ones (a certificate must hold an RSA private key and a certificate). OneDrive/SharePoint
+/// endpoints (`onedrive://`, `sharepoint://`) take `client-secret` or `certificate` when their username is
+/// the app's client id, and `access-token` (a Microsoft Graph bearer token, used as it is) when they have no
+/// username.
+fn credential_kind(
+    url: &str,
+    username: Option<&str>,
+    kind: Option<&str>,
+    secret: &str,
+) -> ApiResult<&'static str> {
+    let graph = matches!(
+        ferry_files::config::FileEndpoint::parse(url),
+        Ok(ferry_files::config::FileEndpoint::Graph(_))
     );
+    let oauth = graph
+        || matches!(
+            ferry_mail::config::MailEndpoint::parse(url),
+            Ok(ferry_mail::config::MailEndpoint::Imap(c)) if c.xoauth2_only
+        );
+    let app = username.is_some_and(|u| !u.trim().is_empty());
     match (oauth, kind) {
         (false, None | Some("password")) => Ok("password"),
         (false, Some(k)) => Err(ApiError::bad_request(format!(
             "credential kind {k:?}: this endpoint takes a password; client-secret and certificate are for \
-             OAuth endpoints (exo://, ?auth=xoauth2)"
+             OAuth endpoints (exo://, ?auth=xoauth2, onedrive://, sharepoint://)"
         ))),
+        (true, None) if graph => Err(ApiError::bad_request(
+            "a OneDrive/SharePoint endpoint signs in with OAuth: give kind client-secret (the app's secret Value) \
+             or certificate (a PEM with the private key and the certificate), with the endpoint's username set to \
+             the app's Application (client) ID; or kind access-token for a Graph token used as it is",
+        )),
         (true, None) => Err(ApiError::bad_request(
             "this endpoint signs in with OAuth: give kind client-secret (the app's secret Value) or certificate \
              (a PEM with the private key and the certificate)",
         )),
+        (true, Some("access-token")) if graph => {
+            if app {
+                return Err(ApiError::bad_request(
+                    "kind access-token: this endpoint's username is an app's client id, so it signs in with the \
+                     app's client-secret or certificate; clear the username to use an access token",
+                ));
+            }
+            Ok("access-token")
+        }
+        (true, Some(k @ ("client-secret" | "certificate"))) if graph && !app => {
+            Err(ApiError::bad_request(format!(
+                "kind {k}: set the endpoint's username to the app's Application (client) ID first (PUT \
+                 …/endpoints/{{side}} with username), and its `tenant` option to the Entra tenant"
+            )))
+        }
         (true, Some("client-secret")) => {
             if secret.contains("-----BEGIN") {
                 return Err(ApiError::bad_request(
@@ -284,6 +324,9 @@ fn credential_kind(url: &str, kind: Option<&str>, secret: &str) -> ApiResult<&'s
                 .map_err(|e| ApiError::bad_request(format!("kind certificate: {}", e.message())))?;
             Ok("certificate")
         }
+        (true, Some(k)) if graph => Err(ApiError::bad_request(format!(
+            "credential kind {k:?}: write client-secret, certificate or access-token"
+        ))),
         (true, Some(k)) => Err(ApiError::bad_request(format!(
             "credential kind {k:?}: write client-secret or certificate"
         ))),

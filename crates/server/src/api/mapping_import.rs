@@ -10,6 +10,9 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use ferry_core::id::MappingId;
 use ferry_core::programme::{ProjectState, Workload};
+use ferry_engine::files::spmt::SpmtRow;
+use ferry_files::config::FileEndpoint;
+use ferry_files::graph::config::GraphConfig;
 use ferry_store::programme::MappingRecord;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -82,6 +85,37 @@ fn relative_to(endpoint: Option<&str>, root: &str, dir: &str) -> String {
     joined.join("/")
 }
 
+/// For a OneDrive/SharePoint target endpoint, the drive a CSV row names of its own — `TargetWeb` =
+/// `onedrive://UPN[/path]` (then `TargetDocLib`/`TargetSubFolder` are folders in it, as for `ferry files
+/// migrate --mapping`), or a SharePoint site (`https://host/sites/S` or `sharepoint://…`) whose library is
+/// `TargetDocLib` — as (the drive's root URL, the folder in it); `None` when the row names a folder under
+/// the endpoint instead.
+fn graph_row(r: &SpmtRow) -> Option<ferry_core::Result<(String, String)>> {
+    let web = r.target_web.trim();
+    let (cfg, dir) = if web.to_ascii_lowercase().starts_with("onedrive://") {
+        match GraphConfig::parse(web) {
+            Ok(c) => (c, r.target_dir()),
+            Err(e) => return Some(Err(e)),
+        }
+    } else {
+        match GraphConfig::from_spmt(web, &r.target_doc_lib)? {
+            Ok(c) => (c, r.target_sub_folder.clone()),
+            Err(e) => return Some(Err(e)),
+        }
+    };
+    let path: Vec<&str> = cfg
+        .path
+        .split('/')
+        .chain(dir.split(['/', '\\']))
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect();
+    let root = GraphConfig {
+        path: String::new(),
+        ..cfg
+    };
+    Some(Ok((root.describe(), path.join("/"))))
+}
+
 async fn file_rows(st: &AppState, p: &Project, csv: &str) -> ApiResult<Vec<NewMapping>> {
     let rows = ferry_engine::files::spmt::parse_spmt_csv(csv)?;
     let urls: Vec<(String, String)> = st
@@ -96,25 +130,50 @@ async fn file_rows(st: &AppState, p: &Project, csv: &str) -> ApiResult<Vec<NewMa
             .find(|(s, _)| s == side)
             .map(|(_, u)| u.as_str())
     };
+    let graph_target = matches!(
+        url("target").map(FileEndpoint::parse),
+        Some(Ok(FileEndpoint::Graph(_)))
+    );
     let mut out = Vec::new();
     for r in rows {
         let source = relative_to(url("source"), &r.source, &r.source_dir());
-        let target = relative_to(url("target"), &r.target_web, &r.target_dir());
+        let (target, drive) = match graph_target.then(|| graph_row(&r)).flatten() {
+            Some(Ok((drive, path))) => (path, Some(drive)),
+            Some(Err(e)) => {
+                return Err(ApiError::bad_request(format!(
+                    "mapping CSV line {}: {}",
+                    r.line,
+                    e.message()
+                )));
+            }
+            None => (
+                relative_to(url("target"), &r.target_web, &r.target_dir()),
+                None,
+            ),
+        };
         if source.split('/').any(|s| s == "..") || target.split('/').any(|s| s == "..") {
             return Err(ApiError::bad_request(format!(
                 "mapping CSV line {}: a path may not contain `..`",
                 r.line
             )));
         }
+        let mut detail = json!({
+            "source": r.source, "source_doc_lib": r.source_doc_lib, "source_sub_folder": r.source_sub_folder,
+            "target_web": r.target_web, "target_doc_lib": r.target_doc_lib, "target_sub_folder": r.target_sub_folder,
+        });
+        let label = match &drive {
+            Some(d) => {
+                detail["target_drive"] = json!(d);
+                format!("/{source} → {d}/{target}")
+            }
+            None => format!("/{source} → /{target}"),
+        };
         out.push(NewMapping {
             line: r.line,
-            label: format!("/{source} → /{target}"),
+            label: label.trim_end_matches('/').to_owned(),
             source,
             target,
-            detail: json!({
-                "source": r.source, "source_doc_lib": r.source_doc_lib, "source_sub_folder": r.source_sub_folder,
-                "target_web": r.target_web, "target_doc_lib": r.target_doc_lib, "target_sub_folder": r.target_sub_folder,
-            }),
+            detail,
             secrets: Vec::new(),
         });
     }

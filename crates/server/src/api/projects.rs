@@ -248,8 +248,9 @@ pub async fn gates(
 }
 
 /// `POST …/gates/{gate}/check`: the check behind the "targets provisioned and active" gate — log in to every
-/// mapping's target mailbox (read-only) and report the ones that are missing or refused, so a migration
-/// manager can see it before confirming the gate. It changes nothing (the gate stays as it is).
+/// mapping's target mailbox, or (files projects) open every mapping's target drive, library or share
+/// (read-only), and report the ones that are missing or refused, so a migration manager can see it before
+/// confirming the gate. It changes nothing (the gate stays as it is).
 pub async fn check_gate(
     State(st): State<AppState>,
     Path((tenant, project, gate)): Path<(String, String, String)>,
@@ -261,12 +262,6 @@ pub async fn check_gate(
         )));
     }
     let p = project_of(&st, &tenant, &project).await?;
-    if p.workload != ferry_core::programme::Workload::Mail {
-        return Err(ApiError::refused(
-            "the targets check covers mail projects (target mailboxes); for files projects check the drives \
-             and libraries, then confirm the gate",
-        ));
-    }
     let mappings = crate::programme::load_mappings(&st, p.id).await?;
     if mappings.is_empty() {
         return Err(ApiError::refused(
@@ -276,9 +271,12 @@ pub async fn check_gate(
     // A few mailboxes at a time: a large project is checked in minutes, not hours, without a login storm.
     let mut results = Vec::with_capacity(mappings.len());
     for chunk in mappings.chunks(8) {
-        let checks = chunk
-            .iter()
-            .map(|m| crate::workload::mail::check_target(&st, &p, m));
+        let checks = chunk.iter().map(|m| async {
+            match p.workload {
+                Workload::Mail => crate::workload::mail::check_target(&st, &p, m).await,
+                Workload::Files => crate::workload::files::check_target(&st, &p, m).await,
+            }
+        });
         for r in futures_util::future::join_all(checks).await {
             results.push(r?);
         }

@@ -13,12 +13,21 @@
 //! - S3: the `username` is the access key id and the secret the secret key; the S3 server and region come
 //!   from the URL (`?endpoint=…&region=…`) or the options `s3_endpoint`/`endpoint` and `region`.
 //!
+//! - OneDrive/SharePoint (`onedrive://UPN/path`, `sharepoint://host/sites/S/Library/path`, `?graph=URL` for
+//!   another Graph cloud): the `username` is the app's Application (client) ID, the credential its client
+//!   secret (kind `client-secret`) or its certificate (kind `certificate`, a PEM with the private key and the
+//!   certificate), the option `tenant` the Entra tenant and `authority` another identity platform; one
+//!   cached sign-in per app serves every pass of the process and is refreshed before it expires. Without a
+//!   username the credential is a Graph access token used as it is (kind `access-token`). A mapping whose
+//!   CSV row names a drive of its own (`TargetWeb` = `onedrive://UPN`, or a SharePoint site with
+//!   `TargetDocLib`) writes to that drive, with the endpoint's sign-in (`target_drive` in its detail).
+//!
 //! The options `target_rules` = `onedrive` | `sharepoint` | `none` (default `none`, on the target endpoint,
 //! else the source endpoint) choose the name rules of the target, for passes and for the assessment alike.
 //!
-//! The file engine has no Final pass of its own: a Final pass runs a Delta and, when it ends without
-//! errors, seals the engine's mapping so no later pass copies anything more (the same rule the mail
-//! engine's Final applies).
+//! A Final pass is the file engine's own ([`FileOptions::final_pass`]): a Delta recorded as Final (its
+//! items say `final`) that seals the mapping when it ends without errors, so no later pass copies anything
+//! more; a Final with failed items leaves the mapping open and is retried (the mail engine's rule).
 
 use super::{EndpointConfig, PassResult, load_endpoints};
 use crate::db::{Project, parse_ts};
@@ -27,12 +36,15 @@ use crate::{ApiError, ApiResult, AppState};
 use ferry_core::mail::Secret;
 use ferry_core::programme::PassKind;
 use ferry_core::rules::{TargetRoot, TargetRules};
+use ferry_core::token::{StaticToken, TokenSource};
 use ferry_engine::files::assess::{Finding, assess_files};
 use ferry_engine::files::pass::run_files;
 use ferry_engine::files::{FileMappingSpec, FileOpener, FileOptions};
 use ferry_engine::progress::Progress;
 use ferry_files::config::FileEndpoint;
-use ferry_store::{FileStore, PassCounters, RunStatus, Store};
+use ferry_files::graph::config::GraphConfig;
+use ferry_oauth::{GRAPH_SCOPE, OAuthConfig};
+use ferry_store::{FileStore, PassCounters, RunStatus};
 use serde_json::{Map, Value, json};
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -196,22 +208,9 @@ async fn open_endpoint(
                 (None, None) => FileEndpoint::S3(cfg),
             }
         }
-        // OneDrive/SharePoint: the endpoint's secret is a Graph access token (OAuth app credentials
-        // as endpoint kinds are issue 11's programme part, not done yet).
-        FileEndpoint::Graph(cfg) => match secret {
-            Some(s) => FileEndpoint::Graph(cfg.with_token_source(std::sync::Arc::new(
-                ferry_core::token::StaticToken::new(Secret::new(s)),
-            ))),
-            None => {
-                return Err(missing_credential(
-                    st,
-                    project,
-                    side,
-                    "a Microsoft Graph access token",
-                )
-                .await);
-            }
-        },
+        FileEndpoint::Graph(cfg) => {
+            FileEndpoint::Graph(graph_tokens(st, project, side, cfg, ep, user, secret).await?)
+        }
     };
     Ok(Opened {
         endpoint,
@@ -219,7 +218,115 @@ async fn open_endpoint(
     })
 }
 
-/// The target rules profile from the endpoints' options (target first, then source; default none).
+/// A OneDrive/SharePoint endpoint with its tokens: the app's sign-in (`username` = client id, credential =
+/// client secret or certificate PEM, `tenant` and `authority` options), shared by every pass of the process;
+/// without a username the credential is a Graph access token used as it is.
+async fn graph_tokens(
+    st: &AppState,
+    project: &Project,
+    side: &str,
+    cfg: GraphConfig,
+    ep: &EndpointConfig,
+    client_id: Option<&str>,
+    secret: Option<&str>,
+) -> Result<GraphConfig, String> {
+    let Some(secret) = secret else {
+        let what = if client_id.is_some() {
+            "the app's client secret or certificate"
+        } else {
+            "a Microsoft Graph access token"
+        };
+        return Err(missing_credential(st, project, side, what).await);
+    };
+    let Some(client_id) = client_id else {
+        return Ok(cfg.with_token_source(Arc::new(StaticToken::new(Secret::new(secret)))));
+    };
+    let tenant = option_str(&ep.options, "tenant").ok_or_else(|| {
+        format!(
+            "the {side} endpoint signs in as the app {client_id}: set its `tenant` option to the Entra tenant \
+             (its id or a verified domain such as contoso.onmicrosoft.com)"
+        )
+    })?;
+    let mut config = OAuthConfig::new(
+        tenant,
+        client_id,
+        super::mail::oauth_credential(secret),
+        GRAPH_SCOPE,
+    )
+    .for_side(side);
+    if let Some(a) = option_str(&ep.options, "authority") {
+        config = config.with_authority(a);
+    }
+    let tokens: Arc<dyn TokenSource> = ferry_oauth::token_source(&config)
+        .map_err(|e| format!("the {side} endpoint: {}", e.message()))?;
+    Ok(cfg.with_token_source(tokens))
+}
+
+/// The target of `mapping` on the opened target endpoint: for a OneDrive/SharePoint endpoint, the drive
+/// the mapping names (`target_drive`, from its CSV row's `TargetWeb`) when it names one, with the endpoint's
+/// Graph URL, settings and tokens; otherwise the endpoint itself.
+pub(crate) fn mapping_target(
+    endpoint: &FileEndpoint,
+    mapping: &MappingView,
+) -> Result<FileEndpoint, String> {
+    let (FileEndpoint::Graph(base), Some(drive)) = (
+        endpoint,
+        mapping.detail.get("target_drive").and_then(Value::as_str),
+    ) else {
+        return Ok(endpoint.clone());
+    };
+    let mut cfg = GraphConfig::parse(drive)
+        .map_err(|e| format!("the mapping's target drive: {}", e.message()))?;
+    cfg.base.clone_from(&base.base);
+    cfg.timeout = base.timeout;
+    cfg.chunk = base.chunk;
+    cfg.token.clone_from(&base.token);
+    Ok(FileEndpoint::Graph(cfg))
+}
+
+/// The "targets provisioned" check for one mapping of a files project: open its target (for OneDrive and
+/// SharePoint: sign in and resolve the user's drive or the site's library) and look its folder up; nothing
+/// is written. `status` is `active`, `missing` (a OneDrive not provisioned yet, a site or library that does
+/// not exist — `detail` names the fix), `refused` (sign-in or access refused), `no_credential` or
+/// `unreachable`.
+pub async fn check_target(st: &AppState, project: &Project, m: &MappingView) -> ApiResult<Value> {
+    let answer = |drive: &str, status: &str, detail: Option<String>| json!({ "mapping": m.id, "label": m.label, "drive": drive, "status": status, "detail": detail });
+    let eps = match load_endpoints(st, project).await {
+        Ok(e) => e,
+        Err(e) if e.status.is_server_error() => return Err(e),
+        Err(e) => return Ok(answer("", "no_credential", Some(e.message))),
+    };
+    let opened = match open_endpoint(st, project, "target", &eps.target).await {
+        Ok(o) => o,
+        Err(e) => return Ok(answer("", "no_credential", Some(e))),
+    };
+    let target = match mapping_target(&opened.endpoint, m) {
+        Ok(t) => t,
+        Err(e) => return Ok(answer("", "no_credential", Some(e))),
+    };
+    let drive = with_dir(&target.describe(), &m.target);
+    let r = async {
+        let c = ferry_files::open_files(&target, ferry_core::mail::Access::ReadOnly).await?;
+        c.stat(&m.target).await.map(|_| ())
+    }
+    .await;
+    drop(opened);
+    Ok(match r {
+        Ok(()) => answer(&drive, "active", None),
+        Err(e) => {
+            let status = match e.kind() {
+                ferry_core::ErrorKind::Auth | ferry_core::ErrorKind::Protocol => "refused",
+                ferry_core::ErrorKind::NotFound => "missing",
+                ferry_core::ErrorKind::Config => "no_credential",
+                _ => "unreachable",
+            };
+            answer(&drive, status, Some(e.to_string()))
+        }
+    })
+}
+
+/// The target rules profile from the endpoints' options (target first, then source; default: the target's
+/// own for OneDrive and SharePoint endpoints, else none).
 fn target_rules(
     target: Option<&EndpointConfig>,
     source: &EndpointConfig,
@@ -227,8 +334,14 @@ fn target_rules(
     let raw = target
         .and_then(|t| option_str(&t.options, "target_rules"))
         .or_else(|| option_str(&source.options, "target_rules"));
+    // OneDrive and SharePoint targets apply their own rules without being asked.
+    let implied = match target.map(|t| t.url.trim_start().to_ascii_lowercase()) {
+        Some(u) if u.starts_with("onedrive://") => TargetRules::OneDrive,
+        Some(u) if u.starts_with("sharepoint://") => TargetRules::SharePoint,
+        _ => TargetRules::None,
+    };
     match raw {
-        None => Ok(TargetRules::None),
+        None => Ok(implied),
         Some(r) => {
             TargetRules::from_str(r).map_err(|e| format!("endpoint option target_rules: {e}"))
         }
@@ -278,43 +391,27 @@ pub async fn run_pass(
         Ok(o) => o,
         Err(e) => return Ok(failed(e)),
     };
+    let target_ep = match mapping_target(&target.endpoint, mapping) {
+        Ok(t) => t,
+        Err(e) => return Ok(failed(e)),
+    };
     let spec = FileMappingSpec {
         label: mapping.label.clone(),
         source: Arc::new(source.endpoint.clone()) as Arc<dyn FileOpener>,
-        target: Arc::new(target.endpoint.clone()) as Arc<dyn FileOpener>,
+        target: Arc::new(target_ep) as Arc<dyn FileOpener>,
         source_dir: mapping.source.clone(),
         target_dir: mapping.target.clone(),
         at_library_root: at_library_root(mapping),
     };
-    // A mapping sealed by an earlier Final pass copies nothing more.
-    let journal = super::journal(st, mapping);
-    let engine_mapping = journal
-        .upsert_mapping(
-            &spec.source_description(),
-            &spec.target_description(),
-            &spec.label,
-        )
-        .await?;
-    if engine_mapping.sealed {
-        tracing::info!(mapping = %mapping.label, "sealed by a final pass: nothing more is copied");
-        return Ok(PassResult {
-            run_id: None,
-            status: RunStatus::Done,
-            counters: PassCounters::default(),
-            error: None,
-        });
-    }
-    if kind == PassKind::Final {
-        tracing::info!(
-            mapping = %mapping.label,
-            "final pass: the file engine runs it as a delta, then seals the mapping"
-        );
-    }
+    // The engine runs the Final pass (a Delta recorded as Final that seals the mapping when it ends
+    // without errors) and copies nothing for a sealed mapping.
     let opts = FileOptions {
         mappings: 1,
         rules,
+        final_pass: kind == PassKind::Final,
         ..FileOptions::default()
     };
+    let journal = super::journal(st, mapping);
     let store: Arc<dyn FileStore> = journal.clone();
     let summary = run_files(store, vec![spec], opts, Arc::new(Progress::default())).await?;
     // Keep the key file until the run is over.
@@ -324,12 +421,6 @@ pub async fn run_pass(
             "the file engine returned no result for the mapping",
         ));
     };
-    if kind == PassKind::Final
-        && m.status == RunStatus::Done
-        && let Some(id) = m.mapping_id
-    {
-        journal.seal_mapping(id).await?;
-    }
     Ok(PassResult {
         run_id: Some(summary.run_id),
         status: m.status,
