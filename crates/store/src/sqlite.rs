@@ -35,6 +35,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (8, include_str!("../migrations/sqlite/0008_surface.sql")),
     (9, include_str!("../migrations/sqlite/0009_item_about.sql")),
+    (10, include_str!("../migrations/sqlite/0010_pass_lease.sql")),
 ];
 
 /// The embedded store.

@@ -30,6 +30,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/postgres/0002_programme.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_pass_lease.sql"),
+    ),
 ];
 
 /// The advisory lock key migrations run under (`ferry` in ASCII).

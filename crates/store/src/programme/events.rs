@@ -75,6 +75,30 @@ pub trait PassQueries {
     async fn finish_pass(&self, id: &str, end: &PassEnd, at: DateTime<Utc>) -> Result<bool>;
     /// Passes recorded running: (pass id, event id).
     async fn running_passes(&self) -> Result<Vec<(String, EventId)>>;
+    /// Take the lease of running pass `id` for `owner` until `until`: when nobody holds it or its lease
+    /// expired before `now`, and its `run_after` has come. The new lease's attempt is one more than the
+    /// last; `None` when another worker holds it, it ended, or it must wait.
+    async fn claim_pass(
+        &self,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<Lease>>;
+    /// Extend a held lease to `until`; `false`: fenced (the lease was taken over or the pass ended).
+    async fn renew_lease(&self, lease: &Lease, until: DateTime<Utc>) -> Result<bool>;
+    /// Record the end of a pass under its lease; `false`: fenced, nothing was written.
+    async fn finish_leased_pass(
+        &self,
+        lease: &Lease,
+        end: &PassEnd,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Give a held pass back, still running, to be claimed again from `run_after` on (`None`: at once);
+    /// `false`: fenced.
+    async fn release_pass(&self, lease: &Lease, run_after: Option<DateTime<Utc>>) -> Result<bool>;
+    /// Every running pass and who holds it.
+    async fn pass_leases(&self) -> Result<Vec<PassLease>>;
     /// The tenant an event belongs to.
     async fn event_tenant(&self, event: EventId) -> Result<Option<TenantId>>;
     /// Every pass of a mapping, in any event, oldest first.

@@ -290,6 +290,36 @@ pub struct PassEnd {
     pub run_id: Option<String>,
 }
 
+/// A worker's hold on a running pass (issue 12 §3): the fencing token every write for the pass carries.
+/// `attempt` grows at each claim, so a worker whose lease expired and was claimed again holds a stale
+/// token and its writes change nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub pass: String,
+    /// The worker's id, unique per process start (`host:pid:ulid`).
+    pub owner: String,
+    pub attempt: u32,
+}
+
+/// A running pass and who holds it, for the scheduler's reconciliation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PassLease {
+    pub pass: String,
+    pub event: EventId,
+    /// `None`: no worker holds it (queued, released, or never claimed).
+    pub owner: Option<String>,
+    pub attempt: u32,
+    pub until: Option<DateTime<Utc>>,
+    pub run_after: Option<DateTime<Utc>>,
+}
+
+impl PassLease {
+    /// Whether a live worker holds the pass at `now`.
+    pub fn held_at(&self, now: DateTime<Utc>) -> bool {
+        self.owner.is_some() && self.until.is_some_and(|u| u > now)
+    }
+}
+
 /// One pass as stored (a `prog_pass` row).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StoredPass {

@@ -204,6 +204,113 @@ async fn a_pass_ends_once_and_a_succeeded_final_pass_seals_its_mapping(p: Box<dy
     assert!(p.running_passes().await.unwrap().is_empty());
 }
 
+both!(
+    a_pass_is_held_by_one_worker_at_a_time_and_a_worker_whose_lease_was_taken_over_writes_nothing
+);
+async fn a_pass_is_held_by_one_worker_at_a_time_and_a_worker_whose_lease_was_taken_over_writes_nothing(
+    p: Box<dyn ProgrammeStore>,
+) {
+    let s = setup(&*p).await;
+    let e = event(&*p, &s, 0).await;
+    let x = pass(e, s.a, PassKind::Initial, 1);
+    p.insert_pass(&x).await.unwrap();
+    let first = p.claim_pass(&x.id, "h:1:A", at(1), at(11)).await.unwrap();
+    let first = first.expect("a fresh pass can be claimed");
+    assert_eq!(first.attempt, 1);
+    // Held: a second worker cannot take it while the lease runs.
+    assert_eq!(
+        p.claim_pass(&x.id, "h:2:B", at(5), at(15)).await.unwrap(),
+        None
+    );
+    assert!(p.renew_lease(&first, at(20)).await.unwrap());
+    assert_eq!(
+        p.claim_pass(&x.id, "h:2:B", at(15), at(25)).await.unwrap(),
+        None
+    );
+    let leases = p.pass_leases().await.unwrap();
+    assert_eq!(leases.len(), 1);
+    assert_eq!(leases[0].owner.as_deref(), Some("h:1:A"));
+    assert!(leases[0].held_at(at(19)) && !leases[0].held_at(at(20)));
+    // The lease expires (the worker froze): another worker takes the pass over.
+    let second = p
+        .claim_pass(&x.id, "h:2:B", at(21), at(31))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.attempt, 2);
+    // The frozen worker wakes up: every write it tries is fenced.
+    assert!(!p.renew_lease(&first, at(40)).await.unwrap());
+    assert!(!p.release_pass(&first, None).await.unwrap());
+    assert!(
+        !p.finish_leased_pass(&first, &ended("succeeded", None), at(22))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        p.mapping_passes(s.a).await.unwrap()[0].outcome,
+        PassOutcome::Running
+    );
+    // The holder's end lands, once.
+    assert!(
+        p.finish_leased_pass(&second, &ended("succeeded", None), at(23))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !p.finish_leased_pass(&second, &ended("failed", Some("late")), at(24))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        p.mapping_passes(s.a).await.unwrap()[0].outcome,
+        PassOutcome::Succeeded
+    );
+    assert_eq!(
+        p.claim_pass(&x.id, "h:3:C", at(50), at(60)).await.unwrap(),
+        None
+    );
+    assert!(p.pass_leases().await.unwrap().is_empty());
+}
+
+both!(a_released_pass_waits_for_its_run_after_time_before_it_is_claimed_again);
+async fn a_released_pass_waits_for_its_run_after_time_before_it_is_claimed_again(
+    p: Box<dyn ProgrammeStore>,
+) {
+    let s = setup(&*p).await;
+    let e = event(&*p, &s, 0).await;
+    let x = pass(e, s.a, PassKind::Initial, 1);
+    p.insert_pass(&x).await.unwrap();
+    let l = p
+        .claim_pass(&x.id, "h:1:A", at(1), at(11))
+        .await
+        .unwrap()
+        .unwrap();
+    // A server asked for 30 s of backoff: the pass goes back, still running, not before 31.
+    assert!(p.release_pass(&l, Some(at(31))).await.unwrap());
+    let leases = p.pass_leases().await.unwrap();
+    assert_eq!(leases[0].owner, None);
+    assert_eq!(leases[0].run_after, Some(at(31)));
+    assert_eq!(
+        p.claim_pass(&x.id, "h:1:A", at(30), at(40)).await.unwrap(),
+        None
+    );
+    let again = p
+        .claim_pass(&x.id, "h:2:B", at(31), at(41))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.attempt, 2);
+    assert_eq!(p.pass_leases().await.unwrap()[0].run_after, None);
+    // Released for a drain (no backoff): claimable at once.
+    assert!(p.release_pass(&again, None).await.unwrap());
+    assert!(
+        p.claim_pass(&x.id, "h:3:C", at(32), at(42))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
 both!(approvals_are_found_in_their_event_or_for_its_mappings_in_any_event);
 async fn approvals_are_found_in_their_event_or_for_its_mappings_in_any_event(
     p: Box<dyn ProgrammeStore>,

@@ -423,6 +423,119 @@ impl PassQueries for PgProgramme {
             .collect()
     }
 
+    async fn claim_pass(
+        &self,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<Lease>> {
+        let now = ts(now);
+        let attempt: Option<i64> = sqlx::query_scalar(
+            "UPDATE prog_pass SET lease_owner = $1, lease_attempt = lease_attempt + 1, lease_until = $2, run_after = NULL \
+             WHERE id = $3 AND outcome = 'running' \
+             AND (lease_owner IS NULL OR lease_until IS NULL OR lease_until <= $4) \
+             AND (run_after IS NULL OR run_after <= $4) RETURNING lease_attempt",
+        )
+        .bind(owner)
+        .bind(ts(until))
+        .bind(id)
+        .bind(&now)
+        .fetch_optional(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(attempt.map(|a| Lease {
+            pass: id.to_string(),
+            owner: owner.to_string(),
+            attempt: u32::try_from(a).unwrap_or(0),
+        }))
+    }
+
+    async fn renew_lease(&self, lease: &Lease, until: DateTime<Utc>) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE prog_pass SET lease_until = $1 \
+             WHERE id = $2 AND outcome = 'running' AND lease_owner = $3 AND lease_attempt = $4",
+        )
+        .bind(ts(until))
+        .bind(&lease.pass)
+        .bind(&lease.owner)
+        .bind(i64::from(lease.attempt))
+        .execute(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn finish_leased_pass(
+        &self,
+        lease: &Lease,
+        end: &PassEnd,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE prog_pass SET outcome = $1, reason = $2, finished_at = $3, counters = $4, grade = $5, run_id = $6, \
+             lease_owner = NULL, lease_until = NULL \
+             WHERE id = $7 AND outcome = 'running' AND lease_owner = $8 AND lease_attempt = $9",
+        )
+        .bind(&end.outcome)
+        .bind(&end.reason)
+        .bind(ts(at))
+        .bind(&end.counters)
+        .bind(&end.grade)
+        .bind(&end.run_id)
+        .bind(&lease.pass)
+        .bind(&lease.owner)
+        .bind(i64::from(lease.attempt))
+        .execute(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn release_pass(&self, lease: &Lease, run_after: Option<DateTime<Utc>>) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE prog_pass SET lease_owner = NULL, lease_until = NULL, run_after = $1 \
+             WHERE id = $2 AND outcome = 'running' AND lease_owner = $3 AND lease_attempt = $4",
+        )
+        .bind(run_after.map(ts))
+        .bind(&lease.pass)
+        .bind(&lease.owner)
+        .bind(i64::from(lease.attempt))
+        .execute(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn pass_leases(&self) -> Result<Vec<PassLease>> {
+        let rows: Vec<(
+            String,
+            String,
+            Option<String>,
+            i64,
+            Option<String>,
+            Option<String>,
+        )> = sqlx::query_as(
+            "SELECT id, event_id, lease_owner, lease_attempt, lease_until, run_after \
+                 FROM prog_pass WHERE outcome = 'running' ORDER BY started_at, seq",
+        )
+        .fetch_all(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(pass, event, owner, attempt, until, run_after)| {
+                Ok(PassLease {
+                    pass,
+                    event: parse_id(&event)?,
+                    owner,
+                    attempt: u32::try_from(attempt).unwrap_or(0),
+                    until: until.as_deref().map(parse_ts).transpose()?,
+                    run_after: run_after.as_deref().map(parse_ts).transpose()?,
+                })
+            })
+            .collect()
+    }
+
     async fn event_tenant(&self, event: EventId) -> Result<Option<TenantId>> {
         let t: Option<String> = sqlx::query_scalar(
             "SELECT p.tenant_id FROM prog_event e JOIN prog_project p ON p.id = e.project_id WHERE e.id = $1",
