@@ -65,7 +65,16 @@ fn fill(path: &str, f: &Fixture) -> String {
 /// listed: a new form action fails here until it is.
 fn fields_for(p: &Page) -> Vec<(&'static str, String)> {
     match (p.method, p.path) {
-        ("GET", _) => Vec::new(),
+        ("GET", _) | ("POST", "/tenants/{tenant}/projects/{project}/gates/{gate}/confirm") => {
+            Vec::new()
+        }
+        ("POST", "/tenants/{tenant}/projects/{project}/endpoints/{side}/credential") => {
+            vec![("secret", "matrix-secret".to_owned())]
+        }
+        ("POST", "/tenants/{tenant}/projects/{project}/mappings/import") => vec![(
+            "csv",
+            "EmailAddress,UserName,Password\nnew@contoso.com,new,pw\n".to_owned(),
+        )],
         (m, path) => panic!(
             "{m} {path} has no form fields in dashboard_pages.rs::fields_for: add minimal ones"
         ),
@@ -285,4 +294,149 @@ async fn the_tenant_page_shows_eligibility_reasons_seats_window_members_and_proj
     assert!(!h.body.contains(&token), "never the token");
     let list = w.get(&s, "/tenants").await;
     assert!(list.body.contains(&format!("/tenants/{}", f.tenant)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_sees_the_gates_and_credentials_without_any_action_and_a_manager_confirms_a_gate()
+{
+    let s = TestServer::start().await;
+    let f = fixture(&s).await;
+    let page = format!("/tenants/{}/projects/{}", f.tenant, f.project);
+    s.put(
+        OPERATOR_TOKEN,
+        &format!("/api/v1{page}/endpoints/source"),
+        serde_json::json!({ "url": "imap://127.0.0.1:1143" }),
+    )
+    .await
+    .ok();
+
+    let viewer = s.member(&f.tenant, "vera@contoso.test", "viewer").await;
+    let v = WebSession::sign_in(&s, &viewer).await;
+    let h = v.get(&s, &page).await;
+    assert_eq!(h.status.as_u16(), 200, "{}", h.body);
+    assert!(
+        h.body.contains(r#"id="gate-core_onboarding""#),
+        "{}",
+        h.body
+    );
+    assert!(h.body.contains("none stored"), "{}", h.body);
+    for action in [
+        "/confirm\"",
+        "/credential\"",
+        "/mappings/import\"",
+        "<button type=\"submit\">Store",
+    ] {
+        assert!(!h.body.contains(action), "a viewer sees no {action}");
+    }
+    // The viewer's forged confirm (a genuine CSRF token, the wrong role) is refused and changes nothing.
+    let confirm = format!("{page}/gates/core_onboarding/confirm");
+    let r = v.post(&s, &confirm, &[("csrf", &v.csrf)]).await;
+    assert_eq!(r.status.as_u16(), 403, "{}", r.body);
+
+    let manager = s
+        .member(&f.tenant, "max@contoso.test", "migration-manager")
+        .await;
+    let m = WebSession::sign_in(&s, &manager).await;
+    let h = m.get(&s, &page).await;
+    assert!(
+        h.body.contains(&format!("action=\"{confirm}\"")),
+        "{}",
+        h.body
+    );
+    let r = m.post(&s, &confirm, &[("csrf", &m.csrf)]).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", r.body);
+    let h = m.get(&s, &format!("{page}?done=gate")).await;
+    assert!(h.body.contains("Gate confirmed."), "{}", h.body);
+    assert!(h.body.contains("by max@contoso.test"), "{}", h.body);
+    let gates = s
+        .get(OPERATOR_TOKEN, &format!("/api/v1{page}/gates"))
+        .await
+        .ok();
+    assert!(gates["gates"][0]["confirmed_by"].is_string(), "{gates}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_set_through_the_form_is_stored_with_its_expiry_and_never_shown_back() {
+    let s = TestServer::start().await;
+    let f = fixture(&s).await;
+    let page = format!("/tenants/{}/projects/{}", f.tenant, f.project);
+    s.put(
+        OPERATOR_TOKEN,
+        &format!("/api/v1{page}/endpoints/source"),
+        serde_json::json!({ "url": "imap://127.0.0.1:1143" }),
+    )
+    .await
+    .ok();
+    let admin = s
+        .member(&f.tenant, "ada@contoso.test", "customer-admin")
+        .await;
+    let w = WebSession::sign_in(&s, &admin).await;
+    let secret = "Tr0ub4dor&3-source-admin";
+    let r = w
+        .post(
+            &s,
+            &format!("{page}/endpoints/source/credential"),
+            &[("csrf", &w.csrf), ("secret", secret)],
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 303, "{}", r.body);
+    let h = w.get(&s, &format!("{page}?done=credential")).await;
+    assert!(h.body.contains("stored, expires"), "{}", h.body);
+    assert!(!h.body.contains(secret), "the secret is never shown back");
+    // A credential for a side without an endpoint: refused on the page, with what to do.
+    let r = w
+        .post(
+            &s,
+            &format!("{page}/endpoints/target/credential"),
+            &[("csrf", &w.csrf), ("secret", secret)],
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 404, "{}", r.body);
+    assert!(r.body.contains("set it first"), "{}", r.body);
+    assert!(!r.body.contains(secret));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_csv_with_a_bad_row_is_refused_with_its_line_and_a_good_one_is_imported() {
+    let s = TestServer::start().await;
+    let f = fixture(&s).await;
+    let page = format!("/tenants/{}/projects/{}", f.tenant, f.project);
+    let w = WebSession::sign_in(&s, OPERATOR_TOKEN).await;
+    let bad = "EmailAddress,UserName,Password\nann@contoso.com,ann,pw1\nnot-an-address,bob,pw2\n";
+    let h = w
+        .post_multipart(
+            &s,
+            &format!("{page}/mappings/import"),
+            &[("csrf", &w.csrf)],
+            ("file", "wave1.csv", bad),
+        )
+        .await;
+    assert_eq!(h.status.as_u16(), 400, "{}", h.body);
+    assert!(h.body.contains("line 3"), "{}", h.body);
+    assert!(
+        !h.body.contains("pw1") && !h.body.contains("pw2"),
+        "no password on the page"
+    );
+    let none = s
+        .get(OPERATOR_TOKEN, &format!("/api/v1{page}/mappings"))
+        .await
+        .ok();
+    assert_eq!(
+        none["mappings"].as_array().map(Vec::len),
+        Some(0),
+        "all rows or none"
+    );
+
+    let good = "EmailAddress,UserName,Password\nann@contoso.com,ann,pw1\nbob@contoso.com,bob,pw2\n";
+    let h = w
+        .post_multipart(
+            &s,
+            &format!("{page}/mappings/import"),
+            &[("csrf", &w.csrf)],
+            ("file", "wave1.csv", good),
+        )
+        .await;
+    assert_eq!(h.status.as_u16(), 303, "{}", h.body);
+    let h = w.get(&s, &page).await;
+    assert!(h.body.contains("2 mappings"), "{}", h.body);
 }

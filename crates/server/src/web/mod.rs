@@ -9,6 +9,7 @@
 pub mod asset;
 pub mod frame;
 pub mod page;
+mod project;
 pub mod session;
 mod tenant;
 

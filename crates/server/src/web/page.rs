@@ -113,6 +113,10 @@ macro_rules! pages {
 pages! {
     TENANTS: GET "/tenants" => GET "/api/v1/tenants", super::tenant::list, "Tenants the user has a role on (all for the operator)";
     TENANT: GET "/tenants/{tenant}" => GET "/api/v1/tenants/{tenant}", super::tenant::show, "A tenant: eligibility with its reasons, seats, window, members and roles, projects";
+    PROJECT: GET "/tenants/{tenant}/projects/{project}" => GET "/api/v1/tenants/{tenant}/projects/{project}", super::project::show, "A project: lifecycle state, gates, endpoints and their credentials, mapping import";
+    CONFIRM_GATE: POST "/tenants/{tenant}/projects/{project}/gates/{gate}/confirm" => POST "/api/v1/tenants/{tenant}/projects/{project}/gates/{gate}/confirm", super::project::confirm_gate, "Confirm a gate";
+    SET_CREDENTIAL: POST "/tenants/{tenant}/projects/{project}/endpoints/{side}/credential" => PUT "/api/v1/tenants/{tenant}/projects/{project}/endpoints/{side}/credential", super::project::set_credential, "Store an endpoint's credential (never shown back)";
+    IMPORT_MAPPINGS: POST "/tenants/{tenant}/projects/{project}/mappings/import" => POST "/api/v1/tenants/{tenant}/projects/{project}/mappings", super::project::import, "Import a mapping CSV (multipart upload); a bad row is named by its line";
 }
 
 /// The page for a request's method and matched path pattern (HEAD is answered as GET).
@@ -174,6 +178,8 @@ async fn csrf_field(req: Request) -> Result<(String, Request), Response> {
     let content_type = parts.headers.get(CONTENT_TYPE).cloned();
     let copy = || {
         let mut r = Request::new(Body::from(bytes.clone()));
+        // A POST: axum's `Form` reads a GET's query string, a POST's body.
+        *r.method_mut() = axum::http::Method::POST;
         if let Some(ct) = &content_type {
             r.headers_mut().insert(CONTENT_TYPE, ct.clone());
         }

@@ -100,3 +100,41 @@ impl WebSession {
         }
     }
 }
+
+impl WebSession {
+    /// `POST path` as `multipart/form-data`: text `fields`, then one file field `(name, filename, body)`.
+    pub async fn post_multipart(
+        &self,
+        s: &TestServer,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &str, &str),
+    ) -> Html {
+        let boundary = "ferry-test-boundary-7d3f";
+        let mut body = String::new();
+        for (k, v) in fields {
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+            ));
+        }
+        let (name, filename, content) = file;
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: text/csv\r\n\r\n{content}\r\n--{boundary}--\r\n"
+        ));
+        let r = client()
+            .post(format!("{}{path}", s.base))
+            .header("cookie", &self.cookie)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .expect("the server answers");
+        Html {
+            status: r.status(),
+            body: r.text().await.unwrap_or_default(),
+        }
+    }
+}
