@@ -68,6 +68,12 @@ fn fields_for(p: &Page) -> Vec<(&'static str, String)> {
         ("GET", _) | ("POST", "/tenants/{tenant}/projects/{project}/gates/{gate}/confirm") => {
             Vec::new()
         }
+        ("POST", "/tenants/{tenant}/projects/{project}/mappings/launch")
+        | ("POST", "/tenants/{tenant}/projects/{project}/mappings/retry")
+        | ("POST", "/tenants/{tenant}/projects/{project}/mappings/approve") => vec![(
+            "m",
+            format!("{}:{}", uuid::Uuid::now_v7(), uuid::Uuid::now_v7()),
+        )],
         ("POST", "/tenants/{tenant}/projects/{project}/endpoints/{side}/credential") => {
             vec![("secret", "matrix-secret".to_owned())]
         }
@@ -439,4 +445,79 @@ async fn a_mapping_csv_with_a_bad_row_is_refused_with_its_line_and_a_good_one_is
     assert_eq!(h.status.as_u16(), 303, "{}", h.body);
     let h = w.get(&s, &page).await;
     assert!(h.body.contains("2 mappings"), "{}", h.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mappings_grid_is_paged_and_filtered_on_the_server_and_a_viewer_gets_no_bulk_actions() {
+    let s = TestServer::start().await;
+    let f = fixture(&s).await;
+    let api = format!("/api/v1/tenants/{}/projects/{}", f.tenant, f.project);
+    let mut csv = String::from("EmailAddress,UserName,Password\n");
+    for i in 0..230 {
+        csv.push_str(&format!("user{i:03}@contoso.com,user{i:03},pw{i}\n"));
+    }
+    s.post(
+        OPERATOR_TOKEN,
+        &format!("{api}/mappings"),
+        serde_json::json!({ "csv": csv }),
+    )
+    .await
+    .ok();
+    let grid = format!("/tenants/{}/projects/{}/mappings", f.tenant, f.project);
+    let w = WebSession::sign_in(&s, OPERATOR_TOKEN).await;
+    let h = w.get(&s, &grid).await;
+    assert_eq!(h.status.as_u16(), 200, "{}", h.body);
+    assert!(
+        h.body.contains("230 of 230 mappings · page 1 of 3"),
+        "{}",
+        h.body
+    );
+    assert_eq!(h.body.matches("<tr id=\"mapping-").count(), 100);
+    assert!(h.body.contains("user000@contoso.com") && !h.body.contains("user100@contoso.com"));
+    assert!(h.body.contains("not scheduled"));
+    assert!(!h.body.contains("pw1"), "no password on the grid");
+    let h = w.get(&s, &format!("{grid}?state=&q=&page=3")).await;
+    assert_eq!(h.body.matches("<tr id=\"mapping-").count(), 30);
+    assert!(h.body.contains("user229@contoso.com"));
+    let h = w.get(&s, &format!("{grid}?q=user12")).await;
+    assert!(h.body.contains("10 of 230 mappings"), "{}", h.body);
+    let h = w.get(&s, &format!("{grid}?state=failed")).await;
+    assert!(h.body.contains("0 of 230 mappings"), "{}", h.body);
+    // Nonsense parameters are ignored, not a 500.
+    let h = w
+        .get(&s, &format!("{grid}?page=-4&state=%3Cb%3E&q=%3Cscript%3E"))
+        .await;
+    assert_eq!(h.status.as_u16(), 200, "{}", h.body);
+    assert!(!h.body.contains("<script>"), "escaped");
+
+    // The operator sees the bulk actions; a viewer sees none, and a mapping links to its detail page.
+    assert!(w.get(&s, &grid).await.body.contains(r#"id="bulk-retry""#));
+    let viewer = s.member(&f.tenant, "vic@contoso.test", "viewer").await;
+    let v = WebSession::sign_in(&s, &viewer).await;
+    let h = v.get(&s, &grid).await;
+    assert_eq!(h.status.as_u16(), 200);
+    for id in [
+        "bulk-launch",
+        "bulk-retry",
+        "bulk-approve",
+        "type=\"checkbox\"",
+    ] {
+        assert!(!h.body.contains(id), "a viewer sees no {id}");
+    }
+    let mappings = s.get(OPERATOR_TOKEN, &format!("{api}/mappings")).await.ok();
+    let first = mappings["mappings"][0]["id"].as_str().unwrap();
+    let d = v.get(&s, &format!("{grid}/{first}")).await;
+    assert_eq!(d.status.as_u16(), 200, "{}", d.body);
+    assert!(d.body.contains("user000@contoso.com") && d.body.contains("No pass yet"));
+    assert_eq!(
+        v.get(&s, &format!("{grid}/{}", uuid::Uuid::now_v7()))
+            .await
+            .status
+            .as_u16(),
+        404
+    );
+    assert_eq!(
+        v.get(&s, &format!("{grid}/nope")).await.status.as_u16(),
+        404
+    );
 }

@@ -8,6 +8,7 @@
 
 pub mod asset;
 pub mod frame;
+mod mapping;
 pub mod page;
 mod project;
 pub mod session;

@@ -117,6 +117,12 @@ pages! {
     CONFIRM_GATE: POST "/tenants/{tenant}/projects/{project}/gates/{gate}/confirm" => POST "/api/v1/tenants/{tenant}/projects/{project}/gates/{gate}/confirm", super::project::confirm_gate, "Confirm a gate";
     SET_CREDENTIAL: POST "/tenants/{tenant}/projects/{project}/endpoints/{side}/credential" => PUT "/api/v1/tenants/{tenant}/projects/{project}/endpoints/{side}/credential", super::project::set_credential, "Store an endpoint's credential (never shown back)";
     IMPORT_MAPPINGS: POST "/tenants/{tenant}/projects/{project}/mappings/import" => POST "/api/v1/tenants/{tenant}/projects/{project}/mappings", super::project::import, "Import a mapping CSV (multipart upload); a bad row is named by its line";
+    MAPPINGS: GET "/tenants/{tenant}/projects/{project}/mappings" => GET "/api/v1/tenants/{tenant}/projects/{project}/mappings", super::mapping::grid, "The mappings grid: state, last pass, counts, bytes, grade, next pass due; paged and filtered";
+    LAUNCH_MAPPINGS: POST "/tenants/{tenant}/projects/{project}/mappings/launch" => POST "/api/v1/tenants/{tenant}/projects/{project}/events/{event}/mappings/{mapping}/launch", super::mapping::launch, "Launch the selected mappings' next pass now";
+    RETRY_MAPPINGS: POST "/tenants/{tenant}/projects/{project}/mappings/retry" => POST "/api/v1/tenants/{tenant}/projects/{project}/events/{event}/mappings/{mapping}/retry", super::mapping::retry, "Retry the selected mappings' failed pass";
+    APPROVE_MAPPINGS: POST "/tenants/{tenant}/projects/{project}/mappings/approve" => POST "/api/v1/tenants/{tenant}/projects/{project}/events/{event}/mappings/{mapping}/approve", super::mapping::approve, "Approve the selected mappings' skipped items";
+    MAPPING: GET "/tenants/{tenant}/projects/{project}/mappings/{mapping}" => GET "/api/v1/tenants/{tenant}/projects/{project}/mappings", super::mapping::detail, "A mapping: its pass timeline, failures with what to do, per-item downloads";
+    EVENT_ITEMS: GET "/tenants/{tenant}/projects/{project}/events/{event}/items" => GET "/api/v1/tenants/{tenant}/projects/{project}/events/{event}/items", super::mapping::items, "Per-item results of an event as CSV or JSON (the API's download)";
 }
 
 /// The page for a request's method and matched path pattern (HEAD is answered as GET).

@@ -1,0 +1,608 @@
+//! The mappings grid (paged and filtered on the server; bulk launch, retry, approve for the roles that
+//! may) and a mapping's detail (its pass timeline with attempts, durations, counts and reasons, and the
+//! per-item downloads).
+//!
+//! A mapping's state on the grid is its state in the latest event (by start) that holds it, as the rules
+//! decide it (`programme::passes::mapping_statuses`, the scheduler's own reading): `not scheduled`, `due`
+//! (a pass should start now), `waiting` (the next pass is due at a time), `running`, `failed` (every
+//! attempt of the pass failed) or `done` (a Final pass sealed it). Counts, bytes and grade are the
+//! latest pass's. Bulk actions call the API's handlers (`api::runs::{launch, retry, approve}`) once per
+//! selected mapping, with the caller the page check made.
+
+use super::frame::Frame;
+use super::page::{APPROVE_MAPPINGS, LAUNCH_MAPPINGS, RETRY_MAPPINGS, Signed, may, path_id};
+use super::{api_error_page, internal};
+use crate::api::{project_of, runs};
+use crate::auth::Caller;
+use crate::programme::events::{Event, project_events};
+use crate::programme::passes::{MappingStatus, mapping_passes, mapping_statuses};
+use crate::programme::{load_mappings, reports::when};
+use crate::{AppState, db};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Extension, Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use ferry_core::id::{EventId, MappingId};
+use ferry_core::programme::pass::PassDecision;
+use ferry_store::programme::StoredPass;
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// Rows per page of the grid.
+pub const PAGE_SIZE: usize = 100;
+
+/// The states a mapping can be in on the grid (the filter's choices).
+pub const STATES: [&str; 6] = [
+    "not scheduled",
+    "due",
+    "waiting",
+    "running",
+    "failed",
+    "done",
+];
+
+/// One row of the grid.
+pub struct Row {
+    pub id: String,
+    pub href: String,
+    pub label: String,
+    pub event: String,
+    /// `{event}:{mapping}` for the bulk form (empty when the mapping is in no event).
+    pub key: String,
+    pub state: &'static str,
+    /// The state as a CSS class (`not-scheduled`).
+    pub state_class: String,
+    pub last_pass: String,
+    pub copied: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub bytes: String,
+    pub grade: String,
+    pub next_due: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "mapping/grid.html")]
+struct GridPage {
+    frame: Frame,
+    action_base: String,
+    rows: Vec<Row>,
+    total: usize,
+    matching: usize,
+    page: usize,
+    pages: usize,
+    state: String,
+    q: String,
+    states: [&'static str; 6],
+    prev_href: Option<String>,
+    next_href: Option<String>,
+    can_launch: bool,
+    can_retry: bool,
+    can_approve: bool,
+    results: Vec<String>,
+}
+
+/// The grid's query: `state`, `q` (a substring of the mapping's address or login), `page` (from 1).
+#[derive(Deserialize, Default, Clone)]
+pub struct GridQuery {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: Option<String>,
+}
+
+/// Bytes for people (binary units, one decimal).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn counter(p: &StoredPass, k: &str) -> u64 {
+    p.counters
+        .as_ref()
+        .and_then(|c| c.get(k))
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0)
+}
+
+fn state_of(d: &PassDecision) -> (&'static str, String) {
+    match d {
+        PassDecision::Run { kind, attempt } => ("due", format!("{kind} now (attempt {attempt})")),
+        PassDecision::WaitUntil { kind, at } => ("waiting", format!("{kind} {}", when(*at))),
+        PassDecision::Running { kind, .. } => ("running", format!("{kind} running")),
+        PassDecision::Failed { .. } => ("failed", String::new()),
+        PassDecision::Sealed => ("done", String::new()),
+    }
+}
+
+/// Each mapping's status in the latest event (by start) that holds it.
+async fn latest_statuses(
+    st: &AppState,
+    p: &db::Project,
+) -> crate::ApiResult<HashMap<MappingId, (Event, MappingStatus)>> {
+    let now = st.clock.now();
+    let mut events = project_events(&*st.programme, p.id, &[]).await?;
+    events.sort_by_key(|e| e.start);
+    let mut out = HashMap::new();
+    for e in events {
+        for s in mapping_statuses(st, p, &e, now).await? {
+            out.insert(s.mapping.id, (e.clone(), s));
+        }
+    }
+    Ok(out)
+}
+
+async fn render(
+    st: &AppState,
+    signed: &Signed,
+    c: &Caller,
+    tenant: &str,
+    project: &str,
+    q: GridQuery,
+    results: Vec<String>,
+) -> Response {
+    let p = match project_of(st, tenant, project).await {
+        Ok(p) => p,
+        Err(e) => return api_error_page(e),
+    };
+    let t = match db::load_tenant(&*st.programme, p.tenant).await {
+        Ok(t) => t,
+        Err(e) => return api_error_page(e),
+    };
+    let all = match load_mappings(st, p.id).await {
+        Ok(m) => m,
+        Err(e) => return api_error_page(e),
+    };
+    let statuses = match latest_statuses(st, &p).await {
+        Ok(s) => s,
+        Err(e) => return api_error_page(e),
+    };
+    let base = format!("/tenants/{}/projects/{}", p.tenant, p.id);
+    let needle = q.q.trim().to_lowercase();
+    let state_filter = if STATES.contains(&q.state.as_str()) {
+        q.state.clone()
+    } else {
+        String::new()
+    };
+    let mut rows = Vec::new();
+    for m in &all {
+        let (event, key, state, next_due, last) = match statuses.get(&m.id) {
+            Some((e, s)) => {
+                let (state, due) = state_of(&s.decision);
+                (
+                    e.name.clone(),
+                    format!("{}:{}", e.id, m.id),
+                    state,
+                    due,
+                    s.history.last(),
+                )
+            }
+            None => (
+                String::new(),
+                String::new(),
+                "not scheduled",
+                String::new(),
+                None,
+            ),
+        };
+        if !state_filter.is_empty() && state != state_filter {
+            continue;
+        }
+        if !needle.is_empty()
+            && !m.label.to_lowercase().contains(&needle)
+            && !m.source.to_lowercase().contains(&needle)
+            && !m.target.to_lowercase().contains(&needle)
+        {
+            continue;
+        }
+        let (_, skipped, failed) = last.map(|p| p.graded_counts()).unwrap_or((0, 0, 0));
+        rows.push(Row {
+            id: m.id.to_string(),
+            href: format!("{base}/mappings/{}", m.id),
+            label: m.label.clone(),
+            event,
+            key,
+            state,
+            state_class: state.replace(' ', "-"),
+            last_pass: last
+                .map(|p| format!("{} #{} {}", p.kind, p.attempt, p.outcome_name()))
+                .unwrap_or_default(),
+            copied: last.map(|p| counter(p, "copied")).unwrap_or(0),
+            skipped,
+            failed,
+            bytes: last
+                .map(|p| human_bytes(counter(p, "bytes")))
+                .unwrap_or_default(),
+            grade: last.and_then(|p| p.grade.clone()).unwrap_or_default(),
+            next_due,
+        });
+    }
+    let matching = rows.len();
+    let pages = matching.div_ceil(PAGE_SIZE).max(1);
+    let page = q
+        .page
+        .as_deref()
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .clamp(1, pages);
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .collect();
+    let link = |n: usize| {
+        let mut u = url::Url::parse("http://x/").ok()?;
+        u.query_pairs_mut()
+            .append_pair("state", &state_filter)
+            .append_pair("q", q.q.trim())
+            .append_pair("page", &n.to_string());
+        Some(format!("{base}/mappings?{}", u.query().unwrap_or("")))
+    };
+    GridPage {
+        frame: Frame::new(signed, c)
+            .tenant(p.tenant, &t.name)
+            .project(p.id, &p.name)
+            .here("Mappings"),
+        action_base: format!("{base}/mappings"),
+        rows,
+        total: all.len(),
+        matching,
+        page,
+        pages,
+        state: state_filter.clone(),
+        q: q.q.trim().to_owned(),
+        states: STATES,
+        prev_href: (page > 1).then(|| link(page - 1)).flatten(),
+        next_href: (page < pages).then(|| link(page + 1)).flatten(),
+        can_launch: may(c, &LAUNCH_MAPPINGS),
+        can_retry: may(c, &RETRY_MAPPINGS),
+        can_approve: may(c, &APPROVE_MAPPINGS),
+        results,
+    }
+    .into_response()
+}
+
+/// `GET /tenants/{tenant}/projects/{project}/mappings`.
+pub async fn grid(
+    State(st): State<AppState>,
+    Extension(signed): Extension<Signed>,
+    Extension(c): Extension<Caller>,
+    Path((tenant, project)): Path<(String, String)>,
+    Query(q): Query<GridQuery>,
+) -> Response {
+    render(&st, &signed, &c, &tenant, &project, q, Vec::new()).await
+}
+
+#[derive(Clone, Copy)]
+enum Bulk {
+    Launch,
+    Retry,
+    Approve,
+}
+
+async fn bulk(
+    st: AppState,
+    signed: Signed,
+    c: Caller,
+    (tenant, project): (String, String),
+    body: axum::body::Bytes,
+    action: Bulk,
+) -> Response {
+    // Repeated fields (`m=…&m=…`) as a list: serde_urlencoded reads pairs, not repeats.
+    let keys: Vec<String> = url::form_urlencoded::parse(&body)
+        .filter(|(k, _)| k == "m")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    let names: HashMap<String, String> = match project_of(&st, &tenant, &project).await {
+        Ok(p) => match load_mappings(&st, p.id).await {
+            Ok(m) => m.into_iter().map(|m| (m.id.to_string(), m.label)).collect(),
+            Err(e) => return api_error_page(e),
+        },
+        Err(e) => return api_error_page(e),
+    };
+    let verb = match action {
+        Bulk::Launch => "launched",
+        Bulk::Retry => "retried",
+        Bulk::Approve => "approved",
+    };
+    let mut results = Vec::new();
+    if keys.is_empty() {
+        results.push("Select one or more mappings first.".to_owned());
+    }
+    for key in keys {
+        let Some((event, mapping)) = key.split_once(':') else {
+            results.push(format!("{key:?}: not a mapping of an event"));
+            continue;
+        };
+        let label = names
+            .get(mapping)
+            .cloned()
+            .unwrap_or_else(|| mapping.to_owned());
+        let path = Path((
+            tenant.clone(),
+            project.clone(),
+            event.to_owned(),
+            mapping.to_owned(),
+        ));
+        let r = match action {
+            Bulk::Launch => runs::launch(State(st.clone()), Extension(c.clone()), path).await,
+            Bulk::Retry => runs::retry(State(st.clone()), Extension(c.clone()), path).await,
+            Bulk::Approve => runs::approve(State(st.clone()), Extension(c.clone()), path).await,
+        };
+        results.push(match r {
+            Ok(_) => format!("{label}: {verb}."),
+            Err(e) if e.status.is_server_error() => {
+                tracing::error!(error = %e.message, "bulk action failed");
+                format!("{label}: failed on the server (see its log); try again.")
+            }
+            Err(e) => format!("{label}: not {verb}: {}", e.message),
+        });
+    }
+    render(
+        &st,
+        &signed,
+        &c,
+        &tenant,
+        &project,
+        GridQuery::default(),
+        results,
+    )
+    .await
+}
+
+/// `POST …/mappings/launch`.
+pub async fn launch(
+    State(st): State<AppState>,
+    Extension(signed): Extension<Signed>,
+    Extension(c): Extension<Caller>,
+    Path(tp): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    bulk(st, signed, c, tp, body, Bulk::Launch).await
+}
+
+/// `POST …/mappings/retry`.
+pub async fn retry(
+    State(st): State<AppState>,
+    Extension(signed): Extension<Signed>,
+    Extension(c): Extension<Caller>,
+    Path(tp): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    bulk(st, signed, c, tp, body, Bulk::Retry).await
+}
+
+/// `POST …/mappings/approve`.
+pub async fn approve(
+    State(st): State<AppState>,
+    Extension(signed): Extension<Signed>,
+    Extension(c): Extension<Caller>,
+    Path(tp): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    bulk(st, signed, c, tp, body, Bulk::Approve).await
+}
+
+/// A pass on the mapping's timeline.
+pub struct PassLine {
+    pub event: String,
+    pub kind: String,
+    pub attempt: u32,
+    pub started: String,
+    pub duration: String,
+    pub outcome: &'static str,
+    pub reason: String,
+    pub copied: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub bytes: String,
+    pub grade: String,
+}
+
+/// The per-item downloads of an event holding the mapping.
+pub struct Download {
+    pub event: String,
+    pub csv: String,
+    pub json: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "mapping/detail.html")]
+struct DetailPage {
+    frame: Frame,
+    label: String,
+    source: String,
+    target: String,
+    line: i64,
+    state: &'static str,
+    next_due: String,
+    failure: Option<String>,
+    passes: Vec<PassLine>,
+    downloads: Vec<Download>,
+    grid_href: String,
+}
+
+fn duration(p: &StoredPass) -> String {
+    match p.finished_at {
+        None => "running".to_owned(),
+        Some(f) => {
+            let s = (f - p.started_at).num_seconds().max(0);
+            if s < 60 {
+                format!("{s} s")
+            } else if s < 3600 {
+                format!("{} min {} s", s / 60, s % 60)
+            } else {
+                format!("{} h {} min", s / 3600, (s % 3600) / 60)
+            }
+        }
+    }
+}
+
+/// What the person reading a failed pass should do next.
+fn what_to_do(reason: &str) -> &'static str {
+    let r = reason.to_lowercase();
+    if r.contains("auth")
+        || r.contains("password")
+        || r.contains("login")
+        || r.contains("credential")
+    {
+        "Correct the mapping's password (PATCH …/mappings/{mapping} or a new CSV row) or the endpoint's \
+         credential on the project page, then Retry: a corrected login gives the mapping fresh attempts."
+    } else if r.contains("connect") || r.contains("timed out") || r.contains("unreachable") {
+        "Check that the server is reachable from Ferry (address, port, firewall, TLS), then Retry."
+    } else {
+        "Read the reason, fix it on the source or the target, then Retry from the mappings grid."
+    }
+}
+
+/// `GET /tenants/{tenant}/projects/{project}/mappings/{mapping}`.
+pub async fn detail(
+    State(st): State<AppState>,
+    Extension(signed): Extension<Signed>,
+    Extension(c): Extension<Caller>,
+    Path((tenant, project, mapping)): Path<(String, String, String)>,
+) -> Response {
+    let p = match project_of(&st, &tenant, &project).await {
+        Ok(p) => p,
+        Err(e) => return api_error_page(e),
+    };
+    let id: MappingId = match path_id(&mapping, "mapping") {
+        Ok(id) => id,
+        Err(e) => return api_error_page(e),
+    };
+    let t = match db::load_tenant(&*st.programme, p.tenant).await {
+        Ok(t) => t,
+        Err(e) => return api_error_page(e),
+    };
+    let Some(m) = (match load_mappings(&st, p.id).await {
+        Ok(all) => all.into_iter().find(|m| m.id == id),
+        Err(e) => return api_error_page(e),
+    }) else {
+        return api_error_page(crate::ApiError::not_found(
+            "There is no such mapping in this project.",
+        ));
+    };
+    let statuses = match latest_statuses(&st, &p).await {
+        Ok(s) => s,
+        Err(e) => return api_error_page(e),
+    };
+    let history = match mapping_passes(&*st.programme, id).await {
+        Ok(h) => h,
+        Err(e) => return internal(e.message),
+    };
+    let events: HashMap<EventId, Event> = match project_events(&*st.programme, p.id, &[]).await {
+        Ok(es) => es.into_iter().map(|e| (e.id, e)).collect(),
+        Err(e) => return api_error_page(e),
+    };
+    let (state, next_due, failure) = match statuses.get(&id) {
+        Some((_, s)) => {
+            let (state, due) = state_of(&s.decision);
+            let failure = match &s.decision {
+                PassDecision::Failed {
+                    kind,
+                    attempts,
+                    reason,
+                } => Some(format!(
+                    "Every attempt of the {kind} pass failed ({attempts}): {reason}. What to do: {}",
+                    what_to_do(reason)
+                )),
+                _ => None,
+            };
+            (state, due, failure)
+        }
+        None => ("not scheduled", String::new(), None),
+    };
+    let base = format!("/tenants/{}/projects/{}", p.tenant, p.id);
+    let passes = history
+        .iter()
+        .rev()
+        .map(|h| {
+            let (_, skipped, failed) = h.graded_counts();
+            PassLine {
+                event: events
+                    .get(&h.event)
+                    .map(|e| e.name.clone())
+                    .unwrap_or_default(),
+                kind: h.kind.to_string(),
+                attempt: h.attempt,
+                started: when(h.started_at),
+                duration: duration(h),
+                outcome: h.outcome_name(),
+                reason: h
+                    .reason()
+                    .map(|r| format!("{r} — {}", what_to_do(r)))
+                    .unwrap_or_default(),
+                copied: counter(h, "copied"),
+                skipped,
+                failed,
+                bytes: human_bytes(counter(h, "bytes")),
+                grade: h.grade.clone().unwrap_or_default(),
+            }
+        })
+        .collect();
+    let mut downloads: Vec<Download> = events
+        .values()
+        .filter(|e| e.mappings.contains(&id))
+        .map(|e| Download {
+            event: e.name.clone(),
+            csv: format!("{base}/events/{}/items?format=csv", e.id),
+            json: format!("{base}/events/{}/items?format=json", e.id),
+        })
+        .collect();
+    downloads.sort_by(|a, b| a.event.cmp(&b.event));
+    DetailPage {
+        frame: Frame::new(&signed, &c)
+            .tenant(p.tenant, &t.name)
+            .project(p.id, &p.name)
+            .here("Mappings"),
+        label: m.label,
+        source: m.source,
+        target: m.target,
+        line: m.line,
+        state,
+        next_due,
+        failure,
+        passes,
+        downloads,
+        grid_href: format!("{base}/mappings"),
+    }
+    .into_response()
+}
+
+/// `GET /tenants/{tenant}/projects/{project}/events/{event}/items?format=csv|json`: the API's per-item
+/// download, for a signed-in browser (the API itself wants a bearer token).
+pub async fn items(
+    State(st): State<AppState>,
+    Path(path): Path<(String, String, String)>,
+    Query(q): Query<runs::ItemsQuery>,
+) -> Response {
+    match runs::items(State(st), Path(path), Query(q)).await {
+        Ok(r) => r,
+        Err(e) => api_error_page(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_are_shown_in_binary_units() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
+    }
+}
