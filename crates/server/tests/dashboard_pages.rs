@@ -521,3 +521,284 @@ async fn the_mappings_grid_is_paged_and_filtered_on_the_server_and_a_viewer_gets
         404
     );
 }
+
+/// The stories in a real headless Chromium, against real Dovecot servers where passes run. Screenshots in
+/// `target/screenshots/<story>/` (or `$FERRY_SCREENSHOTS`).
+mod stories {
+    use super::common::{OPERATOR_TOKEN, TestServer};
+    use fantoccini::Locator;
+    use ferry_server::{Clock, scheduler};
+    use ferry_testkit::browser::Browser;
+    use ferry_testkit::{Dovecot, DovecotOptions, corpus};
+    use serde_json::json;
+    use std::time::Duration;
+
+    const WAIT: Duration = Duration::from_secs(20);
+    const PW: &str = "pw-Dashboard-Story-9";
+
+    async fn browser(test: &str) -> Option<Browser> {
+        Browser::start(test).await.expect("the browser starts")
+    }
+
+    async fn sign_in(b: &Browser, base: &str, token: &str) {
+        b.goto(&format!("{base}/")).await.expect("open /");
+        b.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Id("token"))
+            .await
+            .expect("the sign-in form")
+            .send_keys(token)
+            .await
+            .expect("type the token");
+        b.find(Locator::Css("#sign-in button"))
+            .await
+            .expect("the sign-in button")
+            .click()
+            .await
+            .expect("submit");
+        b.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Id("who"))
+            .await
+            .expect("signed in");
+    }
+
+    async fn text_of(b: &Browser, css: &str) -> String {
+        b.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} on the page: {e}"))
+            .text()
+            .await
+            .expect("its text")
+    }
+
+    async fn absent(b: &Browser, css: &str) -> bool {
+        b.find_all(Locator::Css(css))
+            .await
+            .expect("find")
+            .is_empty()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_engineer_reads_why_a_mailbox_failed_and_retries_it_from_the_grid_after_the_password_is_corrected()
+     {
+        let Some(b) = browser("engineer_retries_a_failed_mailbox").await else {
+            return;
+        };
+        let s = TestServer::start().await;
+        let opts = DovecotOptions {
+            special_use: false,
+            ..DovecotOptions::default()
+        };
+        let source = Dovecot::start(opts).unwrap();
+        let target = Dovecot::start(opts).unwrap();
+        source.add_user("mallory", PW).unwrap();
+        target.add_user("mallory@x", PW).unwrap();
+        source
+            .seed("mallory", "INBOX", &corpus::seed_messages(31, 5, 2_000))
+            .unwrap();
+        let tenant = s.tenant("Contoso", 800).await;
+        let engineer = s.member(&tenant, "eddie@contoso.test", "engineer").await;
+        let base = s.project(&tenant, "Mail", "mail").await;
+        s.put(
+            OPERATOR_TOKEN,
+            &format!("{base}/endpoints/source"),
+            json!({ "url": format!("{}?starttls=never", source.url()) }),
+        )
+        .await
+        .ok();
+        let (admin, admin_pw) = Dovecot::master();
+        s.put(
+            OPERATOR_TOKEN,
+            &format!("{base}/endpoints/target"),
+            json!({ "url": format!("{}?starttls=never", target.url()), "username": admin }),
+        )
+        .await
+        .ok();
+        s.put(
+            OPERATOR_TOKEN,
+            &format!("{base}/endpoints/target/credential"),
+            json!({ "secret": admin_pw }),
+        )
+        .await
+        .ok();
+        let wrong = "not-her-password-42";
+        s.post(
+            OPERATOR_TOKEN,
+            &format!("{base}/mappings"),
+            json!({ "csv": format!("EmailAddress,UserName,Password\nmallory@x,mallory,{wrong}\n") }),
+        )
+        .await
+        .ok();
+        let all = s
+            .get(OPERATOR_TOKEN, &format!("{base}/mappings"))
+            .await
+            .ok();
+        let mallory = all["mappings"][0]["id"].as_str().unwrap().to_owned();
+        s.confirm_gates(&base).await;
+        let e = s
+            .post(
+                OPERATOR_TOKEN,
+                &format!("{base}/events"),
+                json!({ "name": "Pilot", "kind": "completion", "pilot": true, "start": s.clock.now(), "mappings": [mallory] }),
+            )
+            .await
+            .ok();
+        assert!(e["result"]["id"].is_string(), "{e}");
+        // The Final pass runs for real and its login is refused.
+        scheduler::tick(&s.state).await.unwrap();
+        scheduler::wait_for_workers(&s.state).await;
+
+        let page = base.trim_start_matches("/api/v1");
+        sign_in(&b, &s.base, &engineer).await;
+        b.goto(&format!("{}{page}/mappings", s.base)).await.unwrap();
+        // One attempt of two failed: the Final pass is due again, its last attempt failed, no grade.
+        let row = text_of(&b, &format!("#mapping-{mallory}")).await;
+        assert!(
+            row.contains("due") && row.contains("final #1 failed"),
+            "{row}"
+        );
+        assert!(!row.contains("Perfect"), "{row}");
+        b.screenshot("grid-failed").await.unwrap();
+        b.find(Locator::LinkText("mallory@x"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let passes = text_of(&b, "#passes").await.to_lowercase();
+        assert!(passes.contains("failed"), "{passes}");
+        assert!(
+            passes.contains("correct the mapping's password"),
+            "{passes}"
+        );
+        assert!(
+            !b.source().await.unwrap().contains(wrong),
+            "never the password"
+        );
+        b.screenshot("detail-failed").await.unwrap();
+
+        // The customer's admin corrects the password (the API; the mapping gets fresh attempts).
+        s.patch(
+            OPERATOR_TOKEN,
+            &format!("{base}/mappings/{mallory}"),
+            json!({ "password": PW }),
+        )
+        .await
+        .ok();
+        b.goto(&format!("{}{page}/mappings", s.base)).await.unwrap();
+        b.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(&format!(
+                "#mapping-{mallory} input[type=checkbox]"
+            )))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        b.find(Locator::Id("bulk-retry"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let results = text_of(&b, "#results").await;
+        assert!(results.contains("mallory@x: retried."), "{results}");
+        b.screenshot("retried").await.unwrap();
+        scheduler::wait_for_workers(&s.state).await;
+
+        b.goto(&format!("{}{page}/mappings/{mallory}", s.base))
+            .await
+            .unwrap();
+        let passes = text_of(&b, "#passes").await;
+        assert!(
+            passes.contains("succeeded") && passes.contains("Perfect"),
+            "{passes}"
+        );
+        b.screenshot("detail-succeeded").await.unwrap();
+        assert_eq!(target.snapshot("mallory@x").unwrap().message_count(), 5);
+        b.close().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_viewer_sees_no_action_buttons_and_a_csv_with_a_bad_row_shows_its_line_to_the_admin()
+    {
+        let Some(b) = browser("viewer_and_csv").await else {
+            return;
+        };
+        let s = TestServer::start().await;
+        let tenant = s.tenant("Contoso", 800).await;
+        let base = s.project(&tenant, "Mail", "mail").await;
+        s.put(
+            OPERATOR_TOKEN,
+            &format!("{base}/endpoints/source"),
+            json!({ "url": "imap://127.0.0.1:1143" }),
+        )
+        .await
+        .ok();
+        let page = base.trim_start_matches("/api/v1").to_owned();
+        let viewer = s.member(&tenant, "vera@contoso.test", "viewer").await;
+        let admin = s
+            .member(&tenant, "ada@contoso.test", "migration-manager")
+            .await;
+
+        sign_in(&b, &s.base, &viewer).await;
+        b.goto(&format!("{}{page}", s.base)).await.unwrap();
+        text_of(&b, "#gates").await;
+        for css in ["#gates button", ".credential-form", "#import-form"] {
+            assert!(absent(&b, css).await, "a viewer sees no {css}");
+        }
+        b.screenshot("viewer-project").await.unwrap();
+        // The pinned htmx loaded under the CSP with its integrity hash (a mismatch would block it).
+        let htmx = b
+            .execute(
+                "return typeof window.htmx === 'object' ? htmx.version : null",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(htmx, json!("2.0.11"));
+        b.goto(&format!("{}{page}/mappings", s.base)).await.unwrap();
+        text_of(&b, "#count").await;
+        assert!(absent(&b, ".bulk-actions").await);
+        b.screenshot("viewer-grid").await.unwrap();
+        b.find(Locator::Css("#sign-out button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+
+        sign_in(&b, &s.base, &admin).await;
+        b.goto(&format!("{}{page}", s.base)).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("wave1.csv");
+        std::fs::write(
+            &csv,
+            "EmailAddress,UserName,Password\nann@contoso.com,ann,pw1\nnot-an-address,bob,pw2\n",
+        )
+        .unwrap();
+        b.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Id("file"))
+            .await
+            .unwrap()
+            .send_keys(csv.to_str().unwrap())
+            .await
+            .unwrap();
+        b.find(Locator::Css("#import-form button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let error = text_of(&b, "#error").await;
+        assert!(error.contains("line 3"), "{error}");
+        assert!(!b.source().await.unwrap().contains("pw2"));
+        b.screenshot("csv-bad-row").await.unwrap();
+        b.close().await.unwrap();
+    }
+}

@@ -117,6 +117,15 @@ fn counter(p: &StoredPass, k: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// A pass's grade, shown only for a pass that succeeded (a failed pass copied nothing to grade).
+fn shown_grade(p: &StoredPass) -> String {
+    if p.outcome_name() == "succeeded" {
+        p.grade.clone().unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
 fn state_of(d: &PassDecision) -> (&'static str, String) {
     match d {
         PassDecision::Run { kind, attempt } => ("due", format!("{kind} now (attempt {attempt})")),
@@ -225,7 +234,7 @@ async fn render(
             bytes: last
                 .map(|p| human_bytes(counter(p, "bytes")))
                 .unwrap_or_default(),
-            grade: last.and_then(|p| p.grade.clone()).unwrap_or_default(),
+            grade: last.map(shown_grade).unwrap_or_default(),
             next_due,
         });
     }
@@ -548,7 +557,7 @@ pub async fn detail(
                 skipped,
                 failed,
                 bytes: human_bytes(counter(h, "bytes")),
-                grade: h.grade.clone().unwrap_or_default(),
+                grade: shown_grade(h),
             }
         })
         .collect();
