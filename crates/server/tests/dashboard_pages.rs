@@ -801,4 +801,117 @@ mod stories {
         b.screenshot("csv-bad-row").await.unwrap();
         b.close().await.unwrap();
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_skipped_message_is_listed_with_its_reason_and_the_customer_admin_approves_it_from_the_grid()
+     {
+        let s = TestServer::start().await;
+        let opts = DovecotOptions {
+            special_use: false,
+            ..DovecotOptions::default()
+        };
+        let source = Dovecot::start(opts).unwrap();
+        let target = Dovecot::start(opts).unwrap();
+        source.add_user("alice", PW).unwrap();
+        target.add_user("alice@x", PW).unwrap();
+        source
+            .seed("alice", "INBOX", &corpus::seed_messages(40, 59, 2_000))
+            .unwrap();
+        source
+            .seed(
+                "alice",
+                "INBOX",
+                &[ferry_testkit::SeedMessage::new(corpus::message(
+                    41, 0, 40_000,
+                ))],
+            )
+            .unwrap();
+        let tenant = s.tenant("Contoso", 800).await;
+        let admin = s
+            .member(&tenant, "ada@contoso.test", "customer-admin")
+            .await;
+        let engineer = s.member(&tenant, "eddie@contoso.test", "engineer").await;
+        let base = s.project(&tenant, "Mail", "mail").await;
+        s.put(
+            OPERATOR_TOKEN,
+            &format!("{base}/endpoints/source"),
+            json!({ "url": format!("{}?starttls=never", source.url()) }),
+        )
+        .await
+        .ok();
+        let (master, master_pw) = Dovecot::master();
+        s.put(
+            OPERATOR_TOKEN,
+            &format!("{base}/endpoints/target"),
+            json!({ "url": format!("{}?starttls=never", target.url()), "username": master, "options": { "max_message_size": "20KB" } }),
+        )
+        .await
+        .ok();
+        s.put(
+            OPERATOR_TOKEN,
+            &format!("{base}/endpoints/target/credential"),
+            json!({ "secret": master_pw }),
+        )
+        .await
+        .ok();
+        s.post(
+            OPERATOR_TOKEN,
+            &format!("{base}/mappings"),
+            json!({ "csv": format!("EmailAddress,UserName,Password\nalice@x,alice,{PW}\n") }),
+        )
+        .await
+        .ok();
+        let all = s
+            .get(OPERATOR_TOKEN, &format!("{base}/mappings"))
+            .await
+            .ok();
+        let alice = all["mappings"][0]["id"].as_str().unwrap().to_owned();
+        s.confirm_gates(&base).await;
+        let e = s
+            .post(
+                OPERATOR_TOKEN,
+                &format!("{base}/events"),
+                json!({ "name": "Pilot", "kind": "completion", "pilot": true, "start": s.clock.now(), "mappings": [alice] }),
+            )
+            .await
+            .ok();
+        let event = e["result"]["id"].as_str().unwrap().to_owned();
+        scheduler::settle(&s.state).await.unwrap();
+
+        let page = base.trim_start_matches("/api/v1").to_owned();
+        let w = super::WebSession::sign_in(&s, &engineer).await;
+        let grid = w.get(&s, &format!("{page}/mappings")).await;
+        assert!(grid.body.contains("Investigate"), "{}", grid.body);
+        // An engineer may not approve: no button.
+        assert!(!grid.body.contains(r#"id="bulk-approve""#), "{}", grid.body);
+        let detail = w.get(&s, &format!("{page}/mappings/{alice}")).await;
+        assert_eq!(detail.status.as_u16(), 200, "{}", detail.body);
+        let items = &detail.body[detail.body.find(r#"id="items""#).unwrap()..];
+        assert_eq!(
+            items.matches(r#"class="item-skipped""#).count(),
+            1,
+            "{items}"
+        );
+        assert!(items.contains("INBOX"), "{items}");
+        assert!(items.contains("approves the skipped items"), "{items}");
+
+        let a = super::WebSession::sign_in(&s, &admin).await;
+        let grid = a.get(&s, &format!("{page}/mappings")).await;
+        assert!(grid.body.contains(r#"id="bulk-approve""#), "{}", grid.body);
+        let key = format!("{event}:{alice}");
+        let r = a
+            .post(
+                &s,
+                &format!("{page}/mappings/approve"),
+                &[("csrf", &a.csrf), ("m", &key)],
+            )
+            .await;
+        assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+        assert!(r.body.contains("alice@x: approved."), "{}", r.body);
+        let report = s
+            .get(OPERATOR_TOKEN, &format!("{base}/events/{event}/report"))
+            .await
+            .ok();
+        assert_eq!(report["mappings"][0]["approved"], true, "{report}");
+    }
 }

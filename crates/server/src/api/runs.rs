@@ -423,6 +423,55 @@ pub async fn items(
 
 /// One pass's mail journal rows. `exchange`: the target is Exchange Online, whose reserved folder names the
 /// connector writes renamed; such rows show the name on the target and a `note` saying why.
+/// The per-item rows of `passes` (one mapping's, as the event download writes them), as JSON objects with
+/// the download's columns, at most `limit` of them whose `status` is in `statuses`. For the dashboard's
+/// mapping page; reads the journal a page at a time like the download.
+pub async fn mapping_items(
+    st: &AppState,
+    p: &db::Project,
+    passes: &[StoredPass],
+    label: &str,
+    statuses: &[&str],
+    limit: usize,
+) -> ApiResult<Vec<Value>> {
+    let exchange =
+        p.workload == Workload::Mail && crate::workload::mail::exchange_target(st, p.id).await?;
+    let mut out = Vec::new();
+    for pass in passes {
+        let Some(run) = &pass.run_id else { continue };
+        for (engine_pass, engine_mapping) in st.store.run_passes(run).await? {
+            let mut sink = Sink::Json {
+                out: String::from("["),
+                first: true,
+            };
+            match p.workload {
+                Workload::Mail => {
+                    let mine = (engine_pass.as_str(), engine_mapping.as_str());
+                    mail_items(st, &mut sink, pass, label, mine, exchange).await?
+                }
+                Workload::Files => {
+                    file_items(st, &mut sink, pass, label, &engine_pass, &engine_mapping).await?
+                }
+            };
+            let Sink::Json { out: mut text, .. } = sink else {
+                continue;
+            };
+            text.push(']');
+            let rows: Vec<Value> = serde_json::from_str(&text)
+                .map_err(|e| ApiError::internal(format!("reading the items back: {e}")))?;
+            out.extend(
+                rows.into_iter()
+                    .filter(|r| r["status"].as_str().is_some_and(|s| statuses.contains(&s))),
+            );
+            if out.len() >= limit {
+                out.truncate(limit);
+                return Ok(out);
+            }
+        }
+    }
+    Ok(out)
+}
+
 async fn mail_items(
     st: &AppState,
     sink: &mut Sink,

@@ -420,6 +420,27 @@ pub struct PassLine {
     pub grade: String,
 }
 
+/// A skipped or failed item of the mapping.
+pub struct ItemLine {
+    pub pass: String,
+    /// The folder and message (mail) or the path (files).
+    pub what: String,
+    pub status: String,
+    pub reason: String,
+    pub todo: &'static str,
+}
+
+/// At most this many skipped or failed items are listed on the page (the download has them all).
+pub const ITEM_LIMIT: usize = 200;
+
+fn item_todo(status: &str) -> &'static str {
+    if status == "skipped" {
+        "Ferry does not copy this item (the reason says why); it is counted in the grade and listed in the          report. When the mapping is graded Investigate a customer-admin approves the skipped items."
+    } else {
+        "The next pass tries it again; if it keeps failing, fix what the reason names on the source or          the target, then Retry."
+    }
+}
+
 /// The per-item downloads of an event holding the mapping.
 pub struct Download {
     pub event: String,
@@ -439,6 +460,8 @@ struct DetailPage {
     next_due: String,
     failure: Option<String>,
     passes: Vec<PassLine>,
+    items: Vec<ItemLine>,
+    item_limit: usize,
     downloads: Vec<Download>,
     grid_href: String,
 }
@@ -561,6 +584,51 @@ pub async fn detail(
             }
         })
         .collect();
+    let items = match runs::mapping_items(
+        &st,
+        &p,
+        &history,
+        &m.label,
+        &["skipped", "failed"],
+        ITEM_LIMIT,
+    )
+    .await
+    {
+        Ok(rows) => rows
+            .into_iter()
+            .map(|r| {
+                let text = |k: &str| match &r[k] {
+                    serde_json::Value::Null => String::new(),
+                    serde_json::Value::String(s) => s.clone(),
+                    v => v.to_string(),
+                };
+                let status = text("status");
+                let what = if r.get("path").is_some() {
+                    text("path")
+                } else {
+                    let mid = text("message_id");
+                    format!(
+                        "{} · UID {}{}",
+                        text("folder"),
+                        text("uid"),
+                        if mid.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" · {mid}")
+                        }
+                    )
+                };
+                ItemLine {
+                    pass: format!("{} #{}", text("pass_kind"), text("attempt")),
+                    what,
+                    todo: item_todo(&status),
+                    status,
+                    reason: text("reason"),
+                }
+            })
+            .collect(),
+        Err(e) => return api_error_page(e),
+    };
     let mut downloads: Vec<Download> = events
         .values()
         .filter(|e| e.mappings.contains(&id))
@@ -584,6 +652,8 @@ pub async fn detail(
         next_due,
         failure,
         passes,
+        items,
+        item_limit: ITEM_LIMIT,
         downloads,
         grid_href: format!("{base}/mappings"),
     }
