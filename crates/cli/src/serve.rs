@@ -1,5 +1,6 @@
 //! `ferry serve`: the programme service — the REST API under `/api/v1`, `/healthz`, `/metrics` — with the
-//! scheduler and its workers in the same process, on the SQLite store in `--data`.
+//! scheduler and its workers in the same process, on the SQLite store in `--data` or, with `--store
+//! postgres://…` (or `FERRY_STORE`), on PostgreSQL (issue 12 §2). The store URL's password is never printed.
 //!
 //! The port is bound before the store is touched, so a taken port fails at once and an operator token is
 //! never created (and printed) by a server that then cannot serve. On an empty store the operator account
@@ -11,6 +12,7 @@ use clap::Args;
 use ferry_core::programme::ProgrammeSettings;
 use ferry_core::{Error, ErrorKind, Result};
 use ferry_server::{BOOTSTRAP_TOKEN_ENV, ServiceConfig, SystemClock, Vault};
+use ferry_store::StoreLocation;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -29,10 +31,40 @@ pub struct ServeArgs {
     /// keep their defaults; a misspelt key or an impossible value stops the server at start, naming it.
     #[arg(long, env = "FERRY_SETTINGS", value_name = "FILE")]
     settings: Option<PathBuf>,
+    /// Where the store lives: a PostgreSQL URL (`postgres://USER:PASSWORD@HOST:5432/DB`), for several
+    /// machines sharing one database (prefer the FERRY_STORE variable: a flag shows in process lists), or
+    /// a SQLite file. Default: DATA/ferry.db (SQLite, nothing to set up). The credential key stays a file
+    /// (or FERRY_CREDENTIAL_KEY) on each machine. `ferry mail` and `ferry files` always use the SQLite
+    /// store in --data.
+    #[arg(
+        long,
+        env = "FERRY_STORE",
+        hide_env_values = true,
+        value_name = "URL|FILE"
+    )]
+    store: Option<StoreArg>,
     /// How the server logs (stderr): `text`, or `json` — one object per line with `timestamp`, `level`,
     /// `fields` (`message`, and `tenant`, `project`, `event`, `mapping` names where they apply).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// `--store` as given; its `Debug` hides it (it may hold a password). Parsed in [`run`], so that a bad
+/// value's error never repeats it.
+#[derive(Clone)]
+pub struct StoreArg(String);
+
+impl std::str::FromStr for StoreArg {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> std::result::Result<StoreArg, Self::Err> {
+        Ok(StoreArg(s.to_string()))
+    }
+}
+
+impl std::fmt::Debug for StoreArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoreArg({})", ferry_core::redact_url(&self.0))
+    }
 }
 
 /// `--log-format`.
@@ -72,8 +104,13 @@ pub fn load_settings(path: Option<&std::path::Path>) -> Result<ProgrammeSettings
 }
 
 pub async fn run(ctx: &Ctx, a: ServeArgs) -> Result<Outcome> {
-    // Settings first: a bad file stops the server before it binds or touches the store.
+    // Settings and the store's location first: a bad file or URL stops the server before it binds or
+    // touches the store.
     let settings = load_settings(a.settings.as_deref())?;
+    let store = match &a.store {
+        Some(StoreArg(text)) => StoreLocation::parse(text)?,
+        None => StoreLocation::in_data_dir(&ctx.data),
+    };
     let listener = tokio::net::TcpListener::bind(&a.listen)
         .await
         .map_err(|e| {
@@ -106,6 +143,7 @@ pub async fn run(ctx: &Ctx, a: ServeArgs) -> Result<Outcome> {
     let vault = Vault::load_or_create(&key_file)?;
     let state = ferry_server::open(ServiceConfig {
         data_dir: ctx.data.clone(),
+        store: Some(store.clone()),
         settings,
         clock: Arc::new(SystemClock),
         vault,
@@ -123,10 +161,9 @@ pub async fn run(ctx: &Ctx, a: ServeArgs) -> Result<Outcome> {
     }
     println!(
         "Ferry is serving http://{addr}: API /api/v1 (document /api/v1/openapi.json), /healthz, /metrics; \
-         store {}; the scheduler runs here. Ctrl-C stops it.",
-        ctx.data.join("ferry.db").display()
+         store {store}; the scheduler runs here. Ctrl-C stops it."
     );
-    tracing::info!(%addr, data = %ctx.data.display(), "listening");
+    tracing::info!(%addr, data = %ctx.data.display(), %store, "listening");
     ferry_server::serve(state, listener, true, shutdown()).await?;
     println!("Stopped.");
     Ok(Outcome::Ok)

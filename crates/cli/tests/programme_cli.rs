@@ -181,6 +181,92 @@ fn serve_refuses_a_guessable_bootstrap_token() {
     assert!(!t.contains(weak), "the token is echoed: {t}");
 }
 
+/// Issue 12 §2: `FERRY_STORE=postgres://…` puts the whole programme in PostgreSQL (no SQLite file is made),
+/// and the URL's password shows nowhere: not in the start-up line, not in the `-vv` logs.
+#[test]
+fn serve_runs_on_the_postgres_store_in_ferry_store_and_never_prints_its_password() {
+    let Some(db) = ferry_testkit::postgres::TestDatabase::create("serve_pg").unwrap() else {
+        return;
+    };
+    // The test cluster trusts loopback, so this password is carried in the URL and never asked for.
+    let secret = "pg-Secret-5eed";
+    let url = db.url().replacen(
+        "postgres://postgres@",
+        &format!("postgres://postgres:{secret}@"),
+        1,
+    );
+    assert!(url.contains(secret), "{url}");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut env = server_env().to_vec();
+    env.push(("FERRY_STORE", url.as_str()));
+    let s = Served::start(&data, "pg", &env);
+    let out = s.ok(
+        OPERATOR,
+        &[
+            "tenant",
+            "create",
+            "Contoso",
+            "--paid",
+            "800",
+            "--first-purchase",
+            "2019-06-01",
+        ],
+    );
+    assert!(out.contains("Contoso"), "{out}");
+    assert!(s.ok(OPERATOR, &["tenant", "list"]).contains("Contoso"));
+    assert_eq!(
+        db.psql("SELECT name FROM prog_tenant").unwrap().trim(),
+        "Contoso"
+    );
+    assert!(
+        !data.join("ferry.db").exists(),
+        "a SQLite store was made beside PostgreSQL"
+    );
+    let log = s.output();
+    assert!(
+        log.contains("store postgres://postgres:***@127.0.0.1:"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(secret),
+        "the store's password is printed: {log}"
+    );
+}
+
+/// A store URL Ferry cannot use stops `ferry serve` at start, naming it without its password.
+#[test]
+fn serve_on_a_store_it_cannot_use_fails_at_start_without_printing_the_password() {
+    let tmp = tempfile::tempdir().unwrap();
+    for store in [
+        "postgres://ferry:pg-Secret-77@127.0.0.1:1/ferry",
+        "mysql://ferry:pg-Secret-77@127.0.0.1/ferry",
+    ] {
+        let o = ferry(
+            &tmp.path().join("data"),
+            &["serve", "--listen", "127.0.0.1:0", "--store", store],
+            &server_env(),
+        );
+        assert_ne!(code(&o), 0, "{}", text(&o));
+        let t = text(&o);
+        assert!(t.contains("ferry:***@127.0.0.1"), "{t}");
+        assert!(!t.contains("pg-Secret-77"), "the password is printed: {t}");
+    }
+    let help = text(&ferry(
+        &tmp.path().join("data"),
+        &["serve", "--help"],
+        &[("FERRY_STORE", "postgres://ferry:pg-Secret-77@h/db")],
+    ));
+    assert!(
+        help.contains("--store") && help.contains("FERRY_STORE"),
+        "{help}"
+    );
+    assert!(
+        !help.contains("pg-Secret-77"),
+        "--help shows the variable's value: {help}"
+    );
+}
+
 #[test]
 fn serve_on_a_taken_port_fails_with_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();

@@ -33,8 +33,8 @@ pub use error::{ApiError, ApiResult};
 
 use ferry_core::programme::ProgrammeSettings;
 use ferry_core::{Error, ErrorKind, Result};
-use ferry_store::SqliteStore;
-use ferry_store::programme::{NewUser, ProgrammeStore, SqliteProgramme};
+use ferry_store::programme::{NewUser, ProgrammeStore};
+use ferry_store::{Journal, StoreLocation};
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
@@ -48,8 +48,9 @@ pub const BOOTSTRAP_TOKEN_ENV: &str = "FERRY_BOOTSTRAP_TOKEN";
 pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
-    /// The store: the movers' journal and the programme tables, in one SQLite file.
-    pub store: Arc<SqliteStore>,
+    /// The movers' journal (its programme-wide, unscoped view): SQLite or PostgreSQL, as `--store` says.
+    /// [`workload::journal`] scopes it to one programme mapping.
+    pub store: Arc<dyn Journal>,
     /// The programme tables behind their trait: every programme query goes through it.
     pub programme: Arc<dyn ProgrammeStore>,
     pub settings: ProgrammeSettings,
@@ -76,6 +77,8 @@ impl Deref for AppState {
 /// How to build the service.
 pub struct ServiceConfig {
     pub data_dir: PathBuf,
+    /// Where the store lives; `None`: the SQLite file `DATA/ferry.db`.
+    pub store: Option<StoreLocation>,
     pub settings: ProgrammeSettings,
     pub clock: Arc<dyn Clock>,
     pub vault: Vault,
@@ -87,6 +90,7 @@ impl ServiceConfig {
     pub fn new(data_dir: &Path) -> Result<ServiceConfig> {
         Ok(ServiceConfig {
             data_dir: data_dir.to_path_buf(),
+            store: None,
             settings: ProgrammeSettings::default(),
             clock: Arc::new(SystemClock),
             vault: Vault::load_or_create(&data_dir.join("credential.key"))?,
@@ -94,7 +98,11 @@ impl ServiceConfig {
     }
 }
 
-/// Open the store in `config.data_dir` (creating it and applying migrations).
+/// How many connections `ferry serve` keeps to a PostgreSQL store (SQLite keeps its own small pool).
+pub const PG_CONNECTIONS: u32 = 16;
+
+/// Open the store (`config.store`, or the SQLite file in `config.data_dir`), creating it and applying
+/// migrations.
 pub async fn open(config: ServiceConfig) -> Result<AppState> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         Error::new(
@@ -105,10 +113,13 @@ pub async fn open(config: ServiceConfig) -> Result<AppState> {
             ),
         )
     })?;
-    let store = SqliteStore::open(&config.data_dir.join("ferry.db")).await?;
-    let programme = Arc::new(SqliteProgramme::new(store.pool().clone()));
+    let location = config
+        .store
+        .clone()
+        .unwrap_or_else(|| StoreLocation::in_data_dir(&config.data_dir));
+    let (store, programme) = location.open(PG_CONNECTIONS).await?;
     Ok(AppState(Arc::new(Inner {
-        store: Arc::new(store),
+        store,
         programme,
         settings: config.settings,
         clock: config.clock,

@@ -372,14 +372,14 @@ async fn an_assessment_left_running_by_a_stopped_server_is_failed_when_the_next_
         .ok();
     sqlx::query("INSERT INTO prog_assessment (id, project_id, status, started_at) VALUES ('stale-1', ?, 'running', '2025-03-01T00:00:00.000Z')")
         .bind(&p)
-        .execute(s.state.store.pool())
+        .execute(s.sqlite_pool())
         .await
         .unwrap();
     let (_, latest) = assess(&s, &t, &p).await;
     assert_eq!(latest["assessment"]["status"], "done", "{latest}");
     let (status, report): (String, String) =
         sqlx::query_as("SELECT status, report FROM prog_assessment WHERE id = 'stale-1'")
-            .fetch_one(s.state.store.pool())
+            .fetch_one(s.sqlite_pool())
             .await
             .unwrap();
     assert_eq!(status, "failed");

@@ -406,7 +406,7 @@ async fn fifty_clients_changing_events_at_once_leave_a_consistent_store() {
     let txns: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT id, action, status FROM prog_transaction WHERE action LIKE 'event.%'",
     )
-    .fetch_all(s.state.store.pool())
+    .fetch_all(s.sqlite_pool())
     .await
     .unwrap();
     assert_eq!(txns.len(), ok.len(), "transactions vs successful requests");
@@ -459,7 +459,7 @@ async fn fifty_clients_changing_events_at_once_leave_a_consistent_store() {
     let rows: Vec<(String, String, String, String)> =
         sqlx::query_as("SELECT id, name, start_at, state FROM prog_event WHERE project_id = ?")
             .bind(sh.base.rsplit('/').next().unwrap())
-            .fetch_all(s.state.store.pool())
+            .fetch_all(s.sqlite_pool())
             .await
             .unwrap();
     assert_eq!(rows.len(), models.len(), "events in the store vs created");
@@ -470,7 +470,7 @@ async fn fifty_clients_changing_events_at_once_leave_a_consistent_store() {
         let mapped: Vec<String> =
             sqlx::query_scalar("SELECT mapping_id FROM prog_event_mapping WHERE event_id = ?")
                 .bind(&id)
-                .fetch_all(s.state.store.pool())
+                .fetch_all(s.sqlite_pool())
                 .await
                 .unwrap();
         let set: BTreeSet<String> = mapped.iter().cloned().collect();

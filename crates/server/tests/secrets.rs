@@ -434,7 +434,7 @@ async fn no_secret_reaches_an_answer_the_audit_log_the_logs_or_the_database() {
 
     // Make sure everything the store holds is on disk, in the WAL or in the database file.
     let journal: Option<String> = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_optional(s.state.store.pool())
+        .fetch_optional(s.sqlite_pool())
         .await
         .unwrap();
     let db_dir = s.dir.path();

@@ -31,16 +31,57 @@ struct Story {
     viewer: String,
 }
 
+/// Which store a story's server runs on.
+#[derive(Clone, Copy, Debug)]
+enum On {
+    Sqlite,
+    /// A PostgreSQL database of its own, labelled with the test's name (a reported skip without a cluster).
+    Postgres(&'static str),
+}
+
+/// A story `case` (an `async fn(On)`) as two tests: `case::on_sqlite` and `case::on_postgres`.
+macro_rules! on_both_stores {
+    ($case:ident) => {
+        mod $case {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                super::$case(super::On::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                super::$case(super::On::Postgres(stringify!($case))).await;
+            }
+        }
+    };
+}
+
 impl Story {
-    /// Servers started, source users `users` (password [`PW`]) and target mailboxes `<user>@x` reached through
-    /// the target's master user; a tenant of `seats` paid seats (24x7), a mail project with both endpoints.
+    /// [`Story::start_on`] SQLite.
     async fn start(
         users: &[&str],
         seats: u32,
         settings: ProgrammeSettings,
         target_options: Value,
     ) -> Story {
-        let s = TestServer::start_with(settings).await;
+        Story::start_on(On::Sqlite, users, seats, settings, target_options)
+            .await
+            .expect("a story on SQLite always starts")
+    }
+
+    /// Servers started, source users `users` (password [`PW`]) and target mailboxes `<user>@x` reached through
+    /// the target's master user; a tenant of `seats` paid seats (24x7), a mail project with both endpoints.
+    /// `None` (a reported skip) on PostgreSQL without a test cluster.
+    async fn start_on(
+        on: On,
+        users: &[&str],
+        seats: u32,
+        settings: ProgrammeSettings,
+        target_options: Value,
+    ) -> Option<Story> {
+        let s = match on {
+            On::Sqlite => TestServer::start_with(settings).await,
+            On::Postgres(test) => TestServer::start_on_postgres(test, settings).await?,
+        };
         let opts = DovecotOptions {
             special_use: false,
             ..DovecotOptions::default()
@@ -98,7 +139,7 @@ impl Story {
         )
         .await
         .ok();
-        st
+        Some(st)
     }
 
     fn path(&self, rest: &str) -> String {
@@ -357,7 +398,7 @@ async fn gates_hold_events_and_a_pilot_runs_its_initial_pass_at_once() {
 
     // A gate that opens again before the start holds the event, with one audit entry saying why.
     sqlx::query("UPDATE prog_gate SET confirmed_by = NULL, confirmed_at = NULL WHERE kind = 'targets_provisioned'")
-        .execute(st.s.state.store.pool())
+        .execute(st.s.sqlite_pool())
         .await
         .unwrap();
     st.settle().await;
@@ -449,15 +490,23 @@ async fn gates_hold_events_and_a_pilot_runs_its_initial_pass_at_once() {
     assert!(!st.report(&pilot).await.to_string().contains(PW));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_synchronization_event_keeps_the_schedule_policy_runs_deltas_and_a_completion_seals() {
-    let st = Story::start(
+on_both_stores!(
+    a_synchronization_event_keeps_the_schedule_policy_runs_deltas_and_a_completion_seals
+);
+async fn a_synchronization_event_keeps_the_schedule_policy_runs_deltas_and_a_completion_seals(
+    on: On,
+) {
+    let Some(st) = Story::start_on(
+        on,
         &["alice", "bob"],
         800,
         ProgrammeSettings::default(),
         json!({}),
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     seed(&st, "alice", 10, 20);
     seed(&st, "bob", 11, 8);
     let ids = st.import(&["alice", "bob"]).await;
@@ -663,15 +712,19 @@ async fn a_synchronization_event_keeps_the_schedule_policy_runs_deltas_and_a_com
     assert_eq!(rows.len(), 1 + 32);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_mapping_whose_login_fails_twice_is_failed_and_its_event_cannot_complete() {
-    let st = Story::start(
+on_both_stores!(a_mapping_whose_login_fails_twice_is_failed_and_its_event_cannot_complete);
+async fn a_mapping_whose_login_fails_twice_is_failed_and_its_event_cannot_complete(on: On) {
+    let Some(st) = Story::start_on(
+        on,
         &["alice", "mallory"],
         800,
         ProgrammeSettings::default(),
         json!({}),
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     seed(&st, "alice", 20, 6);
     seed(&st, "mallory", 21, 4);
     let wrong = "not-her-password-42";
@@ -775,16 +828,20 @@ async fn a_mapping_whose_login_fails_twice_is_failed_and_its_event_cannot_comple
     assert_eq!(st.target.snapshot("alice@x").unwrap().message_count(), 6);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_mapping_graded_investigate_waits_for_a_customer_admin_approval() {
+on_both_stores!(a_mapping_graded_investigate_waits_for_a_customer_admin_approval);
+async fn a_mapping_graded_investigate_waits_for_a_customer_admin_approval(on: On) {
     // A guidance-only tenant (300 seats): Ferry runs in self-service mode and every report says so.
-    let st = Story::start(
+    let Some(st) = Story::start_on(
+        on,
         &["alice"],
         300,
         ProgrammeSettings::default(),
         json!({ "max_message_size": "20KB" }),
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     seed(&st, "alice", 30, 59);
     st.source
         .seed(
@@ -863,9 +920,13 @@ async fn a_mapping_graded_investigate_waits_for_a_customer_admin_approval() {
     assert_eq!(st.source.snapshot("alice").unwrap(), before);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_project_pauses_offboards_and_resumes_only_with_credentials_and_a_schedule() {
-    let st = Story::start(&["alice"], 800, ProgrammeSettings::default(), json!({})).await;
+on_both_stores!(an_idle_project_pauses_offboards_and_resumes_only_with_credentials_and_a_schedule);
+async fn an_idle_project_pauses_offboards_and_resumes_only_with_credentials_and_a_schedule(on: On) {
+    let Some(st) =
+        Story::start_on(on, &["alice"], 800, ProgrammeSettings::default(), json!({})).await
+    else {
+        return;
+    };
     let ids = st.import(&["alice"]).await;
     let alice = &ids["alice"];
     st.confirm_gates().await;
@@ -1203,7 +1264,7 @@ async fn a_pass_left_running_by_a_stopped_server_counts_as_an_attempt_and_is_ret
     // that no worker of this process runs.
     sqlx::query("UPDATE prog_event SET state = 'running' WHERE id = ?")
         .bind(&pilot)
-        .execute(st.s.state.store.pool())
+        .execute(st.s.sqlite_pool())
         .await
         .unwrap();
     sqlx::query(
@@ -1212,7 +1273,7 @@ async fn a_pass_left_running_by_a_stopped_server_counts_as_an_attempt_and_is_ret
     .bind(&pilot)
     .bind(alice)
     .bind(ferry_server::db::ts(st.s.clock.now()))
-    .execute(st.s.state.store.pool())
+    .execute(st.s.sqlite_pool())
     .await
     .unwrap();
     st.settle().await;

@@ -478,3 +478,29 @@ async fn a_postgres_store_that_cannot_be_reached_says_so_without_its_password() 
     };
     assert!(!err.contains("s3cret-pw"), "{err}");
 }
+
+#[tokio::test]
+async fn a_postgres_store_carries_on_after_the_database_drops_its_connections() {
+    let Some(db) = ferry_testkit::postgres::TestDatabase::create("pg_reconnect").unwrap() else {
+        return;
+    };
+    let store = PgStore::connect(db.url(), 2).await.unwrap();
+    let m = store.upsert_mapping("s", "t", "l").await.unwrap();
+    // What a database restart or failover does to a pool: every connection of it ended by the server.
+    let ended = db
+        .psql(&format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = '{}' AND pid <> pg_backend_pid()",
+            db.name()
+        ))
+        .unwrap();
+    assert!(ended.trim().parse::<u32>().unwrap() >= 1, "{ended}");
+    // The next calls get fresh connections: nothing fails, nothing is lost.
+    assert_eq!(store.mappings().await.unwrap()[0].id, m.id);
+    let run = store.create_run("mail", "{}").await.unwrap();
+    store
+        .start_pass(m.id, run, PassKind::Initial)
+        .await
+        .unwrap();
+    assert_eq!(store.passes(m.id).await.unwrap().len(), 1);
+}

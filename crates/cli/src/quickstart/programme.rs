@@ -171,6 +171,7 @@ pub async fn walk(dir: &Path, first_step: u32) -> Result<bool> {
     let clock = Arc::new(ManualClock::new(start));
     let state = ferry_server::open(ServiceConfig {
         data_dir: root.join("data"),
+        store: None,
         settings: Default::default(),
         clock: clock.clone(),
         vault: Vault::ephemeral()?,

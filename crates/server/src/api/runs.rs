@@ -26,7 +26,7 @@ use ferry_core::programme::event::{self as event_rule, EventState};
 use ferry_core::programme::pass::{self, EventContext};
 use ferry_core::programme::role::Role;
 use ferry_core::programme::{ProjectState, TransactionStatus, Workload};
-use ferry_store::{FileItemLine, JournalReads, MailItemLine};
+use ferry_store::{FileItemLine, MailItemLine};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

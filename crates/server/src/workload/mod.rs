@@ -12,7 +12,7 @@ use crate::programme::{MappingView, load_secret};
 use crate::{ApiError, ApiResult, AppState};
 use ferry_core::id::RunId;
 use ferry_core::programme::{PassKind, Workload};
-use ferry_store::{PassCounters, RunStatus, SqliteStore};
+use ferry_store::{Journal, PassCounters, RunStatus};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -20,8 +20,8 @@ use std::sync::Arc;
 /// The movers' journal of one programme mapping: the store scoped to the mapping's id (so to its project
 /// and tenant). Another project or tenant moving the same mailbox or tree to the same target keeps its own
 /// journal and copies what its target lacks (issue 9 item 6); the CLI's journal (empty scope) is separate too.
-pub fn journal(st: &AppState, mapping: &MappingView) -> Arc<SqliteStore> {
-    Arc::new(st.store.scoped(&mapping.id.to_string()))
+pub fn journal(st: &AppState, mapping: &MappingView) -> Arc<dyn Journal> {
+    st.store.scoped(&mapping.id.to_string())
 }
 
 /// What one pass of one mapping did.

@@ -26,6 +26,8 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The PostgreSQL database of a server started on one (dropped after the server).
+    pub db: Option<ferry_testkit::postgres::TestDatabase>,
 }
 
 /// An answer: status and JSON body (`Null` when the body is not JSON).
@@ -67,10 +69,32 @@ impl TestServer {
     }
 
     pub async fn start_with(settings: ferry_core::programme::ProgrammeSettings) -> TestServer {
+        Self::start_on(settings, None).await
+    }
+
+    /// A server on a PostgreSQL database of its own (`ferry_testkit::postgres`), or `None` — a reported
+    /// skip — when no test cluster is configured. `test` labels the database.
+    pub async fn start_on_postgres(
+        test: &str,
+        settings: ferry_core::programme::ProgrammeSettings,
+    ) -> Option<TestServer> {
+        let db = ferry_testkit::postgres::TestDatabase::create(test).expect("a test database")?;
+        Some(Self::start_on(settings, Some(db)).await)
+    }
+
+    /// A server on `db` (PostgreSQL), or on a SQLite file in its temp dir when `None`.
+    pub async fn start_on(
+        settings: ferry_core::programme::ProgrammeSettings,
+        db: Option<ferry_testkit::postgres::TestDatabase>,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("a temp dir");
         let clock = Arc::new(ManualClock::new(monday()));
+        let store = db
+            .as_ref()
+            .map(|db| ferry_store::StoreLocation::parse(db.url()).expect("a PostgreSQL URL"));
         let state = ferry_server::open(ServiceConfig {
             data_dir: dir.path().to_path_buf(),
+            store,
             settings,
             clock: clock.clone(),
             vault: Vault::ephemeral().expect("a key"),
@@ -99,7 +123,17 @@ impl TestServer {
             dir,
             http: reqwest::Client::new(),
             shutdown: Some(tx),
+            db,
         }
+    }
+
+    /// The SQLite store's pool, for tests that change rows behind the server's back (SQLite servers only).
+    pub fn sqlite_pool(&self) -> &sqlx::SqlitePool {
+        self.state
+            .store
+            .sqlite()
+            .expect("this test's server runs on SQLite")
+            .pool()
     }
 
     pub fn advance(&self, d: TimeDelta) {

@@ -55,7 +55,7 @@ async fn a_secret_in_endpoint_options_is_refused_and_never_shown_to_a_viewer() {
     .ok();
     sqlx::query("UPDATE prog_endpoint SET options = ? WHERE side = 'target'")
         .bind(r#"{"target_rules":"onedrive","password":"hunter2-legacy"}"#)
-        .execute(s.state.store.pool())
+        .execute(s.sqlite_pool())
         .await
         .unwrap();
     let eps = s.get(&viewer, &format!("{files}/endpoints")).await.ok();
@@ -302,6 +302,7 @@ async fn a_guessable_bootstrap_token_is_refused_at_start() {
         let dir = tempfile::tempdir().unwrap();
         let st = ferry_server::open(ferry_server::ServiceConfig {
             data_dir: dir.path().to_path_buf(),
+            store: None,
             settings: Default::default(),
             clock: std::sync::Arc::new(ferry_server::SystemClock),
             vault: ferry_server::Vault::ephemeral().unwrap(),
@@ -323,6 +324,7 @@ async fn a_guessable_bootstrap_token_is_refused_at_start() {
         let dir = tempfile::tempdir().unwrap();
         let st = ferry_server::open(ferry_server::ServiceConfig {
             data_dir: dir.path().to_path_buf(),
+            store: None,
             settings: Default::default(),
             clock: std::sync::Arc::new(ferry_server::SystemClock),
             vault: ferry_server::Vault::ephemeral().unwrap(),
