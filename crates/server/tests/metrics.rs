@@ -6,7 +6,7 @@
 mod common;
 
 use chrono::TimeDelta;
-use common::{OPERATOR_TOKEN, TestServer};
+use common::{OPERATOR_TOKEN, On, TestServer};
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -71,9 +71,11 @@ fn get(m: &BTreeMap<String, f64>, series: &str) -> f64 {
     m.get(series).copied().unwrap_or(0.0)
 }
 
-#[tokio::test]
-async fn metrics_follow_requests_projects_events_and_credentials() {
-    let s = TestServer::start().await;
+on_both_stores!(metrics_follow_requests_projects_events_and_credentials);
+async fn metrics_follow_requests_projects_events_and_credentials(on: On) {
+    let Some(s) = TestServer::start_on_store(on, Default::default()).await else {
+        return;
+    };
     let before = scrape(&s).await;
     assert_eq!(get(&before, "ferry_tenants"), 0.0);
 
@@ -189,10 +191,12 @@ async fn metrics_follow_requests_projects_events_and_credentials() {
     assert_eq!(get(&lapsed, "ferry_credentials{status=\"expired\"}"), 3.0);
 }
 
-/// After a pass ran: passes by kind and outcome, items copied and bytes copied.
-#[tokio::test]
-async fn metrics_count_passes_items_and_bytes_after_a_pass() {
-    let s = TestServer::start().await;
+// After a pass ran: passes by kind and outcome, items copied and bytes copied.
+on_both_stores!(metrics_count_passes_items_and_bytes_after_a_pass);
+async fn metrics_count_passes_items_and_bytes_after_a_pass(on: On) {
+    let Some(s) = TestServer::start_on_store(on, Default::default()).await else {
+        return;
+    };
     let src = tempfile::tempdir().unwrap();
     let tgt = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(src.path().join("Docs/sub")).unwrap();

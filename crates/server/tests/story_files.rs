@@ -8,7 +8,7 @@ mod common;
 mod files_support;
 
 use chrono::TimeDelta;
-use common::{OPERATOR_TOKEN, TestServer};
+use common::{OPERATOR_TOKEN, On, TestServer};
 use ferry_core::programme::PassKind;
 use ferry_server::Clock;
 use ferry_server::workload::files::run_pass;
@@ -64,15 +64,20 @@ async fn sftp_project(
     p
 }
 
-#[tokio::test]
-async fn run_pass_copies_sftp_to_webdav_then_deltas_then_a_final_seals_and_an_expired_credential_fails()
- {
+on_both_stores!(
+    run_pass_copies_sftp_to_webdav_then_deltas_then_a_final_seals_and_an_expired_credential_fails
+);
+async fn run_pass_copies_sftp_to_webdav_then_deltas_then_a_final_seals_and_an_expired_credential_fails(
+    on: On,
+) {
     let sftp = SftpServer::start().unwrap();
     let share = sftp.root().join("share");
     seed_share(&share);
     let dav = WebDavServer::with_auth("bob", "dav-pass-77").unwrap();
     let dav_url = format!("webdav://127.0.0.1:{}/", dav.port());
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::start_on_store(on, Default::default()).await else {
+        return;
+    };
     let t = s.tenant("Contoso", 800).await;
     let p = sftp_project(&s, &t, &sftp, &share, &dav_url, Some("bob")).await;
     credential(&s, &t, &p, "target", "dav-pass-77").await;
@@ -250,14 +255,16 @@ fn arr(v: &Value) -> &Vec<Value> {
     v.as_array().unwrap_or_else(|| panic!("not an array: {v}"))
 }
 
-#[tokio::test]
-async fn the_files_workload_end_to_end_over_the_api() {
+on_both_stores!(the_files_workload_end_to_end_over_the_api);
+async fn the_files_workload_end_to_end_over_the_api(on: On) {
     let sftp = SftpServer::start().unwrap();
     let share = sftp.root().join("share");
     seed_share(&share);
     let target = tempfile::tempdir().unwrap();
     let tgt = target.path().to_str().unwrap().to_owned();
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::start_on_store(on, Default::default()).await else {
+        return;
+    };
     let t = s.tenant("Contoso", 800).await;
     // Endpoints and the key first; the gates stay open for now.
     let p = files_project(&s, &t, false).await;

@@ -8,7 +8,7 @@ mod common;
 mod story_mail_exo;
 
 use chrono::TimeDelta;
-use common::{OPERATOR_TOKEN, TestServer};
+use common::{OPERATOR_TOKEN, On, TestServer};
 use ferry_core::programme::ProgrammeSettings;
 use ferry_server::{Clock, scheduler};
 use ferry_testkit::snapshot::{ContentKey, MailboxSnapshot};
@@ -29,30 +29,6 @@ struct Story {
     customer: String,
     engineer: String,
     viewer: String,
-}
-
-/// Which store a story's server runs on.
-#[derive(Clone, Copy, Debug)]
-enum On {
-    Sqlite,
-    /// A PostgreSQL database of its own, labelled with the test's name (a reported skip without a cluster).
-    Postgres(&'static str),
-}
-
-/// A story `case` (an `async fn(On)`) as two tests: `case::on_sqlite` and `case::on_postgres`.
-macro_rules! on_both_stores {
-    ($case:ident) => {
-        mod $case {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_sqlite() {
-                super::$case(super::On::Sqlite).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_postgres() {
-                super::$case(super::On::Postgres(stringify!($case))).await;
-            }
-        }
-    };
 }
 
 impl Story {
@@ -78,10 +54,7 @@ impl Story {
         settings: ProgrammeSettings,
         target_options: Value,
     ) -> Option<Story> {
-        let s = match on {
-            On::Sqlite => TestServer::start_with(settings).await,
-            On::Postgres(test) => TestServer::start_on_postgres(test, settings).await?,
-        };
+        let s = TestServer::start_on_store(on, settings).await?;
         let opts = DovecotOptions {
             special_use: false,
             ..DovecotOptions::default()

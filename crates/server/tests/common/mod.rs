@@ -19,6 +19,32 @@ pub fn monday() -> DateTime<Utc> {
         .expect("a valid time")
 }
 
+/// Which store a test's server runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum On {
+    Sqlite,
+    /// A PostgreSQL database of its own, labelled with the test's name (a reported skip without a cluster).
+    Postgres(&'static str),
+}
+
+/// A test `case` (an `async fn(On)`) as two tests, `case::on_sqlite` and `case::on_postgres`: the same story
+/// against a server on each store (issue 12 §4: every programme story passes on both).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($case:ident) => {
+        mod $case {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                super::$case($crate::common::On::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                super::$case($crate::common::On::Postgres(stringify!($case))).await;
+            }
+        }
+    };
+}
+
 pub struct TestServer {
     pub base: String,
     pub state: AppState,
@@ -70,6 +96,17 @@ impl TestServer {
 
     pub async fn start_with(settings: ferry_core::programme::ProgrammeSettings) -> TestServer {
         Self::start_on(settings, None).await
+    }
+
+    /// A server on the store `on` says, or `None` (a reported skip) on PostgreSQL without a test cluster.
+    pub async fn start_on_store(
+        on: On,
+        settings: ferry_core::programme::ProgrammeSettings,
+    ) -> Option<TestServer> {
+        match on {
+            On::Sqlite => Some(Self::start_with(settings).await),
+            On::Postgres(test) => Self::start_on_postgres(test, settings).await,
+        }
     }
 
     /// A server on a PostgreSQL database of its own (`ferry_testkit::postgres`), or `None` — a reported
