@@ -3,12 +3,14 @@
 
 mod common;
 
-use common::{OPERATOR_TOKEN, TestServer};
+use common::{OPERATOR_TOKEN, On, TestServer};
 use serde_json::json;
 
-#[tokio::test]
-async fn requests_without_a_good_token_are_refused_with_json_errors() {
-    let s = TestServer::start().await;
+on_both_stores!(requests_without_a_good_token_are_refused_with_json_errors);
+async fn requests_without_a_good_token_are_refused_with_json_errors(on: On) {
+    let Some(s) = TestServer::start_on_store(on, Default::default()).await else {
+        return;
+    };
     let e = s.get("", "/api/v1/tenants").await.err(401);
     assert_eq!(e["kind"], "unauthenticated");
     s.get("fy_wrong", "/api/v1/tenants").await.err(401);
@@ -23,9 +25,11 @@ async fn requests_without_a_good_token_are_refused_with_json_errors() {
     assert_eq!(e["kind"], "invalid_request");
 }
 
-#[tokio::test]
-async fn eligibility_tiers_and_the_project_refusal_for_a_small_tenant() {
-    let s = TestServer::start().await;
+on_both_stores!(eligibility_tiers_and_the_project_refusal_for_a_small_tenant);
+async fn eligibility_tiers_and_the_project_refusal_for_a_small_tenant(on: On) {
+    let Some(s) = TestServer::start_on_store(on, Default::default()).await else {
+        return;
+    };
     let big = s.tenant("Contoso", 800).await;
     let mid = s.tenant("Fabrikam", 300).await;
     let small = s.tenant("Tiny", 20).await;
@@ -71,9 +75,11 @@ async fn eligibility_tiers_and_the_project_refusal_for_a_small_tenant() {
     assert_eq!(p["transaction"]["status"], "completed");
 }
 
-#[tokio::test]
-async fn a_viewer_reads_but_cannot_change_and_the_refusal_names_who_can() {
-    let s = TestServer::start().await;
+on_both_stores!(a_viewer_reads_but_cannot_change_and_the_refusal_names_who_can);
+async fn a_viewer_reads_but_cannot_change_and_the_refusal_names_who_can(on: On) {
+    let Some(s) = TestServer::start_on_store(on, Default::default()).await else {
+        return;
+    };
     let t = s.tenant("Contoso", 800).await;
     let viewer = s.member(&t, "vera", "viewer").await;
     s.get(&viewer, &format!("/api/v1/tenants/{t}")).await.ok();
@@ -96,9 +102,11 @@ async fn a_viewer_reads_but_cannot_change_and_the_refusal_names_who_can() {
         .err(404);
 }
 
-#[tokio::test]
-async fn an_event_cancels_once() {
-    let s = TestServer::start().await;
+on_both_stores!(an_event_cancels_once);
+async fn an_event_cancels_once(on: On) {
+    let Some(s) = TestServer::start_on_store(on, Default::default()).await else {
+        return;
+    };
     let t = s.tenant("Contoso", 800).await;
     let base = s.project(&t, "m", "mail").await;
     s.confirm_gates(&base).await;

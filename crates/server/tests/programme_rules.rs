@@ -7,7 +7,7 @@
 mod common;
 
 use chrono::TimeDelta;
-use common::{OPERATOR_TOKEN, TestServer, monday};
+use common::{OPERATOR_TOKEN, On, TestServer, monday};
 use ferry_core::programme::ProgrammeSettings;
 use serde_json::{Value, json};
 
@@ -20,10 +20,15 @@ async fn tenant(s: &TestServer, body: Value) -> (String, Value) {
     )
 }
 
-#[tokio::test]
-async fn eligibility_counts_only_eligible_seats_and_the_legacy_threshold_applies_before_september_2017()
- {
-    let s = TestServer::start().await;
+on_both_stores!(
+    eligibility_counts_only_eligible_seats_and_the_legacy_threshold_applies_before_september_2017
+);
+async fn eligibility_counts_only_eligible_seats_and_the_legacy_threshold_applies_before_september_2017(
+    on: On,
+) {
+    let Some(s) = TestServer::start_on_store(on, Default::default()).await else {
+        return;
+    };
     // Trial seats never count: 400 paid + 10,000 trial is guidance only.
     let (_, e) = tenant(
         &s,
@@ -86,9 +91,11 @@ async fn project(s: &TestServer) -> (String, String) {
     (t, base)
 }
 
-#[tokio::test]
-async fn beyond_scope_work_needs_a_services_agreement() {
-    let s = TestServer::start().await;
+on_both_stores!(beyond_scope_work_needs_a_services_agreement);
+async fn beyond_scope_work_needs_a_services_agreement(on: On) {
+    let Some(s) = TestServer::start_on_store(on, Default::default()).await else {
+        return;
+    };
     let (_, base) = project(&s).await;
     let ok = s
         .post(
@@ -186,9 +193,11 @@ async fn a_mapping_import_holds_at_most_the_row_limit_and_a_bad_row_imports_noth
     assert_eq!(ok["result"]["imported"], 5);
 }
 
-#[tokio::test]
-async fn the_default_row_limit_is_fifty_thousand() {
-    let s = TestServer::start().await;
+on_both_stores!(the_default_row_limit_is_fifty_thousand);
+async fn the_default_row_limit_is_fifty_thousand(on: On) {
+    let Some(s) = TestServer::start_on_store(on, Default::default()).await else {
+        return;
+    };
     let (_, base) = project(&s).await;
     let e = s
         .post(
@@ -261,10 +270,13 @@ async fn a_minimum_batch_size_refuses_small_production_events_but_not_pilots() {
         .ok();
 }
 
-#[tokio::test]
-async fn mappings_leave_an_event_only_before_the_drop_cut_off_and_every_change_is_a_queryable_transaction()
- {
-    let s = TestServer::start().await;
+on_both_stores!(mappings_leave_an_event_only_before_the_drop_cut_off_and_every_change_is_a_queryable_transaction);
+async fn mappings_leave_an_event_only_before_the_drop_cut_off_and_every_change_is_a_queryable_transaction(
+    on: On,
+) {
+    let Some(s) = TestServer::start_on_store(on, Default::default()).await else {
+        return;
+    };
     let (tenant, base) = project(&s).await;
     let ids = ready(&s, &base, 3).await;
     let start = monday() + TimeDelta::days(4);

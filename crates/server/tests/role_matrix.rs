@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{OPERATOR_TOKEN, TestServer};
+use common::{OPERATOR_TOKEN, On, TestServer};
 use ferry_core::programme::role::{Role, allowed};
 use ferry_server::routes::{ROUTES, Route, Scope};
 use reqwest::{Method, StatusCode};
@@ -392,9 +392,11 @@ fn render(rows: &[(&Route, Vec<Cell>)]) -> String {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_route_answers_every_role_as_the_matrix_says() {
-    let s = TestServer::start().await;
+on_both_stores!(every_route_answers_every_role_as_the_matrix_says);
+async fn every_route_answers_every_role_as_the_matrix_says(on: On) {
+    let Some(s) = TestServer::start_on_store(on, Default::default()).await else {
+        return;
+    };
     let mut rows: Vec<(&Route, Vec<Cell>)> = Vec::new();
     let mut covered = BTreeSet::new();
     for r in ROUTES {
@@ -443,9 +445,11 @@ async fn every_route_answers_every_role_as_the_matrix_says() {
     }
 }
 
-#[tokio::test]
-async fn a_refusal_names_the_permission_and_the_roles_that_hold_it() {
-    let s = TestServer::start().await;
+on_both_stores!(a_refusal_names_the_permission_and_the_roles_that_hold_it);
+async fn a_refusal_names_the_permission_and_the_roles_that_hold_it(on: On) {
+    let Some(s) = TestServer::start_on_store(on, Default::default()).await else {
+        return;
+    };
     let f = fixture(&s).await;
     let engineer = user_with(&s, &f.tenant, Role::Engineer).await;
     let e = s
@@ -465,11 +469,13 @@ async fn a_refusal_names_the_permission_and_the_roles_that_hold_it() {
     assert!(m.contains("customer-admin, partner"), "{m}");
 }
 
-/// A project id of another tenant, put under a tenant the caller may use, is not found: ids do not cross
-/// tenants, whatever the route (checked as the operator, who passes every role check).
-#[tokio::test]
-async fn a_project_of_another_tenant_is_not_found_under_this_one() {
-    let s = TestServer::start().await;
+// A project id of another tenant, put under a tenant the caller may use, is not found: ids do not cross
+// tenants, whatever the route (checked as the operator, who passes every role check).
+on_both_stores!(a_project_of_another_tenant_is_not_found_under_this_one);
+async fn a_project_of_another_tenant_is_not_found_under_this_one(on: On) {
+    let Some(s) = TestServer::start_on_store(on, Default::default()).await else {
+        return;
+    };
     let mut checked = 0;
     for r in ROUTES.iter().filter(|r| r.path.contains("{project}")) {
         let mine = fixture(&s).await;
@@ -501,11 +507,13 @@ async fn a_project_of_another_tenant_is_not_found_under_this_one() {
     assert!(checked > 20, "{checked} routes");
 }
 
-/// `manage_users` does not let a customer make anyone (itself included) migration-manager or engineer:
-/// those roles set seats and run passes. The migration-manager and the operator grant every role.
-#[tokio::test]
-async fn a_customer_admin_grants_only_customer_roles_and_viewer() {
-    let s = TestServer::start().await;
+// `manage_users` does not let a customer make anyone (itself included) migration-manager or engineer:
+// those roles set seats and run passes. The migration-manager and the operator grant every role.
+on_both_stores!(a_customer_admin_grants_only_customer_roles_and_viewer);
+async fn a_customer_admin_grants_only_customer_roles_and_viewer(on: On) {
+    let Some(s) = TestServer::start_on_store(on, Default::default()).await else {
+        return;
+    };
     let f = fixture(&s).await;
     let members = format!("/api/v1/tenants/{}/members", f.tenant);
     let admin = user_with(&s, &f.tenant, Role::CustomerAdmin).await;
