@@ -1,5 +1,6 @@
 //! The API's basics end to end over HTTP: auth, errors, tenants and eligibility, projects, gates,
 //! scope, endpoints and credentials, mappings, events and the schedule policy, audit and transactions.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure with a message
 
 mod common;
 
