@@ -472,3 +472,66 @@ fn a_final_pass_copies_the_last_changes_then_seals_so_later_runs_copy_nothing() 
     );
     assert!(emu.read_file(&drive, "Final/c.txt").is_none());
 }
+
+#[test]
+fn files_keep_the_local_sources_creation_time_in_file_system_info() {
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    let drive = emu.add_user(UPN);
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+    write(&src, "made.txt", b"born earlier");
+    let p = src.join("made.txt");
+    // An older mtime, so the two times differ.
+    std::fs::File::options()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_modified(std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000))
+        .unwrap();
+    let meta = std::fs::metadata(&p).unwrap();
+    // This machine's file systems report a birth time (statx); the test needs one.
+    let born: DateTime<Utc> = meta.created().expect("a birth time from statx").into();
+    let tok = emu.token();
+    let out = ferry(
+        &data,
+        &[
+            "files",
+            "migrate",
+            src.to_str().unwrap(),
+            &target(&emu, "Born"),
+        ],
+        &[("FERRY_TARGET_TOKEN", tok.as_str())],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let e = &emu.snapshot(&drive)["Born/made.txt"];
+    assert_eq!(e.fs_created.timestamp(), born.timestamp(), "creation time");
+    assert_eq!(
+        e.fs_modified.timestamp(),
+        1_600_000_000,
+        "modification time"
+    );
+}
+
+#[test]
+fn a_onedrive_to_onedrive_copy_keeps_the_sources_creation_time() {
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    let to = emu.add_user(UPN);
+    let from = emu.add_user("bob@contoso.com");
+    let made = DateTime::from_timestamp(1_550_000_000, 0).unwrap();
+    emu.seed_file(&from, "Old/plan.txt", b"from 2019", Some(made))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tok = emu.token();
+    let source = format!("onedrive://bob@contoso.com/Old?graph={}", emu.base_url());
+    let out = ferry(
+        &dir.path().join("data"),
+        &["files", "migrate", &source, &target(&emu, "Copied")],
+        &[
+            ("FERRY_SOURCE_TOKEN", tok.as_str()),
+            ("FERRY_TARGET_TOKEN", tok.as_str()),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let e = &emu.snapshot(&to)["Copied/plan.txt"];
+    assert_eq!((e.fs_created, e.fs_modified), (made, made), "{e:?}");
+}

@@ -85,6 +85,11 @@ pub struct FileEntry {
     /// [`FileCapability::etag`]: it changes whenever the content changes.
     #[serde(default)]
     pub etag: Option<String>,
+    /// Creation time, where the service reports one: a local disk's birth time (`statx`), WebDAV's
+    /// `creationdate`, Graph's `fileSystemInfo.createdDateTime`; SFTP and S3 have none. A target that
+    /// can keep it ([`FileConnector::write_created`]) is given the source's.
+    #[serde(default)]
+    pub created: Option<DateTime<Utc>>,
 }
 
 impl FileEntry {
@@ -153,6 +158,21 @@ pub trait FileConnector: Send + Sync {
         data: FileReader,
     ) -> Result<FileEntry>;
 
+    /// [`FileConnector::write`], also giving the source's creation time for targets that keep one
+    /// (OneDrive/SharePoint's `fileSystemInfo.createdDateTime`). By default the creation time is left to
+    /// the target (`write`).
+    async fn write_created(
+        &self,
+        path: &str,
+        size: u64,
+        mtime: Option<DateTime<Utc>>,
+        created: Option<DateTime<Utc>>,
+        data: FileReader,
+    ) -> Result<FileEntry> {
+        let _ = created;
+        self.write(path, size, mtime, data).await
+    }
+
     /// The resumable-upload extension, for connectors with `resumable_write`.
     fn resumable(&self) -> Option<&dyn ResumableUpload> {
         None
@@ -204,6 +224,18 @@ pub trait ResumableUpload: Send + Sync {
         size: u64,
         mtime: Option<DateTime<Utc>>,
     ) -> Result<UploadState>;
+    /// [`ResumableUpload::begin`], also giving the source's creation time for targets that keep one
+    /// (see [`FileConnector::write_created`]). By default the creation time is left to the target.
+    async fn begin_created(
+        &self,
+        path: &str,
+        size: u64,
+        mtime: Option<DateTime<Utc>>,
+        created: Option<DateTime<Utc>>,
+    ) -> Result<UploadState> {
+        let _ = created;
+        self.begin(path, size, mtime).await
+    }
     /// Parts already stored for this upload (1-based numbers), e.g. after a crash. `NotFound` when the
     /// upload no longer exists (expired or completed), in which case the engine starts over.
     async fn parts_done(&self, state: &UploadState) -> Result<Vec<u32>>;

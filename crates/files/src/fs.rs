@@ -803,6 +803,7 @@ fn open_for_read(full: &Path) -> io::Result<Opened> {
 
 fn entry(path: String, kind: EntryKind, meta: &Metadata) -> FileEntry {
     FileEntry {
+        created: meta.created().ok().map(DateTime::<Utc>::from),
         path,
         kind,
         size: if kind == EntryKind::File {

@@ -67,6 +67,7 @@ fn nodes(s: &Store) -> std::sync::MutexGuard<'_, BTreeMap<String, Node>> {
 fn entry(path: &str, node: &Node) -> FileEntry {
     match node {
         Node::Dir => FileEntry {
+            created: None,
             path: path.to_owned(),
             kind: EntryKind::Dir,
             size: 0,
@@ -75,6 +76,7 @@ fn entry(path: &str, node: &Node) -> FileEntry {
             etag: None,
         },
         Node::File { data, mtime } => FileEntry {
+            created: None,
             path: path.to_owned(),
             kind: EntryKind::File,
             size: data.len() as u64,

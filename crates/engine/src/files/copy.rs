@@ -184,7 +184,8 @@ async fn copy_stream(
 ) -> Result<FileEntry> {
     retry!(policy, "copy", async {
         let reader = src.read(&f.path).await?;
-        tgt.write(tpath, f.size, f.mtime, reader).await
+        tgt.write_created(tpath, f.size, f.mtime, f.created, reader)
+            .await
     })
 }
 
@@ -218,7 +219,7 @@ async fn resumable_copy(
             r
         }
         None => {
-            let state = ru.begin(tpath, f.size, f.mtime).await?;
+            let state = ru.begin_created(tpath, f.size, f.mtime, f.created).await?;
             let json = serde_json::to_string(&state)
                 .map_err(|e| Error::unexpected(format!("upload state: {e}")))?;
             store
@@ -274,6 +275,7 @@ mod tests {
         ToCopy {
             rel: name.into(),
             source: FileEntry {
+                created: None,
                 path: name.into(),
                 kind: EntryKind::File,
                 size,

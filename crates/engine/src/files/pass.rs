@@ -459,6 +459,7 @@ impl FilePass {
                     // A directory we cannot read is one failed item with the reason, and the walk goes on.
                     let rel = relative(&dir, &spec.source_dir);
                     let f = FileEntry {
+                        created: None,
                         path: dir.clone(),
                         kind: EntryKind::Dir,
                         size: 0,

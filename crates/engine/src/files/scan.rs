@@ -188,6 +188,7 @@ impl PassCtx {
             return Ok(());
         }
         let folder = FileEntry {
+            created: None,
             path: dir.to_owned(),
             kind: EntryKind::Dir,
             size: 0,
@@ -247,6 +248,7 @@ impl PassCtx {
             && r.status == ItemStatus::Failed
         {
             let folder = FileEntry {
+                created: None,
                 path: dir.to_owned(),
                 kind: EntryKind::Dir,
                 size: 0,

@@ -42,6 +42,8 @@ pub struct Hashes {
 pub struct FileSystemInfo {
     #[serde(rename = "lastModifiedDateTime", default)]
     pub last_modified: Option<String>,
+    #[serde(rename = "createdDateTime", default)]
+    pub created: Option<String>,
 }
 
 /// A page of children or delta.
@@ -72,6 +74,15 @@ impl DriveItem {
         .or_else(|| parse_time(self.last_modified.as_deref()))
     }
 
+    /// The creation time the client set (`fileSystemInfo.createdDateTime`), when there is one.
+    pub fn created(&self) -> Option<DateTime<Utc>> {
+        parse_time(
+            self.file_system_info
+                .as_ref()
+                .and_then(|f| f.created.as_deref()),
+        )
+    }
+
     pub fn kind(&self) -> EntryKind {
         if self.folder.is_some() {
             EntryKind::Dir
@@ -87,6 +98,7 @@ impl DriveItem {
     pub fn entry(&self, path: String) -> FileEntry {
         let kind = self.kind();
         FileEntry {
+            created: self.created(),
             path,
             kind,
             size: if kind == EntryKind::File {
@@ -130,6 +142,10 @@ mod tests {
             Some("6828031bd8f00610dce10d726b03190000000000")
         );
         assert_eq!(e.etag.as_deref(), Some("{X},2"));
+        assert_eq!(
+            e.created.map(|t| t.to_rfc3339()),
+            Some("2020-01-01T00:00:00+00:00".into())
+        );
         let folder: DriveItem =
             serde_json::from_str(r#"{"name":"f","folder":{"childCount":0}}"#).unwrap();
         assert_eq!(folder.entry("f".into()).kind, EntryKind::Dir);

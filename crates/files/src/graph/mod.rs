@@ -18,8 +18,9 @@
 //! - **Pace** ([`pace`]): `Retry-After` honoured exactly, `RateLimit-*` read, one pacer per tenant and per
 //!   drive shared by the whole process; requests carry a `User-Agent` of the form Microsoft asks for.
 //!
-//! What Graph cannot do: set Created By / Modified By (files show the app as author), keep a creation
-//! time Ferry's sources do not report. Capability: `write`, `paged_list`, `set_mtime`, `atomic_write`
+//! What Graph cannot do: set Created By / Modified By (files show the app as author). Files get the
+//! source's creation time in `fileSystemInfo.createdDateTime` where the source reports one
+//! ([`FileEntry::created`](ferry_core::file::FileEntry::created)). Capability: `write`, `paged_list`, `set_mtime`, `atomic_write`
 //! (a file appears only when its upload commits), `resumable_write`, `etag`, `hash: QuickXor`,
 //! `max_file_size` 250 GB.
 
@@ -388,6 +389,17 @@ impl FileConnector for GraphConnector {
         mtime: Option<chrono::DateTime<chrono::Utc>>,
         data: FileReader,
     ) -> Result<FileEntry> {
+        self.write_created(path, size, mtime, None, data).await
+    }
+
+    async fn write_created(
+        &self,
+        path: &str,
+        size: u64,
+        mtime: Option<chrono::DateTime<chrono::Utc>>,
+        created: Option<chrono::DateTime<chrono::Utc>>,
+        data: FileReader,
+    ) -> Result<FileEntry> {
         self.check_write()?;
         crate::check_path(path, false, "write")?;
         if size > MAX_FILE_SIZE {
@@ -402,7 +414,11 @@ impl FileConnector for GraphConnector {
         }
         let full = self.full(path);
         self.ensure_dir(parent(&full)).await?;
-        upload::write(self, path, &full, size, mtime, data).await
+        let times = upload::Times {
+            modified: mtime,
+            created,
+        };
+        upload::write(self, path, &full, size, times, data).await
     }
 
     fn resumable(&self) -> Option<&dyn ResumableUpload> {

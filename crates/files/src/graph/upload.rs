@@ -70,13 +70,35 @@ enum Conflict {
     Replace(String),
 }
 
-fn fs_info(mtime: Option<DateTime<Utc>>) -> serde_json::Value {
-    match mtime {
-        Some(t) => serde_json::json!({
-            "lastModifiedDateTime": t.to_rfc3339_opts(SecondsFormat::Secs, true),
-        }),
-        None => serde_json::json!({}),
+/// The times a written file gets: the source's modification time and, where the source has one, its
+/// creation time (`fileSystemInfo.lastModifiedDateTime` and `createdDateTime`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Times {
+    pub modified: Option<DateTime<Utc>>,
+    pub created: Option<DateTime<Utc>>,
+}
+
+impl Times {
+    fn is_empty(&self) -> bool {
+        self.modified.is_none() && self.created.is_none()
     }
+}
+
+fn fs_info(t: Times) -> serde_json::Value {
+    let mut info = serde_json::Map::new();
+    if let Some(m) = t.modified {
+        info.insert(
+            "lastModifiedDateTime".into(),
+            m.to_rfc3339_opts(SecondsFormat::Secs, true).into(),
+        );
+    }
+    if let Some(c) = t.created {
+        info.insert(
+            "createdDateTime".into(),
+            c.to_rfc3339_opts(SecondsFormat::Secs, true).into(),
+        );
+    }
+    serde_json::Value::Object(info)
 }
 
 fn if_match(etag: &str) -> Result<(HeaderName, HeaderValue)> {
@@ -102,11 +124,11 @@ pub async fn write(
     path: &str,
     full: &str,
     size: u64,
-    mtime: Option<DateTime<Utc>>,
+    mtime: Times,
     mut data: FileReader,
 ) -> Result<FileEntry> {
     let what = format!("upload {}", c.show(full));
-    if size == 0 || (mtime.is_none() && size <= SIMPLE_MAX) {
+    if size == 0 || (mtime.is_empty() && size <= SIMPLE_MAX) {
         let bytes = read_exact(&mut data, size, &what).await?;
         if has_more(&mut data).await? {
             return Err(longer(&what, size));
@@ -137,7 +159,7 @@ async fn single_fragment(
     path: &str,
     full: &str,
     size: u64,
-    mtime: Option<DateTime<Utc>>,
+    mtime: Times,
     mut data: FileReader,
     what: &str,
 ) -> Result<FileEntry> {
@@ -197,7 +219,7 @@ async fn simple(
     path: &str,
     full: &str,
     size: u64,
-    mtime: Option<DateTime<Utc>>,
+    mtime: Times,
     bytes: Bytes,
     what: &str,
 ) -> Result<FileEntry> {
@@ -230,7 +252,7 @@ async fn simple(
         }
     }
     let item = item_of(&a, what)?;
-    let item = match mtime {
+    let item = match mtime.modified.or(mtime.created) {
         Some(_) if !item.id.is_empty() => {
             let url = format!(
                 "{}/drives/{}/items/{}",
@@ -266,7 +288,7 @@ async fn conflict(
     path: &str,
     full: &str,
     size: u64,
-    mtime: Option<DateTime<Utc>>,
+    mtime: Times,
     content: Option<&[u8]>,
     what: &str,
 ) -> Result<Conflict> {
@@ -290,7 +312,7 @@ async fn conflict(
         .permanent());
     }
     let entry = item.entry(join(parent(path), &item.name));
-    let same_time = match (mtime, entry.mtime) {
+    let same_time = match (mtime.modified, entry.mtime) {
         (Some(a), Some(b)) => (a - b).num_milliseconds().abs() < 1000,
         (None, _) => true,
         _ => false,
@@ -329,7 +351,7 @@ enum Start {
 async fn create_session(
     c: &GraphConnector,
     full: &str,
-    mtime: Option<DateTime<Utc>>,
+    mtime: Times,
     replace: Option<&str>,
     what: &str,
 ) -> Result<Start> {
@@ -371,7 +393,7 @@ async fn open_session(
     path: &str,
     full: &str,
     size: u64,
-    mtime: Option<DateTime<Utc>>,
+    mtime: Times,
     what: &str,
 ) -> Result<std::result::Result<String, FileEntry>> {
     // Graph may report a taken name only at commit, after every fragment: look first.
@@ -442,7 +464,7 @@ async fn put_fragment(
     offset: u64,
     total: u64,
     bytes: Bytes,
-    mtime: Option<DateTime<Utc>>,
+    mtime: Times,
     what: &str,
 ) -> Result<Sent> {
     let len = bytes.len() as u64;
@@ -550,7 +572,7 @@ async fn send_all(
     path: &str,
     full: &str,
     size: u64,
-    mtime: Option<DateTime<Utc>>,
+    mtime: Times,
     url: &str,
     data: &mut FileReader,
     what: &str,
@@ -606,6 +628,17 @@ impl ResumableUpload for GraphConnector {
         size: u64,
         mtime: Option<DateTime<Utc>>,
     ) -> Result<UploadState> {
+        self.begin_created(path, size, mtime, None).await
+    }
+
+    async fn begin_created(
+        &self,
+        path: &str,
+        size: u64,
+        modified: Option<DateTime<Utc>>,
+        created: Option<DateTime<Utc>>,
+    ) -> Result<UploadState> {
+        let mtime = Times { modified, created };
         self.check_write()?;
         crate::check_path(path, false, "begin upload")?;
         let full = self.full(path);
@@ -630,6 +663,7 @@ impl ResumableUpload for GraphConnector {
                 "{}|{}|{url}",
                 self.cfg.chunk,
                 mtime
+                    .modified
                     .map(|t| t.timestamp())
                     .map(|t| t.to_string())
                     .unwrap_or_default()
@@ -685,7 +719,10 @@ impl ResumableUpload for GraphConnector {
             offset,
             state.size,
             bytes,
-            mtime,
+            Times {
+                modified: mtime,
+                created: None,
+            },
             &what,
         )
         .await?

@@ -427,6 +427,7 @@ impl S3Connector {
             }
         };
         Ok(FileEntry {
+            created: None,
             path: path.to_owned(),
             kind: EntryKind::File,
             size,
@@ -490,6 +491,7 @@ impl FileConnector for S3Connector {
             let rel = self.rel(p).trim_end_matches('/');
             if !rel.is_empty() {
                 entries.push(FileEntry {
+                    created: None,
                     path: rel.to_owned(),
                     kind: EntryKind::Dir,
                     size: 0,
@@ -523,6 +525,7 @@ impl FileConnector for S3Connector {
             for (o, h) in files.iter().zip(heads) {
                 let mtime = h.and_then(|h| h.mtime).or(o.last_modified);
                 entries.push(FileEntry {
+                    created: None,
                     path: self.rel(&o.key).to_owned(),
                     kind: EntryKind::File,
                     size: o.size,
@@ -534,6 +537,7 @@ impl FileConnector for S3Connector {
         } else {
             for o in files {
                 entries.push(FileEntry {
+                    created: None,
                     path: self.rel(&o.key).to_owned(),
                     kind: EntryKind::File,
                     size: o.size,
@@ -551,6 +555,7 @@ impl FileConnector for S3Connector {
 
     async fn stat(&self, path: &str) -> Result<Option<FileEntry>> {
         let dir_entry = || FileEntry {
+            created: None,
             path: path.to_owned(),
             kind: EntryKind::Dir,
             size: 0,
@@ -567,6 +572,7 @@ impl FileConnector for S3Connector {
             .map_err(|e| e.with_operation("stat"))?
         {
             return Ok(Some(FileEntry {
+                created: None,
                 path: path.to_owned(),
                 kind: EntryKind::File,
                 size: h.size,

@@ -305,6 +305,7 @@ impl Live {
                 .and_then(|m| Utc.timestamp_opt(i64::from(m), 0).single()),
         };
         Ok(FileEntry {
+            created: None,
             path: path.to_owned(),
             kind: EntryKind::File,
             size,
@@ -557,6 +558,7 @@ fn to_entry(path: String, a: &FileAttributes) -> Option<FileEntry> {
         .mtime
         .and_then(|m| Utc.timestamp_opt(i64::from(m), 0).single());
     Some(FileEntry {
+        created: None,
         path,
         kind,
         size,

@@ -66,7 +66,7 @@ const BODY_CHUNK: usize = 256 * 1024;
 /// Idle connections kept per host: enough for the engine's concurrency.
 const POOL_IDLE_PER_HOST: usize = 256;
 
-const PROPFIND_BODY: &str = r#"<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getcontentlength/><D:getlastmodified/><D:getetag/></D:prop></D:propfind>"#;
+const PROPFIND_BODY: &str = r#"<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getcontentlength/><D:getlastmodified/><D:getetag/><D:creationdate/></D:prop></D:propfind>"#;
 
 /// A WebDAV server as a [`FileConnector`]. See the module docs.
 pub struct WebDavConnector {
@@ -545,6 +545,7 @@ impl FileConnector for WebDavConnector {
             .and_then(normalize_etag);
         self.expect_success(resp, &what).await?;
         Ok(FileEntry {
+            created: None,
             path: path.to_owned(),
             kind: EntryKind::File,
             size,
@@ -642,6 +643,7 @@ fn raw_segments(href: &str) -> Vec<&str> {
 
 fn to_entry(path: String, r: &DavResponse) -> FileEntry {
     FileEntry {
+        created: r.created,
         path,
         kind: if r.collection {
             EntryKind::Dir

@@ -26,6 +26,8 @@ pub struct DavResponse {
     pub size: Option<u64>,
     pub mtime: Option<DateTime<Utc>>,
     pub etag: Option<String>,
+    /// `creationdate` (RFC 4918 §15.1: an RFC 3339 date-time), when the server reports it.
+    pub created: Option<DateTime<Utc>>,
 }
 
 /// Parse a multistatus body. Responses with a non-2xx response-level status are left out.
@@ -173,6 +175,11 @@ fn close(
         // An unparseable date is no date (some servers send odd formats); the entry still counts.
         (b"getlastmodified", _) => propstat.mtime = parse_http_date(text),
         (b"getetag", _) if !text.is_empty() => propstat.etag = Some(text.to_owned()),
+        (b"creationdate", _) => {
+            propstat.created = DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|d| d.with_timezone(&Utc));
+        }
         (b"propstat", _) => {
             if let (Some((r, _)), true) = (resp.as_mut(), *propstat_ok) {
                 let p = std::mem::take(propstat);
@@ -180,6 +187,7 @@ fn close(
                 r.size = r.size.or(p.size);
                 r.mtime = r.mtime.or(p.mtime);
                 r.etag = r.etag.take().or(p.etag);
+                r.created = r.created.or(p.created);
             }
         }
         (b"response", _) => {
@@ -291,5 +299,16 @@ mod tests {
         let e = parse_multistatus(b"<D:multistatus xmlns:D=\"DAV:\"><D:response><D:href>&bogus;</D:href></D:response></D:multistatus>")
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Protocol);
+    }
+
+    #[test]
+    fn creationdate_is_read_as_an_rfc3339_time_and_an_odd_one_is_no_time() {
+        let xml = br#"<?xml version="1.0"?><D:multistatus xmlns:D="DAV:"><D:response><D:href>/a.txt</D:href><D:propstat><D:prop><D:creationdate>2021-03-04T05:06:07Z</D:creationdate><D:getcontentlength>1</D:getcontentlength></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response><D:response><D:href>/b.txt</D:href><D:propstat><D:prop><D:creationdate>yesterday</D:creationdate></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response></D:multistatus>"#;
+        let r = parse_multistatus(xml).unwrap();
+        assert_eq!(
+            r[0].created,
+            Some(Utc.with_ymd_and_hms(2021, 3, 4, 5, 6, 7).unwrap())
+        );
+        assert_eq!(r[1].created, None);
     }
 }
