@@ -504,3 +504,21 @@ async fn a_postgres_store_carries_on_after_the_database_drops_its_connections() 
         .unwrap();
     assert_eq!(store.passes(m.id).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_postgres_store_at_a_newer_schema_is_refused_saying_to_upgrade_ferry() {
+    let Some(db) = ferry_testkit::postgres::TestDatabase::create("pg_newer_schema").unwrap() else {
+        return;
+    };
+    drop(PgStore::connect(db.url(), 1).await.unwrap());
+    db.psql("INSERT INTO ferry_migration (version, applied_at) VALUES (9999, 'later')")
+        .unwrap();
+    let err = match PgStore::connect(db.url(), 1).await {
+        Ok(_) => panic!("opened a store newer than this ferry"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("schema version 9999") && err.contains("upgrade ferry"),
+        "{err}"
+    );
+}
