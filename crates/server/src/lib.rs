@@ -18,6 +18,7 @@ pub mod clock;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod feed;
 pub mod metrics;
 pub mod openapi;
 pub mod programme;
@@ -65,6 +66,8 @@ pub struct Inner {
     pub throttle: throttle::AuthThrottle,
     /// Workers and their cancellation (see [`scheduler`]).
     pub workers: scheduler::Workers,
+    /// Pass started/finished notices for live views (see [`feed`]).
+    pub feed: Arc<dyn feed::Feed>,
 }
 
 impl Deref for AppState {
@@ -129,6 +132,7 @@ pub async fn open(config: ServiceConfig) -> Result<AppState> {
         metrics: metrics::Metrics::default(),
         throttle: throttle::AuthThrottle::default(),
         workers: scheduler::Workers::default(),
+        feed: Arc::new(feed::LocalFeed::default()),
     })))
 }
 

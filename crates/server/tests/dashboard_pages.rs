@@ -81,6 +81,16 @@ fn fields_for(p: &Page) -> Vec<(&'static str, String)> {
             "csv",
             "EmailAddress,UserName,Password\nnew@contoso.com,new,pw\n".to_owned(),
         )],
+        ("POST", "/tenants/{tenant}/projects/{project}/events") => vec![
+            ("name", "Pilot".to_owned()),
+            ("kind", "synchronization".to_owned()),
+            ("pilot", "on".to_owned()),
+            ("start", "2025-03-03T10:00".to_owned()),
+        ],
+        ("POST", "/tenants/{tenant}/projects/{project}/events/{event}") => {
+            vec![("start", "2025-03-03T10:00".to_owned())]
+        }
+        ("POST", "/tenants/{tenant}/projects/{project}/events/{event}/cancel") => Vec::new(),
         (m, path) => panic!(
             "{m} {path} has no form fields in dashboard_pages.rs::fields_for: add minimal ones"
         ),

@@ -5,6 +5,7 @@
 pub mod credentials;
 pub mod events;
 pub mod lifecycle;
+pub mod live;
 pub mod mappings;
 pub mod passes;
 pub mod reports;

@@ -3,6 +3,7 @@
 //! still running.
 
 use crate::db::{self, Change, Project};
+use crate::feed::{Notice, NoticeKind};
 use crate::programme::MappingView;
 use crate::{ApiError, ApiResult, AppState, workload};
 use ferry_core::grade::Grade;
@@ -189,6 +190,11 @@ pub fn spawn_pass(
         event_id = %event,
         "pass started"
     );
+    st.feed.publish(Notice {
+        event,
+        mapping: Some(mapping.id),
+        kind: NoticeKind::PassStarted,
+    });
     let task_st = st.clone();
     let h = tokio::spawn(async move {
         let end = run_worker(&task_st, &project, &mapping, kind, stop).await;
@@ -362,6 +368,11 @@ async fn record_end(
     }
     tx.commit().await?;
     st.workers.unregister(pass_id);
+    st.feed.publish(Notice {
+        event,
+        mapping: Some(mapping.id),
+        kind: NoticeKind::PassFinished,
+    });
     let status = if name == "succeeded" {
         TransactionStatus::Completed
     } else {

@@ -7,7 +7,9 @@
 //! JavaScript and never show a token or a secret.
 
 pub mod asset;
+mod events;
 pub mod frame;
+mod live;
 mod mapping;
 pub mod page;
 mod project;

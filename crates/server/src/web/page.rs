@@ -123,6 +123,13 @@ pages! {
     APPROVE_MAPPINGS: POST "/tenants/{tenant}/projects/{project}/mappings/approve" => POST "/api/v1/tenants/{tenant}/projects/{project}/events/{event}/mappings/{mapping}/approve", super::mapping::approve, "Approve the selected mappings' skipped items";
     MAPPING: GET "/tenants/{tenant}/projects/{project}/mappings/{mapping}" => GET "/api/v1/tenants/{tenant}/projects/{project}/mappings", super::mapping::detail, "A mapping: its pass timeline, failures with what to do, per-item downloads";
     EVENT_ITEMS: GET "/tenants/{tenant}/projects/{project}/events/{event}/items" => GET "/api/v1/tenants/{tenant}/projects/{project}/events/{event}/items", super::mapping::items, "Per-item results of an event as CSV or JSON (the API's download)";
+    EVENTS: GET "/tenants/{tenant}/projects/{project}/events" => GET "/api/v1/tenants/{tenant}/projects/{project}/events", super::events::list, "The project's events, a month calendar of their windows, and the schedule form";
+    EVENT_CREATE: POST "/tenants/{tenant}/projects/{project}/events" => POST "/api/v1/tenants/{tenant}/projects/{project}/events", super::events::create, "Schedule an event (refusals of the gates and the schedule policy shown on the form)";
+    EVENT: GET "/tenants/{tenant}/projects/{project}/events/{event}" => GET "/api/v1/tenants/{tenant}/projects/{project}/events/{event}", super::events::detail, "An event, its mappings, the change and cancel forms";
+    EVENT_CHANGE: POST "/tenants/{tenant}/projects/{project}/events/{event}" => PATCH "/api/v1/tenants/{tenant}/projects/{project}/events/{event}", super::events::change, "Change an event's name, start, pilot flag or mappings";
+    EVENT_CANCEL: POST "/tenants/{tenant}/projects/{project}/events/{event}/cancel" => POST "/api/v1/tenants/{tenant}/projects/{project}/events/{event}/cancel", super::events::cancel, "Cancel an event";
+    EVENT_LIVE: GET "/tenants/{tenant}/projects/{project}/events/{event}/live" => GET "/api/v1/tenants/{tenant}/projects/{project}/events/{event}/report", super::live::page, "An event's live view: running, queued, done, failed, throughput, time left";
+    EVENT_LIVE_STREAM: GET "/tenants/{tenant}/projects/{project}/events/{event}/live/stream" => GET "/api/v1/tenants/{tenant}/projects/{project}/events/{event}/report", super::live::stream, "The live view's updates as server-sent events";
 }
 
 /// The page for a request's method and matched path pattern (HEAD is answered as GET).

@@ -1,0 +1,159 @@
+//! An event's live status, as the live view shows it: how many of its mappings are running, queued, done
+//! and failed, the items so far (with the counters of running passes), the grade once a round is over.
+//! Read from the event's report ([`super::reports::event_report`]), so the live view and the report never
+//! disagree.
+
+use crate::db::Project;
+use crate::programme::events::Event;
+use crate::programme::reports::event_report;
+use crate::{ApiResult, AppState};
+use chrono::{DateTime, Utc};
+use ferry_core::programme::event::EventState;
+use serde_json::Value;
+
+/// Where one mapping of the event stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MappingPhase {
+    /// No pass of this round has finished yet and none runs now.
+    Queued,
+    Running,
+    /// Its last pass in this event succeeded (or it was sealed already).
+    Done,
+    /// Every attempt failed: it needs an engineer (retry) or a corrected credential.
+    Failed,
+}
+
+impl MappingPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MappingPhase::Queued => "queued",
+            MappingPhase::Running => "running",
+            MappingPhase::Done => "done",
+            MappingPhase::Failed => "failed",
+        }
+    }
+}
+
+/// One mapping's row in the live view.
+#[derive(Clone, Debug)]
+pub struct LiveMapping {
+    pub label: String,
+    pub phase: MappingPhase,
+    pub discovered: u64,
+    pub copied: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub bytes: u64,
+    pub grade: Option<String>,
+    pub next: String,
+}
+
+/// The event's status now.
+#[derive(Clone, Debug)]
+pub struct LiveStatus {
+    pub state: EventState,
+    pub grade: Option<String>,
+    pub completion: Option<String>,
+    pub running: usize,
+    pub queued: usize,
+    pub done: usize,
+    pub failed: usize,
+    pub discovered: u64,
+    pub copied: u64,
+    pub skipped: u64,
+    pub failed_items: u64,
+    pub bytes: u64,
+    pub mappings: Vec<LiveMapping>,
+    pub at: DateTime<Utc>,
+}
+
+impl LiveStatus {
+    /// Items handled so far (copied, skipped or failed): what throughput counts.
+    pub fn handled(&self) -> u64 {
+        self.copied + self.skipped + self.failed_items
+    }
+
+    /// Items discovered but not yet handled, in mappings that ran or run.
+    pub fn outstanding(&self) -> u64 {
+        self.discovered.saturating_sub(self.handled())
+    }
+
+    /// Whether nothing will change any more without someone acting (the view stops refreshing).
+    pub fn settled(&self) -> bool {
+        matches!(self.state, EventState::Completed | EventState::Cancelled)
+    }
+}
+
+fn n(v: &Value, k: &str) -> u64 {
+    v.get(k).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// `e`'s live status at `now`.
+pub async fn live_status(
+    st: &AppState,
+    p: &Project,
+    e: &Event,
+    now: DateTime<Utc>,
+) -> ApiResult<LiveStatus> {
+    let report = event_report(st, p, e, now).await?;
+    let mut out = LiveStatus {
+        state: e.state,
+        grade: report["grade"].as_str().map(str::to_owned),
+        completion: report["completion_text"].as_str().map(str::to_owned),
+        running: 0,
+        queued: 0,
+        done: 0,
+        failed: 0,
+        discovered: 0,
+        copied: 0,
+        skipped: 0,
+        failed_items: 0,
+        bytes: 0,
+        mappings: Vec::new(),
+        at: now,
+    };
+    for m in report["mappings"].as_array().into_iter().flatten() {
+        let outcome = m["last_pass"]["outcome"].as_str().unwrap_or("");
+        let decision = m["next"]["decision"].as_str().unwrap_or("");
+        let phase = if outcome == "running" {
+            MappingPhase::Running
+        } else if decision == "failed" {
+            MappingPhase::Failed
+        } else if outcome == "succeeded" || decision == "sealed" {
+            MappingPhase::Done
+        } else {
+            MappingPhase::Queued
+        };
+        // A running pass: the counters it reached so far on top of what is on the target already.
+        let c = &m["counters"];
+        let live = &m["live"];
+        let row = LiveMapping {
+            label: m["label"].as_str().unwrap_or("").to_owned(),
+            phase,
+            discovered: n(c, "discovered").max(n(live, "discovered")),
+            copied: n(c, "copied").max(n(live, "copied")),
+            skipped: n(c, "skipped").max(n(live, "skipped")),
+            failed: if phase == MappingPhase::Running {
+                n(live, "failed")
+            } else {
+                n(c, "failed")
+            },
+            bytes: n(c, "bytes") + n(live, "bytes"),
+            grade: m["grade"].as_str().map(str::to_owned),
+            next: m["next_text"].as_str().unwrap_or("").to_owned(),
+        };
+        match phase {
+            MappingPhase::Queued => out.queued += 1,
+            MappingPhase::Running => out.running += 1,
+            MappingPhase::Done => out.done += 1,
+            MappingPhase::Failed => out.failed += 1,
+        }
+        out.discovered += row.discovered;
+        out.copied += row.copied;
+        out.skipped += row.skipped;
+        out.failed_items += row.failed;
+        out.bytes += row.bytes;
+        out.mappings.push(row);
+    }
+    Ok(out)
+}

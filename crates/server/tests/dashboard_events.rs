@@ -1,0 +1,613 @@
+//! The dashboard's event pages and the live view, end to end: a real `ferry serve`, real Dovecot source and
+//! target servers, the pages driven over HTTP as a browser sends them (session and CSRF cookies, forms), and
+//! in Chromium (`ferry_testkit::browser`) for the story that needs JavaScript. Screenshots land in
+//! `target/screenshots/<test>/`.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure with a message
+
+mod common;
+
+use common::{OPERATOR_TOKEN, TestServer};
+use ferry_server::{Clock, scheduler};
+use ferry_testkit::{Dovecot, DovecotOptions, corpus};
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const PW: &str = "pw-Dash-Secret-9";
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A tenant with a customer-admin, an engineer and a viewer, one mail project between two Dovecots.
+struct Setup {
+    s: TestServer,
+    source: Dovecot,
+    _target: Dovecot,
+    tenant: String,
+    project: String,
+    customer: String,
+    viewer: String,
+    mappings: BTreeMap<String, String>,
+}
+
+impl Setup {
+    async fn start(users: &[&str]) -> Setup {
+        let s = TestServer::start().await;
+        let opts = DovecotOptions {
+            special_use: false,
+            ..DovecotOptions::default()
+        };
+        let source = Dovecot::start(opts).unwrap();
+        let target = Dovecot::start(opts).unwrap();
+        for u in users {
+            source.add_user(u, PW).unwrap();
+            target.add_user(&format!("{u}@x"), PW).unwrap();
+        }
+        let tenant = s.tenant("Contoso", 800).await;
+        let customer = s.member(&tenant, "carol", "customer-admin").await;
+        let engineer = s.member(&tenant, "eddie", "engineer").await;
+        let viewer = s.member(&tenant, "vera", "viewer").await;
+        let p = s
+            .post(
+                &customer,
+                &format!("/api/v1/tenants/{tenant}/projects"),
+                json!({ "name": "Mail", "workload": "mail" }),
+            )
+            .await
+            .ok();
+        let project = p["result"]["id"].as_str().unwrap().to_string();
+        let api = format!("/api/v1/tenants/{tenant}/projects/{project}");
+        s.put(
+            &engineer,
+            &format!("{api}/endpoints/source"),
+            json!({ "url": format!("{}?starttls=never", source.url()) }),
+        )
+        .await
+        .ok();
+        let (admin, admin_pw) = Dovecot::master();
+        s.put(
+            &engineer,
+            &format!("{api}/endpoints/target"),
+            json!({ "url": format!("{}?starttls=never", target.url()), "username": admin }),
+        )
+        .await
+        .ok();
+        s.put(
+            &customer,
+            &format!("{api}/endpoints/target/credential"),
+            json!({ "secret": admin_pw }),
+        )
+        .await
+        .ok();
+        let mut csv = String::from("EmailAddress,UserName,Password\n");
+        for u in users {
+            csv.push_str(&format!("{u}@x,{u},{PW}\n"));
+        }
+        s.post(&engineer, &format!("{api}/mappings"), json!({ "csv": csv }))
+            .await
+            .ok();
+        let all = s.get(&viewer, &format!("{api}/mappings")).await.ok();
+        let mappings = all["mappings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["source"].as_str().unwrap().to_string(),
+                    m["id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        Setup {
+            s,
+            source,
+            _target: target,
+            tenant,
+            project,
+            customer,
+            viewer,
+            mappings,
+        }
+    }
+
+    fn api(&self, rest: &str) -> String {
+        format!(
+            "/api/v1/tenants/{}/projects/{}{rest}",
+            self.tenant, self.project
+        )
+    }
+
+    fn page(&self, rest: &str) -> String {
+        format!("/tenants/{}/projects/{}{rest}", self.tenant, self.project)
+    }
+
+    async fn web(&self, token: &str) -> Web {
+        Web::sign_in(&self.s.base, token).await
+    }
+}
+
+/// A browser's view of the dashboard over HTTP: its cookies, its CSRF token, no redirects followed.
+struct Web {
+    base: String,
+    http: reqwest::Client,
+    cookies: String,
+    csrf: String,
+}
+
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    body: String,
+}
+
+fn cookie_value(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix(&format!("{name}=")))
+        .map(|c| c.split(';').next().unwrap_or("").to_owned())
+}
+
+impl Web {
+    async fn sign_in(base: &str, token: &str) -> Web {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = http.get(format!("{base}/")).send().await.unwrap();
+        let csrf = cookie_value(&r, "ferry_csrf").expect("a CSRF cookie");
+        let r = http
+            .post(format!("{base}/sign-in"))
+            .header(COOKIE, format!("ferry_csrf={csrf}"))
+            .form(&[("csrf", csrf.as_str()), ("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let session = cookie_value(&r, "ferry_session").expect("a session cookie");
+        Web {
+            base: base.to_owned(),
+            http,
+            cookies: format!("ferry_csrf={csrf}; ferry_session={session}"),
+            csrf,
+        }
+    }
+
+    async fn answer(r: reqwest::Response) -> Page {
+        let status = r.status();
+        let location = r
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Page {
+            status,
+            location,
+            body: r.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, &self.cookies)
+            .send()
+            .await
+            .unwrap();
+        Self::answer(r).await
+    }
+
+    /// POST a form; the CSRF field is added.
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        let mut f: Vec<(&str, &str)> = vec![("csrf", self.csrf.as_str())];
+        f.extend_from_slice(form);
+        self.post_raw(path, &f).await
+    }
+
+    async fn post_raw(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, &self.cookies)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        Self::answer(r).await
+    }
+}
+
+fn start_input(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_form_shows_each_refusal_inline_then_schedules_changes_and_cancels_an_event() {
+    let st = Setup::start(&["alice", "bob"]).await;
+    let web = st.web(&st.customer).await;
+    let alice = st.mappings["alice"].clone();
+    let now = st.s.clock.now();
+
+    let list = web.get(&st.page("/events")).await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains("id=\"no-events\""), "{}", list.body);
+    assert!(
+        list.body.contains("March 2025"),
+        "the calendar shows the clock's month"
+    );
+
+    assert!(list.body.contains("id=\"new-event\""), "the schedule form");
+    assert!(
+        list.body.contains(&alice),
+        "the project's mappings are offered"
+    );
+
+    // Gates open: refused, every open gate named, what was typed kept.
+    let start = start_input(now);
+    let ask = |name: &'static str, pilot: bool, start: String| {
+        let web = &web;
+        let alice = alice.clone();
+        let path = st.page("/events");
+        async move {
+            let mut f = vec![
+                ("name", name),
+                ("kind", "synchronization"),
+                ("start", start.as_str()),
+                ("mapping", alice.as_str()),
+            ];
+            if pilot {
+                f.push(("pilot", "on"));
+            }
+            web.post(&path, &f).await
+        }
+    };
+    let refused = ask("Pilot <one>", true, start.clone()).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.body.contains("id=\"refusal\""), "{}", refused.body);
+    for gate in ["core onboarding", "targets provisioned and active"] {
+        assert!(refused.body.contains(gate), "{}", refused.body);
+    }
+    assert!(
+        refused.body.contains("value=\"Pilot &#60;one&#62;\"")
+            || refused.body.contains("value=\"Pilot &lt;one&gt;\""),
+        "the name is kept, HTML-escaped: {}",
+        refused.body
+    );
+    assert!(!refused.body.contains("Pilot <one>"));
+
+    st.s.confirm_gates(&st.api("")).await;
+
+    // Not a pilot: the 72 h lead time refuses a start now, saying the earliest start.
+    let refused = ask("Wave 1", false, start.clone()).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(
+        refused.body.contains("lead time") && refused.body.contains("earliest start"),
+        "{}",
+        refused.body
+    );
+    // A start that is not a time.
+    let refused = ask("Wave 1", false, "soon".into()).await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("date and a time"), "{}", refused.body);
+
+    // A pilot starts now: scheduled, and the browser goes to the event's page.
+    let done = ask("Pilot <one>", true, start.clone()).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let event_page = done.location.unwrap();
+    let event = event_page.rsplit('/').next().unwrap().to_owned();
+    let detail = web.get(&event_page).await;
+    assert_eq!(detail.status, 200);
+    assert!(
+        detail.body.contains("Pilot &#60;one&#62;") || detail.body.contains("Pilot &lt;one&gt;")
+    );
+    assert!(detail.body.contains("id=\"change-event\""));
+    assert!(detail.body.contains("id=\"cancel-event\""));
+    let list = web.get(&st.page("/events")).await;
+    assert!(
+        list.body.contains(&format!("{event}\">10:00 Pilot")),
+        "in the calendar: {}",
+        list.body
+    );
+
+    // Changed: renamed and bob added (a pilot's lead time is 0).
+    let bob = st.mappings["bob"].clone();
+    let changed = web
+        .post(
+            &event_page,
+            &[
+                ("name", "Pilot two"),
+                ("start", start.as_str()),
+                ("pilot", "on"),
+                ("add", bob.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, 303, "{}", changed.body);
+    let e =
+        st.s.get(&st.viewer, &st.api(&format!("/events/{event}")))
+            .await
+            .ok();
+    assert_eq!(e["name"], "Pilot two");
+    assert_eq!(e["mappings"].as_array().unwrap().len(), 2);
+    // Made a production event starting now: refused inline by the lead time, nothing changed.
+    let refused = web
+        .post(
+            &event_page,
+            &[("name", "Pilot two"), ("start", start.as_str())],
+        )
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.body.contains("lead time"), "{}", refused.body);
+    let e =
+        st.s.get(&st.viewer, &st.api(&format!("/events/{event}")))
+            .await
+            .ok();
+    assert_eq!(e["pilot"], true);
+
+    // Cancelled: the event says so and offers neither form any more; the audit log names carol.
+    let cancelled = web.post(&format!("{event_page}/cancel"), &[]).await;
+    assert_eq!(cancelled.status, 303, "{}", cancelled.body);
+    let detail = web.get(&event_page).await;
+    assert!(
+        detail.body.contains("id=\"state\">cancelled"),
+        "{}",
+        detail.body
+    );
+    assert!(!detail.body.contains("id=\"change-event\""));
+    assert!(!detail.body.contains("id=\"cancel-event\""));
+    let again = web.post(&format!("{event_page}/cancel"), &[]).await;
+    assert_eq!(again.status, 409);
+    assert!(again.body.contains("cancelled already"), "{}", again.body);
+    let audit =
+        st.s.get(
+            OPERATOR_TOKEN,
+            &format!("/api/v1/tenants/{}/audit", st.tenant),
+        )
+        .await
+        .ok();
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .or(audit["audit"].as_array())
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["action"].as_str())
+        .collect();
+    for a in ["event.create", "event.change", "event.cancel"] {
+        assert!(actions.contains(&a), "{actions:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_reads_events_without_forms_and_forged_or_unpermitted_posts_are_refused() {
+    let st = Setup::start(&["alice"]).await;
+    st.s.confirm_gates(&st.api("")).await;
+    let now = st.s.clock.now();
+    let alice = st.mappings["alice"].clone();
+    let e = st
+        .s
+        .post(
+            &st.customer,
+            &st.api("/events"),
+            json!({ "name": "Pilot", "kind": "synchronization", "pilot": true, "start": now, "mappings": [alice] }),
+        )
+        .await
+        .ok();
+    let event = e["result"]["id"].as_str().unwrap().to_owned();
+    let viewer = st.web(&st.viewer).await;
+
+    let list = viewer.get(&st.page("/events")).await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains("Pilot"));
+    assert!(
+        !list.body.contains("id=\"schedule\""),
+        "no schedule button for a viewer"
+    );
+    let detail = viewer.get(&st.page(&format!("/events/{event}"))).await;
+    assert_eq!(detail.status, 200);
+    assert!(
+        !detail
+            .body
+            .contains("<form method=\"post\" action=\"/tenants"),
+        "no action forms: {}",
+        detail.body
+    );
+
+    // The viewer's role may not create, change or cancel: 403, as on the API.
+    assert!(
+        !list.body.contains("id=\"new-event\""),
+        "no schedule form for a viewer"
+    );
+    let start = start_input(now);
+    let forms: [(String, Vec<(&str, &str)>); 3] = [
+        (
+            st.page("/events"),
+            vec![
+                ("name", "x"),
+                ("kind", "synchronization"),
+                ("start", &start),
+                ("pilot", "on"),
+                ("mapping", &alice),
+            ],
+        ),
+        (
+            st.page(&format!("/events/{event}")),
+            vec![("name", "renamed"), ("start", &start)],
+        ),
+        (st.page(&format!("/events/{event}/cancel")), vec![]),
+    ];
+    for (path, form) in &forms {
+        let r = viewer.post(path, form).await;
+        assert_eq!(r.status, 403, "{path}: {}", r.body);
+        assert!(r.body.contains("roles that may"), "{}", r.body);
+    }
+    // Without the CSRF field, even the customer-admin is refused.
+    let customer = st.web(&st.customer).await;
+    for (path, form) in &forms {
+        let r = customer.post_raw(path, form).await;
+        assert_eq!(r.status, 403, "{path}");
+        assert!(r.body.contains("CSRF"), "{}", r.body);
+    }
+    let e =
+        st.s.get(&st.viewer, &st.api(&format!("/events/{event}")))
+            .await
+            .ok();
+    assert_eq!(
+        (e["name"].as_str(), e["state"].as_str()),
+        (Some("Pilot"), Some("scheduled"))
+    );
+
+    // Bad or unknown ids are a friendly 404 page, and no session goes to the sign-in page.
+    for path in [
+        st.page("/events/not-an-id"),
+        st.page(&format!("/events/{}", uuid::Uuid::now_v7())),
+        st.page("/events/not-an-id/live"),
+        format!("/tenants/{}/projects/nope/events", st.tenant),
+        format!(
+            "/tenants/{}/projects/{}/events",
+            uuid::Uuid::now_v7(),
+            st.project
+        ),
+    ] {
+        let r = viewer.get(&path).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.body);
+        assert!(r.body.contains("Back to Ferry"), "{}", r.body);
+    }
+    let anon = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = anon
+        .get(format!("{}{}", st.s.base, st.page("/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "no session: the sign-in page");
+}
+
+/// Read `event: live` messages from an SSE response until `done` says a fragment is the last wanted one.
+async fn read_live(resp: reqwest::Response, mut done: impl FnMut(&str) -> bool) -> Vec<String> {
+    use futures_util::StreamExt;
+    let mut stream = resp.bytes_stream();
+    let mut buf = String::new();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("no final fragment within {WAIT:?}; got {out:#?}"))
+            .expect("the stream stays open")
+            .unwrap();
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let msg: String = buf[..end].to_owned();
+            buf.drain(..end + 2);
+            if !msg.lines().any(|l| l == "event: live") {
+                continue;
+            }
+            let data: Vec<&str> = msg
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: ").or(l.strip_prefix("data:")))
+                .collect();
+            let html = data.join("\n");
+            let last = done(&html);
+            out.push(html);
+            if last {
+                return out;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_stream_sends_the_status_again_as_passes_run_until_the_pilot_is_graded_perfect() {
+    let st = Setup::start(&["alice", "bob"]).await;
+    for (i, u) in ["alice", "bob"].iter().enumerate() {
+        st.source
+            .seed(u, "INBOX", &corpus::seed_messages(i as u64 + 1, 30, 2_000))
+            .unwrap();
+    }
+    st.s.confirm_gates(&st.api("")).await;
+    let now = st.s.clock.now();
+    let ids: Vec<&String> = st.mappings.values().collect();
+    let e = st
+        .s
+        .post(
+            &st.customer,
+            &st.api("/events"),
+            json!({ "name": "Pilot", "kind": "synchronization", "pilot": true, "start": now, "mappings": ids }),
+        )
+        .await
+        .ok();
+    let event = e["result"]["id"].as_str().unwrap().to_owned();
+    let web = st.web(&st.viewer).await;
+    let live = st.page(&format!("/events/{event}/live"));
+
+    // Without JavaScript: the state now and a refresh link.
+    let page = web.get(&live).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("id=\"queued\">2<"), "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!("href=\"{live}\" id=\"refresh\""))
+    );
+    assert!(
+        page.body
+            .contains(&format!("sse-connect=\"{live}/stream\""))
+    );
+
+    let resp = web
+        .http
+        .get(format!("{}{live}/stream", web.base))
+        .header(COOKIE, &web.cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let state = st.s.state.clone();
+    let runner = tokio::spawn(async move {
+        // The scheduler starts the event and its passes; a second step records the round done.
+        scheduler::settle(&state).await.unwrap();
+        scheduler::settle(&state).await.unwrap();
+    });
+    let frames = read_live(resp, |html| {
+        html.contains("id=\"event-grade\" class=\"grade grade-Perfect\"")
+            && html.contains("id=\"done\">2<")
+    })
+    .await;
+    runner.await.unwrap();
+    assert!(
+        frames.len() >= 2,
+        "the status was sent again as it changed: {frames:#?}"
+    );
+    assert!(frames[0].contains("id=\"queued\">2<"), "{}", frames[0]);
+    let last = frames.last().unwrap();
+    assert!(last.contains("id=\"done\">2<"), "{last}");
+    assert!(last.contains("id=\"failed\">0<"), "{last}");
+    assert!(
+        last.contains("60 copied, 0 skipped, 0 failed of 60 discovered"),
+        "{last}"
+    );
+    assert!(!last.contains(PW), "no secret in the live view");
+    let report =
+        st.s.get(&st.viewer, &st.api(&format!("/events/{event}/report")))
+            .await
+            .ok();
+    assert_eq!(report["grade"], "Perfect", "{report}");
+
+    // Another tenant's member cannot open the stream.
+    let other = st.s.tenant("Fabrikam", 100).await;
+    let stranger = st.s.member(&other, "sam", "customer-admin").await;
+    let web = st.web(&stranger).await;
+    let r = web.get(&format!("{live}/stream")).await;
+    assert_eq!(r.status, 404);
+}
