@@ -8,6 +8,7 @@
 //! swamp the difference between movers. See `bench/README.md` for how to read the table.
 
 mod corpus;
+mod dashboard;
 mod exchange;
 mod files;
 mod files_report;
@@ -53,6 +54,9 @@ enum Mode {
     /// Ferry into Exchange Online against the emulator: unthrottled rate vs IMAP → IMAP, throttled rate
     /// vs the per-mailbox budget, requests before a suggested backoff expired (see bench/README.md).
     Exchange(exchange::ExchangeArgs),
+    /// The dashboard's pages with a big project: median and p95 answer times vs the 200 ms target
+    /// (see bench/README.md).
+    Dashboard(dashboard::DashboardArgs),
 }
 
 /// Benchmark Ferry against mbsync on a generated corpus (real Dovecot servers on 127.0.0.1, on tmpfs).
@@ -115,6 +119,7 @@ fn main() -> ExitCode {
         Some(Mode::Files(args)) => files::bench(args),
         Some(Mode::Graph(args)) => graph::bench(args),
         Some(Mode::Exchange(args)) => exchange::bench(args),
+        Some(Mode::Dashboard(args)) => dashboard::bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
