@@ -40,6 +40,11 @@ pub struct CommonArgs {
     /// Connections one server (host:port) may have open at once, counted over all mailboxes.
     #[arg(long, default_value_t = limits::DEFAULT_CONNECTIONS_PER_ENDPOINT)]
     pub max_connections: usize,
+    /// Rename each message's read-receipt request (Disposition-Notification-To) on the target, so users'
+    /// clients do not ask to send receipts for old mail. Changes those messages' bytes (same size);
+    /// `ferry report` lists them. Give it to every run (and to verify) of a migration.
+    #[arg(long)]
+    pub disarm_read_receipts: bool,
 }
 
 #[derive(Args, Debug)]
@@ -85,6 +90,7 @@ fn options(c: &CommonArgs) -> MailOptions {
             include: c.include.clone(),
             exclude: c.exclude.clone(),
         },
+        disarm_read_receipts: c.disarm_read_receipts,
         ..MailOptions::default()
     }
 }

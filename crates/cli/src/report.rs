@@ -162,6 +162,15 @@ struct MailboxReport {
     duration_secs: f64,
     folders: Vec<FolderReport>,
     problems: Vec<Problem>,
+    /// Copied messages Ferry changed on the way (e.g. a disarmed read receipt), with what it changed.
+    changed: Vec<Changed>,
+}
+
+#[derive(Serialize)]
+struct Changed {
+    folder: String,
+    uid: u32,
+    note: String,
 }
 
 async fn build(store: &dyn Store, filter: Option<&str>) -> Result<Vec<MailboxReport>> {
@@ -190,6 +199,7 @@ async fn build(store: &dyn Store, filter: Option<&str>) -> Result<Vec<MailboxRep
                 duration_secs: r.duration_secs,
                 folders: Vec::new(),
                 problems: Vec::new(),
+                changed: Vec::new(),
             });
         }
         if let Some(m) = out.last_mut() {
@@ -231,6 +241,13 @@ async fn build(store: &dyn Store, filter: Option<&str>) -> Result<Vec<MailboxRep
                 date: p.about.date,
                 sender: p.about.sender,
                 subject: p.about.subject,
+            });
+        }
+        for c in store.changed(id).await? {
+            m.changed.push(Changed {
+                folder: c.folder.to_string(),
+                uid: c.uid,
+                note: c.note.unwrap_or_default(),
             });
         }
     }
@@ -328,6 +345,17 @@ fn write_csv(mail: &[MailboxReport], files: &[FileReport]) -> Result<()> {
                 bytes_copied: Some(f.bytes_copied),
                 duration_secs: Some(format!("{:.3}", f.duration_secs)),
                 error: f.folder_error.as_deref().unwrap_or(""),
+                ..mailbox()
+            })
+            .map_err(csv_err)?;
+        }
+        // One row per changed message (status copied, the change as the reason).
+        for c in &m.changed {
+            w.serialize(CsvRow {
+                folder: &c.folder,
+                item_uid: Some(c.uid),
+                item_status: "copied",
+                item_reason: &c.note,
                 ..mailbox()
             })
             .map_err(csv_err)?;
@@ -455,6 +483,9 @@ fn print_mail(mail: &[MailboxReport]) {
         }
         for p in &m.problems {
             println!("  {} {}: {}", p.status, p.describe(), p.reason);
+        }
+        for c in &m.changed {
+            println!("  changed {} uid {}: {}", c.folder, c.uid, c.note);
         }
         println!();
     }

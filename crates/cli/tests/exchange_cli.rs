@@ -361,3 +361,139 @@ fn kill_9_during_a_throttled_exchange_migration_then_rerun_leaves_exactly_one_co
         before.folder("Sent").unwrap().content()
     );
 }
+
+#[test]
+fn read_receipt_requests_are_disarmed_only_when_asked_listed_in_the_report_and_not_copied_again() {
+    let w = World::start(ExchangeOptions::default());
+    let asking = |folder: &str, i: u32| {
+        SeedMessage::new(
+            format!(
+                "From: old@example.com\r\nTo: alice@example.com\r\nSubject: receipt {folder} {i}\r\n\
+                 Message-ID: <dnt-{folder}-{i}@test>\r\nDisposition-Notification-To: old@example.com\r\n\
+                 \r\nPlease confirm.\r\n"
+            )
+            .into_bytes(),
+        )
+    };
+    for folder in ["INBOX", "Plain"] {
+        w.source
+            .seed(USER, folder, &corpus::seed_messages(90, 3, 1_500))
+            .unwrap();
+        w.source
+            .seed(USER, folder, &[asking(folder, 1), asking(folder, 2)])
+            .unwrap();
+    }
+    let before = w.source.snapshot(USER).unwrap();
+    let out = w.migrate(&["--include", "INBOX", "--disarm-read-receipts", "--json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let out = w.migrate(&["--include", "Plain", "--json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(
+        w.source.snapshot(USER).unwrap(),
+        before,
+        "the source changed"
+    );
+
+    let bodies = |dovecot: &Dovecot, user: &str, folder: &str| {
+        let mut c = dovecot.connect(user).unwrap();
+        c.examine(folder).unwrap();
+        c.fetch_all()
+            .unwrap()
+            .into_iter()
+            .map(|m| String::from_utf8_lossy(&m.bytes).into_owned())
+            .collect::<Vec<String>>()
+    };
+    let with = |folder: &str, header: &str| {
+        bodies(w.shim.dovecot(), MAILBOX, folder)
+            .iter()
+            .filter(|m| m.contains(&format!("\n{header}:")))
+            .count()
+    };
+    assert_eq!(with("INBOX", "Disposition-Notification-To"), 0);
+    assert_eq!(with("INBOX", "X-Ferry-Disarmed-Receipt-To"), 2);
+    assert_eq!(
+        with("Plain", "Disposition-Notification-To"),
+        2,
+        "not asked: unchanged"
+    );
+    let target = w.shim.dovecot().snapshot(MAILBOX).unwrap();
+    assert_eq!(
+        content(&target)["Plain"],
+        before.folder("Plain").unwrap().content()
+    );
+    // Apart from the header's name, the bytes are the source's (the size too).
+    let src = bodies(&w.source, USER, "INBOX");
+    let tgt = bodies(w.shim.dovecot(), MAILBOX, "INBOX");
+    let renamed: Vec<String> = src
+        .iter()
+        .map(|m| {
+            m.replace(
+                "\nDisposition-Notification-To:",
+                "\nX-Ferry-Disarmed-Receipt-To:",
+            )
+        })
+        .collect();
+    assert_eq!(tgt, renamed);
+    let r = w.report();
+    let changed = r["changed"].as_array().unwrap();
+    assert_eq!(changed.len(), 2, "{r}");
+    assert!(
+        changed.iter().all(|c| c["folder"] == "INBOX"
+            && c["note"]
+                .as_str()
+                .unwrap()
+                .contains("Disposition-Notification-To")),
+        "{r}"
+    );
+    let report = text(&ferry(w.data.path(), &["report"], &[]));
+    assert!(report.contains("read-receipt request disarmed"), "{report}");
+
+    // Runs again, with the journal and without it (--recopy-missing reads the target): nothing is "new".
+    for extra in [&[][..], &["--recopy-missing"][..]] {
+        let mut args = vec!["--include", "INBOX", "--disarm-read-receipts", "--json"];
+        args.extend_from_slice(extra);
+        let out = w.migrate(&args);
+        assert_eq!(code(&out), 0, "{}", text(&out));
+        assert_eq!(
+            w.shim
+                .dovecot()
+                .snapshot(MAILBOX)
+                .unwrap()
+                .folder("INBOX")
+                .unwrap()
+                .messages
+                .len(),
+            5,
+            "copied again: {extra:?}"
+        );
+    }
+    // verify compares the source as Ferry writes it.
+    let src = format!("{}?starttls=never", w.source.url());
+    let tgt = w.shim.url();
+    let token = w.shim.app_token(APP, 3600);
+    let out = ferry_command(
+        w.data.path(),
+        &[
+            "mail",
+            "verify",
+            "--source",
+            &src,
+            "--target",
+            &tgt,
+            "--source-user",
+            USER,
+            "--target-user",
+            MAILBOX,
+            "--include",
+            "INBOX",
+            "--disarm-read-receipts",
+        ],
+        &[
+            ("FERRY_SOURCE_PASSWORD", PASSWORD),
+            ("FERRY_TARGET_TOKEN", &token),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out));
+}

@@ -24,6 +24,7 @@ pub mod id;
 pub mod limits;
 pub mod mail;
 pub mod programme;
+pub mod receipts;
 pub mod rules;
 pub mod token;
 pub mod utf7;

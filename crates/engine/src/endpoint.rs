@@ -102,6 +102,12 @@ pub mod options {
             help: "connections to one server at most",
         },
         Spec {
+            name: "disarm_read_receipts",
+            workload: Workload::Mail,
+            kind: Kind::Bool,
+            help: "target: rename each message's read-receipt request (Disposition-Notification-To); the per-item results note each one",
+        },
+        Spec {
             name: "authority",
             workload: Workload::Mail,
             kind: Kind::Text,

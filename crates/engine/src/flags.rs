@@ -59,6 +59,7 @@ fn with_flags(r: &ItemRow, flags: Vec<String>) -> ItemWrite {
         flags: Some(flags),
         // Empty: the row keeps what it has.
         about: ItemAbout::default(),
+        note: None,
     }
 }
 

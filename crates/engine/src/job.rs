@@ -52,6 +52,9 @@ pub struct MailOptions {
     /// Match every folder against what the target holds and copy again what is missing there — also
     /// messages a user deleted on the target, which otherwise stay deleted (default false).
     pub recopy_missing: bool,
+    /// Rename each copied message's read-receipt request (`Disposition-Notification-To`) so no client asks
+    /// to send a receipt for old mail ([`ferry_core::receipts`]); such messages get a note (default false).
+    pub disarm_read_receipts: bool,
 }
 
 impl Default for MailOptions {
@@ -67,6 +70,7 @@ impl Default for MailOptions {
             batch_messages: 100,
             batch_bytes: 4 * 1024 * 1024,
             recopy_missing: false,
+            disarm_read_receipts: false,
         }
     }
 }

@@ -22,6 +22,7 @@ use ferry_core::id::{MappingId, PassId};
 use ferry_core::mail::{
     Access, AppendRequest, FolderStatus, MailConnector, MessageSummary, RawMessage,
 };
+use ferry_core::receipts;
 use ferry_core::{Error, ErrorKind, Result};
 use ferry_store::{FolderState, ItemAbout, ItemRow, ItemStatus, ItemWrite, PassCounters, Store};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -127,6 +128,7 @@ fn write(
         content_hash: None,
         flags: None,
         about: about(s, status),
+        note: None,
     }
 }
 
@@ -162,6 +164,7 @@ fn row_write(
         content_hash: None,
         flags: None,
         about: ItemAbout::default(),
+        note: None,
     }
 }
 
@@ -808,18 +811,37 @@ impl MailboxPass<'_> {
                     }
                 }
                 Work::Batch { items, _permit } => {
+                    // Before any matching: a copy on the target holds the disarmed bytes.
+                    let (items, changed) = self.disarm(items);
                     let items = self
                         .settle_deferred(folder, tfolder, uv, matcher, items)
                         .await?;
                     if !items.is_empty() {
                         next_probe = self
-                            .append_batch(tgt, folder, tfolder, uv, items, next_probe)
+                            .append_batch(tgt, folder, tfolder, uv, items, next_probe, &changed)
                             .await?;
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    /// With [`MailOptions::disarm_read_receipts`], rename each message's read-receipt request in place (the
+    /// size, so the fingerprint, is kept); the uids that had one.
+    fn disarm(
+        &self,
+        mut items: Vec<(MessageSummary, RawMessage)>,
+    ) -> (Vec<(MessageSummary, RawMessage)>, HashSet<u32>) {
+        let mut changed = HashSet::new();
+        if self.opts.disarm_read_receipts {
+            for (s, raw) in &mut items {
+                if receipts::disarm_read_receipts(&mut raw.bytes) {
+                    changed.insert(s.uid);
+                }
+            }
+        }
+        (items, changed)
     }
 
     /// Messages whose fingerprint is shared are matched by their bytes now that they are fetched: a match
@@ -896,6 +918,7 @@ impl MailboxPass<'_> {
 
     /// Journal a batch as pending, append it, journal the outcomes. Returns the target's next uid when the
     /// appends told us (UIDPLUS), so the next batch needs no STATUS round trip.
+    #[allow(clippy::too_many_arguments)]
     async fn append_batch(
         &self,
         tgt: &mut Conn,
@@ -904,6 +927,7 @@ impl MailboxPass<'_> {
         uv: u32,
         items: Vec<(MessageSummary, RawMessage)>,
         known_next: Option<u32>,
+        changed: &HashSet<u32>,
     ) -> Result<Option<u32>> {
         let policy = &self.opts.retry;
         let probe_from = match known_next {
@@ -1064,6 +1088,8 @@ impl MailboxPass<'_> {
                 // (the base of the three-way flag sync).
                 content_hash: copied_now.then(|| content_hash(&raw.bytes)),
                 flags: copied_now.then(|| s.flags.clone()),
+                note: (copied_now && changed.contains(&s.uid))
+                    .then(|| receipts::DISARMED_NOTE.to_owned()),
                 ..write(s, status, reason, tfolder)
             });
         }

@@ -146,10 +146,15 @@ async fn hashes(
     folder: &FolderPath,
     uids: &[u32],
     opts: &MailOptions,
+    disarm: bool,
 ) -> Result<HashMap<u32, String>> {
     let mut out = HashMap::new();
     for chunk in uids.chunks(50) {
-        for m in retry!(&opts.retry, "fetch", conn.fetch(folder, chunk))? {
+        for mut m in retry!(&opts.retry, "fetch", conn.fetch(folder, chunk))? {
+            // A source message as Ferry writes it: with its read-receipt request disarmed, when asked.
+            if disarm {
+                ferry_core::receipts::disarm_read_receipts(&mut m.bytes);
+            }
             out.insert(m.uid, content_hash(&m.bytes));
         }
     }
@@ -279,8 +284,15 @@ async fn verify_one(
                 .collect();
             suids.sort_unstable();
             tuids.sort_unstable();
-            shash = hashes(&mut src, &plan.source.path, &suids, opts).await?;
-            thash = hashes(&mut tgt, &tfolder, &tuids, opts).await?;
+            shash = hashes(
+                &mut src,
+                &plan.source.path,
+                &suids,
+                opts,
+                opts.disarm_read_receipts,
+            )
+            .await?;
+            thash = hashes(&mut tgt, &tfolder, &tuids, opts, false).await?;
         }
         for (k, suids) in &sside.by_fp {
             let tuids = tside.by_fp.get(k).map(Vec::as_slice).unwrap_or(&[]);

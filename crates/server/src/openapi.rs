@@ -396,7 +396,7 @@ fn schemas() -> Value {
             json!({
                 "url": s("Mail: imap://host:port, imaps://…, maildir:PATH, mbox:PATH. Files: a path, webdav://…, webdavs://…, sftp://user@host/path, s3://bucket/prefix. Never a password."),
                 "username": s("The login (mail: an admin or master user; files: the SFTP/WebDAV user or S3 key id)."),
-                "options": { "type": "object", "description": "Connector options: only the workload's known keys (mail: max_message_size, quota_mb, concurrency, max_connections; files: target_rules, known_hosts, accept_unknown_host_key, s3_endpoint, endpoint, region), never a secret — unknown keys, bad values and secret-bearing keys are refused (400). E.g. {\"s3_endpoint\": \"http://127.0.0.1:9000\"}." },
+                "options": { "type": "object", "description": "Connector options: only the workload's known keys (mail: max_message_size, quota_mb, concurrency, max_connections, disarm_read_receipts, authority, tenant; files: target_rules, known_hosts, accept_unknown_host_key, s3_endpoint, endpoint, region), never a secret — unknown keys, bad values and secret-bearing keys are refused (400). E.g. {\"s3_endpoint\": \"http://127.0.0.1:9000\"}." },
             }),
             json!({ "url": "imaps://mail.contoso.com", "username": "admin" }),
             true,

@@ -20,6 +20,8 @@ pub struct MailItemLine {
     pub reason: Option<String>,
     pub target_folder: Option<String>,
     pub target_uid: Option<i64>,
+    /// What Ferry changed in the copy, if anything.
+    pub note: Option<String>,
 }
 
 /// One journal row of a file pass, for the per-item report.
@@ -125,9 +127,10 @@ impl JournalReads for SqliteStore {
             Option<String>,
             Option<String>,
             Option<i64>,
+            Option<String>,
         );
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT folder, uid_validity, uid, message_id, size, status, reason, target_folder, target_uid
+            "SELECT folder, uid_validity, uid, message_id, size, status, reason, target_folder, target_uid, note
              FROM item WHERE mapping_id = ? AND pass_id = ? AND (folder, uid_validity, uid) > (?, ?, ?)
              ORDER BY folder, uid_validity, uid LIMIT ?",
         )
@@ -153,6 +156,7 @@ impl JournalReads for SqliteStore {
                     reason,
                     target_folder,
                     target_uid,
+                    note,
                 )| {
                     MailItemLine {
                         folder,
@@ -164,6 +168,7 @@ impl JournalReads for SqliteStore {
                         reason,
                         target_folder,
                         target_uid,
+                        note,
                     }
                 },
             )

@@ -131,6 +131,8 @@ pub trait Store: Send + Sync {
     async fn report(&self) -> Result<Vec<FolderReport>>;
     /// Skipped and failed items of a mapping, with reasons.
     async fn problems(&self, mapping: MappingId) -> Result<Vec<ItemRow>>;
+    /// Copied messages Ferry changed on the way (a note says what), by folder and uid.
+    async fn changed(&self, mapping: MappingId) -> Result<Vec<ItemRow>>;
 }
 
 /// The file journal (issue 3), on top of [`Store`]'s runs, mappings and passes.

@@ -36,6 +36,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/sqlite/0008_surface.sql")),
     (9, include_str!("../migrations/sqlite/0009_item_about.sql")),
     (10, include_str!("../migrations/sqlite/0010_pass_lease.sql")),
+    (12, include_str!("../migrations/sqlite/0012_item_note.sql")),
 ];
 
 /// The embedded store.
@@ -209,6 +210,7 @@ impl SqliteStore {
                 sender: r.try_get("sender").map_err(db_err)?,
                 subject: r.try_get("subject").map_err(db_err)?,
             },
+            note: r.try_get("note").map_err(db_err)?,
         })
     }
 }
@@ -475,8 +477,8 @@ impl Store for SqliteStore {
             sqlx::query(
                 "INSERT INTO item (mapping_id, folder, uid_validity, uid, fingerprint, message_id, size, status, reason,
                                    target_folder, target_uid, probe_from, attempts, pass_id, updated_at,
-                                   content_hash, flags, internal_date, sender, subject)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   content_hash, flags, internal_date, sender, subject, note)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (mapping_id, folder, uid_validity, uid) DO UPDATE SET
                    fingerprint = excluded.fingerprint, message_id = excluded.message_id, size = excluded.size,
                    status = excluded.status, reason = excluded.reason,
@@ -488,7 +490,8 @@ impl Store for SqliteStore {
                    attempts = item.attempts + ?, pass_id = excluded.pass_id, updated_at = excluded.updated_at,
                    internal_date = COALESCE(excluded.internal_date, item.internal_date),
                    sender = COALESCE(excluded.sender, item.sender),
-                   subject = COALESCE(excluded.subject, item.subject)",
+                   subject = COALESCE(excluded.subject, item.subject),
+                   note = COALESCE(excluded.note, item.note)",
             )
             .bind(mapping.to_string())
             .bind(&fk)
@@ -510,6 +513,7 @@ impl Store for SqliteStore {
             .bind(w.about.date.as_deref())
             .bind(w.about.sender.as_deref())
             .bind(w.about.subject.as_deref())
+            .bind(w.note.as_deref())
             .bind(bump)
             .execute(&mut *tx)
             .await
@@ -638,6 +642,19 @@ impl Store for SqliteStore {
             "SELECT i.* FROM item i JOIN folder_state fs
                ON fs.mapping_id = i.mapping_id AND fs.folder = i.folder AND fs.uid_validity = i.uid_validity
              WHERE i.mapping_id = ? AND i.status IN ('skipped', 'failed') ORDER BY i.folder, i.uid",
+        )
+        .bind(mapping.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(SqliteStore::item_row).collect()
+    }
+
+    async fn changed(&self, mapping: MappingId) -> Result<Vec<ItemRow>> {
+        let rows = sqlx::query(
+            "SELECT i.* FROM item i JOIN folder_state fs
+               ON fs.mapping_id = i.mapping_id AND fs.folder = i.folder AND fs.uid_validity = i.uid_validity
+             WHERE i.mapping_id = ? AND i.status = 'copied' AND i.note IS NOT NULL ORDER BY i.folder, i.uid",
         )
         .bind(mapping.to_string())
         .fetch_all(&self.pool)

@@ -148,6 +148,8 @@ pub struct ItemRow {
     pub flags: Option<Vec<String>>,
     /// Date, sender and subject, for skipped and failed messages.
     pub about: ItemAbout,
+    /// What Ferry changed in the copy, if anything.
+    pub note: Option<String>,
 }
 
 /// What people need to find a message in their mail client (issue 9, item 17). The engine keeps it for
@@ -179,6 +181,8 @@ pub struct ItemWrite {
     pub flags: Option<Vec<String>>,
     /// Date, sender and subject (empty: keep what the row has).
     pub about: ItemAbout,
+    /// What Ferry changed in the copy (e.g. a disarmed read receipt); `None` keeps what the row holds.
+    pub note: Option<String>,
 }
 
 /// Report line: one folder of one mapping.

@@ -60,6 +60,7 @@ fn item(uid: u32, fp: &str, status: ItemStatus) -> ItemWrite {
         content_hash: None,
         flags: None,
         about: ItemAbout::default(),
+        note: None,
     }
 }
 

@@ -507,15 +507,20 @@ async fn mail_items(
                 reason,
                 target_folder: tfolder,
                 target_uid: tuid,
+                note: changed,
             } = r;
             let renamed = tfolder
                 .as_deref()
                 .filter(|_| exchange)
                 .and_then(|t| serde_json::from_str::<Vec<String>>(t).ok())
                 .and_then(|segments| ferry_mail::exo::shown_folder(&segments));
-            let (tfolder, note) = match renamed {
+            let (tfolder, renamed) = match renamed {
                 Some((shown, note)) => (Some(shown), Some(note)),
                 None => (tfolder.as_deref().map(folder_text), None),
+            };
+            let note = match (renamed, changed) {
+                (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                (a, b) => a.or(b),
             };
             sink.row(
                 &MAIL_COLUMNS,

@@ -32,6 +32,8 @@
 //! - `quota_mb` (target): the target mailbox quota the assessment compares a mailbox with. Default 102400
 //!   (100 GB, Exchange Online's standard mailbox quota).
 //! - `concurrency`, `max_connections`: as `ferry mail migrate --concurrency/--max-connections`.
+//! - `disarm_read_receipts` (target, default false): as `ferry mail migrate --disarm-read-receipts`; the
+//!   per-item results' `note` names each message changed.
 
 use super::{EndpointConfig, PassResult, ProjectEndpoints, load_endpoints};
 use crate::db::Project;
@@ -223,6 +225,7 @@ fn options(st: &AppState, eps: &ProjectEndpoints) -> ApiResult<MailOptions> {
             opts.max_size = opts.max_size.min(max);
         }
     }
+    opts.disarm_read_receipts = option_bool(&eps.target.options, "disarm_read_receipts")?;
     if let Some(n) = option_u64(&eps.source.options, "concurrency")? {
         opts.concurrency = (n as usize).max(1);
     }
@@ -241,6 +244,15 @@ fn option_u64(options: &Map<String, Value>, key: &str) -> ApiResult<Option<u64>>
             ApiError::bad_request(format!(
                 "endpoint option {key} = {v}: write a whole number, e.g. {key}: 4"
             ))
+        }),
+    }
+}
+
+fn option_bool(options: &Map<String, Value>, key: &str) -> ApiResult<bool> {
+    match options.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(v) => v.as_bool().ok_or_else(|| {
+            ApiError::bad_request(format!("endpoint option {key} = {v}: write true or false"))
         }),
     }
 }

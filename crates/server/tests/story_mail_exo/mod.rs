@@ -361,7 +361,7 @@ async fn a_pilot_into_exchange_online_copies_each_message_once_under_throttling_
             ..ExchangeOptions::default()
         },
         &["ann", "bob", "cy"],
-        json!({}),
+        json!({ "disarm_read_receipts": true }),
     )
     .await;
     // ann: the documented setup, more messages than the burst, and a folder named as Exchange's reserved one.
@@ -375,9 +375,20 @@ async fn a_pilot_into_exchange_online_copies_each_message_once_under_throttling_
     st.source
         .seed("bob", "INBOX", &corpus::seed_messages(13, 3, 2_000))
         .unwrap();
-    // cy: one message over the tenant's MaxReceiveSize.
+    // cy: one message over the tenant's MaxReceiveSize, one that asks for a read receipt.
     st.source
-        .seed("cy", "INBOX", &corpus::seed_messages(14, 5, 2_000))
+        .seed("cy", "INBOX", &corpus::seed_messages(14, 4, 2_000))
+        .unwrap();
+    st.source
+        .seed(
+            "cy",
+            "INBOX",
+            &[SeedMessage::new(
+                b"From: old@example.com\r\nSubject: confirm\r\nMessage-ID: <dnt@test>\r\n\
+                  Disposition-Notification-To: old@example.com\r\n\r\nPlease confirm.\r\n"
+                    .to_vec(),
+            )],
+        )
         .unwrap();
     st.source
         .seed(
@@ -469,6 +480,40 @@ async fn a_pilot_into_exchange_online_copies_each_message_once_under_throttling_
             .unwrap()
             .message_count(),
         5
+    );
+    // The read-receipt request was disarmed at the target, and the per-item results say so.
+    let changed: Vec<&Value> = items.iter().filter(|i| !i["note"].is_null()).collect();
+    assert_eq!(changed.len(), 1, "{items:?}");
+    assert_eq!(changed[0]["status"], "copied");
+    assert_eq!(changed[0]["message_id"], "dnt@test", "{}", changed[0]);
+    assert!(
+        changed[0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("read-receipt request disarmed"),
+        "{}",
+        changed[0]
+    );
+    let mut c = st.shim.dovecot().connect("cy@contoso.com").unwrap();
+    c.examine("INBOX").unwrap();
+    let texts: Vec<String> = c
+        .fetch_all()
+        .unwrap()
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.bytes).into_owned())
+        .collect();
+    assert!(
+        texts
+            .iter()
+            .all(|t| !t.contains("Disposition-Notification-To:")),
+        "{texts:?}"
+    );
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|t| t.contains("X-Ferry-Disarmed-Receipt-To: old@example.com"))
+            .count(),
+        1
     );
 
     // The source is untouched; one sign-in served every mailbox; no secret in any answer.
