@@ -38,6 +38,63 @@ pub const RESERVED_FOLDERS: &[&str] = &["Files"];
 /// ends in this suffix is never produced from anything but its reserved original.
 pub const RESERVED_SUFFIX: &str = " (renamed)";
 
+/// Exchange Online's message size limit for a mailbox by default (`MaxReceiveSize`), which also bounds an
+/// IMAP `APPEND` (Microsoft Learn, "Exchange Online limits", message limits).
+pub const EXO_DEFAULT_MESSAGE_SIZE: u64 = 35 * 1024 * 1024;
+/// The largest `MaxReceiveSize` a tenant can set: no message above it reaches Exchange Online.
+pub const EXO_MAX_MESSAGE_SIZE: u64 = 150 * 1024 * 1024;
+/// Exchange Online's mailbox folder limits (Microsoft Learn, "Exchange Online limits", mailbox folder
+/// limits): messages per folder, subfolders per folder, folder hierarchy depth.
+pub const EXO_MAX_ITEMS_PER_FOLDER: u64 = 1_000_000;
+/// See [`EXO_MAX_ITEMS_PER_FOLDER`].
+pub const EXO_MAX_SUBFOLDERS: u64 = 10_000;
+/// See [`EXO_MAX_ITEMS_PER_FOLDER`].
+pub const EXO_MAX_FOLDER_DEPTH: usize = 300;
+
+/// Which target folders (paths written with `/`, with their message counts) break Exchange Online's
+/// mailbox folder limits: `(rule, detail)` per problem, for the assessment.
+pub fn folder_limit_problems(folders: &[(String, u64)]) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let mut children: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for (path, messages) in folders {
+        if *messages > EXO_MAX_ITEMS_PER_FOLDER {
+            out.push((
+                "folder_over_exchange_item_limit",
+                format!(
+                    "{path} would hold {messages} messages; Exchange Online takes at most {EXO_MAX_ITEMS_PER_FOLDER} per folder: split it on the source (e.g. by year) before migrating"
+                ),
+            ));
+        }
+        let depth = path.split('/').count();
+        if depth > EXO_MAX_FOLDER_DEPTH {
+            out.push((
+                "folder_over_exchange_depth",
+                format!(
+                    "{path} is {depth} levels deep; Exchange Online's folder hierarchy is at most {EXO_MAX_FOLDER_DEPTH} levels: move it higher on the source"
+                ),
+            ));
+        }
+        let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
+        *children.entry(parent).or_insert(0) += 1;
+    }
+    for (parent, n) in children {
+        if n > EXO_MAX_SUBFOLDERS {
+            let name = if parent.is_empty() {
+                "the mailbox's top level"
+            } else {
+                parent
+            };
+            out.push((
+                "folder_over_exchange_subfolder_limit",
+                format!(
+                    "{name} would have {n} subfolders; Exchange Online allows at most {EXO_MAX_SUBFOLDERS} per folder: group them on the source"
+                ),
+            ));
+        }
+    }
+    out
+}
+
 /// Exchange's name for the folder of each special-use role (the folders every mailbox has).
 pub fn well_known_name(role: SpecialUse) -> &'static str {
     match role {
@@ -243,6 +300,36 @@ mod tests {
         assert_eq!(well_known_name(SpecialUse::Sent), "Sent Items");
         assert_eq!(well_known_name(SpecialUse::Trash), "Deleted Items");
         assert_eq!(well_known_name(SpecialUse::Junk), "Junk Email");
+    }
+
+    #[test]
+    fn folders_over_exchanges_item_depth_or_subfolder_limits_are_named_and_others_pass() {
+        let ok = vec![
+            ("INBOX".to_string(), 5),
+            ("Archive/2024".to_string(), EXO_MAX_ITEMS_PER_FOLDER),
+        ];
+        assert!(folder_limit_problems(&ok).is_empty());
+        let deep = vec!["d"; EXO_MAX_FOLDER_DEPTH + 1].join("/");
+        let mut bad = vec![("Big".to_string(), EXO_MAX_ITEMS_PER_FOLDER + 1), (deep, 1)];
+        for i in 0..=EXO_MAX_SUBFOLDERS {
+            bad.push((format!("Many/{i}"), 0));
+        }
+        let rules: Vec<&str> = folder_limit_problems(&bad).iter().map(|p| p.0).collect();
+        assert_eq!(
+            rules,
+            [
+                "folder_over_exchange_item_limit",
+                "folder_over_exchange_depth",
+                "folder_over_exchange_subfolder_limit"
+            ]
+        );
+        let p = folder_limit_problems(&bad);
+        assert!(
+            p[0].1.contains("Big") && p[0].1.contains("1000000"),
+            "{}",
+            p[0].1
+        );
+        assert!(p[2].1.contains("Many"), "{}", p[2].1);
     }
 
     #[test]

@@ -28,7 +28,10 @@
 //! **Endpoint options** (`PUT …/endpoints/{side}` `options`):
 //! - `max_message_size` (either side; the smaller wins): messages larger than this are Skipped with that
 //!   reason. Bytes as a number, or text such as `"20KB"`, `"35MB"`. Default: the `max_message_size`
-//!   setting, 35 MB unless set (Exchange Online's IMAP migration limit).
+//!   setting, 35 MB unless set (Exchange Online's IMAP migration limit). An Exchange Online target never
+//!   gets more than 150 MB (the largest `MaxReceiveSize`), and its assessment applies Exchange's profile:
+//!   `message_over_exchange_size_limit` (saying what the tenant can change) and Exchange's mailbox folder
+//!   limits ([`ferry_mail::exo::folder_limit_problems`]).
 //! - `quota_mb` (target): the target mailbox quota the assessment compares a mailbox with. Default 102400
 //!   (100 GB, Exchange Online's standard mailbox quota).
 //! - `concurrency`, `max_connections`: as `ferry mail migrate --concurrency/--max-connections`.
@@ -92,10 +95,14 @@ pub async fn run_pass(
 /// folder names ([`ferry_mail::exo::shown_folder`]).
 pub async fn exchange_target(st: &AppState, project: ferry_core::id::ProjectId) -> ApiResult<bool> {
     let rows = st.programme.endpoints(project).await?;
-    Ok(rows.iter().any(|e| {
-        e.side == "target"
-            && matches!(MailEndpoint::parse(&e.url), Ok(MailEndpoint::Imap(c)) if c.exchange.is_some())
-    }))
+    Ok(rows
+        .iter()
+        .any(|e| e.side == "target" && is_exchange(&e.url)))
+}
+
+/// Whether an endpoint URL is Exchange Online (`exo://`).
+fn is_exchange(url: &str) -> bool {
+    matches!(MailEndpoint::parse(url), Ok(MailEndpoint::Imap(c)) if c.exchange.is_some())
 }
 
 /// Discover `mapping`'s source mailbox (folders, counts, sizes; read-only, nothing is written anywhere) and
@@ -105,6 +112,7 @@ pub async fn assess(st: &AppState, project: &Project, mapping: &MappingView) -> 
     let eps = load_endpoints(st, project).await?;
     let opts = options(st, &eps)?;
     let quota_mb = option_u64(&eps.target.options, "quota_mb")?.unwrap_or(DEFAULT_QUOTA_MB);
+    let exchange = is_exchange(&eps.target.url);
     let mut findings = Vec::new();
     let spec = match spec(st, project, &eps, mapping).await {
         Ok(s) => s,
@@ -140,13 +148,34 @@ pub async fn assess(st: &AppState, project: &Project, mapping: &MappingView) -> 
     let messages: u64 = plan.folders.iter().map(|f| f.messages).sum();
     let bytes: u64 = plan.folders.iter().map(|f| f.bytes).sum();
     for f in plan.folders.iter().filter(|f| f.over_size > 0) {
-        findings.push(json!({
-            "rule": "message_over_size_limit",
-            "detail": format!(
-                "{} message(s) in {} are larger than the {} limit and will be skipped",
-                f.over_size, f.source, human(opts.max_size)
-            ),
-        }));
+        findings.push(if exchange {
+            // Exchange Online's profile: its own limit, and what the tenant can change.
+            json!({
+                "rule": "message_over_exchange_size_limit",
+                "detail": format!(
+                    "{} message(s) in {} are larger than {}, the limit for this Exchange Online target, and will be skipped; Exchange Online takes messages up to each mailbox's MaxReceiveSize (35 MB by default, at most 150 MB): if the tenant raised it (Set-Mailbox -MaxReceiveSize), set the target endpoint option max_message_size to the same value",
+                    f.over_size, f.source, human(opts.max_size)
+                ),
+            })
+        } else {
+            json!({
+                "rule": "message_over_size_limit",
+                "detail": format!(
+                    "{} message(s) in {} are larger than the {} limit and will be skipped",
+                    f.over_size, f.source, human(opts.max_size)
+                ),
+            })
+        });
+    }
+    if exchange {
+        let folders: Vec<(String, u64)> = plan
+            .folders
+            .iter()
+            .map(|f| (f.target.clone(), f.messages))
+            .collect();
+        for (rule, detail) in ferry_mail::exo::folder_limit_problems(&folders) {
+            findings.push(json!({ "rule": rule, "detail": detail }));
+        }
     }
     let quota = quota_mb.saturating_mul(1024 * 1024);
     let fraction = st.settings.preflight_quota_fraction;
@@ -180,7 +209,10 @@ pub async fn assess(st: &AppState, project: &Project, mapping: &MappingView) -> 
             "bytes": bytes,
             "over_size": plan.folders.iter().map(|f| f.over_size).sum::<u64>(),
         },
-        "limits": { "max_message_size": opts.max_size, "quota_mb": quota_mb },
+        "limits": {
+            "max_message_size": opts.max_size, "quota_mb": quota_mb,
+            "profile": if exchange { "exchange-online" } else { "generic" },
+        },
         "findings": findings,
     }))
 }
@@ -224,6 +256,10 @@ fn options(st: &AppState, eps: &ProjectEndpoints) -> ApiResult<MailOptions> {
         if let Some(max) = option_size(&ep.options, "max_message_size")? {
             opts.max_size = opts.max_size.min(max);
         }
+    }
+    if is_exchange(&eps.target.url) {
+        // Nothing above the largest MaxReceiveSize reaches Exchange Online, whatever the settings say.
+        opts.max_size = opts.max_size.min(ferry_mail::exo::EXO_MAX_MESSAGE_SIZE);
     }
     opts.disarm_read_receipts = option_bool(&eps.target.options, "disarm_read_receipts")?;
     if let Some(n) = option_u64(&eps.source.options, "concurrency")? {

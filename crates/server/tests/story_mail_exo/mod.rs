@@ -528,3 +528,94 @@ async fn a_pilot_into_exchange_online_copies_each_message_once_under_throttling_
     assert!(!report.to_string().contains(APP_SECRET));
     assert!(!report.to_string().contains(super::PW));
 }
+
+impl ExoStory {
+    /// Run an assessment and return the latest report's entry for `mapping`, with the report's limits.
+    async fn assess(&self, mapping: &str) -> Value {
+        self.s
+            .post(
+                OPERATOR_TOKEN,
+                &format!("{}/assessments", self.base),
+                json!({}),
+            )
+            .await
+            .ok();
+        ferry_server::api::assessments::wait_assessments(&self.s.state, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let r = self
+            .s
+            .get(&self.viewer, &format!("{}/assessments/latest", self.base))
+            .await
+            .ok();
+        r["report"]["mappings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["mapping"] == mapping)
+            .cloned()
+            .unwrap_or_else(|| panic!("{r}"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exchange_online_targets_assessment_flags_messages_over_exchanges_limit_and_never_allows_more_than_150_mb()
+ {
+    let st = ExoStory::start(
+        ExchangeOptions::default(),
+        &["dan"],
+        json!({ "max_message_size": "60KB" }),
+    )
+    .await;
+    st.source
+        .seed("dan", "INBOX", &corpus::seed_messages(21, 3, 2_000))
+        .unwrap();
+    st.source
+        .seed(
+            "dan",
+            "INBOX",
+            &[SeedMessage::new(corpus::message_with_attachment(
+                22, 0, 100_000,
+            ))],
+        )
+        .unwrap();
+    st.shim.allow_app("app-1", &["dan@contoso.com"]);
+    let dan = st.mappings().await["dan@contoso.com"].clone();
+
+    let m = st.assess(&dan).await;
+    let rules: Vec<&str> = m["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["message_over_exchange_size_limit"], "{m}");
+    let detail = m["findings"][0]["detail"].as_str().unwrap();
+    for hint in [
+        "1 message(s) in INBOX",
+        "MaxReceiveSize",
+        "150 MB",
+        "max_message_size",
+    ] {
+        assert!(detail.contains(hint), "{hint}: {detail}");
+    }
+    assert_eq!(m["limits"]["profile"], "exchange-online", "{m}");
+    assert_eq!(m["inventory"]["over_size"], 1, "{m}");
+
+    // A limit set above Exchange's largest MaxReceiveSize is held to 150 MB.
+    st.s.put(
+        OPERATOR_TOKEN,
+        &format!("{}/endpoints/target", st.base),
+        json!({ "url": st.shim.url(), "username": "app-1",
+                "options": { "authority": st.id.authority(), "max_message_size": "200MB" } }),
+    )
+    .await
+    .ok();
+    let m = st.assess(&dan).await;
+    assert_eq!(m["findings"], json!([]), "{m}");
+    assert_eq!(
+        m["limits"]["max_message_size"].as_u64(),
+        Some(150 * 1024 * 1024),
+        "{m}"
+    );
+}
