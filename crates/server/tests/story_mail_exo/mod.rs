@@ -120,6 +120,15 @@ async fn the_targets_gate_check_logs_in_to_every_exchange_mailbox_with_the_apps_
         (answer["checked"].as_u64(), answer["problems"].as_u64()),
         (Some(3), Some(2))
     );
+    // Exchange's IMAP answers alike for a missing mailbox and a refused one: the detail names both causes.
+    for m in answer["mappings"].as_array().unwrap() {
+        if m["status"] == "refused" {
+            let d = m["detail"].as_str().unwrap();
+            for hint in ["does not exist", "FullAccess", "New-ServicePrincipal"] {
+                assert!(d.contains(hint), "{hint}: {d}");
+            }
+        }
+    }
     assert_eq!(
         id.tokens_issued("app-1"),
         1,
