@@ -198,6 +198,15 @@ const APP_SECRET: &str = "s3cret-value";
 
 impl ExoStory {
     async fn start(opts: ExchangeOptions, users: &[&str], target_options: Value) -> ExoStory {
+        Self::start_with(Default::default(), opts, users, target_options).await
+    }
+
+    async fn start_with(
+        settings: ferry_core::programme::ProgrammeSettings,
+        opts: ExchangeOptions,
+        users: &[&str],
+        target_options: Value,
+    ) -> ExoStory {
         let id = Identity::start().unwrap();
         id.add_tenant(TID, &["contoso.onmicrosoft.com"]);
         id.add_app(
@@ -221,7 +230,7 @@ impl ExoStory {
             source.add_user(u, super::PW).unwrap();
             shim.add_mailbox(&format!("{u}@contoso.com")).unwrap();
         }
-        let s = TestServer::start().await;
+        let s = TestServer::start_with(settings).await;
         let tenant = s.tenant("Contoso", 600).await;
         let customer = s.member(&tenant, "carol", "customer-admin").await;
         let viewer = s.member(&tenant, "vera", "viewer").await;
@@ -570,7 +579,13 @@ impl ExoStory {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exchange_online_targets_assessment_flags_messages_over_exchanges_limit_and_never_allows_more_than_150_mb()
  {
-    let st = ExoStory::start(
+    // The server's own limit is set above Exchange's largest MaxReceiveSize.
+    let settings = ferry_core::programme::ProgrammeSettings {
+        max_message_size: 200 * 1024 * 1024,
+        ..Default::default()
+    };
+    let st = ExoStory::start_with(
+        settings,
         ExchangeOptions::default(),
         &["dan"],
         json!({ "max_message_size": "60KB" }),
@@ -611,12 +626,12 @@ async fn an_exchange_online_targets_assessment_flags_messages_over_exchanges_lim
     assert_eq!(m["limits"]["profile"], "exchange-online", "{m}");
     assert_eq!(m["inventory"]["over_size"], 1, "{m}");
 
-    // A limit set above Exchange's largest MaxReceiveSize is held to 150 MB.
+    // Without the endpoint's lower limit, the server's 200 MB is held to Exchange's 150 MB.
     st.s.put(
         OPERATOR_TOKEN,
         &format!("{}/endpoints/target", st.base),
         json!({ "url": st.shim.url(), "username": "app-1",
-                "options": { "authority": st.id.authority(), "max_message_size": "200MB" } }),
+                "options": { "authority": st.id.authority() } }),
     )
     .await
     .ok();
