@@ -523,3 +523,64 @@ async fn a_postgres_store_at_a_newer_schema_is_refused_saying_to_upgrade_ferry()
         "{err}"
     );
 }
+
+both!(a_note_on_a_copy_is_kept_by_later_writes_and_the_copy_is_listed_as_changed);
+async fn a_note_on_a_copy_is_kept_by_later_writes_and_the_copy_is_listed_as_changed(
+    store: &dyn Journal,
+) {
+    let run = store.create_run("mail", "{}").await.unwrap();
+    let m = store.upsert_mapping("s", "t", "l").await.unwrap();
+    let pass = store
+        .start_pass(m.id, run, PassKind::Initial)
+        .await
+        .unwrap();
+    let inbox = FolderPath::inbox();
+    store
+        .save_folder_state(
+            m.id,
+            &FolderState {
+                folder: inbox.clone(),
+                target_folder: inbox.clone(),
+                uid_validity: 7,
+                uid_next: 3,
+                messages: 2,
+                hwm: 2,
+                error: None,
+                target_uid_validity: Some(3),
+                source_modseq: None,
+            },
+        )
+        .await
+        .unwrap();
+    let changed = ItemWrite {
+        note: Some("read-receipt request disarmed".into()),
+        ..item(1, "f1", ItemStatus::Copied)
+    };
+    store
+        .write_items(
+            m.id,
+            pass,
+            &inbox,
+            7,
+            &[changed, item(2, "f2", ItemStatus::Copied)],
+        )
+        .await
+        .unwrap();
+    // A later write without a note (a flag sync) keeps it.
+    store
+        .write_items(m.id, pass, &inbox, 7, &[item(1, "f1", ItemStatus::Copied)])
+        .await
+        .unwrap();
+    let rows = store.changed(m.id).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (rows[0].uid, rows[0].note.as_deref()),
+        (1, Some("read-receipt request disarmed"))
+    );
+    let page = store
+        .mail_items_page(&m.id.to_string(), &pass.to_string(), ("", -1, -1), 10)
+        .await
+        .unwrap();
+    let notes: Vec<Option<&str>> = page.iter().map(|r| r.note.as_deref()).collect();
+    assert_eq!(notes, [Some("read-receipt request disarmed"), None]);
+}

@@ -63,9 +63,10 @@ impl JournalReads for PgStore {
             Option<String>,
             Option<String>,
             Option<i64>,
+            Option<String>,
         );
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT folder, uid_validity, uid, message_id, size, status, reason, target_folder, target_uid
+            "SELECT folder, uid_validity, uid, message_id, size, status, reason, target_folder, target_uid, note
              FROM item WHERE mapping_id = $1 AND pass_id = $2 AND (folder, uid_validity, uid) > ($3, $4, $5)
              ORDER BY folder, uid_validity, uid LIMIT $6",
         )
@@ -91,6 +92,7 @@ impl JournalReads for PgStore {
                     reason,
                     target_folder,
                     target_uid,
+                    note,
                 )| {
                     MailItemLine {
                         folder,
@@ -102,6 +104,7 @@ impl JournalReads for PgStore {
                         reason,
                         target_folder,
                         target_uid,
+                        note,
                     }
                 },
             )

@@ -37,6 +37,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/postgres/0003_pass_lease.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_item_note.sql"),
+    ),
 ];
 
 /// The advisory lock key migrations run under (`ferry` in ASCII).
@@ -431,8 +435,8 @@ impl Store for PgStore {
             sqlx::query(
                 "INSERT INTO item (mapping_id, folder, uid_validity, uid, fingerprint, message_id, size, status, reason,
                                    target_folder, target_uid, probe_from, attempts, pass_id, updated_at,
-                                   content_hash, flags, internal_date, sender, subject)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+                                   content_hash, flags, internal_date, sender, subject, note)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $22)
                  ON CONFLICT (mapping_id, folder, uid_validity, uid) DO UPDATE SET
                    fingerprint = excluded.fingerprint, message_id = excluded.message_id, size = excluded.size,
                    status = excluded.status, reason = excluded.reason,
@@ -444,7 +448,8 @@ impl Store for PgStore {
                    attempts = item.attempts + $21, pass_id = excluded.pass_id, updated_at = excluded.updated_at,
                    internal_date = COALESCE(excluded.internal_date, item.internal_date),
                    sender = COALESCE(excluded.sender, item.sender),
-                   subject = COALESCE(excluded.subject, item.subject)",
+                   subject = COALESCE(excluded.subject, item.subject),
+                   note = COALESCE(excluded.note, item.note)",
             )
             .bind(mapping.to_string())
             .bind(&fk)
@@ -467,6 +472,7 @@ impl Store for PgStore {
             .bind(w.about.sender.as_deref())
             .bind(w.about.subject.as_deref())
             .bind(bump)
+            .bind(w.note.as_deref())
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
@@ -595,6 +601,19 @@ impl Store for PgStore {
             "SELECT i.* FROM item i JOIN folder_state fs
                ON fs.mapping_id = i.mapping_id AND fs.folder = i.folder AND fs.uid_validity = i.uid_validity
              WHERE i.mapping_id = $1 AND i.status IN ('skipped', 'failed') ORDER BY i.folder, i.uid",
+        )
+        .bind(mapping.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(item_row).collect()
+    }
+
+    async fn changed(&self, mapping: MappingId) -> Result<Vec<ItemRow>> {
+        let rows = sqlx::query(
+            "SELECT i.* FROM item i JOIN folder_state fs
+               ON fs.mapping_id = i.mapping_id AND fs.folder = i.folder AND fs.uid_validity = i.uid_validity
+             WHERE i.mapping_id = $1 AND i.status = 'copied' AND i.note IS NOT NULL ORDER BY i.folder, i.uid",
         )
         .bind(mapping.to_string())
         .fetch_all(&self.pool)

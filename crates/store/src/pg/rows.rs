@@ -53,6 +53,7 @@ pub(super) fn item_row(r: &sqlx::postgres::PgRow) -> Result<ItemRow> {
             sender: r.try_get("sender").map_err(db_err)?,
             subject: r.try_get("subject").map_err(db_err)?,
         },
+        note: r.try_get("note").map_err(db_err)?,
     })
 }
 
