@@ -633,3 +633,210 @@ async fn the_live_stream_sends_the_status_again_as_passes_run_until_the_pilot_is
     let r = web.get(&format!("{live}/stream")).await;
     assert_eq!(r.status, 404);
 }
+
+/// The story in a real Chromium: a customer-admin sees the gates block the pilot, confirms them, schedules
+/// the pilot and watches its live view reach Perfect without the page reloading.
+mod story {
+    use super::{Setup, WAIT};
+    use fantoccini::Locator;
+    use ferry_server::{Clock, scheduler};
+    use ferry_testkit::browser::Browser;
+    use ferry_testkit::corpus;
+    use serde_json::json;
+    use std::time::{Duration, Instant};
+
+    async fn sign_in(b: &Browser, base: &str, token: &str) {
+        b.goto(&format!("{base}/")).await.unwrap();
+        b.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Id("token"))
+            .await
+            .unwrap()
+            .send_keys(token)
+            .await
+            .unwrap();
+        b.find(Locator::Css("#sign-in button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        b.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Id("who"))
+            .await
+            .unwrap();
+    }
+
+    async fn text(b: &Browser, css: &str) -> String {
+        b.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} on the page: {e}"))
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Fill the schedule form (a pilot starting at the clock's now, every mapping) and send it.
+    async fn schedule_pilot(b: &Browser, start: &str) {
+        let name = b
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Id("name"))
+            .await
+            .unwrap();
+        name.clear().await.unwrap();
+        name.send_keys("Pilot wave").await.unwrap();
+        // A datetime-local field's typing order depends on the browser's locale: set its value instead.
+        b.execute(
+            "document.getElementById('start').value = arguments[0];",
+            vec![json!(start)],
+        )
+        .await
+        .unwrap();
+        let pilot = b.find(Locator::Id("pilot")).await.unwrap();
+        if pilot.prop("checked").await.unwrap().as_deref() != Some("true") {
+            pilot.click().await.unwrap();
+        }
+        for m in b
+            .find_all(Locator::Css("input[name=mapping]"))
+            .await
+            .unwrap()
+        {
+            if m.prop("checked").await.unwrap().as_deref() != Some("true") {
+                m.click().await.unwrap();
+            }
+        }
+        b.find(Locator::Css("#new-event button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_customer_admin_confirms_the_gates_schedules_a_pilot_and_watches_it_reach_perfect_without_reloading()
+     {
+        let Some(b) = Browser::start("events_live_story")
+            .await
+            .expect("the browser starts")
+        else {
+            return;
+        };
+        let st = Setup::start(&["alice", "bob"]).await;
+        for (i, u) in ["alice", "bob"].iter().enumerate() {
+            st.source
+                .seed(u, "INBOX", &corpus::seed_messages(i as u64 + 7, 40, 2_000))
+                .unwrap();
+        }
+        let start = super::start_input(st.s.clock.now());
+        sign_in(&b, &st.s.base, &st.customer).await;
+
+        // The gates block the pilot: the refusal names them on the form.
+        b.goto(&format!("{}{}", st.s.base, st.page("/events")))
+            .await
+            .unwrap();
+        schedule_pilot(&b, &start).await;
+        let refusal = text(&b, "#refusal").await;
+        assert!(
+            refusal.contains("core onboarding") && refusal.contains("targets provisioned"),
+            "{refusal}"
+        );
+        b.screenshot("gates-block-the-pilot").await.unwrap();
+
+        // Confirmed one by one on the project's page.
+        b.goto(&format!("{}{}", st.s.base, st.page("")))
+            .await
+            .unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            b.wait()
+                .at_most(WAIT)
+                .for_element(Locator::Id("gates"))
+                .await
+                .unwrap();
+            let buttons = b
+                .find_all(Locator::Css("#gates form button"))
+                .await
+                .unwrap();
+            let n = buttons.len();
+            let Some(first) = buttons.into_iter().next() else {
+                break;
+            };
+            first.click().await.unwrap();
+            // The next page has one Confirm button fewer.
+            loop {
+                let left = b
+                    .find_all(Locator::Css("#gates form button"))
+                    .await
+                    .map(|v| v.len())
+                    .unwrap_or(n);
+                if left < n {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the gates did not all confirm");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        assert!(!text(&b, "#gates").await.contains("open"));
+        b.screenshot("gates-confirmed").await.unwrap();
+
+        // Scheduled: the event's page, then its live view.
+        b.goto(&format!("{}{}", st.s.base, st.page("/events")))
+            .await
+            .unwrap();
+        schedule_pilot(&b, &start).await;
+        assert_eq!(text(&b, "#state").await, "scheduled");
+        b.find(Locator::Id("live-link"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        assert_eq!(text(&b, "#queued").await, "2");
+        // A marker that a reload would wipe.
+        b.execute("window.ferryMarker = 'not reloaded';", vec![])
+            .await
+            .unwrap();
+        b.screenshot("live-queued").await.unwrap();
+
+        // The scheduler starts the pilot; the page follows by itself.
+        let state = st.s.state.clone();
+        let runner = tokio::spawn(async move {
+            scheduler::settle(&state).await.unwrap();
+            scheduler::settle(&state).await.unwrap();
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let grade = b.find_all(Locator::Id("event-grade")).await.unwrap();
+            let graded = match grade.first() {
+                Some(g) => g.text().await.unwrap_or_default() == "Perfect",
+                None => false,
+            };
+            if graded && text(&b, "#done").await == "2" {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the live view did not reach Perfect"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        runner.await.unwrap();
+        let marker = b
+            .execute("return window.ferryMarker;", vec![])
+            .await
+            .unwrap();
+        assert_eq!(marker, json!("not reloaded"), "the page was not reloaded");
+        assert!(
+            text(&b, "#items")
+                .await
+                .contains("80 copied, 0 skipped, 0 failed of 80 discovered")
+        );
+        b.screenshot("live-perfect").await.unwrap();
+        b.close().await.unwrap();
+    }
+}
