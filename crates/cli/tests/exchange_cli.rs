@@ -127,6 +127,16 @@ fn migrate_into_exchange_maps_well_known_folders_renames_reserved_ones_and_rerun
     }
     assert_eq!(count("Sent"), 0, "no second Sent folder beside Sent Items");
     assert_eq!(total(&content(&target)), before.message_count());
+    // Counted, not timed: one XOAUTH2 login per connection, not per folder; APPENDs pipelined, so the
+    // client's pipeline runs dry far less often than once per message.
+    let stats = w.shim.stats(MAILBOX);
+    eprintln!("exchange emulator counters: {stats:?}");
+    assert_eq!(stats.appended, 48, "{stats:?}");
+    assert!(stats.logins < 8, "a login per folder: {stats:?}");
+    assert!(
+        stats.append_pauses < stats.appended,
+        "stop-and-wait APPENDs: {stats:?}"
+    );
     // A flag changed on the source reaches Exchange without CONDSTORE; nothing is copied twice.
     let mut c = w.source.connect(USER).unwrap();
     c.select("INBOX").unwrap();

@@ -44,6 +44,10 @@
 //!     on one connection → `* BYE Connection closed. 14` and the connection is closed.
 //! 11. `LOGOUT` → `* BYE Microsoft Exchange Server IMAP4 server signing off.` then `OK LOGOUT completed.`
 //!
+//! 12. **Counters** ([`ExchangeShim::stats`]): per mailbox, the APPENDs relayed, throttled replies, early
+//!     requests, logins, and APPEND pipeline pauses — what a benchmark counts instead of timing a busy
+//!     machine (not an Exchange behaviour).
+//!
 //! APPENDs are relayed pipelined (forwarded while the client's pipeline has more, answered in order when it
 //! pauses or before any answer of the shim's own), so the relay does not add a round trip per message;
 //! everything forwarded is answered before a `BYE` or a throttling disconnect, so a client is never left
@@ -128,6 +132,12 @@ pub struct MailboxStats {
     pub throttled: u64,
     /// Commands (and logins) that arrived while a suggested backoff had not expired.
     pub early_requests: u64,
+    /// XOAUTH2 logins that reached the mailbox (one per connection a client opens to it).
+    pub logins: u64,
+    /// Times the relay stopped to answer the APPENDs it had forwarded because nothing more had arrived
+    /// from the client: how often the client's APPEND pipeline ran dry (a client that waited for each
+    /// answer would count one per message).
+    pub append_pauses: u64,
 }
 
 #[derive(Default)]
@@ -213,6 +223,17 @@ impl Shared {
         b.blocked_until = Some(now + wait);
         b.stats.throttled += 1;
         Err(ms_ceil(wait))
+    }
+
+    /// Count a login (`login`) or an APPEND pipeline pause for `mailbox`.
+    fn count(&self, mailbox: &str, login: bool) {
+        let mut s = self.state();
+        let b = s.buckets.entry(mailbox.to_owned()).or_default();
+        if login {
+            b.stats.logins += 1;
+        } else {
+            b.stats.append_pauses += 1;
+        }
     }
 
     fn disconnect_on_throttle(&self) -> bool {

@@ -166,6 +166,7 @@ fn answer(
                     backend.send(cmd)?;
                     // Keep reading while the client's pipeline has more; answer when it pauses.
                     if client.buffer().is_empty() || backend.pending.len() >= 256 {
+                        shared.count(mailbox, false);
                         backend.drain(out, errors)?;
                     }
                     Ok((String::new(), false))
@@ -263,6 +264,7 @@ fn authenticate(
         return Ok((format!("{t} OK AUTHENTICATE completed.\r\n"), false));
     }
     let backend = Backend::open(shared, &mailbox)?;
+    shared.count(&mailbox, true);
     *login = Login::Connected { mailbox, backend };
     Ok((format!("{t} OK AUTHENTICATE completed.\r\n"), false))
 }
