@@ -158,6 +158,11 @@ pub trait FileStore: Store {
     async fn set_file_target_rules(&self, mapping: MappingId, rules: &str) -> Result<()>;
     /// The target rules a file mapping's last pass used, if it ran since the store knew them.
     async fn file_target_rules(&self, mapping: MappingId) -> Result<Option<String>>;
+    /// Remember the target's change feed position (a OneDrive/SharePoint `@odata.deltaLink`) after a pass;
+    /// `None` forgets it, so the next pass starts a new feed.
+    async fn set_file_delta_link(&self, mapping: MappingId, link: Option<&str>) -> Result<()>;
+    /// The target's change feed position the last pass left, if any.
+    async fn file_delta_link(&self, mapping: MappingId) -> Result<Option<String>>;
     /// Remember a multipart upload in flight.
     async fn save_upload(&self, mapping: MappingId, path: &str, upload: &SavedUpload)
     -> Result<()>;

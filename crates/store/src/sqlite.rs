@@ -36,6 +36,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/sqlite/0008_surface.sql")),
     (9, include_str!("../migrations/sqlite/0009_item_about.sql")),
     (10, include_str!("../migrations/sqlite/0010_pass_lease.sql")),
+    (
+        11,
+        include_str!("../migrations/sqlite/0011_file_target_feed.sql"),
+    ),
     (12, include_str!("../migrations/sqlite/0012_item_note.sql")),
 ];
 

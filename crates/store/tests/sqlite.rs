@@ -584,3 +584,31 @@ async fn a_note_on_a_copy_is_kept_by_later_writes_and_the_copy_is_listed_as_chan
     let notes: Vec<Option<&str>> = page.iter().map(|r| r.note.as_deref()).collect();
     assert_eq!(notes, [Some("read-receipt request disarmed"), None]);
 }
+
+both!(a_file_mappings_target_delta_link_is_kept_replaced_and_forgotten);
+async fn a_file_mappings_target_delta_link_is_kept_replaced_and_forgotten(store: &dyn Journal) {
+    let a = store
+        .upsert_mapping("/src", "onedrive://u@x/t", "a")
+        .await
+        .unwrap();
+    let b = store
+        .upsert_mapping("/src2", "onedrive://u@x/t2", "b")
+        .await
+        .unwrap();
+    assert_eq!(store.file_delta_link(a.id).await.unwrap(), None);
+    store
+        .set_file_delta_link(a.id, Some("https://g/v1.0/drives/d/root/delta?token=1"))
+        .await
+        .unwrap();
+    store
+        .set_file_delta_link(a.id, Some("https://g/v1.0/drives/d/root/delta?token=2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.file_delta_link(a.id).await.unwrap().as_deref(),
+        Some("https://g/v1.0/drives/d/root/delta?token=2")
+    );
+    assert_eq!(store.file_delta_link(b.id).await.unwrap(), None);
+    store.set_file_delta_link(a.id, None).await.unwrap();
+    assert_eq!(store.file_delta_link(a.id).await.unwrap(), None);
+}

@@ -188,6 +188,31 @@ impl FileStore for PgStore {
             .map_err(db_err)
     }
 
+    async fn set_file_delta_link(&self, mapping: MappingId, link: Option<&str>) -> Result<()> {
+        let q = match link {
+            Some(link) => sqlx::query(
+                "INSERT INTO file_target_feed (mapping_id, delta_link, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (mapping_id) DO UPDATE SET delta_link = excluded.delta_link,
+                   updated_at = excluded.updated_at",
+            )
+            .bind(mapping.to_string())
+            .bind(link)
+            .bind(now()),
+            None => sqlx::query("DELETE FROM file_target_feed WHERE mapping_id = $1")
+                .bind(mapping.to_string()),
+        };
+        q.execute(self.pool()).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn file_delta_link(&self, mapping: MappingId) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT delta_link FROM file_target_feed WHERE mapping_id = $1")
+            .bind(mapping.to_string())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db_err)
+    }
+
     async fn save_upload(
         &self,
         mapping: MappingId,

@@ -41,6 +41,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/postgres/0004_item_note.sql"),
     ),
+    (
+        5,
+        include_str!("../../migrations/postgres/0005_file_target_feed.sql"),
+    ),
 ];
 
 /// The advisory lock key migrations run under (`ferry` in ASCII).
