@@ -392,3 +392,58 @@ async fn throttling_is_honoured_with_no_request_before_retry_after() {
     }
     assert_eq!(n, 201);
 }
+
+#[tokio::test]
+async fn the_drives_change_feed_names_a_target_edit_without_listing_and_starts_again_when_expired()
+{
+    let _shared = MEMORY.read().await;
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    let drive = emu.add_user(UPN);
+    let c = open(&emu, &format!("onedrive://{UPN}/Docs"), Access::ReadWrite).await;
+    c.write("a.txt", 5, None, reader(b"hello")).await.unwrap();
+    c.write("sub/b.txt", 5, None, reader(b"world"))
+        .await
+        .unwrap();
+    emu.seed_file(&drive, "Other/x.txt", b"outside", None)
+        .unwrap();
+    // No link yet: a new feed (one request), and the caller compares by listing.
+    let first = c.target_changes(None).await.unwrap();
+    assert!(first.resync && first.changed.is_empty());
+    // Nothing changed since: one request, no changes.
+    let before = emu.stats().requests;
+    let quiet = c.target_changes(Some(&first.delta_link)).await.unwrap();
+    assert!(!quiet.resync && quiet.changed.is_empty() && quiet.deleted == 0);
+    assert_eq!(emu.stats().requests - before, 1);
+    // Someone edits a file in the mapping's folder, deletes another, and edits one outside it.
+    emu.seed_file(&drive, "Docs/sub/b.txt", b"edited on the target", None)
+        .unwrap();
+    assert!(emu.delete(&drive, "Docs/a.txt"));
+    emu.seed_file(&drive, "Other/x.txt", b"outside, edited", None)
+        .unwrap();
+    let before = emu.stats().requests;
+    let changes = c.target_changes(Some(&quiet.delta_link)).await.unwrap();
+    assert!(!changes.resync);
+    let changed: Vec<(&str, u64)> = changes
+        .changed
+        .iter()
+        .map(|e| (e.path.as_str(), e.size))
+        .collect();
+    assert_eq!(changed, vec![("sub/b.txt", 20)]);
+    assert!(changes.changed[0].etag.is_some() && changes.changed[0].hash.is_some());
+    assert!(changes.deleted >= 1, "{changes:?}");
+    // One delta page and one GET per changed file (delta answers carry no path): no listing.
+    assert_eq!(emu.stats().requests - before, 3);
+    // A token the service no longer knows (410 resyncRequired): a new feed, compare by listing.
+    let expired = format!("{}/drives/{drive}/root/delta?token=999999", emu.base_url());
+    let again = c.target_changes(Some(&expired)).await.unwrap();
+    assert!(again.resync && again.changed.is_empty());
+    assert_ne!(again.delta_link, expired);
+    let later = c.target_changes(Some(&again.delta_link)).await.unwrap();
+    assert!(!later.resync);
+    // A link to another server is never sent the token.
+    let err = c
+        .target_changes(Some("http://127.0.0.1:9/v1.0/drives/x/root/delta?token=1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Protocol);
+}

@@ -24,6 +24,18 @@ pub struct DriveItem {
     pub file_system_info: Option<FileSystemInfo>,
     #[serde(rename = "lastModifiedDateTime", default)]
     pub last_modified: Option<String>,
+    /// Present on a deleted item in a delta answer.
+    #[serde(default)]
+    pub deleted: Option<serde_json::Value>,
+    #[serde(rename = "parentReference", default)]
+    pub parent_reference: Option<ParentReference>,
+}
+
+/// Where an item sits. Delta answers carry no `path`, as documented; a single item's `GET` does.
+#[derive(Debug, Default, Deserialize)]
+pub struct ParentReference {
+    #[serde(default)]
+    pub path: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

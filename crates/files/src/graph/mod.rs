@@ -15,6 +15,8 @@
 //!   `conflictBehavior: fail` — see that module for how a `409 nameAlreadyExists` is settled.
 //! - **Hashes**: listings carry `file.hashes.quickXorHash`, so verification compares content without
 //!   downloading ([`crate::quickxor`]).
+//! - **Changes on the target** ([`delta`]): the drive's delta feed, read from the last pass's
+//!   `@odata.deltaLink`, names the files edited on the target since, without listing the tree.
 //! - **Pace** ([`pace`]): `Retry-After` honoured exactly, `RateLimit-*` read, one pacer per tenant and per
 //!   drive shared by the whole process; requests carry a `User-Agent` of the form Microsoft asks for.
 //!
@@ -26,6 +28,7 @@
 
 pub mod client;
 pub mod config;
+pub mod delta;
 pub mod item;
 pub mod pace;
 pub mod resolve;
