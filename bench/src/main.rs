@@ -16,6 +16,7 @@ mod files_tools;
 mod files_tree;
 mod graph;
 mod measure;
+mod programme;
 mod report;
 mod tools;
 
@@ -57,6 +58,9 @@ enum Mode {
     /// The dashboard's pages with a big project: median and p95 answer times vs the 200 ms target
     /// (see bench/README.md).
     Dashboard(dashboard::DashboardArgs),
+    /// The programme service at scale: importing 20,000 mappings, an event over all of them, its report,
+    /// and dashboard pages with 10,000 mappings, on SQLite and PostgreSQL (see bench/README.md).
+    Programme(programme::ProgrammeArgs),
 }
 
 /// Benchmark Ferry against mbsync on a generated corpus (real Dovecot servers on 127.0.0.1, on tmpfs).
@@ -120,6 +124,7 @@ fn main() -> ExitCode {
         Some(Mode::Graph(args)) => graph::bench(args),
         Some(Mode::Exchange(args)) => exchange::bench(args),
         Some(Mode::Dashboard(args)) => dashboard::bench(args),
+        Some(Mode::Programme(args)) => programme::bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
