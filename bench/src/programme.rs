@@ -480,7 +480,8 @@ async fn run(args: &ProgrammeArgs) -> io::Result<()> {
         println!();
     }
     if let Some(path) = &args.json {
-        let doc = json!({ "mappings": n, "page_mappings": pages_n, "runs": runs, "results": summary });
+        let doc =
+            json!({ "mappings": n, "page_mappings": pages_n, "runs": runs, "results": summary });
         std::fs::write(
             path,
             serde_json::to_vec_pretty(&doc).map_err(|e| other(e.to_string()))?,
