@@ -408,10 +408,8 @@ async fn run(args: &ProgrammeArgs) -> io::Result<()> {
     let pg = match &args.postgres {
         Some(url) => Some((url.clone(), None)),
         None if std::env::var_os(ferry_testkit::postgres::URL_ENV).is_some() => {
-            match ferry_testkit::postgres::TestDatabase::create("bench_programme")? {
-                Some(db) => Some((db.url().to_string(), Some(db))),
-                None => None,
-            }
+            ferry_testkit::postgres::TestDatabase::create("bench_programme")?
+                .map(|db| (db.url().to_string(), Some(db)))
         }
         None => None,
     };
