@@ -178,6 +178,12 @@ pub trait FileConnector: Send + Sync {
         None
     }
 
+    /// The change-feed extension, for targets that can say what changed on them since a pass
+    /// (OneDrive/SharePoint's delta). `None` for everything else.
+    fn change_feed(&self) -> Option<&dyn ChangeFeed> {
+        None
+    }
+
     /// The local-file extension, for connectors over this machine's file system. `None` for everything
     /// else, and for wrappers that change what `read` or `write` do (they must not be bypassed).
     fn local(&self) -> Option<&dyn LocalFiles> {
@@ -373,4 +379,28 @@ mod tests {
         assert_eq!(parent("a/b/c d"), "a/b");
         assert_eq!(parent("a"), "");
     }
+}
+
+/// What a target's change feed says since the last pass.
+#[derive(Clone, Debug, Default)]
+pub struct TargetChanges {
+    /// Files created or edited on the target under the connector's root since the last link, with paths
+    /// relative to that root and what the target reports now (size, mtime, ETag, hash).
+    pub changed: Vec<FileEntry>,
+    /// Items deleted on the target since (the feed may give no path for them).
+    pub deleted: u64,
+    /// The link the next pass starts from.
+    pub delta_link: String,
+    /// The feed could not say what changed (no link yet, an expired one, too many changes): a new feed was
+    /// started, and the caller compares as it would without one.
+    pub resync: bool,
+}
+
+/// A target's change feed (see [`FileConnector::change_feed`]).
+#[async_trait]
+pub trait ChangeFeed: Send + Sync {
+    /// The changes since `link` (an earlier `latest` or `delta_link`), and the link for next time.
+    async fn changes_since(&self, link: &str) -> Result<TargetChanges>;
+    /// A link for "from now on".
+    async fn latest(&self) -> Result<String>;
 }

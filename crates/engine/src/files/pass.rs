@@ -281,6 +281,9 @@ pub(super) struct PassCtx {
     /// The target's folder for this mapping is gone or empty: the journal's "copied" rows describe a
     /// target that is no more, so every file is compared with the target (and copied again when missing).
     pub recheck: bool,
+    /// Target paths of files the target's change feed says were edited there since the last pass: each
+    /// is compared with the target even when its source is unchanged.
+    pub target_edited: std::collections::HashSet<String>,
 }
 
 pub(super) fn item(
@@ -404,6 +407,19 @@ impl FilePass {
         let recheck = target_folder_is_empty(tgt.as_ref(), &spec.target_dir, &policy)
             .await
             .map_err(|e| e.with_context("side", "target"))?;
+        // The target's change feed (OneDrive/SharePoint): files edited there since the last pass ended.
+        let mut target_edited = std::collections::HashSet::new();
+        if let Some(feed) = tgt.change_feed()
+            && !recheck
+            && let Some(link) = self.store.file_delta_link(self.mapping).await?
+        {
+            let answer = feed
+                .changes_since(&link)
+                .await
+                .map_err(|e| e.with_context("side", "target"))?;
+            target_edited = answer.changed.into_iter().map(|e| e.path).collect();
+        }
+        let feed_tgt = tgt.clone();
         let ctx = Arc::new(PassCtx {
             store: self.store.clone(),
             opts: self.opts.clone(),
@@ -416,6 +432,7 @@ impl FilePass {
             target_adopts_new: tgt.capability().set_mtime && tgt.capability().atomic_write,
             now: Utc::now(),
             recheck,
+            target_edited,
             src,
             tgt,
         });
@@ -423,7 +440,20 @@ impl FilePass {
         let walked = self.walk(&ctx, &mut journal, local).await;
         // Whatever the walk did, what it queued is written before the pass is finished.
         let finished = journal.finish().await;
-        walked.and(finished)
+        let done = walked.and(finished);
+        // The feed moves on only after a clean pass, and starts after Ferry's own writes.
+        if done.is_ok()
+            && let Some(feed) = feed_tgt.change_feed()
+        {
+            let link = feed
+                .latest()
+                .await
+                .map_err(|e| e.with_context("side", "target"))?;
+            self.store
+                .set_file_delta_link(self.mapping, Some(&link))
+                .await?;
+        }
+        done
     }
 
     async fn walk(&self, ctx: &Arc<PassCtx>, journal: &mut Journal, local: bool) -> Result<()> {

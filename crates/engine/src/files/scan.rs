@@ -313,7 +313,9 @@ impl PassCtx {
                 }
             }
             let source_unchanged = self.source_unchanged(&f, row);
+            let edited = self.target_edited.contains(&tpath);
             if !self.recheck
+                && !edited
                 && row.is_some_and(|r| r.status == ItemStatus::Copied)
                 && source_unchanged
             {
@@ -335,7 +337,7 @@ impl PassCtx {
                 );
             }
             let on_target = target_listing.as_ref().and_then(|l| l.get(&tpath));
-            match self.decide(&f, row, on_target, source_unchanged) {
+            match self.decide(&f, row, on_target, source_unchanged, edited) {
                 Decision::Nothing => {}
                 Decision::StillSkipped => {
                     self.tally.discovered.fetch_add(1, Ordering::Relaxed);
@@ -409,6 +411,7 @@ impl PassCtx {
         row: Option<&FileItemRow>,
         on_target: Option<&FileEntry>,
         source_unchanged: bool,
+        edited: bool,
     ) -> Decision {
         match (row, on_target) {
             // Copied before and unchanged at the source: nothing to do, whether or not the target
@@ -417,7 +420,14 @@ impl PassCtx {
             // (rclone's WebDAV shows TAB as ␉) is not written again. Verify reports either as missing.
             // Unless the target's root is gone or empty (`recheck`): then the journal describes a
             // target that no longer exists, and what is missing is copied again.
-            (Some(r), _) if r.status == ItemStatus::Copied && source_unchanged && !self.recheck => {
+            // A file the target's change feed names as edited there is compared (and, when changed,
+            // reported) even so.
+            (Some(r), t)
+                if r.status == ItemStatus::Copied
+                    && source_unchanged
+                    && !self.recheck
+                    && !(edited && t.is_some()) =>
+            {
                 Decision::Nothing
             }
             (Some(r), Some(t)) if r.status == ItemStatus::Copied => {

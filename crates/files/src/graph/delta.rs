@@ -14,7 +14,7 @@
 use super::GraphConnector;
 use super::client::Req;
 use super::item::{DriveItem, ItemPage};
-use ferry_core::file::{EntryKind, FileEntry};
+use ferry_core::file::{ChangeFeed, EntryKind, FileEntry};
 use ferry_core::{Error, ErrorKind, Result};
 use percent_encoding::percent_decode_str;
 use reqwest::{Method, StatusCode};
@@ -23,19 +23,17 @@ use reqwest::{Method, StatusCode};
 /// stays bounded, and so many edits are cheaper to find by listing their folders).
 pub const MAX_CHANGES: usize = 5_000;
 
-/// What the target's change feed says since the last pass.
-#[derive(Debug, Default)]
-pub struct TargetChanges {
-    /// Files created or edited on the target under the connector's root since the last link, with paths
-    /// relative to that root and what the target reports now (size, mtime, ETag, hash).
-    pub changed: Vec<FileEntry>,
-    /// Items deleted on the target since (Graph gives no path for a deleted item).
-    pub deleted: u64,
-    /// The link the next pass starts from.
-    pub delta_link: String,
-    /// The feed could not say what changed (no link yet, the link expired — `410 resyncRequired` — or more
-    /// than [`MAX_CHANGES`] changes): a new feed was started, and the caller compares by listing.
-    pub resync: bool,
+pub use ferry_core::file::TargetChanges;
+
+#[async_trait::async_trait]
+impl ChangeFeed for GraphConnector {
+    async fn changes_since(&self, link: &str) -> Result<TargetChanges> {
+        self.target_changes(Some(link)).await
+    }
+
+    async fn latest(&self) -> Result<String> {
+        Ok(self.start_feed().await?.delta_link)
+    }
 }
 
 impl GraphConnector {

@@ -427,6 +427,10 @@ impl FileConnector for GraphConnector {
     fn resumable(&self) -> Option<&dyn ResumableUpload> {
         (self.access == Access::ReadWrite).then_some(self as &dyn ResumableUpload)
     }
+
+    fn change_feed(&self) -> Option<&dyn ferry_core::file::ChangeFeed> {
+        (self.access == Access::ReadWrite).then_some(self as &dyn ferry_core::file::ChangeFeed)
+    }
 }
 
 /// Read exactly `len` bytes from `r` (an error if it ends early).
