@@ -72,12 +72,11 @@ impl Problem {
 
 /// What still stands for `mappings` in the journal, whichever pass decided it (issue 9, item 15).
 pub async fn standing(store: &dyn Store, mappings: &[MappingId]) -> Result<Standing> {
-    let ids: Vec<String> = mappings.iter().map(|m| m.to_string()).collect();
     let mut s = Standing::default();
-    for f in store.report().await? {
-        if ids.contains(&f.mapping_id) {
-            s.skipped += f.skipped;
-            s.failed += f.failed + f.pending + u64::from(f.folder_error.is_some());
+    for (m, p) in store.open_problems().await? {
+        if mappings.contains(&m) {
+            s.skipped += p.skipped;
+            s.failed += p.failed + p.folder_errors;
         }
     }
     Ok(s)

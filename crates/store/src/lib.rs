@@ -133,6 +133,10 @@ pub trait Store: Send + Sync {
     async fn problems(&self, mapping: MappingId) -> Result<Vec<ItemRow>>;
     /// Copied messages Ferry changed on the way (a note says what), by folder and uid.
     async fn changed(&self, mapping: MappingId) -> Result<Vec<ItemRow>>;
+    /// Per mapping with any: how many items are skipped, failed or pending, and how many folders failed —
+    /// what [`Store::report`] counts, without reading the copied rows (a run's closing summary asks this,
+    /// and a no-op re-run must not pay for the whole journal).
+    async fn open_problems(&self) -> Result<Vec<(MappingId, OpenProblems)>>;
 }
 
 /// The file journal (issue 3), on top of [`Store`]'s runs, mappings and passes.

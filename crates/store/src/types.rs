@@ -185,6 +185,18 @@ pub struct ItemWrite {
     pub note: Option<String>,
 }
 
+/// What still stands in a mapping's mail journal, whichever pass decided it: for a run's closing
+/// summary, read from the problem rows only (the journal's copied rows are not counted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct OpenProblems {
+    /// Items skipped under the folder's current UIDVALIDITY.
+    pub skipped: u64,
+    /// Items failed or never confirmed (pending) under the folder's current UIDVALIDITY.
+    pub failed: u64,
+    /// Folders whose last attempt failed.
+    pub folder_errors: u64,
+}
+
 /// Report line: one folder of one mapping.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct FolderReport {

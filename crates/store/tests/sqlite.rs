@@ -612,3 +612,91 @@ async fn a_file_mappings_target_delta_link_is_kept_replaced_and_forgotten(store:
     store.set_file_delta_link(a.id, None).await.unwrap();
     assert_eq!(store.file_delta_link(a.id).await.unwrap(), None);
 }
+
+both!(open_problems_count_what_the_report_counts_without_the_copied_rows);
+async fn open_problems_count_what_the_report_counts_without_the_copied_rows(store: &dyn Journal) {
+    let run = store.create_run("mail", "{}").await.unwrap();
+    let m = store
+        .upsert_mapping("imap://b@h", "imap://b@t", "b@example.com")
+        .await
+        .unwrap();
+    let other = store
+        .upsert_mapping("imap://c@h", "imap://c@t", "c@example.com")
+        .await
+        .unwrap();
+    let pass = store
+        .start_pass(m.id, run, PassKind::Initial)
+        .await
+        .unwrap();
+    let inbox = FolderPath::inbox();
+    let sent = FolderPath::parse("Sent", '/');
+    for (folder, validity, error) in [(&inbox, 7, None), (&sent, 9, Some("NO [LIMIT]".into()))] {
+        store
+            .save_folder_state(
+                m.id,
+                &FolderState {
+                    folder: folder.clone(),
+                    target_folder: folder.clone(),
+                    uid_validity: validity,
+                    uid_next: 10,
+                    messages: 5,
+                    hwm: 0,
+                    error,
+                    target_uid_validity: Some(3),
+                    source_modseq: None,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .write_items(
+            m.id,
+            pass,
+            &inbox,
+            7,
+            &[
+                item(1, "f1", ItemStatus::Copied),
+                item(2, "f2", ItemStatus::Skipped),
+                item(3, "f3", ItemStatus::Failed),
+                item(4, "f4", ItemStatus::Pending),
+            ],
+        )
+        .await
+        .unwrap();
+    // Rows under an older UIDVALIDITY no longer stand, in the report or here.
+    store
+        .write_items(m.id, pass, &inbox, 6, &[item(9, "f9", ItemStatus::Failed)])
+        .await
+        .unwrap();
+    store
+        .write_items(m.id, pass, &sent, 9, &[item(1, "s1", ItemStatus::Skipped)])
+        .await
+        .unwrap();
+    let all = store.open_problems().await.unwrap();
+    // A mapping with nothing open is not listed.
+    assert_eq!(all.len(), 1, "{all:?}");
+    let (id, open) = all[0];
+    assert_eq!(id, m.id);
+    assert_eq!(
+        open,
+        OpenProblems {
+            skipped: 2,
+            failed: 2,
+            folder_errors: 1
+        }
+    );
+    let rep = store.report().await.unwrap();
+    let of_m = rep.iter().filter(|f| f.mapping_id == m.id.to_string());
+    let (mut skipped, mut failed, mut errors) = (0, 0, 0);
+    for f in of_m {
+        skipped += f.skipped;
+        failed += f.failed + f.pending;
+        errors += u64::from(f.folder_error.is_some());
+    }
+    assert_eq!(
+        (skipped, failed, errors),
+        (open.skipped, open.failed, open.folder_errors)
+    );
+    assert_ne!(other.id, m.id);
+}
