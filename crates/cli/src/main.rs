@@ -19,6 +19,7 @@ mod report;
 mod serve;
 mod summary;
 mod ui;
+mod worker;
 
 use clap::{Parser, Subcommand};
 
@@ -116,6 +117,10 @@ enum Command {
     /// workers, on the store in --data. On an empty store it creates the operator account and prints its
     /// token once (or takes it from FERRY_BOOTSTRAP_TOKEN).
     Serve(serve::ServeArgs),
+    /// Run passes only (no API, no scheduler): take them from the queue of `ferry serve --queue` on the
+    /// store in --data, --slots at once, each under a lease. Several workers may share one store; SIGTERM
+    /// gives running passes back.
+    Worker(worker::WorkerArgs),
     #[command(flatten)]
     Programme(programme::ProgrammeCommand),
 }
@@ -198,6 +203,7 @@ fn main() -> ExitCode {
     let story = matches!(cli.command, Command::Quickstart(_));
     let serve_logs = match &cli.command {
         Command::Serve(a) => Some(a.log_format),
+        Command::Worker(_) => Some(serve::LogFormat::Text),
         _ => None,
     };
     let log_file = match &cli.log_file {
@@ -260,6 +266,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> ferry_core::Result<Outcome> {
         Command::Files(c) => files::run(ctx, *c).await,
         Command::Report(a) => report::run(ctx, a).await,
         Command::Serve(a) => serve::run(ctx, a).await,
+        Command::Worker(a) => worker::run(ctx, a).await,
         Command::Programme(c) => programme::run(ctx, c).await.map(|_| Outcome::Ok),
     }
 }

@@ -47,6 +47,18 @@ pub struct ServeArgs {
     /// `fields` (`message`, and `tenant`, `project`, `event`, `mapping` names where they apply).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Send passes through the job queue (DATA/queue.db) instead of straight to this process's workers, so
+    /// `ferry worker` processes on the same --data run them too, and a pass interrupted by a crash is
+    /// resumed by the next worker instead of counted as a failed attempt.
+    #[arg(long, env = "FERRY_QUEUE")]
+    queue: bool,
+    /// With --queue: how many passes this process runs itself (0: none, only `ferry worker` processes do).
+    #[arg(long, env = "FERRY_WORKER_SLOTS", default_value_t = ferry_server::scheduler::PASS_SLOTS, requires = "queue")]
+    slots: usize,
+    /// Seconds between the heartbeats that keep a running pass's lease (a lease expires after three
+    /// missed); every process on one store must use the same value.
+    #[arg(long, env = "FERRY_HEARTBEAT_SECS", default_value_t = 10)]
+    heartbeat_secs: u64,
 }
 
 /// `--store` as given; its `Debug` hides it (it may hold a password). Parsed in [`run`], so that a bad
@@ -149,6 +161,15 @@ pub async fn run(ctx: &Ctx, a: ServeArgs) -> Result<Outcome> {
         vault,
     })
     .await?;
+    let leases = ferry_server::queue::LeaseSettings::every(a.heartbeat_secs);
+    state.set_leases(leases);
+    let queue = if a.queue {
+        let q = ferry_server::queue::sqlite::SqliteQueue::open(&ctx.data, leases).await?;
+        state.use_queue(Arc::new(q.clone()), leases);
+        Some(q)
+    } else {
+        None
+    };
     let from_env = std::env::var(BOOTSTRAP_TOKEN_ENV).ok();
     if let Some(token) = ferry_server::bootstrap(&state, from_env.as_deref()).await? {
         println!(
@@ -159,18 +180,64 @@ pub async fn run(ctx: &Ctx, a: ServeArgs) -> Result<Outcome> {
             "Use it as FERRY_TOKEN (or --token) with the ferry commands, or as `Authorization: Bearer <token>`."
         );
     }
+    let workers = match (&queue, a.slots) {
+        (None, _) => "the scheduler and its workers run here".to_string(),
+        (Some(_), 0) => {
+            "the scheduler runs here and queues passes for `ferry worker` processes".to_string()
+        }
+        (Some(_), n) => format!(
+            "the scheduler runs here and queues passes; {n} of them run here too, the rest in `ferry worker` processes"
+        ),
+    };
     println!(
         "Ferry is serving http://{addr}: API /api/v1 (document /api/v1/openapi.json), /healthz, /metrics; \
-         store {store}; the scheduler runs here. Ctrl-C stops it."
+         store {store}; {workers}. Ctrl-C stops it."
     );
-    tracing::info!(%addr, data = %ctx.data.display(), %store, "listening");
-    ferry_server::serve(state, listener, true, shutdown()).await?;
+    tracing::info!(%addr, data = %ctx.data.display(), %store, worker = %state.worker_id, "listening");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = async move {
+        shutdown().await;
+        let _ = stop_tx.send(true);
+    };
+    // The in-process queue worker runs beside the server in this task (apalis' worker future is not
+    // spawnable): it stops taking jobs and gives its passes back when the server is told to stop.
+    let in_process = async {
+        match &queue {
+            Some(q) if a.slots > 0 => {
+                let mut rx = stop_rx.clone();
+                let stop = async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                };
+                crate::worker::run_queue_worker(&state, q, a.slots, stop).await
+            }
+            _ => Ok(()),
+        }
+    };
+    let (served, worked) = tokio::join!(
+        ferry_server::serve(state.clone(), listener, true, stopped),
+        in_process
+    );
+    if queue.is_none() {
+        drain_local(&state).await;
+    }
+    worked?;
+    served?;
     println!("Stopped.");
     Ok(Outcome::Ok)
 }
 
+/// SIGTERM without a queue: give this process's running passes back (they stop where they are; the next
+/// start records them interrupted and retries them), waiting a bounded time for each to let go.
+async fn drain_local(state: &ferry_server::AppState) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while state.workers.running() > 0 && tokio::time::Instant::now() < deadline {
+        state.workers.drain();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown() {
+pub async fn shutdown() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

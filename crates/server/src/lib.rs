@@ -22,6 +22,7 @@ pub mod feed;
 pub mod metrics;
 pub mod openapi;
 pub mod programme;
+pub mod queue;
 pub mod routes;
 pub mod scheduler;
 pub mod throttle;
@@ -68,6 +69,13 @@ pub struct Inner {
     pub workers: scheduler::Workers,
     /// Pass started/finished notices for live views (see [`feed`]).
     pub feed: Arc<dyn feed::Feed>,
+    /// This process start's worker id: the owner of the pass leases it takes.
+    pub worker_id: queue::WorkerId,
+    /// How often leases are renewed and when they expire; set once at start ([`AppState::use_queue`]).
+    leases: std::sync::OnceLock<queue::LeaseSettings>,
+    /// The job queue passes go through, when the process runs with one ([`AppState::use_queue`]); without
+    /// it the scheduler hands passes straight to this process's workers.
+    queue: std::sync::OnceLock<Arc<dyn queue::PassDispatcher>>,
 }
 
 impl Deref for AppState {
@@ -133,7 +141,36 @@ pub async fn open(config: ServiceConfig) -> Result<AppState> {
         throttle: throttle::AuthThrottle::default(),
         workers: scheduler::Workers::default(),
         feed: Arc::new(feed::LocalFeed::default()),
+        worker_id: queue::WorkerId::new(),
+        leases: std::sync::OnceLock::new(),
+        queue: std::sync::OnceLock::new(),
     })))
+}
+
+impl AppState {
+    /// Send passes through `dispatcher` from now on, with `leases` (once, at start).
+    pub fn use_queue(
+        &self,
+        dispatcher: Arc<dyn queue::PassDispatcher>,
+        leases: queue::LeaseSettings,
+    ) {
+        let _ = self.leases.set(leases);
+        let _ = self.queue.set(dispatcher);
+    }
+
+    /// Keep leases with `leases` (once, at start; the default otherwise).
+    pub fn set_leases(&self, leases: queue::LeaseSettings) {
+        let _ = self.leases.set(leases);
+    }
+
+    /// The queue passes go through, if any.
+    pub fn dispatcher(&self) -> Option<&Arc<dyn queue::PassDispatcher>> {
+        self.queue.get()
+    }
+
+    pub fn leases(&self) -> queue::LeaseSettings {
+        self.leases.get().copied().unwrap_or_default()
+    }
 }
 
 /// The HTTP application: every route of [`routes::ROUTES`] behind the request-id and auth middleware.

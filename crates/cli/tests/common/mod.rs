@@ -113,6 +113,9 @@ pub fn ferry_command(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Comman
         "FERRY_CREDENTIAL_KEY",
         "FERRY_LISTEN",
         "FERRY_SETTINGS",
+        "FERRY_QUEUE",
+        "FERRY_WORKER_SLOTS",
+        "FERRY_HEARTBEAT_SECS",
     ] {
         cmd.env_remove(var);
     }

@@ -153,7 +153,7 @@ async fn start_now(
         passes::insert_pass(&*tx, c.actor(), &p, e.id, &mv, kind, attempt, action, now).await?;
     db::touch_project(&*tx, p.id, now).await?;
     tx.commit().await?;
-    scheduler::spawn_pass(
+    scheduler::dispatch_pass(
         st,
         p.clone(),
         e.id,
@@ -161,7 +161,8 @@ async fn start_now(
         pass_id.clone(),
         kind,
         txn.id,
-    );
+    )
+    .await?;
     Ok(changed(
         txn,
         json!({ "pass": pass_id, "event": e.id, "mapping": mv.id, "label": mv.label, "kind": kind, "attempt": attempt }),

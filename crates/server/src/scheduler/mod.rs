@@ -32,8 +32,10 @@
 //! - A pass interrupted by a server restart is recorded failed ("interrupted") at the next tick, so it counts
 //!   as an attempt and is retried.
 
+mod dispatch;
 mod workers;
 
+pub use dispatch::{dispatch_pass, run_job};
 pub use workers::{PASS_SLOTS, ProgressGuard, Workers, spawn_pass};
 
 use crate::db::{self, Change, Project, ts};
@@ -119,13 +121,27 @@ async fn step(st: &AppState) -> ApiResult<usize> {
     Ok(changes)
 }
 
-/// Passes recorded `running` without a worker (the server stopped during them) are recorded failed.
+/// Passes recorded `running` that no worker holds any more are recorded failed ("interrupted"): without a
+/// queue, those not run by this process whose lease expired or whose holder was an earlier start of a
+/// process on this machine (killed); with a queue, the queue brings a dead worker's pass back to another
+/// worker, which resumes it, so only passes never claimed and not queued would be orphans — none.
 async fn reap_orphans(st: &AppState) -> ApiResult<usize> {
+    if st.dispatcher().is_some() {
+        return Ok(0);
+    }
     let _w = st.write.lock().await;
-    let rows = st.programme.running_passes().await?;
+    let wall = chrono::Utc::now();
+    let rows = st.programme.pass_leases().await?;
     let orphans: Vec<(String, EventId)> = rows
         .into_iter()
-        .filter(|(id, _)| !st.workers.is_running(id))
+        .filter(|l| !st.workers.is_running(&l.pass))
+        .filter(|l| {
+            !l.held_at(wall)
+                || l.owner
+                    .as_deref()
+                    .is_some_and(|o| st.worker_id.is_dead_local(o))
+        })
+        .map(|l| (l.pass, l.event))
         .collect();
     if orphans.is_empty() {
         return Ok(0);
@@ -402,8 +418,13 @@ async fn drive_event(
     if e.state == EventState::Running {
         if !due.is_empty() {
             // Only as many as there are free slots: a pass recorded `running` runs, and the rest start at a
-            // later step (settle steps until nothing is due).
-            let free = PASS_SLOTS.saturating_sub(st.workers.running());
+            // later step (settle steps until nothing is due). With a queue, the workers' slots bound how
+            // many run; every due pass is queued.
+            let free = if st.dispatcher().is_some() {
+                usize::MAX
+            } else {
+                PASS_SLOTS.saturating_sub(st.workers.running())
+            };
             for (s, kind, attempt) in due.iter().take(free) {
                 let tx = st.programme.begin().await?;
                 let (pass_id, txn) = insert_pass(
@@ -419,7 +440,7 @@ async fn drive_event(
                 )
                 .await?;
                 tx.commit().await?;
-                spawn_pass(
+                dispatch_pass(
                     st,
                     project.clone(),
                     e.id,
@@ -427,7 +448,8 @@ async fn drive_event(
                     pass_id,
                     *kind,
                     txn.id,
-                );
+                )
+                .await?;
                 changes += 1;
             }
             return Ok(changes);

@@ -1,6 +1,10 @@
 //! The worker pool of one process: passes run here, each as a task through the engine
-//! ([`workload::run_pass`]); pause, close and cancel stop them; their ends are recorded fenced on the pass
-//! still running.
+//! ([`workload::run_pass`]); pause, close and cancel stop them; a drain (SIGTERM) gives them back.
+//!
+//! A pass runs under its lease on Ferry's pass row (issue 12 §3, [`crate::queue`]): the worker claims it
+//! first, renews it every heartbeat while the engine works, and records the end fenced by (pass, owner,
+//! lease attempt). A renewal or an end that finds 0 rows means another worker took the pass over: this one
+//! abandons it and writes nothing.
 
 use crate::db::{self, Change, Project};
 use crate::feed::{Notice, NoticeKind};
@@ -12,7 +16,7 @@ use ferry_core::programme::pass::PassOutcome;
 use ferry_core::programme::{PassKind, TransactionStatus};
 use ferry_engine::progress::{Progress, ProgressSnapshot};
 use ferry_store::RunStatus;
-use ferry_store::programme::{PassEnd, graded_counts};
+use ferry_store::programme::{Lease, PassEnd, graded_counts};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,6 +33,9 @@ struct RunningPass {
     event: EventId,
     stop: watch::Sender<Option<String>>,
 }
+
+/// The stop reason of a drain: the pass is given back (still running) for another worker, not ended.
+const DRAIN: &str = "drain: this process is shutting down";
 
 /// Running workers, so pause, close and cancel can stop them.
 pub struct Workers {
@@ -84,6 +91,12 @@ impl Workers {
         self.stop_where(|r| r.event == event, "stopped: the event was cancelled");
     }
 
+    /// Give every running pass back (SIGTERM): each stops where it is (the journal keeps what was copied)
+    /// and its lease is released, so another worker resumes it at once; none is left held.
+    pub fn drain(&self) {
+        self.stop_where(|_| true, DRAIN);
+    }
+
     fn stop_where(&self, pick: impl Fn(&RunningPass) -> bool, reason: &str) {
         let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         for r in running.values().filter(|r| pick(r)) {
@@ -132,7 +145,7 @@ impl Workers {
             .contains_key(pass)
     }
 
-    fn register(
+    pub(crate) fn register(
         &self,
         pass: &str,
         project: ProjectId,
@@ -153,14 +166,14 @@ impl Workers {
         rx
     }
 
-    fn unregister(&self, pass: &str) {
+    pub(crate) fn unregister(&self, pass: &str) {
         self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(pass);
     }
 
-    fn push_handle(&self, h: JoinHandle<()>) {
+    pub(crate) fn push_handle(&self, h: JoinHandle<()>) {
         let mut hs = self.handles.lock().unwrap_or_else(|p| p.into_inner());
         hs.retain(|h| !h.is_finished());
         hs.push(h);
@@ -197,24 +210,110 @@ pub fn spawn_pass(
     });
     let task_st = st.clone();
     let h = tokio::spawn(async move {
-        let end = run_worker(&task_st, &project, &mapping, kind, stop).await;
-        if let Err(e) = record_end(
-            &task_st, &project, event, &mapping, &pass_id, kind, txn, end,
+        let now = chrono::Utc::now();
+        let claimed = task_st
+            .programme
+            .claim_pass(
+                &pass_id,
+                task_st.worker_id.as_str(),
+                now,
+                task_st.leases().until(now),
+            )
+            .await;
+        let lease = match claimed {
+            Ok(Some(lease)) => lease,
+            Ok(None) => {
+                tracing::warn!(pass = %pass_id, "the pass is held by another worker or ended; not run here");
+                task_st.workers.unregister(&pass_id);
+                return;
+            }
+            Err(e) => {
+                tracing::error!(pass = %pass_id, error = %e, "cannot claim a pass; the next tick records it interrupted");
+                task_st.workers.unregister(&pass_id);
+                return;
+            }
+        };
+        run_leased(
+            &task_st, &project, event, &mapping, &pass_id, kind, txn, &lease, stop,
         )
-        .await
-        {
-            tracing::error!(pass = %pass_id, error = %e.message, "cannot record a pass's outcome");
-            // The row stays running; the next tick records it interrupted.
-            task_st.workers.unregister(&pass_id);
-        }
+        .await;
     });
     st.workers.push_handle(h);
 }
 
+/// Run a claimed pass and record its end under `lease` (or give it back on a drain). Unregisters it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run_leased(
+    st: &AppState,
+    project: &Project,
+    event: EventId,
+    mapping: &MappingView,
+    pass_id: &str,
+    kind: PassKind,
+    txn: TransactionId,
+    lease: &Lease,
+    stop: watch::Receiver<Option<String>>,
+) -> WorkerEnd {
+    let end = run_worker(st, project, mapping, kind, stop, lease).await;
+    let kept = match &end {
+        WorkerEnd::Fenced => {
+            tracing::warn!(
+                pass = %pass_id,
+                worker = %lease.owner,
+                attempt = lease.attempt,
+                "fenced: another worker took this pass over (this one's lease expired); abandoned, nothing written"
+            );
+            Ok(())
+        }
+        WorkerEnd::Drained => {
+            match st.programme.release_pass(lease, None).await {
+                Ok(true) => {
+                    tracing::info!(pass = %pass_id, "pass given back for another worker (drain)")
+                }
+                Ok(false) => {
+                    tracing::warn!(pass = %pass_id, "fenced: the pass was taken over before it was given back")
+                }
+                Err(e) => {
+                    tracing::error!(pass = %pass_id, error = %e, "cannot give the pass back; its lease expires instead")
+                }
+            }
+            Ok(())
+        }
+        _ => record_end(st, project, event, mapping, pass_id, kind, txn, lease, &end).await,
+    };
+    if let Err(e) = kept {
+        tracing::error!(pass = %pass_id, error = %e.message, "cannot record a pass's outcome; its lease expires and it is taken over");
+    }
+    st.workers.unregister(pass_id);
+    end
+}
+
 /// How a worker ended.
-enum WorkerEnd {
+pub(crate) enum WorkerEnd {
     Ran(ApiResult<workload::PassResult>),
     Stopped(String),
+    /// Its lease was taken over: it must write nothing.
+    Fenced,
+    /// Given back for another worker (SIGTERM).
+    Drained,
+}
+
+/// Renew `lease` every heartbeat; returns when a renewal is fenced (another worker holds the pass, or it
+/// ended). A renewal the store could not answer is tried again at the next beat: the lease may expire
+/// meanwhile, and then the next renewal is fenced.
+async fn keep_lease(st: &AppState, lease: &Lease) {
+    let leases = st.leases();
+    loop {
+        tokio::time::sleep(leases.heartbeat).await;
+        let until = leases.until(chrono::Utc::now());
+        match st.programme.renew_lease(lease, until).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(pass = %lease.pass, error = %e, "cannot renew a pass's lease; trying again")
+            }
+        }
+    }
 }
 
 async fn stopped(stop: &mut watch::Receiver<Option<String>>) -> String {
@@ -235,17 +334,27 @@ async fn run_worker(
     mapping: &MappingView,
     kind: PassKind,
     mut stop: watch::Receiver<Option<String>>,
+    lease: &Lease,
 ) -> WorkerEnd {
+    let stop_end = |r: String| {
+        if r == DRAIN {
+            WorkerEnd::Drained
+        } else {
+            WorkerEnd::Stopped(r)
+        }
+    };
     let slots = st.workers.slots.clone();
     let _slot = tokio::select! {
         s = slots.acquire_owned() => s.ok(),
-        r = stopped(&mut stop) => return WorkerEnd::Stopped(r),
+        r = stopped(&mut stop) => return stop_end(r),
+        () = keep_lease(st, lease) => return WorkerEnd::Fenced,
     };
     // Dropping the pass future on a stop drops the engine's tasks with it: nothing more is copied, and the
     // journal keeps what was.
     tokio::select! {
         r = workload::run_pass(st, project, mapping, kind) => WorkerEnd::Ran(r),
-        r = stopped(&mut stop) => WorkerEnd::Stopped(r),
+        r = stopped(&mut stop) => stop_end(r),
+        () = keep_lease(st, lease) => WorkerEnd::Fenced,
     }
 }
 
@@ -279,11 +388,20 @@ async fn record_end(
     pass_id: &str,
     kind: PassKind,
     txn: TransactionId,
-    end: WorkerEnd,
+    lease: &Lease,
+    end: &WorkerEnd,
 ) -> ApiResult<()> {
     // Outside the lock: the journal counts (reads only).
     let (outcome, counters, grade, run_id) = match end {
-        WorkerEnd::Stopped(reason) => (PassOutcome::Failed { reason }, None, None, None),
+        WorkerEnd::Fenced | WorkerEnd::Drained => return Ok(()),
+        WorkerEnd::Stopped(reason) => (
+            PassOutcome::Failed {
+                reason: reason.clone(),
+            },
+            None,
+            None,
+            None,
+        ),
         WorkerEnd::Ran(Err(e)) => (
             PassOutcome::Failed {
                 reason: e.message.clone(),
@@ -334,8 +452,8 @@ async fn record_end(
     };
     let tx = st.programme.begin().await?;
     let updated = tx
-        .finish_pass(
-            pass_id,
+        .finish_leased_pass(
+            lease,
             &PassEnd {
                 outcome: name.to_string(),
                 reason: reason.clone(),
@@ -368,6 +486,15 @@ async fn record_end(
     }
     tx.commit().await?;
     st.workers.unregister(pass_id);
+    if !updated {
+        tracing::warn!(
+            pass = %pass_id,
+            worker = %lease.owner,
+            attempt = lease.attempt,
+            "fenced: the pass was taken over or ended before this worker finished; its outcome is not recorded"
+        );
+        return Ok(());
+    }
     st.feed.publish(Notice {
         event,
         mapping: Some(mapping.id),
