@@ -197,6 +197,30 @@ pub struct OpenProblems {
     pub folder_errors: u64,
 }
 
+impl OpenProblems {
+    /// Per mapping, from the stores' two counts: `(mapping, item status, n)` for skipped, failed and pending
+    /// items, and `(mapping, n)` for failed folders. Both stores answer [`crate::Store::open_problems`] with it.
+    pub(crate) fn per_mapping(
+        items: Vec<(String, String, i64)>,
+        folders: Vec<(String, i64)>,
+    ) -> ferry_core::Result<Vec<(MappingId, OpenProblems)>> {
+        let mut out: std::collections::BTreeMap<String, OpenProblems> = Default::default();
+        for (mapping, status, n) in items {
+            let p = out.entry(mapping).or_default();
+            match status.as_str() {
+                "skipped" => p.skipped += n as u64,
+                _ => p.failed += n as u64,
+            }
+        }
+        for (mapping, n) in folders {
+            out.entry(mapping).or_default().folder_errors = n as u64;
+        }
+        out.into_iter()
+            .map(|(id, p)| Ok((id.parse()?, p)))
+            .collect()
+    }
+}
+
 /// Report line: one folder of one mapping.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct FolderReport {

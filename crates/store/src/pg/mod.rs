@@ -615,8 +615,8 @@ impl Store for PgStore {
 
     async fn open_problems(&self) -> Result<Vec<(MappingId, OpenProblems)>> {
         // Driven from the folder checkpoints through the status index: only problem rows are read.
-        let rows = sqlx::query(
-            "SELECT fs.mapping_id, i.status, COUNT(*) AS n FROM folder_state fs
+        let items = sqlx::query_as(
+            "SELECT fs.mapping_id, i.status, COUNT(*) FROM folder_state fs
                JOIN item i ON i.mapping_id = fs.mapping_id AND i.folder = fs.folder
                  AND i.uid_validity = fs.uid_validity AND i.status IN ('skipped', 'failed', 'pending')
              GROUP BY fs.mapping_id, i.status",
@@ -624,31 +624,13 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        let errors = sqlx::query(
-            "SELECT mapping_id, COUNT(*) AS n FROM folder_state WHERE error IS NOT NULL GROUP BY mapping_id",
+        let folders = sqlx::query_as(
+            "SELECT mapping_id, COUNT(*) FROM folder_state WHERE error IS NOT NULL GROUP BY mapping_id",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        let mut out: std::collections::BTreeMap<String, OpenProblems> = Default::default();
-        for r in &rows {
-            let n = r.try_get::<i64, _>("n").map_err(db_err)? as u64;
-            let p = out
-                .entry(r.try_get("mapping_id").map_err(db_err)?)
-                .or_default();
-            match r.try_get::<String, _>("status").map_err(db_err)?.as_str() {
-                "skipped" => p.skipped += n,
-                _ => p.failed += n,
-            }
-        }
-        for r in &errors {
-            out.entry(r.try_get("mapping_id").map_err(db_err)?)
-                .or_default()
-                .folder_errors = r.try_get::<i64, _>("n").map_err(db_err)? as u64;
-        }
-        out.into_iter()
-            .map(|(id, p)| Ok((parse_id(&id)?, p)))
-            .collect()
+        OpenProblems::per_mapping(items, folders)
     }
 
     async fn changed(&self, mapping: MappingId) -> Result<Vec<ItemRow>> {
