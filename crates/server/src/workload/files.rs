@@ -313,15 +313,7 @@ pub async fn check_target(st: &AppState, project: &Project, m: &MappingView) -> 
     drop(opened);
     Ok(match r {
         Ok(()) => answer(&drive, "active", None),
-        Err(e) => {
-            let status = match e.kind() {
-                ferry_core::ErrorKind::Auth | ferry_core::ErrorKind::Protocol => "refused",
-                ferry_core::ErrorKind::NotFound => "missing",
-                ferry_core::ErrorKind::Config => "no_credential",
-                _ => "unreachable",
-            };
-            answer(&drive, status, Some(e.to_string()))
-        }
+        Err(e) => answer(&drive, super::gate_status(&e), Some(e.to_string())),
     })
 }
 

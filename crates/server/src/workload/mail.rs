@@ -483,15 +483,7 @@ pub async fn check_target(st: &AppState, project: &Project, m: &MappingView) -> 
     .await;
     Ok(match r {
         Ok(()) => answer("active", None),
-        Err(e) => {
-            let status = match e.kind() {
-                ferry_core::ErrorKind::Auth | ferry_core::ErrorKind::Protocol => "refused",
-                ferry_core::ErrorKind::NotFound => "missing",
-                ferry_core::ErrorKind::Config => "no_credential",
-                _ => "unreachable",
-            };
-            answer(status, Some(e.to_string()))
-        }
+        Err(e) => answer(super::gate_status(&e), Some(e.to_string())),
     })
 }
 

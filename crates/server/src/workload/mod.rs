@@ -17,6 +17,18 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
+/// The targets gate check's word for why a mapping's target could not be opened, for mail and files alike:
+/// `refused` (the service answered no), `missing` (no such mailbox or drive), `no_credential`, or
+/// `unreachable`.
+pub(crate) fn gate_status(e: &ferry_core::Error) -> &'static str {
+    match e.kind() {
+        ferry_core::ErrorKind::Auth | ferry_core::ErrorKind::Protocol => "refused",
+        ferry_core::ErrorKind::NotFound => "missing",
+        ferry_core::ErrorKind::Config => "no_credential",
+        _ => "unreachable",
+    }
+}
+
 /// The movers' journal of one programme mapping: the store scoped to the mapping's id (so to its project
 /// and tenant). Another project or tenant moving the same mailbox or tree to the same target keeps its own
 /// journal and copies what its target lacks (issue 9 item 6); the CLI's journal (empty scope) is separate too.
