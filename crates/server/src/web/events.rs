@@ -386,10 +386,12 @@ async fn detail_page(
         Ok(x) => x,
         Err(e) => return api_error_page(e),
     };
+    // A set: an event may hold tens of thousands of the project's mappings.
+    let chosen: std::collections::HashSet<_> = event.mappings.iter().collect();
     let (in_event, others) = mappings
         .into_iter()
         .map(|m| (m.id, (m.id.to_string(), m.label)))
-        .partition::<Vec<_>, _>(|(id, _)| event.mappings.contains(id));
+        .partition::<Vec<_>, _>(|(id, _)| chosen.contains(id));
     let status = refusal.as_ref().map_or(StatusCode::OK, |e| e.status);
     let body = DetailPage {
         frame,
