@@ -7,11 +7,11 @@
 
 mod common;
 
+use common::web::{self, Html, WebSession};
 use common::{OPERATOR_TOKEN, TestServer};
 use ferry_server::{Clock, scheduler};
 use ferry_testkit::{Dovecot, DovecotOptions, corpus};
-use reqwest::StatusCode;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::COOKIE;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -123,100 +123,46 @@ impl Setup {
     }
 
     async fn web(&self, token: &str) -> Web {
-        Web::sign_in(&self.s.base, token).await
+        Web {
+            base: self.s.base.clone(),
+            session: WebSession::sign_in(&self.s, token).await,
+        }
     }
 }
 
-/// A browser's view of the dashboard over HTTP: its cookies, its CSRF token, no redirects followed.
+/// A signed-in session on one server, for pages over HTTP: forms get the CSRF field added.
 struct Web {
     base: String,
-    http: reqwest::Client,
-    cookies: String,
-    csrf: String,
-}
-
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    body: String,
-}
-
-fn cookie_value(resp: &reqwest::Response, name: &str) -> Option<String> {
-    resp.headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix(&format!("{name}=")))
-        .map(|c| c.split(';').next().unwrap_or("").to_owned())
+    session: WebSession,
 }
 
 impl Web {
-    async fn sign_in(base: &str, token: &str) -> Web {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let r = http.get(format!("{base}/")).send().await.unwrap();
-        let csrf = cookie_value(&r, "ferry_csrf").expect("a CSRF cookie");
-        let r = http
-            .post(format!("{base}/sign-in"))
-            .header(COOKIE, format!("ferry_csrf={csrf}"))
-            .form(&[("csrf", csrf.as_str()), ("token", token)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::SEE_OTHER);
-        let session = cookie_value(&r, "ferry_session").expect("a session cookie");
-        Web {
-            base: base.to_owned(),
-            http,
-            cookies: format!("ferry_csrf={csrf}; ferry_session={session}"),
-            csrf,
-        }
-    }
-
-    async fn answer(r: reqwest::Response) -> Page {
-        let status = r.status();
-        let location = r
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        Page {
-            status,
-            location,
-            body: r.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&self, path: &str) -> Page {
-        let r = self
-            .http
+    async fn get(&self, path: &str) -> Html {
+        let r = web::client()
             .get(format!("{}{path}", self.base))
-            .header(COOKIE, &self.cookies)
+            .header(COOKIE, &self.session.cookie)
             .send()
             .await
             .unwrap();
-        Self::answer(r).await
+        Html::read(r).await
     }
 
     /// POST a form; the CSRF field is added.
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
-        let mut f: Vec<(&str, &str)> = vec![("csrf", self.csrf.as_str())];
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Html {
+        let mut f: Vec<(&str, &str)> = vec![("csrf", self.session.csrf.as_str())];
         f.extend_from_slice(form);
         self.post_raw(path, &f).await
     }
 
-    async fn post_raw(&self, path: &str, form: &[(&str, &str)]) -> Page {
-        let r = self
-            .http
+    async fn post_raw(&self, path: &str, form: &[(&str, &str)]) -> Html {
+        let r = web::client()
             .post(format!("{}{path}", self.base))
-            .header(COOKIE, &self.cookies)
+            .header(COOKIE, &self.session.cookie)
             .form(form)
             .send()
             .await
             .unwrap();
-        Self::answer(r).await
+        Html::read(r).await
     }
 }
 
@@ -581,10 +527,9 @@ async fn the_live_stream_sends_the_status_again_as_passes_run_until_the_pilot_is
             .contains(&format!("sse-connect=\"{live}/stream\""))
     );
 
-    let resp = web
-        .http
+    let resp = web::client()
         .get(format!("{}{live}/stream", web.base))
-        .header(COOKIE, &web.cookies)
+        .header(COOKIE, &web.session.cookie)
         .send()
         .await
         .unwrap();

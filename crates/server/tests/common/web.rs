@@ -5,11 +5,28 @@
 use super::TestServer;
 use reqwest::StatusCode;
 
-/// A page's answer: status and body text.
+/// A page's answer: status, where a redirect points, and body text.
 #[derive(Debug)]
 pub struct Html {
     pub status: StatusCode,
+    pub location: Option<String>,
     pub body: String,
+}
+
+impl Html {
+    /// The answer to a request sent with [`client`] (redirects are not followed).
+    pub async fn read(r: reqwest::Response) -> Html {
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Html {
+            status: r.status(),
+            location,
+            body: r.text().await.unwrap_or_default(),
+        }
+    }
 }
 
 /// A browser-like session: its cookies and the CSRF token forms repeat.
@@ -79,10 +96,7 @@ impl WebSession {
             .send()
             .await
             .expect("the server answers");
-        Html {
-            status: r.status(),
-            body: r.text().await.unwrap_or_default(),
-        }
+        Html::read(r).await
     }
 
     /// `POST path` with the urlencoded `fields` (add `("csrf", &w.csrf)` for a genuine form).
@@ -94,10 +108,7 @@ impl WebSession {
             .send()
             .await
             .expect("the server answers");
-        Html {
-            status: r.status(),
-            body: r.text().await.unwrap_or_default(),
-        }
+        Html::read(r).await
     }
 }
 
@@ -132,9 +143,6 @@ impl WebSession {
             .send()
             .await
             .expect("the server answers");
-        Html {
-            status: r.status(),
-            body: r.text().await.unwrap_or_default(),
-        }
+        Html::read(r).await
     }
 }
