@@ -3,10 +3,15 @@
 //! the items changed since (deleted ones with the `deleted` facet). Pages of `$top` (default 200) chained by
 //! `@odata.nextLink`; the last page carries `@odata.deltaLink`. Items carry no `parentReference.path`, as
 //! documented. A page list is fixed when its first page is asked for; items changed while paging show up in
-//! the next round. An unknown token is `410 Gone` with `resyncRequired` and a `Location` to start over.
+//! the next round. A token the service no longer keeps — unknown, more than
+//! `GraphOptions::delta_token_history` changes old, or dropped by `expire_delta_tokens` — is `410 Gone`
+//! with code `resyncRequired`, inner code `resyncChangesApplyDifferences` (or, when dropped on demand, the
+//! code asked for, e.g. `resyncChangesUploadDifferences`) and a `Location` that starts a fresh enumeration
+//! (the page's "HTTP 410 Gone … a Location header containing a new nextLink").
 
 use super::api::{ApiError, ApiResult, json_res, query};
 use super::json;
+use super::options::DeltaResync;
 use super::server::Shared;
 use hyper::http::request::Parts;
 use serde_json::json;
@@ -30,6 +35,12 @@ pub fn delta(shared: &Shared, drive: &str, parts: &Parts) -> ApiResult {
         .ok_or_else(|| ApiError::not_found("Drive"))?;
     let base = format!("{}/v1.0/drives/{}/root/delta", shared.root, d.id);
     let token = q.get("token").map(String::as_str);
+    // Tokens handed out up to `dropped` are no longer kept.
+    let expired = st.delta_expired.get(&d.id).copied();
+    let code = expired.map_or(DeltaResync::ApplyDifferences, |e| e.1);
+    let after_drop = |t: u64| expired.is_none_or(|(upto, _)| t > upto);
+    let history = shared.opts().delta_token_history;
+    let kept = |t: u64| after_drop(t) && history.is_none_or(|h| d.seq.saturating_sub(t) <= h);
     let (snapshot, offset) = match token {
         Some("latest") => {
             return Ok(json_res(
@@ -44,19 +55,20 @@ pub fn delta(shared: &Shared, drive: &str, parts: &Parts) -> ApiResult {
             match parsed.and_then(|(s, o)| {
                 st.delta_pages
                     .get(&s)
-                    .filter(|x| x.0 == d.id)
+                    .filter(|x| x.0 == d.id && after_drop(x.2))
                     .map(|_| (s, o))
             }) {
                 Some(x) => x,
-                None => return Ok(gone(&base)),
+                None => return Ok(gone(&base, code)),
             }
         }
         other => {
             let since = match other {
                 None => 0,
                 Some(t) => match t.parse::<u64>().ok().filter(|s| *s <= d.seq) {
-                    Some(s) => s,
-                    None => return Ok(gone(&base)),
+                    Some(s) if kept(s) => s,
+                    Some(_) => return Ok(gone(&base, code)),
+                    None => return Ok(gone(&base, DeltaResync::ApplyDifferences)),
                 },
             };
             let mut items: Vec<(usize, u64, String)> = d
@@ -84,7 +96,7 @@ pub fn delta(shared: &Shared, drive: &str, parts: &Parts) -> ApiResult {
         }
     };
     let Some((_, ids, upto)) = st.delta_pages.get(&snapshot) else {
-        return Ok(gone(&base));
+        return Ok(gone(&base, code));
     };
     let page: Vec<_> = ids
         .iter()
@@ -116,11 +128,11 @@ fn depth(d: &super::tree::Drive, id: &str) -> usize {
 }
 
 /// `410 Gone` with a `Location` that starts a fresh enumeration, as documented.
-fn gone(base: &str) -> super::server::Res {
+fn gone(base: &str, code: DeltaResync) -> super::server::Res {
     let mut r = ApiError(
         410,
         "resyncRequired",
-        Some("resyncChangesApplyDifferences"),
+        Some(code.code()),
         format!("The delta token is no longer valid; start again at {base}."),
     )
     .into_response();

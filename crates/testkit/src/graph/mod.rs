@@ -63,8 +63,10 @@
 //! - **File size**: an upload session for more than 250 GB (configurable) → `400` (inner
 //!   `maxFileSizeExceeded`).
 //! - **Delta**: see [`delta`] (`@odata.nextLink`/`@odata.deltaLink`, `token=latest`, changes since, the
-//!   `deleted` facet, no `parentReference.path`, `410 resyncRequired` with a `Location` to start over for
-//!   an unknown token).
+//!   `deleted` facet, no `parentReference.path`, `410 Gone` — code `resyncRequired`, inner code
+//!   `resyncChangesApplyDifferences` or `resyncChangesUploadDifferences` — with a `Location` that starts a
+//!   fresh enumeration, for a token the service no longer keeps: unknown, older than
+//!   [`GraphOptions::delta_token_history`] changes, or dropped by [`GraphEmulator::expire_delta_tokens`]).
 //! - **Throttling**: configurable budgets (per tenant and/or per drive, all applied) → `429` (or `503`) with
 //!   `Retry-After`; `RateLimit-Limit`/`-Remaining`/`-Reset` from 80 % of a budget on; requests that ignore
 //!   a running `Retry-After` are counted ([`GraphStats::requests_before_retry_after`], see [`throttle`]
@@ -92,7 +94,7 @@ pub mod throttle;
 mod tree;
 pub mod upload;
 
-pub use options::{GraphOptions, ThrottleOptions, ThrottleScope};
+pub use options::{DeltaResync, GraphOptions, ThrottleOptions, ThrottleScope};
 pub use quickxor::{QuickXorHash, quick_xor_hash};
 pub use state::{GraphStats, SessionStatus};
 
@@ -232,6 +234,7 @@ impl GraphEmulator {
                 user_agents: Default::default(),
                 delta_pages: BTreeMap::new(),
                 delta_next: 0,
+                delta_expired: BTreeMap::new(),
             }),
             opts: Mutex::new(opts),
             root: format!("http://{addr}"),
@@ -452,6 +455,20 @@ impl GraphEmulator {
             }
             _ => false,
         }
+    }
+
+    /// Forget every delta token (and page link) handed out for `drive` so far, as the service does after
+    /// a long disconnection or a change of its own state: calling one answers `410 Gone` with `code` and a
+    /// `Location` that starts a fresh enumeration; links handed out afterwards work again.
+    pub fn expire_delta_tokens(&self, drive: &str, code: DeltaResync) {
+        let mut st = self.shared.lock();
+        let Some(d) = st.drives.get_mut(drive) else {
+            return;
+        };
+        let upto = d.seq;
+        // A new change number, so `token=latest` from now on differs from every dropped token.
+        d.next_seq();
+        st.delta_expired.insert(drive.to_owned(), (upto, code));
     }
 
     /// Every live item of a drive but the root, by path.

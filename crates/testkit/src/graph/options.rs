@@ -42,6 +42,11 @@ pub struct GraphOptions {
     /// After a `Retry-After` is handed out, requests on *other* connections arriving within this time are
     /// not counted as early: they may have been in flight already. Default 100 ms.
     pub in_flight_grace: Duration,
+    /// How many changes back the delta feed remembers: a token more than this many change numbers behind
+    /// the drive (each created, changed or deleted item counts one, and so does its folder) answers `410 Gone` (`resyncChangesApplyDifferences`), as a service that dropped old tokens
+    /// does. `None` (default) keeps every token; [`super::GraphEmulator::expire_delta_tokens`] drops them
+    /// on demand.
+    pub delta_token_history: Option<u64>,
 }
 
 impl std::fmt::Debug for GraphOptions {
@@ -78,6 +83,27 @@ impl Default for GraphOptions {
             redirect_downloads: true,
             throttle: Vec::new(),
             in_flight_grace: Duration::from_millis(100),
+            delta_token_history: None,
+        }
+    }
+}
+
+/// The error code of a delta `410 Gone` (driveItem: delta, "there may be cases when the service can't
+/// provide a list of changes for a given token"): what the client should do after enumerating again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeltaResync {
+    /// `resyncChangesApplyDifferences`: take the server's version where the client was up to date.
+    ApplyDifferences,
+    /// `resyncChangesUploadDifferences`: upload what the service did not return or holds differently.
+    UploadDifferences,
+}
+
+impl DeltaResync {
+    /// The documented code.
+    pub fn code(self) -> &'static str {
+        match self {
+            DeltaResync::ApplyDifferences => "resyncChangesApplyDifferences",
+            DeltaResync::UploadDifferences => "resyncChangesUploadDifferences",
         }
     }
 }

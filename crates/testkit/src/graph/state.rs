@@ -144,6 +144,9 @@ pub struct State {
     /// Delta page lists handed out: (drive, item ids, the drive's change number when made).
     pub delta_pages: BTreeMap<usize, (String, Vec<String>, u64)>,
     pub delta_next: usize,
+    /// Per drive: delta tokens up to this change number were dropped (`expire_delta_tokens`), and the
+    /// code their `410 Gone` carries.
+    pub delta_expired: BTreeMap<String, (u64, super::options::DeltaResync)>,
 }
 
 impl State {

@@ -1,7 +1,7 @@
 //! What every test module shares: an emulator with one user, a keep-alive client, JSON helpers.
 
 pub use ferry_testkit::graph::{
-    GraphEmulator, GraphOptions, SessionStatus, ThrottleOptions, quick_xor_hash,
+    DeltaResync, GraphEmulator, GraphOptions, SessionStatus, ThrottleOptions, quick_xor_hash,
 };
 pub use ferry_testkit::http::{Body, HttpResponse, RawHttp};
 pub use serde_json::{Value, json};
