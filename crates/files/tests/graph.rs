@@ -13,7 +13,7 @@ use ferry_core::mail::Access;
 use ferry_files::graph::GraphConnector;
 use ferry_files::graph::config::GraphConfig;
 use ferry_testkit::file_conformance::{FileConformanceFactory, run_file_conformance};
-use ferry_testkit::graph::{GraphEmulator, GraphOptions, ThrottleOptions};
+use ferry_testkit::graph::{DeltaResync, GraphEmulator, GraphOptions, ThrottleOptions};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
@@ -446,4 +446,48 @@ async fn the_drives_change_feed_names_a_target_edit_without_listing_and_starts_a
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Protocol);
+}
+
+#[tokio::test]
+async fn more_changes_than_the_feeds_limit_or_dropped_tokens_answer_resync_never_a_partial_list() {
+    let _shared = MEMORY.read().await;
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    let drive = emu.add_user(UPN);
+    let c = open(
+        &emu,
+        &format!("onedrive://{UPN}/Docs?max_changes=2"),
+        Access::ReadWrite,
+    )
+    .await;
+    let first = c.target_changes(None).await.unwrap();
+    // Two edits: within the limit, named one by one.
+    for name in ["a", "b"] {
+        emu.seed_file(&drive, &format!("Docs/{name}.txt"), b"x", None)
+            .unwrap();
+    }
+    let two = c.target_changes(Some(&first.delta_link)).await.unwrap();
+    assert!(!two.resync);
+    assert_eq!(two.changed.len(), 2, "{two:?}");
+    // Three edits: over the limit, so no list at all and a new feed; the caller compares by listing.
+    for name in ["c", "d", "e"] {
+        emu.seed_file(&drive, &format!("Docs/{name}.txt"), b"x", None)
+            .unwrap();
+    }
+    let three = c.target_changes(Some(&two.delta_link)).await.unwrap();
+    assert!(three.resync && three.changed.is_empty(), "{three:?}");
+    assert_ne!(three.delta_link, two.delta_link);
+    // A token the service dropped (410 resyncChangesUploadDifferences): the same answer.
+    emu.expire_delta_tokens(&drive, DeltaResync::UploadDifferences);
+    emu.seed_file(&drive, "Docs/f.txt", b"x", None).unwrap();
+    let dropped = c.target_changes(Some(&three.delta_link)).await.unwrap();
+    assert!(dropped.resync && dropped.changed.is_empty(), "{dropped:?}");
+    // The new link works, and from then on the feed names changes again.
+    emu.seed_file(&drive, "Docs/g.txt", b"x", None).unwrap();
+    let after = c.target_changes(Some(&dropped.delta_link)).await.unwrap();
+    assert!(!after.resync);
+    let names: Vec<&str> = after.changed.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(names, ["g.txt"]);
+    // The limit is an endpoint option with a clear error for a bad value.
+    let err = GraphConfig::parse(&format!("onedrive://{UPN}/Docs?max_changes=0")).unwrap_err();
+    assert!(err.to_string().contains("max_changes"), "{err}");
 }

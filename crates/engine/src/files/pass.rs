@@ -284,6 +284,9 @@ pub(super) struct PassCtx {
     /// Target paths of files the target's change feed says were edited there since the last pass: each
     /// is compared with the target even when its source is unchanged.
     pub target_edited: std::collections::HashSet<String>,
+    /// The change feed could not vouch for the target since the last pass: every file is compared with
+    /// the target (a listing of each folder), as if the feed had named it.
+    pub target_resync: bool,
 }
 
 pub(super) fn item(
@@ -408,16 +411,31 @@ impl FilePass {
             .await
             .map_err(|e| e.with_context("side", "target"))?;
         // The target's change feed (OneDrive/SharePoint): files edited there since the last pass ended.
+        // When the feed cannot say (no link kept from a clean pass, a link the service no longer knows,
+        // more changes than it carries), nothing is trusted to it: every file is compared with a listing
+        // of its target folder (`target_resync`), as the feed's `410 Gone` asks.
         let mut target_edited = std::collections::HashSet::new();
+        let mut target_resync = false;
         if let Some(feed) = tgt.change_feed()
             && !recheck
-            && let Some(link) = self.store.file_delta_link(self.mapping).await?
         {
-            let answer = feed
-                .changes_since(&link)
-                .await
-                .map_err(|e| e.with_context("side", "target"))?;
-            target_edited = answer.changed.into_iter().map(|e| e.path).collect();
+            match self.store.file_delta_link(self.mapping).await? {
+                Some(link) => {
+                    let answer = feed
+                        .changes_since(&link)
+                        .await
+                        .map_err(|e| e.with_context("side", "target"))?;
+                    if answer.resync {
+                        tracing::info!(
+                            mapping = %spec.label,
+                            "the target's change feed cannot say what changed since the last pass; comparing every file with a listing of the target"
+                        );
+                    }
+                    target_resync = answer.resync;
+                    target_edited = answer.changed.into_iter().map(|e| e.path).collect();
+                }
+                None => target_resync = true,
+            }
         }
         let feed_tgt = tgt.clone();
         let ctx = Arc::new(PassCtx {
@@ -433,6 +451,7 @@ impl FilePass {
             now: Utc::now(),
             recheck,
             target_edited,
+            target_resync,
             src,
             tgt,
         });

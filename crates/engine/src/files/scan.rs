@@ -313,7 +313,7 @@ impl PassCtx {
                 }
             }
             let source_unchanged = self.source_unchanged(&f, row);
-            let edited = self.target_edited.contains(&tpath);
+            let edited = self.target_resync || self.target_edited.contains(&tpath);
             if !self.recheck
                 && !edited
                 && row.is_some_and(|r| r.status == ItemStatus::Copied)

@@ -13,7 +13,9 @@
 //!
 //! URL options: `graph=URL` (the Graph base, default [`DEFAULT_GRAPH_URL`]; a sovereign cloud such as
 //! `https://graph.microsoft.us/v1.0`, or a test emulator), `timeout=SECONDS`, `chunk=BYTES` (upload-session
-//! fragment size: a multiple of 327,680 bytes below 60 MiB, default [`DEFAULT_CHUNK`]).
+//! fragment size: a multiple of 327,680 bytes below 60 MiB, default [`DEFAULT_CHUNK`]), `max_changes=N`
+//! (the most changed files a pass takes from the drive's change feed before it compares by listing
+//! instead, default [`super::delta::MAX_CHANGES`]).
 //!
 //! The bearer token is never part of the text: it comes from a [`TokenSource`] set with
 //! [`GraphConfig::with_token_source`].
@@ -60,6 +62,8 @@ pub struct GraphConfig {
     pub chunk: u64,
     /// Where bearer tokens come from; `None` until the caller sets one.
     pub token: Option<Arc<dyn TokenSource>>,
+    /// More changed files than this in the drive's change feed: compare by listing instead.
+    pub max_changes: usize,
 }
 
 impl fmt::Debug for GraphConfig {
@@ -69,6 +73,7 @@ impl fmt::Debug for GraphConfig {
             .field("path", &self.path)
             .field("base", &self.base)
             .field("chunk", &self.chunk)
+            .field("max_changes", &self.max_changes)
             .field("token", &self.token.as_ref().map(|t| t.describe()))
             .finish()
     }
@@ -81,6 +86,7 @@ impl PartialEq for GraphConfig {
             && self.base == o.base
             && self.timeout == o.timeout
             && self.chunk == o.chunk
+            && self.max_changes == o.max_changes
             && self.token.is_some() == o.token.is_some()
     }
 }
@@ -95,6 +101,7 @@ impl GraphConfig {
             timeout: crate::config::DEFAULT_TIMEOUT,
             chunk: DEFAULT_CHUNK,
             token: None,
+            max_changes: super::delta::MAX_CHANGES,
         }
     }
 
@@ -202,9 +209,16 @@ impl GraphConfig {
                         })?
                 }
                 "chunk" => cfg.chunk = parse_chunk(&v)?,
+                "max_changes" => {
+                    cfg.max_changes = v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
+                        Error::config(format!(
+                            "endpoint option `max_changes={v}`: write a whole number of files above 0, e.g. max_changes=5000"
+                        ))
+                    })?
+                }
                 other => {
                     return Err(Error::config(format!(
-                        "endpoint option `{other}` is unknown for {}://; the options are graph, timeout and chunk",
+                        "endpoint option `{other}` is unknown for {}://; the options are graph, timeout, chunk and max_changes",
                         parsed.scheme()
                     )));
                 }

@@ -6,8 +6,18 @@
 //! answers the items changed since, in pages chained by `@odata.nextLink`, the last one carrying the next
 //! `@odata.deltaLink`. Deleted items carry the `deleted` facet. Items in a delta answer carry no
 //! `parentReference.path`, so the path of a changed file is read with one `GET /drives/{id}/items/{id}`
-//! (a handful of requests for a handful of edits). A token the service no longer knows is `410 Gone` with
-//! `resyncRequired`: the feed starts again and the caller compares by listing, as without a feed.
+//! (a handful of requests for a handful of edits).
+//!
+//! A token the service no longer keeps answers `410 Gone` with `resyncChangesApplyDifferences` or
+//! `resyncChangesUploadDifferences` and a `Location` that enumerates the whole drive again, after which
+//! the page asks the client to compare that enumeration with its own state. Ferry's state is the
+//! journal, and the mapping's part of the drive is what it compares: so on a `410` the feed is not
+//! followed any further (neither the stale link nor the Location's whole-drive enumeration), the answer
+//! says `resync`, and the pass compares every file with a listing of its target folder against the
+//! journal; both codes get that same answer, since Ferry never overwrites a file changed on the
+//! target either way. The pass stores a new link when it ends cleanly. More changed files than
+//! [`GraphConfig::max_changes`](super::GraphConfig::max_changes) (default [`MAX_CHANGES`]) get the same
+//! answer.
 //!
 //! Links are followed only on Graph's own origin (a hostile answer cannot steer the token elsewhere).
 
@@ -59,6 +69,11 @@ impl GraphConnector {
             }
             let a = self.graph.send(&Req::new(Method::GET, url), &what).await?;
             if a.status == StatusCode::GONE {
+                tracing::info!(
+                    target_endpoint = %self.cfg.describe(),
+                    code = %resync_code(&a.body),
+                    "the drive's change feed expired (410 Gone); this pass compares by listing"
+                );
                 return self.start_feed().await;
             }
             if !a.status.is_success() {
@@ -72,7 +87,7 @@ impl GraphConnector {
                     items.push(i);
                 }
             }
-            if items.len() > MAX_CHANGES {
+            if items.len() > self.cfg.max_changes {
                 return self.start_feed().await;
             }
             match (page.next_link, page.delta_link) {
@@ -169,4 +184,18 @@ impl GraphConnector {
         }
         Ok(out)
     }
+}
+
+/// The detailed code of a `410 Gone` (`resyncChangesApplyDifferences`, `resyncChangesUploadDifferences`),
+/// or its top-level code, for the log.
+fn resync_code(body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let e = &v["error"];
+    e["innerError"]["code"]
+        .as_str()
+        .or_else(|| e["code"].as_str())
+        .unwrap_or("none given")
+        .chars()
+        .take(80)
+        .collect()
 }

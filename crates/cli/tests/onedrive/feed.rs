@@ -1,0 +1,150 @@
+//! Passes after the first into OneDrive: the drive's change feed names files edited on the target, and
+//! when it cannot (its token expired — Graph's `410 Gone` — or more changes than it carries), the pass
+//! compares every file with a listing of the target instead, so no change goes unnoticed.
+
+use super::common::{code, ferry, json, text};
+use super::{UPN, sample, target, write};
+use ferry_testkit::graph::{DeltaResync, GraphEmulator, GraphOptions};
+
+#[test]
+fn a_file_edited_in_onedrive_between_passes_is_found_by_the_drives_change_feed_and_not_overwritten()
+{
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    let drive = emu.add_user(UPN);
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+    sample(&src);
+    let tok = emu.token();
+    let env = [("FERRY_TARGET_TOKEN", tok.as_str())];
+    let url = target(&emu, "Imported");
+    let args = ["files", "migrate", src.to_str().unwrap(), &url, "--json"];
+    let out = ferry(&data, &args, &env);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    // Someone edits a copied file in OneDrive; its source does not change.
+    emu.seed_file(&drive, "Imported/a.txt", b"edited in OneDrive", None)
+        .unwrap();
+    let before = emu.stats().requests;
+    let again = ferry(&data, &args, &env);
+    assert_eq!(code(&again), 1, "{}", text(&again));
+    let j = json(&again);
+    assert_eq!(
+        (
+            j["totals"]["skipped"].as_u64(),
+            j["totals"]["copied"].as_u64()
+        ),
+        (Some(1), Some(0)),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(
+        emu.read_file(&drive, "Imported/a.txt").unwrap(),
+        b"edited in OneDrive"
+    );
+    // The feed (one page), one GET for the edited file's path, one listing of its folder, a new
+    // feed link: no listing of the tree.
+    let spent = emu.stats().requests - before;
+    assert!(spent <= 8, "the re-run sent {spent} requests");
+}
+
+/// `(copied, skipped)` of a `--json` run.
+fn counts(out: &std::process::Output) -> (Option<u64>, Option<u64>) {
+    let j = json(out);
+    (
+        j["totals"]["copied"].as_u64(),
+        j["totals"]["skipped"].as_u64(),
+    )
+}
+
+#[test]
+fn a_change_made_while_the_drives_change_feed_expired_is_still_found_and_a_new_feed_is_kept() {
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    let drive = emu.add_user(UPN);
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+    sample(&src);
+    let tok = emu.token();
+    let env = [("FERRY_TARGET_TOKEN", tok.as_str())];
+    let url = target(&emu, "Imported");
+    let args = ["files", "migrate", src.to_str().unwrap(), &url, "--json"];
+    let out = ferry(&data, &args, &env);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    // The service drops the feed's tokens (410 Gone, resyncChangesApplyDifferences); meanwhile a
+    // copied file is edited in OneDrive (its source unchanged) and another one at the source.
+    emu.expire_delta_tokens(&drive, DeltaResync::ApplyDifferences);
+    emu.seed_file(
+        &drive,
+        "Imported/unicodé/日本語.txt",
+        b"edited in OneDrive",
+        None,
+    )
+    .unwrap();
+    write(
+        &src,
+        "with space/and #%& chars.txt",
+        b"edited at the source",
+    );
+    let again = ferry(&data, &args, &env);
+    assert_eq!(code(&again), 1, "{}", text(&again));
+    // The target edit is found by the listing (reported, not overwritten); the source edit is copied.
+    assert_eq!(counts(&again), (Some(1), Some(1)), "{}", text(&again));
+    assert_eq!(
+        emu.read_file(&drive, "Imported/unicodé/日本語.txt")
+            .unwrap(),
+        b"edited in OneDrive"
+    );
+    assert_eq!(
+        emu.read_file(&drive, "Imported/with space/and #%& chars.txt")
+            .unwrap(),
+        b"edited at the source"
+    );
+    // The pass kept a new feed link: the next pass reads the feed again instead of listing the tree
+    // (resolve, one look at the root, the feed, the root folder of the file still skipped, a new link).
+    let before = emu.stats().requests;
+    let third = ferry(&data, &args, &env);
+    assert_eq!(counts(&third), (Some(0), Some(1)), "{}", text(&third));
+    let spent = emu.stats().requests - before;
+    assert!(
+        spent <= 6,
+        "the pass after the resync sent {spent} requests"
+    );
+}
+
+#[test]
+fn more_target_edits_than_the_feed_carries_are_all_found_by_listing() {
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    let drive = emu.add_user(UPN);
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+    sample(&src);
+    let tok = emu.token();
+    let env = [("FERRY_TARGET_TOKEN", tok.as_str())];
+    // A feed limit of two changed files (5,000 by default).
+    let url = format!("{}&max_changes=2", target(&emu, "Imported"));
+    let args = ["files", "migrate", src.to_str().unwrap(), &url, "--json"];
+    let out = ferry(&data, &args, &env);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let edited = [
+        "a.txt",
+        "unicodé/日本語.txt",
+        "with space/and #%& chars.txt",
+    ];
+    for rel in edited {
+        emu.seed_file(
+            &drive,
+            &format!("Imported/{rel}"),
+            b"edited in OneDrive",
+            None,
+        )
+        .unwrap();
+    }
+    let again = ferry(&data, &args, &env);
+    assert_eq!(code(&again), 1, "{}", text(&again));
+    assert_eq!(counts(&again), (Some(0), Some(3)), "{}", text(&again));
+    for rel in edited {
+        assert_eq!(
+            emu.read_file(&drive, &format!("Imported/{rel}")).unwrap(),
+            b"edited in OneDrive",
+            "{rel}"
+        );
+    }
+}
