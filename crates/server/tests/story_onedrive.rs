@@ -1,7 +1,8 @@
 //! OneDrive and SharePoint as the programme's file target (issue 11): `onedrive://` and `sharepoint://`
 //! endpoints signing in with the app's client secret or certificate at the identity platform emulator,
 //! the "targets provisioned" gate check on every mapping's drive, and a files project whose events copy a
-//! local share into OneDrive and SharePoint on the Graph emulator, graded Perfect.
+//! local share into OneDrive and SharePoint on the Graph emulator, graded Perfect. Each story runs on
+//! SQLite and on PostgreSQL (`on_postgres` is a printed skip when `FERRY_TEST_POSTGRES` is unset).
 
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure with a message
 
@@ -9,7 +10,7 @@ mod common;
 mod files_support;
 
 use chrono::TimeDelta;
-use common::{OPERATOR_TOKEN, TestServer};
+use common::{OPERATOR_TOKEN, On, TestServer};
 use ferry_server::Clock;
 use ferry_testkit::graph::{GraphEmulator, GraphOptions};
 use ferry_testkit::identity::{App, Identity, test_certificate};
@@ -81,14 +82,19 @@ fn statuses(answer: &Value) -> Vec<(String, String)> {
     v
 }
 
-#[tokio::test]
-async fn the_targets_gate_check_finds_each_mappings_onedrive_provisioned_missing_or_refused() {
+on_both_stores!(the_targets_gate_check_finds_each_mappings_onedrive_provisioned_missing_or_refused);
+async fn the_targets_gate_check_finds_each_mappings_onedrive_provisioned_missing_or_refused(
+    on: On,
+) {
     let (id, emu) = tenant();
     emu.add_user("ann@contoso.com");
     emu.add_unprovisioned_user("cy@contoso.com");
     emu.add_site("contoso.sharepoint.com", "finance");
     let src = tempfile::tempdir().unwrap();
-    let s = TestServer::start().await;
+    // On PostgreSQL only when FERRY_TEST_POSTGRES names a test cluster (else a printed skip).
+    let Some(s) = TestServer::start_on_store(on, Default::default()).await else {
+        return;
+    };
     let t = s.tenant("Contoso", 800).await;
     let graph = emu.base_url();
     let p = project(
@@ -228,9 +234,12 @@ async fn the_targets_gate_check_finds_each_mappings_onedrive_provisioned_missing
     assert_eq!(answer["mappings"][0]["status"], "unreachable", "{answer}");
 }
 
-#[tokio::test]
-async fn a_files_event_into_onedrive_and_sharepoint_reaches_perfect_and_the_final_pass_completes_it()
- {
+on_both_stores!(
+    a_files_event_into_onedrive_and_sharepoint_reaches_perfect_and_the_final_pass_completes_it
+);
+async fn a_files_event_into_onedrive_and_sharepoint_reaches_perfect_and_the_final_pass_completes_it(
+    on: On,
+) {
     let (id, emu) = tenant();
     let ann = emu.add_user("ann@contoso.com");
     let (_, lib) = emu.add_site("contoso.sharepoint.com", "finance");
@@ -243,7 +252,10 @@ async fn a_files_event_into_onedrive_and_sharepoint_reaches_perfect_and_the_fina
     ] {
         write(share.path(), rel, body.as_bytes(), old_mtime());
     }
-    let s = TestServer::start().await;
+    // On PostgreSQL only when FERRY_TEST_POSTGRES names a test cluster (else a printed skip).
+    let Some(s) = TestServer::start_on_store(on, Default::default()).await else {
+        return;
+    };
     let t = s.tenant("Contoso", 800).await;
     let graph = emu.base_url();
     let p = project(
