@@ -2,8 +2,8 @@
 # The programme service at scale (issue 12 §5, issue 13's page budget): the one script to run.
 #
 # Builds `ferry` and `ferry-bench` in release mode, starts a private PostgreSQL cluster when none is given
-# (as scripts/test.sh does: initdb in a temp dir, a free loopback port, trust on loopback, as the
-# `postgres` user when run as root; stopped and removed at the end), and runs `ferry-bench programme`:
+# (scripts/pg-cluster.sh, as scripts/test.sh does: initdb in a temp dir, a free loopback port, trust on
+# loopback, as the `postgres` user when run as root; stopped and removed at the end), and runs `ferry-bench programme`:
 # `ferry serve` on SQLite and on PostgreSQL, timing a 20,000-mapping import, an event over all of them,
 # its report, and the dashboard's mappings grid and project page with 10,000 mappings. Arguments go to
 # `ferry-bench programme`:
@@ -21,26 +21,13 @@ echo "bench/programme.sh: building ferry and ferry-bench (release)" >&2
 cargo build --release -p ferry -p ferry-bench >&2
 target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 
-pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-pg_dir=""
-stop_postgres() {
-  if [ -n "$pg_dir" ] && [ -d "$pg_dir" ]; then
-    as_pg "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$pg_dir"
-  fi
-}
-if [ -z "${FERRY_TEST_POSTGRES:-}" ] && [ -n "$(pg_bin)" ] && [ -x "$(pg_bin)/initdb" ]; then
+if [ -z "${FERRY_TEST_POSTGRES:-}" ] && scripts/pg-cluster.sh available; then
   pg_dir="$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench-pg.XXXXXX")"
-  [ "$(id -u)" -eq 0 ] && chown postgres "$pg_dir"
-  trap stop_postgres EXIT
-  pg_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-  if as_pg "$(pg_bin)/initdb" -D "$pg_dir/data" -A trust -U postgres >"$pg_dir/initdb.log" 2>&1 \
-    && as_pg "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 60 \
-         -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null; then
-    export FERRY_TEST_POSTGRES="postgres://postgres@127.0.0.1:$pg_port/postgres"
+  trap 'scripts/pg-cluster.sh stop "$pg_dir"' EXIT
+  if pg_url="$(scripts/pg-cluster.sh start "$pg_dir")"; then
+    export FERRY_TEST_POSTGRES="$pg_url"
   else
-    echo "bench/programme.sh: the private PostgreSQL cluster did not start (see $pg_dir/*.log): SQLite only" >&2
+    echo "bench/programme.sh: the private PostgreSQL cluster did not start: SQLite only" >&2
   fi
 elif [ -z "${FERRY_TEST_POSTGRES:-}" ]; then
   echo "bench/programme.sh: no PostgreSQL server binaries (sudo apt-get install -y postgresql): SQLite only" >&2

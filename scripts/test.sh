@@ -59,28 +59,16 @@ if ! "$python" -c 'import moto.server, flask' >/dev/null 2>&1; then
     || "$python" -m pip install -q --break-system-packages 'moto[server]'
 fi
 
-# A private PostgreSQL cluster for this run (PostgreSQL refuses to run as root: as root, initdb and pg_ctl
-# run as the `postgres` user). Trust authentication on loopback only; the socket stays in the cluster dir.
-pg_dir=""
-stop_postgres() {
-  if [ -n "$pg_dir" ] && [ -d "$pg_dir" ]; then
-    as_pg "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$pg_dir"
-  fi
-}
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# A private PostgreSQL cluster for this run (scripts/pg-cluster.sh: a temp dir, a free loopback port, trust
+# on loopback only, as the `postgres` user when run as root), stopped and removed at the end.
 if [ -z "${FERRY_TEST_POSTGRES:-}" ]; then
   pg_dir="$(mktemp -d "${TMPDIR:-/tmp}/ferry-pg.XXXXXX")"
-  [ "$(id -u)" -eq 0 ] && chown postgres "$pg_dir"
-  trap stop_postgres EXIT
-  pg_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-  if as_pg "$(pg_bin)/initdb" -D "$pg_dir/data" -A trust -U postgres >"$pg_dir/initdb.log" 2>&1 \
-    && as_pg "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 60 \
-         -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null; then
-    export FERRY_TEST_POSTGRES="postgres://postgres@127.0.0.1:$pg_port/postgres"
+  trap 'scripts/pg-cluster.sh stop "$pg_dir"' EXIT
+  if pg_url="$(scripts/pg-cluster.sh start "$pg_dir")"; then
+    export FERRY_TEST_POSTGRES="$pg_url"
     echo "== PostgreSQL for this run: $FERRY_TEST_POSTGRES"
   else
-    echo "scripts/test.sh: the private PostgreSQL cluster did not start (see $pg_dir/*.log); PostgreSQL tests will be skipped" >&2
+    echo "scripts/test.sh: the private PostgreSQL cluster did not start; PostgreSQL tests will be skipped" >&2
     cat "$pg_dir"/*.log >&2 || true
   fi
 fi
