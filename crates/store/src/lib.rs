@@ -30,6 +30,7 @@ mod types;
 pub use journal_reads::{FileItemLine, JournalCounts, JournalReads, MailItemLine};
 pub use location::{Journal, StoreLocation};
 pub use pg::PgStore;
+pub use pg::notify::{Heard, PgNotifier, PgSubscription};
 pub use sqlite::SqliteStore;
 pub use types::*;
 

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 mod files;
 mod journal_reads;
+pub mod notify;
 mod rows;
 
 use rows::{flags_text, folder_key, folder_state_row, item_row, mapping_row, parse_folder};
