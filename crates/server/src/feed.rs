@@ -4,10 +4,15 @@
 //! a lost or duplicated one costs a refresh, never a wrong number: the views also refresh on their own
 //! while passes run.
 //!
-//! [`LocalFeed`] is the in-process implementation (one `tokio::sync::broadcast` channel). A multi-node
-//! deployment backs [`Feed`] with PostgreSQL `LISTEN/NOTIFY`: `publish` sends a `NOTIFY` with the notice
-//! as JSON, and a listener task forwards every notification into a local broadcast that `subscribe`
-//! hands out.
+//! [`LocalFeed`] is the in-process implementation (one `tokio::sync::broadcast` channel), what a SQLite
+//! store gets. On a PostgreSQL store every process uses [`pg::PgFeed`]: `publish` also sends a `NOTIFY`
+//! with the notice as JSON, and a listener task forwards every other process's notice into the local
+//! broadcast that `subscribe` hands out — so a live view on any API node hears passes run by any worker.
+//!
+//! Every pass start and end publishes (whichever path ran it: this process's pool or a queue worker, see
+//! [`crate::scheduler`]), and so does every event state change, after it is committed.
+
+pub mod pg;
 
 use ferry_core::id::{EventId, MappingId};
 use serde::{Deserialize, Serialize};
@@ -40,6 +45,33 @@ pub trait Feed: Send + Sync {
     fn publish(&self, notice: Notice);
     /// Notices published from now on.
     fn subscribe(&self) -> broadcast::Receiver<Notice>;
+
+    /// A pass of `event` on `mapping` started running (on this worker).
+    fn pass_started(&self, event: EventId, mapping: MappingId) {
+        self.publish(Notice {
+            event,
+            mapping: Some(mapping),
+            kind: NoticeKind::PassStarted,
+        });
+    }
+
+    /// A pass of `event` on `mapping` ended (its outcome is recorded, or it was given back or stopped).
+    fn pass_finished(&self, event: EventId, mapping: MappingId) {
+        self.publish(Notice {
+            event,
+            mapping: Some(mapping),
+            kind: NoticeKind::PassFinished,
+        });
+    }
+
+    /// `event` itself changed state (call after the change is committed).
+    fn event_changed(&self, event: EventId) {
+        self.publish(Notice {
+            event,
+            mapping: None,
+            kind: NoticeKind::EventChanged,
+        });
+    }
 }
 
 /// The feed of one process.

@@ -129,6 +129,12 @@ pub async fn open(config: ServiceConfig) -> Result<AppState> {
         .clone()
         .unwrap_or_else(|| StoreLocation::in_data_dir(&config.data_dir));
     let (store, programme) = location.open(PG_CONNECTIONS).await?;
+    // On PostgreSQL every process (`ferry serve`, `ferry worker`) shares one feed through LISTEN/NOTIFY;
+    // on SQLite the feed is this process's own.
+    let feed: Arc<dyn feed::Feed> = match &location {
+        StoreLocation::Postgres(url) => Arc::new(feed::pg::PgFeed::start(url).await?),
+        StoreLocation::Sqlite(_) => Arc::new(feed::LocalFeed::default()),
+    };
     Ok(AppState(Arc::new(Inner {
         store,
         programme,
@@ -140,7 +146,7 @@ pub async fn open(config: ServiceConfig) -> Result<AppState> {
         metrics: metrics::Metrics::default(),
         throttle: throttle::AuthThrottle::default(),
         workers: scheduler::Workers::default(),
-        feed: Arc::new(feed::LocalFeed::default()),
+        feed,
         worker_id: queue::WorkerId::new(),
         leases: std::sync::OnceLock::new(),
         queue: std::sync::OnceLock::new(),

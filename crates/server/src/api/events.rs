@@ -155,6 +155,7 @@ pub async fn create(
         now,
     )
     .await?;
+    st.feed.event_changed(id);
     let e = load_event(&*st.programme, p.id, id).await?;
     Ok(changed(txn, e))
 }
@@ -271,6 +272,7 @@ pub async fn change(
         now,
     )
     .await?;
+    st.feed.event_changed(e.id);
     let e = load_event(&*st.programme, p.id, e.id).await?;
     Ok(changed(txn, e))
 }
@@ -304,6 +306,7 @@ pub async fn cancel(
     )
     .await?;
     st.workers.stop_event(e.id);
+    st.feed.event_changed(e.id);
     let e = load_event(&*st.programme, p.id, e.id).await?;
     Ok(changed(txn, e))
 }

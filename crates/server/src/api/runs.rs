@@ -153,6 +153,9 @@ async fn start_now(
         passes::insert_pass(&*tx, c.actor(), &p, e.id, &mv, kind, attempt, action, now).await?;
     db::touch_project(&*tx, p.id, now).await?;
     tx.commit().await?;
+    if e.state != EventState::Running {
+        st.feed.event_changed(e.id);
+    }
     scheduler::dispatch_pass(
         st,
         p.clone(),

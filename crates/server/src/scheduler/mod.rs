@@ -365,6 +365,7 @@ async fn start_event(
     }
     db::touch_project(&*tx, project.id, now).await?;
     tx.commit().await?;
+    st.feed.event_changed(e.id);
     tracing::info!(
         project = %project.name,
         event = %e.name,
@@ -412,6 +413,7 @@ async fn drive_event(
             now,
         )
         .await?;
+        st.feed.event_changed(e.id);
         e.state = EventState::Running;
         changes += 1;
     }
@@ -479,6 +481,7 @@ async fn drive_event(
             now,
         )
         .await?;
+        st.feed.event_changed(e.id);
         tracing::info!(
             project = %project.name,
             event = %e.name,
@@ -545,6 +548,7 @@ async fn try_complete(
         now,
     )
     .await?;
+    st.feed.event_changed(e.id);
     tracing::info!(
         project = %project.name,
         event = %e.name,
