@@ -6,6 +6,7 @@
 
 mod common;
 mod story_mail_exo;
+mod story_mail_feed;
 
 use chrono::TimeDelta;
 use common::{OPERATOR_TOKEN, On, TestServer};
@@ -997,7 +998,25 @@ async fn an_idle_project_pauses_offboards_and_resumes_only_with_credentials_and_
 /// A story whose source accepts connections and never says a word, with a pilot event whose pass has
 /// started and hangs until it is stopped. Returns the story, the event and the mapping.
 async fn hanging_pass() -> (Story, String, String) {
-    let st = Story::start(&["alice"], 800, ProgrammeSettings::default(), json!({})).await;
+    let (st, alice) = hanging_story(On::Sqlite)
+        .await
+        .expect("a story on SQLite always starts");
+    let pilot = st
+        .event("synchronization", true, st.s.clock.now(), &[&alice])
+        .await;
+    scheduler::tick(&st.s.state).await.unwrap();
+    assert_eq!(st.s.state.workers.running(), 1);
+    let m = st.mapping_report(&pilot, &alice).await;
+    assert_eq!(m["last_pass"]["outcome"], "running", "{m}");
+    assert_eq!(m["next_text"], "its initial pass is running", "{m}");
+    (st, pilot, alice)
+}
+
+/// A story on `on` whose source accepts connections and never says a word (a pass hangs until it is
+/// stopped), with alice imported and every gate confirmed. Returns the story and alice's mapping; `None`
+/// (a reported skip) on PostgreSQL without a test cluster.
+async fn hanging_story(on: On) -> Option<(Story, String)> {
+    let st = Story::start_on(on, &["alice"], 800, ProgrammeSettings::default(), json!({})).await?;
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = silent.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -1016,15 +1035,7 @@ async fn hanging_pass() -> (Story, String, String) {
     let ids = st.import(&["alice"]).await;
     let alice = ids["alice"].clone();
     st.confirm_gates().await;
-    let pilot = st
-        .event("synchronization", true, st.s.clock.now(), &[&alice])
-        .await;
-    scheduler::tick(&st.s.state).await.unwrap();
-    assert_eq!(st.s.state.workers.running(), 1);
-    let m = st.mapping_report(&pilot, &alice).await;
-    assert_eq!(m["last_pass"]["outcome"], "running", "{m}");
-    assert_eq!(m["next_text"], "its initial pass is running", "{m}");
-    (st, pilot, alice)
+    Some((st, alice))
 }
 
 /// Wait (bounded) for the stopped worker, and return the pass's recorded reason.

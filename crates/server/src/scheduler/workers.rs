@@ -7,13 +7,12 @@
 //! abandons it and writes nothing.
 
 use crate::db::{self, Change, Project};
-use crate::feed::{Notice, NoticeKind};
 use crate::programme::MappingView;
 use crate::{ApiError, ApiResult, AppState, workload};
 use ferry_core::grade::Grade;
 use ferry_core::id::{EventId, MappingId, ProjectId, TransactionId};
 use ferry_core::programme::pass::PassOutcome;
-use ferry_core::programme::{PassKind, TransactionStatus};
+use ferry_core::programme::{EventState, PassKind, ProjectState, TransactionStatus};
 use ferry_engine::progress::{Progress, ProgressSnapshot};
 use ferry_store::RunStatus;
 use ferry_store::programme::{Lease, PassEnd, graded_counts};
@@ -33,6 +32,12 @@ struct RunningPass {
     event: EventId,
     stop: watch::Sender<Option<String>>,
 }
+
+/// The reason recorded for a pass whose project was stopped (here or on another node).
+const STOPPED_PROJECT: &str =
+    "stopped: the project's workers were stopped (paused, offboarded or closed)";
+/// The reason recorded for a pass whose event was cancelled (here or on another node).
+const STOPPED_EVENT: &str = "stopped: the event was cancelled";
 
 /// The stop reason of a drain: the pass is given back (still running) for another worker, not ended.
 const DRAIN: &str = "drain: this process is shutting down";
@@ -80,15 +85,12 @@ impl Workers {
     /// Stop the project's running passes: each is abandoned where it is (the engine's journal keeps what
     /// was copied) and recorded failed with reason "stopped: …".
     pub fn stop_project(&self, project: ProjectId) {
-        self.stop_where(
-            |r| r.project == project,
-            "stopped: the project's workers were stopped (paused, offboarded or closed)",
-        );
+        self.stop_where(|r| r.project == project, STOPPED_PROJECT);
     }
 
     /// Stop the event's running passes (recorded failed with reason "stopped: …").
     pub fn stop_event(&self, event: EventId) {
-        self.stop_where(|r| r.event == event, "stopped: the event was cancelled");
+        self.stop_where(|r| r.event == event, STOPPED_EVENT);
     }
 
     /// Give every running pass back (SIGTERM): each stops where it is (the journal keeps what was copied)
@@ -203,11 +205,6 @@ pub fn spawn_pass(
         event_id = %event,
         "pass started"
     );
-    st.feed.publish(Notice {
-        event,
-        mapping: Some(mapping.id),
-        kind: NoticeKind::PassStarted,
-    });
     let task_st = st.clone();
     let h = tokio::spawn(async move {
         let now = chrono::Utc::now();
@@ -254,7 +251,10 @@ pub(crate) async fn run_leased(
     lease: &Lease,
     stop: watch::Receiver<Option<String>>,
 ) -> WorkerEnd {
-    let end = run_worker(st, project, mapping, kind, stop, lease).await;
+    // Every path that runs a pass (this process's pool, a queue worker) comes through here: live views on
+    // any node hear of its start and end from these two notices.
+    st.feed.pass_started(event, mapping.id);
+    let end = run_worker(st, project, event, mapping, kind, stop, lease).await;
     let kept = match &end {
         WorkerEnd::Fenced => {
             tracing::warn!(
@@ -285,6 +285,8 @@ pub(crate) async fn run_leased(
         tracing::error!(pass = %pass_id, error = %e.message, "cannot record a pass's outcome; its lease expires and it is taken over");
     }
     st.workers.unregister(pass_id);
+    // After the end is recorded (or the pass given back): a view that wakes on it reads the new state.
+    st.feed.pass_finished(event, mapping.id);
     end
 }
 
@@ -298,22 +300,82 @@ pub(crate) enum WorkerEnd {
     Drained,
 }
 
-/// Renew `lease` every heartbeat; returns when a renewal is fenced (another worker holds the pass, or it
-/// ended). A renewal the store could not answer is tried again at the next beat: the lease may expire
+/// Why [`keep_lease`] returned.
+enum LeaseEnd {
+    /// A renewal was fenced: another worker holds the pass, or it ended.
+    Fenced,
+    /// The project was stopped or the event cancelled, maybe by another process: stop with this reason.
+    Stop(String),
+}
+
+/// Renew `lease` every heartbeat, and read whether the pass's project was stopped (paused, offboarded,
+/// closed) or its event cancelled: that may have happened on another node, whose `stop_project` /
+/// `stop_event` reaches only its own workers. A notice of the event on the feed reads it at once. A
+/// renewal or a read the store could not answer is tried again at the next beat: the lease may expire
 /// meanwhile, and then the next renewal is fenced.
-async fn keep_lease(st: &AppState, lease: &Lease) {
+async fn keep_lease(st: &AppState, project: ProjectId, event: EventId, lease: &Lease) -> LeaseEnd {
     let leases = st.leases();
+    let mut notices = st.feed.subscribe();
+    let mut next_beat = tokio::time::Instant::now() + leases.heartbeat;
     loop {
-        tokio::time::sleep(leases.heartbeat).await;
-        let until = leases.until(chrono::Utc::now());
-        match st.programme.renew_lease(lease, until).await {
-            Ok(true) => {}
-            Ok(false) => return,
+        let beat = tokio::select! {
+            () = tokio::time::sleep_until(next_beat) => true,
+            n = notices.recv() => match n {
+                Ok(n) => {
+                    if n.event != event || n.mapping.is_some() {
+                        continue;
+                    }
+                    false
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => false,
+                // No feed any more: heartbeats only.
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    notices = tokio::sync::broadcast::channel(1).1;
+                    continue;
+                }
+            },
+        };
+        if beat {
+            next_beat = tokio::time::Instant::now() + leases.heartbeat;
+            let until = leases.until(chrono::Utc::now());
+            match st.programme.renew_lease(lease, until).await {
+                Ok(true) => {}
+                Ok(false) => return LeaseEnd::Fenced,
+                Err(e) => {
+                    tracing::warn!(pass = %lease.pass, error = %e, "cannot renew a pass's lease; trying again")
+                }
+            }
+        }
+        match stop_reason(st, project, event).await {
+            Ok(Some(reason)) => return LeaseEnd::Stop(reason),
+            Ok(None) => {}
             Err(e) => {
-                tracing::warn!(pass = %lease.pass, error = %e, "cannot renew a pass's lease; trying again")
+                tracing::warn!(pass = %lease.pass, error = %e.message, "cannot read whether a pass was stopped; reading again at the next heartbeat")
             }
         }
     }
+}
+
+/// The reason a pass of `project`'s `event` must stop now, as its project's or event's state says.
+async fn stop_reason(
+    st: &AppState,
+    project: ProjectId,
+    event: EventId,
+) -> ApiResult<Option<String>> {
+    let state = st.programme.project_state(project).await?;
+    if state.is_some_and(|s| {
+        matches!(
+            s,
+            ProjectState::Paused | ProjectState::Offboarded | ProjectState::Closed
+        )
+    }) {
+        return Ok(Some(STOPPED_PROJECT.to_string()));
+    }
+    let e = st.programme.load_event(project, event).await?;
+    if e.is_some_and(|e| e.state == EventState::Cancelled) {
+        return Ok(Some(STOPPED_EVENT.to_string()));
+    }
+    Ok(None)
 }
 
 async fn stopped(stop: &mut watch::Receiver<Option<String>>) -> String {
@@ -331,6 +393,7 @@ async fn stopped(stop: &mut watch::Receiver<Option<String>>) -> String {
 async fn run_worker(
     st: &AppState,
     project: &Project,
+    event: EventId,
     mapping: &MappingView,
     kind: PassKind,
     mut stop: watch::Receiver<Option<String>>,
@@ -343,18 +406,22 @@ async fn run_worker(
             WorkerEnd::Stopped(r)
         }
     };
+    let lease_end = |e: LeaseEnd| match e {
+        LeaseEnd::Fenced => WorkerEnd::Fenced,
+        LeaseEnd::Stop(r) => WorkerEnd::Stopped(r),
+    };
     let slots = st.workers.slots.clone();
     let _slot = tokio::select! {
         s = slots.acquire_owned() => s.ok(),
         r = stopped(&mut stop) => return stop_end(r),
-        () = keep_lease(st, lease) => return WorkerEnd::Fenced,
+        e = keep_lease(st, project.id, event, lease) => return lease_end(e),
     };
     // Dropping the pass future on a stop drops the engine's tasks with it: nothing more is copied, and the
     // journal keeps what was.
     tokio::select! {
         r = workload::run_pass(st, project, mapping, kind) => WorkerEnd::Ran(r),
         r = stopped(&mut stop) => stop_end(r),
-        () = keep_lease(st, lease) => WorkerEnd::Fenced,
+        e = keep_lease(st, project.id, event, lease) => lease_end(e),
     }
 }
 
@@ -495,11 +562,6 @@ async fn record_end(
         );
         return Ok(());
     }
-    st.feed.publish(Notice {
-        event,
-        mapping: Some(mapping.id),
-        kind: NoticeKind::PassFinished,
-    });
     let status = if name == "succeeded" {
         TransactionStatus::Completed
     } else {
