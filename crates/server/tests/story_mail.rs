@@ -998,7 +998,7 @@ async fn an_idle_project_pauses_offboards_and_resumes_only_with_credentials_and_
 /// A story whose source accepts connections and never says a word, with a pilot event whose pass has
 /// started and hangs until it is stopped. Returns the story, the event and the mapping.
 async fn hanging_pass() -> (Story, String, String) {
-    let (st, alice) = hanging_story(On::Sqlite)
+    let (st, alice, _) = hanging_story(On::Sqlite)
         .await
         .expect("a story on SQLite always starts");
     let pilot = st
@@ -1013,16 +1013,26 @@ async fn hanging_pass() -> (Story, String, String) {
 }
 
 /// A story on `on` whose source accepts connections and never says a word (a pass hangs until it is
-/// stopped), with alice imported and every gate confirmed. Returns the story and alice's mapping; `None`
-/// (a reported skip) on PostgreSQL without a test cluster.
-async fn hanging_story(on: On) -> Option<(Story, String)> {
+/// stopped), with alice imported and every gate confirmed. Returns the story, alice's mapping and how many
+/// connections the silent source has accepted; `None` (a reported skip) on PostgreSQL without a test
+/// cluster.
+async fn hanging_story(
+    on: On,
+) -> Option<(
+    Story,
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+)> {
     let st = Story::start_on(on, &["alice"], 800, ProgrammeSettings::default(), json!({})).await?;
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = silent.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = accepted.clone();
     tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((c, _)) = silent.accept().await {
             held.push(c);
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     });
     st.s.put(
@@ -1035,7 +1045,7 @@ async fn hanging_story(on: On) -> Option<(Story, String)> {
     let ids = st.import(&["alice"]).await;
     let alice = ids["alice"].clone();
     st.confirm_gates().await;
-    Some((st, alice))
+    Some((st, alice, accepted))
 }
 
 /// Wait (bounded) for the stopped worker, and return the pass's recorded reason.

@@ -119,7 +119,7 @@ async fn stopped_reason(st: &Story, event: &str, mapping: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pass_run_in_process_publishes_its_start_and_its_end_and_the_event_its_changes() {
-    let (st, alice) = hanging_story(On::Sqlite).await.unwrap();
+    let (st, alice, _) = hanging_story(On::Sqlite).await.unwrap();
     let mut rx = st.s.state.feed.subscribe();
     let pilot = st
         .event("synchronization", true, st.s.clock.now(), &[&alice])
@@ -156,7 +156,7 @@ async fn a_pass_run_by_a_queue_worker_publishes_its_start_and_its_end() {
 }
 
 async fn queued_pass_publishes() {
-    let (st, alice) = hanging_story(On::Sqlite).await.unwrap();
+    let (st, alice, _) = hanging_story(On::Sqlite).await.unwrap();
     run_worker(&st.s.state, st.s.dir.path()).await;
     let mut rx = st.s.state.feed.subscribe();
     let pilot = st
@@ -184,7 +184,7 @@ async fn queued_pass_publishes() {
 /// A story on `on` whose pilot pass runs (hanging) on a second node's queue worker, the first node only
 /// scheduling (call in a `LocalSet`). Returns the story, the second node, the event and the mapping.
 async fn pass_on_another_node(on: On) -> Option<(Story, AppState, String, String)> {
-    let (st, alice) = hanging_story(on).await?;
+    let (st, alice, accepted) = hanging_story(on).await?;
     let queue = SqliteQueue::open(st.s.dir.path(), LEASES).await.unwrap();
     st.s.state.use_queue(Arc::new(queue), LEASES);
     let worker = second_node(&st).await;
@@ -199,6 +199,16 @@ async fn pass_on_another_node(on: On) -> Option<(Story, AppState, String, String
         0,
         "the first node runs nothing"
     );
+    // The pass has read its credentials and waits for the source's greeting (a test that moves the clock
+    // must not expire them before).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while accepted.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the pass never connected to the source"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     Some((st, worker, pilot, alice))
 }
 
@@ -250,7 +260,7 @@ crate::on_both_stores!(pausing_a_project_on_one_node_stops_its_pass_on_another_n
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgresql_a_notice_of_one_node_reaches_another_also_after_its_listener_was_cut_off() {
-    let Some((st, alice)) = hanging_story(On::Postgres("feed_two_nodes")).await else {
+    let Some((st, alice, _)) = hanging_story(On::Postgres("feed_two_nodes")).await else {
         return;
     };
     let other = second_node(&st).await;
