@@ -164,6 +164,46 @@ impl TestServer {
         }
     }
 
+    /// A second node on this server's store — as another `ferry serve` on the same database: its own data
+    /// directory, workers, feed, worker id and HTTP port; the same credential key, settings and clock.
+    pub async fn second_node(&self) -> TestServer {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = match &self.db {
+            Some(db) => ferry_store::StoreLocation::parse(db.url()).expect("a PostgreSQL URL"),
+            None => ferry_store::StoreLocation::Sqlite(self.dir.path().join("ferry.db")),
+        };
+        let state = ferry_server::open(ServiceConfig {
+            data_dir: dir.path().to_path_buf(),
+            store: Some(store),
+            settings: self.state.settings.clone(),
+            clock: self.clock.clone(),
+            vault: self.state.vault.clone(),
+        })
+        .await
+        .expect("the second node opens");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let st = state.clone();
+        tokio::spawn(async move {
+            let _ = ferry_server::serve(st, listener, false, async move {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        TestServer {
+            base,
+            state,
+            clock: self.clock.clone(),
+            dir,
+            http: reqwest::Client::new(),
+            shutdown: Some(tx),
+            db: None,
+        }
+    }
+
     /// The SQLite store's pool, for tests that change rows behind the server's back (SQLite servers only).
     pub fn sqlite_pool(&self) -> &sqlx::SqlitePool {
         self.state

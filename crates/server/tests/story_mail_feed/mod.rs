@@ -7,13 +7,14 @@
 //! A second node is a second `AppState` opened on the same store and data directory (its own workers,
 //! feed and worker id), as a `ferry worker` process is.
 
-use super::common::On;
+use super::common::web::WebSession;
+use super::common::{On, TestServer};
 use super::{Story, hanging_story};
 use chrono::TimeDelta;
 use ferry_server::feed::{Notice, NoticeKind};
 use ferry_server::queue::LeaseSettings;
 use ferry_server::queue::sqlite::{PassHandler, SqliteQueue};
-use ferry_server::{AppState, Clock, ServiceConfig, scheduler};
+use ferry_server::{AppState, Clock, scheduler};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,23 +49,6 @@ fn has(heard: &[Notice], kind: NoticeKind, mapping: Option<&str>) -> bool {
     heard
         .iter()
         .any(|n| n.kind == kind && n.mapping.map(|m| m.to_string()).as_deref() == mapping)
-}
-
-/// A second node on `st`'s store and data directory (same credential key, same clock).
-async fn second_node(st: &Story) -> AppState {
-    let store =
-        st.s.db
-            .as_ref()
-            .map(|db| ferry_store::StoreLocation::parse(db.url()).unwrap());
-    ferry_server::open(ServiceConfig {
-        data_dir: st.s.dir.path().to_path_buf(),
-        store,
-        settings: st.s.state.settings.clone(),
-        clock: st.s.clock.clone(),
-        vault: st.s.state.vault.clone(),
-    })
-    .await
-    .unwrap()
 }
 
 /// Run `node`'s queue worker on the shared `DATA/queue.db` (2 slots), as a task of the current
@@ -183,11 +167,12 @@ async fn queued_pass_publishes() {
 
 /// A story on `on` whose pilot pass runs (hanging) on a second node's queue worker, the first node only
 /// scheduling (call in a `LocalSet`). Returns the story, the second node, the event and the mapping.
-async fn pass_on_another_node(on: On) -> Option<(Story, AppState, String, String)> {
+async fn pass_on_another_node(on: On) -> Option<(Story, TestServer, String, String)> {
     let (st, alice, accepted) = hanging_story(on).await?;
     let queue = SqliteQueue::open(st.s.dir.path(), LEASES).await.unwrap();
     st.s.state.use_queue(Arc::new(queue), LEASES);
-    let worker = second_node(&st).await;
+    let node = st.s.second_node().await;
+    let worker = node.state.clone();
     run_worker(&worker, st.s.dir.path()).await;
     let pilot = st
         .event("synchronization", true, st.s.clock.now(), &[&alice])
@@ -209,7 +194,7 @@ async fn pass_on_another_node(on: On) -> Option<(Story, AppState, String, String
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Some((st, worker, pilot, alice))
+    Some((st, node, pilot, alice))
 }
 
 async fn cancelling_an_event_on_one_node_stops_its_pass_on_another_nodes_worker(on: On) {
@@ -217,9 +202,10 @@ async fn cancelling_an_event_on_one_node_stops_its_pass_on_another_nodes_worker(
 }
 
 async fn cancel_on_another_node(on: On) {
-    let Some((st, worker, pilot, alice)) = pass_on_another_node(on).await else {
+    let Some((st, node, pilot, alice)) = pass_on_another_node(on).await else {
         return;
     };
+    let worker = &node.state;
     st.s.post(&st.customer, &st.event_path(&pilot, "/cancel"), json!({}))
         .await
         .ok();
@@ -227,7 +213,7 @@ async fn cancel_on_another_node(on: On) {
         stopped_reason(&st, &pilot, &alice).await,
         "stopped: the event was cancelled"
     );
-    running(&worker, 0).await;
+    running(worker, 0).await;
     st.settle().await;
     assert_eq!(st.event_state(&pilot).await, "cancelled");
     let m = st.mapping_report(&pilot, &alice).await;
@@ -240,9 +226,10 @@ async fn pausing_a_project_on_one_node_stops_its_pass_on_another_nodes_worker(on
 }
 
 async fn pause_on_another_node(on: On) {
-    let Some((st, worker, pilot, alice)) = pass_on_another_node(on).await else {
+    let Some((st, node, pilot, alice)) = pass_on_another_node(on).await else {
         return;
     };
+    let worker = &node.state;
     // Idle for the pause period: the scheduler on the first node pauses the project.
     st.s.advance(TimeDelta::days(30));
     scheduler::tick(&st.s.state).await.unwrap();
@@ -252,7 +239,7 @@ async fn pause_on_another_node(on: On) {
         reason.starts_with("stopped: the project's workers were stopped"),
         "{reason}"
     );
-    running(&worker, 0).await;
+    running(worker, 0).await;
     let m = st.mapping_report(&pilot, &alice).await;
     assert_eq!(m["passes"], 1, "{m}");
 }
@@ -263,7 +250,8 @@ async fn on_postgresql_a_notice_of_one_node_reaches_another_also_after_its_liste
     let Some((st, alice, _)) = hanging_story(On::Postgres("feed_two_nodes")).await else {
         return;
     };
-    let other = second_node(&st).await;
+    let node = st.s.second_node().await;
+    let other = &node.state;
     let mut mine = st.s.state.feed.subscribe();
     let mut theirs = other.feed.subscribe();
     let pilot = st
@@ -295,4 +283,100 @@ async fn on_postgresql_a_notice_of_one_node_reaches_another_also_after_its_liste
             "the first node never heard the second again"
         );
     }
+}
+
+/// The `event: live` fragments of an SSE response, one at a time.
+struct Frames {
+    stream: std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = reqwest::Result<axum::body::Bytes>> + Send>,
+    >,
+    buf: String,
+}
+
+impl Frames {
+    /// The next fragment (within 60 s).
+    async fn next(&mut self) -> String {
+        use futures_util::StreamExt;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let msg: String = self.buf[..end].to_owned();
+                self.buf.drain(..end + 2);
+                if msg.lines().any(|l| l == "event: live") {
+                    return msg
+                        .lines()
+                        .filter_map(|l| l.strip_prefix("data: ").or(l.strip_prefix("data:")))
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .expect("a fragment within 60 s")
+                .expect("the stream stays open")
+                .unwrap();
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Fragments until one contains `what` (bounded by [`Frames::next`]'s wait for each).
+    async fn until(&mut self, what: &str) -> String {
+        loop {
+            let html = self.next().await;
+            if html.contains(what) {
+                return html;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_the_live_view_of_another_node_follows_a_pass_from_its_start_to_its_stop() {
+    let Some((st, alice, accepted)) = hanging_story(On::Postgres("feed_live_view")).await else {
+        return;
+    };
+    let other = st.s.second_node().await;
+    let web = WebSession::sign_in(&other, &st.viewer).await;
+    let pilot = st
+        .event("synchronization", true, st.s.clock.now(), &[&alice])
+        .await;
+    let live = format!(
+        "/tenants/{}/projects/{}/events/{pilot}/live/stream",
+        st.tenant, st.project
+    );
+    let resp = super::common::web::client()
+        .get(format!("{}{live}", other.base))
+        .header("cookie", &web.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut frames = Frames {
+        stream: Box::pin(resp.bytes_stream()),
+        buf: String::new(),
+    };
+    assert!(frames.next().await.contains("id=\"queued\">1<"));
+    // The first node's scheduler starts the pass and runs it; the second node's view shows it running.
+    scheduler::tick(&st.s.state).await.unwrap();
+    frames.until("id=\"running\">1<").await;
+    assert_eq!(
+        other.state.workers.running(),
+        0,
+        "it runs on the first node"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while accepted.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no connection");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Cancelled on the second node: the first node's worker stops the pass, and the view shows it.
+    other
+        .post(&st.customer, &st.event_path(&pilot, "/cancel"), json!({}))
+        .await
+        .ok();
+    frames.until("id=\"running\">0<").await;
+    assert_eq!(
+        stopped_reason(&st, &pilot, &alice).await,
+        "stopped: the event was cancelled"
+    );
 }
