@@ -175,6 +175,7 @@ fn server_options() -> DovecotOptions {
         fsync: false,
         max_mail_size: None,
         oauth2_hs256_key: None,
+        multiappend: true,
     }
 }
 

@@ -863,6 +863,7 @@ mod dovecot {
             fsync: false,
             max_mail_size: None,
             oauth2_hs256_key: None,
+            multiappend: true,
         })?;
         server.add_user("alice", "pw")?;
         Ok(server)

@@ -58,7 +58,17 @@ pub struct DovecotOptions {
     /// and compares their `email` claim with the login name. Password and master-user logins keep working.
     /// Use the identity emulator's key: `Some(identity.hs256_key())`.
     pub oauth2_hs256_key: Option<[u8; 32]>,
+    /// Advertise MULTIAPPEND (RFC 3502), as Dovecot does by default. `false` sets Dovecot's
+    /// `imap_capability` to its own list without it ([`CAPABILITIES_WITHOUT_MULTIAPPEND`]), so a client
+    /// sends one APPEND per message, as it must to a server that lacks it (Exchange Online).
+    pub multiappend: bool,
 }
+
+/// Dovecot 2.3's post-login capabilities (its built-in list, which `imap_capability` replaces whole)
+/// without MULTIAPPEND. The ones Dovecot adds by itself to its default (LITERAL+, NOTIFY, and SPECIAL-USE
+/// when special-use folders are configured) are added back in the config; a harness test compares the two
+/// lists.
+pub const CAPABILITIES_WITHOUT_MULTIAPPEND: &str = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES THREAD=REFS THREAD=ORDEREDSUBJECT URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE";
 
 impl Default for DovecotOptions {
     fn default() -> Self {
@@ -68,6 +78,7 @@ impl Default for DovecotOptions {
             fsync: false,
             max_mail_size: None,
             oauth2_hs256_key: None,
+            multiappend: true,
         }
     }
 }
@@ -274,6 +285,17 @@ passdb {{
             }
         }
         c.push_str("}\n");
+        if !self.opts.multiappend {
+            let special_use = if self.opts.special_use {
+                " SPECIAL-USE"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                c,
+                "imap_capability = {CAPABILITIES_WITHOUT_MULTIAPPEND} LITERAL+ NOTIFY{special_use}"
+            );
+        }
         if let Some(max) = self.opts.max_mail_size {
             let _ = write!(
                 c,

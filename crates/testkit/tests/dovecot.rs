@@ -27,6 +27,36 @@ fn server_starts_greets_and_advertises_uidplus_literal_plus_special_use() -> R {
 }
 
 #[test]
+fn without_multiappend_the_server_advertises_its_other_capabilities_and_still_appends() -> R {
+    let caps = |opts: DovecotOptions| -> io::Result<Vec<String>> {
+        let server = Dovecot::start(opts)?;
+        server.add_user("alice", "pw-alice")?;
+        let mut c = RawImap::connect(server.addr())?;
+        c.login("alice", "pw-alice")?;
+        c.append("INBOX", &[SeedMessage::new(corpus::message(1, 0, 500))])?;
+        assert_eq!(server.snapshot("alice")?.message_count(), 1);
+        let mut caps = c.capabilities()?;
+        caps.sort();
+        Ok(caps)
+    };
+    for special_use in [true, false] {
+        let opts = DovecotOptions {
+            special_use,
+            ..DovecotOptions::default()
+        };
+        let mut with = caps(opts)?;
+        let without = caps(DovecotOptions {
+            multiappend: false,
+            ..opts
+        })?;
+        assert!(with.iter().any(|c| c == "MULTIAPPEND"), "{with:?}");
+        with.retain(|c| c != "MULTIAPPEND");
+        assert_eq!(without, with, "special_use = {special_use}");
+    }
+    Ok(())
+}
+
+#[test]
 fn master_user_logs_in_as_the_user_and_wrong_password_fails() -> R {
     let server = Dovecot::start(DovecotOptions::default())?;
     server.add_user("bob", "pw-bob")?;
@@ -299,6 +329,7 @@ fn servers_run_side_by_side() -> R {
         fsync: true,
         max_mail_size: None,
         oauth2_hs256_key: None,
+        multiappend: true,
     })?;
     assert_ne!(a.port(), b.port());
     b.add_user("carol", "pw")?;
