@@ -27,19 +27,30 @@ pub async fn store_secret(
     by: UserId,
     now: DateTime<Utc>,
 ) -> ApiResult<DateTime<Utc>> {
+    let c = seal_secret(st, project, owner, secret, by, now)?;
+    tx.store_credential(&c).await?;
+    Ok(c.expires_at)
+}
+
+/// An encrypted secret for `owner`, ready to store (with others: [`Programme::store_credentials`]).
+pub fn seal_secret(
+    st: &AppState,
+    project: ProjectId,
+    owner: &str,
+    secret: &str,
+    by: UserId,
+    now: DateTime<Utc>,
+) -> ApiResult<CredentialWrite> {
     let (nonce, ciphertext) = st.vault.seal(secret)?;
-    let expires = st.settings.credential_expires_at(now);
-    tx.store_credential(&CredentialWrite {
+    Ok(CredentialWrite {
         project,
         owner: owner.to_string(),
         nonce,
         ciphertext,
         supplied_by: by,
         supplied_at: now,
-        expires_at: expires,
+        expires_at: st.settings.credential_expires_at(now),
     })
-    .await?;
-    Ok(expires)
 }
 
 /// The decrypted secret for `owner`, `None` when none is stored or it expired.

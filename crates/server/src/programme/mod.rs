@@ -10,6 +10,6 @@ pub mod mappings;
 pub mod passes;
 pub mod reports;
 
-pub use credentials::{credential_meta, load_secret, replace_secret, store_secret};
+pub use credentials::{credential_meta, load_secret, replace_secret, seal_secret, store_secret};
 pub use lifecycle::apply_actions;
 pub use mappings::{MappingView, load_mappings};

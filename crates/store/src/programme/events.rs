@@ -26,6 +26,16 @@ pub trait EventQueries {
         mapping: MappingId,
         at: DateTime<Utc>,
     ) -> Result<()>;
+    /// Add many mappings to the event in few statements: the same as
+    /// [`EventQueries::add_event_mapping`] for each.
+    async fn add_event_mappings(
+        &self,
+        event: EventId,
+        mappings: &[MappingId],
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Take many mappings out of the event in few statements.
+    async fn remove_event_mappings(&self, event: EventId, mappings: &[MappingId]) -> Result<()>;
     async fn remove_event_mapping(&self, event: EventId, mapping: MappingId) -> Result<()>;
     /// An event of `project` with its mappings (`None` when it belongs to another project).
     async fn load_event(&self, project: ProjectId, id: EventId) -> Result<Option<Event>>;
@@ -48,6 +58,8 @@ pub trait EventQueries {
     async fn mapping_in_project(&self, project: ProjectId, mapping: MappingId) -> Result<bool>;
     /// Whether the mapping's Final pass succeeded (it never runs again).
     async fn mapping_sealed(&self, mapping: MappingId) -> Result<bool>;
+    /// The project's sealed mappings (their Final pass succeeded), by id.
+    async fn sealed_mappings(&self, project: ProjectId) -> Result<Vec<MappingId>>;
     /// How many mappings of the project are not sealed.
     async fn unsealed_mappings(&self, project: ProjectId) -> Result<i64>;
     /// The `after` summary of the newest audit entry with this action and target.

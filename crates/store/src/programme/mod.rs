@@ -31,6 +31,23 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+/// Rows per multi-row `INSERT` on SQLite: 8 columns × 500 rows stays far below its 32,766 bound
+/// variables.
+pub(crate) const SQLITE_BATCH: usize = 500;
+
+/// Credentials to store in one statement: one per owner, the last given (an upsert may not touch a row
+/// twice in one statement), in the order given.
+pub(crate) fn last_per_owner(cs: &[CredentialWrite]) -> Vec<&CredentialWrite> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<&CredentialWrite> = cs
+        .iter()
+        .rev()
+        .filter(|c| seen.insert((c.project, c.owner.as_str())))
+        .collect();
+    out.reverse();
+    out
+}
+
 /// Every programme query, on the pool or inside a transaction.
 pub trait Programme:
     AccessQueries

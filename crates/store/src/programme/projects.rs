@@ -82,6 +82,9 @@ pub trait EndpointQueries {
     ) -> Result<Option<SealedCredential>>;
     /// Store (replace) the owner's credential.
     async fn store_credential(&self, c: &CredentialWrite) -> Result<()>;
+    /// Store (replace) many credentials in few statements: the same as
+    /// [`EndpointQueries::store_credential`] for each in order (an owner given twice keeps the last).
+    async fn store_credentials(&self, cs: &[CredentialWrite]) -> Result<()>;
     /// Whether one was deleted.
     async fn delete_credential(&self, project: ProjectId, owner: &str) -> Result<bool>;
     /// Delete the `side` endpoint's credential and every mapping's `side` credential; how many.
@@ -113,6 +116,14 @@ pub trait MappingQueries {
         &self,
         project: ProjectId,
         m: &MappingRecord,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Insert new mappings in few statements (an import of thousands): the same rows as
+    /// [`MappingQueries::insert_mapping`] once per mapping, all or none.
+    async fn insert_mappings(
+        &self,
+        project: ProjectId,
+        ms: &[MappingRecord],
         at: DateTime<Utc>,
     ) -> Result<()>;
     /// Update a mapping row's line, identity and fields (the CSV row it came from, or a correction).

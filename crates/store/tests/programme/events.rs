@@ -198,6 +198,7 @@ async fn a_pass_ends_once_and_a_succeeded_final_pass_seals_its_mapping(p: Box<dy
         .await
         .unwrap();
     assert!(p.mapping_sealed(s.a).await.unwrap());
+    assert_eq!(p.sealed_mappings(s.project).await.unwrap(), vec![s.a]);
     assert_eq!(p.unsealed_mappings(s.project).await.unwrap(), 1);
     assert_eq!(p.event_passes(e).await.unwrap().len(), 2);
     assert_eq!(p.event_mapping_passes(e).await.unwrap().len(), 2);
@@ -407,4 +408,63 @@ async fn a_ticket_is_listed_found_in_its_project_and_updated(p: Box<dyn Programm
         ),
         ("resolved", "fixed", "2026-01-01T00:01:00.000Z")
     );
+}
+
+both!(an_event_takes_and_gives_back_thousands_of_mappings_in_batches_all_or_none);
+async fn an_event_takes_and_gives_back_thousands_of_mappings_in_batches_all_or_none(
+    p: Box<dyn ProgrammeStore>,
+) {
+    let s = setup(&*p).await;
+    // More rows than one SQLite statement carries (500 per INSERT).
+    let many: Vec<MappingRecord> = (0..1_203)
+        .map(|i| MappingRecord {
+            id: MappingId::new(),
+            line: i + 3,
+            label: format!("u{i}@x"),
+            source: format!("u{i}@x"),
+            target: format!("u{i}@y"),
+            doc: "{}".into(),
+        })
+        .collect();
+    p.insert_mappings(s.project, &many, at(0)).await.unwrap();
+    let ids: Vec<MappingId> = many.iter().map(|m| m.id).collect();
+    let e = event(&*p, &s, 0).await;
+    let tx = p.begin().await.unwrap();
+    tx.add_event_mappings(e, &ids, at(1)).await.unwrap();
+    tx.add_event_mapping(e, s.a, at(1)).await.unwrap();
+    tx.commit().await.unwrap();
+    let got = p.load_event(s.project, e).await.unwrap().unwrap();
+    assert_eq!(got.mappings.len(), 1_204);
+    assert!(got.mappings.contains(&ids[1_202]) && got.mappings.contains(&s.a));
+    p.remove_event_mappings(e, &ids[..700]).await.unwrap();
+    let got = p.load_event(s.project, e).await.unwrap().unwrap();
+    assert_eq!(got.mappings.len(), 504);
+    assert!(!got.mappings.contains(&ids[0]) && got.mappings.contains(&ids[700]));
+    assert_eq!(p.mapping_events(ids[0]).await.unwrap().len(), 0);
+    assert_eq!(p.mapping_events(ids[700]).await.unwrap().len(), 1);
+    // A batch that fails in its last rows (a mapping already in the event) leaves nothing behind in its
+    // transaction's writes before it: the caller's transaction rolls back whole.
+    let tx = p.begin().await.unwrap();
+    let e2 = EventId::new();
+    tx.insert_event(&NewEvent {
+        id: e2,
+        project: s.project,
+        name: "Wave 2".into(),
+        kind: EventKind::Synchronization,
+        pilot: false,
+        start: at(0),
+        created_by: UserId::new(),
+        at: at(0),
+    })
+    .await
+    .unwrap();
+    let mut twice = ids[..600].to_vec();
+    twice.push(ids[0]);
+    assert!(tx.add_event_mappings(e2, &twice, at(2)).await.is_err());
+    drop(tx);
+    assert!(p.load_event(s.project, e2).await.unwrap().is_none());
+    assert_eq!(p.mapping_events(ids[0]).await.unwrap().len(), 0);
+    // Nothing to add or remove is no statement at all.
+    p.add_event_mappings(e, &[], at(3)).await.unwrap();
+    p.remove_event_mappings(e, &[]).await.unwrap();
 }

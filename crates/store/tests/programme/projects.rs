@@ -269,3 +269,67 @@ async fn mappings_are_found_by_label_corrected_and_deleted_with_their_credential
     assert_eq!(p.mappings(id).await.unwrap().len(), 1);
     assert!(p.credentials(id).await.unwrap().is_empty());
 }
+
+both!(an_import_inserts_thousands_of_mappings_and_their_credentials_in_batches_all_or_none);
+async fn an_import_inserts_thousands_of_mappings_and_their_credentials_in_batches_all_or_none(
+    p: Box<dyn ProgrammeStore>,
+) {
+    let (_, id) = project(&*p).await;
+    let first = mapping("first@x", 1);
+    p.insert_mapping(id, &first, at(0)).await.unwrap();
+    // More rows than one SQLite statement carries (500 per INSERT), in import order.
+    let many: Vec<MappingRecord> = (0..1_203)
+        .map(|i| mapping(&format!("u{i}@x"), i + 2))
+        .collect();
+    let secrets: Vec<CredentialWrite> = many
+        .iter()
+        .flat_map(|m| {
+            ["source", "target"].map(|slot| sealed(id, &format!("mapping:{}:{slot}", m.id), 0))
+        })
+        .collect();
+    let tx = p.begin().await.unwrap();
+    tx.insert_mappings(id, &many, at(1)).await.unwrap();
+    tx.store_credentials(&secrets).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut want = vec![first.clone()];
+    want.extend(many.iter().cloned());
+    assert_eq!(p.mappings(id).await.unwrap(), want);
+    assert_eq!(p.credentials(id).await.unwrap().len(), 2 * 1_203);
+    let owner = format!("mapping:{}:target", many[1_202].id);
+    let c = p.sealed_credential(id, &owner).await.unwrap().unwrap();
+    assert_eq!((c.nonce, c.ciphertext), (vec![1; 12], vec![2; 20]));
+    // Replacing: an owner stored again, or given twice in one batch, keeps the last one.
+    let again = vec![
+        sealed(id, &owner, 10),
+        sealed(id, "endpoint:source", 0),
+        sealed(id, "endpoint:source", 20),
+    ];
+    p.store_credentials(&again).await.unwrap();
+    assert_eq!(p.credentials(id).await.unwrap().len(), 2 * 1_203 + 1);
+    let meta = |o: &str| {
+        let o = o.to_string();
+        let p = &p;
+        async move {
+            p.credential_meta(id, &o)
+                .await
+                .unwrap()
+                .unwrap()
+                .supplied_at
+        }
+    };
+    assert_eq!(meta(&owner).await, "2026-01-01T00:00:10.000Z");
+    assert_eq!(meta("endpoint:source").await, "2026-01-01T00:00:20.000Z");
+    // A batch with a label the project has fails, and its transaction leaves nothing.
+    let tx = p.begin().await.unwrap();
+    let more: Vec<MappingRecord> = (0..600)
+        .map(|i| mapping(&format!("v{i}@x"), i))
+        .chain([mapping("first@x", 700)])
+        .collect();
+    assert!(tx.insert_mappings(id, &more, at(2)).await.is_err());
+    drop(tx);
+    assert_eq!(p.mappings(id).await.unwrap().len(), 1 + 1_203);
+    assert!(p.mapping_by_label(id, "v0@x").await.unwrap().is_none());
+    // Nothing to insert is no statement at all.
+    p.insert_mappings(id, &[], at(3)).await.unwrap();
+    p.store_credentials(&[]).await.unwrap();
+}

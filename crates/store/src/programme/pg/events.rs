@@ -187,6 +187,43 @@ impl EventQueries for PgProgramme {
         Ok(())
     }
 
+    async fn add_event_mappings(
+        &self,
+        event: EventId,
+        mappings: &[MappingId],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        if mappings.is_empty() {
+            return Ok(());
+        }
+        // One statement, one round trip.
+        sqlx::query(
+            "INSERT INTO prog_event_mapping (event_id, mapping_id, added_at) SELECT $1, m, $2 FROM UNNEST($3::TEXT[]) AS m",
+        )
+        .bind(event.to_string())
+        .bind(ts(at))
+        .bind(mappings.iter().map(|m| m.to_string()).collect::<Vec<_>>())
+        .execute(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn remove_event_mappings(&self, event: EventId, mappings: &[MappingId]) -> Result<()> {
+        if mappings.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "DELETE FROM prog_event_mapping WHERE event_id = $1 AND mapping_id = ANY($2::TEXT[])",
+        )
+        .bind(event.to_string())
+        .bind(mappings.iter().map(|m| m.to_string()).collect::<Vec<_>>())
+        .execute(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
     async fn remove_event_mapping(&self, event: EventId, mapping: MappingId) -> Result<()> {
         sqlx::query("DELETE FROM prog_event_mapping WHERE event_id = $1 AND mapping_id = $2")
             .bind(event.to_string())
@@ -299,6 +336,18 @@ impl EventQueries for PgProgramme {
         .await
         .map_err(db_err)?;
         Ok(n > 0)
+    }
+
+    async fn sealed_mappings(&self, project: ProjectId) -> Result<Vec<MappingId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT m.id FROM prog_mapping m JOIN prog_pass s ON s.mapping_id = m.id
+             WHERE m.project_id = $1 AND s.kind = 'final' AND s.outcome = 'succeeded' ORDER BY m.id",
+        )
+        .bind(project.to_string())
+        .fetch_all(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        ids.iter().map(|id| parse_id(id)).collect()
     }
 
     async fn unsealed_mappings(&self, project: ProjectId) -> Result<i64> {

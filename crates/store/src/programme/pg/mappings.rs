@@ -1,4 +1,4 @@
-//! Programme mappings on SQLite.
+//! Programme mappings on PostgreSQL.
 
 use super::PgProgramme;
 use crate::pg::db_err;
@@ -70,6 +70,36 @@ impl MappingQueries for PgProgramme {
         .bind(&m.target)
         .bind(&m.doc)
         .bind(ts(at))
+        .execute(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_mappings(
+        &self,
+        project: ProjectId,
+        ms: &[MappingRecord],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        if ms.is_empty() {
+            return Ok(());
+        }
+        // One statement, one round trip: the rows as arrays, `UNNEST`ed into rows.
+        sqlx::query(
+            "INSERT INTO prog_mapping (id, project_id, line, label, source, target, doc, created_at)
+             SELECT u.id, $1, u.line, u.label, u.source, u.target, u.doc, $2
+             FROM UNNEST($3::TEXT[], $4::BIGINT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[])
+                  AS u(id, line, label, source, target, doc)",
+        )
+        .bind(project.to_string())
+        .bind(ts(at))
+        .bind(ms.iter().map(|m| m.id.to_string()).collect::<Vec<_>>())
+        .bind(ms.iter().map(|m| m.line).collect::<Vec<_>>())
+        .bind(ms.iter().map(|m| m.label.as_str()).collect::<Vec<_>>())
+        .bind(ms.iter().map(|m| m.source.as_str()).collect::<Vec<_>>())
+        .bind(ms.iter().map(|m| m.target.as_str()).collect::<Vec<_>>())
+        .bind(ms.iter().map(|m| m.doc.as_str()).collect::<Vec<_>>())
         .execute(&mut *self.conn().await?)
         .await
         .map_err(db_err)?;

@@ -4,7 +4,7 @@ use super::PgProgramme;
 use crate::pg::db_err;
 use crate::programme::projects::{EndpointQueries, ProjectQueries};
 use crate::programme::rows::*;
-use crate::programme::{enum_name, parse_enum, parse_id, parse_ts, ts};
+use crate::programme::{enum_name, last_per_owner, parse_enum, parse_id, parse_ts, ts};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_core::Result;
@@ -419,6 +419,31 @@ impl EndpointQueries for PgProgramme {
         .bind(c.supplied_by.to_string())
         .bind(ts(c.supplied_at))
         .bind(ts(c.expires_at))
+        .execute(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn store_credentials(&self, cs: &[CredentialWrite]) -> Result<()> {
+        let cs = last_per_owner(cs);
+        if cs.is_empty() {
+            return Ok(());
+        }
+        // One statement, one round trip: the rows as arrays, `UNNEST`ed into rows.
+        sqlx::query(
+            "INSERT INTO prog_credential (id, project_id, owner, nonce, ciphertext, supplied_by, supplied_at, expires_at)
+             SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BYTEA[], $5::BYTEA[], $6::TEXT[], $7::TEXT[], $8::TEXT[])
+             ON CONFLICT (project_id, owner) DO UPDATE SET nonce = excluded.nonce, ciphertext = excluded.ciphertext, supplied_by = excluded.supplied_by, supplied_at = excluded.supplied_at, expires_at = excluded.expires_at",
+        )
+        .bind(cs.iter().map(|_| uuid::Uuid::now_v7().to_string()).collect::<Vec<_>>())
+        .bind(cs.iter().map(|c| c.project.to_string()).collect::<Vec<_>>())
+        .bind(cs.iter().map(|c| c.owner.as_str()).collect::<Vec<_>>())
+        .bind(cs.iter().map(|c| c.nonce.clone()).collect::<Vec<_>>())
+        .bind(cs.iter().map(|c| c.ciphertext.clone()).collect::<Vec<_>>())
+        .bind(cs.iter().map(|c| c.supplied_by.to_string()).collect::<Vec<_>>())
+        .bind(cs.iter().map(|c| ts(c.supplied_at)).collect::<Vec<_>>())
+        .bind(cs.iter().map(|c| ts(c.expires_at)).collect::<Vec<_>>())
         .execute(&mut *self.conn().await?)
         .await
         .map_err(db_err)?;

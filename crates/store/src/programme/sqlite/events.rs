@@ -3,7 +3,7 @@
 use super::{Conn, SqliteProgramme};
 use crate::programme::events::{EventQueries, PassQueries};
 use crate::programme::rows::*;
-use crate::programme::{damaged, enum_name, parse_enum, parse_id, parse_ts, ts};
+use crate::programme::{SQLITE_BATCH, damaged, enum_name, parse_enum, parse_id, parse_ts, ts};
 use crate::sqlite::db_err;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -11,6 +11,7 @@ use ferry_core::Result;
 use ferry_core::id::{EventId, MappingId, ProjectId, TenantId, UserId};
 use ferry_core::programme::event::EventState;
 use ferry_core::programme::pass::PassOutcome;
+use sqlx::{QueryBuilder, Sqlite};
 
 type EventTuple = (
     String,
@@ -187,6 +188,53 @@ impl EventQueries for SqliteProgramme {
         Ok(())
     }
 
+    async fn add_event_mappings(
+        &self,
+        event: EventId,
+        mappings: &[MappingId],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        if mappings.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.conn().await?;
+        // A savepoint inside the caller's transaction, a transaction on the pool: all or none.
+        let mut t = sqlx::Connection::begin(&mut *c).await.map_err(db_err)?;
+        let (event, at) = (event.to_string(), ts(at));
+        for chunk in mappings.chunks(SQLITE_BATCH) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO prog_event_mapping (event_id, mapping_id, added_at) ",
+            );
+            q.push_values(chunk, |mut row, m| {
+                row.push_bind(event.clone())
+                    .push_bind(m.to_string())
+                    .push_bind(at.clone());
+            });
+            q.build().execute(&mut *t).await.map_err(db_err)?;
+        }
+        t.commit().await.map_err(db_err)
+    }
+
+    async fn remove_event_mappings(&self, event: EventId, mappings: &[MappingId]) -> Result<()> {
+        if mappings.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.conn().await?;
+        let mut t = sqlx::Connection::begin(&mut *c).await.map_err(db_err)?;
+        for chunk in mappings.chunks(SQLITE_BATCH) {
+            let mut q =
+                QueryBuilder::<Sqlite>::new("DELETE FROM prog_event_mapping WHERE event_id = ");
+            q.push_bind(event.to_string()).push(" AND mapping_id IN (");
+            let mut ids = q.separated(", ");
+            for m in chunk {
+                ids.push_bind(m.to_string());
+            }
+            q.push(")");
+            q.build().execute(&mut *t).await.map_err(db_err)?;
+        }
+        t.commit().await.map_err(db_err)
+    }
+
     async fn remove_event_mapping(&self, event: EventId, mapping: MappingId) -> Result<()> {
         sqlx::query("DELETE FROM prog_event_mapping WHERE event_id = ? AND mapping_id = ?")
             .bind(event.to_string())
@@ -299,6 +347,18 @@ impl EventQueries for SqliteProgramme {
         .await
         .map_err(db_err)?;
         Ok(n > 0)
+    }
+
+    async fn sealed_mappings(&self, project: ProjectId) -> Result<Vec<MappingId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT m.id FROM prog_mapping m JOIN prog_pass s ON s.mapping_id = m.id
+             WHERE m.project_id = ? AND s.kind = 'final' AND s.outcome = 'succeeded' ORDER BY m.id",
+        )
+        .bind(project.to_string())
+        .fetch_all(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        ids.iter().map(|id| parse_id(id)).collect()
     }
 
     async fn unsealed_mappings(&self, project: ProjectId) -> Result<i64> {

@@ -4,12 +4,13 @@ use super::SqliteProgramme;
 use crate::programme::parse_id;
 use crate::programme::projects::MappingQueries;
 use crate::programme::rows::MappingRecord;
-use crate::programme::ts;
+use crate::programme::{SQLITE_BATCH, ts};
 use crate::sqlite::db_err;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_core::Result;
 use ferry_core::id::{MappingId, ProjectId};
+use sqlx::{QueryBuilder, Sqlite};
 
 type MappingTuple = (String, i64, String, String, String, String);
 
@@ -74,6 +75,38 @@ impl MappingQueries for SqliteProgramme {
         .await
         .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn insert_mappings(
+        &self,
+        project: ProjectId,
+        ms: &[MappingRecord],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        if ms.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.conn().await?;
+        // A savepoint inside the caller's transaction, a transaction on the pool: all rows or none.
+        let mut t = sqlx::Connection::begin(&mut *c).await.map_err(db_err)?;
+        let (project, at) = (project.to_string(), ts(at));
+        for chunk in ms.chunks(SQLITE_BATCH) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO prog_mapping (id, project_id, line, label, source, target, doc, created_at) ",
+            );
+            q.push_values(chunk, |mut row, m| {
+                row.push_bind(m.id.to_string())
+                    .push_bind(project.clone())
+                    .push_bind(m.line)
+                    .push_bind(m.label.clone())
+                    .push_bind(m.source.clone())
+                    .push_bind(m.target.clone())
+                    .push_bind(m.doc.clone())
+                    .push_bind(at.clone());
+            });
+            q.build().execute(&mut *t).await.map_err(db_err)?;
+        }
+        t.commit().await.map_err(db_err)
     }
 
     async fn update_mapping(&self, m: &MappingRecord) -> Result<()> {

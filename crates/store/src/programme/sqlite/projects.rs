@@ -3,7 +3,9 @@
 use super::SqliteProgramme;
 use crate::programme::projects::{EndpointQueries, ProjectQueries};
 use crate::programme::rows::*;
-use crate::programme::{enum_name, parse_enum, parse_id, parse_ts, ts};
+use crate::programme::{
+    SQLITE_BATCH, enum_name, last_per_owner, parse_enum, parse_id, parse_ts, ts,
+};
 use crate::sqlite::db_err;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -11,6 +13,7 @@ use ferry_core::Result;
 use ferry_core::id::{ProjectId, TenantId, UserId};
 use ferry_core::programme::gate::{Confirmation, GateKind, GateStatus};
 use ferry_core::programme::{ProjectState, SourceSystem, Workload};
+use sqlx::{QueryBuilder, Sqlite};
 
 type ProjectTuple = (
     String,
@@ -423,6 +426,36 @@ impl EndpointQueries for SqliteProgramme {
         .await
         .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn store_credentials(&self, cs: &[CredentialWrite]) -> Result<()> {
+        let cs = last_per_owner(cs);
+        if cs.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.conn().await?;
+        // A savepoint inside the caller's transaction, a transaction on the pool: all or none.
+        let mut t = sqlx::Connection::begin(&mut *c).await.map_err(db_err)?;
+        for chunk in cs.chunks(SQLITE_BATCH) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO prog_credential (id, project_id, owner, nonce, ciphertext, supplied_by, supplied_at, expires_at) ",
+            );
+            q.push_values(chunk, |mut row, c| {
+                row.push_bind(uuid::Uuid::now_v7().to_string())
+                    .push_bind(c.project.to_string())
+                    .push_bind(c.owner.clone())
+                    .push_bind(c.nonce.clone())
+                    .push_bind(c.ciphertext.clone())
+                    .push_bind(c.supplied_by.to_string())
+                    .push_bind(ts(c.supplied_at))
+                    .push_bind(ts(c.expires_at));
+            });
+            q.push(
+                " ON CONFLICT (project_id, owner) DO UPDATE SET nonce = excluded.nonce, ciphertext = excluded.ciphertext, supplied_by = excluded.supplied_by, supplied_at = excluded.supplied_at, expires_at = excluded.expires_at",
+            );
+            q.build().execute(&mut *t).await.map_err(db_err)?;
+        }
+        t.commit().await.map_err(db_err)
     }
 
     async fn delete_credential(&self, project: ProjectId, owner: &str) -> Result<bool> {
