@@ -8,9 +8,11 @@ use crate::programme::passes::{
 };
 use crate::{ApiError, ApiResult, AppState};
 use chrono::{DateTime, Utc};
+use ferry_core::id::MappingId;
 use ferry_core::programme::event::{self as event_rule, EventState};
 use ferry_core::programme::pass::PassDecision;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 
 /// A time as reports and refusals write it.
 pub fn when(t: DateTime<Utc>) -> String {
@@ -84,9 +86,25 @@ pub async fn event_report(
     let approvals = approvals(st, p, e, false).await?;
     let policy = &st.settings.grade;
     let mut totals = zero_counters();
-    let mut mappings = Vec::new();
+    // By mapping, not a scan of every outcome and approval per mapping: quadratic with 20,000 mappings
+    // that all ran (issue 12 §5).
+    let outcome_of: HashMap<MappingId, &event_rule::MappingOutcome> =
+        outcomes.iter().map(|o| (o.mapping, o)).collect();
+    let mut last_approval: HashMap<MappingId, DateTime<Utc>> = HashMap::new();
+    for a in &approvals {
+        let at = last_approval.entry(a.mapping).or_insert(a.at);
+        *at = (*at).max(a.at);
+    }
+    let mut mappings = Vec::with_capacity(statuses.len());
     for s in &statuses {
-        mappings.push(mapping_report(st, e, s, &outcomes, &approvals, &mut totals));
+        mappings.push(mapping_report(
+            st,
+            e,
+            s,
+            outcome_of.get(&s.mapping.id).copied(),
+            last_approval.get(&s.mapping.id).copied(),
+            &mut totals,
+        ));
     }
     let grade = (!outcomes.is_empty()).then(|| event_rule::event_grade(&outcomes, policy));
     let completion = e
@@ -129,8 +147,8 @@ fn mapping_report(
     st: &AppState,
     e: &Event,
     s: &MappingStatus,
-    outcomes: &[event_rule::MappingOutcome],
-    approvals: &[event_rule::SkippedApproval],
+    outcome: Option<&event_rule::MappingOutcome>,
+    last_approval: Option<DateTime<Utc>>,
     totals: &mut Value,
 ) -> Value {
     let mine: Vec<&StoredPass> = s.mine(e.id).collect();
@@ -141,13 +159,9 @@ fn mapping_report(
             add_counters(&mut work, c);
         }
     }
-    let outcome = outcomes.iter().find(|o| o.mapping == s.mapping.id);
     let grade = outcome.map(|o| o.grade(&st.settings.grade));
-    let approved = outcome.is_some_and(|o| {
-        approvals
-            .iter()
-            .any(|a| a.mapping == o.mapping && a.at >= o.finished_at)
-    });
+    // Approved: an approval of its skipped items at or after its outcome.
+    let approved = outcome.is_some_and(|o| last_approval.is_some_and(|at| at >= o.finished_at));
     let journal = mine
         .iter()
         .rev()
