@@ -118,8 +118,8 @@ enum Command {
     /// token once (or takes it from FERRY_BOOTSTRAP_TOKEN).
     Serve(serve::ServeArgs),
     /// Run passes only (no API, no scheduler): take them from the queue of `ferry serve --queue` on the
-    /// store in --data, --slots at once, each under a lease. Several workers may share one store; SIGTERM
-    /// gives running passes back.
+    /// store in --data, or on the PostgreSQL database of --store / FERRY_STORE (from any machine), --slots
+    /// at once, each under a lease. Several workers may share one store; SIGTERM gives running passes back.
     Worker(worker::WorkerArgs),
     #[command(flatten)]
     Programme(programme::ProgrammeCommand),

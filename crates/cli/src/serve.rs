@@ -47,9 +47,10 @@ pub struct ServeArgs {
     /// `fields` (`message`, and `tenant`, `project`, `event`, `mapping` names where they apply).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// Send passes through the job queue (DATA/queue.db) instead of straight to this process's workers, so
-    /// `ferry worker` processes on the same --data run them too, and a pass interrupted by a crash is
-    /// resumed by the next worker instead of counted as a failed attempt.
+    /// Send passes through the job queue (DATA/queue.db beside a SQLite store; the `apalis` schema of the
+    /// database with --store postgres://…) instead of straight to this process's workers, so `ferry worker`
+    /// processes on the same store run them too (on PostgreSQL, from any machine), and a pass interrupted
+    /// by a crash is resumed by the next worker instead of counted as a failed attempt.
     #[arg(long, env = "FERRY_QUEUE")]
     queue: bool,
     /// With --queue: how many passes this process runs itself (0: none, only `ferry worker` processes do).
@@ -70,6 +71,13 @@ impl std::str::FromStr for StoreArg {
     type Err = std::convert::Infallible;
     fn from_str(s: &str) -> std::result::Result<StoreArg, Self::Err> {
         Ok(StoreArg(s.to_string()))
+    }
+}
+
+impl StoreArg {
+    /// The value as given (may hold a password: never print it).
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -164,7 +172,7 @@ pub async fn run(ctx: &Ctx, a: ServeArgs) -> Result<Outcome> {
     let leases = ferry_server::queue::LeaseSettings::every(a.heartbeat_secs);
     state.set_leases(leases);
     let queue = if a.queue {
-        let q = ferry_server::queue::sqlite::SqliteQueue::open(&ctx.data, leases).await?;
+        let q = ferry_server::queue::PassQueue::open(&store, &ctx.data, leases).await?;
         state.use_queue(Arc::new(q.clone()), leases);
         Some(q)
     } else {

@@ -1,17 +1,18 @@
 //! `ferry worker`: runs passes only — no API, no scheduler. It takes passes from the job queue that
-//! `ferry serve --queue` pushes them to (`DATA/queue.db` beside the store in `--data`), each under a lease
-//! on the pass's row, `--slots` at once. Several workers may run on one store; a worker killed mid-pass
+//! `ferry serve --queue` pushes them to (`DATA/queue.db` beside the SQLite store in `--data`, or, with
+//! `--store postgres://…` / `FERRY_STORE`, the `apalis` schema of that PostgreSQL database, from any
+//! machine, with no store in `--data`), each under a lease on the pass's row, `--slots` at once. Several workers may run on one store; a worker killed mid-pass
 //! has its passes taken over by another (or by itself when restarted) once their leases expire, and
 //! resumed from the journal. SIGTERM (or Ctrl-C) drains: running passes stop where they are and are given
 //! back to the queue at once, none is left held. docs/deploy.md ("Workers") has the rules.
 
-use crate::serve::load_settings;
+use crate::serve::{StoreArg, load_settings};
 use crate::{Ctx, Outcome};
 use clap::Args;
 use ferry_core::{Error, Result};
-use ferry_server::queue::LeaseSettings;
-use ferry_server::queue::sqlite::{PassHandler, SqliteQueue};
+use ferry_server::queue::{LeaseSettings, PassHandler, PassQueue};
 use ferry_server::{AppState, ServiceConfig, SystemClock, Vault};
+use ferry_store::StoreLocation;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -25,9 +26,21 @@ pub struct WorkerArgs {
     /// the same value.
     #[arg(long, env = "FERRY_HEARTBEAT_SECS", default_value_t = 10)]
     heartbeat_secs: u64,
-    /// The credential key (see `ferry serve --key-file`); default DATA/credential.key.
+    /// The credential key: a copy of the key `ferry serve` uses (see `ferry serve --key-file`), or the
+    /// FERRY_CREDENTIAL_KEY variable; default DATA/credential.key. Never created here: without the serve's
+    /// key, stored credentials cannot be read.
     #[arg(long, value_name = "FILE")]
     key_file: Option<PathBuf>,
+    /// The store `ferry serve --queue` runs on: a PostgreSQL URL (`postgres://USER:PASSWORD@HOST:5432/DB`;
+    /// prefer the FERRY_STORE variable, a flag shows in process lists), whose queue this worker takes passes
+    /// from, from any machine; or a SQLite file. Default: DATA/ferry.db and its DATA/queue.db.
+    #[arg(
+        long,
+        env = "FERRY_STORE",
+        hide_env_values = true,
+        value_name = "URL|FILE"
+    )]
+    store: Option<StoreArg>,
     /// The programme's settings (TOML), as given to `ferry serve`.
     #[arg(long, env = "FERRY_SETTINGS", value_name = "FILE")]
     settings: Option<PathBuf>,
@@ -40,34 +53,49 @@ pub async fn run(ctx: &Ctx, a: WorkerArgs) -> Result<Outcome> {
         ));
     }
     let settings = load_settings(a.settings.as_deref())?;
-    if !ctx.data.join("ferry.db").exists() {
+    let store = match &a.store {
+        Some(arg) => StoreLocation::parse(arg.as_str())?,
+        None => StoreLocation::in_data_dir(&ctx.data),
+    };
+    if let StoreLocation::Sqlite(file) = &store
+        && !file.exists()
+    {
         return Err(Error::config(format!(
-            "no store in {}: start `ferry serve --queue --data {}` first (it creates the store and the key), \
+            "no store at {}: start `ferry serve --queue --data {}` first (it creates the store and the key), \
              then the workers with the same --data",
-            ctx.data.display(),
+            file.display(),
             ctx.data.display()
         )));
     }
     let key_file = a
         .key_file
         .unwrap_or_else(|| ctx.data.join("credential.key"));
+    if std::env::var_os(ferry_server::crypto::KEY_ENV).is_none() && !key_file.exists() {
+        return Err(Error::config(format!(
+            "no credential key at {}: copy the key file of `ferry serve` to this machine and give it with \
+             --key-file (or set {}); a worker never makes a key of its own, it could not read the stored \
+             credentials",
+            key_file.display(),
+            ferry_server::crypto::KEY_ENV
+        )));
+    }
     let vault = Vault::load_or_create(&key_file)?;
     let state = ferry_server::open(ServiceConfig {
         data_dir: ctx.data.clone(),
-        store: None,
+        store: Some(store.clone()),
         settings,
         clock: Arc::new(SystemClock),
         vault,
     })
     .await?;
     let leases = LeaseSettings::every(a.heartbeat_secs);
-    let queue = SqliteQueue::open(&ctx.data, leases).await?;
+    let queue = PassQueue::open(&store, &ctx.data, leases).await?;
     state.use_queue(Arc::new(queue.clone()), leases);
     println!(
         "Ferry worker {} runs passes from {} ({} at once; leases renewed every {} s). Ctrl-C or SIGTERM gives \
          its passes back and stops it.",
         state.worker_id,
-        ctx.data.join("queue.db").display(),
+        queue.describe(),
         a.slots,
         leases.heartbeat.as_secs()
     );
@@ -81,7 +109,7 @@ pub async fn run(ctx: &Ctx, a: WorkerArgs) -> Result<Outcome> {
 /// are given back until the worker returned.
 pub async fn run_queue_worker(
     state: &AppState,
-    queue: &SqliteQueue,
+    queue: &PassQueue,
     slots: usize,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {

@@ -116,6 +116,7 @@ pub fn ferry_command(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Comman
         "FERRY_QUEUE",
         "FERRY_WORKER_SLOTS",
         "FERRY_HEARTBEAT_SECS",
+        "FERRY_STORE",
     ] {
         cmd.env_remove(var);
     }

@@ -14,19 +14,127 @@
 //! Every process start has its own [`WorkerId`] (`host:pid:uuid`): reusing an id after a crash would let
 //! the new process heartbeat on the dead one's behalf and strand its passes.
 //!
-//! The queue's SQLite file is `DATA/queue.db`, apart from `ferry.db`: apalis-sqlite sets
-//! `synchronous = OFF` on the pool it migrates, which Ferry's own store must never run with (a power cut
-//! could lose journal rows); the queue holds nothing the pass table cannot rebuild.
+//! [`PassQueue`] is the queue of a store: on SQLite, the file `DATA/queue.db` ([`sqlite`]), apart from
+//! `ferry.db`: apalis-sqlite sets `synchronous = OFF` on the pool it migrates, which Ferry's own store must
+//! never run with (a power cut could lose journal rows); the queue holds nothing the pass table cannot
+//! rebuild. On PostgreSQL, the `apalis` schema of the store's database ([`postgres`]), which `ferry
+//! worker` processes on any machine reach with the store's URL. Both run the same worker loop (one
+//! [`PassHandler`], `batch_size` 1, `concurrency(slots)`, heartbeats and orphan recovery on the
+//! [`LeaseSettings`]); a push with a key already queued changes nothing on both.
 
+pub mod postgres;
 pub mod sqlite;
 
+use apalis::prelude::{BoxDynError, Data};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_core::Result;
 use ferry_core::id::{EventId, MappingId, ProjectId, TenantId, TransactionId};
 use ferry_core::programme::PassKind;
+use ferry_store::StoreLocation;
+use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The one queue passes go through (apalis' queue name, on both backends).
+pub const QUEUE: &str = "ferry-passes";
+
+/// What a worker does with a job it received: run the pass (claiming its lease first). An error is the
+/// queue's to retry (the store could not be reached); a pass that failed is not an error here.
+pub type PassHandler = Arc<dyn Fn(PassJob) -> BoxFuture<'static, Result<()>> + Send + Sync>;
+
+/// The apalis handler of both backends: hands the job to the process's [`PassHandler`].
+async fn handle(job: PassJob, handler: Data<PassHandler>) -> std::result::Result<(), BoxDynError> {
+    let pass = job.pass.clone();
+    let run: &PassHandler = &handler;
+    run(job).await.map_err(|e| {
+        tracing::warn!(pass = %pass, error = %e, "a queued pass could not be run; the queue retries it");
+        Box::new(e) as BoxDynError
+    })
+}
+
+/// A job's `run_after` as apalis stores it: whole seconds since the epoch, rounded up, so a job never
+/// runs before its time (a lease would still be held).
+fn run_at_secs(at: DateTime<Utc>) -> u64 {
+    let secs = at.timestamp() + i64::from(at.timestamp_subsec_nanos() > 0);
+    u64::try_from(secs).unwrap_or(0)
+}
+
+/// The queue of a store: apalis-sqlite in `DATA/queue.db` beside a SQLite store, apalis-postgres (its
+/// `apalis` schema) in the same database as a PostgreSQL store. The worker loop is the same on both.
+#[derive(Clone)]
+pub enum PassQueue {
+    Sqlite(sqlite::SqliteQueue),
+    Postgres(postgres::PostgresQueue),
+}
+
+impl PassQueue {
+    /// Open (creating and migrating) the queue of the store at `location`: for a SQLite store,
+    /// `data/queue.db` (`data` is the data directory); for PostgreSQL, the same database.
+    pub async fn open(
+        location: &StoreLocation,
+        data: &Path,
+        leases: LeaseSettings,
+    ) -> Result<PassQueue> {
+        Ok(match location {
+            StoreLocation::Sqlite(_) => {
+                PassQueue::Sqlite(sqlite::SqliteQueue::open(data, leases).await?)
+            }
+            StoreLocation::Postgres(url) => {
+                PassQueue::Postgres(postgres::PostgresQueue::open(url, leases).await?)
+            }
+        })
+    }
+
+    /// Run passes from the queue, `slots` at once, as `id`, until `shutdown` resolves; then take no new
+    /// job and return once the running ones returned (the caller makes them give their passes back).
+    pub async fn run_worker(
+        &self,
+        id: &WorkerId,
+        slots: usize,
+        handler: PassHandler,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        match self {
+            PassQueue::Sqlite(q) => q.run_worker(id, slots, handler, shutdown).await,
+            PassQueue::Postgres(q) => q.run_worker(id, slots, handler, shutdown).await,
+        }
+    }
+
+    /// Where the queue is, for people (a PostgreSQL URL without its password).
+    pub fn describe(&self) -> String {
+        match self {
+            PassQueue::Sqlite(q) => q.describe(),
+            PassQueue::Postgres(q) => q.describe(),
+        }
+    }
+}
+
+#[async_trait]
+impl PassDispatcher for PassQueue {
+    async fn push(&self, job: &PassJob, key: &str, run_after: Option<DateTime<Utc>>) -> Result<()> {
+        match self {
+            PassQueue::Sqlite(q) => q.push(job, key, run_after).await,
+            PassQueue::Postgres(q) => q.push(job, key, run_after).await,
+        }
+    }
+
+    async fn cancel(&self, pass: &str) -> Result<()> {
+        match self {
+            PassQueue::Sqlite(q) => q.cancel(pass).await,
+            PassQueue::Postgres(q) => q.cancel(pass).await,
+        }
+    }
+
+    async fn stats(&self) -> Result<QueueStats> {
+        match self {
+            PassQueue::Sqlite(q) => q.stats().await,
+            PassQueue::Postgres(q) => q.stats().await,
+        }
+    }
+}
 
 /// What a queued job carries: one pass, by its ids (all fixed when the pass was recorded).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,29 +1,23 @@
 //! The embedded queue: apalis-sqlite in `DATA/queue.db`, one file beside the store that every process of
 //! one machine (`ferry serve`, `ferry worker`) opens.
 
-use super::{LeaseSettings, PassDispatcher, PassJob, QueueStats, WorkerId};
+use super::{
+    LeaseSettings, PassDispatcher, PassHandler, PassJob, QUEUE, QueueStats, WorkerId, handle,
+};
 use apalis::prelude::*;
 use apalis_sqlite::{Config, SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteStorage};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_core::{Error, ErrorKind, Result};
-use futures_util::future::BoxFuture;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
-
-/// The one queue passes go through.
-pub const QUEUE: &str = "ferry-passes";
-
-/// What a worker does with a job it received: run the pass (claiming its lease first). An error is the
-/// queue's to retry (the store could not be reached); a pass that failed is not an error here.
-pub type PassHandler = Arc<dyn Fn(PassJob) -> BoxFuture<'static, Result<()>> + Send + Sync>;
 
 /// `DATA/queue.db` through apalis-sqlite.
 #[derive(Clone)]
 pub struct SqliteQueue {
     storage: SqliteStorage<PassJob>,
     leases: LeaseSettings,
+    path: std::path::PathBuf,
 }
 
 fn queue_err(e: impl std::fmt::Display) -> Error {
@@ -57,7 +51,13 @@ impl SqliteQueue {
         Ok(SqliteQueue {
             storage: SqliteStorage::new(&pool).with_config(config),
             leases,
+            path,
         })
+    }
+
+    /// The queue's file.
+    pub fn describe(&self) -> String {
+        self.path.display().to_string()
     }
 
     /// Run passes from the queue, `slots` at once, as `id`, until `shutdown` resolves; then take no new
@@ -90,15 +90,6 @@ impl SqliteQueue {
     }
 }
 
-async fn handle(job: PassJob, handler: Data<PassHandler>) -> std::result::Result<(), BoxDynError> {
-    let pass = job.pass.clone();
-    let run: &PassHandler = &handler;
-    run(job).await.map_err(|e| {
-        tracing::warn!(pass = %pass, error = %e, "a queued pass could not be run; the queue retries it");
-        Box::new(e) as BoxDynError
-    })
-}
-
 #[async_trait]
 impl PassDispatcher for SqliteQueue {
     async fn push(&self, job: &PassJob, key: &str, run_after: Option<DateTime<Utc>>) -> Result<()> {
@@ -106,9 +97,7 @@ impl PassDispatcher for SqliteQueue {
             .idempotency_key(key)
             .max_attempts(25);
         if let Some(at) = run_after {
-            // Whole seconds, rounded up: a job never runs before its time (a lease would still be held).
-            let secs = at.timestamp() + i64::from(at.timestamp_subsec_nanos() > 0);
-            b = b.run_at_timestamp(u64::try_from(secs).unwrap_or(0));
+            b = b.run_at_timestamp(super::run_at_secs(at));
         }
         let mut storage = self.storage.clone();
         storage.push_task(b.build()).await.map_err(queue_err)

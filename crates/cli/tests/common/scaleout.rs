@@ -1,0 +1,268 @@
+//! Helpers of the scale-out tests (`scaleout.rs` on SQLite, `scaleout_pg.rs` on PostgreSQL): `ferry serve
+//! --queue` and `ferry worker` children, a mail project from a Dovecot source to a Dovecot target, a pilot
+//! event, its report. Included with `#[path]` (it uses `super::common`).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use super::common::{Served, code, ferry, ferry_command, json, text};
+use ferry_testkit::Dovecot;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// Random, as `FERRY_BOOTSTRAP_TOKEN` must be.
+pub const OPERATOR: &str = "fy_Qm3vT8kP2wX9sLr4Nc7Hj5Db1Fg6Yz0Ae8Uo3Ki2Tq";
+pub const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+pub const PW: &str = "source-Pw-5c1d";
+
+/// Where the processes of one test keep their store: `None` is the SQLite default in `--data`; a URL is
+/// a PostgreSQL database given as `FERRY_STORE`.
+#[derive(Clone, Debug, Default)]
+pub struct Setup {
+    pub store: Option<String>,
+}
+
+impl Setup {
+    pub fn env(&self) -> Vec<(&str, &str)> {
+        let mut e = vec![
+            ("FERRY_BOOTSTRAP_TOKEN", OPERATOR),
+            ("FERRY_CREDENTIAL_KEY", KEY),
+            ("FERRY_HEARTBEAT_SECS", "1"),
+        ];
+        if let Some(url) = &self.store {
+            e.push(("FERRY_STORE", url.as_str()));
+        }
+        e
+    }
+}
+
+/// A `ferry worker` child; killed when dropped.
+pub struct Worker {
+    pub child: Child,
+    pub log: PathBuf,
+    pub name: String,
+}
+
+impl Worker {
+    /// `ferry worker --slots 2` on `data`.
+    pub fn start(data: &Path, name: &str, setup: &Setup) -> Worker {
+        Worker::start_with(data, name, setup, &["--slots", "2"])
+    }
+
+    pub fn start_with(data: &Path, name: &str, setup: &Setup, extra: &[&str]) -> Worker {
+        let log = data.with_file_name(format!("worker-{name}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        let mut args = vec!["-v", "worker"];
+        args.extend_from_slice(extra);
+        let child = ferry_command(data, &args, &setup.env())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .expect("start ferry worker");
+        Worker {
+            child,
+            log,
+            name: name.to_string(),
+        }
+    }
+
+    /// What the worker printed, without its log's colour codes.
+    pub fn output(&self) -> String {
+        plain(&std::fs::read_to_string(&self.log).unwrap_or_default())
+    }
+
+    /// Wait (bounded) until the worker's output holds `what`.
+    pub fn wait_for(&mut self, what: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !self.output().contains(what) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("ferry worker exited ({status}):\n{}", self.output());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the worker never logged {what:?}:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A log without its colour codes.
+pub fn plain(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ ... letter
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `ferry serve --queue --slots 0`: the API and the scheduler; passes only in `ferry worker` processes.
+pub fn serve(data: &Path, setup: &Setup) -> Served {
+    serve_named(data, "serve", setup)
+}
+
+/// As [`serve`], logging to `<name>.log`.
+pub fn serve_named(data: &Path, name: &str, setup: &Setup) -> Served {
+    let log = data.with_file_name(format!("{name}.log"));
+    Served::spawn(
+        data,
+        log,
+        &[
+            "-v",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--queue",
+            "--slots",
+            "0",
+        ],
+        &setup.env(),
+    )
+}
+
+pub fn cli(s: &Served, args: &[&str], extra: &[(&str, &str)]) -> String {
+    let mut all = vec![("FERRY_SERVER", s.url.as_str()), ("FERRY_TOKEN", OPERATOR)];
+    all.extend_from_slice(extra);
+    let o = ferry(&s.data, args, &all);
+    assert_eq!(code(&o), 0, "ferry {}:\n{}", args.join(" "), text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub const AT: [&str; 4] = ["--tenant", "Contoso", "--project", "Mail"];
+
+pub fn cli_at(s: &Served, args: &[&str], extra: &[(&str, &str)]) -> String {
+    let mut a = args.to_vec();
+    a.extend_from_slice(&AT);
+    cli(s, &a, extra)
+}
+
+/// A tenant, a mail project from `source` to `target` with every gate confirmed, and `users` imported
+/// (source user `u`, target user `u@x`, the mapping labelled `u@x`).
+pub fn project(s: &Served, source: &Dovecot, target: &Dovecot, users: &[&str], dir: &Path) {
+    cli(
+        s,
+        &[
+            "tenant",
+            "create",
+            "Contoso",
+            "--paid",
+            "800",
+            "--first-purchase",
+            "2019-06-01",
+        ],
+        &[],
+    );
+    cli(
+        s,
+        &[
+            "project",
+            "create",
+            "Mail",
+            "--workload",
+            "mail",
+            "--tenant",
+            "Contoso",
+        ],
+        &[],
+    );
+    let src = format!("{}?starttls=never", source.url());
+    let tgt = format!("{}?starttls=never", target.url());
+    cli_at(s, &["endpoint", "set", "source", &src], &[]);
+    let (admin, admin_pw) = Dovecot::master();
+    cli_at(
+        s,
+        &["endpoint", "set", "target", &tgt, "--username", admin],
+        &[],
+    );
+    cli_at(
+        s,
+        &["credential", "set", "target"],
+        &[("FERRY_SECRET", admin_pw)],
+    );
+    let csv = dir.join("users.csv");
+    let mut rows = String::from("EmailAddress,UserName,Password\n");
+    for u in users {
+        rows.push_str(&format!("{u}@x,{u},{PW}\n"));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    cli_at(s, &["mapping", "import", csv.to_str().unwrap()], &[]);
+    cli_at(s, &["gate", "confirm", "--all"], &[]);
+}
+
+/// A pilot synchronization event of `users`, starting in a moment.
+pub fn pilot(s: &Served, users: &[&str]) {
+    let start = (chrono::Utc::now() + chrono::TimeDelta::seconds(4))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut args = vec![
+        "event".to_string(),
+        "create".into(),
+        "Pilot".into(),
+        "--kind".into(),
+        "synchronization".into(),
+        "--pilot".into(),
+        "--start".into(),
+        start,
+    ];
+    for u in users {
+        args.push("--mapping".into());
+        args.push(format!("{u}@x"));
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    cli_at(s, &refs, &[]);
+}
+
+/// The pilot event's report (`ferry --json event report Pilot`).
+pub fn report(s: &Served) -> Value {
+    let mut all = vec![("FERRY_SERVER", s.url.as_str()), ("FERRY_TOKEN", OPERATOR)];
+    all.push(("FERRY_TENANT", "Contoso"));
+    let o = ferry(
+        &s.data,
+        &[
+            "--json",
+            "event",
+            "report",
+            "Pilot",
+            "--tenant",
+            "Contoso",
+            "--project",
+            "Mail",
+        ],
+        &all,
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    json(&o)
+}
+
+/// The report's entry of the mapping labelled `label`.
+pub fn mapping<'a>(report: &'a Value, label: &str) -> &'a Value {
+    report["mappings"]
+        .as_array()
+        .and_then(|ms| ms.iter().find(|m| m["label"] == label))
+        .unwrap_or_else(|| panic!("no mapping {label} in the report: {report}"))
+}

@@ -1,0 +1,194 @@
+//! Scale-out on PostgreSQL through real `ferry` processes (issue 12 §3–§4): one `ferry serve --store
+//! postgres://… --queue --slots 0` schedules and queues passes in the database's apalis queue; `ferry
+//! worker --store postgres://…` processes, each with a data directory of its own (no store in it), run
+//! them under leases; Dovecot source and target. Heartbeats are 1 s, so a lease expires 3 s after its
+//! worker stopped renewing it.
+//!
+//! Each test makes its own database in the cluster named by `FERRY_TEST_POSTGRES` and is skipped, with the
+//! reason printed, when it is unset (CI sets it).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+#[path = "common/scaleout.rs"]
+mod kit;
+
+use common::{code, content, ferry, text, total};
+use ferry_testkit::postgres::TestDatabase;
+use ferry_testkit::{Dovecot, DovecotOptions, corpus};
+use kit::{PW, Setup, Worker, mapping, pilot, project, report, serve};
+use std::time::{Duration, Instant};
+
+fn database(test: &str) -> Option<(TestDatabase, Setup)> {
+    let db = TestDatabase::create(test).expect("a test database")?;
+    let setup = Setup {
+        store: Some(db.url().to_string()),
+    };
+    Some((db, setup))
+}
+
+/// A Dovecot source with `users` (the first one large enough to be caught mid-pass, the others a few
+/// messages each) and an empty target with `u@x` for each.
+fn servers(users: &[&str]) -> (Dovecot, Dovecot) {
+    let opts = DovecotOptions {
+        special_use: false,
+        ..DovecotOptions::default()
+    };
+    let source = Dovecot::start(opts).unwrap();
+    let target = Dovecot::start(opts).unwrap();
+    for (n, u) in users.iter().enumerate() {
+        source.add_user(u, PW).unwrap();
+        target.add_user(&format!("{u}@x"), PW).unwrap();
+        if n == 0 {
+            for (i, folder) in ["INBOX", "Archive", "Projects"].iter().enumerate() {
+                source
+                    .seed(u, folder, &corpus::seed_messages(70 + i as u64, 500, 8_000))
+                    .unwrap();
+            }
+        } else {
+            source
+                .seed(u, "INBOX", &corpus::seed_messages(n as u64, 5, 2_000))
+                .unwrap();
+        }
+    }
+    (source, target)
+}
+
+/// The worker among `workers` that logged the start of `label`'s pass, once one did (bounded wait).
+fn runner_of(workers: &[Worker], label: &str, secs: u64) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let wanted = format!("mapping={label}");
+    loop {
+        for (i, w) in workers.iter().enumerate() {
+            if w.output()
+                .lines()
+                .any(|l| l.contains("pass started") && l.contains(&wanted))
+            {
+                return i;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no worker started {label}'s pass:\n{}",
+            workers
+                .iter()
+                .map(|w| format!("--- {}\n{}", w.name, w.output()))
+                .collect::<String>()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn three_workers_on_postgresql_finish_every_pass_once_after_one_of_them_is_killed_mid_pass() {
+    let Some((_db, setup)) = database("scaleout_pg_kill") else {
+        return;
+    };
+    let users = ["alice", "bob", "carol", "dave"];
+    let (source, target) = servers(&users);
+    let before: Vec<_> = users.iter().map(|u| source.snapshot(u).unwrap()).collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let s = serve(&data, &setup);
+    project(&s, &source, &target, &users, tmp.path());
+    pilot(&s, &users);
+
+    // Three workers, each with a data directory of its own: the store and the queue are PostgreSQL's.
+    let mut workers: Vec<Worker> = (1..=3)
+        .map(|n| {
+            let dir = tmp.path().join(format!("w{n}"));
+            Worker::start(&dir, &n.to_string(), &setup)
+        })
+        .collect();
+    let i = runner_of(&workers, "alice@x", 90);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while target
+        .snapshot("alice@x")
+        .map(|t| t.message_count())
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "nothing was copied:\n{}",
+            workers[i].output()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    workers[i].kill();
+    let killed = workers.remove(i);
+    let m = report(&s);
+    let alice = mapping(&m, "alice@x");
+    assert_eq!(
+        alice["last_pass"]["outcome"], "running",
+        "killed mid-pass: the pass is still the killed worker's: {alice}"
+    );
+    assert!(
+        target.snapshot("alice@x").unwrap().message_count() < before[0].message_count(),
+        "the pass had finished before the kill; the test proves nothing"
+    );
+
+    // Another worker takes the killed pass over once its lease expired and resumes it (attempt 2 of the
+    // same pass, not a second pass); every other pass finishes too.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let r = report(&s);
+        let done = users
+            .iter()
+            .all(|u| mapping(&r, &format!("{u}@x"))["last_pass"]["outcome"] == "succeeded");
+        if done {
+            for u in users {
+                let m = mapping(&r, &format!("{u}@x"));
+                assert_eq!(m["passes"], 1, "one pass each, none retried: {m}");
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the passes did not finish: {r}\n{}",
+            workers
+                .iter()
+                .map(|w| format!("--- {}\n{}", w.name, w.output()))
+                .collect::<String>()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        workers
+            .iter()
+            .any(|w| w.output().contains("mapping=alice@x") && w.output().contains("attempt=2")),
+        "alice's pass was taken over under a new lease attempt:\n{}",
+        killed.output()
+    );
+    for (u, b) in users.iter().zip(&before) {
+        assert_eq!(&source.snapshot(u).unwrap(), b, "the source of {u} changed");
+        let tgt = content(&target.snapshot(&format!("{u}@x")).unwrap());
+        assert_eq!(total(&tgt), b.message_count(), "{u}: duplicates or losses");
+        assert_eq!(tgt, content(b), "{u}");
+    }
+    drop(workers);
+    drop(s);
+}
+
+#[test]
+fn a_worker_on_postgresql_without_the_serves_credential_key_refuses_to_start_and_never_shows_the_password()
+ {
+    let Some((db, _)) = database("scaleout_pg_nokey") else {
+        return;
+    };
+    // Trust authentication on the test cluster: the password is not checked, only never shown.
+    let url = db
+        .url()
+        .replacen("://postgres@", "://postgres:s3cret-Pw@", 1);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("worker");
+    let o = ferry(&data, &["worker"], &[("FERRY_STORE", url.as_str())]);
+    let out = text(&o);
+    assert_eq!(code(&o), 2, "{out}");
+    assert!(out.contains("no credential key"), "{out}");
+    assert!(!out.contains("s3cret-Pw"), "{out}");
+    assert!(
+        !data.join("credential.key").exists(),
+        "a worker never makes a key of its own"
+    );
+}

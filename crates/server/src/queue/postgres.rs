@@ -1,0 +1,205 @@
+//! The scaled queue: apalis-postgres, in the `apalis` schema of the store's own PostgreSQL database, so
+//! `ferry serve --store postgres://… --queue` and every `ferry worker --store postgres://…` on any machine
+//! share it with nothing else to set up. Its migrations (apalis' own, applied under sqlx's migration lock,
+//! so processes starting together are safe) create the `pgcrypto` and `hstore` extensions, which ship with
+//! PostgreSQL (Debian: `postgresql-contrib`).
+//!
+//! apalis-postgres claims a job with `FOR UPDATE SKIP LOCKED`; each worker heartbeats its row in
+//! `apalis.workers`, and a job whose worker was not seen for `heartbeat × missed` goes back to `Pending`
+//! for the next worker (the same figures as Ferry's pass leases, see [`LeaseSettings`]).
+
+use super::{
+    LeaseSettings, PassDispatcher, PassHandler, PassJob, QUEUE, QueueStats, WorkerId, handle,
+};
+use apalis::prelude::*;
+use apalis_postgres::{Config, PgConnectOptions, PgPool, PostgresStorage};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ferry_core::{Error, ErrorKind, Result, redact_url};
+use std::str::FromStr;
+
+/// The `apalis` schema of the store's PostgreSQL database.
+#[derive(Clone)]
+pub struct PostgresQueue {
+    storage: PostgresStorage<PassJob>,
+    /// The URL without its password.
+    shown: String,
+}
+
+fn queue_err(shown: &str, e: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::Store,
+        format!(
+            "the pass queue in PostgreSQL ({shown}) failed: {e}; check that the database is up and \
+             reachable from this machine"
+        ),
+    )
+}
+
+impl PostgresQueue {
+    /// Connect to `url` and create (or bring up to date) the queue's tables.
+    pub async fn open(url: &str, leases: LeaseSettings) -> Result<PostgresQueue> {
+        let shown = redact_url(url);
+        // The options parser's errors may quote the URL: say what is wrong without it.
+        let options = PgConnectOptions::from_str(url).map_err(|_| {
+            Error::config(format!(
+                "the store URL {shown} is not a valid PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DB)"
+            ))
+        })?;
+        // A pool of its own (fetching, heartbeats, acknowledgements, pushes); passes use the store's.
+        let pool = PgPool::connect_with(options.application_name("ferry-queue"))
+            .await
+            .map_err(|e| queue_err(&shown, e))?;
+        PostgresStorage::setup(&pool)
+            .await
+            .map_err(|e| queue_err(&shown, e))?;
+        let config = Config::default()
+            .queue(QUEUE)
+            .batch_size(1)
+            .heartbeat_interval(leases.heartbeat)
+            .missed_heartbeats(leases.missed as usize);
+        Ok(PostgresQueue {
+            storage: PostgresStorage::new(&pool).with_config(config),
+            shown,
+        })
+    }
+
+    /// The database, without its password.
+    pub fn describe(&self) -> String {
+        format!("{} (schema apalis)", self.shown)
+    }
+
+    /// Run passes from the queue, `slots` at once, as `id`, until `shutdown` resolves; then take no new
+    /// job and return once the running ones returned (the caller makes them give their passes back).
+    pub async fn run_worker(
+        &self,
+        id: &WorkerId,
+        slots: usize,
+        handler: PassHandler,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let worker = WorkerBuilder::new(id.as_str())
+            .backend(self.storage.clone())
+            .concurrency(slots.max(1))
+            .data(handler)
+            .build(handle);
+        worker
+            .run_until(async move {
+                shutdown.await;
+                Ok::<(), std::io::Error>(())
+            })
+            .await
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Store,
+                    format!(
+                        "the pass worker stopped: {e}; check the database ({}), then start `ferry worker` again",
+                        self.shown
+                    ),
+                )
+            })
+    }
+}
+
+/// Whether a push failed only because a job with its idempotency key exists already (apalis-postgres
+/// inserts without `ON CONFLICT`; the unique index refuses the second one).
+fn is_duplicate(e: &TaskSinkError<apalis_postgres::Error>) -> bool {
+    match e {
+        TaskSinkError::PushError(apalis_postgres::Error::Database(e)) => e
+            .as_database_error()
+            .is_some_and(|db| db.is_unique_violation()),
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl PassDispatcher for PostgresQueue {
+    async fn push(&self, job: &PassJob, key: &str, run_after: Option<DateTime<Utc>>) -> Result<()> {
+        let mut b = TaskBuilder::new(job.clone())
+            .idempotency_key(key)
+            .max_attempts(25);
+        if let Some(at) = run_after {
+            b = b.run_at_timestamp(super::run_at_secs(at));
+        }
+        let mut storage = self.storage.clone();
+        match storage.push_task(b.build()).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_duplicate(&e) => Ok(()),
+            Err(e) => Err(queue_err(&self.shown, e)),
+        }
+    }
+
+    async fn cancel(&self, _pass: &str) -> Result<()> {
+        // As on SQLite: a job not yet taken finds its pass ended and does nothing; a running one is fenced
+        // at its next renewal.
+        Ok(())
+    }
+
+    async fn stats(&self) -> Result<QueueStats> {
+        let figures = self
+            .storage
+            .fetch_by_queue()
+            .await
+            .map_err(|e| queue_err(&self.shown, e))?
+            .into_iter()
+            .map(|s| (s.title, s.value))
+            .collect();
+        Ok(QueueStats { figures })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::id::{EventId, MappingId, ProjectId, TenantId, TransactionId};
+    use ferry_core::programme::PassKind;
+    use ferry_testkit::postgres::TestDatabase;
+
+    #[tokio::test]
+    async fn pushing_a_pass_twice_under_one_key_queues_it_once_and_a_new_key_queues_it_again() {
+        let Some(db) = TestDatabase::create("queue_pg_push").unwrap_or_else(|e| panic!("{e}"))
+        else {
+            return;
+        };
+        // The test cluster trusts loopback: a password in the URL is not checked, and must never show.
+        let url = db
+            .url()
+            .replacen("://postgres@", "://postgres:s3cret-Pw@", 1);
+        let q = PostgresQueue::open(&url, LeaseSettings::every(1))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!q.describe().contains("s3cret-Pw"), "{}", q.describe());
+        let job = PassJob {
+            pass: "p1".into(),
+            tenant: TenantId::new(),
+            project: ProjectId::new(),
+            event: EventId::new(),
+            mapping: MappingId::new(),
+            kind: PassKind::Initial,
+            txn: TransactionId::new(),
+        };
+        let count = || {
+            db.psql("SELECT count(*) FROM apalis.jobs")
+                .unwrap_or_else(|e| panic!("{e}"))
+                .trim()
+                .to_string()
+        };
+        q.push(&job, &job.key(0), None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        q.push(&job, &job.key(0), None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(count(), "1", "the same key is queued once");
+        let later = Utc::now() + chrono::Duration::seconds(30);
+        q.push(&job, &job.wait_key(1), Some(later))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(count(), "2");
+        let not_before = db
+            .psql("SELECT count(*) FROM apalis.jobs WHERE run_at >= now() + interval '25 seconds'")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(not_before.trim(), "1", "the wait job runs at its time");
+        assert!(q.stats().await.is_ok());
+    }
+}
