@@ -1,9 +1,9 @@
 //! The embedded queue: apalis-sqlite in `DATA/queue.db`, one file beside the store that every process of
 //! one machine (`ferry serve`, `ferry worker`) opens.
 
-use super::{
-    LeaseSettings, PassDispatcher, PassHandler, PassJob, QUEUE, QueueStats, WorkerId, handle,
-};
+/// The handler type, here too for callers that name the SQLite queue's path.
+pub use super::PassHandler;
+use super::{LeaseSettings, PassDispatcher, PassJob, QUEUE, QueueStats, WorkerId, handle};
 use apalis::prelude::*;
 use apalis_sqlite::{Config, SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteStorage};
 use async_trait::async_trait;
