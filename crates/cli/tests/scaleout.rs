@@ -106,3 +106,87 @@ fn a_worker_killed_mid_pass_leaves_its_pass_to_a_restarted_worker_which_resumes_
     drop(w2);
     drop(s);
 }
+
+#[test]
+fn cancelling_an_event_through_ferry_serve_stops_the_pass_that_a_ferry_worker_runs() {
+    let opts = DovecotOptions {
+        special_use: false,
+        ..DovecotOptions::default()
+    };
+    let source = Dovecot::start(opts).unwrap();
+    let target = Dovecot::start(opts).unwrap();
+    source.add_user("alice", PW).unwrap();
+    target.add_user("alice@x", PW).unwrap();
+    // A source that accepts connections and never says a word: the pass hangs until it is stopped.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in silent.incoming().flatten() {
+            held.push(c);
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let s = serve(&data);
+    project(&s, &source, &target, &["alice"], tmp.path());
+    let hanging = format!("imap://127.0.0.1:{port}?starttls=never&timeout=120");
+    // A new source endpoint drops the mappings' passwords: its own secret (any; the source never asks).
+    cli_at(
+        &s,
+        &["endpoint", "set", "source", &hanging, "--username", "admin"],
+        &[],
+    );
+    cli_at(
+        &s,
+        &["credential", "set", "source"],
+        &[("FERRY_SECRET", "silent-Source-9f2a")],
+    );
+    cli_at(&s, &["gate", "confirm", "--all"], &[]);
+    pilot(&s, &["alice"]);
+    let mut w = Worker::start(&data, "1");
+    w.wait_for("pass started", 60);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while accepted.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the pass never connected:\n{}",
+            w.output()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // The cancel is made in `ferry serve`; the pass runs in `ferry worker`, which reads it at its next
+    // heartbeat, stops the pass and records it.
+    cli_at(&s, &["event", "cancel", "Pilot"], &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = report(&s);
+        let m = &r["mappings"][0];
+        if m["last_pass"]["outcome"] != "running" {
+            assert_eq!(m["last_pass"]["outcome"], "failed", "{m}");
+            assert_eq!(
+                m["last_pass"]["reason"], "stopped: the event was cancelled",
+                "{m}"
+            );
+            assert_eq!(m["passes"], 1, "{m}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not stop the cancelled event's pass: {m}\n{}",
+            w.output()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        w.child.try_wait().unwrap().is_none(),
+        "the worker runs on:\n{}",
+        w.output()
+    );
+    drop(w);
+    drop(s);
+}
