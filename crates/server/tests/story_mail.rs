@@ -998,7 +998,7 @@ async fn an_idle_project_pauses_offboards_and_resumes_only_with_credentials_and_
 /// A story whose source accepts connections and never says a word, with a pilot event whose pass has
 /// started and hangs until it is stopped. Returns the story, the event and the mapping.
 async fn hanging_pass() -> (Story, String, String) {
-    let (st, alice, _) = hanging_story(On::Sqlite)
+    let (st, alice, accepted) = hanging_story(On::Sqlite)
         .await
         .expect("a story on SQLite always starts");
     let pilot = st
@@ -1009,6 +1009,16 @@ async fn hanging_pass() -> (Story, String, String) {
     let m = st.mapping_report(&pilot, &alice).await;
     assert_eq!(m["last_pass"]["outcome"], "running", "{m}");
     assert_eq!(m["next_text"], "its initial pass is running", "{m}");
+    // The pass has read its credentials and waits for the source's greeting: a test that moves the clock
+    // now does not expire them before (the pass would fail, and its end count as progress).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while accepted.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pass never connected to the source"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     (st, pilot, alice)
 }
 
