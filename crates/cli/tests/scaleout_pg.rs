@@ -16,7 +16,10 @@ mod kit;
 use common::{code, content, ferry, text, total};
 use ferry_testkit::postgres::TestDatabase;
 use ferry_testkit::{Dovecot, DovecotOptions, corpus};
-use kit::{PW, Setup, Worker, mapping, pilot, project, report, serve};
+use kit::{
+    PW, Setup, Worker, mapping, pilot, pilot_named, plain, project, report, serve, serve_named,
+    wait_succeeded,
+};
 use std::time::{Duration, Instant};
 
 fn database(test: &str) -> Option<(TestDatabase, Setup)> {
@@ -27,9 +30,9 @@ fn database(test: &str) -> Option<(TestDatabase, Setup)> {
     Some((db, setup))
 }
 
-/// A Dovecot source with `users` (the first one large enough to be caught mid-pass, the others a few
-/// messages each) and an empty target with `u@x` for each.
-fn servers(users: &[&str]) -> (Dovecot, Dovecot) {
+/// A Dovecot source with `users` (with `big`, the first one large enough to be caught mid-pass; the
+/// others a few messages each) and an empty target with `u@x` for each.
+fn servers(users: &[&str], big: bool) -> (Dovecot, Dovecot) {
     let opts = DovecotOptions {
         special_use: false,
         ..DovecotOptions::default()
@@ -39,7 +42,7 @@ fn servers(users: &[&str]) -> (Dovecot, Dovecot) {
     for (n, u) in users.iter().enumerate() {
         source.add_user(u, PW).unwrap();
         target.add_user(&format!("{u}@x"), PW).unwrap();
-        if n == 0 {
+        if n == 0 && big {
             for (i, folder) in ["INBOX", "Archive", "Projects"].iter().enumerate() {
                 source
                     .seed(u, folder, &corpus::seed_messages(70 + i as u64, 500, 8_000))
@@ -85,7 +88,7 @@ fn three_workers_on_postgresql_finish_every_pass_once_after_one_of_them_is_kille
         return;
     };
     let users = ["alice", "bob", "carol", "dave"];
-    let (source, target) = servers(&users);
+    let (source, target) = servers(&users, true);
     let before: Vec<_> = users.iter().map(|u| source.snapshot(u).unwrap()).collect();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
@@ -191,4 +194,76 @@ fn a_worker_on_postgresql_without_the_serves_credential_key_refuses_to_start_and
         !data.join("credential.key").exists(),
         "a worker never makes a key of its own"
     );
+}
+
+#[test]
+fn two_serve_processes_on_one_postgresql_schedule_each_pass_once_and_the_second_takes_over_when_the_leader_is_killed()
+ {
+    let Some((db, setup)) = database("scaleout_pg_leader") else {
+        return;
+    };
+    let users = ["alice", "bob", "carol", "dave"];
+    let (source, target) = servers(&users, false);
+    let tmp = tempfile::tempdir().unwrap();
+    let a = serve_named(&tmp.path().join("a"), "serve-a", &setup);
+    let b = serve_named(&tmp.path().join("b"), "serve-b", &setup);
+    let mut nodes = vec![a, b];
+    let leads = |s: &common::Served| plain(&s.output()).contains("this process schedules");
+    let waits = |s: &common::Served| plain(&s.output()).contains("another process schedules");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(nodes.iter().any(leads) && nodes.iter().any(waits)) {
+        assert!(
+            Instant::now() < deadline,
+            "no leader and follower:\n{}\n{}",
+            nodes[0].output(),
+            nodes[1].output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(nodes.iter().filter(|s| leads(s)).count(), 1, "one leader");
+    let leader = nodes.iter().position(leads).unwrap();
+    project(&nodes[0], &source, &target, &users, tmp.path());
+    let mut worker = Worker::start(&tmp.path().join("w"), "w", &setup);
+
+    // Both schedulers run while the pilot's passes are due: each pass is recorded and queued once.
+    pilot(&nodes[1 - leader], &users[..3]);
+    let logs = || worker.output();
+    let r = wait_succeeded(&nodes[0], "Pilot", &users[..3], 120, &logs);
+    for u in &users[..3] {
+        let m = mapping(&r, &format!("{u}@x"));
+        assert_eq!(m["passes"], 1, "one pass per mapping: {m}");
+    }
+    let passes = db.psql("SELECT count(*) FROM prog_pass").unwrap();
+    assert_eq!(passes.trim(), "3", "no pass recorded twice");
+    let jobs = db
+        .psql("SELECT count(*), count(DISTINCT idempotency_key) FROM apalis.jobs")
+        .unwrap();
+    assert_eq!(jobs.trim(), "3|3", "no pass queued twice");
+
+    // The leader dies: the other takes over and schedules the next event.
+    let mut dead = nodes.remove(leader);
+    dead.child.kill().unwrap();
+    let _ = dead.child.wait();
+    let survivor = &nodes[0];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !leads(survivor) {
+        assert!(
+            Instant::now() < deadline,
+            "nobody took over:\n{}",
+            survivor.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    pilot_named(survivor, "Second", &users[3..]);
+    wait_succeeded(survivor, "Second", &users[3..], 120, &logs);
+    assert_eq!(
+        db.psql("SELECT count(*) FROM prog_pass").unwrap().trim(),
+        "4"
+    );
+    for u in users {
+        let src = content(&source.snapshot(u).unwrap());
+        let tgt = content(&target.snapshot(&format!("{u}@x")).unwrap());
+        assert_eq!(tgt, src, "{u}");
+    }
+    worker.kill();
 }

@@ -69,6 +69,8 @@ pub struct Inner {
     pub workers: scheduler::Workers,
     /// Pass started/finished notices for live views (see [`feed`]).
     pub feed: Arc<dyn feed::Feed>,
+    /// Whether this process schedules: only one process per store does ([`scheduler::spawn_loop`]).
+    pub leader: Arc<dyn ferry_store::Leadership>,
     /// This process start's worker id: the owner of the pass leases it takes.
     pub worker_id: queue::WorkerId,
     /// How often leases are renewed and when they expire; set once at start ([`AppState::use_queue`]).
@@ -147,6 +149,7 @@ pub async fn open(config: ServiceConfig) -> Result<AppState> {
         throttle: throttle::AuthThrottle::default(),
         workers: scheduler::Workers::default(),
         feed,
+        leader: location.leadership()?,
         worker_id: queue::WorkerId::new(),
         leases: std::sync::OnceLock::new(),
         queue: std::sync::OnceLock::new(),

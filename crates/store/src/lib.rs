@@ -20,6 +20,7 @@
 //! ```
 
 mod journal_reads;
+mod leader;
 mod location;
 pub(crate) mod pg;
 pub mod programme;
@@ -28,6 +29,7 @@ mod sqlite_files;
 mod types;
 
 pub use journal_reads::{FileItemLine, JournalCounts, JournalReads, MailItemLine};
+pub use leader::{Leadership, PgLeader, SCHEDULER_LOCK, Solo};
 pub use location::{Journal, StoreLocation};
 pub use pg::PgStore;
 pub use pg::notify::{Heard, PgNotifier, PgSubscription};

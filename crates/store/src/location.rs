@@ -90,6 +90,16 @@ impl StoreLocation {
         matches!(self, StoreLocation::Postgres(_))
     }
 
+    /// Who schedules among the processes on this store ([`crate::Leadership`]): on SQLite the one
+    /// process ([`crate::Solo`]); on PostgreSQL whoever holds the scheduler's advisory lock
+    /// ([`crate::PgLeader`]; nothing is connected until it is asked).
+    pub fn leadership(&self) -> Result<Arc<dyn crate::Leadership>> {
+        Ok(match self {
+            StoreLocation::Sqlite(_) => Arc::new(crate::Solo),
+            StoreLocation::Postgres(url) => Arc::new(crate::PgLeader::new(url)?),
+        })
+    }
+
     /// Open both stores (applying pending migrations). `max_connections` sizes a PostgreSQL pool; SQLite
     /// keeps its own small pool (one writer at a time).
     pub async fn open(

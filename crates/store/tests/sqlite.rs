@@ -700,3 +700,48 @@ async fn open_problems_count_what_the_report_counts_without_the_copied_rows(stor
     );
     assert_ne!(other.id, m.id);
 }
+
+#[tokio::test]
+async fn on_sqlite_the_one_serve_process_always_leads_the_scheduler() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = ferry_store::StoreLocation::in_data_dir(dir.path());
+    let leader = at.leadership().unwrap();
+    assert!(leader.lead().await.unwrap());
+    assert!(leader.lead().await.unwrap());
+}
+
+#[tokio::test]
+async fn on_postgres_one_process_leads_the_scheduler_and_another_takes_over_when_it_is_gone() {
+    use ferry_store::Leadership;
+    let Some(db) = ferry_testkit::postgres::TestDatabase::create("leader").unwrap() else {
+        return;
+    };
+    let at = ferry_store::StoreLocation::parse(db.url()).unwrap();
+    let a = at.leadership().unwrap();
+    let b = at.leadership().unwrap();
+    assert!(a.lead().await.unwrap(), "the first to ask leads");
+    assert!(!b.lead().await.unwrap(), "one leader at a time");
+    assert!(a.lead().await.unwrap(), "the leader keeps the lead");
+    assert!(!b.lead().await.unwrap());
+    // Another key is another lock: the scheduler's leader does not block it.
+    let other = ferry_store::PgLeader::with_key(db.url(), 42).unwrap();
+    assert!(other.lead().await.unwrap());
+    // The leader's connection ends (its process died): the lock goes with it.
+    db.psql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = 'ferry-scheduler' AND pid IN \
+         (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 26213 AND objid = 1920104819 AND granted)",
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !b.lead().await.unwrap_or(false) {
+        assert!(std::time::Instant::now() < deadline, "nobody took over");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        !a.lead().await.unwrap_or(false),
+        "the old leader sees it lost the lead"
+    );
+    assert!(!a.lead().await.unwrap(), "and then waits like any other");
+    drop(b);
+}

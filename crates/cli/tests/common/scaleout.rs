@@ -217,12 +217,17 @@ pub fn project(s: &Served, source: &Dovecot, target: &Dovecot, users: &[&str], d
 
 /// A pilot synchronization event of `users`, starting in a moment.
 pub fn pilot(s: &Served, users: &[&str]) {
+    pilot_named(s, "Pilot", users)
+}
+
+/// A pilot synchronization event `name` of `users`, starting in a moment.
+pub fn pilot_named(s: &Served, name: &str, users: &[&str]) {
     let start = (chrono::Utc::now() + chrono::TimeDelta::seconds(4))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut args = vec![
         "event".to_string(),
         "create".into(),
-        "Pilot".into(),
+        name.into(),
         "--kind".into(),
         "synchronization".into(),
         "--pilot".into(),
@@ -239,6 +244,11 @@ pub fn pilot(s: &Served, users: &[&str]) {
 
 /// The pilot event's report (`ferry --json event report Pilot`).
 pub fn report(s: &Served) -> Value {
+    report_of(s, "Pilot")
+}
+
+/// Event `name`'s report.
+pub fn report_of(s: &Served, name: &str) -> Value {
     let mut all = vec![("FERRY_SERVER", s.url.as_str()), ("FERRY_TOKEN", OPERATOR)];
     all.push(("FERRY_TENANT", "Contoso"));
     let o = ferry(
@@ -247,7 +257,7 @@ pub fn report(s: &Served) -> Value {
             "--json",
             "event",
             "report",
-            "Pilot",
+            name,
             "--tenant",
             "Contoso",
             "--project",
@@ -265,4 +275,30 @@ pub fn mapping<'a>(report: &'a Value, label: &str) -> &'a Value {
         .as_array()
         .and_then(|ms| ms.iter().find(|m| m["label"] == label))
         .unwrap_or_else(|| panic!("no mapping {label} in the report: {report}"))
+}
+
+/// Wait (bounded) until every mapping labelled `u@x` of event `name` has a succeeded last pass; the report.
+pub fn wait_succeeded(
+    s: &Served,
+    name: &str,
+    users: &[&str],
+    secs: u64,
+    logs: &dyn Fn() -> String,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let r = report_of(s, name);
+        if users
+            .iter()
+            .all(|u| mapping(&r, &format!("{u}@x"))["last_pass"]["outcome"] == "succeeded")
+        {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the passes of {name} did not finish: {r}\n{}",
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }

@@ -92,11 +92,31 @@ pub async fn wait_for_workers(st: &AppState) -> usize {
     }
 }
 
-/// Run [`tick`] every few seconds until aborted.
+/// Run [`tick`] every few seconds until aborted — while this process is the scheduler's leader
+/// ([`ferry_store::Leadership`]): of several `ferry serve` processes on one PostgreSQL store only the one
+/// holding the leader lock ticks, the others ask again at every turn and take over when it is gone.
 pub fn spawn_loop(st: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut leading = None;
         loop {
-            if let Err(e) = tick(&st).await {
+            let lead = match st.leader.lead().await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot tell whether this process schedules; it does not until it can");
+                    false
+                }
+            };
+            if leading != Some(lead) {
+                if lead {
+                    tracing::info!(worker = %st.worker_id, "this process schedules (the scheduler's leader)");
+                } else {
+                    tracing::info!(
+                        "another process schedules; this one serves the API and takes over if that one stops"
+                    );
+                }
+                leading = Some(lead);
+            }
+            if lead && let Err(e) = tick(&st).await {
                 tracing::warn!(error = %e.message, "scheduler tick failed");
             }
             tokio::time::sleep(std::time::Duration::from_secs(5)).await;
