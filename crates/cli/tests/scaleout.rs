@@ -11,7 +11,7 @@ mod kit;
 use common::{content, total};
 use ferry_testkit::corpus;
 use ferry_testkit::{Dovecot, DovecotOptions};
-use kit::{PW, Setup, Worker, pilot, project, report, serve};
+use kit::{PW, Setup, Worker, cli_at, pilot, project, report, serve};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -131,7 +131,8 @@ fn cancelling_an_event_through_ferry_serve_stops_the_pass_that_a_ferry_worker_ru
     });
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let s = serve(&data);
+    let setup = Setup::default();
+    let s = serve(&data, &setup);
     project(&s, &source, &target, &["alice"], tmp.path());
     let hanging = format!("imap://127.0.0.1:{port}?starttls=never&timeout=120");
     // A new source endpoint drops the mappings' passwords: its own secret (any; the source never asks).
@@ -147,7 +148,7 @@ fn cancelling_an_event_through_ferry_serve_stops_the_pass_that_a_ferry_worker_ru
     );
     cli_at(&s, &["gate", "confirm", "--all"], &[]);
     pilot(&s, &["alice"]);
-    let mut w = Worker::start(&data, "1");
+    let mut w = Worker::start(&data, "1", &setup);
     w.wait_for("pass started", 60);
     let deadline = Instant::now() + Duration::from_secs(60);
     while accepted.load(std::sync::atomic::Ordering::SeqCst) == 0 {
