@@ -267,3 +267,94 @@ fn two_serve_processes_on_one_postgresql_schedule_each_pass_once_and_the_second_
     }
     worker.kill();
 }
+
+/// `kill -SIG pid`.
+fn signal(w: &Worker, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &w.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig}");
+}
+
+/// The worker id a `ferry worker` printed at its start.
+fn worker_id(w: &Worker) -> String {
+    let out = w.output();
+    out.split("Ferry worker ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no worker id printed:\n{out}"))
+        .to_string()
+}
+
+#[test]
+fn a_worker_frozen_past_its_lease_is_fenced_when_it_wakes_and_a_restarted_worker_has_a_new_id() {
+    let Some((_db, setup)) = database("scaleout_pg_fence") else {
+        return;
+    };
+    let users = ["alice"];
+    let (source, target) = servers(&users, true);
+    let before = source.snapshot("alice").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let s = serve(&tmp.path().join("data"), &setup);
+    project(&s, &source, &target, &users, tmp.path());
+    pilot(&s, &users);
+    let mut w1 = Worker::start(&tmp.path().join("w1"), "1", &setup);
+    w1.wait_for("pass started", 90);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while target
+        .snapshot("alice@x")
+        .map(|t| t.message_count())
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "nothing was copied:\n{}",
+            w1.output()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Frozen mid-pass: its lease (3 s) expires, the queue gives the job to another worker, which takes
+    // the pass over under the next lease attempt.
+    signal(&w1, "STOP");
+    let mut w2 = Worker::start(&tmp.path().join("w2"), "2", &setup);
+    w2.wait_for("attempt=2", 90);
+    assert!(
+        target.snapshot("alice@x").unwrap().message_count() < before.message_count(),
+        "the pass had finished before the freeze; the test proves nothing"
+    );
+    // Back: its next renewal finds the pass held by another and it abandons the pass, writing nothing.
+    signal(&w1, "CONT");
+    w1.wait_for("fenced", 60);
+    let logs = || format!("{}\n{}", w1.output(), w2.output());
+    let r = wait_succeeded(&s, "Pilot", &users, 180, &logs);
+    let m = mapping(&r, "alice@x");
+    assert_eq!(m["passes"], 1, "one pass, taken over, not retried: {m}");
+    assert!(
+        !w1.output().contains("pass ended"),
+        "the frozen worker recorded no end:\n{}",
+        w1.output()
+    );
+    assert_eq!(
+        source.snapshot("alice").unwrap(),
+        before,
+        "the source changed"
+    );
+    let tgt = content(&target.snapshot("alice@x").unwrap());
+    assert_eq!(total(&tgt), before.message_count(), "duplicates or losses");
+    assert_eq!(tgt, content(&before));
+
+    // A worker restarted (here, after a kill) runs under a new id: it never renews a dead start's leases.
+    let first = worker_id(&w1);
+    w1.kill();
+    let w3 = Worker::start(&tmp.path().join("w1"), "3", &setup);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !w3.output().contains("Ferry worker ") {
+        assert!(Instant::now() < deadline, "{}", w3.output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_ne!(worker_id(&w3), first, "a new id per process start");
+    drop(w2);
+}
