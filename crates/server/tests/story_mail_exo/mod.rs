@@ -2,7 +2,7 @@
 //! client secret or certificate, signed in at the identity platform emulator, and the "targets provisioned
 //! and active" gate check that logs in to every mapping's mailbox through the Exchange shim.
 
-use super::common::{OPERATOR_TOKEN, TestServer};
+use super::common::{OPERATOR_TOKEN, On, TestServer};
 use ferry_testkit::exchange::{ExchangeOptions, ExchangeShim, Throttle};
 use ferry_testkit::identity::{App, Identity, test_certificate};
 use ferry_testkit::{SeedMessage, corpus};
@@ -27,9 +27,12 @@ fn statuses(answer: &Value) -> Vec<(String, String)> {
     v
 }
 
-#[tokio::test]
-async fn the_targets_gate_check_logs_in_to_every_exchange_mailbox_with_the_apps_secret_or_certificate()
- {
+crate::on_both_stores!(
+    the_targets_gate_check_logs_in_to_every_exchange_mailbox_with_the_apps_secret_or_certificate
+);
+async fn the_targets_gate_check_logs_in_to_every_exchange_mailbox_with_the_apps_secret_or_certificate(
+    on: On,
+) {
     let id = Identity::start().unwrap();
     id.add_tenant(TID, &["contoso.onmicrosoft.com"]);
     let (key, cert) = test_certificate();
@@ -51,7 +54,10 @@ async fn the_targets_gate_check_logs_in_to_every_exchange_mailbox_with_the_apps_
     // ann: the documented setup; bob: no FullAccess for the app; cy: no mailbox at all.
     shim.allow_app("app-1", &["ann@contoso.com"]);
 
-    let s = TestServer::start().await;
+    // On PostgreSQL only when FERRY_TEST_POSTGRES names a test cluster (else a printed skip).
+    let Some(s) = TestServer::start_on_store(on, Default::default()).await else {
+        return;
+    };
     let tenant = s.tenant("Contoso", 600).await;
     let customer = s.member(&tenant, "carol", "customer-admin").await;
     let base = s.project(&tenant, "Mail", "mail").await;
@@ -197,16 +203,23 @@ struct ExoStory {
 const APP_SECRET: &str = "s3cret-value";
 
 impl ExoStory {
-    async fn start(opts: ExchangeOptions, users: &[&str], target_options: Value) -> ExoStory {
-        Self::start_with(Default::default(), opts, users, target_options).await
+    /// `None` (a printed skip) on PostgreSQL without a test cluster.
+    async fn start(
+        on: On,
+        opts: ExchangeOptions,
+        users: &[&str],
+        target_options: Value,
+    ) -> Option<ExoStory> {
+        Self::start_with(on, Default::default(), opts, users, target_options).await
     }
 
     async fn start_with(
+        on: On,
         settings: ferry_core::programme::ProgrammeSettings,
         opts: ExchangeOptions,
         users: &[&str],
         target_options: Value,
-    ) -> ExoStory {
+    ) -> Option<ExoStory> {
         let id = Identity::start().unwrap();
         id.add_tenant(TID, &["contoso.onmicrosoft.com"]);
         id.add_app(
@@ -230,7 +243,7 @@ impl ExoStory {
             source.add_user(u, super::PW).unwrap();
             shim.add_mailbox(&format!("{u}@contoso.com")).unwrap();
         }
-        let s = TestServer::start_with(settings).await;
+        let s = TestServer::start_on_store(on, settings).await?;
         let tenant = s.tenant("Contoso", 600).await;
         let customer = s.member(&tenant, "carol", "customer-admin").await;
         let viewer = s.member(&tenant, "vera", "viewer").await;
@@ -271,7 +284,7 @@ impl ExoStory {
         )
         .await
         .ok();
-        ExoStory {
+        Some(ExoStory {
             s,
             id,
             shim,
@@ -279,7 +292,7 @@ impl ExoStory {
             base,
             viewer,
             customer,
-        }
+        })
     }
 
     /// Mapping ids by target mailbox.
@@ -364,10 +377,14 @@ impl ExoStory {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pilot_into_exchange_online_copies_each_message_once_under_throttling_and_reports_renames_skips_and_missing_permissions()
- {
-    let st = ExoStory::start(
+crate::on_both_stores!(
+    a_pilot_into_exchange_online_copies_each_message_once_under_throttling_and_reports_renames_skips_and_missing_permissions
+);
+async fn a_pilot_into_exchange_online_copies_each_message_once_under_throttling_and_reports_renames_skips_and_missing_permissions(
+    on: On,
+) {
+    let Some(st) = ExoStory::start(
+        on,
         ExchangeOptions {
             max_message_size: 60_000,
             throttle: Some(Throttle {
@@ -381,7 +398,10 @@ async fn a_pilot_into_exchange_online_copies_each_message_once_under_throttling_
         &["ann", "bob", "cy"],
         json!({ "disarm_read_receipts": true }),
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     // ann: the documented setup, more messages than the burst, and a folder named as Exchange's reserved one.
     st.source
         .seed("ann", "INBOX", &corpus::seed_messages(11, 30, 2_000))
@@ -576,21 +596,28 @@ impl ExoStory {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_exchange_online_targets_assessment_flags_messages_over_exchanges_limit_and_never_allows_more_than_150_mb()
- {
+crate::on_both_stores!(
+    an_exchange_online_targets_assessment_flags_messages_over_exchanges_limit_and_never_allows_more_than_150_mb
+);
+async fn an_exchange_online_targets_assessment_flags_messages_over_exchanges_limit_and_never_allows_more_than_150_mb(
+    on: On,
+) {
     // The server's own limit is set above Exchange's largest MaxReceiveSize.
     let settings = ferry_core::programme::ProgrammeSettings {
         max_message_size: 200 * 1024 * 1024,
         ..Default::default()
     };
-    let st = ExoStory::start_with(
+    let Some(st) = ExoStory::start_with(
+        on,
         settings,
         ExchangeOptions::default(),
         &["dan"],
         json!({ "max_message_size": "60KB" }),
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     st.source
         .seed("dan", "INBOX", &corpus::seed_messages(21, 3, 2_000))
         .unwrap();
