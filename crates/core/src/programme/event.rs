@@ -24,6 +24,7 @@ use crate::id::{MappingId, UserId};
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::fmt;
 
 /// What an event does.
@@ -232,17 +233,26 @@ pub fn completion(
     approvals: &[SkippedApproval],
     policy: &GradePolicy,
 ) -> Completion {
+    // The latest authorised approval per mapping, once: a scan of every approval per outcome was quadratic
+    // when most of 20,000 mappings have one (issue 12 §5). An outcome is approved when its mapping's latest
+    // authorised approval is at or after it, as when any one of them is.
+    let mut latest: HashMap<MappingId, DateTime<Utc>> = HashMap::new();
+    for a in approvals
+        .iter()
+        .filter(|a| allowed(a.role, Permission::ApproveSkippedItems))
+    {
+        let at = latest.entry(a.mapping).or_insert(a.at);
+        *at = (*at).max(a.at);
+    }
     let mut blocked = Vec::new();
     let mut waiting = Vec::new();
     for o in outcomes {
         match o.grade(policy) {
             Grade::Poor => blocked.push(o.mapping),
             Grade::Investigate => {
-                let approved = approvals.iter().any(|a| {
-                    a.mapping == o.mapping
-                        && a.at >= o.finished_at
-                        && allowed(a.role, Permission::ApproveSkippedItems)
-                });
+                let approved = latest
+                    .get(&o.mapping)
+                    .is_some_and(|at| *at >= o.finished_at);
                 if !approved {
                     waiting.push(o.mapping);
                 }
@@ -473,6 +483,57 @@ mod tests {
             Completion::NeedsApproval {
                 mappings: vec![inv.mapping]
             }
+        );
+    }
+
+    #[test]
+    fn with_many_mappings_each_investigate_outcome_counts_only_its_own_latest_authorised_approval()
+    {
+        let outcomes: Vec<MappingOutcome> = (0..5_000).map(|_| investigate()).collect();
+        let mut approvals = Vec::new();
+        for (i, o) in outcomes.iter().enumerate() {
+            let approval = |role, hour| SkippedApproval {
+                mapping: o.mapping,
+                by: UserId::new(),
+                role,
+                at: at(2025, 3, 10, hour, 0),
+            };
+            match i % 4 {
+                // An authorised approval after the result, then an older one: approved.
+                0 => approvals.extend([
+                    approval(Role::CustomerAdmin, 13),
+                    approval(Role::CustomerAdmin, 11),
+                ]),
+                // Only an older approval, and a later one by a role that may not approve: waiting.
+                1 => approvals.extend([
+                    approval(Role::CustomerAdmin, 11),
+                    approval(Role::Engineer, 14),
+                ]),
+                // Approved at the very time of the result: approved.
+                2 => approvals.push(approval(Role::CustomerAdmin, 12)),
+                // None: waiting.
+                _ => {}
+            }
+        }
+        let waiting: Vec<MappingId> = outcomes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 4 == 1 || i % 4 == 3)
+            .map(|(_, o)| o.mapping)
+            .collect();
+        assert_eq!(
+            completion(&outcomes, &approvals, &p()),
+            Completion::NeedsApproval { mappings: waiting }
+        );
+        let approved: Vec<MappingOutcome> = outcomes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 4 == 0 || i % 4 == 2)
+            .map(|(_, o)| o.clone())
+            .collect();
+        assert_eq!(
+            completion(&approved, &approvals, &p()),
+            Completion::Complete
         );
     }
 
