@@ -26,6 +26,7 @@ fn database(test: &str) -> Option<(TestDatabase, Setup)> {
     let db = TestDatabase::create(test).expect("a test database")?;
     let setup = Setup {
         store: Some(db.url().to_string()),
+        settings: None,
     };
     Some((db, setup))
 }
@@ -33,6 +34,11 @@ fn database(test: &str) -> Option<(TestDatabase, Setup)> {
 /// A Dovecot source with `users` (with `big`, the first one large enough to be caught mid-pass; the
 /// others a few messages each) and an empty target with `u@x` for each.
 fn servers(users: &[&str], big: bool) -> (Dovecot, Dovecot) {
+    servers_of(users, big, 5)
+}
+
+/// As [`servers`], the others with `small` messages each.
+fn servers_of(users: &[&str], big: bool, small: usize) -> (Dovecot, Dovecot) {
     let opts = DovecotOptions {
         special_use: false,
         ..DovecotOptions::default()
@@ -50,7 +56,7 @@ fn servers(users: &[&str], big: bool) -> (Dovecot, Dovecot) {
             }
         } else {
             source
-                .seed(u, "INBOX", &corpus::seed_messages(n as u64, 5, 2_000))
+                .seed(u, "INBOX", &corpus::seed_messages(n as u64, small, 4_000))
                 .unwrap();
         }
     }
@@ -357,4 +363,73 @@ fn a_worker_frozen_past_its_lease_is_fenced_when_it_wakes_and_a_restarted_worker
     }
     assert_ne!(worker_id(&w3), first, "a new id per process start");
     drop(w2);
+}
+
+#[test]
+fn a_tenant_cap_of_2_holds_across_three_workers() {
+    let Some((db, mut setup)) = database("scaleout_pg_cap") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let settings = tmp.path().join("settings.toml");
+    std::fs::write(&settings, "tenant_pass_cap = 2\n").unwrap();
+    setup.settings = Some(settings.to_str().unwrap().to_string());
+    let users = ["anna", "ben", "cleo", "dan", "eve", "finn"];
+    let (source, target) = servers_of(&users, false, 150);
+    let s = serve(&tmp.path().join("data"), &setup);
+    project(&s, &source, &target, &users, tmp.path());
+    let workers: Vec<Worker> = (1..=3)
+        .map(|n| Worker::start(&tmp.path().join(format!("w{n}")), &n.to_string(), &setup))
+        .collect();
+    pilot(&s, &users);
+    // Sample the passes running under a live lease until every pass ended: never more than 2.
+    let mut most = 0;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let running: usize = db
+            .psql("SELECT count(*) FROM prog_pass WHERE outcome = 'running' AND lease_owner IS NOT NULL")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(running <= 2, "{running} passes of one tenant ran at once");
+        most = most.max(running);
+        let left = db
+            .psql("SELECT count(*) FROM prog_pass WHERE outcome = 'running'")
+            .unwrap();
+        let total = db.psql("SELECT count(*) FROM prog_pass").unwrap();
+        if left.trim() == "0" && total.trim() == users.len().to_string() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the passes did not finish:\n{}",
+            workers
+                .iter()
+                .map(|w| format!("--- {}\n{}", w.name, w.output()))
+                .collect::<String>()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        most, 2,
+        "the cap was reached (else the test proves nothing)"
+    );
+    let logs = || String::new();
+    let r = wait_succeeded(&s, "Pilot", &users, 30, &logs);
+    for u in users {
+        assert_eq!(mapping(&r, &format!("{u}@x"))["passes"], 1);
+        let src = content(&source.snapshot(u).unwrap());
+        assert_eq!(
+            content(&target.snapshot(&format!("{u}@x")).unwrap()),
+            src,
+            "{u}"
+        );
+    }
+    assert!(
+        workers
+            .iter()
+            .any(|w| w.output().contains("tenant_pass_cap passes already")),
+        "a worker refused a pass over the cap"
+    );
 }

@@ -21,6 +21,8 @@ pub const PW: &str = "source-Pw-5c1d";
 #[derive(Clone, Debug, Default)]
 pub struct Setup {
     pub store: Option<String>,
+    /// A programme settings file, given to every process as `FERRY_SETTINGS`.
+    pub settings: Option<String>,
 }
 
 impl Setup {
@@ -32,6 +34,9 @@ impl Setup {
         ];
         if let Some(url) = &self.store {
             e.push(("FERRY_STORE", url.as_str()));
+        }
+        if let Some(file) = &self.settings {
+            e.push(("FERRY_SETTINGS", file.as_str()));
         }
         e
     }

@@ -98,6 +98,9 @@ pub struct ProgrammeSettings {
     pub max_attempts_per_mapping: u32,
     /// Thresholds of the consistency grade (default: 0.1 % → Good, 2 % → Investigate).
     pub grade: GradePolicy,
+    /// Passes of one tenant running at once across every worker of the store (default: no cap); a
+    /// worker refuses a pass beyond it and the queue brings the pass back a heartbeat later.
+    pub tenant_pass_cap: Option<u32>,
 
     // --- tickets -----------------------------------------------------------------------------------------
     /// Days after a mapping's event completed during which tickets are accepted (default 5).
@@ -144,6 +147,7 @@ impl Default for ProgrammeSettings {
             delta_cadence_hours: 24,
             max_attempts_per_mapping: 2,
             grade: GradePolicy::default(),
+            tenant_pass_cap: None,
             ticket_window_days: 5,
             pause_after_days: 30,
             offboard_after_days: 30,
@@ -186,6 +190,11 @@ impl ProgrammeSettings {
                     "setting {name} = 0: it takes a whole number of at least 1"
                 )));
             }
+        }
+        if self.tenant_pass_cap == Some(0) {
+            return Err(crate::Error::config(
+                "setting tenant_pass_cap = 0: leave it out for no cap, or give at least 1",
+            ));
         }
         if self.min_batch_size == Some(0) {
             return Err(crate::Error::config(

@@ -55,7 +55,13 @@ pub async fn run_job(st: AppState, job: PassJob) -> ferry_core::Result<()> {
     let leases = st.leases();
     let claimed = st
         .programme
-        .claim_pass(&job.pass, st.worker_id.as_str(), now, leases.until(now))
+        .claim_pass_capped(
+            &job.pass,
+            st.worker_id.as_str(),
+            now,
+            leases.until(now),
+            st.settings.tenant_pass_cap,
+        )
         .await?;
     let Some(lease) = claimed else {
         let held = st
@@ -80,7 +86,14 @@ pub async fn run_job(st: AppState, job: PassJob) -> ferry_core::Result<()> {
             q.push(&job, &job.wait_key(held.attempt), Some(back))
                 .await?;
         }
-        tracing::info!(pass = %job.pass, holder = held.owner.as_deref().unwrap_or("-"), "a queued pass is held by another worker; looked at again when its lease would expire");
+        match held.owner.as_deref() {
+            Some(holder) => {
+                tracing::info!(pass = %job.pass, holder, "a queued pass is held by another worker; looked at again when its lease would expire")
+            }
+            None => {
+                tracing::info!(pass = %job.pass, "a queued pass waits (its run-after time, or its tenant runs tenant_pass_cap passes already); looked at again later")
+            }
+        }
         return Ok(());
     };
     let loaded = load(&st, &job).await;

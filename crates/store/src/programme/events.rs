@@ -97,6 +97,17 @@ pub trait PassQueries {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Option<Lease>>;
+    /// As [`PassQueries::claim_pass`], and also refused (`None`) while the pass's tenant already has `cap`
+    /// passes under live leases (held by any worker, lease not expired at `now`) — atomically, so the cap
+    /// holds with any number of workers claiming at once. `cap` `None`: no cap.
+    async fn claim_pass_capped(
+        &self,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        cap: Option<u32>,
+    ) -> Result<Option<Lease>>;
     /// Extend a held lease to `until`; `false`: fenced (the lease was taken over or the pass ended).
     async fn renew_lease(&self, lease: &Lease, until: DateTime<Utc>) -> Result<bool>;
     /// Record the end of a pass under its lease; `false`: fenced, nothing was written.

@@ -468,3 +468,54 @@ async fn an_event_takes_and_gives_back_thousands_of_mappings_in_batches_all_or_n
     p.add_event_mappings(e, &[], at(3)).await.unwrap();
     p.remove_event_mappings(e, &[]).await.unwrap();
 }
+
+both!(a_tenant_at_its_cap_of_live_leases_gets_no_more_until_one_ends_or_expires);
+async fn a_tenant_at_its_cap_of_live_leases_gets_no_more_until_one_ends_or_expires(
+    p: Box<dyn ProgrammeStore>,
+) {
+    let s = setup(&*p).await;
+    let e = event(&*p, &s, 0).await;
+    let x = pass(e, s.a, PassKind::Initial, 1);
+    let y = pass(e, s.b, PassKind::Initial, 2);
+    p.insert_pass(&x).await.unwrap();
+    p.insert_pass(&y).await.unwrap();
+    let lx = p
+        .claim_pass_capped(&x.id, "h:1:A", at(1), at(11), Some(1))
+        .await
+        .unwrap()
+        .unwrap();
+    // The tenant holds 1 live lease: a cap of 1 refuses the second pass, a cap of 2 would not.
+    assert_eq!(
+        p.claim_pass_capped(&y.id, "h:2:B", at(2), at(12), Some(1))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        p.pass_leases().await.unwrap().len(),
+        2,
+        "both still running"
+    );
+    // Once x's lease expired (its worker died), it no longer counts.
+    let ly = p
+        .claim_pass_capped(&y.id, "h:2:B", at(11), at(21), Some(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ly.attempt, 1);
+    // A pass given back (drain) no longer counts either; no cap: no limit.
+    assert!(p.release_pass(&ly, None).await.unwrap());
+    assert!(
+        p.claim_pass_capped(&x.id, "h:3:C", at(12), at(22), Some(1))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let _ = lx;
+    assert!(
+        p.claim_pass_capped(&y.id, "h:3:C", at(13), at(23), None)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

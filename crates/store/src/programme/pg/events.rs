@@ -500,6 +500,38 @@ impl PassQueries for PgProgramme {
         }))
     }
 
+    async fn claim_pass_capped(
+        &self,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        cap: Option<u32>,
+    ) -> Result<Option<Lease>> {
+        let Some(cap) = cap else {
+            return self.claim_pass(id, owner, now, until).await;
+        };
+        // In one transaction under a lock of the tenant's own (released at its end): two workers claiming
+        // passes of one tenant at once take turns, the second counting the first's claim.
+        let attempt = match &self.handle {
+            super::Handle::Pool(p) => {
+                let mut tx = p.begin().await.map_err(db_err)?;
+                let a = claim_capped_on(&mut tx, id, owner, now, until, cap).await?;
+                tx.commit().await.map_err(db_err)?;
+                a
+            }
+            super::Handle::Tx(_) => {
+                let mut conn = self.conn().await?;
+                claim_capped_on(&mut conn, id, owner, now, until, cap).await?
+            }
+        };
+        Ok(attempt.map(|a| Lease {
+            pass: id.to_string(),
+            owner: owner.to_string(),
+            attempt: u32::try_from(a).unwrap_or(0),
+        }))
+    }
+
     async fn renew_lease(&self, lease: &Lease, until: DateTime<Utc>) -> Result<bool> {
         let r = sqlx::query(
             "UPDATE prog_pass SET lease_until = $1 \
@@ -612,4 +644,52 @@ impl PassQueries for PgProgramme {
         )
         .await
     }
+}
+
+/// The capped claim's statements, on a connection inside a transaction.
+async fn claim_capped_on(
+    conn: &mut sqlx::PgConnection,
+    id: &str,
+    owner: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    cap: u32,
+) -> Result<Option<i64>> {
+    let tenant: Option<String> = sqlx::query_scalar(
+        "SELECT pr.tenant_id FROM prog_pass p JOIN prog_event e ON e.id = p.event_id \
+         JOIN prog_project pr ON pr.id = e.project_id WHERE p.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    let Some(tenant) = tenant else {
+        return Ok(None);
+    };
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("ferry-tenant-cap:{tenant}"))
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let now = ts(now);
+    sqlx::query_scalar(
+        "UPDATE prog_pass SET lease_owner = $1, lease_attempt = lease_attempt + 1, lease_until = $2, run_after = NULL \
+         WHERE id = $3 AND outcome = 'running' \
+         AND (lease_owner IS NULL OR lease_until IS NULL OR lease_until <= $4) \
+         AND (run_after IS NULL OR run_after <= $4) \
+         AND (SELECT count(*) FROM prog_pass q JOIN prog_event e ON e.id = q.event_id \
+              JOIN prog_project pr ON pr.id = e.project_id \
+              WHERE pr.tenant_id = $5 AND q.id <> $3 AND q.outcome = 'running' \
+              AND q.lease_owner IS NOT NULL AND q.lease_until > $4) < $6 \
+         RETURNING lease_attempt",
+    )
+    .bind(owner)
+    .bind(ts(until))
+    .bind(id)
+    .bind(&now)
+    .bind(&tenant)
+    .bind(i64::from(cap))
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err)
 }

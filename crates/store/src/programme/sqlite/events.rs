@@ -512,6 +512,50 @@ impl PassQueries for SqliteProgramme {
         }))
     }
 
+    async fn claim_pass_capped(
+        &self,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        cap: Option<u32>,
+    ) -> Result<Option<Lease>> {
+        let Some(cap) = cap else {
+            return self.claim_pass(id, owner, now, until).await;
+        };
+        let now = ts(now);
+        // One statement: SQLite runs one writer at a time, so the count and the claim cannot interleave.
+        let attempt: Option<i64> = sqlx::query_scalar(
+            "UPDATE prog_pass SET lease_owner = ?, lease_attempt = lease_attempt + 1, lease_until = ?, run_after = NULL \
+             WHERE id = ? AND outcome = 'running' \
+             AND (lease_owner IS NULL OR lease_until IS NULL OR lease_until <= ?) \
+             AND (run_after IS NULL OR run_after <= ?) \
+             AND (SELECT count(*) FROM prog_pass q JOIN prog_event e ON e.id = q.event_id \
+                  JOIN prog_project pr ON pr.id = e.project_id \
+                  WHERE pr.tenant_id = (SELECT pr2.tenant_id FROM prog_pass p2 JOIN prog_event e2 ON e2.id = p2.event_id \
+                                        JOIN prog_project pr2 ON pr2.id = e2.project_id WHERE p2.id = ?) \
+                  AND q.id <> ? AND q.outcome = 'running' AND q.lease_owner IS NOT NULL AND q.lease_until > ?) < ? \
+             RETURNING lease_attempt",
+        )
+        .bind(owner)
+        .bind(ts(until))
+        .bind(id)
+        .bind(&now)
+        .bind(&now)
+        .bind(id)
+        .bind(id)
+        .bind(&now)
+        .bind(i64::from(cap))
+        .fetch_optional(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(attempt.map(|a| Lease {
+            pass: id.to_string(),
+            owner: owner.to_string(),
+            attempt: u32::try_from(a).unwrap_or(0),
+        }))
+    }
+
     async fn renew_lease(&self, lease: &Lease, until: DateTime<Utc>) -> Result<bool> {
         let r = sqlx::query(
             "UPDATE prog_pass SET lease_until = ? \
