@@ -378,6 +378,13 @@ pub async fn latest(
     Path((tenant, project)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let p = project_of(&st, &tenant, &project).await?;
+    Ok(Json(latest_report(&st, &p).await?))
+}
+
+/// The project's latest assessment as `GET …/assessments/latest` answers it (and the dashboard's
+/// assessment page shows it): `{"assessment": {id, status, started_at, finished_at, reason, ready, note},
+/// "report": …}`; not found when the project was never assessed.
+pub async fn latest_report(st: &AppState, p: &Project) -> ApiResult<Value> {
     let row = st.programme.latest_assessment(p.id).await?.ok_or_else(|| {
         ApiError::not_found("the project has no assessment yet: run one with POST …/assessments")
     })?;
@@ -405,7 +412,7 @@ pub async fn latest(
         (None, _) => Some("the report was destroyed when the project was offboarded"),
         _ => None,
     };
-    Ok(Json(json!({
+    Ok(json!({
         "assessment": {
             "id": id,
             "status": status,
@@ -416,5 +423,5 @@ pub async fn latest(
             "note": note,
         },
         "report": report,
-    })))
+    }))
 }

@@ -13,7 +13,7 @@ use crate::db::{self, Change, changed};
 use crate::programme::events::{load_event, set_event_state};
 use crate::programme::load_mappings;
 use crate::programme::passes::{self, StoredPass};
-use crate::programme::reports::{event_report, when};
+use crate::programme::reports::{report_of, when};
 use crate::scheduler;
 use crate::{ApiError, ApiResult, AppState};
 use axum::Json;
@@ -250,13 +250,7 @@ pub async fn report(
 ) -> ApiResult<Json<Value>> {
     let p = project_of(&st, &tenant, &project).await?;
     let e = load_event(&*st.programme, p.id, path_id(&event, "event")?).await?;
-    if e.state == EventState::Completed {
-        let stored = st.programme.final_report(e.id).await?;
-        if let Some(r) = stored.and_then(|s| serde_json::from_str::<Value>(&s).ok()) {
-            return Ok(Json(r));
-        }
-    }
-    Ok(Json(event_report(&st, &p, &e, st.clock.now()).await?))
+    Ok(Json(report_of(&st, &p, &e).await?))
 }
 
 // --- items ----------------------------------------------------------------------------------------------

@@ -143,6 +143,21 @@ pub async fn event_report(
     }))
 }
 
+/// The report the API's `GET …/events/{event}/report` answers and the dashboard's report page shows: the
+/// final report stored when the event completed, else the report at the clock's now.
+pub async fn report_of(st: &AppState, p: &Project, e: &Event) -> ApiResult<Value> {
+    if e.state == EventState::Completed
+        && let Some(r) = st
+            .programme
+            .final_report(e.id)
+            .await?
+            .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+    {
+        return Ok(r);
+    }
+    event_report(st, p, e, st.clock.now()).await
+}
+
 fn mapping_report(
     st: &AppState,
     e: &Event,
