@@ -33,6 +33,11 @@ struct Setup {
 
 impl Setup {
     async fn start(users: &[&str]) -> Setup {
+        Setup::start_for(users, None).await
+    }
+
+    /// As [`Setup::start`], the tenant made from `tenant` (an API body) when given.
+    async fn start_for(users: &[&str], tenant: Option<serde_json::Value>) -> Setup {
         let s = TestServer::start().await;
         let opts = DovecotOptions {
             special_use: false,
@@ -44,7 +49,15 @@ impl Setup {
             source.add_user(u, PW).unwrap();
             target.add_user(&format!("{u}@x"), PW).unwrap();
         }
-        let tenant = s.tenant("Contoso", 800).await;
+        let tenant = match tenant {
+            Some(body) => {
+                s.post(OPERATOR_TOKEN, "/api/v1/tenants", body).await.ok()["result"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            }
+            None => s.tenant("Contoso", 800).await,
+        };
         let customer = s.member(&tenant, "carol", "customer-admin").await;
         let engineer = s.member(&tenant, "eddie", "engineer").await;
         let viewer = s.member(&tenant, "vera", "viewer").await;
@@ -579,6 +592,249 @@ async fn the_live_stream_sends_the_status_again_as_passes_run_until_the_pilot_is
     assert_eq!(r.status, 404);
 }
 
+/// A tenant with 200 paid seats first bought in 2025: under the data-migration service's 500, above the
+/// guidance tier's 150 — guidance only (self-service).
+fn guidance_only_tenant() -> serde_json::Value {
+    json!({
+        "name": "Tailspin", "plan": "commercial", "seats": { "paid": 200 },
+        "first_purchase": "2025-01-01", "cloud": "commercial", "window": "24x7",
+    })
+}
+
+/// A completion pilot of every mapping of `st`, run by the scheduler until it is completed.
+async fn complete_a_pilot(st: &Setup) -> String {
+    st.s.confirm_gates(&st.api("")).await;
+    let ids: Vec<&String> = st.mappings.values().collect();
+    let e = st
+        .s
+        .post(
+            &st.customer,
+            &st.api("/events"),
+            json!({ "name": "Cutover pilot", "kind": "completion", "pilot": true, "start": st.s.clock.now(), "mappings": ids }),
+        )
+        .await
+        .ok();
+    let event = e["result"]["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        scheduler::settle(&st.s.state).await.unwrap();
+        let e =
+            st.s.get(&st.viewer, &st.api(&format!("/events/{event}")))
+                .await
+                .ok();
+        if e["state"] == "completed" || e["event"]["state"] == "completed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the pilot did not complete: {e}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_events_final_report_page_shows_the_figures_the_charts_and_the_self_service_notice()
+ {
+    let st = Setup::start_for(&["alice", "bob"], Some(guidance_only_tenant())).await;
+    for (i, u) in ["alice", "bob"].iter().enumerate() {
+        st.source
+            .seed(u, "INBOX", &corpus::seed_messages(i as u64 + 21, 15, 2_000))
+            .unwrap();
+    }
+    let event = complete_a_pilot(&st).await;
+    let api =
+        st.s.get(&st.viewer, &st.api(&format!("/events/{event}/report")))
+            .await
+            .ok();
+    assert_eq!(api["final"], true, "{api}");
+    let notice = api["notice"].as_str().unwrap().to_owned();
+    assert!(notice.starts_with("Self-service"), "{notice}");
+    let web = st.web(&st.viewer).await;
+
+    // The event's page links to its final report.
+    let detail = web.get(&st.page(&format!("/events/{event}"))).await;
+    let report_path = st.page(&format!("/events/{event}/report"));
+    assert!(
+        detail.body.contains(&format!(
+            "id=\"report-link\" href=\"{report_path}\">Final report<"
+        )),
+        "{}",
+        detail.body
+    );
+    let r = web.get(&report_path).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let b = &r.body;
+    assert!(
+        b.contains("Final report</h1>") || b.contains("Final report: Cutover pilot"),
+        "{b}"
+    );
+    assert!(b.contains("Frozen when the event completed"), "{b}");
+    // The self-service notice, exactly as the API gives it (HTML-escaped).
+    assert!(b.contains("id=\"notice\""), "{b}");
+    assert!(b.contains("Self-service (guidance only)"), "{b}");
+    // The figures: the API's totals.
+    let copied = api["totals"]["copied"].as_u64().unwrap();
+    assert_eq!(copied, 30);
+    assert!(b.contains(&format!("id=\"total-copied\">{copied}<")), "{b}");
+    assert!(b.contains("id=\"total-failed\">0<"), "{b}");
+    // The grade chart, inline SVG with a title, and its figures as a table.
+    assert!(
+        b.contains("<svg class=\"report-chart\" id=\"grade-chart\""),
+        "{b}"
+    );
+    assert!(
+        b.contains("<title id=\"grade-chart-title\">Mappings by grade</title>"),
+        "{b}"
+    );
+    assert!(b.contains("<title>Perfect: 2 mappings</title>"), "{b}");
+    assert!(
+        b.contains("<tr><td>Perfect</td><td class=\"num\">2</td></tr>"),
+        "{b}"
+    );
+    assert!(
+        b.contains("<tr><td>Poor</td><td class=\"num\">0</td></tr>"),
+        "{b}"
+    );
+    // Throughput from the pass ends: both passes, all their items.
+    assert!(
+        b.contains("<svg class=\"report-chart\" id=\"throughput-chart\""),
+        "{b}"
+    );
+    assert!(b.contains("id=\"throughput-table\""), "{b}");
+    assert!(
+        b.contains("<td class=\"num\">2</td><td class=\"num\">30</td>"),
+        "{b}"
+    );
+    // Every mapping, sealed; no script needed, no secret shown.
+    assert!(b.contains("alice@x") && b.contains("bob@x"), "{b}");
+    assert!(b.contains("sealed: its Final pass succeeded"), "{b}");
+    assert!(!b.contains(PW), "never a password");
+
+    // The project report: the event with its figures, the grades reached, the notice.
+    let pr = web.get(&st.page("/report")).await;
+    assert_eq!(pr.status, 200, "{}", pr.body);
+    assert!(
+        pr.body.contains("Self-service (guidance only)"),
+        "{}",
+        pr.body
+    );
+    assert!(
+        pr.body
+            .contains(&format!("href=\"{report_path}\">Cutover pilot</a>")),
+        "{}",
+        pr.body
+    );
+    assert!(pr.body.contains("final report"), "{}", pr.body);
+    assert!(
+        pr.body.contains("id=\"project-grade-chart\""),
+        "{}",
+        pr.body
+    );
+    assert!(pr.body.contains("2 mappings graded"), "{}", pr.body);
+    // The navigation has the project's Assessment and Report sections.
+    assert!(
+        pr.body.contains(&format!(
+            "href=\"{}\" class=\"here\" aria-current=\"page\">Report<",
+            st.page("/report")
+        )),
+        "{}",
+        pr.body
+    );
+
+    // Printing: the stylesheet hides the navigation and the buttons and breaks pages between sections.
+    let css = web.get("/assets/ferry.css").await.body;
+    let print = &css[css.find("@media print").expect("a print stylesheet")..];
+    assert!(print.contains("header.top, nav.sections"), "{print}");
+    assert!(print.contains("button"), "{print}");
+    assert!(print.contains("break-before: page"), "{print}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_assessment_page_lists_each_mappings_findings_with_severity_and_what_to_do() {
+    let st = Setup::start(&["alice"]).await;
+    st.source
+        .seed("alice", "INBOX", &corpus::seed_messages(31, 3, 2_000))
+        .unwrap();
+    let web = st.web(&st.viewer).await;
+    let page = web.get(&st.page("/assessment")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("has not been assessed yet"),
+        "{}",
+        page.body
+    );
+
+    // mallory has no account on the source: her discovery fails.
+    st.s.post(
+        &st.customer,
+        &st.api("/mappings"),
+        json!({ "csv": format!("EmailAddress,UserName,Password\nmallory@x,mallory,{PW}\n") }),
+    )
+    .await
+    .ok();
+    let all = st.s.get(&st.viewer, &st.api("/mappings")).await.ok();
+    let mallory = all["mappings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["source"] == "mallory")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    st.s.post(&st.customer, &st.api("/assessments"), json!({}))
+        .await
+        .ok();
+    ferry_server::api::assessments::wait_assessments(&st.s.state, WAIT)
+        .await
+        .unwrap();
+
+    let page = web.get(&st.page("/assessment")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let b = &page.body;
+    assert!(b.contains("1 of 2 mappings are not ready"), "{b}");
+    assert!(b.contains("id=\"blockers\">1<"), "{b}");
+    assert!(
+        b.contains(&format!(
+            "href=\"{}\">mallory@x</a> — not ready",
+            st.page(&format!("/mappings/{mallory}"))
+        )),
+        "{b}"
+    );
+    assert!(b.contains("alice@x</a> — ready"), "{b}");
+    assert!(
+        b.contains("<span class=\"badge sev-blocker\">blocker</span>"),
+        "{b}"
+    );
+    assert!(b.contains("discovery_failed"), "{b}");
+    assert!(
+        b.contains("Correct the login or credential of the side named"),
+        "{b}"
+    );
+    assert!(!b.contains(PW), "never a password");
+    // Filtered to the mappings with findings: alice (ready) is gone.
+    let only = web.get(&st.page("/assessment?only=findings")).await;
+    assert!(only.body.contains("mallory@x"), "{}", only.body);
+    assert!(!only.body.contains("alice@x</a>"), "{}", only.body);
+
+    // The mapping's own page shows its findings.
+    let detail = web.get(&st.page(&format!("/mappings/{mallory}"))).await;
+    assert_eq!(detail.status, 200);
+    assert!(detail.body.contains("id=\"findings\""), "{}", detail.body);
+    assert!(detail.body.contains("sev-blocker"), "{}", detail.body);
+    assert!(
+        detail.body.contains("source could not be read"),
+        "{}",
+        detail.body
+    );
+    let alice = &st.mappings["alice"];
+    let detail = web.get(&st.page(&format!("/mappings/{alice}"))).await;
+    assert!(
+        detail.body.contains("No finding in the latest assessment"),
+        "{}",
+        detail.body
+    );
+}
+
 /// The story in a real Chromium: a customer-admin sees the gates block the pilot, confirms them, schedules
 /// the pilot and watches its live view reach Perfect without the page reloading.
 mod story {
@@ -782,6 +1038,90 @@ mod story {
                 .contains("80 copied, 0 skipped, 0 failed of 80 discovered")
         );
         b.screenshot("live-perfect").await.unwrap();
+        b.close().await.unwrap();
+    }
+
+    /// A completion pilot runs to completion against real Dovecot servers; the viewer opens its final
+    /// report from the event's page and sees the grade chart and the figures.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_viewer_opens_a_completed_events_final_report_with_its_grade_chart_and_figures() {
+        let Some(b) = Browser::start("event_report_story")
+            .await
+            .expect("the browser starts")
+        else {
+            return;
+        };
+        let st = Setup::start(&["alice", "bob", "carol"]).await;
+        for (i, u) in ["alice", "bob", "carol"].iter().enumerate() {
+            st.source
+                .seed(
+                    u,
+                    "INBOX",
+                    &corpus::seed_messages(i as u64 + 51, 20 + 5 * i, 3_000),
+                )
+                .unwrap();
+        }
+        let event = super::complete_a_pilot(&st).await;
+        sign_in(&b, &st.s.base, &st.viewer).await;
+        b.goto(&format!(
+            "{}{}",
+            st.s.base,
+            st.page(&format!("/events/{event}"))
+        ))
+        .await
+        .unwrap();
+        b.find(Locator::Id("report-link"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let title = b
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("#grade-chart title"))
+            .await
+            .unwrap()
+            .html(true)
+            .await
+            .unwrap();
+        assert_eq!(title, "Mappings by grade");
+        let columns = b
+            .find_all(Locator::Css("#grade-chart rect.grade-Perfect"))
+            .await
+            .unwrap();
+        assert_eq!(columns.len(), 1);
+        let h: f64 = columns[0]
+            .attr("height")
+            .await
+            .unwrap()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(h > 0.0, "the Perfect column is drawn");
+        assert!(text(&b, "#grade-table").await.contains("Perfect 3"));
+        assert_eq!(text(&b, "#total-copied").await, "75");
+        assert_eq!(text(&b, "#total-failed").await, "0");
+        assert!(text(&b, "#report-grade").await.contains("Perfect"));
+        assert!(
+            text(&b, "#report-kind")
+                .await
+                .contains("Frozen when the event completed")
+        );
+        assert!(text(&b, "#throughput-table").await.contains("75"));
+        b.screenshot("event-report").await.unwrap();
+        b.execute(
+            "document.getElementById('grades').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+        b.screenshot("event-report-grades").await.unwrap();
+        b.goto(&format!("{}{}", st.s.base, st.page("/report")))
+            .await
+            .unwrap();
+        assert!(text(&b, "#report-events").await.contains("Cutover pilot"));
+        b.screenshot("project-report").await.unwrap();
         b.close().await.unwrap();
     }
 }

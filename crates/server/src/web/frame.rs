@@ -33,6 +33,11 @@ const PROJECT_SECTIONS: &[(&str, &str)] = &[
     ("Project", "/tenants/{tenant}/projects/{project}"),
     ("Mappings", "/tenants/{tenant}/projects/{project}/mappings"),
     ("Events", "/tenants/{tenant}/projects/{project}/events"),
+    (
+        "Assessment",
+        "/tenants/{tenant}/projects/{project}/assessment",
+    ),
+    ("Report", "/tenants/{tenant}/projects/{project}/report"),
     ("Tickets", "/tenants/{tenant}/projects/{project}/tickets"),
 ];
 

@@ -11,6 +11,7 @@
 
 use super::frame::Frame;
 use super::page::{APPROVE_MAPPINGS, LAUNCH_MAPPINGS, RETRY_MAPPINGS, Signed, may, path_id};
+use super::report_assessment::{self, FindingLine, findings_of};
 use super::{api_error_page, internal};
 use crate::api::{project_of, runs};
 use crate::auth::Caller;
@@ -467,6 +468,10 @@ struct DetailPage {
     item_limit: usize,
     downloads: Vec<Download>,
     grid_href: String,
+    /// The mapping's findings in the project's latest assessment (`None`: not in one).
+    findings: Option<Vec<FindingLine>>,
+    assessed: String,
+    assessment_href: String,
 }
 
 fn duration(p: &StoredPass) -> String {
@@ -559,6 +564,23 @@ pub async fn detail(
         }
         None => ("not scheduled", String::new(), None),
     };
+    let assessment = match report_assessment::latest(&st, &p).await {
+        Ok(a) => a,
+        Err(e) => return api_error_page(e),
+    };
+    let findings = assessment.as_ref().and_then(|a| {
+        a["report"]["mappings"]
+            .as_array()?
+            .iter()
+            .find(|m| m["mapping"].as_str() == Some(id.to_string().as_str()))
+            .map(findings_of)
+    });
+    let assessed = assessment
+        .as_ref()
+        .and_then(|a| a["assessment"]["finished_at"].as_str())
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| when(t.with_timezone(&chrono::Utc)))
+        .unwrap_or_default();
     let base = format!("/tenants/{}/projects/{}", p.tenant, p.id);
     let passes = history
         .iter()
@@ -659,6 +681,9 @@ pub async fn detail(
         item_limit: ITEM_LIMIT,
         downloads,
         grid_href: format!("{base}/mappings"),
+        findings,
+        assessed,
+        assessment_href: format!("{base}/assessment"),
     }
     .into_response()
 }

@@ -13,6 +13,9 @@ mod live;
 mod mapping;
 pub mod page;
 mod project;
+mod report;
+mod report_assessment;
+mod report_chart;
 pub mod session;
 mod tenant;
 

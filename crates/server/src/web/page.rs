@@ -129,6 +129,9 @@ pages! {
     EVENT_CHANGE: POST "/tenants/{tenant}/projects/{project}/events/{event}" => PATCH "/api/v1/tenants/{tenant}/projects/{project}/events/{event}", super::events::change, "Change an event's name, start, pilot flag or mappings";
     EVENT_CANCEL: POST "/tenants/{tenant}/projects/{project}/events/{event}/cancel" => POST "/api/v1/tenants/{tenant}/projects/{project}/events/{event}/cancel", super::events::cancel, "Cancel an event";
     EVENT_LIVE: GET "/tenants/{tenant}/projects/{project}/events/{event}/live" => GET "/api/v1/tenants/{tenant}/projects/{project}/events/{event}/report", super::live::page, "An event's live view: running, queued, done, failed, throughput, time left";
+    EVENT_REPORT: GET "/tenants/{tenant}/projects/{project}/events/{event}/report" => GET "/api/v1/tenants/{tenant}/projects/{project}/events/{event}/report", super::report::event, "An event's printable report (the final report once completed): figures, grade distribution and throughput charts, every mapping";
+    PROJECT_REPORT: GET "/tenants/{tenant}/projects/{project}/report" => GET "/api/v1/tenants/{tenant}/projects/{project}/events", super::report::project, "The project's printable report: its events with their figures, the grades its mappings reached, the self-service notice";
+    ASSESSMENT: GET "/tenants/{tenant}/projects/{project}/assessment" => GET "/api/v1/tenants/{tenant}/projects/{project}/assessments/latest", super::report_assessment::page, "The latest assessment: findings per mapping with severity and what to do, paged";
     EVENT_LIVE_STREAM: GET "/tenants/{tenant}/projects/{project}/events/{event}/live/stream" => GET "/api/v1/tenants/{tenant}/projects/{project}/events/{event}/report", super::live::stream, "The live view's updates as server-sent events";
 }
 
