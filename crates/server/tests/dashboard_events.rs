@@ -869,15 +869,26 @@ mod story {
             .unwrap();
     }
 
+    /// The element's text; found again when the live view swapped it out between finding and reading
+    /// (a stale element), within [`WAIT`].
     async fn text(b: &Browser, css: &str) -> String {
-        b.wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css} on the page: {e}"))
-            .text()
-            .await
-            .unwrap()
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let found = b
+                .wait()
+                .at_most(WAIT)
+                .for_element(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("{css} on the page: {e}"));
+            match found.text().await {
+                Ok(t) => return t,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("{css}: {e}"),
+            }
+        }
     }
 
     /// Fill the schedule form (a pilot starting at the clock's now, every mapping) and send it.
