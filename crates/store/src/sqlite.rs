@@ -41,6 +41,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0011_file_target_feed.sql"),
     ),
     (12, include_str!("../migrations/sqlite/0012_item_note.sql")),
+    (15, include_str!("../migrations/sqlite/0015_log_pages.sql")),
 ];
 
 /// The embedded store.

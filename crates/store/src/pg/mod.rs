@@ -46,6 +46,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/postgres/0005_file_target_feed.sql"),
     ),
+    (
+        8,
+        include_str!("../../migrations/postgres/0008_log_pages.sql"),
+    ),
 ];
 
 /// The advisory lock key migrations run under (`ferry` in ASCII).

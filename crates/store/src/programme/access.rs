@@ -71,7 +71,27 @@ pub trait AuditQueries {
         id: TransactionId,
     ) -> Result<Option<TransactionRow>>;
     /// Up to `limit` audit entries of `tenant` after sequence number `after`, oldest first.
-    async fn audit_page(&self, tenant: TenantId, after: i64, limit: i64) -> Result<Vec<AuditRow>>;
+    async fn audit_page(&self, tenant: TenantId, after: i64, limit: i64) -> Result<Vec<AuditRow>> {
+        self.audit_search(tenant, &AuditFilter::default(), Seek::After(after), limit)
+            .await
+    }
+    /// Up to `limit` audit entries of `tenant` that `filter` keeps, from `seek` (a sequence number).
+    async fn audit_search(
+        &self,
+        tenant: TenantId,
+        filter: &AuditFilter,
+        seek: Seek<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>>;
+    /// Up to `limit` transactions of `tenant` that `filter` keeps, newest first, created before the
+    /// transaction `before` (ids are time-ordered; none: from the newest).
+    async fn transactions(
+        &self,
+        tenant: TenantId,
+        filter: &TransactionFilter,
+        before: Option<TransactionId>,
+        limit: i64,
+    ) -> Result<Vec<TransactionEntry>>;
     /// The counts `/metrics` shows; credentials expiring before `soon` count as expiring.
     async fn counts(&self, now: DateTime<Utc>, soon: DateTime<Utc>) -> Result<ProgrammeCounts>;
 }

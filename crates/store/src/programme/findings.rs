@@ -43,6 +43,15 @@ pub trait TicketQueries {
     /// Every ticket of the project, by id.
     async fn tickets(&self, project: ProjectId) -> Result<Vec<TicketRow>>;
     async fn ticket(&self, project: ProjectId, id: TicketId) -> Result<Option<TicketRow>>;
+    /// Up to `limit` tickets of the project that `filter` keeps, newest first, opened before the ticket
+    /// `before` (ids are time-ordered; none: from the newest).
+    async fn tickets_page(
+        &self,
+        project: ProjectId,
+        filter: &TicketFilter,
+        before: Option<TicketId>,
+        limit: i64,
+    ) -> Result<Vec<TicketRow>>;
     async fn insert_ticket(&self, project: ProjectId, t: &TicketRow) -> Result<()>;
     async fn update_ticket(
         &self,

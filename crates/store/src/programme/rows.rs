@@ -427,3 +427,56 @@ pub struct TicketRow {
     pub created_at: String,
     pub updated_at: String,
 }
+
+/// Where a page of a log starts: after a key (oldest first) or before one (newest first).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Seek<K> {
+    /// Entries with a key greater than this, oldest first.
+    After(K),
+    /// Entries with a key smaller than this (none: from the newest), newest first.
+    Before(Option<K>),
+}
+
+/// Which audit entries to read (every field optional; all given must hold).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuditFilter {
+    /// The actor's shown name (display name, else name); `scheduler` for entries without a user.
+    pub actor: Option<String>,
+    /// An action (`ticket.report`) or its family (`ticket`: every `ticket.…`).
+    pub action: Option<String>,
+    /// At or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Before this time.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Which transactions to read (every field optional; all given must hold).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TransactionFilter {
+    /// The creator's shown name; `scheduler` for transactions without a user.
+    pub actor: Option<String>,
+    /// An action or its family, as [`AuditFilter::action`].
+    pub action: Option<String>,
+    pub status: Option<TransactionStatus>,
+    /// Created at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Created before this time.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A transaction of a list, with its id and its creator's shown name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransactionEntry {
+    pub id: TransactionId,
+    /// The creator's shown name; `None` for the scheduler (or a user since removed).
+    pub who: Option<String>,
+    pub row: TransactionRow,
+}
+
+/// Which tickets of a project to read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TicketFilter {
+    /// `open` or `resolved`.
+    pub status: Option<String>,
+    pub mapping: Option<MappingId>,
+}

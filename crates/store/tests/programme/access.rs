@@ -213,3 +213,151 @@ async fn counts_start_at_zero_and_count_tenants(p: Box<dyn ProgrammeStore>) {
         .unwrap();
     assert_eq!(p.counts(at(0), at(1)).await.unwrap().tenants, 1);
 }
+
+both!(the_audit_log_is_searched_by_actor_action_family_and_time_in_both_directions);
+async fn the_audit_log_is_searched_by_actor_action_family_and_time_in_both_directions(
+    p: Box<dyn ProgrammeStore>,
+) {
+    let t = TenantId::new();
+    let dan = user("dan", Some("Dan Ops"));
+    p.insert_user(&dan).await.unwrap();
+    let entries = [
+        (Some(dan.id), "ticket.report"),
+        (None, "pass.fail"),
+        (Some(dan.id), "ticket.update"),
+        (Some(dan.id), "tickets.other"),
+        (Some(dan.id), "ticket"),
+    ];
+    for (i, (who, action)) in entries.into_iter().enumerate() {
+        p.insert_audit(&AuditWrite {
+            tenant: Some(t),
+            user: who,
+            action: action.into(),
+            target: "project/x".into(),
+            before: None,
+            after: None,
+            at: at(i as i64 * 60),
+            request_id: "r".into(),
+        })
+        .await
+        .unwrap();
+    }
+    let actions = |rows: Vec<AuditRow>| rows.into_iter().map(|r| r.action).collect::<Vec<_>>();
+    let all = AuditFilter::default();
+    let newest = p
+        .audit_search(t, &all, Seek::Before(None), 2)
+        .await
+        .unwrap();
+    assert_eq!(actions(newest.clone()), ["ticket", "tickets.other"]);
+    let older = p
+        .audit_search(t, &all, Seek::Before(Some(newest[1].seq)), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        actions(older),
+        ["ticket.update", "pass.fail", "ticket.report"]
+    );
+    // A family is the action itself and every `family.…`, not a longer word.
+    let family = AuditFilter {
+        action: Some("ticket".into()),
+        ..AuditFilter::default()
+    };
+    let got = p
+        .audit_search(t, &family, Seek::After(0), 10)
+        .await
+        .unwrap();
+    assert_eq!(actions(got), ["ticket.report", "ticket.update", "ticket"]);
+    let scheduler = AuditFilter {
+        actor: Some("scheduler".into()),
+        ..AuditFilter::default()
+    };
+    let got = p
+        .audit_search(t, &scheduler, Seek::After(0), 10)
+        .await
+        .unwrap();
+    assert_eq!(actions(got), ["pass.fail"]);
+    let by_name = AuditFilter {
+        actor: Some("Dan Ops".into()),
+        since: Some(at(60)),
+        until: Some(at(180)),
+        ..AuditFilter::default()
+    };
+    let got = p
+        .audit_search(t, &by_name, Seek::After(0), 10)
+        .await
+        .unwrap();
+    assert_eq!(actions(got), ["ticket.update"]);
+}
+
+both!(transactions_list_newest_first_filtered_with_the_creators_name);
+async fn transactions_list_newest_first_filtered_with_the_creators_name(
+    p: Box<dyn ProgrammeStore>,
+) {
+    let (t, other) = (TenantId::new(), TenantId::new());
+    let dan = user("dan", None);
+    p.insert_user(&dan).await.unwrap();
+    let mut ids = Vec::new();
+    for (i, (tenant, who, action, status)) in [
+        (
+            t,
+            Some(dan.id),
+            "event.create",
+            TransactionStatus::Completed,
+        ),
+        (t, None, "pass.run", TransactionStatus::Failed),
+        (
+            other,
+            Some(dan.id),
+            "event.create",
+            TransactionStatus::Completed,
+        ),
+        (
+            t,
+            Some(dan.id),
+            "event.cancel",
+            TransactionStatus::InProgress,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = TransactionId::new();
+        p.insert_transaction(&TransactionWrite {
+            id,
+            tenant: Some(tenant),
+            action: action.into(),
+            target: "project/x".into(),
+            status,
+            created_by: who,
+            at: at(i as i64 * 60),
+        })
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    let all = TransactionFilter::default();
+    let got = p.transactions(t, &all, None, 2).await.unwrap();
+    assert_eq!(
+        got.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [ids[3], ids[1]]
+    );
+    assert_eq!(got[0].who.as_deref(), Some("dan"));
+    assert_eq!(got[1].who, None);
+    let older = p.transactions(t, &all, Some(ids[1]), 10).await.unwrap();
+    assert_eq!(older.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[0]]);
+    let failed = TransactionFilter {
+        status: Some(TransactionStatus::Failed),
+        ..TransactionFilter::default()
+    };
+    let got = p.transactions(t, &failed, None, 10).await.unwrap();
+    assert_eq!(got.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[1]]);
+    let events_by_dan = TransactionFilter {
+        actor: Some("dan".into()),
+        action: Some("event".into()),
+        since: Some(at(0)),
+        until: Some(at(120)),
+        ..TransactionFilter::default()
+    };
+    let got = p.transactions(t, &events_by_dan, None, 10).await.unwrap();
+    assert_eq!(got.iter().map(|e| e.id).collect::<Vec<_>>(), [ids[0]]);
+}

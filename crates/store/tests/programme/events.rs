@@ -519,3 +519,62 @@ async fn a_tenant_at_its_cap_of_live_leases_gets_no_more_until_one_ends_or_expir
             .is_some()
     );
 }
+
+both!(tickets_page_newest_first_filtered_by_state_and_mapping);
+async fn tickets_page_newest_first_filtered_by_state_and_mapping(p: Box<dyn ProgrammeStore>) {
+    let s = setup(&*p).await;
+    let e = event(&*p, &s, 0).await;
+    let mut ids = Vec::new();
+    for (i, (mapping, status)) in [
+        (s.a, "open"),
+        (s.b, "open"),
+        (s.a, "resolved"),
+        (s.a, "open"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = TicketId::new();
+        p.insert_ticket(
+            s.project,
+            &TicketRow {
+                id: id.to_string(),
+                mapping: mapping.to_string(),
+                event: e.to_string(),
+                title: format!("ticket {i}"),
+                body: String::new(),
+                status: status.into(),
+                created_by: "u".into(),
+                created_at: "2026-01-01T00:00:00.000Z".into(),
+                updated_at: "2026-01-01T00:00:00.000Z".into(),
+            },
+        )
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    let titles = |rows: Vec<TicketRow>| rows.into_iter().map(|t| t.title).collect::<Vec<_>>();
+    let all = TicketFilter::default();
+    let first = p.tickets_page(s.project, &all, None, 2).await.unwrap();
+    assert_eq!(titles(first), ["ticket 3", "ticket 2"]);
+    let older = p
+        .tickets_page(s.project, &all, Some(ids[2]), 10)
+        .await
+        .unwrap();
+    assert_eq!(titles(older), ["ticket 1", "ticket 0"]);
+    let open_on_a = TicketFilter {
+        status: Some("open".into()),
+        mapping: Some(s.a),
+    };
+    let got = p
+        .tickets_page(s.project, &open_on_a, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(titles(got), ["ticket 3", "ticket 0"]);
+    assert!(
+        p.tickets_page(ProjectId::new(), &all, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

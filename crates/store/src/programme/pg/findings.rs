@@ -146,6 +146,29 @@ impl TicketQueries for PgProgramme {
         Ok(rows.into_iter().map(ticket_from).collect())
     }
 
+    async fn tickets_page(
+        &self,
+        project: ProjectId,
+        filter: &TicketFilter,
+        before: Option<TicketId>,
+        limit: i64,
+    ) -> Result<Vec<TicketRow>> {
+        let rows: Vec<TicketTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLUMNS} FROM prog_ticket WHERE project_id = $1 \
+             AND ($2::TEXT IS NULL OR status = $2) AND ($3::TEXT IS NULL OR mapping_id = $3) \
+             AND ($4::TEXT IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
+        )))
+        .bind(project.to_string())
+        .bind(filter.status.as_deref())
+        .bind(filter.mapping.map(|m| m.to_string()))
+        .bind(before.map(|b| b.to_string()))
+        .bind(limit)
+        .fetch_all(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        Ok(rows.into_iter().map(ticket_from).collect())
+    }
+
     async fn ticket(&self, project: ProjectId, id: TicketId) -> Result<Option<TicketRow>> {
         let row: Option<TicketTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {TICKET_COLUMNS} FROM prog_ticket WHERE id = $1 AND project_id = $2"

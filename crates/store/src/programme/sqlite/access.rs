@@ -355,7 +355,13 @@ impl AuditQueries for SqliteProgramme {
         .transpose()
     }
 
-    async fn audit_page(&self, tenant: TenantId, after: i64, limit: i64) -> Result<Vec<AuditRow>> {
+    async fn audit_search(
+        &self,
+        tenant: TenantId,
+        filter: &AuditFilter,
+        seek: Seek<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>> {
         type Row = (
             i64,
             Option<String>,
@@ -367,11 +373,25 @@ impl AuditQueries for SqliteProgramme {
             String,
             Option<String>,
         );
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT a.seq, a.user_id, COALESCE(u.display_name, u.name), a.action, a.target, a.before, a.after, a.at, a.request_id FROM prog_audit a LEFT JOIN prog_user u ON u.id = a.user_id WHERE a.tenant_id = ? AND a.seq > ? ORDER BY a.seq LIMIT ?",
-        )
+        let (above, below, order) = match seek {
+            Seek::After(after) => (after, i64::MAX, "ASC"),
+            Seek::Before(before) => (i64::MIN, before.unwrap_or(i64::MAX), "DESC"),
+        };
+        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT a.seq, a.user_id, COALESCE(u.display_name, u.name), a.action, a.target, a.before, a.after, a.at, a.request_id \
+             FROM prog_audit a LEFT JOIN prog_user u ON u.id = a.user_id \
+             WHERE a.tenant_id = ?1 AND (?2 IS NULL OR (?2 = 'scheduler' AND a.user_id IS NULL) OR COALESCE(u.display_name, u.name) = ?2) \
+             AND (?3 IS NULL OR a.action = ?3 OR substr(a.action, 1, length(?3) + 1) = ?3 || '.') \
+             AND (?4 IS NULL OR a.at >= ?4) AND (?5 IS NULL OR a.at < ?5) \
+             AND a.seq > ?6 AND a.seq < ?7 ORDER BY a.seq {order} LIMIT ?8"
+        )))
         .bind(tenant.to_string())
-        .bind(after)
+        .bind(filter.actor.as_deref())
+        .bind(filter.action.as_deref())
+        .bind(filter.since.map(ts))
+        .bind(filter.until.map(ts))
+        .bind(above)
+        .bind(below)
         .bind(limit)
         .fetch_all(&mut *self.conn().await?)
         .await
@@ -392,6 +412,65 @@ impl AuditQueries for SqliteProgramme {
                 },
             )
             .collect())
+    }
+
+    async fn transactions(
+        &self,
+        tenant: TenantId,
+        filter: &TransactionFilter,
+        before: Option<TransactionId>,
+        limit: i64,
+    ) -> Result<Vec<TransactionEntry>> {
+        type Row = (
+            String,
+            Option<String>,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT t.id, COALESCE(u.display_name, u.name), t.action, t.target, t.status, t.detail, t.created_by, t.created_at, t.updated_at \
+             FROM prog_transaction t LEFT JOIN prog_user u ON u.id = t.created_by \
+             WHERE t.tenant_id = ?1 AND (?2 IS NULL OR (?2 = 'scheduler' AND t.created_by IS NULL) OR COALESCE(u.display_name, u.name) = ?2) \
+             AND (?3 IS NULL OR t.action = ?3 OR substr(t.action, 1, length(?3) + 1) = ?3 || '.') \
+             AND (?4 IS NULL OR t.status = ?4) \
+             AND (?5 IS NULL OR t.created_at >= ?5) AND (?6 IS NULL OR t.created_at < ?6) \
+             AND (?7 IS NULL OR t.id < ?7) ORDER BY t.id DESC LIMIT ?8",
+        )
+        .bind(tenant.to_string())
+        .bind(filter.actor.as_deref())
+        .bind(filter.action.as_deref())
+        .bind(filter.status.map(|s| s.as_str()))
+        .bind(filter.since.map(ts))
+        .bind(filter.until.map(ts))
+        .bind(before.map(|b| b.to_string()))
+        .bind(limit)
+        .fetch_all(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(
+                |(id, who, action, target, status, detail, created_by, created, updated)| {
+                    Ok(TransactionEntry {
+                        id: parse_id(&id)?,
+                        who,
+                        row: TransactionRow {
+                            action,
+                            target,
+                            status: parse_enum(&status)?,
+                            detail,
+                            created_by,
+                            created_at: parse_ts(&created)?,
+                            updated_at: parse_ts(&updated)?,
+                        },
+                    })
+                },
+            )
+            .collect()
     }
 
     async fn counts(&self, now: DateTime<Utc>, soon: DateTime<Utc>) -> Result<ProgrammeCounts> {
