@@ -248,14 +248,46 @@ fn path_param(name: &str) -> Value {
 fn query_params(r: &Route) -> Vec<Value> {
     match (r.method, r.path) {
         ("GET", "/api/v1/tenants/{tenant}/audit") => vec![
-            json!({ "name": "after", "in": "query", "description": "Entries after this sequence number (paging; 0 or more, else 400).", "schema": { "type": "integer", "minimum": 0 } }),
+            json!({ "name": "after", "in": "query", "description": "Entries after this sequence number, oldest first (paging; 0 or more, else 400).", "schema": { "type": "integer", "minimum": 0 } }),
+            json!({ "name": "before", "in": "query", "description": "Entries before this sequence number, newest first (instead of after).", "schema": { "type": "integer", "minimum": 0 } }),
             json!({ "name": "limit", "in": "query", "description": "At most this many entries (default 500; 1 to 5,000, else 400 — not clamped).", "schema": { "type": "integer", "minimum": 1, "maximum": 5000 } }),
+            actor_param(),
+            action_param(),
+            day_param("from", "From this day (UTC) or time (RFC 3339), included."),
+            day_param("to", "To this day (UTC), included, or before this time."),
+        ],
+        ("GET", "/api/v1/tenants/{tenant}/transactions") => vec![
+            json!({ "name": "before", "in": "query", "description": "Transactions older than this one (its id: the last of the previous page).", "schema": { "type": "string", "format": "uuid" } }),
+            json!({ "name": "limit", "in": "query", "description": "At most this many (default and most 500; else 400).", "schema": { "type": "integer", "minimum": 1, "maximum": 500 } }),
+            json!({ "name": "status", "in": "query", "description": "Only transactions in this status.", "schema": { "type": "string", "enum": ["created", "in_progress", "completed", "failed", "on_hold"] } }),
+            actor_param(),
+            action_param(),
+            day_param("from", "Created from this day (UTC) or time (RFC 3339), included."),
+            day_param("to", "Created to this day (UTC), included, or before this time."),
+        ],
+        ("GET", "/api/v1/tenants/{tenant}/projects/{project}/tickets") => vec![
+            json!({ "name": "status", "in": "query", "description": "Only open or only resolved tickets.", "schema": { "type": "string", "enum": ["open", "resolved"] } }),
+            json!({ "name": "mapping", "in": "query", "description": "Only the tickets of this mapping.", "schema": { "type": "string", "format": "uuid" } }),
+            json!({ "name": "before", "in": "query", "description": "Tickets older than this one (its id: the last of the previous page).", "schema": { "type": "string", "format": "uuid" } }),
+            json!({ "name": "limit", "in": "query", "description": "At most this many (default and most 500; else 400).", "schema": { "type": "integer", "minimum": 1, "maximum": 500 } }),
         ],
         (_, p) if p.ends_with("/items") => vec![
             json!({ "name": "format", "in": "query", "description": "`json` (default) or `csv`.", "schema": { "type": "string", "enum": ["json", "csv"] } }),
         ],
         _ => Vec::new(),
     }
+}
+
+fn actor_param() -> Value {
+    json!({ "name": "actor", "in": "query", "description": "Only what this user did (the name shown for them), or `scheduler`.", "schema": { "type": "string" } })
+}
+
+fn action_param() -> Value {
+    json!({ "name": "action", "in": "query", "description": "An action (`ticket.report`) or its family (`ticket`: every `ticket.…`).", "schema": { "type": "string" } })
+}
+
+fn day_param(name: &str, description: &str) -> Value {
+    json!({ "name": name, "in": "query", "description": description, "schema": { "type": "string" } })
 }
 
 fn ok_response(r: &Route) -> Value {

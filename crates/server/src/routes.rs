@@ -84,6 +84,7 @@ routes! {
     POST "/api/v1/tenants/{tenant}/members" Tenant ManageUsers tenants::add_member, "Give a user a role on the tenant (a new user gets a token, shown once)";
     DELETE "/api/v1/tenants/{tenant}/members/{user}" Tenant ManageUsers tenants::remove_member, "Take a user's role on the tenant away";
     GET "/api/v1/tenants/{tenant}/audit" Tenant ReadAudit tenants::audit, "The audit log: who changed what, when, before and after";
+    GET "/api/v1/tenants/{tenant}/transactions" Tenant Read tenants::transactions, "The tenant's transactions, newest first, filtered by actor, action, status and dates";
     GET "/api/v1/tenants/{tenant}/transactions/{transaction}" Tenant Read tenants::transaction, "A transaction's status";
 
     GET "/api/v1/tenants/{tenant}/projects" Tenant Read projects::list, "Projects of the tenant";

@@ -5,6 +5,7 @@
 pub mod assessments;
 pub mod endpoints;
 pub mod events;
+pub mod logs;
 pub mod mapping_import;
 pub mod mappings;
 pub mod misc;

@@ -12,7 +12,7 @@ use ferry_core::id::{TenantId, TransactionId, UserId};
 use ferry_core::programme::AvailabilityWindow;
 use ferry_core::programme::role::Role;
 use ferry_core::programme::tenant::{Cloud, Plan, Seats, Tenant};
-use ferry_store::programme::NewUser;
+use ferry_store::programme::{NewUser, Seek, TransactionEntry};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::str::FromStr;
@@ -349,13 +349,40 @@ pub async fn remove_member(
 /// The most audit entries one request reads.
 pub const MAX_AUDIT_PAGE: i64 = 5_000;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditQuery {
-    /// Entries after this sequence number (for paging).
-    pub after: Option<i64>,
-    /// At most this many entries (default 500, at most 5,000).
-    pub limit: Option<i64>,
+/// The audit log's query: `after` (oldest first) or `before` (newest first), `limit`, and the filters
+/// `actor`, `action`, `from`, `to` (see [`super::logs`]).
+pub type AuditQuery = super::logs::LogQuery;
+
+/// An audit page as the API and the dashboard read it: the filter and paging checked, then the store.
+pub async fn audit_entries(
+    st: &AppState,
+    tenant: TenantId,
+    q: &AuditQuery,
+    default_limit: i64,
+) -> ApiResult<Vec<ferry_store::programme::AuditRow>> {
+    q.only(
+        "the audit log",
+        &["actor", "action", "from", "to", "after", "before", "limit"],
+    )?;
+    // Out-of-range paging is refused, not clamped: a script asking for 10,000 must learn it got 5,000.
+    let limit = q.limit(
+        default_limit,
+        MAX_AUDIT_PAGE,
+        "after=<last seq> (or before=<last seq>, newest first)",
+    )?;
+    let seek = match (q.seq("after")?, q.seq("before")?) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "give after (oldest first) or before (newest first), not both",
+            ));
+        }
+        (Some(a), None) => Seek::After(a),
+        (None, Some(b)) => Seek::Before(Some(b)),
+        (None, None) if q.before.is_some() => Seek::Before(None),
+        (None, None) => Seek::After(0),
+    };
+    let filter = q.audit_filter()?;
+    Ok(st.programme.audit_search(tenant, &filter, seek, limit).await?)
 }
 
 pub async fn audit(
@@ -364,22 +391,7 @@ pub async fn audit(
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Value>> {
     let id: TenantId = path_id(&tenant, "tenant")?;
-    // Out-of-range paging is refused, not clamped: a script asking for 10,000 must learn it got 5,000.
-    let limit = q.limit.unwrap_or(500);
-    if !(1..=MAX_AUDIT_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit = {limit}: one page holds 1 to {MAX_AUDIT_PAGE} entries; page on with after=<last seq>"
-        )));
-    }
-    if q.after.is_some_and(|a| a < 0) {
-        return Err(ApiError::bad_request(
-            "after must be a sequence number (0 or more): the last `seq` of the previous page",
-        ));
-    }
-    let rows = st
-        .programme
-        .audit_page(id, q.after.unwrap_or(0), limit)
-        .await?;
+    let rows = audit_entries(&st, id, &q, 500).await?;
     let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str::<Value>(&s).ok());
     let entries: Vec<Value> = rows
         .into_iter()
@@ -398,6 +410,56 @@ pub async fn audit(
         })
         .collect();
     Ok(Json(json!({ "entries": entries })))
+}
+
+/// A page of a tenant's transactions as the API and the dashboard read it.
+pub async fn transaction_entries(
+    st: &AppState,
+    tenant: TenantId,
+    q: &super::logs::LogQuery,
+    default_limit: i64,
+) -> ApiResult<Vec<TransactionEntry>> {
+    q.only(
+        "the transactions list",
+        &["actor", "action", "status", "from", "to", "before", "limit"],
+    )?;
+    let limit = q.limit(
+        default_limit,
+        super::logs::MAX_LIST_PAGE,
+        "before=<id of the last transaction>",
+    )?;
+    let before: Option<TransactionId> = q.before_id()?;
+    let filter = q.transaction_filter()?;
+    Ok(st
+        .programme
+        .transactions(tenant, &filter, before, limit)
+        .await?)
+}
+
+pub async fn transactions(
+    State(st): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(q): Query<super::logs::LogQuery>,
+) -> ApiResult<Json<Value>> {
+    let id: TenantId = path_id(&tenant, "tenant")?;
+    let rows = transaction_entries(&st, id, &q, super::logs::MAX_LIST_PAGE).await?;
+    let list: Vec<Value> = rows
+        .into_iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "action": e.row.action,
+                "target": e.row.target,
+                "status": e.row.status,
+                "detail": e.row.detail,
+                "created_by": e.row.created_by,
+                "who": e.who.unwrap_or_else(|| "scheduler".into()),
+                "created_at": e.row.created_at,
+                "updated_at": e.row.updated_at,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "transactions": list })))
 }
 
 pub async fn transaction(

@@ -6,7 +6,8 @@ use crate::auth::Caller;
 use crate::db::{self, Change, changed, parse_ts, ts};
 use crate::{ApiError, ApiResult, AppState};
 use axum::Json;
-use axum::extract::{Extension, Path, State};
+use super::logs::{LogQuery, MAX_LIST_PAGE};
+use axum::extract::{Extension, Path, Query, State};
 use ferry_core::id::{MappingId, TicketId};
 use ferry_core::programme::ticket::check_ticket;
 use ferry_store::programme::TicketRow;
@@ -18,12 +19,35 @@ fn ticket_view(t: TicketRow) -> Value {
             "created_by": t.created_by, "created_at": t.created_at, "updated_at": t.updated_at })
 }
 
+/// A page of a project's tickets (newest first) as the API and the dashboard read it: `status`,
+/// `mapping`, `before` (the last ticket's id) and `limit` checked, then the store.
+pub async fn ticket_page(
+    st: &AppState,
+    project: ferry_core::id::ProjectId,
+    q: &LogQuery,
+    default_limit: i64,
+) -> ApiResult<Vec<TicketRow>> {
+    q.only("the tickets list", &["status", "mapping", "before", "limit"])?;
+    let limit = q.limit(
+        default_limit,
+        MAX_LIST_PAGE,
+        "before=<id of the last ticket>",
+    )?;
+    let before: Option<TicketId> = q.before_id()?;
+    let filter = q.ticket_filter()?;
+    Ok(st
+        .programme
+        .tickets_page(project, &filter, before, limit)
+        .await?)
+}
+
 pub async fn list(
     State(st): State<AppState>,
     Path((tenant, project)): Path<(String, String)>,
+    Query(q): Query<LogQuery>,
 ) -> ApiResult<Json<Value>> {
     let p = project_of(&st, &tenant, &project).await?;
-    let rows = st.programme.tickets(p.id).await?;
+    let rows = ticket_page(&st, p.id, &q, MAX_LIST_PAGE).await?;
     Ok(Json(
         json!({ "tickets": rows.into_iter().map(ticket_view).collect::<Vec<_>>() }),
     ))
