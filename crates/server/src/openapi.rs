@@ -262,8 +262,14 @@ fn query_params(r: &Route) -> Vec<Value> {
             json!({ "name": "status", "in": "query", "description": "Only transactions in this status.", "schema": { "type": "string", "enum": ["created", "in_progress", "completed", "failed", "on_hold"] } }),
             actor_param(),
             action_param(),
-            day_param("from", "Created from this day (UTC) or time (RFC 3339), included."),
-            day_param("to", "Created to this day (UTC), included, or before this time."),
+            day_param(
+                "from",
+                "Created from this day (UTC) or time (RFC 3339), included.",
+            ),
+            day_param(
+                "to",
+                "Created to this day (UTC), included, or before this time.",
+            ),
         ],
         ("GET", "/api/v1/tenants/{tenant}/projects/{project}/tickets") => vec![
             json!({ "name": "status", "in": "query", "description": "Only open or only resolved tickets.", "schema": { "type": "string", "enum": ["open", "resolved"] } }),

@@ -70,7 +70,8 @@ fn fields_for(p: &Page) -> Vec<(&'static str, String)> {
         }
         ("POST", "/tenants/{tenant}/projects/{project}/mappings/launch")
         | ("POST", "/tenants/{tenant}/projects/{project}/mappings/retry")
-        | ("POST", "/tenants/{tenant}/projects/{project}/mappings/approve") => vec![(
+        | ("POST", "/tenants/{tenant}/projects/{project}/mappings/approve")
+        | ("POST", "/tenants/{tenant}/projects/{project}/approvals/approve") => vec![(
             "m",
             format!("{}:{}", uuid::Uuid::now_v7(), uuid::Uuid::now_v7()),
         )],
@@ -91,6 +92,13 @@ fn fields_for(p: &Page) -> Vec<(&'static str, String)> {
             vec![("start", "2025-03-03T10:00".to_owned())]
         }
         ("POST", "/tenants/{tenant}/projects/{project}/events/{event}/cancel") => Vec::new(),
+        ("POST", "/tenants/{tenant}/projects/{project}/tickets") => vec![
+            ("mapping", "nobody@contoso.com".to_owned()),
+            ("title", "missing mail".to_owned()),
+        ],
+        ("POST", "/tenants/{tenant}/projects/{project}/tickets/{ticket}") => {
+            vec![("comment", "looked".to_owned())]
+        }
         (m, path) => panic!(
             "{m} {path} has no form fields in dashboard_pages.rs::fields_for: add minimal ones"
         ),
@@ -532,6 +540,186 @@ async fn the_mappings_grid_is_paged_and_filtered_on_the_server_and_a_viewer_gets
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_page_filters_and_pages_on_the_server_names_who_acted_and_shows_a_credential_as_set()
+ {
+    let s = TestServer::start().await;
+    let tenant = s.tenant("Contoso", 800).await;
+    let base = s.project(&tenant, "Mail", "mail").await;
+    let admin = s
+        .member(&tenant, "ada@contoso.test", "customer-admin")
+        .await;
+    let viewer = s.member(&tenant, "vera@contoso.test", "viewer").await;
+    s.put(
+        OPERATOR_TOKEN,
+        &format!("{base}/endpoints/source"),
+        serde_json::json!({ "url": "imap://127.0.0.1:1143", "username": "admin" }),
+    )
+    .await
+    .ok();
+    let secret = "Audit-Page-Secret-7731";
+    s.put(
+        &admin,
+        &format!("{base}/endpoints/source/credential"),
+        serde_json::json!({ "secret": secret }),
+    )
+    .await
+    .ok();
+    // More entries than a page holds.
+    for i in 0..105 {
+        s.patch(
+            OPERATOR_TOKEN,
+            &base,
+            serde_json::json!({ "name": format!("Mail {i}") }),
+        )
+        .await
+        .ok();
+    }
+    let a = WebSession::sign_in(&s, &admin).await;
+    let audit = format!("/tenants/{tenant}/audit");
+    let page = a.get(&s, &audit).await;
+    assert_eq!(page.status.as_u16(), 200, "{}", page.body);
+    assert_eq!(page.body.matches(r#"<tr id="audit-"#).count(), 100);
+    // Newest first: the last rename heads the page; the project is named, not shown by its id.
+    assert!(page.body.contains("name: Mail 104"), "{}", page.body);
+    assert!(page.body.contains("project “Mail 104”"), "{}", page.body);
+    let older = page.body.split(r#"id="older""#).next().unwrap();
+    let href = older.rsplit(r#"href=""#).next().unwrap();
+    let href = href.split('"').next().unwrap().replace("&amp;", "&");
+    let rest = a.get(&s, &href).await;
+    assert_eq!(rest.status.as_u16(), 200, "{}", rest.body);
+    let rest_rows = rest.body.matches(r#"<tr id="audit-"#).count();
+    assert!(
+        rest_rows >= 7,
+        "project, endpoint, credential, 5 renames: {rest_rows}"
+    );
+    assert!(!rest.body.contains(r#"id="older""#));
+    // The credential entry: who set it by name, the credential shown as set, never the secret.
+    let cred = a
+        .get(
+            &s,
+            &format!("{audit}?action=credential&actor=ada%40contoso.test"),
+        )
+        .await;
+    assert_eq!(
+        cred.body.matches(r#"<tr id="audit-"#).count(),
+        1,
+        "{}",
+        cred.body
+    );
+    assert!(cred.body.contains("credential.supply"), "{}", cred.body);
+    assert!(cred.body.contains("credential: set"), "{}", cred.body);
+    assert!(cred.body.contains("ada@contoso.test"), "{}", cred.body);
+    for p in [&page, &rest, &cred] {
+        assert!(!p.body.contains(secret));
+    }
+    let none = a.get(&s, &format!("{audit}?actor=scheduler")).await;
+    assert!(
+        none.body.contains("No entry matches these filters"),
+        "{}",
+        none.body
+    );
+    // Bad paging and dates: a 400 page with the API's sentence, not a 500.
+    for (q, says) in [
+        ("before=-1", "sequence number"),
+        ("before=99999999999999999999", "sequence number"),
+        ("from=yesterday", "give a day"),
+        ("from=2026-12-03&to=2026-12-01", "from is after to"),
+        ("status=failed", "takes no status"),
+    ] {
+        let h = a.get(&s, &format!("{audit}?{q}")).await;
+        assert_eq!(h.status.as_u16(), 400, "{q}: {}", h.body);
+        assert!(h.body.contains(says), "{q}: {}", h.body);
+    }
+    let api = s
+        .get(
+            OPERATOR_TOKEN,
+            &format!("/api/v1/tenants/{tenant}/audit?from=2026-13-01"),
+        )
+        .await
+        .err(400);
+    assert!(
+        api["message"].as_str().unwrap().contains("give a day"),
+        "{api}"
+    );
+    // A viewer may not read the audit log (read_audit), as on the API.
+    let v = WebSession::sign_in(&s, &viewer).await;
+    let refused = v.get(&s, &audit).await;
+    assert_eq!(refused.status.as_u16(), 403, "{}", refused.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transactions_page_lists_who_started_what_filtered_by_status_for_a_viewer_without_actions()
+ {
+    let s = TestServer::start().await;
+    let tenant = s.tenant("Contoso", 800).await;
+    let base = s.project(&tenant, "Mail", "mail").await;
+    let viewer = s.member(&tenant, "vera@contoso.test", "viewer").await;
+    s.put(
+        OPERATOR_TOKEN,
+        &format!("{base}/endpoints/source"),
+        serde_json::json!({ "url": "imap://127.0.0.1:1143" }),
+    )
+    .await
+    .ok();
+    let v = WebSession::sign_in(&s, &viewer).await;
+    let txns = format!("/tenants/{tenant}/transactions");
+    let page = v.get(&s, &txns).await;
+    assert_eq!(page.status.as_u16(), 200, "{}", page.body);
+    assert!(page.body.contains("endpoint.set"), "{}", page.body);
+    assert!(page.body.contains("project.create"), "{}", page.body);
+    assert!(page.body.contains("state-completed"), "{}", page.body);
+    // The tenant's sections link it; a viewer sees no form but the filter and sign-out.
+    assert!(
+        page.body.contains(&format!(r#"href="{txns}""#)),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        page.body.matches(r#"method="post""#).count(),
+        1,
+        "{}",
+        page.body
+    );
+    let events = v.get(&s, &format!("{txns}?action=endpoint")).await;
+    assert!(events.body.contains("endpoint.set") && !events.body.contains("project.create"));
+    let failed = v.get(&s, &format!("{txns}?status=failed")).await;
+    assert!(
+        failed.body.contains("No transaction matches"),
+        "{}",
+        failed.body
+    );
+    for (q, says) in [
+        ("status=done", "use one of"),
+        ("before=not-an-id", "the id of the last entry"),
+        ("to=31.12.2026", "give a day"),
+    ] {
+        let h = v.get(&s, &format!("{txns}?{q}")).await;
+        assert_eq!(h.status.as_u16(), 400, "{q}: {}", h.body);
+        assert!(h.body.contains(says), "{q}: {}", h.body);
+    }
+    let api = s
+        .get(
+            &viewer,
+            &format!("/api/v1/tenants/{tenant}/transactions?limit=501"),
+        )
+        .await
+        .err(400);
+    assert!(
+        api["message"].as_str().unwrap().contains("1 to 500"),
+        "{api}"
+    );
+    let api = s
+        .get(
+            &viewer,
+            &format!("/api/v1/tenants/{tenant}/transactions?action=endpoint"),
+        )
+        .await
+        .ok();
+    assert_eq!(api["transactions"].as_array().unwrap().len(), 1, "{api}");
+    assert_eq!(api["transactions"][0]["status"], "completed", "{api}");
+}
+
 /// The stories in a real headless Chromium, against real Dovecot servers where passes run. Screenshots in
 /// `target/screenshots/<story>/` (or `$FERRY_SCREENSHOTS`).
 mod stories {
@@ -923,5 +1111,267 @@ mod stories {
             .await
             .ok();
         assert_eq!(report["mappings"][0]["approved"], true, "{report}");
+    }
+
+    async fn click(b: &Browser, css: &str) {
+        b.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} on the page: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    async fn type_into(b: &Browser, css: &str, text: &str) {
+        b.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} on the page: {e}"))
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+    }
+
+    /// Approvals, tickets and the audit log in a real browser: the customer-admin approves a mailbox's
+    /// skipped message on the Approvals page, and once the event completed opens a ticket from the
+    /// mapping's page; the engineer (who may update tickets, not open them) sees it, comments and resolves
+    /// it; a viewer sees the ticket and the approvals without any form, and a forged POST is refused; the
+    /// customer-admin reads it all in the audit log.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_admin_approves_and_opens_a_ticket_from_a_mapping_an_engineer_resolves_it_and_a_viewer_only_reads()
+     {
+        let Some(b) = browser("approvals_and_tickets").await else {
+            return;
+        };
+        let s = TestServer::start().await;
+        let opts = DovecotOptions {
+            special_use: false,
+            ..DovecotOptions::default()
+        };
+        let source = Dovecot::start(opts).unwrap();
+        let target = Dovecot::start(opts).unwrap();
+        source.add_user("alice", PW).unwrap();
+        target.add_user("alice@x", PW).unwrap();
+        source
+            .seed("alice", "INBOX", &corpus::seed_messages(40, 59, 2_000))
+            .unwrap();
+        // One message over the target's size limit: skipped, so the mailbox is graded Investigate.
+        source
+            .seed(
+                "alice",
+                "INBOX",
+                &[ferry_testkit::SeedMessage::new(corpus::message(
+                    41, 0, 40_000,
+                ))],
+            )
+            .unwrap();
+        let tenant = s.tenant("Contoso", 800).await;
+        let admin = s
+            .member(&tenant, "ada@contoso.test", "customer-admin")
+            .await;
+        let engineer = s.member(&tenant, "eddie@contoso.test", "engineer").await;
+        let viewer = s.member(&tenant, "vera@contoso.test", "viewer").await;
+        let base = s.project(&tenant, "Mail", "mail").await;
+        s.put(
+            OPERATOR_TOKEN,
+            &format!("{base}/endpoints/source"),
+            json!({ "url": format!("{}?starttls=never", source.url()) }),
+        )
+        .await
+        .ok();
+        let (master, master_pw) = Dovecot::master();
+        s.put(
+            OPERATOR_TOKEN,
+            &format!("{base}/endpoints/target"),
+            json!({ "url": format!("{}?starttls=never", target.url()), "username": master, "options": { "max_message_size": "20KB" } }),
+        )
+        .await
+        .ok();
+        s.put(
+            OPERATOR_TOKEN,
+            &format!("{base}/endpoints/target/credential"),
+            json!({ "secret": master_pw }),
+        )
+        .await
+        .ok();
+        s.post(
+            OPERATOR_TOKEN,
+            &format!("{base}/mappings"),
+            json!({ "csv": format!("EmailAddress,UserName,Password\nalice@x,alice,{PW}\n") }),
+        )
+        .await
+        .ok();
+        let all = s
+            .get(OPERATOR_TOKEN, &format!("{base}/mappings"))
+            .await
+            .ok();
+        let alice = all["mappings"][0]["id"].as_str().unwrap().to_owned();
+        s.confirm_gates(&base).await;
+        let e = s
+            .post(
+                OPERATOR_TOKEN,
+                &format!("{base}/events"),
+                json!({ "name": "Pilot", "kind": "completion", "pilot": true, "start": s.clock.now(), "mappings": [alice] }),
+            )
+            .await
+            .ok();
+        let event = e["result"]["id"].as_str().unwrap().to_owned();
+        scheduler::settle(&s.state).await.unwrap();
+        let page = base.trim_start_matches("/api/v1").to_owned();
+
+        // The customer-admin approves the skipped message on the Approvals page.
+        sign_in(&b, &s.base, &admin).await;
+        b.goto(&format!("{}{page}/approvals", s.base))
+            .await
+            .unwrap();
+        let waiting = text_of(&b, &format!("#waiting-{alice}")).await;
+        assert!(
+            waiting.contains("alice@x") && waiting.contains("Pilot"),
+            "{waiting}"
+        );
+        b.screenshot("approvals-waiting").await.unwrap();
+        click(&b, "#approve").await;
+        let results = text_of(&b, "#results").await;
+        assert!(results.contains("alice@x: approved."), "{results}");
+        let approved = text_of(&b, &format!("#approved-{alice}")).await;
+        assert!(approved.contains("ada@contoso.test"), "{approved}");
+        scheduler::settle(&s.state).await.unwrap();
+        let report = s
+            .get(OPERATOR_TOKEN, &format!("{base}/events/{event}/report"))
+            .await
+            .ok();
+        assert_eq!(report["event"]["state"], "completed", "{report}");
+
+        // …and opens a ticket from the mapping's page.
+        b.goto(&format!("{}{page}/mappings/{alice}", s.base))
+            .await
+            .unwrap();
+        click(&b, "#mapping-tickets").await;
+        let prefilled = b
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Id("ticket-mapping"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap();
+        assert_eq!(prefilled.as_deref(), Some("alice@x"));
+        type_into(&b, "#ticket-title", "The big message is not in the mailbox").await;
+        type_into(
+            &b,
+            "#ticket-body",
+            "Alice misses the 40 KB newsletter of Monday.",
+        )
+        .await;
+        click(&b, "#open-ticket").await;
+        let done = text_of(&b, "#done").await;
+        assert_eq!(done, "Ticket opened.");
+        let url = b.current_url().await.unwrap();
+        let ticket = url.path().rsplit('/').next().unwrap().to_owned();
+        assert_eq!(text_of(&b, "#ticket-state").await, "open");
+        b.screenshot("ticket-opened").await.unwrap();
+        click(&b, "#sign-out button").await;
+
+        // The engineer finds it on the project's Tickets page, comments and resolves it.
+        sign_in(&b, &s.base, &engineer).await;
+        b.goto(&format!("{}{page}", s.base)).await.unwrap();
+        b.wait()
+            .at_most(WAIT)
+            .for_element(Locator::LinkText("Tickets"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let row = text_of(&b, &format!("#ticket-{ticket}")).await;
+        assert!(
+            row.contains("alice@x") && row.contains("ada@contoso.test") && row.contains("open"),
+            "{row}"
+        );
+        assert!(
+            absent(&b, "#open-form").await,
+            "an engineer may not open tickets"
+        );
+        b.find(Locator::LinkText("The big message is not in the mailbox"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        type_into(
+            &b,
+            "#comment",
+            "Exchange refuses messages over the limit: sent to Alice as an attachment.",
+        )
+        .await;
+        click(&b, "#resolve-ticket").await;
+        assert_eq!(text_of(&b, "#done").await, "Ticket resolved.");
+        assert_eq!(text_of(&b, "#ticket-state").await, "resolved");
+        let history = text_of(&b, "#history").await;
+        assert!(
+            history.contains("ada@contoso.test")
+                && history.contains("eddie@contoso.test")
+                && history.contains("sent to Alice as an attachment"),
+            "{history}"
+        );
+        b.screenshot("ticket-resolved").await.unwrap();
+        click(&b, "#sign-out button").await;
+
+        // The viewer reads the ticket and the approvals without a form.
+        sign_in(&b, &s.base, &viewer).await;
+        b.goto(&format!("{}{page}/tickets/{ticket}", s.base))
+            .await
+            .unwrap();
+        text_of(&b, "#history").await;
+        assert!(absent(&b, "#update-form").await);
+        b.goto(&format!("{}{page}/tickets", s.base)).await.unwrap();
+        text_of(&b, &format!("#ticket-{ticket}")).await;
+        assert!(absent(&b, "#open-form").await);
+        b.screenshot("viewer-tickets").await.unwrap();
+        b.goto(&format!("{}/tenants/{tenant}/audit", s.base))
+            .await
+            .unwrap();
+        assert!(
+            b.source().await.unwrap().contains("roles that may"),
+            "a viewer may not read the audit log"
+        );
+        b.goto(&format!("{}{page}/tickets", s.base)).await.unwrap();
+        click(&b, "#sign-out button").await;
+        // A forged POST: the viewer's own session with its CSRF token is refused by role, a form without
+        // the token is refused before the session is looked at.
+        let v = super::WebSession::sign_in(&s, &viewer).await;
+        let update = format!("{page}/tickets/{ticket}");
+        let r = v
+            .post(&s, &update, &[("csrf", &v.csrf), ("status", "open")])
+            .await;
+        assert_eq!(r.status.as_u16(), 403, "{}", r.body);
+        assert!(r.body.contains("roles that may"), "{}", r.body);
+        let r = v.post(&s, &update, &[("status", "open")]).await;
+        assert_eq!(r.status.as_u16(), 403, "{}", r.body);
+        assert!(r.body.contains("CSRF"), "{}", r.body);
+        let t = s
+            .get(OPERATOR_TOKEN, &format!("{base}/tickets?status=resolved"))
+            .await
+            .ok();
+        assert_eq!(t["tickets"].as_array().unwrap().len(), 1, "{t}");
+
+        // The customer-admin reads the day in the audit log.
+        sign_in(&b, &s.base, &admin).await;
+        b.goto(&format!("{}/tenants/{tenant}/audit?action=ticket", s.base))
+            .await
+            .unwrap();
+        let log = text_of(&b, "#audit").await;
+        assert!(
+            log.contains("ticket.report")
+                && log.contains("ticket.update")
+                && log.contains("eddie@contoso.test"),
+            "{log}"
+        );
+        b.screenshot("audit-tickets").await.unwrap();
+        b.close().await.unwrap();
     }
 }

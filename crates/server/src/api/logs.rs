@@ -13,6 +13,9 @@ use ferry_store::programme::{AuditFilter, TicketFilter, TransactionFilter};
 use serde::Deserialize;
 use std::str::FromStr;
 
+/// A range of times: from (included), to (excluded); either may be open.
+pub type Range = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// The largest page of transactions or tickets.
 pub const MAX_LIST_PAGE: i64 = 500;
 
@@ -111,8 +114,10 @@ impl LogQuery {
     }
 
     /// The date range `from`..`to` as times (`to` a day: that whole day).
-    pub fn range(&self) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), ApiError> {
-        let since = given(&self.from).map(|s| when("from", s, false)).transpose()?;
+    pub fn range(&self) -> Result<Range, ApiError> {
+        let since = given(&self.from)
+            .map(|s| when("from", s, false))
+            .transpose()?;
         let until = given(&self.to).map(|s| when("to", s, true)).transpose()?;
         if let (Some(a), Some(b)) = (since, until)
             && a >= b
@@ -234,7 +239,9 @@ mod tests {
     #[test]
     fn paging_values_out_of_range_are_refused_with_the_range_not_clamped() {
         for bad in ["0", "-1", "501", "99999999999999999999", "ten"] {
-            let e = q(&[("limit", bad)]).limit(100, 500, "before=<id>").unwrap_err();
+            let e = q(&[("limit", bad)])
+                .limit(100, 500, "before=<id>")
+                .unwrap_err();
             assert_eq!(e.status, 400, "{bad}");
             assert!(e.message.contains("1 to 500"), "{}", e.message);
         }
@@ -253,9 +260,19 @@ mod tests {
         let (a, b) = q(&[("from", "2026-12-01"), ("to", "2026-12-01")])
             .range()
             .expect("a range");
-        assert_eq!(a.map(|t| t.to_rfc3339()).as_deref(), Some("2026-12-01T00:00:00+00:00"));
-        assert_eq!(b.map(|t| t.to_rfc3339()).as_deref(), Some("2026-12-02T00:00:00+00:00"));
-        assert!(q(&[("from", "2026-12-03"), ("to", "2026-12-01")]).range().is_err());
+        assert_eq!(
+            a.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-12-01T00:00:00+00:00")
+        );
+        assert_eq!(
+            b.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-12-02T00:00:00+00:00")
+        );
+        assert!(
+            q(&[("from", "2026-12-03"), ("to", "2026-12-01")])
+                .range()
+                .is_err()
+        );
         let e = q(&[("from", "yesterday")]).range().unwrap_err();
         assert!(e.message.contains("give a day"), "{}", e.message);
     }
@@ -266,7 +283,15 @@ mod tests {
         assert!(q(&[("status", "failed")]).transaction_filter().is_ok());
         assert!(q(&[("status", "closed")]).ticket_filter().is_err());
         assert!(q(&[("status", "resolved")]).ticket_filter().is_ok());
-        assert!(q(&[("status", "open")]).only("the audit log", &["actor"]).is_err());
-        assert!(q(&[("status", "")]).only("the audit log", &["actor"]).is_ok());
+        assert!(
+            q(&[("status", "open")])
+                .only("the audit log", &["actor"])
+                .is_err()
+        );
+        assert!(
+            q(&[("status", "")])
+                .only("the audit log", &["actor"])
+                .is_ok()
+        );
     }
 }

@@ -382,7 +382,10 @@ pub async fn audit_entries(
         (None, None) => Seek::After(0),
     };
     let filter = q.audit_filter()?;
-    Ok(st.programme.audit_search(tenant, &filter, seek, limit).await?)
+    Ok(st
+        .programme
+        .audit_search(tenant, &filter, seek, limit)
+        .await?)
 }
 
 pub async fn audit(

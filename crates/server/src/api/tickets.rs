@@ -1,12 +1,12 @@
 //! Post-migration tickets: accepted against a mapping within the reporting window after its event
 //! completed.
 
+use super::logs::{LogQuery, MAX_LIST_PAGE};
 use super::{path_id, project_of};
 use crate::auth::Caller;
 use crate::db::{self, Change, changed, parse_ts, ts};
 use crate::{ApiError, ApiResult, AppState};
 use axum::Json;
-use super::logs::{LogQuery, MAX_LIST_PAGE};
 use axum::extract::{Extension, Path, Query, State};
 use ferry_core::id::{MappingId, TicketId};
 use ferry_core::programme::ticket::check_ticket;
@@ -27,7 +27,10 @@ pub async fn ticket_page(
     q: &LogQuery,
     default_limit: i64,
 ) -> ApiResult<Vec<TicketRow>> {
-    q.only("the tickets list", &["status", "mapping", "before", "limit"])?;
+    q.only(
+        "the tickets list",
+        &["status", "mapping", "before", "limit"],
+    )?;
     let limit = q.limit(
         default_limit,
         MAX_LIST_PAGE,

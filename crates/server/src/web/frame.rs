@@ -26,6 +26,7 @@ pub struct Crumb {
 const TENANT_SECTIONS: &[(&str, &str)] = &[
     ("Tenant", "/tenants/{tenant}"),
     ("Audit", "/tenants/{tenant}/audit"),
+    ("Transactions", "/tenants/{tenant}/transactions"),
 ];
 
 /// Sections of a project.
@@ -39,6 +40,10 @@ const PROJECT_SECTIONS: &[(&str, &str)] = &[
     ),
     ("Report", "/tenants/{tenant}/projects/{project}/report"),
     ("Tickets", "/tenants/{tenant}/projects/{project}/tickets"),
+    (
+        "Approvals",
+        "/tenants/{tenant}/projects/{project}/approvals",
+    ),
 ];
 
 /// What `layout.html` needs.

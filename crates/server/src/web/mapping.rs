@@ -472,6 +472,8 @@ struct DetailPage {
     findings: Option<Vec<FindingLine>>,
     assessed: String,
     assessment_href: String,
+    /// The mapping's tickets (their page, filtered to it, where a ticket is opened against it).
+    tickets_href: String,
 }
 
 fn duration(p: &StoredPass) -> String {
@@ -684,6 +686,7 @@ pub async fn detail(
         findings,
         assessed,
         assessment_href: format!("{base}/assessment"),
+        tickets_href: format!("{base}/tickets?mapping={}", m.id),
     }
     .into_response()
 }

@@ -6,7 +6,9 @@
 //! form carries the CSRF token; a POST without the matching token is refused (403). Pages work without
 //! JavaScript and never show a token or a secret.
 
+mod approvals;
 pub mod asset;
+mod audit;
 mod events;
 pub mod frame;
 mod live;
@@ -18,6 +20,8 @@ mod report_assessment;
 mod report_chart;
 pub mod session;
 mod tenant;
+mod tickets;
+mod transactions;
 
 use crate::AppState;
 use crate::auth::token_hash;

@@ -133,6 +133,14 @@ pages! {
     PROJECT_REPORT: GET "/tenants/{tenant}/projects/{project}/report" => GET "/api/v1/tenants/{tenant}/projects/{project}/events", super::report::project, "The project's printable report: its events with their figures, the grades its mappings reached, the self-service notice";
     ASSESSMENT: GET "/tenants/{tenant}/projects/{project}/assessment" => GET "/api/v1/tenants/{tenant}/projects/{project}/assessments/latest", super::report_assessment::page, "The latest assessment: findings per mapping with severity and what to do, paged";
     EVENT_LIVE_STREAM: GET "/tenants/{tenant}/projects/{project}/events/{event}/live/stream" => GET "/api/v1/tenants/{tenant}/projects/{project}/events/{event}/report", super::live::stream, "The live view's updates as server-sent events";
+    AUDIT: GET "/tenants/{tenant}/audit" => GET "/api/v1/tenants/{tenant}/audit", super::audit::page, "The audit log: who changed what and when, before and after (never a secret); filtered by who, action and days, paged";
+    TRANSACTIONS: GET "/tenants/{tenant}/transactions" => GET "/api/v1/tenants/{tenant}/transactions", super::transactions::page, "The tenant's transactions and where each stands; filtered by who, action, status and days, paged";
+    TICKETS: GET "/tenants/{tenant}/projects/{project}/tickets" => GET "/api/v1/tenants/{tenant}/projects/{project}/tickets", super::tickets::list, "The project's post-migration tickets, filtered by state and mapping, paged; the form to open one";
+    OPEN_TICKET: POST "/tenants/{tenant}/projects/{project}/tickets" => POST "/api/v1/tenants/{tenant}/projects/{project}/tickets", super::tickets::open, "Open a ticket against a mapping (within the ticket window after its event completed)";
+    TICKET: GET "/tenants/{tenant}/projects/{project}/tickets/{ticket}" => GET "/api/v1/tenants/{tenant}/projects/{project}/tickets", super::tickets::show, "A ticket with its history (report and comments)";
+    UPDATE_TICKET: POST "/tenants/{tenant}/projects/{project}/tickets/{ticket}" => PATCH "/api/v1/tenants/{tenant}/projects/{project}/tickets/{ticket}", super::tickets::update, "Comment on, resolve or reopen a ticket";
+    APPROVALS: GET "/tenants/{tenant}/projects/{project}/approvals" => GET "/api/v1/tenants/{tenant}/projects/{project}/gates", super::approvals::page, "What waits for approval: open gates, and mappings graded Investigate whose skipped items nobody approved yet";
+    APPROVE: POST "/tenants/{tenant}/projects/{project}/approvals/approve" => POST "/api/v1/tenants/{tenant}/projects/{project}/events/{event}/mappings/{mapping}/approve", super::approvals::approve, "Approve the selected mappings' skipped items";
 }
 
 /// The page for a request's method and matched path pattern (HEAD is answered as GET).
