@@ -11,6 +11,12 @@
 //! the queue's at-least-once delivery safe; the engine's journal makes re-running a pass copy nothing
 //! twice.
 //!
+//! Two rules hold across processes and machines without the queue's help: a worker claims a pass only
+//! while the pass's tenant has fewer than `tenant_pass_cap` passes under live leases
+//! ([`ferry_store::programme::PassQueries::claim_pass_capped`]; a refused job is pushed again a heartbeat
+//! later), and only the scheduler's leader ([`ferry_store::Leadership`], a PostgreSQL advisory lock)
+//! records and pushes due passes, so no pass is queued twice by two schedulers.
+//!
 //! Every process start has its own [`WorkerId`] (`host:pid:uuid`): reusing an id after a crash would let
 //! the new process heartbeat on the dead one's behalf and strand its passes.
 //!
