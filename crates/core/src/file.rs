@@ -396,11 +396,21 @@ pub struct TargetChanges {
     pub resync: bool,
 }
 
+/// Which version tags (ETags) of target files are Ferry's own writes, as the journal recorded them right
+/// after writing: a change feed read from before a pass reports those writes back, and they are not
+/// edits made on the target. A later edit gives the file another tag, so it is still reported.
+#[async_trait]
+pub trait OwnWrites: Send + Sync {
+    /// The tags among `etags` that Ferry recorded for a file it wrote and that was not changed since.
+    async fn own(&self, etags: &[String]) -> Result<std::collections::HashSet<String>>;
+}
+
 /// A target's change feed (see [`FileConnector::change_feed`]).
 #[async_trait]
 pub trait ChangeFeed: Send + Sync {
     /// The changes since `link` (an earlier `latest` or `delta_link`), and the link for next time.
-    async fn changes_since(&self, link: &str) -> Result<TargetChanges>;
+    /// Files whose version tag (ETag) `own` recognises as Ferry's own writes are left out.
+    async fn changes_since(&self, link: &str, own: &dyn OwnWrites) -> Result<TargetChanges>;
     /// A link for "from now on".
     async fn latest(&self) -> Result<String>;
 }

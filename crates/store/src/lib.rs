@@ -170,6 +170,13 @@ pub trait FileStore: Store {
     async fn set_file_delta_link(&self, mapping: MappingId, link: Option<&str>) -> Result<()>;
     /// The target's change feed position the last pass left, if any.
     async fn file_delta_link(&self, mapping: MappingId) -> Result<Option<String>>;
+    /// The target version tags (ETags) among `etags` that a `copied` row of the mapping records: Ferry's
+    /// own writes, as the target reported them right after writing (a change feed reports them back).
+    async fn file_own_etags(
+        &self,
+        mapping: MappingId,
+        etags: &[String],
+    ) -> Result<std::collections::HashSet<String>>;
     /// Remember a multipart upload in flight.
     async fn save_upload(&self, mapping: MappingId, path: &str, upload: &SavedUpload)
     -> Result<()>;

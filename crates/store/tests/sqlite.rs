@@ -613,6 +613,45 @@ async fn a_file_mappings_target_delta_link_is_kept_replaced_and_forgotten(store:
     assert_eq!(store.file_delta_link(a.id).await.unwrap(), None);
 }
 
+both!(the_journal_recognises_the_target_etags_of_ferrys_own_copies_only);
+async fn the_journal_recognises_the_target_etags_of_ferrys_own_copies_only(store: &dyn Journal) {
+    let a = store
+        .upsert_mapping("/src", "onedrive://u@x/t", "a")
+        .await
+        .unwrap();
+    let b = store
+        .upsert_mapping("/src2", "onedrive://u@x/t2", "b")
+        .await
+        .unwrap();
+    let run = store.create_run("files", "{}").await.unwrap();
+    let pass = store
+        .start_pass(a.id, run, PassKind::Initial)
+        .await
+        .unwrap();
+    let tagged = |p: &str, status, tag: &str| FileItemWrite {
+        target_etag: Some(tag.to_owned()),
+        ..file(p, status)
+    };
+    store
+        .write_file_items(
+            a.id,
+            pass,
+            &[
+                tagged("x.txt", ItemStatus::Copied, "{A},2"),
+                tagged("y.txt", ItemStatus::Copied, "{B},3"),
+                file("z.txt", ItemStatus::Skipped),
+            ],
+        )
+        .await
+        .unwrap();
+    let asked: Vec<String> = ["{A},2", "{B},4", "{C},1"].map(String::from).to_vec();
+    let own = store.file_own_etags(a.id, &asked).await.unwrap();
+    assert_eq!(own, ["{A},2".to_owned()].into_iter().collect());
+    // Another mapping's journal does not vouch for them, and no tags asked is no query answer.
+    assert!(store.file_own_etags(b.id, &asked).await.unwrap().is_empty());
+    assert!(store.file_own_etags(a.id, &[]).await.unwrap().is_empty());
+}
+
 both!(open_problems_count_what_the_report_counts_without_the_copied_rows);
 async fn open_problems_count_what_the_report_counts_without_the_copied_rows(store: &dyn Journal) {
     let run = store.create_run("mail", "{}").await.unwrap();

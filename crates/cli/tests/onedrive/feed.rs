@@ -2,7 +2,7 @@
 //! when it cannot (its token expired — Graph's `410 Gone` — or more changes than it carries), the pass
 //! compares every file with a listing of the target instead, so no change goes unnoticed.
 
-use super::common::{code, ferry, json, text};
+use super::common::{code, ferry, ferry_command, json, text};
 use super::{UPN, sample, target, write};
 use ferry_testkit::graph::{DeltaResync, GraphEmulator, GraphOptions};
 
@@ -147,4 +147,100 @@ fn more_target_edits_than_the_feed_carries_are_all_found_by_listing() {
             "{rel}"
         );
     }
+}
+
+#[test]
+fn a_file_edited_in_onedrive_while_a_pass_runs_is_found_by_the_next_pass_and_ferrys_own_writes_are_not()
+ {
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    let drive = emu.add_user(UPN);
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+    sample(&src);
+    let tok = emu.token();
+    let env = [("FERRY_TARGET_TOKEN", tok.as_str())];
+    let url = target(&emu, "Imported");
+    let args = ["files", "migrate", src.to_str().unwrap(), &url, "--json"];
+    let out = ferry(&data, &args, &env);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    // The second pass copies a source change and, one file at a time, a large new file after it (many
+    // upload fragments). A hook edits the first file in OneDrive as soon as Ferry has written it, while
+    // the pass is still uploading.
+    write(&src, "a.txt", b"alpha, changed at the source");
+    let big: Vec<u8> = (0..6 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    write(&src, "zz/big.bin", &big);
+    let slow = [&args[..], &["--concurrency", "1"]].concat();
+    let mut child = ferry_command(&data, &slow, &env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while emu.read_file(&drive, "Imported/a.txt").as_deref()
+        != Some(b"alpha, changed at the source".as_slice())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Ferry never wrote a.txt"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    emu.seed_file(
+        &drive,
+        "Imported/a.txt",
+        b"edited in OneDrive mid-pass",
+        None,
+    )
+    .unwrap();
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the pass had already ended when the target was edited"
+    );
+    let second = child.wait_with_output().unwrap();
+    assert_eq!(code(&second), 0, "{}", text(&second));
+    assert_eq!(counts(&second), (Some(2), Some(0)), "{}", text(&second));
+    // The source stays as it is: the next pass finds the mid-pass edit in the feed and reports it (a
+    // feed link taken when the pass ended would have missed it, and the unchanged source would not
+    // have had it compared). Then the source changes: the edit is still not overwritten.
+    let third = ferry(&data, &args, &env);
+    assert_eq!(code(&third), 1, "{}", text(&third));
+    assert_eq!(counts(&third), (Some(0), Some(1)), "{}", text(&third));
+    write(&src, "a.txt", b"alpha, changed at the source again");
+    let fourth = ferry(&data, &args, &env);
+    assert_eq!(code(&fourth), 1, "{}", text(&fourth));
+    assert_eq!(counts(&fourth), (Some(0), Some(1)), "{}", text(&fourth));
+    assert_eq!(
+        emu.read_file(&drive, "Imported/a.txt").unwrap(),
+        b"edited in OneDrive mid-pass"
+    );
+    // A pass with nothing new after: the feed is empty (those passes wrote nothing); no listing of the
+    // tree.
+    let before = emu.stats().requests;
+    let fifth = ferry(&data, &args, &env);
+    assert_eq!(counts(&fifth), (Some(0), Some(1)), "{}", text(&fifth));
+    let spent = emu.stats().requests - before;
+    assert!(spent <= 6, "the no-op pass sent {spent} requests");
+}
+
+#[test]
+fn ferrys_own_writes_in_onedrive_are_not_reported_back_as_edits_by_the_drives_change_feed() {
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    let _drive = emu.add_user(UPN);
+    let dir = tempfile::tempdir().unwrap();
+    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
+    sample(&src);
+    let tok = emu.token();
+    let env = [("FERRY_TARGET_TOKEN", tok.as_str())];
+    let url = target(&emu, "Imported");
+    let args = ["files", "migrate", src.to_str().unwrap(), &url, "--json"];
+    let out = ferry(&data, &args, &env);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    // The first pass's feed starts before its writes; the second pass reads every one of them back.
+    // They are Ferry's own (the eTags it recorded): no GET per file, no listing of their folders.
+    let before = emu.stats().requests;
+    let again = ferry(&data, &args, &env);
+    assert_eq!(code(&again), 0, "{}", text(&again));
+    assert_eq!(counts(&again), (Some(0), Some(0)), "{}", text(&again));
+    let spent = emu.stats().requests - before;
+    assert!(spent <= 5, "the no-op pass sent {spent} requests");
 }

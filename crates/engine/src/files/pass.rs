@@ -15,7 +15,7 @@ use crate::job::{join_in_order, summarise};
 use crate::progress::{Progress, ProgressEvent};
 use crate::retry;
 use chrono::{DateTime, Utc};
-use ferry_core::file::{EntryKind, FileConnector, FileEntry, join};
+use ferry_core::file::{EntryKind, FileConnector, FileEntry, OwnWrites, join};
 use ferry_core::id::{MappingId, PassId, RunId};
 use ferry_core::mail::Access;
 use ferry_core::rules::{TargetRoot, Verdict};
@@ -210,6 +210,19 @@ async fn run_one(
         store.seal_mapping(mapping.id).await?;
     }
     Ok(result)
+}
+
+/// Ferry's own writes to a target, as the journal recorded them (for the target's change feed).
+struct JournalWrites {
+    store: Arc<dyn FileStore>,
+    mapping: MappingId,
+}
+
+#[async_trait::async_trait]
+impl OwnWrites for JournalWrites {
+    async fn own(&self, etags: &[String]) -> Result<std::collections::HashSet<String>> {
+        self.store.file_own_etags(self.mapping, etags).await
+    }
 }
 
 /// A pass's counters, shared by its scans and copies.
@@ -410,19 +423,29 @@ impl FilePass {
         let recheck = target_folder_is_empty(tgt.as_ref(), &spec.target_dir, &policy)
             .await
             .map_err(|e| e.with_context("side", "target"))?;
-        // The target's change feed (OneDrive/SharePoint): files edited there since the last pass ended.
-        // When the feed cannot say (no link kept from a clean pass, a link the service no longer knows,
-        // more changes than it carries), nothing is trusted to it: every file is compared with a listing
-        // of its target folder (`target_resync`), as the feed's `410 Gone` asks.
+        // The target's change feed (OneDrive/SharePoint): files edited there since the last pass started,
+        // without Ferry's own writes (the journal recorded their ETags). When the feed cannot say (no link
+        // kept from a clean pass, a link the service no longer knows, more changes than it carries),
+        // nothing is trusted to it: every file is compared with a listing of its target folder
+        // (`target_resync`), as the feed's `410 Gone` asks. The link the next pass starts from is taken
+        // now, before this pass writes anything, so an edit made on the target while it runs is in it.
         let mut target_edited = std::collections::HashSet::new();
         let mut target_resync = false;
-        if let Some(feed) = tgt.change_feed()
-            && !recheck
-        {
-            match self.store.file_delta_link(self.mapping).await? {
+        let mut next_link = None;
+        if let Some(feed) = tgt.change_feed() {
+            let link = if recheck {
+                None
+            } else {
+                self.store.file_delta_link(self.mapping).await?
+            };
+            match link {
                 Some(link) => {
+                    let own = JournalWrites {
+                        store: self.store.clone(),
+                        mapping: self.mapping,
+                    };
                     let answer = feed
-                        .changes_since(&link)
+                        .changes_since(&link, &own)
                         .await
                         .map_err(|e| e.with_context("side", "target"))?;
                     if answer.resync {
@@ -433,11 +456,18 @@ impl FilePass {
                     }
                     target_resync = answer.resync;
                     target_edited = answer.changed.into_iter().map(|e| e.path).collect();
+                    next_link = Some(answer.delta_link);
                 }
-                None => target_resync = true,
+                None => {
+                    target_resync = !recheck;
+                    let link = feed
+                        .latest()
+                        .await
+                        .map_err(|e| e.with_context("side", "target"))?;
+                    next_link = Some(link);
+                }
             }
         }
-        let feed_tgt = tgt.clone();
         let ctx = Arc::new(PassCtx {
             store: self.store.clone(),
             opts: self.opts.clone(),
@@ -460,14 +490,10 @@ impl FilePass {
         // Whatever the walk did, what it queued is written before the pass is finished.
         let finished = journal.finish().await;
         let done = walked.and(finished);
-        // The feed moves on only after a clean pass, and starts after Ferry's own writes.
+        // The feed moves on only after a clean pass, from where this pass started.
         if done.is_ok()
-            && let Some(feed) = feed_tgt.change_feed()
+            && let Some(link) = next_link
         {
-            let link = feed
-                .latest()
-                .await
-                .map_err(|e| e.with_context("side", "target"))?;
             self.store
                 .set_file_delta_link(self.mapping, Some(&link))
                 .await?;

@@ -19,12 +19,18 @@
 //! [`GraphConfig::max_changes`](super::GraphConfig::max_changes) (default [`MAX_CHANGES`]) get the same
 //! answer.
 //!
+//! The link a pass keeps is the one it read before writing anything, so the next pass sees edits made on
+//! the target while it ran, and Ferry's own writes too: those are left out by their `eTag` (the page
+//! documents it as the item's identity and version; Ferry's journal records the one the service reported
+//! right after each write), before any `GET`. A later edit of the same file gives it another `eTag`, so
+//! it is still reported.
+//!
 //! Links are followed only on Graph's own origin (a hostile answer cannot steer the token elsewhere).
 
 use super::GraphConnector;
 use super::client::Req;
 use super::item::{DriveItem, ItemPage};
-use ferry_core::file::{ChangeFeed, EntryKind, FileEntry};
+use ferry_core::file::{ChangeFeed, EntryKind, FileEntry, OwnWrites, normalize_etag};
 use ferry_core::{Error, ErrorKind, Result};
 use percent_encoding::percent_decode_str;
 use reqwest::{Method, StatusCode};
@@ -37,8 +43,8 @@ pub use ferry_core::file::TargetChanges;
 
 #[async_trait::async_trait]
 impl ChangeFeed for GraphConnector {
-    async fn changes_since(&self, link: &str) -> Result<TargetChanges> {
-        self.target_changes(Some(link)).await
+    async fn changes_since(&self, link: &str, own: &dyn OwnWrites) -> Result<TargetChanges> {
+        self.feed(Some(link), Some(own)).await
     }
 
     async fn latest(&self) -> Result<String> {
@@ -51,6 +57,12 @@ impl GraphConnector {
     /// next time. Without a link, or when the link is no longer valid, starts a new feed and answers
     /// `resync`. Errors name the target.
     pub async fn target_changes(&self, link: Option<&str>) -> Result<TargetChanges> {
+        self.feed(link, None).await
+    }
+
+    /// [`Self::target_changes`], leaving out the files whose eTag `own` recognises as Ferry's own writes
+    /// (before the one `GET` each changed file costs).
+    async fn feed(&self, link: Option<&str>, own: Option<&dyn OwnWrites>) -> Result<TargetChanges> {
         let Some(link) = link else {
             return self.start_feed().await;
         };
@@ -93,6 +105,9 @@ impl GraphConnector {
             match (page.next_link, page.delta_link) {
                 (Some(next), _) => url = next,
                 (None, Some(delta_link)) => {
+                    if let Some(own) = own {
+                        items = leave_out_own(items, own).await?;
+                    }
                     let changed = self.locate(items).await?;
                     return Ok(TargetChanges {
                         changed,
@@ -184,6 +199,22 @@ impl GraphConnector {
         }
         Ok(out)
     }
+}
+
+/// The changed files without Ferry's own writes: an item whose eTag (identity and version of a driveItem)
+/// is the one the journal recorded when Ferry wrote it was not changed since. An item without an eTag
+/// stays in (it is compared with the target like any edit).
+async fn leave_out_own(items: Vec<DriveItem>, own: &dyn OwnWrites) -> Result<Vec<DriveItem>> {
+    let tag = |i: &DriveItem| i.etag.as_deref().and_then(normalize_etag);
+    let tags: Vec<String> = items.iter().filter_map(tag).collect();
+    if tags.is_empty() {
+        return Ok(items);
+    }
+    let ours = own.own(&tags).await?;
+    Ok(items
+        .into_iter()
+        .filter(|i| tag(i).is_none_or(|t| !ours.contains(&t)))
+        .collect())
 }
 
 /// The detailed code of a `410 Gone` (`resyncChangesApplyDifferences`, `resyncChangesUploadDifferences`),
