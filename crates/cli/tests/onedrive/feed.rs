@@ -4,7 +4,8 @@
 
 use super::common::{code, ferry, ferry_command, json, text};
 use super::{UPN, sample, target, write};
-use ferry_testkit::graph::{DeltaResync, GraphEmulator, GraphOptions};
+use ferry_testkit::graph::{DeltaResync, GraphEmulator, GraphOptions, ThrottleOptions};
+use std::time::Duration;
 
 #[test]
 fn a_file_edited_in_onedrive_between_passes_is_found_by_the_drives_change_feed_and_not_overwritten()
@@ -170,6 +171,10 @@ fn a_file_edited_in_onedrive_while_a_pass_runs_is_found_by_the_next_pass_and_fer
     let big: Vec<u8> = (0..6 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     write(&src, "zz/big.bin", &big);
     let slow = [&args[..], &["--concurrency", "1"]].concat();
+    // A budget of 10 requests a second on the drive makes the big file's ~20 fragments take seconds after
+    // a.txt (Ferry waits out each 429's Retry-After), so the edit below lands while the pass runs however
+    // slowly this machine schedules the test; the budget is lifted before the later passes count requests.
+    emu.set_throttle(vec![ThrottleOptions::per_drive(10, Duration::from_secs(1))]);
     let mut child = ferry_command(&data, &slow, &env)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -197,6 +202,7 @@ fn a_file_edited_in_onedrive_while_a_pass_runs_is_found_by_the_next_pass_and_fer
         "the pass had already ended when the target was edited"
     );
     let second = child.wait_with_output().unwrap();
+    emu.set_throttle(Vec::new());
     assert_eq!(code(&second), 0, "{}", text(&second));
     assert_eq!(counts(&second), (Some(2), Some(0)), "{}", text(&second));
     // The source stays as it is: the next pass finds the mid-pass edit in the feed and reports it (a
