@@ -31,7 +31,7 @@
 pub mod postgres;
 pub mod sqlite;
 
-use apalis::prelude::{BoxDynError, Data};
+use apalis::prelude::{BoxDynError, Data, TaskBuilder};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_core::Result;
@@ -59,6 +59,18 @@ async fn handle(job: PassJob, handler: Data<PassHandler>) -> std::result::Result
         tracing::warn!(pass = %pass, error = %e, "a queued pass could not be run; the queue retries it");
         Box::new(e) as BoxDynError
     })
+}
+
+/// The queue task of `job` under idempotency `key`, to run from `run_after` on (`None`: now): the same
+/// on every backend.
+fn pass_task(job: &PassJob, key: &str, run_after: Option<DateTime<Utc>>) -> TaskBuilder<PassJob> {
+    let task = TaskBuilder::new(job.clone())
+        .idempotency_key(key)
+        .max_attempts(25);
+    match run_after {
+        Some(at) => task.run_at_timestamp(run_at_secs(at)),
+        None => task,
+    }
 }
 
 /// A job's `run_after` as apalis stores it: whole seconds since the epoch, rounded up, so a job never

@@ -115,14 +115,11 @@ fn is_duplicate(e: &TaskSinkError<apalis_postgres::Error>) -> bool {
 #[async_trait]
 impl PassDispatcher for PostgresQueue {
     async fn push(&self, job: &PassJob, key: &str, run_after: Option<DateTime<Utc>>) -> Result<()> {
-        let mut b = TaskBuilder::new(job.clone())
-            .idempotency_key(key)
-            .max_attempts(25);
-        if let Some(at) = run_after {
-            b = b.run_at_timestamp(super::run_at_secs(at));
-        }
         let mut storage = self.storage.clone();
-        match storage.push_task(b.build()).await {
+        match storage
+            .push_task(super::pass_task(job, key, run_after).build())
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e) if is_duplicate(&e) => Ok(()),
             Err(e) => Err(queue_err(&self.shown, e)),

@@ -16,7 +16,6 @@ use std::str::FromStr;
 #[derive(Clone)]
 pub struct SqliteQueue {
     storage: SqliteStorage<PassJob>,
-    leases: LeaseSettings,
     path: std::path::PathBuf,
 }
 
@@ -50,7 +49,6 @@ impl SqliteQueue {
             .missed_heartbeats(leases.missed as usize);
         Ok(SqliteQueue {
             storage: SqliteStorage::new(&pool).with_config(config),
-            leases,
             path,
         })
     }
@@ -69,7 +67,6 @@ impl SqliteQueue {
         handler: PassHandler,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
-        let _ = self.leases;
         let worker = WorkerBuilder::new(id.as_str())
             .backend(self.storage.clone())
             .concurrency(slots.max(1))
@@ -93,14 +90,11 @@ impl SqliteQueue {
 #[async_trait]
 impl PassDispatcher for SqliteQueue {
     async fn push(&self, job: &PassJob, key: &str, run_after: Option<DateTime<Utc>>) -> Result<()> {
-        let mut b = TaskBuilder::new(job.clone())
-            .idempotency_key(key)
-            .max_attempts(25);
-        if let Some(at) = run_after {
-            b = b.run_at_timestamp(super::run_at_secs(at));
-        }
         let mut storage = self.storage.clone();
-        storage.push_task(b.build()).await.map_err(queue_err)
+        storage
+            .push_task(super::pass_task(job, key, run_after).build())
+            .await
+            .map_err(queue_err)
     }
 
     async fn cancel(&self, _pass: &str) -> Result<()> {
