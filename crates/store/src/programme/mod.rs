@@ -124,6 +124,39 @@ pub(crate) fn parse_id<T: std::str::FromStr<Err = Error>>(s: &str) -> Result<T> 
         .map_err(|e: Error| damaged(format!("a stored id {s:?} is damaged: {e}")))
 }
 
+/// A transaction row as both stores select it: id, who (the creator's shown name), action, target, status,
+/// detail, created by, created at, updated at.
+pub(crate) type TransactionTuple = (
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+);
+
+/// The [`TransactionEntry`] of a [`TransactionTuple`].
+pub(crate) fn transaction_entry(
+    (id, who, action, target, status, detail, created_by, created, updated): TransactionTuple,
+) -> Result<TransactionEntry> {
+    Ok(TransactionEntry {
+        id: parse_id(&id)?,
+        who,
+        row: TransactionRow {
+            action,
+            target,
+            status: parse_enum(&status)?,
+            detail,
+            created_by,
+            created_at: parse_ts(&created)?,
+            updated_at: parse_ts(&updated)?,
+        },
+    })
+}
+
 pub(crate) fn damaged(message: String) -> Error {
     Error::new(ErrorKind::Store, message)
 }

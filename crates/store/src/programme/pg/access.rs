@@ -421,18 +421,7 @@ impl AuditQueries for PgProgramme {
         before: Option<TransactionId>,
         limit: i64,
     ) -> Result<Vec<TransactionEntry>> {
-        type Row = (
-            String,
-            Option<String>,
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            String,
-            String,
-        );
-        let rows: Vec<Row> = sqlx::query_as(
+        let rows: Vec<super::super::TransactionTuple> = sqlx::query_as(
             "SELECT t.id, COALESCE(u.display_name, u.name), t.action, t.target, t.status, t.detail, t.created_by, t.created_at, t.updated_at \
              FROM prog_transaction t LEFT JOIN prog_user u ON u.id = t.created_by \
              WHERE t.tenant_id = $1 AND ($2::TEXT IS NULL OR ($2 = 'scheduler' AND t.created_by IS NULL) OR COALESCE(u.display_name, u.name) = $2) \
@@ -453,23 +442,7 @@ impl AuditQueries for PgProgramme {
         .await
         .map_err(db_err)?;
         rows.into_iter()
-            .map(
-                |(id, who, action, target, status, detail, created_by, created, updated)| {
-                    Ok(TransactionEntry {
-                        id: parse_id(&id)?,
-                        who,
-                        row: TransactionRow {
-                            action,
-                            target,
-                            status: parse_enum(&status)?,
-                            detail,
-                            created_by,
-                            created_at: parse_ts(&created)?,
-                            updated_at: parse_ts(&updated)?,
-                        },
-                    })
-                },
-            )
+            .map(super::super::transaction_entry)
             .collect()
     }
 
