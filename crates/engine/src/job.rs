@@ -8,7 +8,7 @@ use crate::pattern::FolderFilter;
 use crate::plan::map_folders;
 use crate::progress::{Progress, ProgressEvent};
 use crate::retry;
-use crate::retry::RetryPolicy;
+use crate::retry::{RetryPolicy, ServerWait};
 use ferry_core::folder::FolderPath;
 use ferry_core::id::{MappingId, RunId};
 use ferry_core::mail::Access;
@@ -95,6 +95,10 @@ pub struct MailboxResult {
     pub folder_errors: u64,
     /// Why the mailbox failed as a whole (login refused, server unreachable…).
     pub error: Option<String>,
+    /// The pass stopped at a checkpoint because a server asked for a wait longer than
+    /// [`RetryPolicy::max_wait_in_pass`]: run it again after the wait (nothing failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_wait: Option<ServerWait>,
 }
 
 /// The outcome of a run.
@@ -259,6 +263,7 @@ async fn run_one(
         flag_conflicts: 0,
         folder_errors: 0,
         error: None,
+        server_wait: None,
     };
     if mapping.sealed {
         result.error =
@@ -307,8 +312,19 @@ async fn run_one(
         if e.kind() == ferry_core::ErrorKind::Store {
             return Err(e);
         }
-        tracing::error!(mailbox = %spec.label, error = %e, "mailbox failed");
-        result.error = Some(e.to_string());
+        match opts.retry.wait_too_long(&e) {
+            Some(wait) => {
+                let w = ServerWait::of(&e, wait);
+                tracing::info!(mailbox = %spec.label, wait_secs = w.secs, reason = %w.reason,
+                    "stopped for a server wait; the pass resumes from its checkpoint after it");
+                result.error = Some(format!("stopped for a server wait of {} s: {e}", w.secs));
+                result.server_wait = Some(w);
+            }
+            None => {
+                tracing::error!(mailbox = %spec.label, error = %e, "mailbox failed");
+                result.error = Some(e.to_string());
+            }
+        }
     }
     store
         .finish_pass(

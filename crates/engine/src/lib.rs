@@ -36,4 +36,5 @@ pub use job::{
     MailOptions, MailboxResult, MappingSpec, RunSummary, plan_mail, plan_mail_with_journal,
     run_mail,
 };
+pub use retry::{RetryPolicy, ServerWait};
 pub use verify::{FolderVerify, MailboxVerify, verify_mail};

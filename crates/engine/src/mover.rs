@@ -206,7 +206,11 @@ impl MailboxPass<'_> {
                 continue;
             }
             if let Err(e) = self.folder(&mut src, &mut tgt, plan, &mut existing).await {
-                if matches!(e.kind(), ErrorKind::Auth | ErrorKind::Store) {
+                // A server wait longer than the pass may sleep stops the whole pass here: what it copied is
+                // journalled, and it resumes from there after the wait (issue 12 §3).
+                if matches!(e.kind(), ErrorKind::Auth | ErrorKind::Store)
+                    || policy.wait_too_long(&e).is_some()
+                {
                     return Err(e);
                 }
                 tracing::error!(folder = %plan.source.path, error = %e, "folder failed; going on with the next one");
@@ -968,6 +972,12 @@ impl MailboxPass<'_> {
                     for (&i, r) in remaining.iter().zip(results) {
                         outcome[i] = Some(match r {
                             Ok(uid) => (ItemStatus::Copied, None, uid),
+                            // Longer than the pass may sleep: stop here. The batch's rows stay pending
+                            // and the next run reconciles them against the target (those that arrived are
+                            // found there, the rest sent again), so nothing is lost or copied twice.
+                            Err(e) if policy.wait_too_long(&e).is_some() => {
+                                return Err(e.with_context("side", "target"));
+                            }
                             Err(e)
                                 if e.retry_after().is_some()
                                     && policy.may_retry(&e, failures + 1) =>
@@ -1041,7 +1051,8 @@ impl MailboxPass<'_> {
                     remaining = still;
                 }
                 Err(e) if e.is_temporary() => {
-                    // Out of attempts: leave the rows pending; the next pass reconciles them.
+                    // Out of attempts, or a wait longer than the pass may sleep: leave the rows pending;
+                    // the next pass reconciles them.
                     return Err(e);
                 }
                 Err(e) => {

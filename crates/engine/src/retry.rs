@@ -1,6 +1,7 @@
 //! Retry with exponential backoff on temporary errors, honouring server hints (DESIGN §4). The engine
 //! retries on [`ferry_core::Retry`] alone; permanent errors return at once.
 
+use serde::Serialize;
 use std::time::Duration;
 
 /// How often and how patiently to retry.
@@ -13,6 +14,10 @@ pub struct RetryPolicy {
     pub throttled_attempts: u32,
     pub base_delay: Duration,
     pub max_delay: Duration,
+    /// The longest server wait (`Retry-After`, Exchange's "Suggested Backoff Time") slept inside the pass.
+    /// A longer one is not retried: the pass stops at a checkpoint with that error, for its caller to run
+    /// it again after the wait ([`ServerWait`], issue 12 §3). `None` (the CLI): every wait is slept.
+    pub max_wait_in_pass: Option<Duration>,
 }
 
 impl Default for RetryPolicy {
@@ -22,6 +27,7 @@ impl Default for RetryPolicy {
             throttled_attempts: ferry_core::limits::DEFAULT_THROTTLED_ATTEMPTS,
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(15),
+            max_wait_in_pass: None,
         }
     }
 }
@@ -34,7 +40,14 @@ impl RetryPolicy {
         } else {
             self.attempts
         };
-        e.is_temporary() && failures < limit
+        e.is_temporary() && failures < limit && self.wait_too_long(e).is_none()
+    }
+
+    /// The server's wait `e` asks for, when it is longer than [`max_wait_in_pass`](Self::max_wait_in_pass):
+    /// the pass must stop rather than sleep it.
+    pub fn wait_too_long(&self, e: &ferry_core::Error) -> Option<Duration> {
+        let max = self.max_wait_in_pass?;
+        e.retry_after().filter(|w| *w > max)
     }
 
     /// The delay before attempt `n` (1-based count of failures so far), with ±25 % jitter.
@@ -48,6 +61,35 @@ impl RetryPolicy {
         let d = exp.min(self.max_delay);
         let jitter = 0.75 + fastrand::f64() * 0.5;
         d.mul_f64(jitter)
+    }
+}
+
+/// A server's wait a pass did not sleep because it was longer than [`RetryPolicy::max_wait_in_pass`]: the
+/// pass stopped at a checkpoint instead (issue 12 §3) — what it copied is journalled, unconfirmed appends
+/// stay `pending` for the next run to reconcile — and the caller runs it again once the wait is over.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServerWait {
+    /// The wait, in whole seconds (rounded up).
+    pub secs: u64,
+    /// The side whose server asked (`source` or `target`), when known.
+    pub side: Option<String>,
+    /// The server's answer, as the error reads.
+    pub reason: String,
+}
+
+impl ServerWait {
+    /// The wait `e` asked for (`wait`, from [`RetryPolicy::wait_too_long`]).
+    pub fn of(e: &ferry_core::Error, wait: Duration) -> ServerWait {
+        let side = e
+            .context()
+            .iter()
+            .find(|(k, _)| *k == "side")
+            .map(|(_, v)| v.clone());
+        ServerWait {
+            secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            side,
+            reason: e.to_string(),
+        }
     }
 }
 
@@ -85,6 +127,7 @@ mod tests {
             throttled_attempts: 5,
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(2),
+            max_wait_in_pass: None,
         }
     }
 
@@ -149,5 +192,36 @@ mod tests {
             Duration::from_secs(7)
         );
         assert!(p.delay(30, None) <= p.max_delay.mul_f64(1.25));
+    }
+
+    #[tokio::test]
+    async fn a_server_wait_longer_than_the_pass_may_sleep_is_returned_at_once_not_slept() {
+        let policy = RetryPolicy {
+            max_wait_in_pass: Some(Duration::from_secs(1)),
+            ..fast()
+        };
+        let mut n = 0;
+        let mut op = async || {
+            n += 1;
+            Err::<(), _>(
+                Error::new(
+                    ErrorKind::Throttled,
+                    "Suggested Backoff Time: 2000 milliseconds",
+                )
+                .with_retry_after(Duration::from_millis(2_000))
+                .with_context("side", "target"),
+            )
+        };
+        let e = crate::retry!(&policy, "append", op()).unwrap_err();
+        assert_eq!(n, 1, "tried once, never slept");
+        let wait = policy.wait_too_long(&e).unwrap();
+        let w = ServerWait::of(&e, wait);
+        assert_eq!((w.secs, w.side.as_deref()), (2, Some("target")));
+        assert!(w.reason.contains("Suggested Backoff Time"), "{}", w.reason);
+        // A shorter wait is slept in place, as without the setting.
+        let short =
+            Error::new(ErrorKind::Throttled, "busy").with_retry_after(Duration::from_millis(900));
+        assert!(policy.may_retry(&short, 1));
+        assert!(policy.wait_too_long(&short).is_none());
     }
 }

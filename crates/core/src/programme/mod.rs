@@ -101,6 +101,10 @@ pub struct ProgrammeSettings {
     /// Passes of one tenant running at once across every worker of the store (default: no cap); a
     /// worker refuses a pass beyond it and the queue brings the pass back a heartbeat later.
     pub tenant_pass_cap: Option<u32>,
+    /// A server's wait (`Retry-After`, Exchange's "Suggested Backoff Time") longer than this many seconds
+    /// is not slept in the pass: the pass stops at a checkpoint, gives its worker slot back and is queued
+    /// again to resume after the wait, without using an attempt (default 60). Shorter waits are slept.
+    pub max_wait_in_pass_secs: u64,
 
     // --- tickets -----------------------------------------------------------------------------------------
     /// Days after a mapping's event completed during which tickets are accepted (default 5).
@@ -148,6 +152,7 @@ impl Default for ProgrammeSettings {
             max_attempts_per_mapping: 2,
             grade: GradePolicy::default(),
             tenant_pass_cap: None,
+            max_wait_in_pass_secs: 60,
             ticket_window_days: 5,
             pause_after_days: 30,
             offboard_after_days: 30,
@@ -164,7 +169,7 @@ impl ProgrammeSettings {
     /// Check values serde cannot: every problem is an error naming the setting and what it takes
     /// (a settings file is refused at start, not half applied).
     pub fn validate(&self) -> crate::Result<()> {
-        let at_least_one: [(&str, u64); 9] = [
+        let at_least_one: [(&str, u64); 10] = [
             (
                 "data_migration_min_seats",
                 u64::from(self.data_migration_min_seats),
@@ -183,6 +188,7 @@ impl ProgrammeSettings {
             ("max_mapping_rows", u64::from(self.max_mapping_rows)),
             ("preflight_max_items", self.preflight_max_items),
             ("max_message_size", self.max_message_size),
+            ("max_wait_in_pass_secs", self.max_wait_in_pass_secs),
         ];
         for (name, v) in at_least_one {
             if v == 0 {
@@ -321,6 +327,7 @@ mod tests {
         assert_eq!(s.preflight_quota_fraction, 0.85);
         assert_eq!(s.preflight_max_items, 500_000);
         assert_eq!(s.max_message_size, 35 * 1024 * 1024);
+        assert_eq!(s.max_wait_in_pass_secs, 60);
     }
 
     #[test]
@@ -363,6 +370,12 @@ mod tests {
         };
         let e = q.validate().unwrap_err();
         assert!(e.to_string().contains("preflight_quota_fraction"), "{e}");
+        let w = ProgrammeSettings {
+            max_wait_in_pass_secs: 0,
+            ..ProgrammeSettings::default()
+        };
+        let e = w.validate().unwrap_err();
+        assert!(e.to_string().contains("max_wait_in_pass_secs"), "{e}");
         // A partial grade table keeps the other threshold; a misspelt one is refused.
         let s: ProgrammeSettings =
             serde_json::from_str(r#"{"grade": {"good_max_fraction": 0.0}}"#).unwrap();
