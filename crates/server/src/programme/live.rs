@@ -115,7 +115,11 @@ pub async fn live_status(
     for m in report["mappings"].as_array().into_iter().flatten() {
         let outcome = m["last_pass"]["outcome"].as_str().unwrap_or("");
         let decision = m["next"]["decision"].as_str().unwrap_or("");
-        let phase = if outcome == "running" {
+        // A pass given back until a server's wait is over holds no slot: it counts as queued.
+        let waiting = !m["last_pass"]["waiting_until"].is_null();
+        let phase = if outcome == "running" && waiting {
+            MappingPhase::Queued
+        } else if outcome == "running" {
             MappingPhase::Running
         } else if decision == "failed" {
             MappingPhase::Failed

@@ -95,6 +95,17 @@ pub async fn event_report(
         let at = last_approval.entry(a.mapping).or_insert(a.at);
         *at = (*at).max(a.at);
     }
+    // Passes given back until a server's wait is over (issue 12 §3): running, held by no worker, with a
+    // run-after time still ahead (wall time: the queue's).
+    let wall = Utc::now();
+    let waits: HashMap<String, DateTime<Utc>> = st
+        .programme
+        .pass_leases()
+        .await?
+        .into_iter()
+        .filter(|l| l.owner.is_none())
+        .filter_map(|l| l.run_after.filter(|t| *t > wall).map(|t| (l.pass, t)))
+        .collect();
     let mut mappings = Vec::with_capacity(statuses.len());
     for s in &statuses {
         mappings.push(mapping_report(
@@ -103,6 +114,7 @@ pub async fn event_report(
             s,
             outcome_of.get(&s.mapping.id).copied(),
             last_approval.get(&s.mapping.id).copied(),
+            &waits,
             &mut totals,
         ));
     }
@@ -164,6 +176,7 @@ fn mapping_report(
     s: &MappingStatus,
     outcome: Option<&event_rule::MappingOutcome>,
     last_approval: Option<DateTime<Utc>>,
+    waits: &HashMap<String, DateTime<Utc>>,
     totals: &mut Value,
 ) -> Value {
     let mine: Vec<&StoredPass> = s.mine(e.id).collect();
@@ -196,13 +209,29 @@ fn mapping_report(
                 "bytes": p.copied_bytes,
             })
         });
+    let waiting = mine
+        .last()
+        .filter(|p| p.outcome_name() == "running")
+        .and_then(|p| waits.get(&p.id))
+        .copied();
+    let mut last_pass = mine.last().map(|p| p.view());
+    if let (Some(v), Some(t)) = (last_pass.as_mut(), waiting) {
+        v["waiting_until"] = json!(t.to_rfc3339());
+    }
+    let next_text = match (waiting, &s.decision) {
+        (Some(t), PassDecision::Running { kind, .. }) => format!(
+            "queued: the server asked to wait; its {kind} pass resumes at {}",
+            t.format("%Y-%m-%d %H:%M:%S UTC")
+        ),
+        _ => next_text(e, &s.decision),
+    };
     json!({
         "mapping": s.mapping.id,
         "label": s.mapping.label,
         "live": live,
         "source": s.mapping.source,
         "target": s.mapping.target,
-        "last_pass": mine.last().map(|p| p.view()),
+        "last_pass": last_pass,
         "passes": mine.len(),
         "attempts": mine.last().map(|p| p.attempt).unwrap_or(0),
         "counters": counters,
@@ -213,7 +242,7 @@ fn mapping_report(
         "result": outcome.map(|o| &o.result),
         "approved": approved,
         "next": s.decision,
-        "next_text": next_text(e, &s.decision),
+        "next_text": next_text,
     })
 }
 

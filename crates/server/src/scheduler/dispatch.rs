@@ -121,11 +121,16 @@ pub async fn run_job(st: AppState, job: PassJob) -> ferry_core::Result<()> {
         &st, &project, job.event, &mapping, &job.pass, job.kind, job.txn, &lease, stop,
     )
     .await;
-    if matches!(end, WorkerEnd::Drained)
-        && let Some(q) = st.dispatcher()
-    {
+    let again = match &end {
         // Given back: queued again for whichever worker is next.
-        q.push(&job, &job.key(lease.attempt), None).await?;
+        WorkerEnd::Drained => Some(None),
+        // Given back for a server's wait: queued again for when it is over. The job ends well, so the
+        // queue counts no failed attempt.
+        WorkerEnd::Waiting { until, .. } => Some(Some(*until)),
+        _ => None,
+    };
+    if let (Some(at), Some(q)) = (again, st.dispatcher()) {
+        q.push(&job, &job.key(lease.attempt), at).await?;
     }
     Ok(())
 }

@@ -33,6 +33,7 @@
 //!   as an attempt and is retried.
 
 mod dispatch;
+mod wait;
 mod workers;
 
 pub use dispatch::{dispatch_pass, run_job};
@@ -155,6 +156,14 @@ async fn reap_orphans(st: &AppState) -> ApiResult<usize> {
     let orphans: Vec<(String, EventId)> = rows
         .into_iter()
         .filter(|l| !st.workers.is_running(&l.pass))
+        // Given back until a server's wait is over (scheduler::wait): its run comes then, give or take a
+        // lease's length.
+        .filter(|l| {
+            l.owner.is_some()
+                || l.run_after.is_none_or(|t| {
+                    t + chrono::Duration::from_std(st.leases().ttl()).unwrap_or_default() < wall
+                })
+        })
         .filter(|l| {
             !l.held_at(wall)
                 || l.owner

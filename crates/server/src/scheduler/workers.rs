@@ -207,33 +207,46 @@ pub fn spawn_pass(
     );
     let task_st = st.clone();
     let h = tokio::spawn(async move {
-        let now = chrono::Utc::now();
-        let claimed = task_st
-            .programme
-            .claim_pass(
-                &pass_id,
-                task_st.worker_id.as_str(),
-                now,
-                task_st.leases().until(now),
+        let mut stop = stop;
+        loop {
+            let now = chrono::Utc::now();
+            let claimed = task_st
+                .programme
+                .claim_pass(
+                    &pass_id,
+                    task_st.worker_id.as_str(),
+                    now,
+                    task_st.leases().until(now),
+                )
+                .await;
+            let lease = match claimed {
+                Ok(Some(lease)) => lease,
+                Ok(None) => {
+                    tracing::warn!(pass = %pass_id, "the pass is held by another worker or ended; not run here");
+                    task_st.workers.unregister(&pass_id);
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(pass = %pass_id, error = %e, "cannot claim a pass; the next tick records it interrupted");
+                    task_st.workers.unregister(&pass_id);
+                    return;
+                }
+            };
+            let end = run_leased(
+                &task_st, &project, event, &mapping, &pass_id, kind, txn, &lease, stop,
             )
             .await;
-        let lease = match claimed {
-            Ok(Some(lease)) => lease,
-            Ok(None) => {
-                tracing::warn!(pass = %pass_id, "the pass is held by another worker or ended; not run here");
+            // Without a queue, this task brings a pass given back for a server's wait back itself: it
+            // holds no slot meanwhile, and stays registered so a stop reaches it.
+            let WorkerEnd::Waiting { until, .. } = end else {
+                return;
+            };
+            stop = task_st.workers.register(&pass_id, project.id, event);
+            if !super::wait::sleep_until(&mut stop, until, DRAIN).await {
                 task_st.workers.unregister(&pass_id);
                 return;
             }
-            Err(e) => {
-                tracing::error!(pass = %pass_id, error = %e, "cannot claim a pass; the next tick records it interrupted");
-                task_st.workers.unregister(&pass_id);
-                return;
-            }
-        };
-        run_leased(
-            &task_st, &project, event, &mapping, &pass_id, kind, txn, &lease, stop,
-        )
-        .await;
+        }
     });
     st.workers.push_handle(h);
 }
@@ -279,6 +292,13 @@ pub(crate) async fn run_leased(
             }
             Ok(())
         }
+        WorkerEnd::Waiting { until, wait } => {
+            super::wait::release(
+                st, project, event, mapping, pass_id, kind, lease, wait, *until,
+            )
+            .await;
+            Ok(())
+        }
         _ => record_end(st, project, event, mapping, pass_id, kind, txn, lease, &end).await,
     };
     if let Err(e) = kept {
@@ -298,6 +318,12 @@ pub(crate) enum WorkerEnd {
     Fenced,
     /// Given back for another worker (SIGTERM).
     Drained,
+    /// Stopped at a checkpoint for a server's wait longer than `max_wait_in_pass_secs`: given back until
+    /// `until` ([`super::wait`]).
+    Waiting {
+        until: chrono::DateTime<chrono::Utc>,
+        wait: ferry_engine::ServerWait,
+    },
 }
 
 /// Why [`keep_lease`] returned.
@@ -419,7 +445,13 @@ async fn run_worker(
     // Dropping the pass future on a stop drops the engine's tasks with it: nothing more is copied, and the
     // journal keeps what was.
     tokio::select! {
-        r = workload::run_pass(st, project, mapping, kind) => WorkerEnd::Ran(r),
+        r = workload::run_pass(st, project, mapping, kind) => match r {
+            Ok(workload::PassResult { server_wait: Some(wait), .. }) => WorkerEnd::Waiting {
+                until: super::wait::run_after(chrono::Utc::now(), &wait),
+                wait,
+            },
+            r => WorkerEnd::Ran(r),
+        },
         r = stopped(&mut stop) => stop_end(r),
         e = keep_lease(st, project.id, event, lease) => lease_end(e),
     }
@@ -460,7 +492,7 @@ async fn record_end(
 ) -> ApiResult<()> {
     // Outside the lock: the journal counts (reads only).
     let (outcome, counters, grade, run_id) = match end {
-        WorkerEnd::Fenced | WorkerEnd::Drained => return Ok(()),
+        WorkerEnd::Fenced | WorkerEnd::Drained | WorkerEnd::Waiting { .. } => return Ok(()),
         WorkerEnd::Stopped(reason) => (
             PassOutcome::Failed {
                 reason: reason.clone(),

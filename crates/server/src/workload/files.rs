@@ -355,6 +355,7 @@ fn failed(reason: String) -> PassResult {
         status: RunStatus::Failed,
         counters: PassCounters::default(),
         error: Some(reason),
+        server_wait: None,
     }
 }
 
@@ -418,6 +419,7 @@ pub async fn run_pass(
         status: m.status,
         counters: m.counters,
         error: m.error,
+        server_wait: None,
     })
 }
 

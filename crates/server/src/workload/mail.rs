@@ -88,6 +88,7 @@ pub async fn run_pass(
         status: mb.status,
         counters: mb.counters,
         error: mb.error,
+        server_wait: mb.server_wait,
     })
 }
 
@@ -243,6 +244,7 @@ fn failed(reason: String) -> PassResult {
         status: RunStatus::Failed,
         counters: PassCounters::default(),
         error: Some(reason),
+        server_wait: None,
     }
 }
 
@@ -252,6 +254,10 @@ fn options(st: &AppState, eps: &ProjectEndpoints) -> ApiResult<MailOptions> {
         max_size: st.settings.max_message_size,
         ..MailOptions::default()
     };
+    // A longer server wait gives the pass's slot back instead of being slept in it (issue 12 §3).
+    opts.retry.max_wait_in_pass = Some(std::time::Duration::from_secs(
+        st.settings.max_wait_in_pass_secs,
+    ));
     for ep in [&eps.source, &eps.target] {
         if let Some(max) = option_size(&ep.options, "max_message_size")? {
             opts.max_size = opts.max_size.min(max);

@@ -45,6 +45,9 @@ pub struct PassResult {
     pub counters: PassCounters,
     /// Why the pass failed as a whole.
     pub error: Option<String>,
+    /// The pass stopped at a checkpoint for a server's wait longer than `max_wait_in_pass_secs`: it did
+    /// not fail; it is given back and runs again after the wait (issue 12 §3).
+    pub server_wait: Option<ferry_engine::ServerWait>,
 }
 
 /// One side's endpoint with its secret, ready to open.

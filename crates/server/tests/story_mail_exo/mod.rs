@@ -2,6 +2,8 @@
 //! client secret or certificate, signed in at the identity platform emulator, and the "targets provisioned
 //! and active" gate check that logs in to every mapping's mailbox through the Exchange shim.
 
+mod wait;
+
 use super::common::{OPERATOR_TOKEN, On, TestServer};
 use ferry_testkit::exchange::{ExchangeOptions, ExchangeShim, Throttle};
 use ferry_testkit::identity::{App, Identity, test_certificate};
