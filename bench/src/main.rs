@@ -7,6 +7,7 @@
 //! server, and the tools alternate (A B, B A, …) because disk and cache effects on shared VMs otherwise
 //! swamp the difference between movers. See `bench/README.md` for how to read the table.
 
+mod ab;
 mod corpus;
 mod dashboard;
 mod exchange;
@@ -84,6 +85,10 @@ struct Args {
     /// The `ferry` binary [default: next to ferry-bench].
     #[arg(long, value_name = "PATH")]
     ferry: Option<PathBuf>,
+    /// A second `ferry` binary (B) run in every run beside the first (A) on its own fresh target, A and B
+    /// alternating which goes first: an extra table gives B/A per metric (median of per-run ratios).
+    #[arg(long, value_name = "PATH")]
+    ferry_b: Option<PathBuf>,
     /// The `mbsync` binary.
     #[arg(long, value_name = "PATH", default_value = "mbsync")]
     mbsync: PathBuf,
@@ -193,6 +198,12 @@ fn bench(args: &Args) -> io::Result<()> {
         Some(p) => p.clone(),
         None => std::env::current_exe()?.with_file_name("ferry"),
     };
+    if let Some(b) = args.ferry_b.as_ref().filter(|b| !b.is_file()) {
+        return Err(io::Error::other(format!(
+            "--ferry-b {}: no such file",
+            b.display()
+        )));
+    }
     if !ferry_bin.is_file() {
         return Err(io::Error::other(format!(
             "no ferry binary at {}: build it with `cargo build --release -p ferry` or pass --ferry",
@@ -287,6 +298,12 @@ fn bench(args: &Args) -> io::Result<()> {
         summary,
     };
     println!("{}", report::table(&results));
+    if let Some(b) = &args.ferry_b {
+        println!(
+            "{}",
+            ab::table(&ferry_bin, b, &results.corpus, &results.runs)
+        );
+    }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&results).map_err(io::Error::other)?;
         std::fs::write(path, text + "\n")?;
@@ -304,43 +321,42 @@ struct RunCtx<'a> {
     source_total: u64,
 }
 
-/// A fresh target per tool, both with the same users; tools alternate which goes first.
+/// A fresh target per tool, all with the same users; tools alternate which goes first (with `--ferry-b`:
+/// A, B, mbsync then mbsync, B, A).
 fn one_run(ctx: &RunCtx, index: usize, dir: &Path) -> io::Result<Run> {
     let ferry_target = Dovecot::start(server_options())?;
     let mbsync_target = Dovecot::start(server_options())?;
+    let b_target = match ctx.args.ferry_b {
+        Some(_) => Some(Dovecot::start(server_options())?),
+        None => None,
+    };
     for u in 0..ctx.users {
         let name = corpus::user_name(u);
-        ferry_target.add_user(&name, &corpus::password(&name))?;
-        mbsync_target.add_user(&name, &corpus::password(&name))?;
+        for t in [&ferry_target, &mbsync_target].into_iter().chain(&b_target) {
+            t.add_user(&name, &corpus::password(&name))?;
+        }
     }
-    let order = if index.is_multiple_of(2) {
-        ["ferry", "mbsync"]
-    } else {
-        ["mbsync", "ferry"]
-    };
+    let mut order = vec!["ferry"];
+    if b_target.is_some() {
+        order.push("ferry-b");
+    }
+    order.push("mbsync");
+    if !index.is_multiple_of(2) {
+        order.reverse();
+    }
     let mut run = Run {
         index: index + 1,
-        order,
+        order: order.clone(),
         ferry: ToolRun::default(),
         mbsync: ToolRun::default(),
+        ferry_b: None,
     };
     for tool in order {
         check_interrupted()?;
         if tool == "mbsync" && ctx.args.ferry_only {
             continue;
         }
-        if tool == "ferry" {
-            let ferry = tools::Ferry {
-                bin: ctx.ferry_bin,
-                source: ctx.source,
-                target: &ferry_target,
-                users: ctx.users,
-                concurrency: ctx.concurrency,
-                extra_args: &ctx.args.ferry_args,
-                dir: dir.join("ferry"),
-            };
-            run.ferry = run_ferry(&ferry, ctx.source_total)?;
-        } else {
+        if tool == "mbsync" {
             let mbsync = tools::Mbsync {
                 bin: &ctx.args.mbsync,
                 source: ctx.source,
@@ -349,6 +365,26 @@ fn one_run(ctx: &RunCtx, index: usize, dir: &Path) -> io::Result<Run> {
                 dir: dir.join("mbsync"),
             };
             run.mbsync = run_mbsync(&mbsync, ctx.source_total)?;
+            continue;
+        }
+        let (bin, target, sub) = match (tool, &ctx.args.ferry_b, &b_target) {
+            ("ferry-b", Some(bin), Some(target)) => (bin.as_path(), target, "ferry-b"),
+            _ => (ctx.ferry_bin, &ferry_target, "ferry"),
+        };
+        let ferry = tools::Ferry {
+            bin,
+            source: ctx.source,
+            target,
+            users: ctx.users,
+            concurrency: ctx.concurrency,
+            extra_args: &ctx.args.ferry_args,
+            dir: dir.join(sub),
+        };
+        let result = run_ferry(&ferry, ctx.source_total)?;
+        if tool == "ferry-b" {
+            run.ferry_b = Some(result);
+        } else {
+            run.ferry = result;
         }
     }
     Ok(run)
@@ -369,6 +405,7 @@ fn run_ferry(ferry: &tools::Ferry, source_total: u64) -> io::Result<ToolRun> {
     if finished(copy.status) {
         out.copy_secs = Some(wall.as_secs_f64());
         out.peak_rss_mb = copy.peak_rss_kb.map(|kb| kb as f64 / 1024.0);
+        out.copy_cpu_secs = copy.cpu_secs;
     }
     out.reported_copied = reported_copied(copy);
     let on_target = target_total(ferry.target, ferry.users)?;
@@ -385,6 +422,7 @@ fn run_ferry(ferry: &tools::Ferry, source_total: u64) -> io::Result<ToolRun> {
     }
     if finished(done[0].status) {
         out.rerun_secs = Some(wall.as_secs_f64());
+        out.rerun_cpu_secs = done[0].cpu_secs;
     }
     Ok(out)
 }
@@ -414,6 +452,7 @@ fn run_mbsync(mbsync: &tools::Mbsync, source_total: u64) -> io::Result<ToolRun> 
         return Ok(out);
     }
     out.copy_secs = Some(copy.1.as_secs_f64());
+    out.copy_cpu_secs = copy.0.iter().map(|f| f.cpu_secs).sum::<Option<f64>>();
     out.peak_rss_mb = copy
         .0
         .iter()
@@ -438,6 +477,7 @@ fn run_mbsync(mbsync: &tools::Mbsync, source_total: u64) -> io::Result<ToolRun> 
                 .collect();
             if failed.is_empty() {
                 out.rerun_secs = Some(wall.as_secs_f64());
+                out.rerun_cpu_secs = done.iter().map(|f| f.cpu_secs).sum::<Option<f64>>();
             }
             out.errors.extend(failed);
         }
@@ -487,8 +527,12 @@ fn run_line(run: &Run) -> String {
             }
         )
     };
+    let b = run
+        .ferry_b
+        .as_ref()
+        .map_or(String::new(), |b| format!("; ferry-b: {}", f(b)));
     format!(
-        "{} first; ferry: {}; mbsync: {}",
+        "{} first; ferry: {}{b}; mbsync: {}",
         run.order[0],
         f(&run.ferry),
         f(&run.mbsync)

@@ -35,6 +35,8 @@ pub struct Finished {
     pub wall: Duration,
     /// Peak resident set size in KB, if it could be measured.
     pub peak_rss_kb: Option<u64>,
+    /// User + system CPU time of the process (and its waited-for children), seconds, from GNU time.
+    pub cpu_secs: Option<f64>,
     pub stdout: PathBuf,
     pub stderr: PathBuf,
 }
@@ -90,15 +92,16 @@ pub fn run_all(
                 r.polled_kb = r.polled_kb.max(vm_hwm_kb(r.child.id()).unwrap_or(0));
             }
             if let Some(status) = r.child.try_wait()? {
-                let peak_rss_kb = match &r.time_file {
-                    Some(f) => read_time_file(f),
-                    None => (r.polled_kb > 0).then_some(r.polled_kb),
+                let (peak_rss_kb, cpu_secs) = match &r.time_file {
+                    Some(f) => read_time_file(f).map_or((None, None), |(kb, cpu)| (Some(kb), cpu)),
+                    None => ((r.polled_kb > 0).then_some(r.polled_kb), None),
                 };
                 r.done = Some(Finished {
                     label: r.spec.label.clone(),
                     status,
                     wall: start.elapsed(),
                     peak_rss_kb,
+                    cpu_secs,
                     stdout: r.spec.stdout.clone(),
                     stderr: r.spec.stderr.clone(),
                 });
@@ -116,7 +119,11 @@ fn spawn(spec: Spec) -> io::Result<Running> {
     let mut cmd = match &time_file {
         Some(f) => {
             let mut c = Command::new(GNU_TIME);
-            c.arg("-f").arg("%M").arg("-o").arg(f).arg(&spec.program);
+            c.arg("-f")
+                .arg("%M %U %S")
+                .arg("-o")
+                .arg(f)
+                .arg(&spec.program);
             c
         }
         None => Command::new(&spec.program),
@@ -153,15 +160,15 @@ fn kill_all(running: &mut [Running]) {
     }
 }
 
-/// GNU time writes `Command exited with non-zero status N` before the value on failure: take the last line.
-fn read_time_file(path: &Path) -> Option<u64> {
-    fs::read_to_string(path)
-        .ok()?
-        .lines()
-        .last()?
-        .trim()
-        .parse()
-        .ok()
+/// `%M %U %S`: peak RSS in KB, then user + system CPU seconds. GNU time writes `Command exited with
+/// non-zero status N` before the values on failure: take the last line.
+fn read_time_file(path: &Path) -> Option<(u64, Option<f64>)> {
+    let text = fs::read_to_string(path).ok()?;
+    let mut fields = text.lines().last()?.split_whitespace();
+    let kb = fields.next()?.parse().ok()?;
+    let user: Option<f64> = fields.next().and_then(|v| v.parse().ok());
+    let sys: Option<f64> = fields.next().and_then(|v| v.parse().ok());
+    Some((kb, user.zip(sys).map(|(u, s)| u + s)))
 }
 
 fn vm_hwm_kb(pid: u32) -> Option<u64> {
@@ -194,6 +201,7 @@ mod tests {
         assert!(wall > Duration::ZERO);
         if uses_gnu_time() {
             assert!(done[0].peak_rss_kb.is_some());
+            assert!(done[0].cpu_secs.is_some());
         }
     }
 }

@@ -11,6 +11,9 @@ pub struct ToolRun {
     pub peak_rss_mb: Option<f64>,
     /// Re-run against the filled target with nothing new, seconds.
     pub rerun_secs: Option<f64>,
+    /// User + system CPU seconds of the first copy and of the re-run (GNU time; mbsync: summed).
+    pub copy_cpu_secs: Option<f64>,
+    pub rerun_cpu_secs: Option<f64>,
     /// Messages found on the target after the first copy.
     pub target_messages: Option<u64>,
     /// Messages the tool says it copied (Ferry's `--json` `totals.copied`).
@@ -19,13 +22,15 @@ pub struct ToolRun {
     pub errors: Vec<String>,
 }
 
-/// One run: both movers, in the order they ran.
+/// One run: both movers (and Ferry B with `--ferry-b`), in the order they ran.
 #[derive(Clone, Debug, Serialize)]
 pub struct Run {
     pub index: usize,
-    pub order: [&'static str; 2],
+    pub order: Vec<&'static str>,
     pub ferry: ToolRun,
     pub mbsync: ToolRun,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ferry_b: Option<ToolRun>,
 }
 
 /// Median, min and max of one metric over the runs that produced it.
