@@ -42,6 +42,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (12, include_str!("../migrations/sqlite/0012_item_note.sql")),
     (15, include_str!("../migrations/sqlite/0015_log_pages.sql")),
+    (
+        16,
+        include_str!("../migrations/sqlite/0016_mapping_status.sql"),
+    ),
 ];
 
 /// The embedded store.

@@ -50,6 +50,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../migrations/postgres/0008_log_pages.sql"),
     ),
+    (
+        9,
+        include_str!("../../migrations/postgres/0009_mapping_status.sql"),
+    ),
 ];
 
 /// The advisory lock key migrations run under (`ferry` in ASCII).

@@ -11,6 +11,7 @@
 mod access;
 mod events;
 mod findings;
+mod grid;
 mod pg;
 mod projects;
 pub mod rows;
@@ -19,6 +20,7 @@ mod sqlite;
 pub use access::{AccessQueries, AuditQueries};
 pub use events::{EventQueries, PassQueries};
 pub use findings::{AssessmentQueries, TicketQueries};
+pub use grid::{GridFilter, GridPage, GridQueries, GridRow, StaleStatus, StatusWrite};
 pub use pg::PgProgramme;
 pub use projects::{EndpointQueries, MappingQueries, ProjectQueries};
 pub use rows::*;
@@ -59,6 +61,7 @@ pub trait Programme:
     + PassQueries
     + AssessmentQueries
     + TicketQueries
+    + GridQueries
     + Send
     + Sync
 {
@@ -73,6 +76,7 @@ impl<T> Programme for T where
         + PassQueries
         + AssessmentQueries
         + TicketQueries
+        + GridQueries
         + Send
         + Sync
 {

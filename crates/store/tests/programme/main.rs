@@ -30,6 +30,7 @@ macro_rules! both {
 
 mod access;
 mod events;
+mod grid;
 mod projects;
 
 /// A fresh, migrated programme store on SQLite (and what keeps it alive).

@@ -54,7 +54,7 @@ async fn event_from(c: &mut Conn<'_>, r: EventTuple) -> Result<Event> {
     })
 }
 
-type PassTuple = (
+pub(super) type PassTuple = (
     String,
     String,
     String,
@@ -69,9 +69,9 @@ type PassTuple = (
     Option<String>,
 );
 
-const PASS_COLUMNS: &str = "id, event_id, mapping_id, kind, attempt, started_at, finished_at, outcome, reason, counters, grade, run_id";
+pub(super) const PASS_COLUMNS: &str = "id, event_id, mapping_id, kind, attempt, started_at, finished_at, outcome, reason, counters, grade, run_id";
 
-fn pass_from(r: PassTuple) -> Result<StoredPass> {
+pub(super) fn pass_from(r: PassTuple) -> Result<StoredPass> {
     let (
         id,
         event,

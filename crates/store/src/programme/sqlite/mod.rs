@@ -4,6 +4,7 @@
 mod access;
 mod events;
 mod findings;
+mod grid;
 mod mappings;
 mod projects;
 
