@@ -19,6 +19,8 @@ mod graph;
 mod measure;
 mod programme;
 mod report;
+mod scaleout;
+mod scaleout_procs;
 mod tools;
 
 use clap::{Parser, Subcommand};
@@ -62,6 +64,10 @@ enum Mode {
     /// The programme service at scale: importing 20,000 mappings, an event over all of them, its report,
     /// and dashboard pages with 10,000 mappings, on SQLite and PostgreSQL (see bench/README.md).
     Programme(programme::ProgrammeArgs),
+    /// Pass throughput with 1, 2 and 4 `ferry worker` processes on PostgreSQL against one `ferry serve` on
+    /// SQLite (the coordination overhead), and how soon a killed worker's passes run again (see
+    /// bench/README.md).
+    Scaleout(scaleout::ScaleoutArgs),
 }
 
 /// Benchmark Ferry against mbsync on a generated corpus (real Dovecot servers on 127.0.0.1, on tmpfs).
@@ -130,6 +136,7 @@ fn main() -> ExitCode {
         Some(Mode::Exchange(args)) => exchange::bench(args),
         Some(Mode::Dashboard(args)) => dashboard::bench(args),
         Some(Mode::Programme(args)) => programme::bench(args),
+        Some(Mode::Scaleout(args)) => scaleout::bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

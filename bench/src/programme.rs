@@ -77,7 +77,7 @@ fn other(msg: impl Into<String>) -> io::Error {
 }
 
 /// An operator token as `FERRY_BOOTSTRAP_TOKEN` needs it: `fy_` and 43 random base64url characters.
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut rng = fastrand::Rng::new();
     let tail: String = (0..43)
