@@ -5,8 +5,12 @@
 //! operator token in `FERRY_BOOTSTRAP_TOKEN`), creates a tenant and a mail project, imports `--mappings`
 //! mappings through the API, signs in as a browser does (CSRF cookie from `GET /`, `POST /sign-in`), then
 //! requests each page `--requests` times on one keep-alive connection and reports the median, the 95th
-//! percentile and the maximum, against the 200 ms target. Mappings are in no event (passes need mail
-//! servers); the grid still reads every mapping and every event of the project for each page.
+//! percentile and the maximum, against the 200 ms target. The project's gates are confirmed and one
+//! synchronization event a week ahead holds every mapping but the last 100 (so the grid has `waiting` and
+//! `not scheduled` rows, and the event's pages a big event); passes need mail servers, so none runs. Every
+//! page of the dashboard is requested: tenant, project, grid (first, last, searched, by state, by event),
+//! mapping detail, events (list and calendar), event, its live view and report, project report,
+//! assessment, tickets, approvals, audit log, transactions.
 
 use crate::interrupted;
 use ferry_testkit::http::{Body, HttpResponse, RawHttp};
@@ -183,9 +187,49 @@ pub fn bench(a: &DashboardArgs) -> io::Result<()> {
         &format!("/api/v1{base}/mappings"),
         &json!(null),
     )?;
-    let first = all["mappings"][0]["id"]
-        .as_str()
+    let ids: Vec<Value> = all["mappings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| m["id"].clone())
+        .collect();
+    let first = ids
+        .first()
+        .and_then(Value::as_str)
         .unwrap_or_default()
+        .to_owned();
+    let gates = api(
+        &mut c,
+        &operator,
+        "GET",
+        &format!("/api/v1{base}/gates"),
+        &json!(null),
+    )?;
+    for g in gates["gates"].as_array().into_iter().flatten() {
+        if let Some(kind) = g["kind"].as_str() {
+            api(
+                &mut c,
+                &operator,
+                "POST",
+                &format!("/api/v1{base}/gates/{kind}/confirm"),
+                &json!({}),
+            )?;
+        }
+    }
+    // A week away: outside the lead time, never started during the bench.
+    let start = (chrono::Utc::now() + chrono::TimeDelta::days(7)).to_rfc3339();
+    let held = ids.len().saturating_sub(100).max(1).min(ids.len());
+    let ev = api(
+        &mut c,
+        &operator,
+        "POST",
+        &format!("/api/v1{base}/events"),
+        &json!({ "name": "Wave 1", "kind": "synchronization", "start": start,
+                 "mappings": &ids[..held] }),
+    )?;
+    let event = ev["result"]["id"]
+        .as_str()
+        .ok_or_else(|| err(format!("no event id in {ev}")))?
         .to_owned();
 
     // Sign in as a browser does.
@@ -214,8 +258,26 @@ pub fn bench(a: &DashboardArgs) -> io::Result<()> {
             "grid, last page",
             format!("{base}/mappings?page={last_page}"),
         ),
-        ("grid, filtered", format!("{base}/mappings?q=user0099")),
+        ("grid, searched", format!("{base}/mappings?q=user0099")),
+        (
+            "grid, not sched.",
+            format!("{base}/mappings?state=not+scheduled"),
+        ),
+        (
+            "grid, by event",
+            format!("{base}/mappings?event={event}&page=50"),
+        ),
         ("mapping detail", format!("{base}/mappings/{first}")),
+        ("events", format!("{base}/events")),
+        ("event", format!("{base}/events/{event}")),
+        ("event live", format!("{base}/events/{event}/live")),
+        ("event report", format!("{base}/events/{event}/report")),
+        ("project report", format!("{base}/report")),
+        ("assessment", format!("{base}/assessment")),
+        ("tickets", format!("{base}/tickets")),
+        ("approvals", format!("{base}/approvals")),
+        ("audit", format!("/tenants/{tenant}/audit")),
+        ("transactions", format!("/tenants/{tenant}/transactions")),
     ];
     let mut out = Vec::new();
     println!(
