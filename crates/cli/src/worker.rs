@@ -9,7 +9,7 @@
 use crate::serve::{StoreArg, load_settings};
 use crate::{Ctx, Outcome};
 use clap::Args;
-use ferry_core::{Error, Result};
+use ferry_core::{Error, ErrorKind, Result};
 use ferry_server::queue::{LeaseSettings, PassHandler, PassQueue};
 use ferry_server::{AppState, ServiceConfig, SystemClock, Vault};
 use ferry_store::StoreLocation;
@@ -106,7 +106,13 @@ pub async fn run(ctx: &Ctx, a: WorkerArgs) -> Result<Outcome> {
 }
 
 /// Run `state`'s passes from `queue` until `shutdown`; then drain: no new job is taken, and running passes
-/// are given back until the worker returned.
+/// are given back until the worker returned and every pass let go (bounded: a pass that cannot reach the
+/// store to give itself back has its lease expire instead).
+///
+/// Each job's pass runs in a task of its own, `slots` at once: a queue worker that lost its database
+/// (PostgreSQL restarted) and is started again by [`PassQueue::run_worker`] does not stop the passes it
+/// had started — they renew their leases through the pass table and record their ends once the database
+/// answers again.
 pub async fn run_queue_worker(
     state: &AppState,
     queue: &PassQueue,
@@ -114,8 +120,24 @@ pub async fn run_queue_worker(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let st = state.clone();
-    let handler: PassHandler =
-        Arc::new(move |job| Box::pin(ferry_server::scheduler::run_job(st.clone(), job)));
+    let permits = Arc::new(tokio::sync::Semaphore::new(slots.max(1)));
+    let handler: PassHandler = Arc::new(move |job| {
+        let st = st.clone();
+        let permits = permits.clone();
+        Box::pin(async move {
+            let run = tokio::spawn(async move {
+                // Closed never: the semaphore lives as long as the handler.
+                let _slot = permits.acquire_owned().await;
+                ferry_server::scheduler::run_job(st, job).await
+            });
+            run.await.map_err(|e| {
+                Error::new(
+                    ErrorKind::Unexpected,
+                    format!("a pass's task ended abnormally: {e}"),
+                )
+            })?
+        })
+    });
     let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
     let signal = async move {
         shutdown.await;
@@ -140,5 +162,12 @@ pub async fn run_queue_worker(
         .run_worker(&state.worker_id, slots, handler, signal)
         .await;
     drainer.abort();
+    // Passes started by a queue worker that lost its database and was replaced are not awaited by the
+    // last one: give them back too.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while state.workers.running() > 0 && tokio::time::Instant::now() < deadline {
+        state.workers.drain();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     r
 }

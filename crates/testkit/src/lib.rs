@@ -32,6 +32,7 @@ pub mod identity;
 pub mod imap;
 pub mod port;
 pub mod postgres;
+pub mod postgres_cluster;
 pub mod proxy;
 pub mod s3;
 pub mod sftp;

@@ -16,7 +16,12 @@ use apalis_postgres::{Config, PgConnectOptions, PgPool, PostgresStorage};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_core::{Error, ErrorKind, Result, redact_url};
+use futures_util::FutureExt;
 use std::str::FromStr;
+use std::time::Duration;
+
+/// The longest wait between two tries to reach the queue's database after it was lost.
+pub const RECONNECT_MAX: Duration = Duration::from_secs(30);
 
 /// The `apalis` schema of the store's PostgreSQL database.
 #[derive(Clone)]
@@ -71,6 +76,13 @@ impl PostgresQueue {
 
     /// Run passes from the queue, `slots` at once, as `id`, until `shutdown` resolves; then take no new
     /// job and return once the running ones returned (the caller makes them give their passes back).
+    ///
+    /// apalis' worker stops for good at the first database error of its poller, heartbeat or
+    /// acknowledgements (PostgreSQL restarted, the network cut). This loop then says so, waits until the
+    /// database answers again (tries 1 s, 2 s, 4 s … at most [`RECONNECT_MAX`] apart) and starts a new
+    /// apalis worker under a new name (`ID~N`), so the jobs the dead one had taken go back to the queue
+    /// once its heartbeat is missed. Passes already running are not stopped by it (the caller runs each in
+    /// a task of its own): their leases and ends go through the pass table.
     pub async fn run_worker(
         &self,
         id: &WorkerId,
@@ -78,26 +90,71 @@ impl PostgresQueue {
         handler: PassHandler,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
-        let worker = WorkerBuilder::new(id.as_str())
-            .backend(self.storage.clone())
-            .concurrency(slots.max(1))
-            .data(handler)
-            .build(handle);
-        worker
-            .run_until(async move {
-                shutdown.await;
-                Ok::<(), std::io::Error>(())
-            })
-            .await
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Store,
-                    format!(
-                        "the pass worker stopped: {e}; check the database ({}), then start `ferry worker` again",
-                        self.shown
-                    ),
-                )
-            })
+        let shutdown = shutdown.boxed().shared();
+        let mut restarts = 0u32;
+        loop {
+            let name = match restarts {
+                0 => id.to_string(),
+                n => format!("{id}~{n}"),
+            };
+            let worker = WorkerBuilder::new(name.as_str())
+                .backend(self.storage.clone())
+                .concurrency(slots.max(1))
+                .data(handler.clone())
+                .build(handle);
+            let stop = shutdown.clone();
+            let ran = worker
+                .run_until(async move {
+                    stop.await;
+                    Ok::<(), std::io::Error>(())
+                })
+                .await;
+            let Err(e) = ran else {
+                return Ok(());
+            };
+            if shutdown.peek().is_some() {
+                return Ok(());
+            }
+            tracing::warn!(
+                worker = %name,
+                error = %e,
+                "lost the pass queue in PostgreSQL ({}); running passes carry on, reconnecting",
+                self.shown
+            );
+            if !self.reconnect(shutdown.clone()).await {
+                return Ok(());
+            }
+            restarts += 1;
+            tracing::info!(worker = %format!("{id}~{restarts}"), "reconnected to the pass queue; taking passes again");
+        }
+    }
+
+    /// Wait until the queue's database answers again: a connection from the queue's pool (which tries for
+    /// 30 s itself), tried again 1 s, 2 s, 4 s … at most [`RECONNECT_MAX`] apart. `false` when `shutdown`
+    /// came first.
+    async fn reconnect(&self, shutdown: impl std::future::Future<Output = ()>) -> bool {
+        let pool = self.storage.pool().clone();
+        let tries = async move {
+            let mut wait = Duration::from_secs(1);
+            loop {
+                tokio::time::sleep(wait).await;
+                match pool.acquire().await {
+                    Ok(_) => return,
+                    Err(e) => {
+                        wait = (wait * 2).min(RECONNECT_MAX);
+                        tracing::warn!(
+                            error = %e,
+                            next_try_secs = wait.as_secs(),
+                            "the pass queue's database does not answer yet"
+                        );
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            () = tries => true,
+            () = shutdown => false,
+        }
     }
 }
 
