@@ -22,6 +22,7 @@
 mod journal_reads;
 mod leader;
 mod location;
+mod own_etags;
 pub(crate) mod pg;
 pub mod programme;
 mod sqlite;

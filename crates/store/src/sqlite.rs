@@ -46,6 +46,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../migrations/sqlite/0016_mapping_status.sql"),
     ),
+    (
+        18,
+        include_str!("../migrations/sqlite/0018_file_item_by_target_etag.sql"),
+    ),
 ];
 
 /// The embedded store.

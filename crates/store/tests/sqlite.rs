@@ -652,6 +652,41 @@ async fn the_journal_recognises_the_target_etags_of_ferrys_own_copies_only(store
     assert!(store.file_own_etags(a.id, &[]).await.unwrap().is_empty());
 }
 
+both!(the_own_etag_lookup_asks_a_long_feed_in_several_queries);
+async fn the_own_etag_lookup_asks_a_long_feed_in_several_queries(store: &dyn Journal) {
+    // More eTags than one query asks (500): the answer is the same as for a short feed.
+    let a = store
+        .upsert_mapping("/src", "onedrive://u@x/t", "a")
+        .await
+        .unwrap();
+    let run = store.create_run("files", "{}").await.unwrap();
+    let pass = store
+        .start_pass(a.id, run, PassKind::Initial)
+        .await
+        .unwrap();
+    let items: Vec<FileItemWrite> = (0..1200)
+        .map(|i| FileItemWrite {
+            target_etag: Some(format!("{{E{i}}},1")),
+            ..file(&format!("f{i}.txt"), ItemStatus::Copied)
+        })
+        .collect();
+    store.write_file_items(a.id, pass, &items).await.unwrap();
+    // Every other one of Ferry's tags, interleaved with tags it never wrote.
+    let asked: Vec<String> = (0..1200)
+        .flat_map(|i| [format!("{{E{i}}},1"), format!("{{X{i}}},1")])
+        .filter(|t| {
+            !t.starts_with("{E") || t[2..].trim_end_matches("},1").parse::<u32>().unwrap() % 2 == 0
+        })
+        .collect();
+    let own = store.file_own_etags(a.id, &asked).await.unwrap();
+    let want: std::collections::HashSet<String> = (0..1200)
+        .step_by(2)
+        .map(|i| format!("{{E{i}}},1"))
+        .collect();
+    assert_eq!(own.len(), 600);
+    assert_eq!(own, want);
+}
+
 both!(open_problems_count_what_the_report_counts_without_the_copied_rows);
 async fn open_problems_count_what_the_report_counts_without_the_copied_rows(store: &dyn Journal) {
     let run = store.create_run("mail", "{}").await.unwrap();

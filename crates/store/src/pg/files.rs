@@ -218,23 +218,14 @@ impl FileStore for PgStore {
         mapping: MappingId,
         etags: &[String],
     ) -> Result<std::collections::HashSet<String>> {
-        let mut out = std::collections::HashSet::new();
-        // A feed carries at most a few thousand changes: a few queries of bounded size.
-        for chunk in etags.chunks(500) {
-            let marks: Vec<String> = (2..chunk.len() + 2).map(|n| format!("${n}")).collect();
-            let marks = marks.join(", ");
-            let sql = format!(
-                "SELECT target_etag FROM file_item WHERE mapping_id = $1 AND status = 'copied' AND target_etag IN ({marks})"
-            );
-            // Only placeholders are formatted in; every value is bound.
-            let mut q =
-                sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(mapping.to_string());
-            for t in chunk {
-                q = q.bind(t);
-            }
-            out.extend(q.fetch_all(self.pool()).await.map_err(db_err)?);
-        }
-        Ok(out)
+        crate::own_etags::own_etags(
+            self.pool(),
+            crate::own_etags::Marks::Numbered,
+            db_err,
+            mapping,
+            etags,
+        )
+        .await
     }
 
     async fn save_upload(

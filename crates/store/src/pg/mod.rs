@@ -54,6 +54,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../../migrations/postgres/0009_mapping_status.sql"),
     ),
+    (
+        11,
+        include_str!("../../migrations/postgres/0011_file_item_by_target_etag.sql"),
+    ),
 ];
 
 /// The advisory lock key migrations run under (`ferry` in ASCII).
