@@ -16,8 +16,9 @@
 //!   budget's rate (issue 11 asks ≥ 0.9) and the emulator's count of requests sent before a `Retry-After`
 //!   expired (must be 0).
 //!
-//! Peak RSS of every Ferry run is reported; "small" at `--files` and at 4 × `--files` shows whether it
-//! is flat in the number of files (`--rss-flat`).
+//! The scenarios run in the order above in odd runs and in reverse in even ones. Peak RSS of every Ferry
+//! run is reported; "small" at `--files` and at 4 × `--files` (after each run's scenarios) shows whether
+//! it is flat in the number of files (`--rss-flat`).
 //!
 //! Ferry finds the emulator through its environment, as docs/onedrive-sharepoint.md documents:
 //! `FERRY_GRAPH_URL` (the emulator's `http://127.0.0.1:PORT/v1.0`) and `FERRY_TARGET_TOKEN` (a bearer
@@ -200,7 +201,13 @@ pub fn bench(args: &GraphArgs) -> io::Result<()> {
     let fragment = (args.fragment_mb * MB / FRAGMENT_UNIT).max(1) * FRAGMENT_UNIT;
     let mut all: Vec<Measured> = Vec::new();
     for run in 1..=args.runs.max(1) {
-        for s in &scenarios {
+        // Every other run takes the scenarios in reverse, so none always runs first (cold caches) or last
+        // (the machine's load drifting through a run); `emulator` and `big` stay side by side.
+        let mut order = scenarios.clone();
+        if run % 2 == 0 {
+            order.reverse();
+        }
+        for s in &order {
             check_interrupted()?;
             let ctx = Ctx {
                 args,
