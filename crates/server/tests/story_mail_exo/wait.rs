@@ -77,10 +77,19 @@ crate::on_both_stores!(
 async fn a_server_wait_longer_than_the_setting_releases_the_pass_until_then_frees_its_slot_and_it_resumes_with_one_copy(
     on: On,
 ) {
-    tokio::task::LocalSet::new().run_until(story(on)).await;
+    tokio::task::LocalSet::new()
+        .run_until(story(on, true))
+        .await;
 }
 
-async fn story(on: On) {
+/// `ferry serve` without `--queue` (the SQLite default): the process that ran the pass brings it back
+/// after the wait, holding no slot meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_queue_the_process_brings_a_pass_given_back_for_a_server_wait_back_itself() {
+    story(On::Sqlite, false).await;
+}
+
+async fn story(on: On, queued: bool) {
     // Exchange suggests a 2 s backoff once ann's APPEND budget is spent; a pass sleeps at most 1 s.
     let settings = ferry_core::programme::ProgrammeSettings {
         max_wait_in_pass_secs: 1,
@@ -120,7 +129,9 @@ async fn story(on: On) {
         ids["bob@contoso.com"].clone(),
     );
     st.s.confirm_gates(&st.base).await;
-    one_slot_worker(&st).await;
+    if queued {
+        one_slot_worker(&st).await;
+    }
     let first = event(&st, "ann", &ann).await;
 
     // ann's pass meets the backoff: it is given back, still running (not failed), queued until the wait
