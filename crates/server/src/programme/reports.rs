@@ -137,7 +137,7 @@ pub async fn event_report(
         }
         _ => None,
     };
-    Ok(json!({
+    let mut report = json!({
         "final": false,
         "generated_at": now,
         "event": {
@@ -151,8 +151,11 @@ pub async fn event_report(
         "completion": completion,
         "completion_text": completion_text,
         "totals": totals,
-        "mappings": mappings,
-    }))
+    });
+    // Moved in, not through `json!`: the macro serializes a `Vec<Value>` into a new tree (a deep copy of
+    // 20,000 mapping objects, then the original dropped: a third of the report's time, issue 12 §5).
+    report["mappings"] = Value::Array(mappings);
+    Ok(report)
 }
 
 /// The report the API's `GET …/events/{event}/report` answers and the dashboard's report page shows: the
