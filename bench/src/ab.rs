@@ -41,7 +41,7 @@ pub fn table(a: &Path, b: &Path, corpus: &Corpus, runs: &[Run]) -> String {
     let mut rows: Vec<[String; 5]> = Vec::new();
     for (name, decimals, get) in &metrics {
         let of = |pick: &dyn Fn(&Run) -> Option<&ToolRun>| {
-            Stat::of(runs.iter().map(|r| pick(r).and_then(|t| get(t))))
+            Stat::of(runs.iter().map(|r| pick(r).and_then(get)))
         };
         let ratio = Stat::of(runs.iter().map(|r| {
             let (va, vb) = (get(&r.ferry)?, get(r.ferry_b.as_ref()?)?);
