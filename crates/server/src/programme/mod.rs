@@ -4,6 +4,7 @@
 
 pub mod credentials;
 pub mod events;
+pub mod grid;
 pub mod lifecycle;
 pub mod live;
 pub mod mappings;

@@ -10,7 +10,7 @@ use ferry_core::id::{EventId, MappingId, UserId};
 use ferry_core::programme::event::{MappingOutcome, MappingResult, SkippedApproval};
 use ferry_core::programme::pass::{self, EventContext, PassDecision, PassOutcome, PassRecord};
 use ferry_core::programme::role::Role;
-use ferry_core::programme::{PassKind, TransactionStatus};
+use ferry_core::programme::{PassKind, ProgrammeSettings, TransactionStatus};
 use ferry_store::programme::{NewPass, Programme};
 use serde_json::json;
 use std::collections::HashMap;
@@ -95,11 +95,6 @@ pub async fn mapping_statuses(
     e: &Event,
     now: DateTime<Utc>,
 ) -> ApiResult<Vec<MappingStatus>> {
-    let ctx = EventContext {
-        id: e.id,
-        kind: e.kind,
-        start: e.start,
-    };
     let all = load_mappings(st, project.id).await?;
     // Every pass of the event's mappings, in any event, in one query.
     let rows = st.programme.event_mapping_passes(e.id).await?;
@@ -113,8 +108,7 @@ pub async fn mapping_statuses(
     let mut out = Vec::new();
     for m in all.into_iter().filter(|m| in_event.contains(&m.id)) {
         let history = by_mapping.remove(&m.id).unwrap_or_default();
-        let records = decision_records(&history, logins_changed_at(&logins, m.id));
-        let decision = pass::next_pass(&ctx, &records, now, &st.settings);
+        let decision = decide(&st.settings, e, &history, &logins, m.id, now);
         out.push(MappingStatus {
             mapping: m,
             history,
@@ -122,6 +116,25 @@ pub async fn mapping_statuses(
         });
     }
     Ok(out)
+}
+
+/// What the rules decide for `mapping` in `e` at `now`, from its passes in any event (oldest first) and
+/// when its logins last changed: the one reading the scheduler, the API, the reports and the grid share.
+pub fn decide(
+    settings: &ProgrammeSettings,
+    e: &Event,
+    history: &[StoredPass],
+    logins: &HashMap<String, DateTime<Utc>>,
+    mapping: MappingId,
+    now: DateTime<Utc>,
+) -> PassDecision {
+    let ctx = EventContext {
+        id: e.id,
+        kind: e.kind,
+        start: e.start,
+    };
+    let records = decision_records(history, logins_changed_at(logins, mapping));
+    pass::next_pass(&ctx, &records, now, settings)
 }
 
 /// When each credential of the project was last supplied, by owner.

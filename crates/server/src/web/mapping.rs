@@ -3,10 +3,11 @@
 //! per-item downloads).
 //!
 //! A mapping's state on the grid is its state in the latest event (by start) that holds it, as the rules
-//! decide it (`programme::passes::mapping_statuses`, the scheduler's own reading): `not scheduled`, `due`
-//! (a pass should start now), `waiting` (the next pass is due at a time), `running`, `failed` (every
-//! attempt of the pass failed) or `done` (a Final pass sealed it). Counts, bytes and grade are the
-//! latest pass's. Bulk actions call the API's handlers (`api::runs::{launch, retry, approve}`) once per
+//! decide it (`programme::passes::decide`, the scheduler's own reading): `not scheduled`, `due` (a pass
+//! should start now), `waiting` (the next pass is due at a time), `running`, `failed` (every attempt of
+//! the pass failed) or `done` (a Final pass sealed it). Counts, bytes and grade are the latest pass's.
+//! The store keeps each decision, filters, counts and pages (`programme::grid`): a page reads its own
+//! rows, not the project's passes. Bulk actions call the API's handlers (`api::runs::{launch, retry, approve}`) once per
 //! selected mapping, with the caller the page check made.
 
 use super::frame::Frame;
@@ -16,7 +17,10 @@ use super::{api_error_page, internal};
 use crate::api::{project_of, runs};
 use crate::auth::Caller;
 use crate::programme::events::{Event, project_events};
-use crate::programme::passes::{MappingStatus, mapping_passes, mapping_statuses};
+use crate::programme::grid::{
+    GRADES, NOT_SCHEDULED, STATES, grid_page, grid_state, mapping_status,
+};
+use crate::programme::passes::mapping_passes;
 use crate::programme::{load_mappings, reports::when};
 use crate::{AppState, db};
 use askama::Template;
@@ -25,22 +29,12 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use ferry_core::id::{EventId, MappingId};
 use ferry_core::programme::pass::PassDecision;
-use ferry_store::programme::StoredPass;
+use ferry_store::programme::{GridFilter, GridRow, StoredPass};
 use serde::Deserialize;
 use std::collections::HashMap;
 
 /// Rows per page of the grid.
 pub const PAGE_SIZE: usize = 100;
-
-/// The states a mapping can be in on the grid (the filter's choices).
-pub const STATES: [&str; 6] = [
-    "not scheduled",
-    "due",
-    "waiting",
-    "running",
-    "failed",
-    "done",
-];
 
 /// One row of the grid.
 pub struct Row {
@@ -68,30 +62,23 @@ struct GridPage {
     frame: Frame,
     action_base: String,
     rows: Vec<Row>,
-    total: usize,
-    matching: usize,
-    page: usize,
-    pages: usize,
+    total: u64,
+    matching: u64,
+    page: u64,
+    pages: u64,
     state: String,
     q: String,
     states: [&'static str; 6],
+    event: String,
+    events: Vec<EventChoice>,
+    grade: String,
+    grades: [&'static str; 4],
     prev_href: Option<String>,
     next_href: Option<String>,
     can_launch: bool,
     can_retry: bool,
     can_approve: bool,
     results: Vec<String>,
-}
-
-/// The grid's query: `state`, `q` (a substring of the mapping's address or login), `page` (from 1).
-#[derive(Deserialize, Default, Clone)]
-pub struct GridQuery {
-    #[serde(default)]
-    state: String,
-    #[serde(default)]
-    q: String,
-    #[serde(default)]
-    page: Option<String>,
 }
 
 /// Bytes for people (binary units, one decimal).
@@ -127,34 +114,74 @@ fn shown_grade(p: &StoredPass) -> String {
     }
 }
 
-fn state_of(d: &PassDecision) -> (&'static str, String) {
-    match d {
-        PassDecision::Run { kind, attempt } => ("due", format!("{kind} now (attempt {attempt})")),
-        PassDecision::WaitUntil { kind, at } => ("waiting", format!("{kind} {}", when(*at))),
-        PassDecision::Running { kind, .. } => ("running", format!("{kind} running")),
-        PassDecision::Failed { .. } => ("failed", String::new()),
-        PassDecision::Sealed => ("done", String::new()),
-    }
+/// The grid's query: `state`, `q` (a substring of the mapping's address or login), `event` (its id),
+/// `grade`, `page` (from 1).
+#[derive(Deserialize, Default, Clone)]
+pub struct GridQuery {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    event: String,
+    #[serde(default)]
+    grade: String,
+    #[serde(default)]
+    page: Option<String>,
 }
 
-/// Each mapping's status in the latest event (by start) that holds it.
-async fn latest_statuses(
-    st: &AppState,
-    p: &db::Project,
-) -> crate::ApiResult<HashMap<MappingId, (std::sync::Arc<Event>, MappingStatus)>> {
-    let now = st.clock.now();
-    let mut events = project_events(&*st.programme, p.id, &[]).await?;
-    events.sort_by_key(|e| e.start);
-    let mut out = HashMap::new();
-    for e in events {
-        // Shared, not cloned per mapping: an event holds every mapping id, so a clone per mapping was
-        // quadratic (10,000 mappings: 1.6 GB copied per page, issue 12 §5).
-        let e = std::sync::Arc::new(e);
-        for s in mapping_statuses(st, p, &e, now).await? {
-            out.insert(s.mapping.id, (std::sync::Arc::clone(&e), s));
-        }
+/// A choice of the event filter.
+pub struct EventChoice {
+    pub id: String,
+    pub name: String,
+}
+
+/// A decision's state on the grid and the next pass it names (`waiting`: when).
+fn state_of(d: &PassDecision) -> (&'static str, String) {
+    let due = match d {
+        PassDecision::Run { kind, attempt } => format!("{kind} now (attempt {attempt})"),
+        PassDecision::WaitUntil { kind, at } => format!("{kind} {}", when(*at)),
+        PassDecision::Running { kind, .. } => format!("{kind} running"),
+        PassDecision::Failed { .. } | PassDecision::Sealed => String::new(),
+    };
+    (grid_state(d), due)
+}
+
+fn row_of(base: &str, r: GridRow) -> Row {
+    let decision: Option<PassDecision> = r
+        .decision
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok());
+    let (state, next_due) = match (&r.event, &decision) {
+        (Some(_), Some(d)) => state_of(d),
+        _ => (NOT_SCHEDULED, String::new()),
+    };
+    let last = r.last.as_ref();
+    let (_, skipped, failed) = last.map(|p| p.graded_counts()).unwrap_or((0, 0, 0));
+    Row {
+        id: r.mapping.to_string(),
+        href: format!("{base}/mappings/{}", r.mapping),
+        label: r.label,
+        event: r.event.as_ref().map(|e| e.1.clone()).unwrap_or_default(),
+        key: r
+            .event
+            .as_ref()
+            .map(|e| format!("{}:{}", e.0, r.mapping))
+            .unwrap_or_default(),
+        state,
+        state_class: state.replace(' ', "-"),
+        last_pass: last
+            .map(|p| format!("{} #{} {}", p.kind, p.attempt, p.outcome_name()))
+            .unwrap_or_default(),
+        copied: last.map(|p| counter(p, "copied")).unwrap_or(0),
+        skipped,
+        failed,
+        bytes: last
+            .map(|p| human_bytes(counter(p, "bytes")))
+            .unwrap_or_default(),
+        grade: last.map(shown_grade).unwrap_or_default(),
+        next_due,
     }
-    Ok(out)
 }
 
 async fn render(
@@ -174,92 +201,63 @@ async fn render(
         Ok(t) => t,
         Err(e) => return api_error_page(e),
     };
-    let all = match load_mappings(st, p.id).await {
-        Ok(m) => m,
-        Err(e) => return api_error_page(e),
-    };
-    let statuses = match latest_statuses(st, &p).await {
-        Ok(s) => s,
-        Err(e) => return api_error_page(e),
+    let events = match st.programme.event_names(p.id).await {
+        Ok(e) => e,
+        Err(e) => return internal(e),
     };
     let base = format!("/tenants/{}/projects/{}", p.tenant, p.id);
     let needle = q.q.trim().to_lowercase();
-    let state_filter = if STATES.contains(&q.state.as_str()) {
-        q.state.clone()
-    } else {
-        String::new()
+    let pick = |v: &str, among: &[&str]| {
+        if among.contains(&v) {
+            v.to_owned()
+        } else {
+            String::new()
+        }
     };
-    let mut rows = Vec::new();
-    for m in &all {
-        let (event, key, state, next_due, last) = match statuses.get(&m.id) {
-            Some((e, s)) => {
-                let (state, due) = state_of(&s.decision);
-                (
-                    e.name.clone(),
-                    format!("{}:{}", e.id, m.id),
-                    state,
-                    due,
-                    s.history.last(),
-                )
-            }
-            None => (
-                String::new(),
-                String::new(),
-                "not scheduled",
-                String::new(),
-                None,
-            ),
-        };
-        if !state_filter.is_empty() && state != state_filter {
-            continue;
-        }
-        if !needle.is_empty()
-            && !m.label.to_lowercase().contains(&needle)
-            && !m.source.to_lowercase().contains(&needle)
-            && !m.target.to_lowercase().contains(&needle)
-        {
-            continue;
-        }
-        let (_, skipped, failed) = last.map(|p| p.graded_counts()).unwrap_or((0, 0, 0));
-        rows.push(Row {
-            id: m.id.to_string(),
-            href: format!("{base}/mappings/{}", m.id),
-            label: m.label.clone(),
-            event,
-            key,
-            state,
-            state_class: state.replace(' ', "-"),
-            last_pass: last
-                .map(|p| format!("{} #{} {}", p.kind, p.attempt, p.outcome_name()))
-                .unwrap_or_default(),
-            copied: last.map(|p| counter(p, "copied")).unwrap_or(0),
-            skipped,
-            failed,
-            bytes: last
-                .map(|p| human_bytes(counter(p, "bytes")))
-                .unwrap_or_default(),
-            grade: last.map(shown_grade).unwrap_or_default(),
-            next_due,
-        });
-    }
-    let matching = rows.len();
-    let pages = matching.div_ceil(PAGE_SIZE).max(1);
-    let page = q
+    let state_filter = pick(&q.state, &STATES);
+    let grade_filter = pick(&q.grade, &GRADES);
+    let event_filter: Option<EventId> = events
+        .iter()
+        .map(|e| e.0)
+        .find(|e| e.to_string() == q.event);
+    let filter = GridFilter {
+        search: (!needle.is_empty()).then(|| needle.clone()),
+        state: (!state_filter.is_empty()).then(|| state_filter.clone()),
+        event: event_filter,
+        grade: (!grade_filter.is_empty()).then(|| grade_filter.clone()),
+    };
+    let asked = q
         .page
         .as_deref()
-        .and_then(|p| p.parse::<usize>().ok())
+        .and_then(|p| p.parse::<u64>().ok())
         .unwrap_or(1)
-        .clamp(1, pages);
-    let rows: Vec<Row> = rows
-        .into_iter()
-        .skip((page - 1) * PAGE_SIZE)
-        .take(PAGE_SIZE)
-        .collect();
-    let link = |n: usize| {
+        .max(1);
+    let size = PAGE_SIZE as u64;
+    let mut found = match grid_page(st, &p, &filter, (asked - 1).saturating_mul(size), size).await {
+        Ok(g) => g,
+        Err(e) => return api_error_page(e),
+    };
+    let pages = found.matching.div_ceil(size).max(1);
+    let page = asked.min(pages);
+    if page != asked {
+        // Past the last page: show the last.
+        found = match st
+            .programme
+            .mapping_grid(p.id, &filter, (page - 1) * size, size)
+            .await
+        {
+            Ok(g) => g,
+            Err(e) => return internal(e),
+        };
+    }
+    let event_id = event_filter.map(|e| e.to_string()).unwrap_or_default();
+    let link = |n: u64| {
         let mut u = url::Url::parse("http://x/").ok()?;
         u.query_pairs_mut()
             .append_pair("state", &state_filter)
             .append_pair("q", q.q.trim())
+            .append_pair("event", &event_id)
+            .append_pair("grade", &grade_filter)
             .append_pair("page", &n.to_string());
         Some(format!("{base}/mappings?{}", u.query().unwrap_or("")))
     };
@@ -269,14 +267,24 @@ async fn render(
             .project(p.id, &p.name)
             .here("Mappings"),
         action_base: format!("{base}/mappings"),
-        rows,
-        total: all.len(),
-        matching,
+        total: found.total,
+        matching: found.matching,
+        rows: found.rows.into_iter().map(|r| row_of(&base, r)).collect(),
         page,
         pages,
         state: state_filter.clone(),
         q: q.q.trim().to_owned(),
         states: STATES,
+        event: event_id.clone(),
+        events: events
+            .into_iter()
+            .map(|(id, name)| EventChoice {
+                id: id.to_string(),
+                name,
+            })
+            .collect(),
+        grade: grade_filter.clone(),
+        grades: GRADES,
         prev_href: (page > 1).then(|| link(page - 1)).flatten(),
         next_href: (page < pages).then(|| link(page + 1)).flatten(),
         can_launch: may(c, &LAUNCH_MAPPINGS),
@@ -536,22 +544,23 @@ pub async fn detail(
             "There is no such mapping in this project.",
         ));
     };
-    let statuses = match latest_statuses(&st, &p).await {
-        Ok(s) => s,
-        Err(e) => return api_error_page(e),
-    };
     let history = match mapping_passes(&*st.programme, id).await {
         Ok(h) => h,
         Err(e) => return internal(e.message),
     };
-    let events: HashMap<EventId, Event> = match project_events(&*st.programme, p.id, &[]).await {
-        Ok(es) => es.into_iter().map(|e| (e.id, e)).collect(),
+    let events = match project_events(&*st.programme, p.id, &[]).await {
+        Ok(es) => es,
         Err(e) => return api_error_page(e),
     };
-    let (state, next_due, failure) = match statuses.get(&id) {
-        Some((_, s)) => {
-            let (state, due) = state_of(&s.decision);
-            let failure = match &s.decision {
+    let decision = match mapping_status(&st, &p, &events, id, &history).await {
+        Ok(d) => d,
+        Err(e) => return api_error_page(e),
+    };
+    let events: HashMap<EventId, Event> = events.into_iter().map(|e| (e.id, e)).collect();
+    let (state, next_due, failure) = match &decision {
+        Some(d) => {
+            let (state, due) = state_of(d);
+            let failure = match d {
                 PassDecision::Failed {
                     kind,
                     attempts,
@@ -564,7 +573,7 @@ pub async fn detail(
             };
             (state, due, failure)
         }
-        None => ("not scheduled", String::new(), None),
+        None => (NOT_SCHEDULED, String::new(), None),
     };
     let assessment = match report_assessment::latest(&st, &p).await {
         Ok(a) => a,
