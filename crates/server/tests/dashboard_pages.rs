@@ -17,6 +17,7 @@ mod common;
 use common::web::{Html, WebSession};
 use common::{OPERATOR_TOKEN, TestServer};
 use ferry_core::programme::role::{Role, allowed};
+use ferry_server::Clock;
 use ferry_server::routes::Scope;
 use ferry_server::web::page::{PAGES, Page};
 use std::fmt::Write;
@@ -538,6 +539,78 @@ async fn the_mappings_grid_is_paged_and_filtered_on_the_server_and_a_viewer_gets
         v.get(&s, &format!("{grid}/nope")).await.status.as_u16(),
         404
     );
+}
+
+/// How many rows the grid's first page shows in `state`.
+async fn grid_rows(s: &TestServer, w: &WebSession, grid: &str, state: &str) -> usize {
+    let h = w.get(s, &format!("{grid}?state={state}")).await;
+    assert_eq!(h.status.as_u16(), 200, "{}", h.body);
+    h.body.matches("<tr id=\"mapping-").count()
+}
+
+/// The grid's state is the rules' decision now: a mapping joining an event is re-decided (`waiting` for its
+/// start), its wait ends when the start comes with no change in the data (`due`), moving the start re-decides
+/// it again; the event filter keeps the event's mappings, and the detail page agrees with the grid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mappings_grid_state_follows_the_rules_when_data_change_and_when_a_wait_ends() {
+    let s = TestServer::start().await;
+    let f = fixture(&s).await;
+    let api = format!("/api/v1/tenants/{}/projects/{}", f.tenant, f.project);
+    s.post(
+        OPERATOR_TOKEN,
+        &format!("{api}/mappings"),
+        serde_json::json!({ "csv": "EmailAddress,UserName,Password\nana@x,ana,pw1\nbo@x,bo,pw2\n" }),
+    )
+    .await
+    .ok();
+    let all = s.get(OPERATOR_TOKEN, &format!("{api}/mappings")).await.ok();
+    let ana = all["mappings"][0]["id"].as_str().unwrap().to_owned();
+    let grid = format!("/tenants/{}/projects/{}/mappings", f.tenant, f.project);
+    let w = WebSession::sign_in(&s, OPERATOR_TOKEN).await;
+    let count = |state: &'static str| grid_rows(&s, &w, &grid, state);
+    assert_eq!(
+        count("not%20scheduled").await,
+        2,
+        "read once, before any event"
+    );
+
+    s.confirm_gates(&api).await;
+    let start = s.clock.now() + chrono::TimeDelta::hours(2);
+    let e = s
+        .post(
+            OPERATOR_TOKEN,
+            &format!("{api}/events"),
+            serde_json::json!({ "name": "Pilot", "kind": "completion", "pilot": true, "start": start, "mappings": [ana] }),
+        )
+        .await
+        .ok();
+    let event = e["result"]["id"].as_str().expect("an event").to_owned();
+    assert_eq!(count("waiting").await, 1, "ana waits for the start");
+    assert_eq!(count("not%20scheduled").await, 1, "bo is in no event");
+    let h = w.get(&s, &format!("{grid}?event={event}")).await;
+    assert!(h.body.contains("1 of 2 mappings"), "{}", h.body);
+    assert!(h.body.contains(&format!("mapping-{ana}")), "{}", h.body);
+
+    // The start comes: nothing in the store changed, the decision did.
+    s.advance(chrono::TimeDelta::hours(3));
+    assert_eq!(count("waiting").await, 0);
+    assert_eq!(count("due").await, 1, "the Final pass is due now");
+    let d = w.get(&s, &format!("{grid}/{ana}")).await;
+    assert_eq!(d.status.as_u16(), 200, "{}", d.body);
+    assert!(d.body.contains("final now (attempt 1)"), "{}", d.body);
+
+    // The start moves later: decided again.
+    let later = s.clock.now() + chrono::TimeDelta::hours(5);
+    let moved = s
+        .patch(
+            OPERATOR_TOKEN,
+            &format!("{api}/events/{event}"),
+            serde_json::json!({ "start": later }),
+        )
+        .await;
+    assert!(moved.status.is_success(), "{:?}", moved.body);
+    assert_eq!(count("due").await, 0);
+    assert_eq!(count("waiting").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

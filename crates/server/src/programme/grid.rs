@@ -171,5 +171,12 @@ pub async fn mapping_status(
         return Ok(None);
     };
     let logins = logins_supplied(st, p).await?;
-    Ok(status_of(st, Some(e), history, &logins, mapping, st.clock.now()))
+    Ok(status_of(
+        st,
+        Some(e),
+        history,
+        &logins,
+        mapping,
+        st.clock.now(),
+    ))
 }
