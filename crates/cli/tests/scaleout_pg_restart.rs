@@ -69,8 +69,6 @@ fn psql(url: &str, sql: &str) -> String {
 }
 
 #[test]
-#[ignore = "fails today: after the restart one mailbox had duplicates on the target (700 messages for 600); \
-            the workers reconnect and every pass succeeds, see docs/deploy.md \"When the database dies\""]
 fn postgresql_restarted_mid_run_the_workers_reconnect_and_every_mailbox_is_copied_once() {
     let Some(pg) = PgCluster::start("scaleout_pg_restart").expect("a private PostgreSQL cluster")
     else {

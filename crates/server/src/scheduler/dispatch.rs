@@ -124,6 +124,9 @@ pub async fn run_job(st: AppState, job: PassJob) -> ferry_core::Result<()> {
     let again = match &end {
         // Given back: queued again for whichever worker is next.
         WorkerEnd::Drained => Some(None),
+        // Stopped before its lease could end unconfirmed, and given back: queued again (a claim is fenced
+        // while another worker holds it; the next one reconciles with the target).
+        WorkerEnd::LeaseLost => Some(None),
         // Given back for a server's wait: queued again for when it is over. The job ends well, so the
         // queue counts no failed attempt.
         WorkerEnd::Waiting { until, .. } => Some(Some(*until)),

@@ -9,6 +9,7 @@
 use crate::db::{self, Change, Project};
 use crate::programme::MappingView;
 use crate::{ApiError, ApiResult, AppState, workload};
+use chrono::{DateTime, Utc};
 use ferry_core::grade::Grade;
 use ferry_core::id::{EventId, MappingId, ProjectId, TransactionId};
 use ferry_core::programme::pass::PassOutcome;
@@ -19,6 +20,7 @@ use ferry_store::programme::{Lease, PassEnd, graded_counts};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
@@ -238,8 +240,12 @@ pub fn spawn_pass(
             .await;
             // Without a queue, this task brings a pass given back for a server's wait back itself: it
             // holds no slot meanwhile, and stays registered so a stop reaches it.
-            let WorkerEnd::Waiting { until, .. } = end else {
-                return;
+            let until = match end {
+                WorkerEnd::Waiting { until, .. } => until,
+                // Stopped before its lease could end unconfirmed, and given back: claim it again (once the
+                // database answers; fenced if another worker took it meanwhile).
+                WorkerEnd::LeaseLost => chrono::Utc::now(),
+                _ => return,
             };
             stop = task_st.workers.register(&pass_id, project.id, event);
             if !super::wait::sleep_until(&mut stop, until, DRAIN).await {
@@ -276,6 +282,26 @@ pub(crate) async fn run_leased(
                 attempt = lease.attempt,
                 "fenced: another worker took this pass over (this one's lease expired); abandoned, nothing written"
             );
+            Ok(())
+        }
+        WorkerEnd::LeaseLost => {
+            tracing::warn!(
+                pass = %pass_id,
+                worker = %lease.owner,
+                attempt = lease.attempt,
+                "stopped: this pass's lease could not be renewed before its end (is the database down?); nothing more is sent, giving it back"
+            );
+            match st.programme.release_pass(lease, None).await {
+                Ok(true) => {
+                    tracing::info!(pass = %pass_id, "pass given back after its lease was lost")
+                }
+                Ok(false) => {
+                    tracing::warn!(pass = %pass_id, "fenced: the pass was taken over before it was given back")
+                }
+                Err(e) => {
+                    tracing::error!(pass = %pass_id, error = %e, "cannot give the pass back; its lease expires instead")
+                }
+            }
             Ok(())
         }
         WorkerEnd::Drained => {
@@ -316,6 +342,9 @@ pub(crate) enum WorkerEnd {
     Stopped(String),
     /// Its lease was taken over: it must write nothing.
     Fenced,
+    /// Stopped because its lease's end came without a confirmed renewal ([`keep_lease`]): given back
+    /// (fenced, so harmless if another worker took it) and run again, reconciling with the target.
+    LeaseLost,
     /// Given back for another worker (SIGTERM).
     Drained,
     /// Stopped at a checkpoint for a server's wait longer than `max_wait_in_pass_secs`: given back until
@@ -330,21 +359,48 @@ pub(crate) enum WorkerEnd {
 enum LeaseEnd {
     /// A renewal was fenced: another worker holds the pass, or it ended.
     Fenced,
+    /// The lease's end (less [`lease_margin`]) came and no renewal was confirmed: another worker may
+    /// claim the pass from then on, so this one stops sending before.
+    Lost,
     /// The project was stopped or the event cancelled, maybe by another process: stop with this reason.
     Stop(String),
+}
+
+/// How long before its lease's end a pass whose renewal was not confirmed stops: room for clocks a
+/// little apart between the nodes and the database, and for the stop to reach the engine's tasks.
+pub(crate) fn lease_margin(heartbeat: Duration) -> Duration {
+    heartbeat / 2
+}
+
+/// The instant, on this process's clock, `margin` before a lease ending at `until`.
+fn lease_deadline(until: DateTime<Utc>, margin: Duration) -> tokio::time::Instant {
+    let left = (until - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::Instant::now() + left.saturating_sub(margin)
 }
 
 /// Renew `lease` every heartbeat, and read whether the pass's project was stopped (paused, offboarded,
 /// closed) or its event cancelled: that may have happened on another node, whose `stop_project` /
 /// `stop_event` reaches only its own workers. A notice of the event on the feed reads it at once. A
-/// renewal or a read the store could not answer is tried again at the next beat: the lease may expire
-/// meanwhile, and then the next renewal is fenced.
-async fn keep_lease(st: &AppState, project: ProjectId, event: EventId, lease: &Lease) -> LeaseEnd {
+/// renewal or a read the store could not answer is tried again at the next beat, but never past the
+/// lease's end: `valid_until` is the end of the last confirmed lease, and when it comes (less
+/// [`lease_margin`]) without a confirmed renewal — the database is down, or a renewal waits for a
+/// connection — this returns [`LeaseEnd::Lost`] at once, so the pass stops before another worker may claim
+/// it (issue 12: nothing doubled).
+async fn keep_lease(
+    st: &AppState,
+    project: ProjectId,
+    event: EventId,
+    lease: &Lease,
+    valid_until: &mut DateTime<Utc>,
+) -> LeaseEnd {
     let leases = st.leases();
+    let margin = lease_margin(leases.heartbeat);
     let mut notices = st.feed.subscribe();
     let mut next_beat = tokio::time::Instant::now() + leases.heartbeat;
     loop {
+        let expiry = lease_deadline(*valid_until, margin);
         let beat = tokio::select! {
+            () = tokio::time::sleep_until(expiry) => return LeaseEnd::Lost,
             () = tokio::time::sleep_until(next_beat) => true,
             n = notices.recv() => match n {
                 Ok(n) => {
@@ -363,19 +419,22 @@ async fn keep_lease(st: &AppState, project: ProjectId, event: EventId, lease: &L
         };
         if beat {
             next_beat = tokio::time::Instant::now() + leases.heartbeat;
-            let until = leases.until(chrono::Utc::now());
-            match st.programme.renew_lease(lease, until).await {
-                Ok(true) => {}
-                Ok(false) => return LeaseEnd::Fenced,
-                Err(e) => {
-                    tracing::warn!(pass = %lease.pass, error = %e, "cannot renew a pass's lease; trying again")
+            let until = leases.until(Utc::now());
+            match tokio::time::timeout_at(expiry, st.programme.renew_lease(lease, until)).await {
+                Err(_) => return LeaseEnd::Lost,
+                Ok(Ok(true)) => *valid_until = until,
+                Ok(Ok(false)) => return LeaseEnd::Fenced,
+                Ok(Err(e)) => {
+                    tracing::warn!(pass = %lease.pass, error = %e, "cannot renew a pass's lease; trying again until it ends")
                 }
             }
         }
-        match stop_reason(st, project, event).await {
-            Ok(Some(reason)) => return LeaseEnd::Stop(reason),
-            Ok(None) => {}
-            Err(e) => {
+        let expiry = lease_deadline(*valid_until, margin);
+        match tokio::time::timeout_at(expiry, stop_reason(st, project, event)).await {
+            Err(_) => return LeaseEnd::Lost,
+            Ok(Ok(Some(reason))) => return LeaseEnd::Stop(reason),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => {
                 tracing::warn!(pass = %lease.pass, error = %e.message, "cannot read whether a pass was stopped; reading again at the next heartbeat")
             }
         }
@@ -434,13 +493,16 @@ async fn run_worker(
     };
     let lease_end = |e: LeaseEnd| match e {
         LeaseEnd::Fenced => WorkerEnd::Fenced,
+        LeaseEnd::Lost => WorkerEnd::LeaseLost,
         LeaseEnd::Stop(r) => WorkerEnd::Stopped(r),
     };
+    // The end of the last confirmed lease, kept across both waits below.
+    let mut valid_until = lease.until;
     let slots = st.workers.slots.clone();
     let _slot = tokio::select! {
         s = slots.acquire_owned() => s.ok(),
         r = stopped(&mut stop) => return stop_end(r),
-        e = keep_lease(st, project.id, event, lease) => return lease_end(e),
+        e = keep_lease(st, project.id, event, lease, &mut valid_until) => return lease_end(e),
     };
     // Dropping the pass future on a stop drops the engine's tasks with it: nothing more is copied, and the
     // journal keeps what was.
@@ -453,7 +515,7 @@ async fn run_worker(
             r => WorkerEnd::Ran(r),
         },
         r = stopped(&mut stop) => stop_end(r),
-        e = keep_lease(st, project.id, event, lease) => lease_end(e),
+        e = keep_lease(st, project.id, event, lease, &mut valid_until) => lease_end(e),
     }
 }
 
@@ -492,7 +554,10 @@ async fn record_end(
 ) -> ApiResult<()> {
     // Outside the lock: the journal counts (reads only).
     let (outcome, counters, grade, run_id) = match end {
-        WorkerEnd::Fenced | WorkerEnd::Drained | WorkerEnd::Waiting { .. } => return Ok(()),
+        WorkerEnd::Fenced
+        | WorkerEnd::LeaseLost
+        | WorkerEnd::Drained
+        | WorkerEnd::Waiting { .. } => return Ok(()),
         WorkerEnd::Stopped(reason) => (
             PassOutcome::Failed {
                 reason: reason.clone(),

@@ -299,6 +299,9 @@ pub struct Lease {
     /// The worker's id, unique per process start (`host:pid:ulid`).
     pub owner: String,
     pub attempt: u32,
+    /// When the lease ends unless renewed, as claimed. The holder's lease keeper stops the pass before
+    /// then if it cannot confirm a renewal.
+    pub until: DateTime<Utc>,
 }
 
 /// A running pass and who holds it, for the scheduler's reconciliation.

@@ -497,6 +497,7 @@ impl PassQueries for PgProgramme {
             pass: id.to_string(),
             owner: owner.to_string(),
             attempt: u32::try_from(a).unwrap_or(0),
+            until,
         }))
     }
 
@@ -529,6 +530,7 @@ impl PassQueries for PgProgramme {
             pass: id.to_string(),
             owner: owner.to_string(),
             attempt: u32::try_from(a).unwrap_or(0),
+            until,
         }))
     }
 

@@ -509,6 +509,7 @@ impl PassQueries for SqliteProgramme {
             pass: id.to_string(),
             owner: owner.to_string(),
             attempt: u32::try_from(a).unwrap_or(0),
+            until,
         }))
     }
 
@@ -553,6 +554,7 @@ impl PassQueries for SqliteProgramme {
             pass: id.to_string(),
             owner: owner.to_string(),
             attempt: u32::try_from(a).unwrap_or(0),
+            until,
         }))
     }
 
