@@ -20,14 +20,22 @@
 //! Cost: nothing at all while the journal vouches (the usual Delta pass). Otherwise one extra summary walk
 //! of the source folder (fingerprint counts: 16 bytes and a counter per distinct message) and one of the
 //! target folder; bodies are read only for shared fingerprints.
+//!
+//! Copies are not hashed as they are made when the target gives their uid (hashing every body was the
+//! largest CPU cost a copy added): a re-key first hashes the copies of its shared fingerprints on the
+//! target, by uid ([`MailboxPass::hash_shared_copies`]). A copy a user has deleted from the target gets a
+//! hash no message has, so no other message with the same headers takes its row (it is copied again
+//! rather than risk leaving a different body out).
 
+use crate::mover::{MailboxPass, row_write};
 use crate::retry;
 use crate::retry::RetryPolicy;
-use ferry_core::Result;
 use ferry_core::fingerprint::content_hash;
 use ferry_core::folder::FolderPath;
 use ferry_core::limits;
 use ferry_core::mail::MailConnector;
+use ferry_core::{ErrorKind, Result};
+use ferry_store::{ItemRow, ItemStatus, ItemWrite};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
@@ -172,6 +180,76 @@ impl TargetIndex {
         self.by_body
             .get_mut(&(fp_key(fp), hash.to_owned()))
             .and_then(VecDeque::pop_front)
+    }
+}
+
+/// The content hash recorded for a copy that is no longer on the target: it matches no message.
+const GONE_FROM_TARGET: &str = "gone from the target";
+
+impl MailboxPass<'_> {
+    /// Before a re-key from `old`: copies whose fingerprint is in `shared` and whose bytes were not hashed
+    /// when copied get the hash of their copy on the target (read by uid, a batch at a time), so a claim
+    /// with a body's hash takes only its own row. Rows copied without a target uid were hashed then.
+    pub(crate) async fn hash_shared_copies(
+        &self,
+        tgt: &mut Conn,
+        folder: &FolderPath,
+        old: u32,
+        shared: &HashSet<u128>,
+    ) -> Result<()> {
+        if shared.is_empty() {
+            return Ok(());
+        }
+        let rows = self
+            .store
+            .items_with_status(self.mapping, folder, old, ItemStatus::Copied)
+            .await?;
+        let mut by_folder: HashMap<&FolderPath, HashMap<u32, &ItemRow>> = HashMap::new();
+        for r in &rows {
+            if r.content_hash.is_some() || !shared.contains(&fp_key(&r.fingerprint)) {
+                continue;
+            }
+            if let (Some(tfolder), Some(tuid)) = (&r.target_folder, r.target_uid) {
+                by_folder.entry(tfolder).or_default().insert(tuid, r);
+            }
+        }
+        let hashed = |r: &ItemRow, hash: String| ItemWrite {
+            content_hash: Some(hash),
+            ..row_write(r, r.status, r.reason.clone(), r.target_uid)
+        };
+        let policy = &self.opts.retry;
+        let mut writes = Vec::new();
+        for (tfolder, wanted) in by_folder {
+            let mut uids: Vec<u32> = wanted.keys().copied().collect();
+            uids.sort_unstable();
+            let mut found = HashSet::new();
+            for chunk in uids.chunks(BODY_BATCH) {
+                let fetched = match retry!(policy, "target fetch", tgt.fetch(tfolder, chunk)) {
+                    Ok(f) => f,
+                    // The target folder is gone: so are its copies.
+                    Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+                    Err(e) => {
+                        return Err(e
+                            .with_context("side", "target")
+                            .with_context("target folder", tfolder));
+                    }
+                };
+                for m in fetched {
+                    if let Some(r) = wanted.get(&m.uid) {
+                        found.insert(m.uid);
+                        writes.push(hashed(r, content_hash(&m.bytes)));
+                    }
+                }
+            }
+            for (uid, r) in &wanted {
+                if !found.contains(uid) {
+                    writes.push(hashed(r, GONE_FROM_TARGET.to_owned()));
+                }
+            }
+        }
+        self.store
+            .write_items(self.mapping, self.pass, folder, old, &writes)
+            .await
     }
 }
 

@@ -258,6 +258,47 @@ fn messages_with_the_same_headers_and_size_but_different_bodies_stay_two_after_a
     assert_eq!(json(&v)[0]["grade"].as_str(), Some("Perfect"));
 }
 
+/// Copies are hashed only when their identity is in question: a re-key reads the copy of a shared fingerprint
+/// from the target. A copy the user deleted there cannot be read, and must not let another body with its
+/// headers take its row (that body would never be copied).
+#[test]
+fn after_a_uidvalidity_change_a_copy_deleted_on_the_target_never_stands_in_for_another_body() {
+    let pair = Pair::start(opts(), opts(), &["fay"]);
+    pair.source
+        .seed("fay", "Work", &[SeedMessage::new(same_headers(b'a'))])
+        .unwrap();
+    assert_eq!(code(&pair.migrate("fay", &[])), 0);
+    let mut raw = pair.target.connect("fay").unwrap();
+    raw.select("Work").unwrap();
+    raw.run("STORE 1:* +FLAGS.SILENT (\\Deleted)").unwrap();
+    raw.run("EXPUNGE").unwrap();
+    raw.logout();
+
+    pair.source.delete_folder("fay", "Work").unwrap();
+    pair.source
+        .seed(
+            "fay",
+            "Work",
+            &[
+                SeedMessage::new(same_headers(b'b')),
+                SeedMessage::new(same_headers(b'a')),
+            ],
+        )
+        .unwrap();
+    let out = pair.migrate("fay", &["--json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let src = pair.source.snapshot("fay").unwrap();
+    let tgt = pair.target.snapshot("fay").unwrap();
+    // Both bodies, each once: the deleted copy's identity could not be vouched for, so it is copied again
+    // rather than risk leaving the other body out.
+    assert_eq!(
+        tgt.folder("Work").unwrap().bodies_multiset(),
+        src.folder("Work").unwrap().bodies_multiset(),
+        "{}",
+        text(&out)
+    );
+}
+
 /// Sorted flags of each message of `folder`, by Message-ID.
 fn flags_by_id(
     d: &ferry_testkit::Dovecot,
