@@ -375,7 +375,7 @@ fn a_tenant_cap_of_2_holds_across_three_workers() {
     std::fs::write(&settings, "tenant_pass_cap = 2\n").unwrap();
     setup.settings = Some(settings.to_str().unwrap().to_string());
     let users = ["anna", "ben", "cleo", "dan", "eve", "finn"];
-    let (source, target) = servers_of(&users, false, 150);
+    let (source, target) = servers_of(&users, false, 600);
     let s = serve(&tmp.path().join("data"), &setup);
     project(&s, &source, &target, &users, tmp.path());
     let workers: Vec<Worker> = (1..=3)
