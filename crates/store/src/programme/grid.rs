@@ -77,6 +77,46 @@ pub struct GridPage {
     pub rows: Vec<GridRow>,
 }
 
+/// A grid row as both stores select it: mapping id, label, event id, event name, state, decision, latest
+/// pass id.
+pub(crate) type GridTuple = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// A page from the rows both stores selected and their latest passes by id (taken out of `passes`).
+pub(crate) fn grid_page(
+    total: i64,
+    matching: i64,
+    rows: Vec<GridTuple>,
+    mut passes: std::collections::HashMap<String, StoredPass>,
+) -> Result<GridPage> {
+    let mut out = Vec::with_capacity(rows.len());
+    for (id, label, event, name, state, decision, last) in rows {
+        out.push(GridRow {
+            mapping: super::parse_id(&id)?,
+            label,
+            event: match event {
+                Some(e) => Some((super::parse_id(&e)?, name.unwrap_or_default())),
+                None => None,
+            },
+            state: state.unwrap_or_default(),
+            decision,
+            last: last.and_then(|l| passes.remove(&l)),
+        });
+    }
+    Ok(GridPage {
+        total: u64::try_from(total).unwrap_or(0),
+        matching: u64::try_from(matching).unwrap_or(0),
+        rows: out,
+    })
+}
+
 /// The grid's statuses and pages.
 #[async_trait]
 pub trait GridQueries {

@@ -3,7 +3,7 @@
 use super::SqliteProgramme;
 use super::events::{PASS_COLUMNS, PassTuple, pass_from};
 use crate::programme::grid::{
-    GridFilter, GridPage, GridQueries, GridRow, StaleStatus, StatusWrite,
+    GridFilter, GridPage, GridQueries, GridTuple, StaleStatus, StatusWrite, grid_page,
 };
 use crate::programme::{SQLITE_BATCH, parse_id, ts};
 use crate::sqlite::db_err;
@@ -25,16 +25,6 @@ const GRID_FROM: &str = "FROM prog_mapping m \
      AND (?4 IS NULL OR instr(lower(m.label), ?4) > 0 OR instr(lower(m.source), ?4) > 0 \
           OR instr(lower(m.target), ?4) > 0) \
      AND (?5 IS NULL OR (p.outcome = 'succeeded' AND p.grade = ?5))";
-
-type GridTuple = (
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
 
 #[async_trait]
 impl GridQueries for SqliteProgramme {
@@ -167,25 +157,7 @@ impl GridQueries for SqliteProgramme {
                 passes.insert(p.id.clone(), p);
             }
         }
-        let mut out = Vec::with_capacity(rows.len());
-        for (id, label, event, name, state, decision, last) in rows {
-            out.push(GridRow {
-                mapping: parse_id(&id)?,
-                label,
-                event: match event {
-                    Some(e) => Some((parse_id(&e)?, name.unwrap_or_default())),
-                    None => None,
-                },
-                state: state.unwrap_or_default(),
-                decision,
-                last: last.and_then(|l| passes.remove(&l)),
-            });
-        }
-        Ok(GridPage {
-            total: u64::try_from(total).unwrap_or(0),
-            matching: u64::try_from(matching).unwrap_or(0),
-            rows: out,
-        })
+        grid_page(total, matching, rows, passes)
     }
 
     async fn event_names(&self, project: ProjectId) -> Result<Vec<(EventId, String)>> {
