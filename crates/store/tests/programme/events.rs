@@ -2,10 +2,9 @@
 
 use super::at;
 use ferry_core::id::{EventId, MappingId, ProjectId, TenantId, TicketId, UserId};
+use ferry_core::programme::PassKind;
 use ferry_core::programme::event::{EventKind, EventState};
 use ferry_core::programme::pass::PassOutcome;
-use ferry_core::programme::tenant::{AvailabilityWindow, Cloud, Plan, Seats, Tenant};
-use ferry_core::programme::{PassKind, SourceSystem, Workload};
 use ferry_store::programme::*;
 
 struct Setup {
@@ -16,37 +15,7 @@ struct Setup {
 }
 
 async fn setup(p: &dyn ProgrammeStore) -> Setup {
-    let tenant = TenantId::new();
-    p.insert_tenant(
-        tenant,
-        &Tenant {
-            name: "T".into(),
-            plan: Plan::Commercial,
-            seats: Seats {
-                paid: 600,
-                trial: 0,
-                faculty_staff: 0,
-                students: 0,
-            },
-            first_purchase: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
-            cloud: Cloud::Commercial,
-            window: AvailabilityWindow::AllWeek,
-        },
-        at(0),
-    )
-    .await
-    .unwrap();
-    let project = ProjectId::new();
-    p.insert_project(
-        project,
-        tenant,
-        "Mail",
-        Workload::Mail,
-        SourceSystem::default(),
-        at(0),
-    )
-    .await
-    .unwrap();
+    let (tenant, project) = super::mail_project(p).await;
     let mut ids = Vec::new();
     for (i, label) in ["a@x", "b@x"].into_iter().enumerate() {
         let m = MappingRecord {

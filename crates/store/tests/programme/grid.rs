@@ -1,47 +1,16 @@
 //! The mappings grid: statuses kept stale by the store's triggers, decided by the caller, one page read.
 
 use super::at;
-use ferry_core::id::{EventId, MappingId, ProjectId, TenantId, UserId};
+use ferry_core::id::{EventId, MappingId, ProjectId, UserId};
+use ferry_core::programme::PassKind;
 use ferry_core::programme::event::EventKind;
-use ferry_core::programme::tenant::{AvailabilityWindow, Cloud, Plan, Seats, Tenant};
-use ferry_core::programme::{PassKind, SourceSystem, Workload};
 use ferry_store::programme::*;
 
 const RULES: &str = "r1";
 
 /// A project with `labels` as mappings, returned in id order (import order).
 async fn new_project(p: &dyn ProgrammeStore, labels: &[&str]) -> (ProjectId, Vec<MappingRecord>) {
-    let tenant = TenantId::new();
-    p.insert_tenant(
-        tenant,
-        &Tenant {
-            name: "T".into(),
-            plan: Plan::Commercial,
-            seats: Seats {
-                paid: 600,
-                trial: 0,
-                faculty_staff: 0,
-                students: 0,
-            },
-            first_purchase: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
-            cloud: Cloud::Commercial,
-            window: AvailabilityWindow::AllWeek,
-        },
-        at(0),
-    )
-    .await
-    .unwrap();
-    let project = ProjectId::new();
-    p.insert_project(
-        project,
-        tenant,
-        "Mail",
-        Workload::Mail,
-        SourceSystem::default(),
-        at(0),
-    )
-    .await
-    .unwrap();
+    let (_, project) = super::mail_project(p).await;
     let mut ms: Vec<MappingRecord> = labels
         .iter()
         .enumerate()

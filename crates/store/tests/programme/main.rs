@@ -58,3 +58,42 @@ pub async fn fresh_postgres(
 pub fn at(secs: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(1_767_225_600 + secs, 0).unwrap()
 }
+
+/// A commercial tenant and its mail project "Mail", created at `at(0)`.
+pub async fn mail_project(
+    p: &dyn ProgrammeStore,
+) -> (ferry_core::id::TenantId, ferry_core::id::ProjectId) {
+    use ferry_core::programme::tenant::{AvailabilityWindow, Cloud, Plan, Seats, Tenant};
+    let tenant = ferry_core::id::TenantId::new();
+    p.insert_tenant(
+        tenant,
+        &Tenant {
+            name: "T".into(),
+            plan: Plan::Commercial,
+            seats: Seats {
+                paid: 600,
+                trial: 0,
+                faculty_staff: 0,
+                students: 0,
+            },
+            first_purchase: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
+            cloud: Cloud::Commercial,
+            window: AvailabilityWindow::AllWeek,
+        },
+        at(0),
+    )
+    .await
+    .unwrap();
+    let project = ferry_core::id::ProjectId::new();
+    p.insert_project(
+        project,
+        tenant,
+        "Mail",
+        ferry_core::programme::Workload::Mail,
+        ferry_core::programme::SourceSystem::default(),
+        at(0),
+    )
+    .await
+    .unwrap();
+    (tenant, project)
+}
