@@ -126,25 +126,14 @@ impl Server {
             log,
             _db: db,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = server
-                .http
-                .get(format!("{}/healthz", server.base))
-                .send()
-                .await
-                && r.status().is_success()
-            {
-                return Ok(server);
-            }
-            if Instant::now() > deadline {
-                return Err(other(format!(
-                    "ferry serve on {store} did not answer /healthz within 60 s; see {}",
-                    server.log.display()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_healthy(
+            &server.http,
+            &server.base,
+            &format!("ferry serve on {store}"),
+            &server.log,
+        )
+        .await?;
+        Ok(server)
     }
 
     /// An API call as the operator; returns the answer's JSON and the time it took.
@@ -486,4 +475,28 @@ async fn run(args: &ProgrammeArgs) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// Wait until `base`'s `/healthz` answers 200 (at most 60 s); else an error naming `what` and its log.
+pub(crate) async fn wait_healthy(
+    http: &reqwest::Client,
+    base: &str,
+    what: &str,
+    log: &std::path::Path,
+) -> std::io::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await
+            && r.status().is_success()
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(other(format!(
+                "{what} did not answer /healthz within 60 s; see {}",
+                log.display()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

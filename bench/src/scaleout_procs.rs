@@ -72,25 +72,8 @@ impl Launch<'_> {
             http: reqwest::Client::new(),
             log,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = serve
-                .http
-                .get(format!("{}/healthz", serve.base))
-                .send()
-                .await
-                && r.status().is_success()
-            {
-                return Ok(serve);
-            }
-            if Instant::now() > deadline {
-                return Err(other(format!(
-                    "ferry serve did not answer /healthz within 60 s; see {}",
-                    serve.log.display()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        crate::programme::wait_healthy(&serve.http, &serve.base, "ferry serve", &serve.log).await?;
+        Ok(serve)
     }
 
     /// `ferry worker --slots <slots>`, named `n`, with a data directory of its own (no store in it).
