@@ -9,7 +9,7 @@ use fantoccini::Locator;
 use ferry_testkit::browser::Browser;
 use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(20);
+const WAIT: Duration = Duration::from_secs(60);
 
 async fn browser(test: &str) -> Option<Browser> {
     Browser::start(test).await.expect("the browser starts")

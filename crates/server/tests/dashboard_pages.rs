@@ -804,7 +804,7 @@ mod stories {
     use serde_json::json;
     use std::time::Duration;
 
-    const WAIT: Duration = Duration::from_secs(20);
+    const WAIT: Duration = Duration::from_secs(60);
     const PW: &str = "pw-Dashboard-Story-9";
 
     async fn browser(test: &str) -> Option<Browser> {
