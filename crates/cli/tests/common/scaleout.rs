@@ -5,7 +5,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use super::common::{Served, code, ferry, ferry_command, json, text};
-use ferry_testkit::Dovecot;
+use ferry_testkit::{Dovecot, DovecotOptions, corpus};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -170,6 +170,36 @@ pub fn cli_at(s: &Served, args: &[&str], extra: &[(&str, &str)]) -> String {
 /// A tenant, a mail project from `source` to `target` with every gate confirmed, and `users` imported
 /// (source user `u`, target user `u@x`, the mapping labelled `u@x`).
 pub fn project(s: &Served, source: &Dovecot, target: &Dovecot, users: &[&str], dir: &Path) {
+    project_via(s, &source.url(), target, users, dir);
+}
+
+/// As [`project`], with the source endpoint at `source_url` (e.g. a proxy in front of the Dovecot).
+pub fn project_via(s: &Served, source_url: &str, target: &Dovecot, users: &[&str], dir: &Path) {
+    let tgt = format!("{}?starttls=never", target.url());
+    let (admin, admin_pw) = Dovecot::master();
+    project_with(
+        s,
+        source_url,
+        &[&tgt, "--username", admin],
+        admin_pw,
+        None,
+        users,
+        dir,
+    );
+}
+
+/// As [`project`], with the source at `source_url` (an `imap://` URL, e.g. a proxy in front of the
+/// Dovecot; `?starttls=never` is added) and the target endpoint set with `target` (the arguments of
+/// `ferry endpoint set target` after the side) and credential `secret` (of `kind`, when given).
+pub fn project_with(
+    s: &Served,
+    source_url: &str,
+    target: &[&str],
+    secret: &str,
+    kind: Option<&str>,
+    users: &[&str],
+    dir: &Path,
+) {
     cli(
         s,
         &[
@@ -196,20 +226,16 @@ pub fn project(s: &Served, source: &Dovecot, target: &Dovecot, users: &[&str], d
         ],
         &[],
     );
-    let src = format!("{}?starttls=never", source.url());
-    let tgt = format!("{}?starttls=never", target.url());
+    let src = format!("{source_url}?starttls=never");
     cli_at(s, &["endpoint", "set", "source", &src], &[]);
-    let (admin, admin_pw) = Dovecot::master();
-    cli_at(
-        s,
-        &["endpoint", "set", "target", &tgt, "--username", admin],
-        &[],
-    );
-    cli_at(
-        s,
-        &["credential", "set", "target"],
-        &[("FERRY_SECRET", admin_pw)],
-    );
+    let mut set = vec!["endpoint", "set", "target"];
+    set.extend_from_slice(target);
+    cli_at(s, &set, &[]);
+    let mut cred = vec!["credential", "set", "target"];
+    if let Some(k) = kind {
+        cred.extend_from_slice(&["--kind", k]);
+    }
+    cli_at(s, &cred, &[("FERRY_SECRET", secret)]);
     let csv = dir.join("users.csv");
     let mut rows = String::from("EmailAddress,UserName,Password\n");
     for u in users {
@@ -218,6 +244,34 @@ pub fn project(s: &Served, source: &Dovecot, target: &Dovecot, users: &[&str], d
     std::fs::write(&csv, rows).unwrap();
     cli_at(s, &["mapping", "import", csv.to_str().unwrap()], &[]);
     cli_at(s, &["gate", "confirm", "--all"], &[]);
+}
+
+/// A Dovecot source with `users` (with `big`, the first one large enough to be caught mid-pass: 1,500
+/// messages in three folders; the others `small` messages each in INBOX) and an empty target with `u@x`
+/// for each.
+pub fn dovecots(users: &[&str], big: bool, small: usize) -> (Dovecot, Dovecot) {
+    let opts = DovecotOptions {
+        special_use: false,
+        ..DovecotOptions::default()
+    };
+    let source = Dovecot::start(opts).unwrap();
+    let target = Dovecot::start(opts).unwrap();
+    for (n, u) in users.iter().enumerate() {
+        source.add_user(u, PW).unwrap();
+        target.add_user(&format!("{u}@x"), PW).unwrap();
+        if n == 0 && big {
+            for (i, folder) in ["INBOX", "Archive", "Projects"].iter().enumerate() {
+                source
+                    .seed(u, folder, &corpus::seed_messages(70 + i as u64, 500, 8_000))
+                    .unwrap();
+            }
+        } else {
+            source
+                .seed(u, "INBOX", &corpus::seed_messages(n as u64, small, 4_000))
+                .unwrap();
+        }
+    }
+    (source, target)
 }
 
 /// A pilot synchronization event of `users`, starting in a moment.
