@@ -15,10 +15,10 @@ mod kit;
 
 use common::{code, content, ferry, text, total};
 use ferry_testkit::postgres::TestDatabase;
-use ferry_testkit::{Dovecot, DovecotOptions, corpus};
+use ferry_testkit::proxy::FaultProxy;
 use kit::{
-    PW, Setup, Worker, mapping, pilot, pilot_named, plain, project, report, serve, serve_named,
-    wait_succeeded,
+    Setup, Worker, dovecots, mapping, pilot, pilot_named, plain, project, project_via, report,
+    serve, serve_named, wait_succeeded,
 };
 use std::time::{Duration, Instant};
 
@@ -29,38 +29,6 @@ fn database(test: &str) -> Option<(TestDatabase, Setup)> {
         settings: None,
     };
     Some((db, setup))
-}
-
-/// A Dovecot source with `users` (with `big`, the first one large enough to be caught mid-pass; the
-/// others a few messages each) and an empty target with `u@x` for each.
-fn servers(users: &[&str], big: bool) -> (Dovecot, Dovecot) {
-    servers_of(users, big, 5)
-}
-
-/// As [`servers`], the others with `small` messages each.
-fn servers_of(users: &[&str], big: bool, small: usize) -> (Dovecot, Dovecot) {
-    let opts = DovecotOptions {
-        special_use: false,
-        ..DovecotOptions::default()
-    };
-    let source = Dovecot::start(opts).unwrap();
-    let target = Dovecot::start(opts).unwrap();
-    for (n, u) in users.iter().enumerate() {
-        source.add_user(u, PW).unwrap();
-        target.add_user(&format!("{u}@x"), PW).unwrap();
-        if n == 0 && big {
-            for (i, folder) in ["INBOX", "Archive", "Projects"].iter().enumerate() {
-                source
-                    .seed(u, folder, &corpus::seed_messages(70 + i as u64, 500, 8_000))
-                    .unwrap();
-            }
-        } else {
-            source
-                .seed(u, "INBOX", &corpus::seed_messages(n as u64, small, 4_000))
-                .unwrap();
-        }
-    }
-    (source, target)
 }
 
 /// The worker among `workers` that logged the start of `label`'s pass, once one did (bounded wait).
@@ -94,7 +62,7 @@ fn three_workers_on_postgresql_finish_every_pass_once_after_one_of_them_is_kille
         return;
     };
     let users = ["alice", "bob", "carol", "dave"];
-    let (source, target) = servers(&users, true);
+    let (source, target) = dovecots(&users, true, 5);
     let before: Vec<_> = users.iter().map(|u| source.snapshot(u).unwrap()).collect();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
@@ -209,7 +177,7 @@ fn two_serve_processes_on_one_postgresql_schedule_each_pass_once_and_the_second_
         return;
     };
     let users = ["alice", "bob", "carol", "dave"];
-    let (source, target) = servers(&users, false);
+    let (source, target) = dovecots(&users, false, 5);
     let tmp = tempfile::tempdir().unwrap();
     let a = serve_named(&tmp.path().join("a"), "serve-a", &setup);
     let b = serve_named(&tmp.path().join("b"), "serve-b", &setup);
@@ -300,7 +268,7 @@ fn a_worker_frozen_past_its_lease_is_fenced_when_it_wakes_and_a_restarted_worker
         return;
     };
     let users = ["alice"];
-    let (source, target) = servers(&users, true);
+    let (source, target) = dovecots(&users, true, 5);
     let before = source.snapshot("alice").unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let s = serve(&tmp.path().join("data"), &setup);
@@ -365,6 +333,23 @@ fn a_worker_frozen_past_its_lease_is_fenced_when_it_wakes_and_a_restarted_worker
     drop(w2);
 }
 
+/// Passes of the tenant that run under a live lease now (from the store's pass rows).
+fn running_leased(db: &TestDatabase) -> usize {
+    db.psql("SELECT count(*) FROM prog_pass WHERE outcome = 'running' AND lease_owner IS NOT NULL")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Refusals for the cap the workers logged so far.
+fn refusals(workers: &[Worker]) -> usize {
+    workers
+        .iter()
+        .map(|w| w.output().matches("tenant_pass_cap passes already").count())
+        .sum()
+}
+
 #[test]
 fn a_tenant_cap_of_2_holds_across_three_workers() {
     let Some((db, mut setup)) = database("scaleout_pg_cap") else {
@@ -375,25 +360,59 @@ fn a_tenant_cap_of_2_holds_across_three_workers() {
     std::fs::write(&settings, "tenant_pass_cap = 2\n").unwrap();
     setup.settings = Some(settings.to_str().unwrap().to_string());
     let users = ["anna", "ben", "cleo", "dan", "eve", "finn"];
-    let (source, target) = servers_of(&users, false, 600);
+    let (source, target) = dovecots(&users, false, 20);
+    // The test holds every pass open: the source is reached through a proxy that forwards nothing until
+    // released, so the passes that got under the cap stay running however fast the machine is.
+    let proxy = FaultProxy::start(source.addr()).unwrap();
+    proxy.set_stall(true);
     let s = serve(&tmp.path().join("data"), &setup);
-    project(&s, &source, &target, &users, tmp.path());
+    project_via(&s, &proxy.url(), &target, &users, tmp.path());
     let workers: Vec<Worker> = (1..=3)
         .map(|n| Worker::start(&tmp.path().join(format!("w{n}")), &n.to_string(), &setup))
         .collect();
     pilot(&s, &users);
-    // Sample the passes running under a live lease until every pass ended: never more than 2.
-    let mut most = 0;
+    let logs = || {
+        workers
+            .iter()
+            .map(|w| format!("--- {}\n{}", w.name, w.output()))
+            .collect::<String>()
+    };
+
+    // Held: six free slots on three workers, two passes run and the others are refused for the cap,
+    // again at every heartbeat; never more than 2 run.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut held_since: Option<Instant> = None;
+    loop {
+        let running = running_leased(&db);
+        assert!(running <= 2, "{running} passes of one tenant ran at once");
+        if running == 2 && refusals(&workers) >= users.len() - 2 {
+            let since = *held_since.get_or_insert_with(Instant::now);
+            // Several heartbeats (1 s) of refusals while the two hold their slots.
+            if since.elapsed() > Duration::from_secs(4) {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cap was never reached with the passes held:\n{}",
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        db.psql("SELECT count(*) FROM prog_pass WHERE outcome <> 'running'")
+            .unwrap()
+            .trim(),
+        "0",
+        "nothing ended while the source was held"
+    );
+
+    // Released: every pass runs in turn and ends; still never more than 2 at once.
+    proxy.set_stall(false);
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        let running: usize = db
-            .psql("SELECT count(*) FROM prog_pass WHERE outcome = 'running' AND lease_owner IS NOT NULL")
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        let running = running_leased(&db);
         assert!(running <= 2, "{running} passes of one tenant ran at once");
-        most = most.max(running);
         let left = db
             .psql("SELECT count(*) FROM prog_pass WHERE outcome = 'running'")
             .unwrap();
@@ -404,18 +423,10 @@ fn a_tenant_cap_of_2_holds_across_three_workers() {
         assert!(
             Instant::now() < deadline,
             "the passes did not finish:\n{}",
-            workers
-                .iter()
-                .map(|w| format!("--- {}\n{}", w.name, w.output()))
-                .collect::<String>()
+            logs()
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(
-        most, 2,
-        "the cap was reached (else the test proves nothing)"
-    );
-    let logs = || String::new();
     let r = wait_succeeded(&s, "Pilot", &users, 30, &logs);
     for u in users {
         assert_eq!(mapping(&r, &format!("{u}@x"))["passes"], 1);
@@ -426,10 +437,4 @@ fn a_tenant_cap_of_2_holds_across_three_workers() {
             "{u}"
         );
     }
-    assert!(
-        workers
-            .iter()
-            .any(|w| w.output().contains("tenant_pass_cap passes already")),
-        "a worker refused a pass over the cap"
-    );
 }
