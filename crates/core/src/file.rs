@@ -253,6 +253,14 @@ pub trait ResumableUpload: Send + Sync {
         len: u64,
         data: FileReader,
     ) -> Result<()>;
+    /// [`ResumableUpload::put_part`] for a part the engine already holds in memory (all of it: `len` is
+    /// `data.len()`). Connectors that send a buffer take it as it is, without copying it again; by
+    /// default it is handed to `put_part` as a reader.
+    async fn put_part_buf(&self, state: &UploadState, number: u32, data: Vec<u8>) -> Result<()> {
+        let len = data.len() as u64;
+        self.put_part(state, number, len, Box::new(std::io::Cursor::new(data)))
+            .await
+    }
     /// Make the file visible.
     async fn complete(&self, state: &UploadState) -> Result<FileEntry>;
     /// Drop an unfinished upload.

@@ -13,7 +13,7 @@ use super::scan::ToCopy;
 use super::stamp;
 use crate::retry;
 use crate::retry::RetryPolicy;
-use ferry_core::file::{FileConnector, FileEntry, LocalFile, UploadState};
+use ferry_core::file::{FileConnector, FileEntry, FileReader, LocalFile, UploadState};
 use ferry_core::id::MappingId;
 use ferry_core::{Error, ErrorKind, Result};
 use ferry_store::{FileStore, SavedUpload};
@@ -238,32 +238,74 @@ async fn resumable_copy(
     };
     let done: HashSet<u32> = done.into_iter().collect();
     let mut reader = src.read(&f.path).await?;
-    let parts = f.size.div_ceil(part).max(1);
-    for n in 1..=parts {
-        let len = part.min(f.size - (n - 1) * part);
-        let mut buf = Vec::with_capacity(len as usize);
-        (&mut reader)
-            .take(len)
-            .read_to_end(&mut buf)
-            .await
-            .map_err(Error::from)?;
-        if buf.len() as u64 != len {
-            return Err(Error::new(
-                ErrorKind::Io,
-                format!("the source ended early at part {n} of {}", f.path),
-            )
-            .temporary());
-        }
-        let number = n as u32;
-        if done.contains(&number) {
-            continue;
-        }
-        ru.put_part(&state, number, len, Box::new(std::io::Cursor::new(buf)))
-            .await?;
-    }
+    send_parts(&mut reader, f.size, part, &f.path, &done, |number, buf| {
+        ru.put_part_buf(&state, number, buf)
+    })
+    .await?;
     let entry = ru.complete(&state).await?;
     store.delete_upload(mapping, tpath).await?;
     Ok(entry)
+}
+
+/// Read a `size`-byte file from `reader` in parts of `part` bytes and hand them to `send` in order
+/// (1-based numbers), except the numbers in `done` (read, to get past them, but not sent). The next part
+/// is read while the current one is sent, so reading the source and the network overlap; memory is
+/// bounded by two parts (one being read, one being sent). Each part goes to `send` as the buffer it was
+/// read into (no second copy).
+async fn send_parts<F, Fut>(
+    reader: &mut FileReader,
+    size: u64,
+    part: u64,
+    path: &str,
+    done: &HashSet<u32>,
+    mut send: F,
+) -> Result<()>
+where
+    F: FnMut(u32, Vec<u8>) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let parts = size.div_ceil(part).max(1);
+    let part_len = |n: u64| part.min(size - (n - 1) * part);
+    let mut next = read_part(reader, part_len(1), 1, path).await?;
+    for n in 1..=parts {
+        let number = u32::try_from(n).map_err(|_| Error::unexpected("too many parts"))?;
+        let buf = std::mem::take(&mut next);
+        let sent = (!done.contains(&number)).then(|| send(number, buf));
+        let send = async {
+            match sent {
+                Some(s) => s.await,
+                None => Ok(()),
+            }
+        };
+        if n < parts {
+            let read = read_part(reader, part_len(n + 1), n + 1, path);
+            let (sent, read) = tokio::join!(send, read);
+            sent?;
+            next = read?;
+        } else {
+            send.await?;
+        }
+    }
+    Ok(())
+}
+
+/// Part `n` (`len` bytes) of the file at `path`, read whole from `reader`.
+async fn read_part(reader: &mut FileReader, len: u64, n: u64, path: &str) -> Result<Vec<u8>> {
+    let cap = usize::try_from(len).map_err(|_| Error::unexpected("a part larger than memory"))?;
+    let mut buf = Vec::with_capacity(cap);
+    (&mut *reader)
+        .take(len)
+        .read_to_end(&mut buf)
+        .await
+        .map_err(Error::from)?;
+    if buf.len() as u64 != len {
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!("the source ended early at part {n} of {path}"),
+        )
+        .temporary());
+    }
+    Ok(buf)
 }
 
 #[cfg(test)]
@@ -301,5 +343,71 @@ mod tests {
     fn copies_that_are_not_local_go_one_file_per_unit() {
         let files = vec![copy("a", 1), copy("b", 2)];
         assert!(units(files, false).iter().all(|u| u.len() == 1));
+    }
+
+    /// A reader over `data` that counts the bytes it has given out.
+    struct Counting {
+        data: std::io::Cursor<Vec<u8>>,
+        given: Arc<std::sync::atomic::AtomicU64>,
+    }
+
+    impl tokio::io::AsyncRead for Counting {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            let before = buf.filled().len();
+            let r = std::pin::Pin::new(&mut self.data).poll_read(cx, buf);
+            let n = (buf.filled().len() - before) as u64;
+            self.given.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+            r
+        }
+    }
+
+    #[tokio::test]
+    async fn parts_go_in_order_while_the_next_one_is_read_and_never_more_than_two_are_held() {
+        use std::sync::atomic::Ordering;
+        const PART: u64 = 1000;
+        let data: Vec<u8> = (0..4500u32).map(|i| (i % 251) as u8).collect();
+        let given = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut reader: FileReader = Box::new(Counting {
+            data: std::io::Cursor::new(data.clone()),
+            given: given.clone(),
+        });
+        let done: HashSet<u32> = [2].into_iter().collect();
+        let sent = std::sync::Mutex::new(Vec::new());
+        let data = &data;
+        send_parts(&mut reader, 4500, PART, "f", &done, |n, buf| {
+            let (given, sent) = (given.clone(), &sent);
+            async move {
+                let at = u64::from(n - 1) * PART;
+                assert_eq!(buf, data[at as usize..(at + buf.len() as u64) as usize]);
+                // Read ahead: the next part is read while this one is being sent (a copy that reads
+                // only after sending would wait here for ever)…
+                if at + PART < 4500 {
+                    let ahead = async {
+                        while given.load(Ordering::SeqCst) <= at + PART {
+                            tokio::task::yield_now().await;
+                        }
+                    };
+                    tokio::time::timeout(std::time::Duration::from_secs(30), ahead)
+                        .await
+                        .expect("the next part is read while this one is sent");
+                }
+                // … and no further than that one part.
+                assert!(given.load(Ordering::SeqCst) <= at + 2 * PART);
+                sent.lock().unwrap().push(n);
+                Ok(())
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            *sent.lock().unwrap(),
+            [1, 3, 4, 5],
+            "in order, part 2 skipped"
+        );
+        assert_eq!(given.load(Ordering::SeqCst), 4500);
     }
 }

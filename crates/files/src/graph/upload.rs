@@ -10,9 +10,11 @@
 //!   (a session cannot carry zero bytes), followed by the `PATCH` when there is a time.
 //! - **Fragments** are a multiple of 327,680 bytes and below 60 MiB (the configured `chunk`, default
 //!   10 MiB), sent in order with `Content-Range`, to the upload URL **without** the `Authorization`
-//!   header. An upload holds one fragment in memory. `202` answers carry `nextExpectedRanges`; a dropped
-//!   connection is resumed by `GET` on the upload URL and sending again from the first missing byte; a
-//!   `416` (range already received) is settled the same way. A failed upload is cancelled (`DELETE`).
+//!   header. An upload holds one fragment in memory here, two through the engine's crash-resumable copy
+//!   (which reads the next fragment while one is sent, and hands it over without a copy). `202` answers
+//!   carry `nextExpectedRanges`; a dropped connection is resumed by `GET` on the upload URL and sending
+//!   again from the first missing byte; a `416` (range already received) is settled the same way. A
+//!   failed upload is cancelled (`DELETE`).
 //! - **Crash-resumable**: the engine keeps the upload URL in its store ([`ResumableUpload`]), so a re-run
 //!   after `kill -9` asks the session what it has and sends only the fragments it lacks.
 //! - **`conflictBehavior: fail`**, always first. A `409 nameAlreadyExists` means a file is already
@@ -705,46 +707,14 @@ impl ResumableUpload for GraphConnector {
         len: u64,
         mut data: FileReader,
     ) -> Result<()> {
-        self.check_write()?;
-        let (chunk, mtime, url) = split_state(state)?;
-        let full = self.full(&state.path);
-        let what = format!("upload {}", self.show(&full));
-        let offset = u64::from(number.saturating_sub(1)) * chunk;
+        let what = format!("upload {}", self.show(&self.full(&state.path)));
         let bytes = read_exact(&mut data, len, &what).await?;
-        match put_fragment(
-            self,
-            &state.path,
-            &full,
-            url,
-            offset,
-            state.size,
-            bytes,
-            Times {
-                modified: mtime,
-                created: None,
-            },
-            &what,
-        )
-        .await?
-        {
-            Sent::More => Ok(()),
-            Sent::Conflict(Conflict::Same(entry)) => {
-                self.committed
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(url.to_owned(), entry);
-                Ok(())
-            }
-            Sent::Conflict(Conflict::Replace(_)) => Err(appeared(&what)),
-            Sent::Done(item) => {
-                let entry = item.entry(join(parent(&state.path), &item.name));
-                self.committed
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(url.to_owned(), entry);
-                Ok(())
-            }
-        }
+        put_part_bytes(self, state, number, bytes).await
+    }
+
+    async fn put_part_buf(&self, state: &UploadState, number: u32, data: Vec<u8>) -> Result<()> {
+        // The engine's buffer becomes the request body as it is (`Bytes` takes the allocation).
+        put_part_bytes(self, state, number, Bytes::from(data)).await
     }
 
     async fn complete(&self, state: &UploadState) -> Result<FileEntry> {
@@ -774,6 +744,46 @@ impl ResumableUpload for GraphConnector {
         cancel(self, url).await;
         Ok(())
     }
+}
+
+/// One fragment of the upload `state` (part `number`, 1-based), sent from memory.
+async fn put_part_bytes(
+    c: &GraphConnector,
+    state: &UploadState,
+    number: u32,
+    bytes: Bytes,
+) -> Result<()> {
+    c.check_write()?;
+    let (chunk, mtime, url) = split_state(state)?;
+    let full = c.full(&state.path);
+    let what = format!("upload {}", c.show(&full));
+    let offset = u64::from(number.saturating_sub(1)) * chunk;
+    let times = Times {
+        modified: mtime,
+        created: None,
+    };
+    let sent = put_fragment(
+        c,
+        &state.path,
+        &full,
+        url,
+        offset,
+        state.size,
+        bytes,
+        times,
+        &what,
+    );
+    let entry = match sent.await? {
+        Sent::More => return Ok(()),
+        Sent::Conflict(Conflict::Same(entry)) => entry,
+        Sent::Conflict(Conflict::Replace(_)) => return Err(appeared(&what)),
+        Sent::Done(item) => item.entry(join(parent(&state.path), &item.name)),
+    };
+    c.committed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(url.to_owned(), entry);
+    Ok(())
 }
 
 /// `chunk|mtime|url` from an [`UploadState`] token.
