@@ -9,6 +9,7 @@
 //! traits on PostgreSQL and runs the same test suite (`crates/store/tests/programme/*.rs`).
 
 mod access;
+mod event_pages;
 mod events;
 mod findings;
 mod grid;
@@ -18,6 +19,7 @@ pub mod rows;
 mod sqlite;
 
 pub use access::{AccessQueries, AuditQueries};
+pub use event_pages::{EventPageQueries, MappingPage, Membership};
 pub use events::{EventQueries, PassQueries};
 pub use findings::{AssessmentQueries, TicketQueries};
 pub use grid::{GridFilter, GridPage, GridQueries, GridRow, StaleStatus, StatusWrite};
@@ -62,6 +64,7 @@ pub trait Programme:
     + AssessmentQueries
     + TicketQueries
     + GridQueries
+    + EventPageQueries
     + Send
     + Sync
 {
@@ -77,6 +80,7 @@ impl<T> Programme for T where
         + AssessmentQueries
         + TicketQueries
         + GridQueries
+        + EventPageQueries
         + Send
         + Sync
 {

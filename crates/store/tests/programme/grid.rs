@@ -357,3 +357,71 @@ async fn a_grid_page_is_filtered_counted_and_ordered_in_the_store(p: Box<dyn Pro
     let elsewhere = p.mapping_grid(ProjectId::new(), &all, 0, 10).await.unwrap();
     assert_eq!((elsewhere.total, elsewhere.matching), (0, 0));
 }
+
+both!(an_events_mappings_and_the_projects_others_are_paged_and_counted_in_the_store);
+async fn an_events_mappings_and_the_projects_others_are_paged_and_counted_in_the_store(
+    p: Box<dyn ProgrammeStore>,
+) {
+    let names: Vec<String> = (0..25).map(|i| format!("u{i:02}@x")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (project, ms) = new_project(&*p, &refs).await;
+    // Another project's mappings in the same event table count for neither page.
+    let (other, theirs) = new_project(&*p, &["z@x"]).await;
+    let e = event(&*p, project, "Wave 1", 100).await;
+    let f = event(&*p, other, "Theirs", 100).await;
+    // Every third mapping is in the event; added out of order.
+    let mut chosen: Vec<MappingId> = ms.iter().step_by(3).map(|m| m.id).collect();
+    chosen.reverse();
+    p.add_event_mappings(e, &chosen, at(1)).await.unwrap();
+    p.add_event_mapping(f, theirs[0].id, at(1)).await.unwrap();
+    let inside: Vec<&MappingRecord> = ms.iter().step_by(3).collect();
+    let outside: Vec<&MappingRecord> = ms
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 != 0)
+        .map(|(_, m)| m)
+        .collect();
+
+    let page = p
+        .event_mapping_page(project, e, Membership::In, 0, 4)
+        .await
+        .unwrap();
+    assert_eq!(page.total, 9);
+    let want: Vec<MappingRecord> = inside[..4].iter().map(|m| (*m).clone()).collect();
+    assert_eq!(
+        page.rows, want,
+        "the first page, in import order, whole records"
+    );
+    let last = p
+        .event_mapping_page(project, e, Membership::In, 8, 4)
+        .await
+        .unwrap();
+    assert_eq!(last.total, 9);
+    assert_eq!(last.rows, vec![inside[8].clone()]);
+    let past = p
+        .event_mapping_page(project, e, Membership::In, 40, 4)
+        .await
+        .unwrap();
+    assert_eq!((past.total, past.rows.len()), (9, 0));
+
+    let others = p
+        .event_mapping_page(project, e, Membership::NotIn, 10, 100)
+        .await
+        .unwrap();
+    assert_eq!(others.total, 16);
+    let want: Vec<MappingRecord> = outside[10..].iter().map(|m| (*m).clone()).collect();
+    assert_eq!(others.rows, want);
+
+    // Taken out of the event: on the other page at once.
+    p.remove_event_mapping(e, inside[0].id).await.unwrap();
+    let page = p
+        .event_mapping_page(project, e, Membership::In, 0, 1)
+        .await
+        .unwrap();
+    assert_eq!((page.total, page.rows[0].id), (8, inside[1].id));
+    let others = p
+        .event_mapping_page(project, e, Membership::NotIn, 0, 1)
+        .await
+        .unwrap();
+    assert_eq!((others.total, others.rows[0].id), (17, inside[0].id));
+}

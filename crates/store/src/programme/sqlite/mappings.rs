@@ -12,9 +12,11 @@ use ferry_core::Result;
 use ferry_core::id::{MappingId, ProjectId};
 use sqlx::{QueryBuilder, Sqlite};
 
-type MappingTuple = (String, i64, String, String, String, String);
+pub(super) type MappingTuple = (String, i64, String, String, String, String);
 
-fn mapping_from((id, line, label, source, target, doc): MappingTuple) -> Result<MappingRecord> {
+pub(super) fn mapping_from(
+    (id, line, label, source, target, doc): MappingTuple,
+) -> Result<MappingRecord> {
     Ok(MappingRecord {
         id: parse_id(&id)?,
         line,
