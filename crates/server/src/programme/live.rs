@@ -1,14 +1,15 @@
 //! An event's live status, as the live view shows it: how many of its mappings are running, queued, done
-//! and failed, the items so far (with the counters of running passes), the grade once a round is over.
-//! Read from the event's report ([`super::reports::event_report`]), so the live view and the report never
-//! disagree.
+//! and failed, the items so far (with the counters of running passes), the grade once a round is over, and
+//! a page of its mappings. Read from the event's report digest ([`super::digest`]), so the live view and
+//! the report never disagree; the mappings that never ran are counted, not read (issue 13).
 
 use crate::db::Project;
+use crate::programme::digest::digest;
 use crate::programme::events::Event;
-use crate::programme::reports::event_report;
 use crate::{ApiResult, AppState};
 use chrono::{DateTime, Utc};
 use ferry_core::programme::event::EventState;
+use ferry_store::programme::Membership;
 use serde_json::Value;
 
 /// Where one mapping of the event stands.
@@ -63,7 +64,14 @@ pub struct LiveStatus {
     pub skipped: u64,
     pub failed_items: u64,
     pub bytes: u64,
+    /// Items discovered by the mappings that are done (what a queued one is expected to hold).
+    pub done_discovered: u64,
+    /// The page's mappings, in import order.
     pub mappings: Vec<LiveMapping>,
+    /// The event's mappings.
+    pub total: usize,
+    /// The index of the page's first mapping among them.
+    pub offset: usize,
     pub at: DateTime<Utc>,
 }
 
@@ -82,24 +90,85 @@ impl LiveStatus {
     pub fn settled(&self) -> bool {
         matches!(self.state, EventState::Completed | EventState::Cancelled)
     }
+
+    fn add(&mut self, row: &LiveMapping, times: usize) {
+        let n = times as u64;
+        match row.phase {
+            MappingPhase::Queued => self.queued += times,
+            MappingPhase::Running => self.running += times,
+            MappingPhase::Done => {
+                self.done += times;
+                self.done_discovered += row.discovered * n;
+            }
+            MappingPhase::Failed => self.failed += times,
+        }
+        self.discovered += row.discovered * n;
+        self.copied += row.copied * n;
+        self.skipped += row.skipped * n;
+        self.failed_items += row.failed * n;
+        self.bytes += row.bytes * n;
+    }
 }
 
 fn n(v: &Value, k: &str) -> u64 {
     v.get(k).and_then(Value::as_u64).unwrap_or(0)
 }
 
-/// `e`'s live status at `now`.
+/// A mapping's live row from its report line.
+fn live_row(m: &Value) -> LiveMapping {
+    let outcome = m["last_pass"]["outcome"].as_str().unwrap_or("");
+    let decision = m["next"]["decision"].as_str().unwrap_or("");
+    // A pass given back until a server's wait is over holds no slot: it counts as queued.
+    let waiting = !m["last_pass"]["waiting_until"].is_null();
+    let phase = if outcome == "running" && waiting {
+        MappingPhase::Queued
+    } else if outcome == "running" {
+        MappingPhase::Running
+    } else if decision == "failed" {
+        MappingPhase::Failed
+    } else if outcome == "succeeded" || decision == "sealed" {
+        MappingPhase::Done
+    } else {
+        MappingPhase::Queued
+    };
+    // A running pass: the counters it reached so far on top of what is on the target already.
+    let c = &m["counters"];
+    let live = &m["live"];
+    LiveMapping {
+        label: m["label"].as_str().unwrap_or("").to_owned(),
+        phase,
+        discovered: n(c, "discovered").max(n(live, "discovered")),
+        copied: n(c, "copied").max(n(live, "copied")),
+        skipped: n(c, "skipped").max(n(live, "skipped")),
+        failed: if phase == MappingPhase::Running {
+            n(live, "failed")
+        } else {
+            n(c, "failed")
+        },
+        bytes: n(c, "bytes") + n(live, "bytes"),
+        grade: m["grade"].as_str().map(str::to_owned),
+        next: m["next_text"].as_str().unwrap_or("").to_owned(),
+    }
+}
+
+/// `e`'s live status at `now`, with the page of `limit` mappings from `offset` (import order).
 pub async fn live_status(
     st: &AppState,
     p: &Project,
     e: &Event,
     now: DateTime<Utc>,
+    offset: usize,
+    limit: usize,
 ) -> ApiResult<LiveStatus> {
-    let report = event_report(st, p, e, now).await?;
+    let d = digest(st, p, e, now).await?;
+    let page = st
+        .programme
+        .event_mapping_page(p.id, e.id, Membership::In, offset as u64, limit as u64)
+        .await?;
     let mut out = LiveStatus {
         state: e.state,
-        grade: report["grade"].as_str().map(str::to_owned),
-        completion: report["completion_text"].as_str().map(str::to_owned),
+        grade: d.head["grade"].as_str().map(str::to_owned),
+        completion: d.head["completion_text"].as_str().map(str::to_owned),
         running: 0,
         queued: 0,
         done: 0,
@@ -109,55 +178,15 @@ pub async fn live_status(
         skipped: 0,
         failed_items: 0,
         bytes: 0,
-        mappings: Vec::new(),
+        done_discovered: 0,
+        mappings: page.rows.iter().map(|m| live_row(&d.line(m))).collect(),
+        total: usize::try_from(page.total).unwrap_or(usize::MAX),
+        offset,
         at: now,
     };
-    for m in report["mappings"].as_array().into_iter().flatten() {
-        let outcome = m["last_pass"]["outcome"].as_str().unwrap_or("");
-        let decision = m["next"]["decision"].as_str().unwrap_or("");
-        // A pass given back until a server's wait is over holds no slot: it counts as queued.
-        let waiting = !m["last_pass"]["waiting_until"].is_null();
-        let phase = if outcome == "running" && waiting {
-            MappingPhase::Queued
-        } else if outcome == "running" {
-            MappingPhase::Running
-        } else if decision == "failed" {
-            MappingPhase::Failed
-        } else if outcome == "succeeded" || decision == "sealed" {
-            MappingPhase::Done
-        } else {
-            MappingPhase::Queued
-        };
-        // A running pass: the counters it reached so far on top of what is on the target already.
-        let c = &m["counters"];
-        let live = &m["live"];
-        let row = LiveMapping {
-            label: m["label"].as_str().unwrap_or("").to_owned(),
-            phase,
-            discovered: n(c, "discovered").max(n(live, "discovered")),
-            copied: n(c, "copied").max(n(live, "copied")),
-            skipped: n(c, "skipped").max(n(live, "skipped")),
-            failed: if phase == MappingPhase::Running {
-                n(live, "failed")
-            } else {
-                n(c, "failed")
-            },
-            bytes: n(c, "bytes") + n(live, "bytes"),
-            grade: m["grade"].as_str().map(str::to_owned),
-            next: m["next_text"].as_str().unwrap_or("").to_owned(),
-        };
-        match phase {
-            MappingPhase::Queued => out.queued += 1,
-            MappingPhase::Running => out.running += 1,
-            MappingPhase::Done => out.done += 1,
-            MappingPhase::Failed => out.failed += 1,
-        }
-        out.discovered += row.discovered;
-        out.copied += row.copied;
-        out.skipped += row.skipped;
-        out.failed_items += row.failed;
-        out.bytes += row.bytes;
-        out.mappings.push(row);
+    for line in d.lines.values() {
+        out.add(&live_row(line), 1);
     }
+    out.add(&live_row(&d.idle), d.idle_count);
     Ok(out)
 }

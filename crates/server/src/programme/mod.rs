@@ -3,6 +3,7 @@
 //! ([`ferry_store::programme`]). Nothing here imports a handler.
 
 pub mod credentials;
+pub mod digest;
 pub mod events;
 pub mod grid;
 pub mod lifecycle;

@@ -181,54 +181,64 @@ pub fn decision_records(
 /// The mappings' results in `e`'s last round (`latest`: the mapping's latest result in any event, for a
 /// Synchronization event whose mappings were sealed by a Completion event).
 pub fn outcomes(e: &Event, statuses: &[MappingStatus], latest: bool) -> Vec<MappingOutcome> {
-    let mut out = Vec::new();
-    for s in statuses {
-        let pool: Vec<&StoredPass> = if latest {
-            s.history.iter().collect()
-        } else {
-            s.mine(e.id).collect()
-        };
-        let last_done = pool.iter().rev().find(|p| p.finished_at.is_some());
-        if let PassDecision::Failed { reason, .. } = &s.decision {
-            out.push(MappingOutcome {
-                mapping: s.mapping.id,
-                result: MappingResult::Failed {
-                    reason: reason.clone(),
-                },
-                finished_at: last_done.and_then(|p| p.finished_at).unwrap_or(e.start),
-            });
-            continue;
-        }
-        let ok = pool
-            .iter()
-            .rev()
-            .find(|p| p.outcome == PassOutcome::Succeeded)
-            .copied()
-            .or_else(|| {
-                // Sealed by another event before this one ran it: its latest result counts.
-                matches!(s.decision, PassDecision::Sealed)
-                    .then(|| {
-                        s.history
-                            .iter()
-                            .rev()
-                            .find(|p| p.outcome == PassOutcome::Succeeded)
-                    })
-                    .flatten()
-            });
-        if let Some(p) = ok {
-            let (discovered, skipped, failed) = p.graded_counts();
-            out.push(MappingOutcome {
-                mapping: s.mapping.id,
-                result: MappingResult::Graded {
-                    discovered,
-                    skipped,
-                    failed,
-                },
-                finished_at: p.finished_at.unwrap_or(p.started_at),
-            });
-        }
+    statuses
+        .iter()
+        .filter_map(|s| outcome_of(e, s.mapping.id, &s.history, &s.decision, latest))
+        .collect()
+}
+
+/// One mapping's result in `e`'s last round, from its passes in any event (oldest first) and the rules'
+/// decision; `None` while it has none.
+pub fn outcome_of(
+    e: &Event,
+    mapping: MappingId,
+    history: &[StoredPass],
+    decision: &PassDecision,
+    latest: bool,
+) -> Option<MappingOutcome> {
+    let pool: Vec<&StoredPass> = if latest {
+        history.iter().collect()
+    } else {
+        history.iter().filter(|p| p.event == e.id).collect()
+    };
+    let last_done = pool.iter().rev().find(|p| p.finished_at.is_some());
+    if let PassDecision::Failed { reason, .. } = decision {
+        return Some(MappingOutcome {
+            mapping,
+            result: MappingResult::Failed {
+                reason: reason.clone(),
+            },
+            finished_at: last_done.and_then(|p| p.finished_at).unwrap_or(e.start),
+        });
     }
-    out
+    let ok = pool
+        .iter()
+        .rev()
+        .find(|p| p.outcome == PassOutcome::Succeeded)
+        .copied()
+        .or_else(|| {
+            // Sealed by another event before this one ran it: its latest result counts.
+            matches!(decision, PassDecision::Sealed)
+                .then(|| {
+                    history
+                        .iter()
+                        .rev()
+                        .find(|p| p.outcome == PassOutcome::Succeeded)
+                })
+                .flatten()
+        });
+    ok.map(|p| {
+        let (discovered, skipped, failed) = p.graded_counts();
+        MappingOutcome {
+            mapping,
+            result: MappingResult::Graded {
+                discovered,
+                skipped,
+                failed,
+            },
+            finished_at: p.finished_at.unwrap_or(p.started_at),
+        }
+    })
 }
 
 /// The approvals of skipped items recorded for `event`'s mappings — in `event`, or in any event when

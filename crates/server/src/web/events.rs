@@ -4,13 +4,13 @@
 //! is shown on the form with what was typed kept.
 
 use super::api_error_page;
+use super::event_lists::{DetailQuery, Pager, mapping_list};
 use super::frame::Frame;
 use super::page::{self, Signed, may, path_id};
 use crate::api::events::{self as api, ChangeEvent, CreateEvent};
 use crate::auth::Caller;
 use crate::db::{self, Project};
 use crate::programme::events::{Event, load_event, project_events};
-use crate::programme::load_mappings;
 use crate::programme::reports::when;
 use crate::{ApiError, ApiResult, AppState};
 use askama::Template;
@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, Utc};
 use ferry_core::id::{EventId, MappingId, ProjectId, TenantId};
 use ferry_core::programme::event::{EventKind, EventState};
+use ferry_store::programme::Membership;
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
 
@@ -112,6 +113,9 @@ struct DetailPage {
     e: Row,
     in_event: Vec<(String, String)>,
     others: Vec<(String, String)>,
+    /// Where the two lists are: "Mappings a–b of n", and the links to their other pages.
+    in_pager: Pager,
+    others_pager: Pager,
     start_input: String,
     may_change: bool,
     may_cancel: bool,
@@ -242,7 +246,8 @@ async fn list_page(
     let loaded = async {
         let (project, frame) = place(st, signed, c, t, p).await?;
         let events = project_events(&*st.programme, project.id, &[]).await?;
-        let mappings = load_mappings(st, project.id).await?;
+        // The records, not the views: the form needs ids and labels, not each mapping's parsed document.
+        let mappings = st.programme.mappings(project.id).await?;
         Ok::<_, ApiError>((project, frame, events, mappings))
     };
     let (_, frame, events, mappings) = match loaded.await {
@@ -373,32 +378,41 @@ async fn detail_page(
     signed: &Signed,
     c: &Caller,
     (t, p, e): (&str, &str, &str),
+    q: DetailQuery,
     refusal: Option<ApiError>,
 ) -> Response {
+    let here = format!("{}/{e}", page_base(t, p));
     let loaded = async {
         let (project, frame) = place(st, signed, c, t, p).await?;
         let id: EventId = path_id(e, "event")?;
         let event = load_event(&*st.programme, project.id, id).await?;
-        let m = load_mappings(st, project.id).await?;
-        Ok::<_, ApiError>((frame, event, m))
+        // A page of each list: an event may hold tens of thousands of the project's mappings (issue 13).
+        let add = q.add.map(|a| format!("&add={a}")).unwrap_or_default();
+        let (in_event, in_pager) = mapping_list(st, &project, id, Membership::In, q.page, |n| {
+            format!("{here}?page={n}{add}")
+        })
+        .await?;
+        let page = q.page.map(|n| format!("page={n}&")).unwrap_or_default();
+        let (others, others_pager) =
+            mapping_list(st, &project, id, Membership::NotIn, q.add, |n| {
+                format!("{here}?{page}add={n}")
+            })
+            .await?;
+        Ok::<_, ApiError>((frame, event, in_event, in_pager, others, others_pager))
     };
-    let (frame, event, mappings) = match loaded.await {
+    let (frame, event, in_event, in_pager, others, others_pager) = match loaded.await {
         Ok(x) => x,
         Err(e) => return api_error_page(e),
     };
-    // A set: an event may hold tens of thousands of the project's mappings.
-    let chosen: std::collections::HashSet<_> = event.mappings.iter().collect();
-    let (in_event, others) = mappings
-        .into_iter()
-        .map(|m| (m.id, (m.id.to_string(), m.label)))
-        .partition::<Vec<_>, _>(|(id, _)| chosen.contains(id));
     let status = refusal.as_ref().map_or(StatusCode::OK, |e| e.status);
     let body = DetailPage {
         frame,
         base: page_base(t, p),
         e: Row::from(&event),
-        in_event: in_event.into_iter().map(|(_, x)| x).collect(),
-        others: others.into_iter().map(|(_, x)| x).collect(),
+        in_event,
+        others,
+        in_pager,
+        others_pager,
         start_input: event.start.format("%Y-%m-%dT%H:%M").to_string(),
         may_change: may(c, &page::EVENT_CHANGE),
         may_cancel: may(c, &page::EVENT_CANCEL),
@@ -415,8 +429,9 @@ pub async fn detail(
     Extension(signed): Extension<Signed>,
     Extension(c): Extension<Caller>,
     Path((t, p, e)): Path<(String, String, String)>,
+    Query(q): Query<DetailQuery>,
 ) -> Response {
-    detail_page(&st, &signed, &c, (&t, &p, &e), None).await
+    detail_page(&st, &signed, &c, (&t, &p, &e), q, None).await
 }
 
 /// After a change: the event's page, or the refusal on it.
@@ -432,7 +447,7 @@ async fn after_change(
         Err(e) if e.status.is_server_error() || e.status == StatusCode::NOT_FOUND => {
             api_error_page(e)
         }
-        Err(e) => detail_page(st, signed, c, ids, Some(e)).await,
+        Err(e) => detail_page(st, signed, c, ids, DetailQuery::default(), Some(e)).await,
     }
 }
 

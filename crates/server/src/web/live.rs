@@ -21,11 +21,12 @@ use crate::programme::reports::when;
 use crate::{ApiError, ApiResult, AppState};
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use ferry_core::id::EventId;
+use serde::Deserialize;
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
@@ -37,11 +38,76 @@ const SAMPLES: usize = 60;
 
 type Ids = (String, String, String);
 
+/// `?page=N`: the page of mappings the view lists.
+#[derive(Deserialize)]
+pub struct PageQuery {
+    page: Option<usize>,
+}
+
+impl PageQuery {
+    /// The page asked for (from 1).
+    fn number(&self) -> usize {
+        self.page.unwrap_or(1).max(1)
+    }
+}
+
+/// The live status with its page of mappings; a page past the last shows the last.
+async fn status(
+    st: &AppState,
+    p: &Project,
+    e: &Event,
+    page: usize,
+) -> ApiResult<(LiveStatus, usize)> {
+    let now = st.clock.now();
+    let offset = (page - 1).saturating_mul(MAPPINGS_PER_PAGE);
+    let s = live_status(st, p, e, now, offset, MAPPINGS_PER_PAGE).await?;
+    let pages = s.total.div_ceil(MAPPINGS_PER_PAGE).max(1);
+    if page <= pages {
+        return Ok((s, page));
+    }
+    let offset = (pages - 1) * MAPPINGS_PER_PAGE;
+    Ok((
+        live_status(st, p, e, now, offset, MAPPINGS_PER_PAGE).await?,
+        pages,
+    ))
+}
+
+/// The view's links for `page`: the stream, the refresh link, the previous and next pages.
+fn view(ids: &Ids, s: LiveStatus, page: usize, rate: Option<f64>, chart: Chart) -> LiveView {
+    let (stream, refresh) = paths(ids);
+    let at = |n: usize| {
+        if n > 1 {
+            format!("?page={n}")
+        } else {
+            String::new()
+        }
+    };
+    let pages = s.total.div_ceil(MAPPINGS_PER_PAGE).max(1);
+    LiveView {
+        eta: eta(&s, rate),
+        prev: (page > 1).then(|| format!("{refresh}{}", at(page - 1))),
+        next: (page < pages).then(|| format!("{refresh}{}", at(page + 1))),
+        stream: format!("{stream}{}", at(page)),
+        refresh: format!("{refresh}{}", at(page)),
+        s,
+        page,
+        rate,
+        chart,
+    }
+}
+
+/// Mappings listed per page of the live view.
+pub const MAPPINGS_PER_PAGE: usize = 100;
+
 /// The status as the fragment shows it.
 pub struct LiveView {
     pub s: LiveStatus,
     pub stream: String,
     pub refresh: String,
+    /// The page of mappings shown (from 1), and the links to the pages around it.
+    pub page: usize,
+    pub prev: Option<String>,
+    pub next: Option<String>,
     /// Items per second over the last interval, when measured.
     pub rate: Option<f64>,
     pub eta: String,
@@ -67,6 +133,20 @@ impl LiveView {
 
     pub fn moved(&self) -> String {
         bytes(&self.s.bytes)
+    }
+
+    /// The pages of the event's mappings.
+    pub fn pages(&self) -> usize {
+        self.s.total.div_ceil(MAPPINGS_PER_PAGE).max(1)
+    }
+
+    /// The positions (from 1) of the page's first and last mappings.
+    pub fn first(&self) -> usize {
+        self.s.offset + 1
+    }
+
+    pub fn last(&self) -> usize {
+        self.s.offset + self.s.mappings.len()
     }
 
     pub fn rate_text(&self) -> String {
@@ -123,27 +203,20 @@ pub async fn page(
     Extension(signed): Extension<Signed>,
     Extension(c): Extension<Caller>,
     Path(ids): Path<Ids>,
+    Query(q): Query<PageQuery>,
 ) -> Response {
     let loaded = async {
         let (project, frame) = place(&st, &signed, &c, &ids.0, &ids.1).await?;
         let id: EventId = path_id(&ids.2, "event")?;
         let event = load_event(&*st.programme, project.id, id).await?;
-        let s = live_status(&st, &project, &event, st.clock.now()).await?;
-        Ok::<_, ApiError>((frame, event, s))
+        let (s, page) = status(&st, &project, &event, q.number()).await?;
+        Ok::<_, ApiError>((frame, event, s, page))
     };
-    let (frame, event, s) = match loaded.await {
+    let (frame, event, s, page) = match loaded.await {
         Ok(x) => x,
         Err(e) => return api_error_page(e),
     };
-    let (stream, refresh) = paths(&ids);
-    let v = LiveView {
-        eta: eta(&s, None),
-        s,
-        stream,
-        refresh,
-        rate: None,
-        chart: Chart::default(),
-    };
+    let v = view(&ids, s, page, None, Chart::default());
     LivePage {
         frame,
         base: format!("/tenants/{}/projects/{}/events", ids.0, ids.1),
@@ -162,15 +235,10 @@ fn eta(s: &LiveStatus, rate: Option<f64>) -> String {
     let Some(rate) = rate.filter(|r| *r > 0.0) else {
         return "estimated once items are moving".into();
     };
-    let finished: Vec<_> = s
-        .mappings
-        .iter()
-        .filter(|m| m.phase == crate::programme::live::MappingPhase::Done)
-        .collect();
-    let per_queued = if finished.is_empty() {
+    let per_queued = if s.done == 0 {
         s.discovered / (s.running as u64).max(1)
     } else {
-        finished.iter().map(|m| m.discovered).sum::<u64>() / finished.len() as u64
+        s.done_discovered / s.done as u64
     };
     let left = s.outstanding() + per_queued * s.queued as u64;
     let secs = (left as f64 / rate).ceil() as u64;
@@ -225,6 +293,7 @@ impl Meter {
 struct Stream {
     st: AppState,
     ids: Ids,
+    page: usize,
     token: String,
     rx: tokio::sync::broadcast::Receiver<crate::feed::Notice>,
     meter: Meter,
@@ -258,19 +327,9 @@ impl Stream {
             still_allowed(&self.st, &self.token, &self.ids.0).await?;
             let (p, e) = load(&self.st, &self.ids).await.ok()?;
             self.event = Some(e.id);
-            let s = live_status(&self.st, &p, &e, self.st.clock.now())
-                .await
-                .ok()?;
+            let (s, page) = status(&self.st, &p, &e, self.page).await.ok()?;
             let rate = self.meter.sample(Instant::now(), s.handled());
-            let (stream, refresh) = paths(&self.ids);
-            let v = LiveView {
-                eta: eta(&s, rate),
-                s,
-                stream,
-                refresh,
-                rate,
-                chart: self.meter.chart(),
-            };
+            let v = view(&self.ids, s, page, rate, self.meter.chart());
             let html = LiveFragment { v: &v }.render().ok()?;
             if self.sent.as_deref() != Some(html.as_str()) {
                 self.sent = Some(html.clone());
@@ -308,6 +367,7 @@ pub async fn stream(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(ids): Path<Ids>,
+    Query(q): Query<PageQuery>,
 ) -> Response {
     // The page table's check ran already; the token is kept to check again at every update.
     let Some(token) = session::token(&st, &headers, st.clock.now()) else {
@@ -320,6 +380,7 @@ pub async fn stream(
         rx: st.feed.subscribe(),
         st,
         ids,
+        page: q.number(),
         token,
         meter: Meter {
             last: None,

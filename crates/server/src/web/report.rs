@@ -3,10 +3,12 @@
 //! charts drawn on the server as inline SVG ([`super::report_chart`]): throughput over time from the pass
 //! ends, and the grade distribution. Each chart's figures are also a table.
 //!
-//! The event report page reads [`report_of`], the operation behind the API's
-//! `GET …/events/{event}/report` (whose permission it has), and the event's passes; the project report
-//! reads the same report for each of the project's events. The print stylesheet (`@media print` in
-//! `ferry.css`) drops the navigation and the buttons and starts each section on a new page.
+//! The event report page reads [`report_source`] — the final report, or the report now as the digest the
+//! API's `GET …/events/{event}/report` (whose permission it has) is built from — a page of its lines and
+//! the event's passes; the project report reads each event's head and graded mappings from the same
+//! source, so an event of 10,000 mappings is not built whole for a page (issue 13). The print stylesheet
+//! (`@media print` in `ferry.css`) drops the navigation and the buttons and starts each section on a new
+//! page.
 
 use super::api_error_page;
 use super::events::place;
@@ -19,7 +21,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::programme::events::{Event, load_event, project_events};
 use crate::programme::passes::event_passes;
-use crate::programme::reports::{report_of, when};
+use crate::programme::reports::{report_source, when};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Extension, Path, Query, State};
@@ -185,16 +187,30 @@ pub async fn event(
         let (p, frame) = place(&st, &signed, &c, &tenant, &project).await?;
         let id: EventId = path_id(&event, "event")?;
         let e = load_event(&*st.programme, p.id, id).await?;
-        let report = report_of(&st, &p, &e).await?;
+        let r = report_source(&st, &p, &e).await?;
+        // The page's lines only: the report of an event of 10,000 mappings is not built whole (issue 13).
+        let asked = q.page.unwrap_or(1).max(1);
+        let offset = |page: usize| (page - 1).saturating_mul(MAPPINGS_PER_PAGE);
+        let (total, mut lines) = r
+            .page(&st, &p, &e, offset(asked), MAPPINGS_PER_PAGE)
+            .await?;
+        let pages = total.div_ceil(MAPPINGS_PER_PAGE).max(1);
+        let page = asked.min(pages);
+        if page != asked {
+            lines = r
+                .page(&st, &p, &e, offset(page), MAPPINGS_PER_PAGE)
+                .await?
+                .1;
+        }
         let passes = event_passes(&*st.programme, e.id).await?;
-        Ok::<_, ApiError>((frame, e, report, passes))
+        Ok::<_, ApiError>((frame, e, r, total, page, lines, passes))
     };
-    let (frame, e, r, passes) = match loaded.await {
+    let (frame, e, r, total, page, lines, passes) = match loaded.await {
         Ok(x) => x,
         Err(err) => return api_error_page(err),
     };
-    let all = r["mappings"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-    let grades = grade_counts(all.iter().map(|m| m["grade"].as_str()));
+    let grades = grade_counts(r.grades());
+    let r = r.head();
     // Throughput: what each finished pass handled, at its end.
     let ends: Vec<(DateTime<Utc>, u64, u64)> = passes
         .iter()
@@ -232,14 +248,8 @@ pub async fn event(
             bytes: bytes(&i.bytes),
         })
         .collect();
-    let pages = all.len().div_ceil(MAPPINGS_PER_PAGE).max(1);
-    let page = q.page.unwrap_or(1).clamp(1, pages);
-    let mappings: Vec<MappingLine> = all
-        .iter()
-        .skip((page - 1) * MAPPINGS_PER_PAGE)
-        .take(MAPPINGS_PER_PAGE)
-        .map(mapping_line)
-        .collect();
+    let pages = total.div_ceil(MAPPINGS_PER_PAGE).max(1);
+    let mappings: Vec<MappingLine> = lines.iter().map(mapping_line).collect();
     let base = format!("/tenants/{tenant}/projects/{project}/events");
     let event_href = format!("{base}/{}", e.id);
     let here = format!("{event_href}/report");
@@ -267,7 +277,7 @@ pub async fn event(
         intervals,
         throughput_chart,
         mappings,
-        total_mappings: all.len(),
+        total_mappings: total,
         first,
         last,
         page,
@@ -327,9 +337,10 @@ pub async fn project(
         let notice = t.eligibility(&st.settings).notice();
         let mut events = project_events(&*st.programme, p.id, &[]).await?;
         events.sort_by_key(|e| e.start);
+        // Each event's head and graded mappings, not its whole report (issue 13).
         let mut reports = Vec::with_capacity(events.len());
         for e in events {
-            let r = report_of(&st, &p, &e).await?;
+            let r = report_source(&st, &p, &e).await?;
             reports.push((e, r));
         }
         Ok::<_, ApiError>((p, frame, notice, reports))
@@ -344,11 +355,10 @@ pub async fn project(
     let events = reports
         .iter()
         .map(|(e, r)| {
-            for m in r["mappings"].as_array().into_iter().flatten() {
-                if let Some(g) = m["grade"].as_str() {
-                    latest.insert(text(m, "mapping"), g.to_owned());
-                }
+            for (m, g) in r.graded() {
+                latest.insert(m, g.to_owned());
             }
+            let r = r.head();
             let t = &r["totals"];
             EventLine {
                 href: format!("{base}/{}/report", e.id),
