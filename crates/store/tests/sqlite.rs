@@ -8,61 +8,9 @@
 use ferry_core::folder::FolderPath;
 use ferry_store::*;
 
-/// Everything a journal store offers.
-trait Journal: FileStore + JournalReads {}
-impl<T: FileStore + JournalReads> Journal for T {}
-
-async fn on_sqlite() -> (SqliteStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("ferry.db"))
-        .await
-        .unwrap();
-    (store, dir)
-}
-
-async fn on_postgres(test: &str) -> Option<(PgStore, ferry_testkit::postgres::TestDatabase)> {
-    let db = ferry_testkit::postgres::TestDatabase::create(test).unwrap()?;
-    let store = PgStore::connect(db.url(), 4).await.unwrap();
-    Some((store, db))
-}
-
-/// `case` (an `async fn(&dyn Journal)`) as two tests: `case::on_sqlite` and `case::on_postgres`.
-macro_rules! both {
-    ($case:ident) => {
-        mod $case {
-            #[tokio::test]
-            async fn on_sqlite() {
-                let (store, _dir) = super::on_sqlite().await;
-                super::$case(&store).await;
-            }
-            #[tokio::test]
-            async fn on_postgres() {
-                let Some((store, _db)) = super::on_postgres(stringify!($case)).await else {
-                    return;
-                };
-                super::$case(&store).await;
-            }
-        }
-    };
-}
-
-fn item(uid: u32, fp: &str, status: ItemStatus) -> ItemWrite {
-    ItemWrite {
-        uid,
-        fingerprint: fp.to_owned(),
-        message_id: Some(format!("{uid}@x")),
-        size: 100,
-        status,
-        reason: None,
-        target_folder: Some(FolderPath::inbox()),
-        target_uid: None,
-        probe_from: Some(1),
-        content_hash: None,
-        flags: None,
-        about: ItemAbout::default(),
-        note: None,
-    }
-}
+#[macro_use]
+mod journal_common;
+use journal_common::{Journal, item};
 
 both!(journal_round_trip_and_report_count_every_item);
 async fn journal_round_trip_and_report_count_every_item(store: &dyn Journal) {

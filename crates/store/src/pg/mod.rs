@@ -18,11 +18,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 mod files;
+mod items;
 mod journal_reads;
 pub mod notify;
 mod rows;
 
-use rows::{flags_text, folder_key, folder_state_row, item_row, mapping_row, parse_folder};
+use rows::{folder_key, folder_state_row, item_row, mapping_row, parse_folder};
 
 /// Numbered migrations, applied in order. Never edit a landed file; add the next number.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -445,54 +446,21 @@ impl Store for PgStore {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let ts = now();
-        let fk = folder_key(folder);
-        for w in rows {
-            let bump = i64::from(w.status == ItemStatus::Pending);
-            sqlx::query(
-                "INSERT INTO item (mapping_id, folder, uid_validity, uid, fingerprint, message_id, size, status, reason,
-                                   target_folder, target_uid, probe_from, attempts, pass_id, updated_at,
-                                   content_hash, flags, internal_date, sender, subject, note)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $22)
-                 ON CONFLICT (mapping_id, folder, uid_validity, uid) DO UPDATE SET
-                   fingerprint = excluded.fingerprint, message_id = excluded.message_id, size = excluded.size,
-                   status = excluded.status, reason = excluded.reason,
-                   target_folder = COALESCE(excluded.target_folder, item.target_folder),
-                   target_uid = COALESCE(excluded.target_uid, item.target_uid),
-                   probe_from = COALESCE(excluded.probe_from, item.probe_from),
-                   content_hash = COALESCE(excluded.content_hash, item.content_hash),
-                   flags = COALESCE(excluded.flags, item.flags),
-                   attempts = item.attempts + $21, pass_id = excluded.pass_id, updated_at = excluded.updated_at,
-                   internal_date = COALESCE(excluded.internal_date, item.internal_date),
-                   sender = COALESCE(excluded.sender, item.sender),
-                   subject = COALESCE(excluded.subject, item.subject),
-                   note = COALESCE(excluded.note, item.note)",
-            )
-            .bind(mapping.to_string())
-            .bind(&fk)
-            .bind(i64::from(uid_validity))
-            .bind(i64::from(w.uid))
-            .bind(&w.fingerprint)
-            .bind(w.message_id.as_deref())
-            .bind(w.size as i64)
-            .bind(w.status.as_str())
-            .bind(w.reason.as_deref())
-            .bind(w.target_folder.as_ref().map(folder_key))
-            .bind(w.target_uid.map(i64::from))
-            .bind(w.probe_from.map(i64::from))
-            .bind(bump)
-            .bind(pass.to_string())
-            .bind(&ts)
-            .bind(w.content_hash.as_deref())
-            .bind(w.flags.as_deref().map(flags_text))
-            .bind(w.about.date.as_deref())
-            .bind(w.about.sender.as_deref())
-            .bind(w.about.subject.as_deref())
-            .bind(bump)
-            .bind(w.note.as_deref())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        let (mapping, fk, pass, at) = (
+            mapping.to_string(),
+            folder_key(folder),
+            pass.to_string(),
+            now(),
+        );
+        let to = items::Scope {
+            mapping: &mapping,
+            folder: &fk,
+            uid_validity,
+            pass: &pass,
+            at: &at,
+        };
+        for run in items::distinct_uid_runs(rows) {
+            items::upsert(&mut tx, &to, run).await?;
         }
         tx.commit().await.map_err(db_err)
     }

@@ -1,0 +1,165 @@
+//! The mail journal's batched writes (on PostgreSQL one statement per batch, not one per row) keep the
+//! row-by-row rules on both stores: a batch of many rows, and a batch that writes one uid twice.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure with a message
+
+use ferry_core::folder::FolderPath;
+use ferry_store::*;
+
+#[macro_use]
+mod journal_common;
+use journal_common::{Journal, item};
+
+both!(a_batch_of_rows_is_written_as_row_by_row_writes_would_be);
+async fn a_batch_of_rows_is_written_as_row_by_row_writes_would_be(store: &dyn Journal) {
+    let run = store.create_run("mail", "{}").await.unwrap();
+    let m = store
+        .upsert_mapping("imap://b@h", "imap://b@t", "b@example.com")
+        .await
+        .unwrap();
+    let pass = store
+        .start_pass(m.id, run, PassKind::Initial)
+        .await
+        .unwrap();
+    let inbox = FolderPath::inbox();
+    let sent = FolderPath(vec!["Sent".into()]);
+    // 500 pending rows, every other one with what a copy may carry (hash, flags, about, note).
+    let pending: Vec<ItemWrite> = (1..=500)
+        .map(|uid| {
+            let mut w = item(uid, &format!("f{uid}"), ItemStatus::Pending);
+            if uid % 2 == 0 {
+                w.message_id = None;
+                w.target_folder = Some(sent.clone());
+                w.content_hash = Some(format!("h{uid}"));
+                w.flags = Some(vec!["\\Seen".into(), "$Label1".into()]);
+                w.about = ItemAbout {
+                    date: Some("2026-12-07T00:00:00Z".into()),
+                    sender: Some("a@example.com".into()),
+                    subject: Some(format!("s{uid}")),
+                };
+                w.note = Some("changed".into());
+            }
+            w
+        })
+        .collect();
+    store
+        .write_items(m.id, pass, &inbox, 7, &pending)
+        .await
+        .unwrap();
+    // The outcomes: copied with a uid, leaving the rest as it was; 1 in 50 failed with a reason.
+    let outcomes: Vec<ItemWrite> = (1..=500)
+        .map(|uid| {
+            let mut w = item(uid, &format!("f{uid}"), ItemStatus::Copied);
+            w.target_folder = None;
+            w.probe_from = None;
+            w.message_id = pending[uid as usize - 1].message_id.clone();
+            if uid % 50 == 0 {
+                w.status = ItemStatus::Failed;
+                w.reason = Some("refused".into());
+            } else {
+                w.target_uid = Some(1000 + uid);
+            }
+            w
+        })
+        .collect();
+    store
+        .write_items(m.id, pass, &inbox, 7, &outcomes)
+        .await
+        .unwrap();
+    let copied = store
+        .items_with_status(m.id, &inbox, 7, ItemStatus::Copied)
+        .await
+        .unwrap();
+    assert_eq!(copied.len(), 490);
+    for r in &copied {
+        assert_eq!(r.attempts, 1, "uid {}", r.uid);
+        assert_eq!(r.target_uid, Some(1000 + r.uid));
+        assert_eq!(r.probe_from, Some(1), "kept from the pending write");
+        if r.uid % 2 == 0 {
+            assert_eq!(r.target_folder.as_ref(), Some(&sent));
+            assert_eq!(
+                r.content_hash.as_deref(),
+                Some(format!("h{}", r.uid).as_str())
+            );
+            assert_eq!(
+                r.flags,
+                Some(vec!["$Label1".to_string(), "\\Seen".to_string()])
+            );
+            assert_eq!(
+                r.about.subject.as_deref(),
+                Some(format!("s{}", r.uid).as_str())
+            );
+            assert_eq!(r.note.as_deref(), Some("changed"));
+            assert_eq!(r.message_id, None);
+        } else {
+            assert_eq!(r.target_folder.as_ref(), Some(&inbox));
+            assert_eq!(r.content_hash, None);
+            assert_eq!(r.note, None);
+            assert_eq!(
+                r.message_id.as_deref(),
+                Some(format!("{}@x", r.uid).as_str())
+            );
+        }
+    }
+    let failed = store
+        .items_with_status(m.id, &inbox, 7, ItemStatus::Failed)
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 10);
+    assert!(
+        failed
+            .iter()
+            .all(|r| r.reason.as_deref() == Some("refused") && r.target_uid.is_none())
+    );
+}
+
+both!(a_batch_that_writes_one_uid_twice_applies_both_writes_in_order);
+async fn a_batch_that_writes_one_uid_twice_applies_both_writes_in_order(store: &dyn Journal) {
+    let run = store.create_run("mail", "{}").await.unwrap();
+    let m = store
+        .upsert_mapping("imap://c@h", "imap://c@t", "c@example.com")
+        .await
+        .unwrap();
+    let pass = store
+        .start_pass(m.id, run, PassKind::Initial)
+        .await
+        .unwrap();
+    let inbox = FolderPath::inbox();
+    let mut first = item(3, "f3", ItemStatus::Pending);
+    first.content_hash = Some("h3".into());
+    let mut again = item(3, "f3", ItemStatus::Pending);
+    again.probe_from = Some(9);
+    let mut done = item(3, "f3", ItemStatus::Copied);
+    done.target_uid = Some(33);
+    store
+        .write_items(
+            m.id,
+            pass,
+            &inbox,
+            7,
+            &[first, item(4, "f4", ItemStatus::Pending), again, done],
+        )
+        .await
+        .unwrap();
+    let copied = store
+        .items_with_status(m.id, &inbox, 7, ItemStatus::Copied)
+        .await
+        .unwrap();
+    assert_eq!(copied.len(), 1);
+    let r = &copied[0];
+    assert_eq!(
+        (r.uid, r.attempts, r.probe_from, r.target_uid),
+        (3, 2, Some(1), Some(33)),
+        "two pending writes count two attempts; the last write's values win"
+    );
+    assert_eq!(
+        r.content_hash.as_deref(),
+        Some("h3"),
+        "kept from the first write"
+    );
+    let pending = store
+        .items_with_status(m.id, &inbox, 7, ItemStatus::Pending)
+        .await
+        .unwrap();
+    assert_eq!(pending.iter().map(|r| r.uid).collect::<Vec<_>>(), vec![4]);
+}
