@@ -20,7 +20,7 @@
 //! from run to run. Then the kill scenario: two workers with `--slots S` each (so either can take the
 //! other's passes at once), `kill -9` of the one running passes a moment after they started, and the time
 //! until each of its passes has started again in the other; it is governed by the lease: heartbeats every
-//! `FERRY_HEARTBEAT_SECS` (`--kill-heartbeat-secs`), a lease expires after three missed.
+//! `FERRY_HEARTBEAT_SECS` (`--kill-heartbeat-secs`, Ferry's default 2 s), a lease expires after three missed.
 
 use crate::corpus;
 use crate::scaleout_procs::{Finished, Launch, Worker};
@@ -50,11 +50,11 @@ pub struct ScaleoutArgs {
     /// Smoke run: 4 mailboxes × 300 messages, 1 run.
     #[arg(long)]
     quick: bool,
-    /// Heartbeat seconds of the throughput runs (Ferry's default: 10).
-    #[arg(long, default_value_t = 10)]
+    /// Heartbeat seconds of the throughput runs [default: Ferry's, 2].
+    #[arg(long, default_value_t = FERRY_HEARTBEAT_SECS)]
     heartbeat_secs: u64,
-    /// Heartbeat seconds of the kill scenario: a lease expires after three missed.
-    #[arg(long, default_value_t = 2)]
+    /// Heartbeat seconds of the kill scenario: a lease expires after three missed [default: Ferry's, 2].
+    #[arg(long, default_value_t = FERRY_HEARTBEAT_SECS)]
     kill_heartbeat_secs: u64,
     /// Runs of the kill scenario (0: none).
     #[arg(long)]
@@ -72,6 +72,10 @@ pub struct ScaleoutArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
 }
+
+/// `ferry serve`'s and `ferry worker`'s default `--heartbeat-secs`
+/// (`ferry_server::queue::LeaseSettings::DEFAULT`).
+const FERRY_HEARTBEAT_SECS: u64 = 2;
 
 /// `ferry serve`'s own pool without a queue (`ferry_server::scheduler::PASS_SLOTS`).
 const POOL_SLOTS: usize = 4;

@@ -58,7 +58,7 @@ pub struct ServeArgs {
     slots: usize,
     /// Seconds between the heartbeats that keep a running pass's lease (a lease expires after three
     /// missed); every process on one store must use the same value.
-    #[arg(long, env = "FERRY_HEARTBEAT_SECS", default_value_t = 10)]
+    #[arg(long, env = "FERRY_HEARTBEAT_SECS", default_value_t = ferry_server::queue::LeaseSettings::DEFAULT_HEARTBEAT_SECS)]
     heartbeat_secs: u64,
 }
 

@@ -24,7 +24,7 @@ pub struct WorkerArgs {
     /// Seconds between the heartbeats that keep a running pass's lease; a lease not renewed for three
     /// heartbeats has expired and another worker takes the pass over. Every process on one store must use
     /// the same value.
-    #[arg(long, env = "FERRY_HEARTBEAT_SECS", default_value_t = 10)]
+    #[arg(long, env = "FERRY_HEARTBEAT_SECS", default_value_t = ferry_server::queue::LeaseSettings::DEFAULT_HEARTBEAT_SECS)]
     heartbeat_secs: u64,
     /// The credential key: a copy of the key `ferry serve` uses (see `ferry serve --key-file`), or the
     /// FERRY_CREDENTIAL_KEY variable; default DATA/credential.key. Never created here: without the serve's
