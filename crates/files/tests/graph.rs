@@ -394,6 +394,44 @@ async fn throttling_is_honoured_with_no_request_before_retry_after() {
 }
 
 #[tokio::test]
+async fn a_retry_after_longer_than_max_wait_fails_the_request_at_once_instead_of_waiting_it_out() {
+    let _shared = MEMORY.read().await;
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    emu.add_user(UPN);
+    let mut cfg = cfg(&emu, &format!("onedrive://{UPN}/W"));
+    cfg.max_wait = Some(Duration::from_secs(1));
+    let c = GraphConnector::open_with_token(cfg, &emu.token(), Access::ReadWrite)
+        .await
+        .unwrap();
+    c.create_dir("").await.unwrap();
+    // Longer than the caller may wait: the throttling error comes back with its wait, not retried.
+    emu.fail_next(1, 429, Some(30));
+    let started = std::time::Instant::now();
+    let e = c
+        .write("a.txt", 1, None, reader(b"a"))
+        .await
+        .expect_err("throttled");
+    assert_eq!(e.kind(), ErrorKind::Throttled, "{e}");
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(30)), "{e}");
+    // The Retry-After stands for every request of the drive: the next one is refused before it is sent.
+    let e = c
+        .write("b.txt", 1, None, reader(b"b"))
+        .await
+        .expect_err("held back");
+    assert!(
+        e.retry_after().is_some_and(|w| w > Duration::from_secs(25)),
+        "{e}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "nothing waited"
+    );
+    let stats = emu.stats();
+    assert_eq!(stats.injected_failures, 1, "{stats:?}");
+    assert_eq!(stats.requests_before_retry_after, 0, "{stats:?}");
+}
+
+#[tokio::test]
 async fn the_drives_change_feed_names_a_target_edit_without_listing_and_starts_again_when_expired()
 {
     let _shared = MEMORY.read().await;

@@ -375,3 +375,106 @@ async fn a_files_event_into_onedrive_and_sharepoint_reaches_perfect_and_the_fina
     ferry_server::scheduler::settle(&s.state).await.unwrap();
     assert!(emu.read_file(&ann, "Migrated/after.txt").is_none());
 }
+
+/// A server's long wait gives a files pass back too (issue 12 §3): OneDrive answers `429` with a
+/// `Retry-After` (3 s) longer than `max_wait_in_pass_secs` (1); the pass stops at a checkpoint instead of
+/// sleeping (a `pass.wait` in the audit log, naming the answer), is run again after
+/// the wait — without a queue, by the process itself, holding no slot meanwhile — and ends Perfect: one
+/// pass, one attempt, each file once, no request inside a `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_retry_after_from_onedrive_gives_the_files_pass_back_and_it_resumes_after_the_wait()
+{
+    let (id, emu) = tenant();
+    let ann = emu.add_user("ann@contoso.com");
+    let share = tempfile::tempdir().unwrap();
+    for n in 0..12 {
+        write(
+            share.path(),
+            &format!("Ann/file-{n:02}.txt"),
+            format!("body {n}").as_bytes(),
+            old_mtime(),
+        );
+    }
+    let settings = ferry_core::programme::ProgrammeSettings {
+        max_wait_in_pass_secs: 1,
+        ..Default::default()
+    };
+    let Some(s) = TestServer::start_on_store(On::Sqlite, settings).await else {
+        return;
+    };
+    let t = s.tenant("Contoso", 800).await;
+    let graph = emu.base_url();
+    let p = project(
+        &s,
+        &t,
+        share.path(),
+        &format!("onedrive://ann@contoso.com?graph={graph}"),
+        &id,
+    )
+    .await;
+    app_credential(&s, &t, &p, "app-s3cret", "client-secret").await;
+    let src = share.path().display();
+    import(
+        &s,
+        &t,
+        &p,
+        &format!("{HEADER}\n{src},Ann,,onedrive://ann@contoso.com,,Migrated\n"),
+    )
+    .await
+    .ok();
+    let ids: Vec<String> = mappings(&s, &t, &p)
+        .await
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    // OneDrive answers the pass's first request with 429 and `Retry-After: 3`. (Its budgets would not do:
+    // Ferry reads their `RateLimit-*` headers and slows down before it is throttled.)
+    emu.fail_next(1, 429, Some(3));
+    let pilot = json!({ "name": "Pilot", "kind": "synchronization", "pilot": true, "start": s.clock.now(), "mappings": ids });
+    let ev = s
+        .post(OPERATOR_TOKEN, &at(&t, &p, "/events"), pilot)
+        .await
+        .ok();
+    let pilot_id = ev["result"]["id"].as_str().unwrap().to_owned();
+    ferry_server::scheduler::settle(&s.state).await.unwrap();
+
+    let report = s
+        .get(
+            OPERATOR_TOKEN,
+            &at(&t, &p, &format!("/events/{pilot_id}/report")),
+        )
+        .await
+        .ok();
+    assert_eq!(report["grade"], "Perfect", "{report}");
+    let m = &report["mappings"][0];
+    assert_eq!(m["passes"], 1, "{m}");
+    assert_eq!(m["attempts"], 1, "{m}");
+    let drive = emu.snapshot(&ann);
+    for n in 0..12 {
+        let k = format!("Migrated/file-{n:02}.txt");
+        assert_eq!(
+            drive.get(&k).map(|e| e.bytes.clone()),
+            Some(format!("body {n}").into_bytes()),
+            "{k}"
+        );
+    }
+    assert_eq!(
+        drive
+            .keys()
+            .filter(|k| k.starts_with("Migrated/file-"))
+            .count(),
+        12,
+        "each file once: {:?}",
+        drive.keys().collect::<Vec<_>>()
+    );
+    let stats = emu.stats();
+    assert_eq!(stats.injected_failures, 1, "{stats:?}");
+    assert_eq!(stats.requests_before_retry_after, 0, "{stats:?}");
+    let audit = s
+        .get(OPERATOR_TOKEN, &format!("/api/v1/tenants/{t}/audit"))
+        .await
+        .ok()
+        .to_string();
+    assert!(audit.contains("pass.wait"), "{audit}");
+    assert!(audit.contains("429"), "{audit}");
+}

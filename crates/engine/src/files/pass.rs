@@ -14,6 +14,7 @@ use super::{FileMappingSpec, FileOptions, relative, stamp};
 use crate::job::{join_in_order, summarise};
 use crate::progress::{Progress, ProgressEvent};
 use crate::retry;
+use crate::retry::ServerWait;
 use chrono::{DateTime, Utc};
 use ferry_core::file::{EntryKind, FileConnector, FileEntry, OwnWrites, join};
 use ferry_core::id::{MappingId, PassId, RunId};
@@ -46,6 +47,11 @@ pub struct FileMappingResult {
     /// Files written under a name the target rules changed.
     pub renamed: u64,
     pub error: Option<String>,
+    /// The pass stopped at a checkpoint because a server asked for a wait longer than
+    /// [`crate::retry::RetryPolicy::max_wait_in_pass`]: run it again after the wait (nothing failed; the
+    /// files it did not finish stay pending and are compared again then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_wait: Option<ServerWait>,
 }
 
 /// The outcome of a file run.
@@ -150,6 +156,7 @@ async fn run_one(
             counters: PassCounters::default(),
             renamed: 0,
             error: Some("this tree was sealed by a final pass; nothing more is copied".into()),
+            server_wait: None,
         });
     }
     let earlier = store.passes(mapping.id).await?;
@@ -186,14 +193,27 @@ async fn run_one(
         counters,
         renamed: pass.tally.renamed.load(Ordering::Relaxed),
         error: None,
+        server_wait: None,
     };
     match outcome {
         Err(e) if e.kind() == ErrorKind::Store => return Err(e),
-        Err(e) => {
-            tracing::error!(mapping = %spec.label, error = %e, "mapping failed");
-            result.status = RunStatus::Failed;
-            result.error = Some(e.to_string());
-        }
+        Err(e) => match pass.opts.retry.wait_too_long(&e) {
+            // A server asked for a wait longer than the pass may sleep: stopped at a checkpoint, to be run
+            // again after the wait (issue 12 §3), as the mail engine does.
+            Some(wait) => {
+                let w = ServerWait::of(&e, wait);
+                tracing::info!(mapping = %spec.label, wait_secs = w.secs, reason = %w.reason,
+                    "stopped for a server wait; the pass resumes from its checkpoint after it");
+                result.status = RunStatus::Failed;
+                result.error = Some(format!("stopped for a server wait of {} s: {e}", w.secs));
+                result.server_wait = Some(w);
+            }
+            None => {
+                tracing::error!(mapping = %spec.label, error = %e, "mapping failed");
+                result.status = RunStatus::Failed;
+                result.error = Some(e.to_string());
+            }
+        },
         Ok(()) if counters.failed > 0 => result.status = RunStatus::DoneWithErrors,
         Ok(()) => {}
     }
@@ -510,6 +530,7 @@ impl FilePass {
             local,
             tasks: JoinSet::new(),
             done_rows: Vec::new(),
+            wait: None,
         };
         let mut stack = vec![spec.source_dir.clone()];
         let mut scans: JoinSet<Result<Scanned>> = JoinSet::new();
@@ -530,6 +551,13 @@ impl FilePass {
             })??;
             match scanned {
                 Scanned::Unlistable { error, .. } if first => return Err(error),
+                // Listing it asked for a wait longer than the pass may sleep: stop here (issue 12 §3).
+                Scanned::Unlistable { error, .. }
+                    if self.opts.retry.wait_too_long(&error).is_some() =>
+                {
+                    copies.wait = Some(error);
+                    return stop_for_wait(journal, &mut copies).await;
+                }
                 Scanned::Unlistable { dir, error } => {
                     // A directory we cannot read is one failed item with the reason, and the walk goes on.
                     let rel = relative(&dir, &spec.source_dir);
@@ -563,12 +591,14 @@ impl FilePass {
             }
             first = false;
             while let Some(j) = copies.tasks.try_join_next() {
-                self.finish_copy(j, &mut copies.done_rows)?;
+                self.finish_copy(j, &mut copies)?;
             }
+            stop_for_wait(journal, &mut copies).await?;
             flush(journal, &mut copies.done_rows, FLUSH_ROWS).await?;
         }
         while let Some(j) = copies.tasks.join_next().await {
-            self.finish_copy(j, &mut copies.done_rows)?;
+            self.finish_copy(j, &mut copies)?;
+            stop_for_wait(journal, &mut copies).await?;
             flush(journal, &mut copies.done_rows, FLUSH_ROWS).await?;
         }
         flush(journal, &mut copies.done_rows, 1).await
@@ -579,15 +609,22 @@ impl FilePass {
         Progress::add(progress, n);
     }
 
+    /// Record a finished unit's copies. A copy that met a server wait longer than the pass may sleep is
+    /// not recorded (its row stays pending): the wait is kept in `copies.wait` for the walk to stop on.
     fn finish_copy(
         &self,
         joined: std::result::Result<Vec<CopyDone>, tokio::task::JoinError>,
-        rows: &mut Vec<FileItemWrite>,
+        copies: &mut Copies,
     ) -> Result<()> {
         let unit =
             joined.map_err(|e| Error::unexpected(format!("a copy task ended abnormally: {e}")))?;
+        let rows = &mut copies.done_rows;
         for CopyDone { copy, result } in unit {
             match result {
+                Err(e) if self.opts.retry.wait_too_long(&e).is_some() => {
+                    tracing::debug!(path = %copy.target_path, error = %e, "a copy met a long server wait; the pass stops");
+                    copies.wait.get_or_insert(e);
+                }
                 Ok(t) => {
                     let mut w = item(
                         &copy.rel,
@@ -657,10 +694,12 @@ impl FilePass {
             // Keep the set from growing without bound when copies are slower than the walk.
             while copies.tasks.len() > 4 * self.opts.concurrency.max(1) {
                 if let Some(j) = copies.tasks.join_next().await {
-                    self.finish_copy(j, &mut copies.done_rows)?;
+                    self.finish_copy(j, copies)?;
+                    stop_for_wait(journal, copies).await?;
                     flush(journal, &mut copies.done_rows, FLUSH_ROWS).await?;
                 }
             }
+            stop_for_wait(journal, copies).await?;
         }
         Ok(())
     }
@@ -674,6 +713,22 @@ struct Copies {
     local: bool,
     tasks: JoinSet<Vec<CopyDone>>,
     done_rows: Vec<FileItemWrite>,
+    /// A server's wait longer than the pass may sleep, met by a copy or a listing: the pass stops.
+    wait: Option<Error>,
+}
+
+/// When a server asked for a wait longer than the pass may sleep ([`Copies::wait`]), stop the pass at
+/// this checkpoint: the rows of the copies that finished go to the journal, and the walk returns the wait's
+/// error (dropping it drops the copies in flight; their rows stay pending and the next pass compares those
+/// files with the target again). Issue 12 §3: the pass is given back rather than sleeping in a worker.
+async fn stop_for_wait(journal: &mut Journal, copies: &mut Copies) -> Result<()> {
+    match copies.wait.take() {
+        Some(e) => {
+            flush(journal, &mut copies.done_rows, 1).await?;
+            Err(e)
+        }
+        None => Ok(()),
+    }
 }
 
 /// Queue the finished rows once there are at least `min` of them.

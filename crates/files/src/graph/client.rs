@@ -108,6 +108,8 @@ pub struct Graph {
     tenant: Arc<Pacer>,
     drive: OnceLock<Arc<Pacer>>,
     pub timeout: Duration,
+    /// See [`super::GraphConfig::max_wait`].
+    max_wait: Option<Duration>,
 }
 
 impl std::fmt::Debug for Graph {
@@ -141,7 +143,15 @@ impl Graph {
             tenant,
             drive: OnceLock::new(),
             timeout,
+            max_wait: None,
         })
+    }
+
+    /// Fail a request at once, rather than wait, when the service asks for a wait longer than `max`
+    /// (see [`super::GraphConfig::max_wait`]).
+    pub fn with_max_wait(mut self, max: Option<Duration>) -> Self {
+        self.max_wait = max;
+        self
     }
 
     /// Pace this connector's requests by drive too, once the drive is known.
@@ -156,11 +166,33 @@ impl Graph {
         self.token.describe()
     }
 
-    async fn pace(&self) {
+    /// Wait until a request may leave; an error instead when a `Retry-After` in force (given to any
+    /// request of the tenant or drive) runs longer than [`Graph::with_max_wait`] allows.
+    async fn pace(&self, what: &str) -> Result<()> {
+        if let Some(max) = self.max_wait {
+            let ahead = self
+                .drive
+                .get()
+                .map(|d| d.blocked_for())
+                .unwrap_or_default()
+                .max(self.tenant.blocked_for());
+            if ahead > max {
+                let secs = ahead.as_secs() + u64::from(ahead.subsec_nanos() > 0);
+                return Err(Error::new(
+                    ErrorKind::Throttled,
+                    format!(
+                        "{what}: Graph asked to wait {secs} s (Retry-After) before the next request"
+                    ),
+                )
+                .temporary()
+                .with_retry_after(ahead));
+            }
+        }
         self.tenant.wait().await;
         if let Some(d) = self.drive.get() {
             d.wait().await;
         }
+        Ok(())
     }
 
     fn on_throttle(&self, hint: Option<Duration>) {
@@ -178,7 +210,8 @@ impl Graph {
     }
 
     /// Send `req` (pacing, token, throttling retries) and return the raw response, whatever its status
-    /// other than `429`/`503` (or those, once the retries are spent).
+    /// other than `429`/`503` (or those, once the retries are spent or when their `Retry-After` is longer
+    /// than [`Graph::with_max_wait`] allows).
     pub async fn send_raw(
         &self,
         req: &Req,
@@ -188,7 +221,7 @@ impl Graph {
         let mut refreshed = false;
         let mut throttled = 0u32;
         loop {
-            self.pace().await;
+            self.pace(what).await?;
             let mut b = self.http.request(req.method.clone(), &req.url);
             for (k, v) in &req.headers {
                 b = b.header(k, v.clone());
@@ -252,7 +285,10 @@ impl Graph {
                     ?hint,
                     "Graph throttled the request; waiting as asked"
                 );
-                if throttled < THROTTLE_RETRIES {
+                // A wait longer than the caller may wait: the answer goes back (its error carries the
+                // Retry-After) instead of being waited out here.
+                let too_long = matches!((self.max_wait, hint), (Some(max), Some(h)) if h > max);
+                if throttled < THROTTLE_RETRIES && !too_long {
                     continue;
                 }
                 return Ok(resp);

@@ -64,6 +64,10 @@ pub struct GraphConfig {
     pub token: Option<Arc<dyn TokenSource>>,
     /// More changed files than this in the drive's change feed: compare by listing instead.
     pub max_changes: usize,
+    /// A `Retry-After` longer than this is not waited out in the connector: the request fails at once with
+    /// the throttling error and its wait, for the caller to stop and come back later (the programme's
+    /// `max_wait_in_pass_secs`, issue 12 §3). `None` (the CLI): every wait is waited out.
+    pub max_wait: Option<Duration>,
 }
 
 impl fmt::Debug for GraphConfig {
@@ -87,6 +91,7 @@ impl PartialEq for GraphConfig {
             && self.timeout == o.timeout
             && self.chunk == o.chunk
             && self.max_changes == o.max_changes
+            && self.max_wait == o.max_wait
             && self.token.is_some() == o.token.is_some()
     }
 }
@@ -102,6 +107,7 @@ impl GraphConfig {
             chunk: DEFAULT_CHUNK,
             token: None,
             max_changes: super::delta::MAX_CHANGES,
+            max_wait: None,
         }
     }
 

@@ -91,7 +91,7 @@ impl GraphConnector {
                 cfg.describe()
             ))
         })?;
-        let graph = Graph::new(&cfg.base, token, cfg.timeout)?;
+        let graph = Graph::new(&cfg.base, token, cfg.timeout)?.with_max_wait(cfg.max_wait);
         let drive = resolve::drive(&graph, &cfg.drive).await?;
         graph.set_drive(&drive.id);
         Ok(GraphConnector {

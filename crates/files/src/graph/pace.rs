@@ -150,6 +150,12 @@ impl Pacer {
         s.in_flight = s.in_flight.saturating_sub(1);
     }
 
+    /// How long a `Retry-After` in force still holds every request back (zero when none is).
+    pub fn blocked_for(&self) -> Duration {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.not_before.saturating_duration_since(Instant::now())
+    }
+
     /// The gap currently kept between requests (for tests and logs).
     pub fn spacing(&self) -> Duration {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).spacing
@@ -188,6 +194,17 @@ mod tests {
         p.throttled(Some(Duration::from_secs(3)));
         p.wait().await;
         assert!(Instant::now() - t0 >= Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_in_force_is_reported_until_it_has_passed() {
+        let p = Pacer::default();
+        assert_eq!(p.blocked_for(), Duration::ZERO);
+        p.wait().await;
+        p.throttled(Some(Duration::from_secs(30)));
+        assert_eq!(p.blocked_for(), Duration::from_secs(30));
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert_eq!(p.blocked_for(), Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]

@@ -388,22 +388,27 @@ pub async fn run_pass(
         Ok(t) => t,
         Err(e) => return Ok(failed(e)),
     };
+    // A server's wait longer than max_wait_in_pass_secs is not slept in the pass: the pass stops at a
+    // checkpoint and is given back until then (issue 12 §3), here as for mail passes. Graph connectors
+    // return such a throttling answer at once instead of waiting it out themselves.
+    let max_wait = std::time::Duration::from_secs(st.settings.max_wait_in_pass_secs);
     let spec = FileMappingSpec {
         label: mapping.label.clone(),
-        source: Arc::new(source.endpoint.clone()) as Arc<dyn FileOpener>,
-        target: Arc::new(target_ep) as Arc<dyn FileOpener>,
+        source: Arc::new(bounded(source.endpoint.clone(), max_wait)) as Arc<dyn FileOpener>,
+        target: Arc::new(bounded(target_ep, max_wait)) as Arc<dyn FileOpener>,
         source_dir: mapping.source.clone(),
         target_dir: mapping.target.clone(),
         at_library_root: at_library_root(mapping),
     };
     // The engine runs the Final pass (a Delta recorded as Final that seals the mapping when it ends
     // without errors) and copies nothing for a sealed mapping.
-    let opts = FileOptions {
+    let mut opts = FileOptions {
         mappings: 1,
         rules,
         final_pass: kind == PassKind::Final,
         ..FileOptions::default()
     };
+    opts.retry.max_wait_in_pass = Some(max_wait);
     let journal = super::journal(st, mapping);
     let store: Arc<dyn FileStore> = journal.clone();
     let summary = run_files(store, vec![spec], opts, Arc::new(Progress::default())).await?;
@@ -419,8 +424,20 @@ pub async fn run_pass(
         status: m.status,
         counters: m.counters,
         error: m.error,
-        server_wait: None,
+        server_wait: m.server_wait,
     })
+}
+
+/// `ep`, its Graph connector (OneDrive, SharePoint) failing a request whose `Retry-After` is longer than
+/// `max` rather than waiting it out.
+fn bounded(ep: FileEndpoint, max: std::time::Duration) -> FileEndpoint {
+    match ep {
+        FileEndpoint::Graph(mut cfg) => {
+            cfg.max_wait = Some(max);
+            FileEndpoint::Graph(cfg)
+        }
+        other => other,
+    }
 }
 
 /// One side's endpoint with its secret (the assessment needs the source only).
