@@ -123,6 +123,8 @@ pub struct AppendRequest<'a> {
 /// # Behavior (each bullet is checked by the conformance suite in `ferry-testkit`)
 /// - `list_folders` includes `INBOX`; `\Noselect` parents are listed with `selectable: false`.
 /// - `folder_status` of a missing folder fails with `NotFound`; it never changes the folder.
+/// - `peek_statuses` returns one entry per folder; an answer equals `folder_status`'s, a missing folder has
+///   none.
 /// - `summaries(folder, uid_from, limit)` returns at most `limit` messages with `uid >= uid_from`, in
 ///   ascending uid order; an empty page means there are no more.
 /// - `fetch` returns the exact bytes that were appended, for the uids that still exist (a uid expunged in
@@ -148,6 +150,14 @@ pub trait MailConnector: Send {
 
     /// The folder's status, opening it read-only.
     async fn folder_status(&mut self, folder: &FolderPath) -> Result<FolderStatus>;
+
+    /// Several folders' status at once where the connector has a cheap way that opens none of them (IMAP:
+    /// `STATUS`, pipelined in one round trip): for telling that nothing changed since the last pass. One
+    /// entry per folder, in order, `None` where there is no such answer (the default gives none). Reading
+    /// a folder still starts with [`MailConnector::folder_status`].
+    async fn peek_statuses(&mut self, folders: &[FolderPath]) -> Result<Vec<Option<FolderStatus>>> {
+        Ok(vec![None; folders.len()])
+    }
 
     /// A page of summaries: at most `limit` messages with `uid >= uid_from`, ascending.
     async fn summaries(

@@ -589,6 +589,42 @@ async fn open_mail_opens_an_imap_endpoint() {
     );
 }
 
+/// Issue 9's no-op re-run: every folder's status in one pipelined round trip (more folders than one flush
+/// holds), each answer what `folder_status` says, none for a missing folder.
+#[tokio::test]
+async fn peek_statuses_answers_many_folders_at_once_as_folder_status_does() {
+    let server = start('/');
+    server
+        .seed("alice", "INBOX", &corpus::seed_messages(31, 3, 300))
+        .expect("seed INBOX");
+    server
+        .seed("alice", "Entwürfe", &corpus::seed_messages(32, 2, 300))
+        .expect("seed a non-ASCII folder");
+    let mut raw = server.connect("alice").expect("raw login");
+    let mut folders = vec![path("INBOX"), path("Entwürfe")];
+    for i in 0..130 {
+        raw.create(&format!("Many/F{i}")).expect("create");
+        folders.push(path(&format!("Many/F{i}")));
+    }
+    raw.logout();
+    folders.push(path("Missing"));
+
+    let mut conn = connector(&server, PASSWORD, Access::ReadOnly);
+    let peeked = conn.peek_statuses(&folders).await.expect("peek");
+    assert_eq!(peeked.len(), folders.len());
+    assert_eq!(peeked.last(), Some(&None), "a missing folder has no answer");
+    for (f, p) in folders.iter().zip(&peeked).take(folders.len() - 1) {
+        let status = conn.folder_status(f).await.expect("status");
+        assert_eq!(p.as_ref(), Some(&status), "{f}");
+    }
+    assert_eq!(peeked[0].map(|s| s.messages), Some(3));
+    assert_eq!(peeked[1].map(|s| s.messages), Some(2));
+    // With a folder open (the last one examined), it is answered from its EXAMINE; the others still by STATUS.
+    let some = [folders[folders.len() - 2].clone(), folders[0].clone()];
+    let again = conn.peek_statuses(&some).await.expect("peek again");
+    assert_eq!(again, vec![peeked[folders.len() - 2], peeked[0]]);
+}
+
 /// A scripted IMAP server on loopback for what Dovecot will not do on demand: no LITERAL+ (synchronising
 /// literals), refusals before a literal, `[UNAVAILABLE]`, an oversized literal, `* BYE`.
 mod scripted {

@@ -144,7 +144,7 @@ type CheckFuture<'a> = Pin<Box<dyn Future<Output = Result<Outcome, String>> + Se
 type Check = for<'a> fn(&'a dyn ConformanceFactory) -> CheckFuture<'a>;
 
 /// Every check, by name, in the order they run.
-pub const CHECKS: [(&str, Check); 13] = [
+pub const CHECKS: [(&str, Check); 14] = [
     ("list_folders_includes_inbox", |f| {
         Box::pin(list_folders_includes_inbox(f))
     }),
@@ -174,6 +174,9 @@ pub const CHECKS: [(&str, Check); 13] = [
     }),
     ("folder_status_of_a_missing_folder_is_not_found", |f| {
         Box::pin(folder_status_of_a_missing_folder_is_not_found(f))
+    }),
+    ("peek_statuses_agree_with_folder_status", |f| {
+        Box::pin(peek_statuses_agree_with_folder_status(f))
     }),
     ("create_folder_twice_is_ok", |f| {
         Box::pin(create_folder_twice_is_ok(f))
@@ -776,6 +779,48 @@ pub async fn folder_status_counts_and_uid_next_move_after_append(
                 "uid_validity changed from {} to {} although the connector declares stable uids",
                 before.uid_validity, after.uid_validity
             )
+        })?;
+    }
+    let _ = conn.close().await;
+    Ok(Outcome::Passed)
+}
+
+/// `peek_statuses` gives one entry per folder; where it answers, it says what `folder_status` says, and a
+/// missing folder has no answer.
+pub async fn peek_statuses_agree_with_folder_status(
+    f: &dyn ConformanceFactory,
+) -> Result<Outcome, String> {
+    let mut conn = open(f, Access::ReadWrite).await?;
+    let cap = conn.capability();
+    let folder = work_folder(cap, "Peek");
+    if !cap.append {
+        return refuses_append(conn.as_mut(), &folder).await;
+    }
+    call("create_folder", conn.create_folder(&folder, None).await)?;
+    seed(
+        conn.as_mut(),
+        &folder,
+        &[Msg::plain(corpus::message(18, 0, 400))],
+    )
+    .await?;
+    let _ = conn.close().await;
+    // A fresh session: nothing is open or cached.
+    let mut conn = open(f, Access::ReadOnly).await?;
+    let missing = FolderPath(vec!["Conformance-does-not-exist".to_owned()]);
+    let peeked = call(
+        "peek_statuses",
+        conn.peek_statuses(&[folder.clone(), missing]).await,
+    )?;
+    ensure(peeked.len() == 2, || {
+        format!("peek_statuses of 2 folders gave {} entries", peeked.len())
+    })?;
+    ensure(peeked[1].is_none(), || {
+        format!("peek_statuses of a missing folder answered {:?}", peeked[1])
+    })?;
+    let status = call("folder_status", conn.folder_status(&folder).await)?;
+    if let Some(p) = peeked[0] {
+        ensure(p == status, || {
+            format!("peek_statuses said {p:?}, folder_status {status:?}")
         })?;
     }
     let _ = conn.close().await;

@@ -423,6 +423,32 @@ impl Connection {
         (out, None)
     }
 
+    /// Write several commands without literals, flush once, then read each one's reply (untagged responses
+    /// and completion), in order: one round trip for commands that do not depend on each other (`STATUS`
+    /// of many folders). A server may run such commands at once, so an untagged response can arrive in
+    /// another command's reply: callers match responses by what they name, not by position.
+    pub async fn run_pipelined(&mut self, cmds: &[Command<'_>]) -> Result<Vec<Reply>> {
+        if cmds
+            .iter()
+            .any(|c| c.parts.iter().any(|p| matches!(p, Part::Literal(_))))
+        {
+            return Err(Error::unexpected("a pipelined command carries a literal"));
+        }
+        let mut tags = Vec::with_capacity(cmds.len());
+        for cmd in cmds {
+            let tag = self.tag();
+            // Without literals nothing waits for a continuation: every command is sent.
+            self.send(&tag, cmd, false).await?;
+            tags.push(tag);
+        }
+        self.flush().await?;
+        let mut out = Vec::with_capacity(tags.len());
+        for tag in &tags {
+            out.push(self.read_reply(tag).await?);
+        }
+        Ok(out)
+    }
+
     /// Whether the server ended the session itself (`* BYE`, or a suggested backoff before a disconnect):
     /// commands it had not completed were not carried out.
     pub fn ended_by_server(&self) -> bool {

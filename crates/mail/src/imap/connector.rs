@@ -31,6 +31,8 @@ use imap_proto::{AttributeValue, MailboxDatum, NameAttribute, Response, Response
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
+mod peek;
+
 /// How long a cached `EXAMINE` answer is good for `folder_status` (other sessions may add mail).
 const STATUS_CACHE: Duration = Duration::from_secs(30);
 
@@ -267,6 +269,17 @@ impl MailConnector for ImapConnector {
     /// - The answer is cached for 30 s while the folder stays open, unless we appended to it.
     async fn folder_status(&mut self, folder: &FolderPath) -> Result<FolderStatus> {
         on_session!(self, "folder_status", s => s.folder_status(folder).await)
+    }
+
+    /// # Behavior
+    /// - One pipelined `STATUS (UIDVALIDITY UIDNEXT MESSAGES [HIGHESTMODSEQ])` per folder (HIGHESTMODSEQ with
+    ///   CONDSTORE), 100 per round trip; no folder is opened. The folder open with `EXAMINE` is answered from
+    ///   it. `None` for a folder the server refused or that needs a literal name.
+    async fn peek_statuses(&mut self, folders: &[FolderPath]) -> Result<Vec<Option<FolderStatus>>> {
+        if folders.is_empty() {
+            return Ok(Vec::new());
+        }
+        on_session!(self, "peek_statuses", s => s.peek_statuses(folders).await)
     }
 
     async fn summaries(
