@@ -90,6 +90,24 @@ pub trait Store: Send + Sync {
         uid_validity: u32,
         status: ItemStatus,
     ) -> Result<Vec<ItemRow>>;
+    /// The rows a pass may still have to act on — pending, failed and skipped — of every folder of a
+    /// mapping under the folder's recorded UIDVALIDITY, by folder and uid: what a pass reads once to tell
+    /// which folders have nothing to do. The default asks [`Store::items_with_status`] per folder.
+    async fn open_items(&self, mapping: MappingId) -> Result<Vec<ItemRow>> {
+        let mut out = Vec::new();
+        for fs in self.folder_states(mapping).await? {
+            let mut rows = Vec::new();
+            for status in [ItemStatus::Pending, ItemStatus::Failed, ItemStatus::Skipped] {
+                rows.extend(
+                    self.items_with_status(mapping, &fs.folder, fs.uid_validity, status)
+                        .await?,
+                );
+            }
+            rows.sort_by_key(|r| r.uid);
+            out.extend(rows);
+        }
+        Ok(out)
+    }
     /// Insert or replace journal rows; a row written as `pending` counts one more attempt.
     async fn write_items(
         &self,

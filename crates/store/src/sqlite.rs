@@ -471,6 +471,21 @@ impl Store for SqliteStore {
         rows.iter().map(SqliteStore::item_row).collect()
     }
 
+    async fn open_items(&self, mapping: MappingId) -> Result<Vec<ItemRow>> {
+        // Driven from the folder checkpoints through the status index: copied rows are never read.
+        let rows = sqlx::query(
+            "SELECT i.* FROM folder_state fs JOIN item i
+               ON i.mapping_id = fs.mapping_id AND i.folder = fs.folder AND i.uid_validity = fs.uid_validity
+                 AND i.status IN ('pending', 'failed', 'skipped')
+             WHERE fs.mapping_id = ? ORDER BY i.folder, i.uid",
+        )
+        .bind(mapping.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(SqliteStore::item_row).collect()
+    }
+
     async fn write_items(
         &self,
         mapping: MappingId,

@@ -97,6 +97,18 @@ async fn journal_round_trip_and_report_count_every_item(store: &dyn Journal) {
     let problems = store.problems(m.id).await.unwrap();
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].reason.as_deref(), Some("too large"));
+    // What a pass may still act on, read once for the mapping: everything but the copied rows.
+    let open: Vec<(u32, ItemStatus)> = store
+        .open_items(m.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.uid, r.status))
+        .collect();
+    assert_eq!(
+        open,
+        vec![(2, ItemStatus::Pending), (3, ItemStatus::Skipped)]
+    );
     // The pending row counted one attempt; rewriting it as copied keeps the count and the probe.
     let rows = store
         .items_with_status(m.id, &inbox, 7, ItemStatus::Copied)
