@@ -28,6 +28,7 @@ pub mod mover;
 pub mod pattern;
 pub mod plan;
 pub mod progress;
+mod quiet;
 pub mod retry;
 pub mod verify;
 

@@ -168,6 +168,14 @@ pub(crate) fn row_write(
     }
 }
 
+/// Whether a skipped row is tried again under this pass's rules (issue 9 item 5): a message skipped by a
+/// lower `--max-size`, or refused by the target as too large, is copied once the limit allows it.
+pub(crate) fn retried_skip(r: &ItemRow, max_size: u64) -> bool {
+    let reason = r.reason.as_deref().unwrap_or("");
+    r.size <= max_size
+        && (reason.starts_with(SIZE_LIMIT_SKIP) || reason.starts_with(TARGET_TOO_LARGE_SKIP))
+}
+
 fn mib(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
 }
@@ -199,10 +207,17 @@ impl MailboxPass<'_> {
             .filter(|f| f.selectable)
             .map(|f| f.path.clone())
             .collect();
+        let quiet = self
+            .quiet_folders(&mut src, &mut tgt, &plans, &existing)
+            .await?;
         for plan in &plans {
             // A \Noselect parent stays a parent: it is never created as a mailbox of its own. Its
             // children create it implicitly on the target.
             if !plan.source.selectable {
+                continue;
+            }
+            // Nothing changed on either side and nothing to retry: no command, no journal write.
+            if quiet.covers(&plan.source.path) {
                 continue;
             }
             if let Err(e) = self.folder(&mut src, &mut tgt, plan, &mut existing).await {
@@ -338,12 +353,7 @@ impl MailboxPass<'_> {
                         )
                         .await?
                         .into_iter()
-                        .filter(|r| {
-                            let reason = r.reason.as_deref().unwrap_or("");
-                            r.size <= self.opts.max_size
-                                && (reason.starts_with(SIZE_LIMIT_SKIP)
-                                    || reason.starts_with(TARGET_TOO_LARGE_SKIP))
-                        }),
+                        .filter(|r| retried_skip(r, self.opts.max_size)),
                 );
                 rows
             }
