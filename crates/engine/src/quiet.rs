@@ -83,7 +83,10 @@ impl MailboxPass<'_> {
             else {
                 continue;
             };
-            let open = open_by.get(&plan.source.path).map_or(&[][..], |v| v);
+            let open = open_by
+                .get(&plan.source.path)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
             if quiet(p, s, t, &plan.target, open, self.opts, set_flags) {
                 folders.insert(plan.source.path.clone());
             }
@@ -309,7 +312,7 @@ mod tests {
             ),
         ] {
             assert!(
-                !is_quiet(&p, &s, &t, &[r.clone()]),
+                !is_quiet(&p, &s, &t, std::slice::from_ref(&r)),
                 "{:?} {:?}",
                 r.status,
                 r.reason

@@ -55,20 +55,21 @@ impl Session {
             .iter()
             .map(|n| match &self.examined {
                 Some(e) if &e.name == n => (!e.stale).then_some(e.status),
-                _ => found.get(n).copied().or_else(|| {
-                    // INBOX is case-insensitive (RFC 3501 §5.1): the server may spell it its own way.
-                    n.eq_ignore_ascii_case("INBOX")
-                        .then(|| {
-                            found
-                                .iter()
-                                .find(|(k, _)| k.eq_ignore_ascii_case("INBOX"))
-                                .map(|(_, s)| *s)
-                        })
-                        .flatten()
-                }),
+                _ => found.get(n).copied().or_else(|| inbox(&found, n)),
             })
             .collect())
     }
+}
+
+/// INBOX is case-insensitive (RFC 3501 §5.1): the server may spell it its own way.
+fn inbox(found: &HashMap<String, FolderStatus>, name: &str) -> Option<FolderStatus> {
+    if !name.eq_ignore_ascii_case("INBOX") {
+        return None;
+    }
+    found
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("INBOX"))
+        .map(|(_, s)| *s)
 }
 
 /// An untagged `STATUS` response with every item a [`FolderStatus`] needs: the folder's name as the server
