@@ -8,19 +8,11 @@ use ferry_store::*;
 
 #[macro_use]
 mod journal_common;
-use journal_common::{Journal, item};
+use journal_common::{Journal, item, mail_pass};
 
 both!(a_batch_of_rows_is_written_as_row_by_row_writes_would_be);
 async fn a_batch_of_rows_is_written_as_row_by_row_writes_would_be(store: &dyn Journal) {
-    let run = store.create_run("mail", "{}").await.unwrap();
-    let m = store
-        .upsert_mapping("imap://b@h", "imap://b@t", "b@example.com")
-        .await
-        .unwrap();
-    let pass = store
-        .start_pass(m.id, run, PassKind::Initial)
-        .await
-        .unwrap();
+    let (mapping, pass) = mail_pass(store, "b").await;
     let inbox = FolderPath::inbox();
     let sent = FolderPath(vec!["Sent".into()]);
     // 500 pending rows, every other one with what a copy may carry (hash, flags, about, note).
@@ -43,7 +35,7 @@ async fn a_batch_of_rows_is_written_as_row_by_row_writes_would_be(store: &dyn Jo
         })
         .collect();
     store
-        .write_items(m.id, pass, &inbox, 7, &pending)
+        .write_items(mapping, pass, &inbox, 7, &pending)
         .await
         .unwrap();
     // The outcomes: copied with a uid, leaving the rest as it was; 1 in 50 failed with a reason.
@@ -63,11 +55,11 @@ async fn a_batch_of_rows_is_written_as_row_by_row_writes_would_be(store: &dyn Jo
         })
         .collect();
     store
-        .write_items(m.id, pass, &inbox, 7, &outcomes)
+        .write_items(mapping, pass, &inbox, 7, &outcomes)
         .await
         .unwrap();
     let copied = store
-        .items_with_status(m.id, &inbox, 7, ItemStatus::Copied)
+        .items_with_status(mapping, &inbox, 7, ItemStatus::Copied)
         .await
         .unwrap();
     assert_eq!(copied.len(), 490);
@@ -102,7 +94,7 @@ async fn a_batch_of_rows_is_written_as_row_by_row_writes_would_be(store: &dyn Jo
         }
     }
     let failed = store
-        .items_with_status(m.id, &inbox, 7, ItemStatus::Failed)
+        .items_with_status(mapping, &inbox, 7, ItemStatus::Failed)
         .await
         .unwrap();
     assert_eq!(failed.len(), 10);
@@ -115,15 +107,7 @@ async fn a_batch_of_rows_is_written_as_row_by_row_writes_would_be(store: &dyn Jo
 
 both!(a_batch_that_writes_one_uid_twice_applies_both_writes_in_order);
 async fn a_batch_that_writes_one_uid_twice_applies_both_writes_in_order(store: &dyn Journal) {
-    let run = store.create_run("mail", "{}").await.unwrap();
-    let m = store
-        .upsert_mapping("imap://c@h", "imap://c@t", "c@example.com")
-        .await
-        .unwrap();
-    let pass = store
-        .start_pass(m.id, run, PassKind::Initial)
-        .await
-        .unwrap();
+    let (mapping, pass) = mail_pass(store, "c").await;
     let inbox = FolderPath::inbox();
     let mut first = item(3, "f3", ItemStatus::Pending);
     first.content_hash = Some("h3".into());
@@ -133,7 +117,7 @@ async fn a_batch_that_writes_one_uid_twice_applies_both_writes_in_order(store: &
     done.target_uid = Some(33);
     store
         .write_items(
-            m.id,
+            mapping,
             pass,
             &inbox,
             7,
@@ -142,7 +126,7 @@ async fn a_batch_that_writes_one_uid_twice_applies_both_writes_in_order(store: &
         .await
         .unwrap();
     let copied = store
-        .items_with_status(m.id, &inbox, 7, ItemStatus::Copied)
+        .items_with_status(mapping, &inbox, 7, ItemStatus::Copied)
         .await
         .unwrap();
     assert_eq!(copied.len(), 1);
@@ -158,7 +142,7 @@ async fn a_batch_that_writes_one_uid_twice_applies_both_writes_in_order(store: &
         "kept from the first write"
     );
     let pending = store
-        .items_with_status(m.id, &inbox, 7, ItemStatus::Pending)
+        .items_with_status(mapping, &inbox, 7, ItemStatus::Pending)
         .await
         .unwrap();
     assert_eq!(pending.iter().map(|r| r.uid).collect::<Vec<_>>(), vec![4]);

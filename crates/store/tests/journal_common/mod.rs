@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses its own part
 
 use ferry_core::folder::FolderPath;
+use ferry_core::id::{MappingId, PassId};
 use ferry_store::*;
 
 /// Everything a journal store offers.
@@ -62,4 +63,22 @@ pub fn item(uid: u32, fp: &str, status: ItemStatus) -> ItemWrite {
         about: ItemAbout::default(),
         note: None,
     }
+}
+
+/// A mail mapping for `user` with an initial pass started in a new run: what a journal case writes under.
+pub async fn mail_pass(store: &dyn Journal, user: &str) -> (MappingId, PassId) {
+    let run = store.create_run("mail", "{}").await.unwrap();
+    let m = store
+        .upsert_mapping(
+            &format!("imap://{user}@h"),
+            &format!("imap://{user}@t"),
+            &format!("{user}@example.com"),
+        )
+        .await
+        .unwrap();
+    let pass = store
+        .start_pass(m.id, run, PassKind::Initial)
+        .await
+        .unwrap();
+    (m.id, pass)
 }
