@@ -74,25 +74,35 @@ fn until_copying(target: &ferry_testkit::Dovecot, w: &Worker) {
 
 const LOST: &str = "lease could not be renewed before its end";
 
-#[test]
-fn a_worker_that_cannot_renew_its_lease_stops_its_pass_before_another_takes_it_over_and_nothing_is_copied_twice()
- {
-    let Some((db, direct, through, proxy)) = database("scaleout_pg_lease_taken") else {
-        return;
-    };
-    let users = ["alice"];
-    let (source, target) = dovecots(&users, true, 5);
+/// One mailbox's pilot run by worker 1 through the proxy, caught mid-pass; then the database stops
+/// answering worker 1 (its renewals hang) and, before its lease ends — while the database is still
+/// unreachable to it — worker 1 stops the pass with `at_stop` messages on the target.
+struct Stalled {
+    w1: Worker,
+    s: common::Served,
+    at_stop: usize,
+    before: ferry_testkit::snapshot::MailboxSnapshot,
+    source: ferry_testkit::Dovecot,
+    target: ferry_testkit::Dovecot,
+    direct: Setup,
+    proxy: FaultProxy,
+    tmp: tempfile::TempDir,
+    db: TestDatabase,
+}
+
+const USERS: [&str; 1] = ["alice"];
+
+fn stalled_mid_pass(test: &str) -> Option<Stalled> {
+    let (db, direct, through, proxy) = database(test)?;
+    let (source, target) = dovecots(&USERS, true, 5);
     let before = source.snapshot("alice").unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let s = serve(&tmp.path().join("data"), &direct);
-    project(&s, &source, &target, &users, tmp.path());
-    pilot(&s, &users);
+    project(&s, &source, &target, &USERS, tmp.path());
+    pilot(&s, &USERS);
     let mut w1 = Worker::start(&tmp.path().join("w1"), "1", &through);
     w1.wait_for("pass started", 90);
     until_copying(&target, &w1);
-
-    // The database stops answering worker 1 mid-pass: its renewals hang. Before its lease ends, it stops
-    // the pass — while the database is still unreachable to it — and sends nothing more.
     proxy.set_stall(true);
     w1.wait_for(LOST, 30);
     let at_stop = copied(&target, "alice@x");
@@ -100,12 +110,51 @@ fn a_worker_that_cannot_renew_its_lease_stops_its_pass_before_another_takes_it_o
         at_stop < before.message_count(),
         "the pass had finished before the stall; the test proves nothing"
     );
+    Some(Stalled {
+        w1,
+        s,
+        at_stop,
+        before,
+        source,
+        target,
+        direct,
+        proxy,
+        tmp,
+        db,
+    })
+}
+
+impl Stalled {
+    /// The target holds the source's messages, each once, and the source is unchanged.
+    fn assert_target_is_the_source(&self) {
+        assert_eq!(
+            self.source.snapshot("alice").unwrap(),
+            self.before,
+            "the source changed"
+        );
+        let tgt = content(&self.target.snapshot("alice@x").unwrap());
+        assert_eq!(
+            total(&tgt),
+            self.before.message_count(),
+            "duplicates or losses"
+        );
+        assert_eq!(tgt, content(&self.before));
+    }
+}
+
+#[test]
+fn a_worker_that_cannot_renew_its_lease_stops_its_pass_before_another_takes_it_over_and_nothing_is_copied_twice()
+ {
+    let Some(mut st) = stalled_mid_pass("scaleout_pg_lease_taken") else {
+        return;
+    };
 
     // Another worker takes the pass over once the lease expired (the next lease attempt of the same pass).
-    let mut w2 = Worker::start(&tmp.path().join("w2"), "2", &direct);
+    let mut w2 = Worker::start(&st.tmp.path().join("w2"), "2", &st.direct);
     w2.wait_for("attempt=2", 90);
     assert_eq!(
-        db.psql("SELECT lease_attempt FROM prog_pass")
+        st.db
+            .psql("SELECT lease_attempt FROM prog_pass")
             .unwrap()
             .trim(),
         "2",
@@ -114,82 +163,51 @@ fn a_worker_that_cannot_renew_its_lease_stops_its_pass_before_another_takes_it_o
 
     // Worker 1 reaches the database again: its giving back is fenced (the pass is worker 2's now) and it
     // writes nothing; worker 2 finishes the mailbox, each message once.
-    proxy.set_stall(false);
-    w1.wait_for(
+    st.proxy.set_stall(false);
+    st.w1.wait_for(
         "fenced: the pass was taken over before it was given back",
         60,
     );
-    let logs = || format!("--- 1\n{}\n--- 2\n{}", w1.output(), w2.output());
-    let r = wait_succeeded(&s, "Pilot", &users, 180, &logs);
+    let logs = || format!("--- 1\n{}\n--- 2\n{}", st.w1.output(), w2.output());
+    let r = wait_succeeded(&st.s, "Pilot", &USERS, 180, &logs);
     let m = mapping(&r, "alice@x");
     assert_eq!(m["passes"], 1, "one pass, taken over, not failed: {m}");
     assert!(
-        !w1.output().contains("pass ended"),
+        !st.w1.output().contains("pass ended"),
         "worker 1 recorded no end:\n{}",
-        w1.output()
+        st.w1.output()
     );
-    assert_eq!(
-        source.snapshot("alice").unwrap(),
-        before,
-        "the source changed"
-    );
-    let tgt = content(&target.snapshot("alice@x").unwrap());
-    assert_eq!(total(&tgt), before.message_count(), "duplicates or losses");
-    assert_eq!(tgt, content(&before));
+    st.assert_target_is_the_source();
     drop(w2);
-    drop(w1);
-    drop(s);
 }
 
 #[test]
 fn a_worker_that_cannot_renew_its_lease_gives_the_pass_back_when_the_database_answers_and_it_resumes()
  {
-    let Some((db, direct, through, proxy)) = database("scaleout_pg_lease_back") else {
+    let Some(mut st) = stalled_mid_pass("scaleout_pg_lease_back") else {
         return;
     };
-    let users = ["alice"];
-    let (source, target) = dovecots(&users, true, 5);
-    let before = source.snapshot("alice").unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let s = serve(&tmp.path().join("data"), &direct);
-    project(&s, &source, &target, &users, tmp.path());
-    pilot(&s, &users);
-    let mut w1 = Worker::start(&tmp.path().join("w1"), "1", &through);
-    w1.wait_for("pass started", 90);
-    until_copying(&target, &w1);
-
-    // Stopped before its lease ended, while the database is unreachable to it: nothing more is sent.
-    proxy.set_stall(true);
-    w1.wait_for(LOST, 30);
-    let at_stop = copied(&target, "alice@x");
-    assert!(
-        at_stop < before.message_count(),
-        "the pass had finished before the stall; the test proves nothing"
-    );
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
-        copied(&target, "alice@x"),
-        at_stop,
+        copied(&st.target, "alice@x"),
+        st.at_stop,
         "a stopped pass sends nothing"
     );
 
     // The database answers again: the pass is given back (still running, not failed: no attempt used),
     // queued again, and resumed under the next lease attempt; each message once on the target.
-    proxy.set_stall(false);
-    w1.wait_for("pass given back after its lease was lost", 60);
-    w1.wait_for("attempt=2", 60);
-    let logs = || w1.output();
-    let r = wait_succeeded(&s, "Pilot", &users, 180, &logs);
+    st.proxy.set_stall(false);
+    st.w1
+        .wait_for("pass given back after its lease was lost", 60);
+    st.w1.wait_for("attempt=2", 60);
+    let logs = || st.w1.output();
+    let r = wait_succeeded(&st.s, "Pilot", &USERS, 180, &logs);
     let m = mapping(&r, "alice@x");
     assert_eq!(m["passes"], 1, "one pass, given back, not failed: {m}");
     assert_eq!(m["attempts"], 1, "no attempt used: {m}");
     assert_eq!(
-        db.psql("SELECT outcome FROM prog_pass").unwrap().trim(),
+        st.db.psql("SELECT outcome FROM prog_pass").unwrap().trim(),
         "succeeded"
     );
-    let tgt = content(&target.snapshot("alice@x").unwrap());
-    assert_eq!(total(&tgt), before.message_count(), "duplicates or losses");
-    assert_eq!(tgt, content(&before));
-    drop(w1);
-    drop(s);
+    st.assert_target_is_the_source();
 }
