@@ -10,6 +10,9 @@ use ferry_core::{Result, limits};
 use ferry_engine::pattern::FolderFilter;
 use ferry_engine::progress::Progress;
 use ferry_engine::{MailOptions, MappingSpec, plan_mail_with_journal, run_mail, verify_mail};
+
+/// `--inflight`'s default as the user writes it; equal to the engine's [`limits::DEFAULT_INFLIGHT_BYTES`].
+const INFLIGHT_DEFAULT: &str = "48MB";
 use ferry_store::Store;
 use std::sync::Arc;
 
@@ -62,7 +65,7 @@ pub struct MigrateArgs {
     #[arg(long, default_value = "35MB", value_parser = parse_size)]
     pub max_size: u64,
     /// Memory budget: bytes all mailboxes may hold in flight at once.
-    #[arg(long, default_value = "64MB", value_parser = parse_size)]
+    #[arg(long, default_value = INFLIGHT_DEFAULT, value_parser = parse_size)]
     pub inflight: u64,
     /// Final pass: copy what is new, then seal the mapping (later runs copy nothing more).
     #[arg(long = "final")]
@@ -328,4 +331,17 @@ async fn verify(ctx: &Ctx, a: VerifyArgs) -> Result<Outcome> {
     } else {
         Outcome::Incomplete
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_inflight_flag_defaults_to_the_engine_default() {
+        assert_eq!(
+            parse_size(INFLIGHT_DEFAULT),
+            Ok(limits::DEFAULT_INFLIGHT_BYTES)
+        );
+    }
 }

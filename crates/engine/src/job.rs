@@ -37,7 +37,7 @@ pub struct MailOptions {
     pub concurrency: usize,
     /// Messages larger than this are Skipped with the reason (default 35 MB).
     pub max_size: u64,
-    /// Bytes all mailboxes may hold in flight at once (default 64 MB).
+    /// Bytes all mailboxes may hold in flight at once (default 48 MB).
     pub inflight_bytes: u64,
     pub filter: FolderFilter,
     /// Run a Final pass: a Delta that seals the mapping.
