@@ -6,8 +6,11 @@
 //! mappings through the API, signs in as a browser does (CSRF cookie from `GET /`, `POST /sign-in`), then
 //! requests each page `--requests` times on one keep-alive connection and reports the median, the 95th
 //! percentile and the maximum, against the 200 ms target. The project's gates are confirmed and one
-//! synchronization event a week ahead holds every mapping but the last 100 (so the grid has `waiting` and
-//! `not scheduled` rows, and the event's pages a big event); passes need mail servers, so none runs. Every
+//! synchronization event holds every mapping but the last 100 (so the grid has `not scheduled` rows, and the
+//! event's pages a big event). Passes need mail servers, so none runs: instead the server is stopped, three
+//! days of pass history are recorded for the event's mappings through the store's operations (the event
+//! running since then; `dashboard_seed` says exactly what), and the server is started again on the same
+//! data directory (`--no-history`: the event stays a week ahead, without passes). Every
 //! page of the dashboard is requested: tenant, project, grid (first, last, searched, by state, by event),
 //! mapping detail, events (list and calendar), event, its live view and report, project report,
 //! assessment, tickets, approvals, audit log, transactions.
@@ -17,7 +20,7 @@ use ferry_testkit::http::{Body, HttpResponse, RawHttp};
 use serde_json::{Value, json};
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -38,13 +41,16 @@ pub struct DashboardArgs {
     /// Also write the numbers to this JSON file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Leave the event's mappings without passes (the bench before session 7): by default they get three
+    /// days of pass history (`dashboard_seed`).
+    #[arg(long)]
+    no_history: bool,
 }
 
 /// `ferry serve`, stopped (by its process id) when dropped.
 struct Server {
     child: Child,
     addr: SocketAddr,
-    _dir: tempfile::TempDir,
 }
 
 impl Drop for Server {
@@ -65,26 +71,21 @@ fn token() -> String {
     format!("fy_{t}")
 }
 
-fn start(ferry: &PathBuf, operator: &str) -> io::Result<Server> {
-    let dir = tempfile::tempdir()?;
+fn start_server(ferry: &PathBuf, dir: &Path, operator: &str) -> io::Result<Server> {
     let port = ferry_testkit::port::free_port()?;
     let addr: SocketAddr = format!("127.0.0.1:{port}")
         .parse()
         .map_err(|e| err(format!("{e}")))?;
     let child = Command::new(ferry)
         .arg("--data")
-        .arg(dir.path())
+        .arg(dir)
         .args(["serve", "--listen", &addr.to_string()])
         .env("FERRY_BOOTSTRAP_TOKEN", operator)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| err(format!("starting {}: {e}", ferry.display())))?;
-    let server = Server {
-        child,
-        addr,
-        _dir: dir,
-    };
+    let server = Server { child, addr };
     // Poll /healthz (bounded), never sleep for a result.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -143,7 +144,8 @@ pub fn bench(a: &DashboardArgs) -> io::Result<()> {
         None => std::env::current_exe()?.with_file_name("ferry"),
     };
     let operator = token();
-    let server = start(&ferry, &operator)?;
+    let dir = tempfile::tempdir()?;
+    let mut server = start_server(&ferry, dir.path(), &operator)?;
     let mut c = RawHttp::connect(server.addr)?;
     let t = api(
         &mut c,
@@ -231,6 +233,28 @@ pub fn bench(a: &DashboardArgs) -> io::Result<()> {
         .as_str()
         .ok_or_else(|| err(format!("no event id in {ev}")))?
         .to_owned();
+
+    if !a.no_history {
+        // Stop the server (the store is the data directory's SQLite file), record the history, start again.
+        drop(c);
+        drop(server);
+        let t0 = Instant::now();
+        let s = crate::dashboard_seed::seed(dir.path(), &project, &event)?;
+        eprintln!(
+            "recorded {} passes for the event's {} mappings in {:.1} s: {} Perfect, {} with skipped or failed \
+             items, {} failed, {} running, {} queued",
+            s.passes,
+            s.mappings,
+            t0.elapsed().as_secs_f64(),
+            s.perfect,
+            s.imperfect,
+            s.failed,
+            s.running,
+            s.queued
+        );
+        server = start_server(&ferry, dir.path(), &operator)?;
+        c = RawHttp::connect(server.addr)?;
+    }
 
     // Sign in as a browser does.
     let r = c.request("GET", "/", &[], Body::None)?;

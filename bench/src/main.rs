@@ -10,6 +10,7 @@
 mod ab;
 mod corpus;
 mod dashboard;
+mod dashboard_seed;
 mod exchange;
 mod files;
 mod files_report;
