@@ -200,8 +200,10 @@ async fn the_schedule_form_shows_each_refusal_inline_then_schedules_changes_and_
 
     assert!(list.body.contains("id=\"new-event\""), "the schedule form");
     assert!(
-        list.body.contains(&alice),
-        "the project's mappings are offered"
+        list.body
+            .contains("<span id=\"not-scheduled-count\">2</span> of 2"),
+        "the form counts the mappings not in an event: {}",
+        list.body
     );
 
     // Gates open: refused, every open gate named, what was typed kept.
@@ -891,7 +893,7 @@ mod story {
         }
     }
 
-    /// Fill the schedule form (a pilot starting at the clock's now, every mapping) and send it.
+    /// Fill the schedule form (a pilot starting at the clock's now, every mapping not in an event) and send it.
     async fn schedule_pilot(b: &Browser, start: &str) {
         let name = b
             .wait()
@@ -912,14 +914,10 @@ mod story {
         if pilot.prop("checked").await.unwrap().as_deref() != Some("true") {
             pilot.click().await.unwrap();
         }
-        for m in b
-            .find_all(Locator::Css("input[name=mapping]"))
-            .await
-            .unwrap()
-        {
-            if m.prop("checked").await.unwrap().as_deref() != Some("true") {
-                m.click().await.unwrap();
-            }
+        // Every mapping not in an event yet: the form's first choice, all of this project's.
+        let all = b.find(Locator::Id("choose-not-scheduled")).await.unwrap();
+        if all.prop("checked").await.unwrap().as_deref() != Some("true") {
+            all.click().await.unwrap();
         }
         b.find(Locator::Css("#new-event button"))
             .await

@@ -4,6 +4,7 @@
 //! is shown on the form with what was typed kept.
 
 use super::api_error_page;
+use super::event_choice::{self, ChoiceValues};
 use super::event_lists::{DetailQuery, Pager, mapping_list};
 use super::frame::Frame;
 use super::page::{self, Signed, may, path_id};
@@ -11,6 +12,7 @@ use crate::api::events::{self as api, ChangeEvent, CreateEvent};
 use crate::auth::Caller;
 use crate::db::{self, Project};
 use crate::programme::events::{Event, load_event, project_events};
+use crate::programme::grid::{NOT_SCHEDULED, STATES, grid_page};
 use crate::programme::reports::when;
 use crate::{ApiError, ApiResult, AppState};
 use askama::Template;
@@ -23,9 +25,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, Utc};
 use ferry_core::id::{EventId, MappingId, ProjectId, TenantId};
 use ferry_core::programme::event::{EventKind, EventState};
+use ferry_store::programme::GridFilter;
 use ferry_store::programme::Membership;
 use serde::Deserialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 /// An event as a row.
 pub struct Row {
@@ -83,9 +86,14 @@ struct ListPage {
     form: Option<NewForm>,
 }
 
-/// The schedule form: the project's mappings, what was typed, and the refusal of the last try.
+/// The schedule form: how many mappings the project has and how many are in no event, the grid's states
+/// (a choice), what was typed, and the refusal of the last try.
 pub struct NewForm {
-    pub mappings: Vec<(String, String)>,
+    /// The mappings grid's page.
+    pub grid: String,
+    pub total: u64,
+    pub not_scheduled: u64,
+    pub states: &'static [&'static str],
     pub f: FormValues,
     pub refusal: Option<String>,
 }
@@ -96,13 +104,8 @@ pub struct FormValues {
     pub kind: String,
     pub pilot: bool,
     pub start: String,
-    pub chosen: BTreeSet<String>,
-}
-
-impl FormValues {
-    pub fn has(&self, id: &str) -> bool {
-        self.chosen.contains(id)
-    }
+    /// Which mappings ([`super::event_choice`]).
+    pub choice: ChoiceValues,
 }
 
 #[derive(Template, WebTemplate)]
@@ -229,7 +232,7 @@ pub async fn list(
         kind: "synchronization".into(),
         pilot: false,
         start: String::new(),
-        chosen: BTreeSet::new(),
+        choice: ChoiceValues::fresh(),
     };
     list_page(&st, &signed, &c, (&t, &p), first, f, None).await
 }
@@ -243,24 +246,34 @@ async fn list_page(
     f: FormValues,
     refusal: Option<ApiError>,
 ) -> Response {
+    let with_form = may(c, &page::EVENT_CREATE);
     let loaded = async {
         let (project, frame) = place(st, signed, c, t, p).await?;
         let events = project_events(&*st.programme, project.id, &[]).await?;
-        // The records, not the views: the form needs ids and labels, not each mapping's parsed document.
-        let mappings = st.programme.mappings(project.id).await?;
-        Ok::<_, ApiError>((project, frame, events, mappings))
+        // The form counts the mappings (a page of none), not lists them: thousands of checkboxes help nobody.
+        let counts = if with_form {
+            let f = GridFilter {
+                state: Some(NOT_SCHEDULED.into()),
+                ..GridFilter::default()
+            };
+            let g = grid_page(st, &project, &f, 0, 0).await?;
+            (g.total, g.matching)
+        } else {
+            (0, 0)
+        };
+        Ok::<_, ApiError>((frame, events, counts))
     };
-    let (_, frame, events, mappings) = match loaded.await {
+    let (frame, events, (total, not_scheduled)) = match loaded.await {
         Ok(x) => x,
         Err(e) => return api_error_page(e),
     };
     let base = page_base(t, p);
     let status = refusal.as_ref().map_or(StatusCode::OK, |e| e.status);
-    let form = may(c, &page::EVENT_CREATE).then(|| NewForm {
-        mappings: mappings
-            .into_iter()
-            .map(|m| (m.id.to_string(), m.label))
-            .collect(),
+    let form = with_form.then(|| NewForm {
+        grid: format!("/tenants/{t}/projects/{p}/mappings"),
+        total,
+        not_scheduled,
+        states: &STATES,
         f,
         refusal: refusal.map(|e| e.message),
     });
@@ -332,7 +345,24 @@ pub async fn create(
         kind: field(&f, "kind").to_owned(),
         pilot: field(&f, "pilot") == "on",
         start: field(&f, "start").to_owned(),
-        chosen: all(&f, "mapping").into_iter().collect(),
+        choice: ChoiceValues {
+            choose: field(&f, "choose").to_owned(),
+            state: field(&f, "state").to_owned(),
+            q: field(&f, "q").to_owned(),
+            names: field(&f, "names").to_owned(),
+            ids: all(&f, "mapping"),
+        },
+    };
+    // The choice is read only for a role that may schedule (any other is refused by the API, as there).
+    let chosen = if may(&c, &page::EVENT_CREATE) && !values.choice.choose.is_empty() {
+        match place(&st, &signed, &c, &t, &p).await {
+            Ok((project, _)) => event_choice::resolve(&st, &project, &values.choice)
+                .await
+                .map(|ids| ids.iter().map(ToString::to_string).collect()),
+            Err(e) => Err(e),
+        }
+    } else {
+        Ok(values.choice.ids.clone())
     };
     let parsed = (|| {
         Ok::<_, ApiError>(CreateEvent {
@@ -340,7 +370,7 @@ pub async fn create(
             kind: parse_kind(&values.kind)?,
             pilot: values.pilot,
             start: parse_start(&values.start)?,
-            mappings: parse_ids(&all(&f, "mapping"))?,
+            mappings: parse_ids(&chosen?)?,
         })
     })();
     let answer = match parsed {

@@ -9,6 +9,7 @@
 mod approvals;
 pub mod asset;
 mod audit;
+mod event_choice;
 mod event_lists;
 mod events;
 pub mod frame;
