@@ -29,6 +29,9 @@ pub struct Digest {
     pub idle: Value,
     /// How many mappings of the event share [`Digest::idle`].
     pub idle_count: usize,
+    /// The event's own passes, oldest first (the report's throughput chart reads them from here instead
+    /// of the store again).
+    pub passes: Vec<StoredPass>,
 }
 
 impl Digest {
@@ -197,7 +200,11 @@ pub async fn digest(
 ) -> ApiResult<Digest> {
     // Every pass of the event's mappings, in any event, in one query: the mappings with a history.
     let mut histories: BTreeMap<MappingId, Vec<StoredPass>> = BTreeMap::new();
+    let mut passes = Vec::new();
     for pass in st.programme.event_mapping_passes(e.id).await? {
+        if pass.event == e.id {
+            passes.push(pass.clone());
+        }
         histories.entry(pass.mapping).or_default().push(pass);
     }
     let logins = logins_supplied(st, p).await?;
@@ -300,5 +307,6 @@ pub async fn digest(
         lines,
         idle,
         idle_count,
+        passes,
     })
 }

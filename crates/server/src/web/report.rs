@@ -21,7 +21,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::programme::events::{Event, load_event, project_events};
 use crate::programme::passes::event_passes;
-use crate::programme::reports::{report_source, when};
+use crate::programme::reports::{ReportSource, report_source, when};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Extension, Path, Query, State};
@@ -202,7 +202,11 @@ pub async fn event(
                 .await?
                 .1;
         }
-        let passes = event_passes(&*st.programme, e.id).await?;
+        // The digest read the event's passes already; a final report did not.
+        let passes = match &r {
+            ReportSource::Final(_) => event_passes(&*st.programme, e.id).await?,
+            ReportSource::Now(_) => Vec::new(),
+        };
         Ok::<_, ApiError>((frame, e, r, total, page, lines, passes))
     };
     let (frame, e, r, total, page, lines, passes) = match loaded.await {
@@ -210,6 +214,10 @@ pub async fn event(
         Err(err) => return api_error_page(err),
     };
     let grades = grade_counts(r.grades());
+    let passes = match &r {
+        ReportSource::Now(d) => &d.passes,
+        ReportSource::Final(_) => &passes,
+    };
     let r = r.head();
     // Throughput: what each finished pass handled, at its end.
     let ends: Vec<(DateTime<Utc>, u64, u64)> = passes
