@@ -254,12 +254,20 @@ pub trait ResumableUpload: Send + Sync {
         data: FileReader,
     ) -> Result<()>;
     /// [`ResumableUpload::put_part`] for a part the engine already holds in memory (all of it: `len` is
-    /// `data.len()`). Connectors that send a buffer take it as it is, without copying it again; by
-    /// default it is handed to `put_part` as a reader.
-    async fn put_part_buf(&self, state: &UploadState, number: u32, data: Vec<u8>) -> Result<()> {
+    /// `data.len()`). Connectors that send a buffer take it as it is, without copying it again, and give
+    /// it back once the part is stored (`Some`), so the engine reads a later part into the same memory
+    /// instead of a fresh allocation; `None` when it could not be taken back. By default it is handed to
+    /// `put_part` as a reader (and not given back).
+    async fn put_part_buf(
+        &self,
+        state: &UploadState,
+        number: u32,
+        data: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>> {
         let len = data.len() as u64;
         self.put_part(state, number, len, Box::new(std::io::Cursor::new(data)))
-            .await
+            .await?;
+        Ok(None)
     }
     /// Make the file visible.
     async fn complete(&self, state: &UploadState) -> Result<FileEntry>;

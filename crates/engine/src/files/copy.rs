@@ -237,75 +237,158 @@ async fn resumable_copy(
         }
     };
     let done: HashSet<u32> = done.into_iter().collect();
-    let mut reader = src.read(&f.path).await?;
-    send_parts(&mut reader, f.size, part, &f.path, &done, |number, buf| {
+    let mut reader = PartReader::open(src, &f.path).await?;
+    let buffers = send_parts(&mut reader, f.size, part, &f.path, &done, |number, buf| {
         ru.put_part_buf(&state, number, buf)
     })
     .await?;
+    tracing::debug!(path = %tpath, buffers, "parts sent");
     let entry = ru.complete(&state).await?;
     store.delete_upload(mapping, tpath).await?;
     Ok(entry)
 }
 
-/// Read a `size`-byte file from `reader` in parts of `part` bytes and hand them to `send` in order
-/// (1-based numbers), except the numbers in `done` (read, to get past them, but not sent). The next part
+/// Where a resumable copy reads its parts from: the source file itself, by positioned reads straight into
+/// the part's buffer (one blocking call per part), when the source is on this machine; else the source's
+/// reader, in order.
+enum PartReader {
+    Local(Arc<std::fs::File>),
+    Stream(FileReader),
+}
+
+impl PartReader {
+    async fn open(src: &dyn FileConnector, path: &str) -> Result<PartReader> {
+        #[cfg(unix)]
+        if let Some(local) = src.local() {
+            let full = local.local_path(path)?;
+            let file = tokio::task::spawn_blocking(move || std::fs::File::open(full))
+                .await
+                .map_err(|e| Error::unexpected(format!("a blocking task failed: {e}")))?
+                .map_err(|e| {
+                    Error::from(e)
+                        .with_operation("read")
+                        .with_context("path", path)
+                })?;
+            return Ok(PartReader::Local(Arc::new(file)));
+        }
+        Ok(PartReader::Stream(src.read(path).await?))
+    }
+
+    /// Part `n` (`len` bytes at offset `at`) of the file at `path`, read into `buf` (its allocation, of at
+    /// least `len` bytes, is kept). A part to `skip` is read only when the reader cannot seek past it.
+    async fn read(
+        &mut self,
+        mut buf: Vec<u8>,
+        at: u64,
+        len: u64,
+        n: u64,
+        skip: bool,
+        path: &str,
+    ) -> Result<Vec<u8>> {
+        let len = usize::try_from(len).map_err(|_| Error::unexpected("a part larger than memory"))?;
+        let read = match self {
+            #[cfg(unix)]
+            PartReader::Local(_) if skip => {
+                buf.clear();
+                return Ok(buf);
+            }
+            #[cfg(unix)]
+            PartReader::Local(file) => {
+                use std::os::unix::fs::FileExt;
+                let file = file.clone();
+                buf.resize(len, 0);
+                let (b, r) = tokio::task::spawn_blocking(move || {
+                    let r = file.read_exact_at(&mut buf, at);
+                    (buf, r)
+                })
+                .await
+                .map_err(|e| Error::unexpected(format!("a blocking task failed: {e}")))?;
+                buf = b;
+                r
+            }
+            #[cfg(not(unix))]
+            PartReader::Local(_) => unreachable!("local part reads are unix-only"),
+            PartReader::Stream(reader) => {
+                buf.resize(len, 0);
+                reader.read_exact(&mut buf).await.map(|_| ())
+            }
+        };
+        match read {
+            Ok(()) => Ok(buf),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(Error::new(
+                ErrorKind::Io,
+                format!("the source ended early at part {n} of {path}"),
+            )
+            .temporary()),
+            Err(e) => Err(Error::from(e)),
+        }
+    }
+}
+
+/// Read a `size`-byte file in parts of `part` bytes and hand them to `send` in order (1-based numbers),
+/// except the numbers in `done` (skipped; read only when `reader` cannot seek past them). The next part
 /// is read while the current one is sent, so reading the source and the network overlap; memory is
 /// bounded by two parts (one being read, one being sent). Each part goes to `send` as the buffer it was
-/// read into (no second copy).
+/// read into (no second copy), and `send` gives the buffer back when it is done with it, for the part
+/// after next: an upload allocates two part buffers in all when `send` always gives them back, and a
+/// new one for each buffer it keeps. Returns the number of buffers allocated.
 async fn send_parts<F, Fut>(
-    reader: &mut FileReader,
+    reader: &mut PartReader,
     size: u64,
     part: u64,
     path: &str,
     done: &HashSet<u32>,
     mut send: F,
-) -> Result<()>
+) -> Result<usize>
 where
     F: FnMut(u32, Vec<u8>) -> Fut,
-    Fut: std::future::Future<Output = Result<()>>,
+    Fut: std::future::Future<Output = Result<Option<Vec<u8>>>>,
 {
     let parts = size.div_ceil(part).max(1);
     let part_len = |n: u64| part.min(size - (n - 1) * part);
-    let mut next = read_part(reader, part_len(1), 1, path).await?;
+    let number = |n: u64| u32::try_from(n).map_err(|_| Error::unexpected("too many parts"));
+    let mut allocated = 0usize;
+    // A buffer given back, for the next read (at most one: the other is being sent).
+    let mut spare: Option<Vec<u8>> = None;
+    let mut take_spare = |spare: &mut Option<Vec<u8>>, len: u64| match spare.take() {
+        Some(b) if b.capacity() as u64 >= len => Ok(b),
+        _ => {
+            allocated += 1;
+            usize::try_from(len)
+                .map(|len| vec![0; len])
+                .map_err(|_| Error::unexpected("a part larger than memory"))
+        }
+    };
+    let skip1 = done.contains(&number(1)?);
+    let buf = take_spare(&mut spare, part_len(1))?;
+    let mut next = reader.read(buf, 0, part_len(1), 1, skip1, path).await?;
     for n in 1..=parts {
-        let number = u32::try_from(n).map_err(|_| Error::unexpected("too many parts"))?;
+        let num = number(n)?;
         let buf = std::mem::take(&mut next);
-        let sent = (!done.contains(&number)).then(|| send(number, buf));
+        // A part already sent gives its buffer straight back.
+        let sent = if done.contains(&num) {
+            Err(buf)
+        } else {
+            Ok(send(num, buf))
+        };
         let send = async {
             match sent {
-                Some(s) => s.await,
-                None => Ok(()),
+                Ok(s) => s.await,
+                Err(buf) => Ok(Some(buf)),
             }
         };
         if n < parts {
-            let read = read_part(reader, part_len(n + 1), n + 1, path);
+            let skip = done.contains(&number(n + 1)?);
+            let buf = take_spare(&mut spare, part_len(n + 1))?;
+            let read = reader.read(buf, n * part, part_len(n + 1), n + 1, skip, path);
             let (sent, read) = tokio::join!(send, read);
-            sent?;
+            spare = sent?;
             next = read?;
         } else {
             send.await?;
         }
     }
-    Ok(())
-}
-
-/// Part `n` (`len` bytes) of the file at `path`, read whole from `reader`.
-async fn read_part(reader: &mut FileReader, len: u64, n: u64, path: &str) -> Result<Vec<u8>> {
-    let cap = usize::try_from(len).map_err(|_| Error::unexpected("a part larger than memory"))?;
-    let mut buf = Vec::with_capacity(cap);
-    (&mut *reader)
-        .take(len)
-        .read_to_end(&mut buf)
-        .await
-        .map_err(Error::from)?;
-    if buf.len() as u64 != len {
-        return Err(Error::new(
-            ErrorKind::Io,
-            format!("the source ended early at part {n} of {path}"),
-        )
-        .temporary());
-    }
-    Ok(buf)
+    Ok(allocated)
 }
 
 #[cfg(test)]
@@ -371,14 +454,14 @@ mod tests {
         const PART: u64 = 1000;
         let data: Vec<u8> = (0..4500u32).map(|i| (i % 251) as u8).collect();
         let given = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let mut reader: FileReader = Box::new(Counting {
+        let mut reader = PartReader::Stream(Box::new(Counting {
             data: std::io::Cursor::new(data.clone()),
             given: given.clone(),
-        });
+        }));
         let done: HashSet<u32> = [2].into_iter().collect();
         let sent = std::sync::Mutex::new(Vec::new());
         let data = &data;
-        send_parts(&mut reader, 4500, PART, "f", &done, |n, buf| {
+        let buffers = send_parts(&mut reader, 4500, PART, "f", &done, |n, buf| {
             let (given, sent) = (given.clone(), &sent);
             async move {
                 let at = u64::from(n - 1) * PART;
@@ -398,7 +481,7 @@ mod tests {
                 // … and no further than that one part.
                 assert!(given.load(Ordering::SeqCst) <= at + 2 * PART);
                 sent.lock().unwrap().push(n);
-                Ok(())
+                Ok(Some(buf))
             }
         })
         .await
@@ -409,5 +492,49 @@ mod tests {
             "in order, part 2 skipped"
         );
         assert_eq!(given.load(Ordering::SeqCst), 4500);
+        assert_eq!(buffers, 2, "the two buffers given back are read into again");
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_local_source_is_read_in_place_into_two_reused_buffers_and_skips_parts_already_sent() {
+        const PART: u64 = 1000;
+        let data: Vec<u8> = (0..4500u32).map(|i| (i % 253) as u8).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, &data).unwrap();
+        let open = || PartReader::Local(Arc::new(std::fs::File::open(&path).unwrap()));
+        let done: HashSet<u32> = [1, 2].into_iter().collect();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let (data, seen_ref) = (&data, &seen);
+        let buffers = send_parts(&mut open(), 4500, PART, "f", &done, |n, buf| async move {
+            let at = (u64::from(n - 1) * PART) as usize;
+            assert_eq!(buf, data[at..at + buf.len()], "part {n}");
+            seen_ref.lock().unwrap().push((n, buf.as_ptr() as usize));
+            Ok(Some(buf))
+        })
+        .await
+        .unwrap();
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), [3, 4, 5]);
+        assert_eq!(buffers, 2);
+        let distinct: HashSet<usize> = seen.iter().map(|s| s.1).collect();
+        assert!(distinct.len() <= 2, "{seen:?}");
+
+        // A connector that keeps each buffer: a new one per part, never more than two held at once.
+        let buffers = send_parts(&mut open(), 4500, PART, "f", &HashSet::new(), |_, _| async {
+            Ok(None)
+        })
+        .await
+        .unwrap();
+        assert_eq!(buffers, 5);
+
+        // A source shorter than announced: a temporary error naming the part.
+        let err = send_parts(&mut open(), 5500, PART, "f", &HashSet::new(), |_, buf| async {
+            Ok(Some(buf))
+        })
+        .await
+        .unwrap_err();
+        assert!(err.is_temporary() && err.message().contains("part 5"), "{err}");
     }
 }

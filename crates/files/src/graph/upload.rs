@@ -712,9 +712,17 @@ impl ResumableUpload for GraphConnector {
         put_part_bytes(self, state, number, bytes).await
     }
 
-    async fn put_part_buf(&self, state: &UploadState, number: u32, data: Vec<u8>) -> Result<()> {
-        // The engine's buffer becomes the request body as it is (`Bytes` takes the allocation).
-        put_part_bytes(self, state, number, Bytes::from(data)).await
+    async fn put_part_buf(
+        &self,
+        state: &UploadState,
+        number: u32,
+        data: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>> {
+        // The engine's buffer becomes the request body as it is (`Bytes` takes the allocation), and goes
+        // back to the engine once the HTTP client has let go of it (it has, once the answer is read).
+        let bytes = Bytes::from(data);
+        put_part_bytes(self, state, number, bytes.clone()).await?;
+        Ok(bytes.try_into_mut().ok().map(Vec::from))
     }
 
     async fn complete(&self, state: &UploadState) -> Result<FileEntry> {
