@@ -364,6 +364,12 @@ impl RawHttp {
         let mut out = head.to_bytes();
         match body {
             Body::None => {}
+            // A large body goes out from where it is, after the head (not copied behind it first).
+            Body::Bytes(b) if b.len() > 64 * 1024 => {
+                self.writer.write_all(&out)?;
+                out.clear();
+                self.writer.write_all(b)?;
+            }
             Body::Bytes(b) => out.extend_from_slice(b),
             Body::Chunked(chunks) => {
                 for c in chunks.iter().filter(|c| !c.is_empty()) {
