@@ -18,6 +18,20 @@ use ferry_store::programme::MappingRecord;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 
+/// The passes given back until a server's wait is over (issue 12 §3), by pass id, with when they resume:
+/// running, held by no worker, with a run-after time still ahead (wall time: the queue's).
+pub async fn pass_waits(st: &AppState) -> ApiResult<HashMap<String, DateTime<Utc>>> {
+    let wall = Utc::now();
+    Ok(st
+        .programme
+        .pass_leases()
+        .await?
+        .into_iter()
+        .filter(|l| l.owner.is_none())
+        .filter_map(|l| l.run_after.filter(|t| *t > wall).map(|t| (l.pass, t)))
+        .collect())
+}
+
 /// An event's report, its mappings' lines kept apart.
 pub struct Digest {
     /// The report without `mappings`.
@@ -231,17 +245,7 @@ pub async fn digest(
         let at = last_approval.entry(a.mapping).or_insert(a.at);
         *at = (*at).max(a.at);
     }
-    // Passes given back until a server's wait is over (issue 12 §3): running, held by no worker, with a
-    // run-after time still ahead (wall time: the queue's).
-    let wall = Utc::now();
-    let waits: HashMap<String, DateTime<Utc>> = st
-        .programme
-        .pass_leases()
-        .await?
-        .into_iter()
-        .filter(|l| l.owner.is_none())
-        .filter_map(|l| l.run_after.filter(|t| *t > wall).map(|t| (l.pass, t)))
-        .collect();
+    let waits = pass_waits(st).await?;
     let mut totals = zero_counters();
     let mut lines = BTreeMap::new();
     for (m, h) in &histories {

@@ -16,6 +16,7 @@ use super::report_assessment::{self, FindingLine, findings_of};
 use super::{api_error_page, internal};
 use crate::api::{project_of, runs};
 use crate::auth::Caller;
+use crate::programme::digest::pass_waits;
 use crate::programme::events::{Event, project_events};
 use crate::programme::grid::{
     GRADES, NOT_SCHEDULED, STATES, grid_page, grid_state, mapping_status,
@@ -27,6 +28,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Extension, Path, Query, State};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use ferry_core::id::{EventId, MappingId};
 use ferry_core::programme::pass::PassDecision;
 use ferry_store::programme::{GridFilter, GridRow, StoredPass};
@@ -136,24 +138,30 @@ pub struct EventChoice {
     pub name: String,
 }
 
-/// A decision's state on the grid and the next pass it names (`waiting`: when).
-fn state_of(d: &PassDecision) -> (&'static str, String) {
-    let due = match d {
-        PassDecision::Run { kind, attempt } => format!("{kind} now (attempt {attempt})"),
-        PassDecision::WaitUntil { kind, at } => format!("{kind} {}", when(*at)),
-        PassDecision::Running { kind, .. } => format!("{kind} running"),
-        PassDecision::Failed { .. } | PassDecision::Sealed => String::new(),
+/// A decision's state on the grid and the next pass it names (`waiting`: when). `wait`: the running pass
+/// was given back until a server's wait is over (it holds no worker and resumes then).
+fn state_of(d: &PassDecision, wait: Option<&DateTime<Utc>>) -> (&'static str, String) {
+    let due = match (d, wait) {
+        (PassDecision::Run { kind, attempt }, _) => format!("{kind} now (attempt {attempt})"),
+        (PassDecision::WaitUntil { kind, at }, _) => format!("{kind} {}", when(*at)),
+        (PassDecision::Running { kind, .. }, Some(t)) => format!(
+            "{kind} queued: the server asked to wait; resumes {}",
+            when(*t)
+        ),
+        (PassDecision::Running { kind, .. }, None) => format!("{kind} running"),
+        (PassDecision::Failed { .. } | PassDecision::Sealed, _) => String::new(),
     };
     (grid_state(d), due)
 }
 
-fn row_of(base: &str, r: GridRow) -> Row {
+fn row_of(base: &str, r: GridRow, waits: &HashMap<String, DateTime<Utc>>) -> Row {
     let decision: Option<PassDecision> = r
         .decision
         .as_deref()
         .and_then(|d| serde_json::from_str(d).ok());
+    let wait = r.last.as_ref().and_then(|p| waits.get(&p.id));
     let (state, next_due) = match (&r.event, &decision) {
-        (Some(_), Some(d)) => state_of(d),
+        (Some(_), Some(d)) => state_of(d, wait),
         _ => (NOT_SCHEDULED, String::new()),
     };
     let last = r.last.as_ref();
@@ -250,6 +258,10 @@ async fn render(
             Err(e) => return internal(e),
         };
     }
+    let waits = match pass_waits(st).await {
+        Ok(w) => w,
+        Err(e) => return api_error_page(e),
+    };
     let event_id = event_filter.map(|e| e.to_string()).unwrap_or_default();
     let link = |n: u64| {
         let mut u = url::Url::parse("http://x/").ok()?;
@@ -269,7 +281,11 @@ async fn render(
         action_base: format!("{base}/mappings"),
         total: found.total,
         matching: found.matching,
-        rows: found.rows.into_iter().map(|r| row_of(&base, r)).collect(),
+        rows: found
+            .rows
+            .into_iter()
+            .map(|r| row_of(&base, r, &waits))
+            .collect(),
         page,
         pages,
         state: state_filter.clone(),
@@ -557,9 +573,14 @@ pub async fn detail(
         Err(e) => return api_error_page(e),
     };
     let events: HashMap<EventId, Event> = events.into_iter().map(|e| (e.id, e)).collect();
+    let waits = match pass_waits(&st).await {
+        Ok(w) => w,
+        Err(e) => return api_error_page(e),
+    };
+    let wait = history.last().and_then(|p| waits.get(&p.id));
     let (state, next_due, failure) = match &decision {
         Some(d) => {
-            let (state, due) = state_of(d);
+            let (state, due) = state_of(d, wait);
             let failure = match d {
                 PassDecision::Failed {
                     kind,

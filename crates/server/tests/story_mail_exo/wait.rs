@@ -3,6 +3,7 @@
 //! queue brings it back then, and it resumes — one pass, one attempt, each message once on the target. With
 //! one worker slot, another mapping's pass runs in that slot while the first waits.
 
+use super::super::common::web::WebSession;
 use super::super::common::{OPERATOR_TOKEN, On};
 use super::ExoStory;
 use ferry_server::queue::postgres::PostgresQueue;
@@ -132,6 +133,8 @@ async fn story(on: On, queued: bool) {
     if queued {
         one_slot_worker(&st).await;
     }
+    let web = WebSession::sign_in(&st.s, OPERATOR_TOKEN).await;
+    let pages = st.base.trim_start_matches("/api/v1").to_owned();
     let first = event(&st, "ann", &ann).await;
 
     // ann's pass meets the backoff: it is given back, still running (not failed), queued until the wait
@@ -143,6 +146,19 @@ async fn story(on: On, queued: bool) {
     assert_eq!(waiting["last_pass"]["outcome"], "running", "{waiting}");
     let next = waiting["next_text"].as_str().unwrap();
     assert!(next.contains("server asked to wait"), "{next}");
+    // The dashboard's grid and the mapping's page say it too, not "running" (the wait is 2 s: read at once).
+    for page in [
+        format!("{pages}/mappings"),
+        format!("{pages}/mappings/{ann}"),
+    ] {
+        let html = web.get(&st.s, &page).await;
+        assert!(
+            html.body
+                .contains("initial queued: the server asked to wait; resumes"),
+            "{page}: {}",
+            html.body
+        );
+    }
 
     // Its slot is free: bob's pass (another event) runs in the only slot while ann's has not ended.
     let second = event(&st, "bob", &bob).await;
