@@ -66,6 +66,25 @@ async fn app_credential(s: &TestServer, t: &str, p: &str, secret: &str, kind: &s
     .ok()
 }
 
+/// The project's mapping ids, in import order.
+async fn mapping_ids(s: &TestServer, t: &str, p: &str) -> Vec<String> {
+    mappings(s, t, p)
+        .await
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A pilot synchronization event over `ids` starting now; its id.
+async fn pilot_now(s: &TestServer, t: &str, p: &str, ids: &[String]) -> String {
+    let pilot = json!({ "name": "Pilot", "kind": "synchronization", "pilot": true, "start": s.clock.now(), "mappings": ids });
+    let ev = s
+        .post(OPERATOR_TOKEN, &at(t, p, "/events"), pilot)
+        .await
+        .ok();
+    ev["result"]["id"].as_str().unwrap().to_owned()
+}
+
 fn statuses(answer: &Value) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = answer["mappings"]
         .as_array()
@@ -280,20 +299,11 @@ async fn a_files_event_into_onedrive_and_sharepoint_reaches_perfect_and_the_fina
     )
     .await
     .ok();
-    let ids: Vec<String> = mappings(&s, &t, &p)
-        .await
-        .iter()
-        .map(|m| m["id"].as_str().unwrap().to_owned())
-        .collect();
+    let ids = mapping_ids(&s, &t, &p).await;
     assert_eq!(ids.len(), 2);
     let before = fingerprint(share.path());
 
-    let pilot = json!({ "name": "Pilot", "kind": "synchronization", "pilot": true, "start": s.clock.now(), "mappings": ids });
-    let ev = s
-        .post(OPERATOR_TOKEN, &at(&t, &p, "/events"), pilot)
-        .await
-        .ok();
-    let pilot_id = ev["result"]["id"].as_str().unwrap().to_owned();
+    let pilot_id = pilot_now(&s, &t, &p, &ids).await;
     ferry_server::scheduler::settle(&s.state).await.unwrap();
     let drive = emu.snapshot(&ann);
     let file = |k: &str| {
@@ -422,20 +432,11 @@ async fn a_long_retry_after_from_onedrive_gives_the_files_pass_back_and_it_resum
     )
     .await
     .ok();
-    let ids: Vec<String> = mappings(&s, &t, &p)
-        .await
-        .iter()
-        .map(|m| m["id"].as_str().unwrap().to_owned())
-        .collect();
+    let ids = mapping_ids(&s, &t, &p).await;
     // OneDrive answers the pass's first request with 429 and `Retry-After: 3`. (Its budgets would not do:
     // Ferry reads their `RateLimit-*` headers and slows down before it is throttled.)
     emu.fail_next(1, 429, Some(3));
-    let pilot = json!({ "name": "Pilot", "kind": "synchronization", "pilot": true, "start": s.clock.now(), "mappings": ids });
-    let ev = s
-        .post(OPERATOR_TOKEN, &at(&t, &p, "/events"), pilot)
-        .await
-        .ok();
-    let pilot_id = ev["result"]["id"].as_str().unwrap().to_owned();
+    let pilot_id = pilot_now(&s, &t, &p, &ids).await;
     ferry_server::scheduler::settle(&s.state).await.unwrap();
 
     let report = s
