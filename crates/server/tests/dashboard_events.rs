@@ -93,17 +93,10 @@ impl Setup {
         )
         .await
         .ok();
-        let mut csv = String::from("EmailAddress,UserName,Password\n");
-        for u in users {
-            csv.push_str(&format!("{u}@x,{u},{PW}\n"));
-        }
-        s.post(&engineer, &format!("{api}/mappings"), json!({ "csv": csv }))
+        let rows: String = users.iter().map(|u| format!("{u}@x,{u},{PW}\n")).collect();
+        let mappings = s
+            .import_mail(&engineer, &api, &rows)
             .await
-            .ok();
-        let all = s.get(&viewer, &format!("{api}/mappings")).await.ok();
-        let mappings = all["mappings"]
-            .as_array()
-            .unwrap()
             .iter()
             .map(|m| {
                 (

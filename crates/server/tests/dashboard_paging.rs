@@ -40,19 +40,10 @@ async fn a_big_events_pages_list_a_page_of_its_mappings_with_the_whole_events_co
     };
     let tenant = s.tenant("Contoso", 800).await;
     let api = s.project(&tenant, "Mail", "mail").await;
-    let mut csv = String::from("EmailAddress,UserName,Password\n");
-    for i in 0..PROJECT {
-        csv.push_str(&format!("user{i:04}@contoso.com,user{i:04},pw-{i}\n"));
-    }
-    s.post(
-        OPERATOR_TOKEN,
-        &format!("{api}/mappings"),
-        json!({ "csv": csv }),
-    )
-    .await
-    .ok();
-    let all = s.get(OPERATOR_TOKEN, &format!("{api}/mappings")).await.ok();
-    let all = all["mappings"].as_array().unwrap().clone();
+    let import: String = (0..PROJECT)
+        .map(|i| format!("user{i:04}@contoso.com,user{i:04},pw-{i}\n"))
+        .collect();
+    let all = s.import_mail(OPERATOR_TOKEN, &api, &import).await;
     let ids: Vec<&str> = all.iter().map(|m| m["id"].as_str().unwrap()).collect();
     s.confirm_gates(&api).await;
     // Chosen out of import order; listed in it.

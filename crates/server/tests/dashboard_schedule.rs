@@ -9,7 +9,6 @@ mod common;
 use common::web::WebSession;
 use common::{OPERATOR_TOKEN, TestServer};
 use ferry_server::Clock;
-use serde_json::json;
 use std::collections::BTreeSet;
 
 struct Setup {
@@ -28,22 +27,13 @@ async fn setup(users: &[&str]) -> Setup {
     let customer = s.member(&tenant, "carol", "customer-admin").await;
     let viewer = s.member(&tenant, "vera", "viewer").await;
     let api = s.project(&tenant, "Mail", "mail").await;
-    let mut csv = String::from("EmailAddress,UserName,Password\n");
-    for u in users {
-        csv.push_str(&format!("{u}@contoso.com,{u},pw\n"));
-    }
-    s.post(
-        OPERATOR_TOKEN,
-        &format!("{api}/mappings"),
-        json!({ "csv": csv }),
-    )
-    .await
-    .ok();
+    let rows: String = users
+        .iter()
+        .map(|u| format!("{u}@contoso.com,{u},pw\n"))
+        .collect();
+    let all = s.import_mail(OPERATOR_TOKEN, &api, &rows).await;
     s.confirm_gates(&api).await;
-    let all = s.get(&viewer, &format!("{api}/mappings")).await.ok();
-    let ids = all["mappings"]
-        .as_array()
-        .unwrap()
+    let ids = all
         .iter()
         .map(|m| {
             (

@@ -316,6 +316,17 @@ impl TestServer {
         format!("/api/v1/tenants/{tenant}/projects/{id}")
     }
 
+    /// Import `rows` (CSV lines `EmailAddress,UserName,Password`, no header) as `token` into the mail
+    /// project at `api`, all or nothing; every mapping of the project afterwards, in import order.
+    pub async fn import_mail(&self, token: &str, api: &str, rows: &str) -> Vec<Value> {
+        let csv = format!("EmailAddress,UserName,Password\n{rows}");
+        self.post(token, &format!("{api}/mappings"), json!({ "csv": csv }))
+            .await
+            .ok();
+        let all = self.get(token, &format!("{api}/mappings")).await.ok();
+        all["mappings"].as_array().expect("mappings").clone()
+    }
+
     /// Confirm every gate of the project at `base` as the operator.
     pub async fn confirm_gates(&self, base: &str) {
         let gates = self
