@@ -10,7 +10,7 @@ use ferry_store::*;
 
 #[macro_use]
 mod journal_common;
-use journal_common::{Journal, item};
+use journal_common::{Journal, item, mail_pass};
 
 both!(journal_round_trip_and_report_count_every_item);
 async fn journal_round_trip_and_report_count_every_item(store: &dyn Journal) {
@@ -122,16 +122,11 @@ async fn journal_round_trip_and_report_count_every_item(store: &dyn Journal) {
 
 both!(claim_by_fingerprint_takes_one_row_per_identical_message);
 async fn claim_by_fingerprint_takes_one_row_per_identical_message(store: &dyn Journal) {
-    let run = store.create_run("mail", "{}").await.unwrap();
-    let m = store.upsert_mapping("s", "t", "l").await.unwrap();
-    let pass = store
-        .start_pass(m.id, run, PassKind::Initial)
-        .await
-        .unwrap();
+    let (m, pass) = mail_pass(store, "a").await;
     let inbox = FolderPath::inbox();
     store
         .write_items(
-            m.id,
+            m,
             pass,
             &inbox,
             1,
@@ -144,39 +139,34 @@ async fn claim_by_fingerprint_takes_one_row_per_identical_message(store: &dyn Jo
         .unwrap();
     assert_eq!(
         store
-            .claim_by_fingerprint(m.id, &inbox, 1, 2, 10, "dup", None)
+            .claim_by_fingerprint(m, &inbox, 1, 2, 10, "dup", None)
             .await
             .unwrap(),
         Some(ItemStatus::Copied)
     );
     assert_eq!(
         store
-            .claim_by_fingerprint(m.id, &inbox, 1, 2, 11, "dup", None)
+            .claim_by_fingerprint(m, &inbox, 1, 2, 11, "dup", None)
             .await
             .unwrap(),
         Some(ItemStatus::Copied)
     );
     assert_eq!(
         store
-            .claim_by_fingerprint(m.id, &inbox, 1, 2, 12, "dup", None)
+            .claim_by_fingerprint(m, &inbox, 1, 2, 12, "dup", None)
             .await
             .unwrap(),
         None
     );
     assert_eq!(
-        store.journaled_uids(m.id, &inbox, 2, 1, 100).await.unwrap(),
+        store.journaled_uids(m, &inbox, 2, 1, 100).await.unwrap(),
         vec![10, 11]
     );
 }
 
 both!(a_claim_with_a_content_hash_never_takes_the_row_of_another_body);
 async fn a_claim_with_a_content_hash_never_takes_the_row_of_another_body(store: &dyn Journal) {
-    let run = store.create_run("mail", "{}").await.unwrap();
-    let m = store.upsert_mapping("s", "t", "l").await.unwrap();
-    let pass = store
-        .start_pass(m.id, run, PassKind::Initial)
-        .await
-        .unwrap();
+    let (m, pass) = mail_pass(store, "a").await;
     let inbox = FolderPath::inbox();
     let with = |uid, status, hash: Option<&str>| ItemWrite {
         content_hash: hash.map(str::to_owned),
@@ -185,7 +175,7 @@ async fn a_claim_with_a_content_hash_never_takes_the_row_of_another_body(store: 
     };
     store
         .write_items(
-            m.id,
+            m,
             pass,
             &inbox,
             1,
@@ -197,13 +187,13 @@ async fn a_claim_with_a_content_hash_never_takes_the_row_of_another_body(store: 
         .await
         .unwrap();
     assert_eq!(
-        store.shared_fingerprints(m.id, &inbox, 1).await.unwrap(),
+        store.shared_fingerprints(m, &inbox, 1).await.unwrap(),
         vec!["same".to_owned()]
     );
     // Body "bbbb" is not the copied row's body: it takes the failed row (no hash recorded).
     assert_eq!(
         store
-            .claim_by_fingerprint(m.id, &inbox, 1, 2, 5, "same", Some("bbbb"))
+            .claim_by_fingerprint(m, &inbox, 1, 2, 5, "same", Some("bbbb"))
             .await
             .unwrap(),
         Some(ItemStatus::Failed)
@@ -211,20 +201,20 @@ async fn a_claim_with_a_content_hash_never_takes_the_row_of_another_body(store: 
     // No row is left for a third body; body "aaaa" finds its own row.
     assert_eq!(
         store
-            .claim_by_fingerprint(m.id, &inbox, 1, 2, 6, "same", Some("cccc"))
+            .claim_by_fingerprint(m, &inbox, 1, 2, 6, "same", Some("cccc"))
             .await
             .unwrap(),
         None
     );
     assert_eq!(
         store
-            .claim_by_fingerprint(m.id, &inbox, 1, 2, 7, "same", Some("aaaa"))
+            .claim_by_fingerprint(m, &inbox, 1, 2, 7, "same", Some("aaaa"))
             .await
             .unwrap(),
         Some(ItemStatus::Copied)
     );
     let copied = store
-        .items_with_status(m.id, &inbox, 2, ItemStatus::Copied)
+        .items_with_status(m, &inbox, 2, ItemStatus::Copied)
         .await
         .unwrap();
     assert_eq!(copied[0].uid, 7);
@@ -232,7 +222,7 @@ async fn a_claim_with_a_content_hash_never_takes_the_row_of_another_body(store: 
     assert_eq!(copied[0].flags, Some(vec!["\\Seen".to_owned()]));
     assert_eq!(
         store
-            .count_with_status(m.id, &inbox, 2, ItemStatus::Copied)
+            .count_with_status(m, &inbox, 2, ItemStatus::Copied)
             .await
             .unwrap(),
         1
@@ -488,16 +478,11 @@ both!(a_note_on_a_copy_is_kept_by_later_writes_and_the_copy_is_listed_as_changed
 async fn a_note_on_a_copy_is_kept_by_later_writes_and_the_copy_is_listed_as_changed(
     store: &dyn Journal,
 ) {
-    let run = store.create_run("mail", "{}").await.unwrap();
-    let m = store.upsert_mapping("s", "t", "l").await.unwrap();
-    let pass = store
-        .start_pass(m.id, run, PassKind::Initial)
-        .await
-        .unwrap();
+    let (m, pass) = mail_pass(store, "a").await;
     let inbox = FolderPath::inbox();
     store
         .save_folder_state(
-            m.id,
+            m,
             &FolderState {
                 folder: inbox.clone(),
                 target_folder: inbox.clone(),
@@ -518,7 +503,7 @@ async fn a_note_on_a_copy_is_kept_by_later_writes_and_the_copy_is_listed_as_chan
     };
     store
         .write_items(
-            m.id,
+            m,
             pass,
             &inbox,
             7,
@@ -528,17 +513,17 @@ async fn a_note_on_a_copy_is_kept_by_later_writes_and_the_copy_is_listed_as_chan
         .unwrap();
     // A later write without a note (a flag sync) keeps it.
     store
-        .write_items(m.id, pass, &inbox, 7, &[item(1, "f1", ItemStatus::Copied)])
+        .write_items(m, pass, &inbox, 7, &[item(1, "f1", ItemStatus::Copied)])
         .await
         .unwrap();
-    let rows = store.changed(m.id).await.unwrap();
+    let rows = store.changed(m).await.unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(
         (rows[0].uid, rows[0].note.as_deref()),
         (1, Some("read-receipt request disarmed"))
     );
     let page = store
-        .mail_items_page(&m.id.to_string(), &pass.to_string(), ("", -1, -1), 10)
+        .mail_items_page(&m.to_string(), &pass.to_string(), ("", -1, -1), 10)
         .await
         .unwrap();
     let notes: Vec<Option<&str>> = page.iter().map(|r| r.note.as_deref()).collect();
