@@ -82,6 +82,7 @@
 mod api;
 pub mod auth;
 pub mod delta;
+mod fragment;
 mod items;
 mod json;
 pub mod names;
@@ -89,6 +90,7 @@ pub mod options;
 pub mod quickxor;
 mod route;
 mod server;
+mod stalled;
 mod state;
 pub mod throttle;
 mod tree;
@@ -96,6 +98,7 @@ pub mod upload;
 
 pub use options::{DeltaResync, GraphOptions, ThrottleOptions, ThrottleScope};
 pub use quickxor::{QuickXorHash, quick_xor_hash};
+pub use stalled::StalledFragment;
 pub use state::{GraphStats, SessionStatus};
 
 use chrono::{DateTime, Timelike, Utc};
@@ -196,6 +199,8 @@ pub struct SessionInfo {
     pub bytes_accepted: u64,
     /// Body bytes that arrived, including those of refused or cut requests.
     pub bytes_received: u64,
+    /// A fragment's body is being received right now (another fragment is refused meanwhile).
+    pub receiving: bool,
 }
 
 /// A running emulator; dropping it stops the server and removes its files.
@@ -550,6 +555,7 @@ impl GraphEmulator {
                 refused: s.refused.clone(),
                 bytes_accepted: s.bytes_accepted,
                 bytes_received: s.bytes_received,
+                receiving: s.busy,
             })
             .collect()
     }

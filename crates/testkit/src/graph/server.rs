@@ -169,6 +169,25 @@ pub async fn stream_body(
     Ok(written)
 }
 
+/// Read and drop a refused request's body (at most `limit` bytes), so the answer reaches a client that is
+/// still sending instead of a reset connection: an HTTP/1.1 server that answers before the whole body
+/// arrives either reads the rest or closes (RFC 9112 §9.6), and a client mid-write sees the close as an
+/// error. Returns whether the whole body came.
+pub async fn drain_body(body: Incoming, limit: u64) -> bool {
+    let mut body = body;
+    let mut seen = 0u64;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return false };
+        if let Ok(data) = frame.into_data() {
+            seen += data.len() as u64;
+            if seen > limit {
+                return false;
+            }
+        }
+    }
+    true
+}
+
 /// The running server: dropping it stops the runtime.
 pub struct Running {
     pub addr: SocketAddr,

@@ -9,8 +9,11 @@
 //!   request under 60 MiB (`413` otherwise), the
 //!   same total every time (`400 fragmentLengthMismatch`), in order: a range starting before the next
 //!   expected byte is `416 fragmentOverlap`, one starting after it `416 fragmentOutOfOrder`. A request cut
-//!   before its last byte counts for nothing. `202` with `nextExpectedRanges` until the last byte; then the
-//!   file is committed: `201` (new) or `200` (replaced), `409 nameAlreadyExists` under `fail` when the name
+//!   before its last byte counts for nothing. One fragment at a time: while a request's body is still
+//!   arriving (a killed client's, until its connection is seen to close), `GET` still names its first byte
+//!   as missing and another request is `416 fragmentOverlap`. A refused fragment's body (up to 60 MiB)
+//!   is read before the answer, so a client still sending gets the answer, not a reset connection.
+//!   `202` with `nextExpectedRanges` until the last byte; then the file is committed: `201` (new) or `200` (replaced), `409 nameAlreadyExists` under `fail` when the name
 //!   exists by then. A non-final fragment whose length is not a multiple of 320 KiB makes the commit fail
 //!   (`400 uploadSessionFailed`), the "errors committing" the page warns of.
 //! - `GET uploadUrl` → `200` with `nextExpectedRanges` (resume); `DELETE uploadUrl` → `204`; with
@@ -21,7 +24,7 @@ use super::api::{ApiError, ApiResult, At, header, json_res, throttle};
 use super::items::{conflict_of, parse_time};
 use super::json;
 use super::quickxor::QuickXorHash;
-use super::server::{BodyError, Res, Shared, stream_body};
+use super::server::{Res, Shared};
 use super::state::{Conflict, Session, SessionStatus, State, new_item};
 use super::tree::Kind;
 use chrono::{DateTime, Utc};
@@ -266,14 +269,14 @@ pub fn create(shared: &Shared, at: &At, parts: &Parts, body: Value) -> ApiResult
     ))
 }
 
-fn too_big(max: u64) -> ApiError {
+pub(super) fn too_big(max: u64) -> ApiError {
     ApiError::bad(
         Some("maxFileSizeExceeded"),
         format!("Files may be at most {max} bytes."),
     )
 }
 
-fn session_gone() -> ApiError {
+pub(super) fn session_gone() -> ApiError {
     ApiError(
         404,
         "itemNotFound",
@@ -282,7 +285,7 @@ fn session_gone() -> ApiError {
     )
 }
 
-fn status_json(s: &Session) -> Value {
+pub(super) fn status_json(s: &Session) -> Value {
     let next = match s.total {
         Some(t) if s.received >= t => Vec::new(),
         _ => vec![format!("{}-", s.received)],
@@ -291,7 +294,7 @@ fn status_json(s: &Session) -> Value {
 }
 
 /// Look up an open session, expiring it when its time is up.
-fn open_session<'a>(st: &'a mut State, id: &str) -> Result<&'a mut Session, ApiError> {
+pub(super) fn open_session<'a>(st: &'a mut State, id: &str) -> Result<&'a mut Session, ApiError> {
     let s = st.sessions.get_mut(id).ok_or_else(session_gone)?;
     if s.status == SessionStatus::Open && Instant::now() >= s.expires {
         s.status = SessionStatus::Expired;
@@ -358,7 +361,7 @@ pub async fn handle_url(
                 Err(e) => Err(e),
             }
         }
-        "PUT" => return put_fragment(shared, parts, body, id).await,
+        "PUT" => return super::fragment::put(shared, parts, body, id).await,
         m => Err(ApiError(
             405,
             "notSupported",
@@ -369,184 +372,8 @@ pub async fn handle_url(
     Ok(result.unwrap_or_else(ApiError::into_response))
 }
 
-fn parse_content_range(v: &str) -> Option<(u64, u64, u64)> {
-    let (range, total) = v.trim().strip_prefix("bytes ")?.split_once('/')?;
-    let (a, b) = range.split_once('-')?;
-    let (a, b, t) = (a.parse().ok()?, b.parse().ok()?, total.parse().ok()?);
-    (a <= b && b < t).then_some((a, b, t))
-}
-
-fn refuse(st: &mut State, id: &str, range: (u64, u64), e: ApiError) -> ApiError {
-    st.stats.fragments_refused += 1;
-    if let Some(s) = st.sessions.get_mut(id) {
-        s.refused.push((range.0, range.1, e.0));
-    }
-    e
-}
-
-async fn put_fragment(
-    shared: &Shared,
-    parts: &Parts,
-    body: Incoming,
-    id: &str,
-) -> Result<Res, io::Error> {
-    let opts = shared.opts();
-    let range = header(parts, "content-range").and_then(parse_content_range);
-    let length: Option<u64> = header(parts, "content-length").and_then(|v| v.parse().ok());
-    let (a, b, total, file, mut hasher, cut) = {
-        let mut st = shared.lock();
-        let checked = check_fragment(&mut st, id, range, length, &opts);
-        let (a, b, total) = match checked {
-            Ok(r) => r,
-            Err(e) => {
-                let r = range.map_or((0, 0), |(a, b, _)| (a, b));
-                return Ok(refuse(&mut st, id, r, e).into_response());
-            }
-        };
-        let cut = st.faults.drop_upload_after.take();
-        let Some(s) = st.sessions.get_mut(id) else {
-            return Ok(session_gone().into_response());
-        };
-        s.busy = true;
-        (a, b, total, s.file.clone(), s.hasher.clone(), cut)
-    };
-    // Stream into the session file outside the lock (memory: one frame); a request that does not bring
-    // its whole range is cut back off, as documented ("all bytes in that request are ignored").
-    let mut seen = 0;
-    let streamed = match std::fs::OpenOptions::new().append(true).open(&file) {
-        Ok(mut f) => {
-            let r = stream_body(body, &mut f, &mut hasher, b - a + 1, cut, &mut seen).await;
-            if !matches!(r, Ok(n) if n == b - a + 1) {
-                let _ = f.set_len(a);
-            }
-            r
-        }
-        Err(e) => Err(BodyError::Io(e)),
-    };
-    let mut st = shared.lock();
-    let Some(s) = st.sessions.get_mut(id) else {
-        return Ok(session_gone().into_response());
-    };
-    s.busy = false;
-    s.bytes_received += seen;
-    let n = match streamed {
-        Ok(n) => n,
-        Err(BodyError::Io(e)) => {
-            if cut.is_some() {
-                st.stats.dropped += 1;
-            }
-            return Err(e);
-        }
-        Err(BodyError::TooLarge) => {
-            let e = ApiError::bad(None, "The body is longer than its Content-Range.");
-            return Ok(refuse(&mut st, id, (a, b), e).into_response());
-        }
-    };
-    if n != b - a + 1 {
-        let e = ApiError::bad(None, "The body is shorter than its Content-Range.");
-        return Ok(refuse(&mut st, id, (a, b), e).into_response());
-    }
-    if s.status != SessionStatus::Open {
-        return Ok(session_gone().into_response());
-    }
-    s.hasher = hasher;
-    s.received = b + 1;
-    s.total = Some(total);
-    s.accepted.push((a, b));
-    s.bytes_accepted += n;
-    s.expires = Instant::now() + opts.session_lifetime;
-    s.expires_utc = Utc::now() + opts.session_lifetime;
-    let last = b + 1 == total;
-    let misaligned = !last && n % opts.fragment_multiple != 0;
-    if misaligned {
-        s.misaligned = true;
-    }
-    let defer = s.defer_commit;
-    let status = status_json(s);
-    st.stats.fragments_accepted += 1;
-    st.stats.content_bytes += n;
-    if misaligned {
-        st.stats.misaligned_fragments += 1;
-    }
-    if !last || defer {
-        return Ok(json_res(202, &status));
-    }
-    Ok(finish(&mut st, &shared.root, id, opts.max_path).unwrap_or_else(ApiError::into_response))
-}
-
-/// The documented checks on a fragment before its body is read; returns its range.
-fn check_fragment(
-    st: &mut State,
-    id: &str,
-    range: Option<(u64, u64, u64)>,
-    length: Option<u64>,
-    opts: &super::GraphOptions,
-) -> Result<(u64, u64, u64), ApiError> {
-    let s = open_session(st, id)?;
-    let (a, b, total) = range.ok_or_else(|| {
-        ApiError::bad(
-            Some("invalidParameterFormat"),
-            "Content-Range must be 'bytes a-b/total'.",
-        )
-    })?;
-    let Some(length) = length else {
-        return Err(ApiError(
-            411,
-            "invalidRequest",
-            None,
-            "A Content-Length header is required.".into(),
-        ));
-    };
-    if length != b - a + 1 {
-        return Err(ApiError::bad(
-            None,
-            "Content-Length must equal the length of the Content-Range.",
-        ));
-    }
-    if b - a + 1 >= opts.max_fragment {
-        return Err(ApiError(
-            413,
-            "invalidRequest",
-            Some("maxFragmentLengthExceeded"),
-            format!(
-                "A fragment must be smaller than {} bytes.",
-                opts.max_fragment
-            ),
-        ));
-    }
-    if total > opts.max_file_size {
-        return Err(too_big(opts.max_file_size));
-    }
-    if s.total.is_some_and(|t| t != total) {
-        return Err(ApiError::bad(
-            Some("fragmentLengthMismatch"),
-            "The declared total size differs from the session's.",
-        ));
-    }
-    if a < s.received || s.busy {
-        return Err(ApiError(
-            416,
-            "invalidRange",
-            Some("fragmentOverlap"),
-            "Uploaded fragment overlaps with existing data (or one is being uploaded).".into(),
-        ));
-    }
-    if a > s.received {
-        return Err(ApiError(
-            416,
-            "invalidRange",
-            Some("fragmentOutOfOrder"),
-            format!(
-                "Uploaded fragment is out of order; the next expected byte is {}.",
-                s.received
-            ),
-        ));
-    }
-    Ok((a, b, total))
-}
-
 /// Commit a session whose bytes are all there.
-fn finish(st: &mut State, root: &str, id: &str, max_path: usize) -> ApiResult {
+pub(super) fn finish(st: &mut State, root: &str, id: &str, max_path: usize) -> ApiResult {
     let s = st.sessions.get_mut(id).ok_or_else(session_gone)?;
     if s.misaligned {
         s.status = SessionStatus::Cancelled;

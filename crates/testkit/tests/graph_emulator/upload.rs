@@ -120,6 +120,49 @@ fn a_dropped_fragment_counts_for_nothing_and_the_resume_starts_at_the_first_miss
 }
 
 #[test]
+fn while_a_fragment_is_still_arriving_its_range_is_missing_and_another_request_for_it_is_416() -> R
+{
+    let mut t = setup(GraphOptions::default())?;
+    let bytes = data(3 * MULT);
+    let total = bytes.len() as u64;
+    let url = t.session("slow.bin", json!({}))?;
+    assert_eq!(t.fragment(&url, &bytes[..MULT], 0, total)?.status, 202);
+    // A client killed while sending its second fragment: half the body is in, the connection still open.
+    let stalled = t.g.stall_fragment(
+        &url,
+        MULT as u64,
+        MULT as u64,
+        total,
+        &bytes[MULT..MULT + 1000],
+    )?;
+    assert!(t.g.sessions()[0].receiving);
+    let r = t.upload("GET", &url, &[], Body::None)?;
+    assert_eq!(body(&r)["nextExpectedRanges"], json!([format!("{MULT}-")]));
+    let r = t.fragment(&url, &bytes[MULT..2 * MULT], MULT as u64, total)?;
+    assert_eq!((r.status, inner(&r)), (416, "fragmentOverlap".into()));
+    // Once its connection closes, the cut request counts for nothing and the range is taken again.
+    let id = stalled.session().to_owned();
+    stalled.close();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while t.g.receiving(&id) {
+        assert!(std::time::Instant::now() < deadline, "still receiving");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(
+        t.fragment(&url, &bytes[MULT..], MULT as u64, total)?.status,
+        201
+    );
+    let s = &t.g.sessions()[0];
+    assert_eq!(
+        s.accepted,
+        vec![(0, MULT as u64 - 1), (MULT as u64, total - 1)]
+    );
+    assert_eq!(s.refused, vec![(MULT as u64, 2 * MULT as u64 - 1, 416)]);
+    assert_eq!(t.g.read_file(&t.drive, "slow.bin"), Some(bytes));
+    Ok(())
+}
+
+#[test]
 fn fragments_must_be_under_60_mib_and_multiples_of_320_kib_or_the_commit_fails() -> R {
     let opts = GraphOptions {
         max_fragment: 2 * MULT as u64,
