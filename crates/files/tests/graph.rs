@@ -257,6 +257,64 @@ async fn a_dropped_fragment_is_resumed_at_the_first_missing_byte() {
 }
 
 #[tokio::test]
+async fn a_range_a_killed_run_is_still_sending_is_a_temporary_error_and_the_resume_then_completes()
+{
+    let _shared = MEMORY.read().await;
+    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
+    let drive = emu.add_user(UPN);
+    let c = open(&emu, &format!("onedrive://{UPN}"), Access::ReadWrite).await;
+    let data = pattern(3 * CHUNK as usize, 7);
+    let part = |n: u32| &data[(n as usize - 1) * CHUNK as usize..n as usize * CHUNK as usize];
+    let ru = c.resumable().unwrap();
+    let state = ru.begin("k.bin", data.len() as u64, None).await.unwrap();
+    ru.put_part(&state, 1, CHUNK, reader(part(1)))
+        .await
+        .unwrap();
+    // The run is killed while sending part 2: the service is still reading that request when the
+    // re-run asks where the session stands and sends part 2 itself.
+    let url = state.token.splitn(3, '|').nth(2).unwrap();
+    let stalled = emu
+        .stall_fragment(url, CHUNK, CHUNK, data.len() as u64, &part(2)[..1000])
+        .unwrap();
+    let c2 = open(&emu, &format!("onedrive://{UPN}"), Access::ReadWrite).await;
+    let ru2 = c2.resumable().unwrap();
+    assert_eq!(ru2.parts_done(&state).await.unwrap(), vec![1]);
+    let err = ru2
+        .put_part(&state, 2, CHUNK, reader(part(2)))
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_temporary(),
+        "a range still being received is worth another try, never the item's failure: {err}"
+    );
+    let refused = emu.sessions()[0].refused.clone();
+    assert!(
+        !refused.is_empty() && refused.iter().all(|r| *r == (CHUNK, 2 * CHUNK - 1, 416)),
+        "{refused:?}"
+    );
+    // The killed run's connection closes; the engine's retry resumes at the first missing byte.
+    let id = stalled.session().to_owned();
+    stalled.close();
+    while emu.receiving(&id) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(ru2.parts_done(&state).await.unwrap(), vec![1]);
+    for n in 2..=3u32 {
+        ru2.put_part(&state, n, CHUNK, reader(part(n)))
+            .await
+            .unwrap();
+    }
+    ru2.complete(&state).await.unwrap();
+    assert_eq!(emu.read_file(&drive, "k.bin").unwrap(), data);
+    let starts: Vec<u64> = emu.sessions()[0].accepted.iter().map(|a| a.0).collect();
+    assert_eq!(
+        starts,
+        vec![0, CHUNK, 2 * CHUNK],
+        "each range accepted once, in order"
+    );
+}
+
+#[tokio::test]
 async fn a_fragment_sent_from_the_engines_buffer_gives_the_buffer_back_for_the_next_part() {
     let _shared = MEMORY.read().await;
     let emu = GraphEmulator::start(GraphOptions::default()).unwrap();

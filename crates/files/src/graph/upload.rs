@@ -14,9 +14,13 @@
 //!   (which reads the next fragment while one is sent, and hands it over without a copy). `202` answers
 //!   carry `nextExpectedRanges`; a dropped connection is resumed by `GET` on the upload URL and sending
 //!   again from the first missing byte; a `416` (range already received) is settled the same way. A
-//!   failed upload is cancelled (`DELETE`).
+//!   `416` while the session still expects that very range means another request is still writing it (a
+//!   killed run's, until the service sees its connection close): the fragment is sent again after a
+//!   pause, and then the error is temporary, never the item's failure. A failed upload is cancelled
+//!   (`DELETE`).
 //! - **Crash-resumable**: the engine keeps the upload URL in its store ([`ResumableUpload`]), so a re-run
-//!   after `kill -9` asks the session what it has and sends only the fragments it lacks.
+//!   after `kill -9` asks the session what it has and sends only the fragments it lacks. A temporary
+//!   error in a part is retried by the engine from the session's first missing byte.
 //! - **`conflictBehavior: fail`**, always first. A `409 nameAlreadyExists` means a file is already
 //!   there (the engine decided to write anyway, by its rules: its own earlier copy, untouched since).
 //!   The file is looked up: the same size and time is Ferry's own earlier write whose answer was lost, and
@@ -41,6 +45,9 @@ use serde::Deserialize;
 pub const SIMPLE_MAX: u64 = 4 * 1024 * 1024;
 /// Times a fragment is sent again after a dropped connection, within one call.
 const FRAGMENT_TRIES: u32 = 3;
+/// The pause before a fragment is sent again (refused with `416` while the session still expects it, or
+/// its connection dropped), times the tries so far.
+const PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 
 #[derive(Debug, Deserialize)]
 struct Session {
@@ -532,14 +539,13 @@ async fn put_fragment(
             Some(m) if m >= offset + len => return Ok(Sent::More),
             Some(m) if m == offset => {
                 if tries >= FRAGMENT_TRIES {
-                    return Err(err.unwrap_or_else(|| {
-                        Error::new(
-                            ErrorKind::Protocol,
-                            format!("{what}: the session keeps refusing the range at {offset}"),
-                        )
-                        .permanent()
-                    }));
+                    return Err(err.unwrap_or_else(|| still_receiving(what, offset)));
                 }
+                // A `416` for the very range the session expects means another request is still
+                // writing it — a killed run's, whose connection the service has not yet seen close; it
+                // ends (and counts for nothing) or completes the range soon. A dropped connection, too,
+                // is worth a pause before the next one.
+                tokio::time::sleep(PAUSE * tries).await;
             }
             Some(m) => {
                 return Err(Error::new(
@@ -815,6 +821,19 @@ fn split_state(state: &UploadState) -> Result<(u64, Option<DateTime<Utc>>, &str)
         .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0));
     let url = it.next().filter(|u| !u.is_empty()).ok_or_else(bad)?;
     Ok((chunk, mtime, url))
+}
+
+/// The session refused the range at `offset` every time it was sent, while saying it expects exactly that
+/// range: another request is still writing it (see [`put_fragment`]). Temporary: the engine's retry
+/// resumes the upload at the session's first missing byte once that request is over.
+fn still_receiving(what: &str, offset: u64) -> Error {
+    Error::new(
+        ErrorKind::Protocol,
+        format!(
+            "{what}: the upload session is still receiving the range at {offset} from another request (an interrupted run's?); trying again"
+        ),
+    )
+    .temporary()
 }
 
 fn appeared(what: &str) -> Error {
