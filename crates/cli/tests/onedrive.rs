@@ -7,13 +7,16 @@ mod common;
 /// The drive's change feed between passes (edits on the target, an expired feed, its change limit).
 #[path = "onedrive/feed.rs"]
 mod feed;
+/// `kill -9` during a big upload, and the re-run that resumes it.
+#[path = "onedrive/resume.rs"]
+mod resume;
 
 use chrono::{DateTime, Utc};
-use common::{code, ferry, ferry_command, json, text};
+use common::{code, ferry, json, text};
 use ferry_testkit::graph::{GraphEmulator, GraphOptions, SnapshotEntry};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const UPN: &str = "alice@contoso.com";
 /// Upload-session fragments of 320 KiB: files of 640 KiB and more take the crash-resumable path.
@@ -258,71 +261,6 @@ fn an_spmt_mapping_row_resolves_the_sharepoint_site_library_and_folder() {
         emu.read_file(&archive, "2024/Q1/q1.xlsx").unwrap(),
         b"numbers"
     );
-}
-
-#[test]
-fn kill_9_during_a_big_upload_then_rerun_resumes_at_the_first_missing_range() {
-    let emu = GraphEmulator::start(GraphOptions::default()).unwrap();
-    let drive = emu.add_user(UPN);
-    let dir = tempfile::tempdir().unwrap();
-    let (src, data) = (dir.path().join("src"), dir.path().join("data"));
-    let bytes = big(40 * CHUNK as usize + 777, 9);
-    write(&src, "huge.bin", &bytes);
-    for i in 0..20 {
-        write(
-            &src,
-            &format!("small/f{i}.txt"),
-            format!("small {i}").as_bytes(),
-        );
-    }
-    let tok = emu.token();
-    let env = [("FERRY_TARGET_TOKEN", tok.as_str())];
-    let url = target(&emu, "K");
-    let args = ["files", "migrate", src.to_str().unwrap(), url.as_str()];
-    let mut child = ferry_command(&data, &args, &env)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Kill (SIGKILL) once a few fragments of the big file are in, but not all.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let got = emu
-            .sessions()
-            .iter()
-            .map(|s| s.accepted.len())
-            .max()
-            .unwrap_or(0);
-        if got >= 5 || Instant::now() > deadline {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    let _ = child.wait();
-    let at_kill: u64 = emu.sessions().iter().map(|s| s.received).max().unwrap_or(0);
-    assert!(
-        at_kill > 0 && at_kill < bytes.len() as u64,
-        "killed mid-upload: {at_kill}"
-    );
-    let out = ferry(
-        &data,
-        &["files", "migrate", src.to_str().unwrap(), &url, "--json"],
-        &env,
-    );
-    assert_eq!(code(&out), 0, "{}", text(&out));
-    assert_eq!(drive_tree(&emu, &drive, "K"), local_tree(&src));
-    // One session carried the whole file: each range accepted once, the re-run starting where the
-    // killed run stopped.
-    let s: Vec<_> = emu
-        .sessions()
-        .into_iter()
-        .filter(|s| s.total == Some(bytes.len() as u64))
-        .collect();
-    assert_eq!(s.len(), 1, "{s:?}");
-    let starts: Vec<u64> = s[0].accepted.iter().map(|a| a.0).collect();
-    let want: Vec<u64> = (0..=40).map(|i| i * CHUNK).collect();
-    assert_eq!(starts, want, "every range once, in order");
 }
 
 #[test]
