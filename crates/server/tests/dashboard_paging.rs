@@ -140,3 +140,118 @@ async fn a_big_events_pages_list_a_page_of_its_mappings_with_the_whole_events_co
         pr.body
     );
 }
+
+/// What a page shows between `id="{id}">` and the next `<`.
+fn figure<'a>(html: &'a str, id: &str) -> &'a str {
+    let at = html.find(&format!("id=\"{id}\">")).unwrap() + id.len() + 6;
+    html[at..].split('<').next().unwrap()
+}
+
+on_both_stores!(a_pass_recorded_after_the_events_lines_were_stored_shows_on_its_pages);
+async fn a_pass_recorded_after_the_events_lines_were_stored_shows_on_its_pages(on: On) {
+    use ferry_core::id::{EventId, MappingId};
+    use ferry_core::programme::PassKind;
+    use ferry_store::programme::{NewPass, PassEnd};
+
+    let Some(s) = TestServer::start_on_store(on, Default::default()).await else {
+        return;
+    };
+    let tenant = s.tenant("Contoso", 800).await;
+    let api = s.project(&tenant, "Mail", "mail").await;
+    let import: String = (0..4)
+        .map(|i| format!("user{i:04}@contoso.com,user{i:04},pw-{i}\n"))
+        .collect();
+    let all = s.import_mail(OPERATOR_TOKEN, &api, &import).await;
+    let ids: Vec<&str> = all.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    s.confirm_gates(&api).await;
+    let start = (monday() + chrono::TimeDelta::days(7)).to_rfc3339();
+    let ev = s
+        .post(
+            OPERATOR_TOKEN,
+            &format!("{api}/events"),
+            json!({ "name": "Wave 1", "kind": "synchronization", "start": start, "mappings": &ids[..3] }),
+        )
+        .await
+        .ok();
+    let event = ev["result"]["id"].as_str().unwrap().to_owned();
+    let web = WebSession::sign_in(&s, OPERATOR_TOKEN).await;
+    let page = |rest: &str| format!("{}/events/{event}{rest}", api.trim_start_matches("/api/v1"));
+
+    // Read once: the event's lines are decided and stored, nothing ran.
+    let live = web.get(&s, &page("/live")).await;
+    assert_eq!(figure(&live.body, "queued"), "3", "{}", live.body);
+    let rp = web.get(&s, &page("/report")).await;
+    assert_eq!(figure(&rp.body, "total-copied"), "0");
+
+    // A pass of the first mapping recorded through the store behind the pages' back, as a worker does; then
+    // a second one. Each time the pages show the new figures, as the API's whole report does.
+    let (e, m): (EventId, MappingId) = (event.parse().unwrap(), ids[0].parse().unwrap());
+    for (i, (kind, copied)) in [(PassKind::Initial, 40u64), (PassKind::Delta, 2)]
+        .into_iter()
+        .enumerate()
+    {
+        let id = format!("pass-{i}");
+        let at = monday() + chrono::TimeDelta::minutes(i as i64);
+        let counters = json!({ "discovered": copied, "copied": copied, "skipped": 0, "failed": 0, "bytes": copied * 100 });
+        let tx = s.state.programme.begin().await.unwrap();
+        tx.insert_pass(&NewPass {
+            id: id.clone(),
+            event: e,
+            mapping: m,
+            kind,
+            attempt: 1,
+            at,
+        })
+        .await
+        .unwrap();
+        let end = PassEnd {
+            outcome: "succeeded".into(),
+            reason: None,
+            counters: Some(counters.to_string()),
+            grade: Some("Perfect".into()),
+            run_id: None,
+        };
+        assert!(tx.finish_pass(&id, &end, at).await.unwrap());
+        tx.commit().await.unwrap();
+
+        let want = if i == 0 { 40 } else { 42 };
+        let report = s
+            .get(OPERATOR_TOKEN, &format!("{api}/events/{event}/report"))
+            .await
+            .ok();
+        assert_eq!(report["totals"]["copied"], json!(want), "{report}");
+        let live = web.get(&s, &page("/live")).await;
+        assert_eq!(figure(&live.body, "done"), "1", "{}", live.body);
+        assert_eq!(figure(&live.body, "queued"), "2");
+        assert!(
+            live.body.contains(&format!("Items: {want} copied")),
+            "{}",
+            live.body
+        );
+        let rp = web.get(&s, &page("/report")).await;
+        assert_eq!(
+            figure(&rp.body, "total-copied"),
+            want.to_string(),
+            "{}",
+            rp.body
+        );
+        let row = rows(&rp.body, "report-mappings")[0];
+        assert!(
+            row.contains(&format!("<td class=\"num\">{want}</td>")),
+            "{row}"
+        );
+        assert!(
+            rp.body.contains("<td>Perfect</td><td class=\"num\">1</td>"),
+            "{}",
+            rp.body
+        );
+        let pr = web
+            .get(&s, &format!("{}/report", api.trim_start_matches("/api/v1")))
+            .await;
+        assert!(
+            pr.body.contains(&format!("<td class=\"num\">{want}</td>")),
+            "{}",
+            pr.body
+        );
+    }
+}

@@ -50,6 +50,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         18,
         include_str!("../migrations/sqlite/0018_file_item_by_target_etag.sql"),
     ),
+    (19, include_str!("../migrations/sqlite/0019_event_line.sql")),
 ];
 
 /// The embedded store.

@@ -71,6 +71,16 @@ impl Digest {
     }
 }
 
+/// The counters a pass of `mapping` running on this server has reached so far, if one does.
+pub(crate) fn live_progress(st: &AppState, mapping: MappingId) -> Option<Value> {
+    st.workers.progress(mapping).map(|p| {
+        json!({
+            "discovered": p.discovered, "copied": p.copied, "skipped": p.skipped, "failed": p.failed,
+            "bytes": p.copied_bytes,
+        })
+    })
+}
+
 /// What happens next for a mapping, in words.
 fn next_text(e: &Event, d: &PassDecision) -> String {
     match d {
@@ -118,22 +128,22 @@ fn current_counters(journal: &Value, work: &Value) -> Value {
     })
 }
 
-fn zero_counters() -> Value {
+pub(crate) fn zero_counters() -> Value {
     json!({ "discovered": 0, "copied": 0, "skipped": 0, "failed": 0, "bytes": 0 })
 }
 
 /// One mapping's decision in the event and what the line needs besides.
-struct Decided<'a> {
-    mapping: MappingId,
-    history: &'a [StoredPass],
-    decision: &'a PassDecision,
-    outcome: Option<&'a event_rule::MappingOutcome>,
-    last_approval: Option<DateTime<Utc>>,
+pub(crate) struct Decided<'a> {
+    pub mapping: MappingId,
+    pub history: &'a [StoredPass],
+    pub decision: &'a PassDecision,
+    pub outcome: Option<&'a event_rule::MappingOutcome>,
+    pub last_approval: Option<DateTime<Utc>>,
 }
 
 /// A mapping's report line (without its id, label, source and target): the last pass (kind, outcome,
 /// counters, grade), the attempts, whether its skipped items were approved, and what comes next.
-fn mapping_line(
+pub(crate) fn mapping_line(
     st: &AppState,
     e: &Event,
     d: &Decided<'_>,
@@ -164,13 +174,7 @@ fn mapping_line(
     let live = mine
         .last()
         .filter(|p| p.outcome_name() == "running")
-        .and_then(|_| st.workers.progress(d.mapping))
-        .map(|p| {
-            json!({
-                "discovered": p.discovered, "copied": p.copied, "skipped": p.skipped, "failed": p.failed,
-                "bytes": p.copied_bytes,
-            })
-        });
+        .and_then(|_| live_progress(st, d.mapping));
     let waiting = mine
         .last()
         .filter(|p| p.outcome_name() == "running")

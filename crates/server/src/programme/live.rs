@@ -1,15 +1,15 @@
 //! An event's live status, as the live view shows it: how many of its mappings are running, queued, done
 //! and failed, the items so far (with the counters of running passes), the grade once a round is over, and
-//! a page of its mappings. Read from the event's report digest ([`super::digest`]), so the live view and
-//! the report never disagree; the mappings that never ran are counted, not read (issue 13).
+//! a page of its mappings. Read from the event's stored report lines ([`super::event_lines`]), so the live
+//! view and the report never disagree; the event is summed in the store, not read (issue 13).
 
 use crate::db::Project;
-use crate::programme::digest::digest;
+use crate::programme::event_lines::summary;
 use crate::programme::events::Event;
 use crate::{ApiResult, AppState};
 use chrono::{DateTime, Utc};
 use ferry_core::programme::event::EventState;
-use ferry_store::programme::Membership;
+use ferry_store::programme::{LineCounters, Membership};
 use serde_json::Value;
 
 /// Where one mapping of the event stands.
@@ -91,6 +91,24 @@ impl LiveStatus {
         matches!(self.state, EventState::Completed | EventState::Cancelled)
     }
 
+    /// `mappings` mappings in `phase` whose counters sum to `t`.
+    fn add_sum(&mut self, phase: MappingPhase, mappings: usize, t: &LineCounters) {
+        match phase {
+            MappingPhase::Queued => self.queued += mappings,
+            MappingPhase::Running => self.running += mappings,
+            MappingPhase::Done => {
+                self.done += mappings;
+                self.done_discovered += t.discovered;
+            }
+            MappingPhase::Failed => self.failed += mappings,
+        }
+        self.discovered += t.discovered;
+        self.copied += t.copied;
+        self.skipped += t.skipped;
+        self.failed_items += t.failed;
+        self.bytes += t.bytes;
+    }
+
     fn add(&mut self, row: &LiveMapping, times: usize) {
         let n = times as u64;
         match row.phase {
@@ -115,7 +133,7 @@ fn n(v: &Value, k: &str) -> u64 {
 }
 
 /// A mapping's live row from its report line.
-fn live_row(m: &Value) -> LiveMapping {
+pub(crate) fn live_row(m: &Value) -> LiveMapping {
     let outcome = m["last_pass"]["outcome"].as_str().unwrap_or("");
     let decision = m["next"]["decision"].as_str().unwrap_or("");
     // A pass given back until a server's wait is over holds no slot: it counts as queued.
@@ -151,7 +169,21 @@ fn live_row(m: &Value) -> LiveMapping {
     }
 }
 
-/// `e`'s live status at `now`, with the page of `limit` mappings from `offset` (import order).
+/// A phase by its name.
+fn phase_named(s: &str) -> Option<MappingPhase> {
+    [
+        MappingPhase::Queued,
+        MappingPhase::Running,
+        MappingPhase::Done,
+        MappingPhase::Failed,
+    ]
+    .into_iter()
+    .find(|p| p.as_str() == s)
+}
+
+/// `e`'s live status at `now`, with the page of `limit` mappings from `offset` (import order). The counts
+/// and totals are summed in the store ([`summary`]); the running mappings are read to add the counters
+/// their passes reached so far.
 pub async fn live_status(
     st: &AppState,
     p: &Project,
@@ -160,15 +192,15 @@ pub async fn live_status(
     offset: usize,
     limit: usize,
 ) -> ApiResult<LiveStatus> {
-    let d = digest(st, p, e, now).await?;
+    let s = summary(st, p, e, now).await?;
     let page = st
         .programme
         .event_mapping_page(p.id, e.id, Membership::In, offset as u64, limit as u64)
         .await?;
     let mut out = LiveStatus {
         state: e.state,
-        grade: d.head["grade"].as_str().map(str::to_owned),
-        completion: d.head["completion_text"].as_str().map(str::to_owned),
+        grade: s.head["grade"].as_str().map(str::to_owned),
+        completion: s.head["completion_text"].as_str().map(str::to_owned),
         running: 0,
         queued: 0,
         done: 0,
@@ -179,14 +211,32 @@ pub async fn live_status(
         failed_items: 0,
         bytes: 0,
         done_discovered: 0,
-        mappings: page.rows.iter().map(|m| live_row(&d.line(m))).collect(),
+        mappings: s
+            .lines(st, e, &page.rows)
+            .await?
+            .iter()
+            .map(live_row)
+            .collect(),
         total: usize::try_from(page.total).unwrap_or(usize::MAX),
         offset,
         at: now,
     };
-    for line in d.lines.values() {
-        out.add(&live_row(line), 1);
+    for c in &s.counts {
+        let Some(phase) = phase_named(&c.phase) else {
+            continue;
+        };
+        if phase == MappingPhase::Running {
+            continue;
+        }
+        // A line that is not running shows its counters as stored: the group's sums.
+        out.add_sum(
+            phase,
+            usize::try_from(c.mappings).unwrap_or(usize::MAX),
+            &c.counters,
+        );
     }
-    out.add(&live_row(&d.idle), d.idle_count);
+    for line in s.lines_in(st, e, MappingPhase::Running.as_str()).await? {
+        out.add(&live_row(&line), 1);
+    }
     Ok(out)
 }

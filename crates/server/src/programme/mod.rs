@@ -4,6 +4,7 @@
 
 pub mod credentials;
 pub mod digest;
+pub mod event_lines;
 pub mod events;
 pub mod grid;
 pub mod lifecycle;

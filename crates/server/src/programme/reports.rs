@@ -2,6 +2,7 @@
 
 use crate::db::Project;
 use crate::programme::digest::{Digest, digest};
+use crate::programme::event_lines::{Summary, summary};
 use crate::programme::events::{self, Event};
 use crate::programme::load_mappings;
 use crate::programme::passes::event_passes;
@@ -49,20 +50,32 @@ async fn with_mappings(st: &AppState, p: &Project, e: &Event, d: Digest) -> ApiR
     Ok(report)
 }
 
-/// The report the API's `GET …/events/{event}/report` answers and the dashboard's report page shows: the
-/// final report stored when the event completed, else the report at the clock's now.
+/// The report the API's `GET …/events/{event}/report` answers: the final report stored when the event
+/// completed, else the whole report at the clock's now (a line per mapping, built by the digest).
 pub async fn report_of(st: &AppState, p: &Project, e: &Event) -> ApiResult<Value> {
-    match report_source(st, p, e).await? {
-        ReportSource::Final(r) => Ok(r),
-        ReportSource::Now(d) => with_mappings(st, p, e, d).await,
+    match final_of(st, e).await? {
+        Some(r) => Ok(r),
+        None => event_report(st, p, e, st.clock.now()).await,
     }
 }
 
+/// The final report of a completed event, if it has one stored.
+async fn final_of(st: &AppState, e: &Event) -> ApiResult<Option<Value>> {
+    if e.state != EventState::Completed {
+        return Ok(None);
+    }
+    Ok(st
+        .programme
+        .final_report(e.id)
+        .await?
+        .and_then(|s| serde_json::from_str::<Value>(&s).ok()))
+}
+
 /// An event's report as the pages read it: the final report stored when the event completed, or the
-/// report now as a [`Digest`] (its lines read a page at a time).
+/// report now as a [`Summary`] (summed in the store, its lines read a page at a time).
 pub enum ReportSource {
     Final(Value),
-    Now(Digest),
+    Now(Summary),
 }
 
 impl ReportSource {
@@ -70,7 +83,7 @@ impl ReportSource {
     pub fn head(&self) -> &Value {
         match self {
             ReportSource::Final(r) => r,
-            ReportSource::Now(d) => &d.head,
+            ReportSource::Now(s) => &s.head,
         }
     }
 
@@ -84,26 +97,32 @@ impl ReportSource {
                     .flatten()
                     .map(|m| m["grade"].as_str()),
             ),
-            ReportSource::Now(d) => Box::new(d.grades()),
+            ReportSource::Now(s) => Box::new(s.grades()),
         }
     }
 
     /// The graded mappings: (mapping id, grade), in import order.
-    pub fn graded(&self) -> Vec<(String, &str)> {
-        match self {
+    pub async fn graded(&self, st: &AppState, e: &Event) -> ApiResult<Vec<(String, String)>> {
+        Ok(match self {
             ReportSource::Final(r) => r["mappings"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|m| Some((m["mapping"].as_str()?.to_owned(), m["grade"].as_str()?)))
+                .filter_map(|m| {
+                    Some((
+                        m["mapping"].as_str()?.to_owned(),
+                        m["grade"].as_str()?.to_owned(),
+                    ))
+                })
                 .collect(),
-            // A mapping that never ran has no grade.
-            ReportSource::Now(d) => d
-                .lines
-                .iter()
-                .filter_map(|(id, l)| Some((id.to_string(), l["grade"].as_str()?)))
+            ReportSource::Now(_) => st
+                .programme
+                .event_line_grades(e.id)
+                .await?
+                .into_iter()
+                .map(|(m, g)| (m.to_string(), g))
                 .collect(),
-        }
+        })
     }
 
     /// How many mapping lines the report has, and `limit` of them from `offset` (import order).
@@ -123,30 +142,24 @@ impl ReportSource {
                     all.iter().skip(offset).take(limit).cloned().collect(),
                 ))
             }
-            ReportSource::Now(d) => {
+            ReportSource::Now(s) => {
                 let page = st
                     .programme
                     .event_mapping_page(p.id, e.id, Membership::In, offset as u64, limit as u64)
                     .await?;
                 let total = usize::try_from(page.total).unwrap_or(usize::MAX);
-                Ok((total, page.rows.iter().map(|m| d.line(m)).collect()))
+                Ok((total, s.lines(st, e, &page.rows).await?))
             }
         }
     }
 }
 
-/// The report of `e` the pages read: the final one once the event completed, else the digest now.
+/// The report of `e` the pages read: the final one once the event completed, else the summary now.
 pub async fn report_source(st: &AppState, p: &Project, e: &Event) -> ApiResult<ReportSource> {
-    if e.state == EventState::Completed
-        && let Some(r) = st
-            .programme
-            .final_report(e.id)
-            .await?
-            .and_then(|s| serde_json::from_str::<Value>(&s).ok())
-    {
+    if let Some(r) = final_of(st, e).await? {
         return Ok(ReportSource::Final(r));
     }
-    Ok(ReportSource::Now(digest(st, p, e, st.clock.now()).await?))
+    Ok(ReportSource::Now(summary(st, p, e, st.clock.now()).await?))
 }
 
 /// Write the project's final report under `DATA/archive/` and return its path: the project, its mappings,

@@ -15,7 +15,9 @@ use super::events::place;
 use super::frame::Frame;
 use super::live::bytes;
 use super::page::{Signed, path_id};
-use super::report_chart::{Chart, Figure, Interval, columns, step_text, throughput};
+use super::report_chart::{
+    Chart, EndGroup, Figure, Interval, columns, step_text, throughput_grouped,
+};
 use crate::ApiError;
 use crate::AppState;
 use crate::auth::Caller;
@@ -202,37 +204,46 @@ pub async fn event(
                 .await?
                 .1;
         }
-        // The digest read the event's passes already; a final report did not.
-        let passes = match &r {
-            ReportSource::Final(_) => event_passes(&*st.programme, e.id).await?,
-            ReportSource::Now(_) => Vec::new(),
+        // Throughput: what each finished pass handled, at its end; now, grouped by minute in the store.
+        let ends: Vec<EndGroup> = match &r {
+            ReportSource::Final(_) => event_passes(&*st.programme, e.id)
+                .await?
+                .iter()
+                .filter_map(|p| {
+                    let at = p.finished_at?;
+                    let c = p.counters.as_ref()?;
+                    Some(EndGroup {
+                        first: at,
+                        last: at,
+                        passes: 1,
+                        items: n(c, "copied") + n(c, "skipped") + n(c, "failed"),
+                        bytes: n(c, "bytes"),
+                    })
+                })
+                .collect(),
+            ReportSource::Now(_) => st
+                .programme
+                .event_pass_ends(e.id)
+                .await?
+                .into_iter()
+                .map(|g| EndGroup {
+                    first: g.first,
+                    last: g.last,
+                    passes: g.passes,
+                    items: g.items,
+                    bytes: g.bytes,
+                })
+                .collect(),
         };
-        Ok::<_, ApiError>((frame, e, r, total, page, lines, passes))
+        Ok::<_, ApiError>((frame, e, r, total, page, lines, ends))
     };
-    let (frame, e, r, total, page, lines, passes) = match loaded.await {
+    let (frame, e, r, total, page, lines, ends) = match loaded.await {
         Ok(x) => x,
         Err(err) => return api_error_page(err),
     };
     let grades = grade_counts(r.grades());
-    let passes = match &r {
-        ReportSource::Now(d) => &d.passes,
-        ReportSource::Final(_) => &passes,
-    };
     let r = r.head();
-    // Throughput: what each finished pass handled, at its end.
-    let ends: Vec<(DateTime<Utc>, u64, u64)> = passes
-        .iter()
-        .filter_map(|p| {
-            let at = p.finished_at?;
-            let c = p.counters.as_ref()?;
-            Some((
-                at,
-                n(c, "copied") + n(c, "skipped") + n(c, "failed"),
-                n(c, "bytes"),
-            ))
-        })
-        .collect();
-    let (step, iv) = throughput(&ends, INTERVALS);
+    let (step, iv) = throughput_grouped(&ends, INTERVALS);
     let figures: Vec<Figure> = iv
         .iter()
         .map(|i| Figure {
@@ -349,7 +360,8 @@ pub async fn project(
         let mut reports = Vec::with_capacity(events.len());
         for e in events {
             let r = report_source(&st, &p, &e).await?;
-            reports.push((e, r));
+            let graded = r.graded(&st, &e).await?;
+            reports.push((e, r, graded));
         }
         Ok::<_, ApiError>((p, frame, notice, reports))
     };
@@ -362,9 +374,9 @@ pub async fn project(
     let base = format!("/tenants/{tenant}/projects/{project}/events");
     let events = reports
         .iter()
-        .map(|(e, r)| {
-            for (m, g) in r.graded() {
-                latest.insert(m, g.to_owned());
+        .map(|(e, r, graded)| {
+            for (m, g) in graded {
+                latest.insert(m.clone(), g.clone());
             }
             let r = r.head();
             let t = &r["totals"];

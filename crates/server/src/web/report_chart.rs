@@ -125,10 +125,37 @@ const STEPS_MIN: [i64; 10] = [1, 5, 15, 30, 60, 180, 360, 720, 1440, 10080];
 /// Items and bytes handled per interval from pass ends `(ended_at, items, bytes)`: intervals of a round
 /// length (1 min … 1 week, the shortest giving at most `max`), from the first end's interval to the last's,
 /// empty intervals included (a stall shows as a gap).
+#[cfg(test)]
 pub fn throughput(ends: &[(DateTime<Utc>, u64, u64)], max: usize) -> (i64, Vec<Interval>) {
+    let groups: Vec<EndGroup> = ends
+        .iter()
+        .map(|(at, items, bytes)| EndGroup {
+            first: *at,
+            last: *at,
+            passes: 1,
+            items: *items,
+            bytes: *bytes,
+        })
+        .collect();
+    throughput_grouped(&groups, max)
+}
+
+/// Pass ends that fall in one minute (as the store groups them): the first and the last end, how many,
+/// and what they handled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndGroup {
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+    pub passes: u64,
+    pub items: u64,
+    pub bytes: u64,
+}
+
+/// [`throughput`] from pass ends grouped by minute: the same intervals, since an interval is whole minutes.
+pub fn throughput_grouped(groups: &[EndGroup], max: usize) -> (i64, Vec<Interval>) {
     let (Some(first), Some(last)) = (
-        ends.iter().map(|e| e.0).min(),
-        ends.iter().map(|e| e.0).max(),
+        groups.iter().map(|g| g.first).min(),
+        groups.iter().map(|g| g.last).max(),
     ) else {
         return (STEPS_MIN[0], Vec::new());
     };
@@ -149,12 +176,12 @@ pub fn throughput(ends: &[(DateTime<Utc>, u64, u64)], max: usize) -> (i64, Vec<I
             bytes: 0,
         })
         .collect();
-    for (at, items, bytes) in ends {
-        let i = ((*at - origin).num_minutes() / step) as usize;
+    for g in groups {
+        let i = ((g.first - origin).num_minutes() / step) as usize;
         if let Some(slot) = out.get_mut(i.min(count - 1)) {
-            slot.passes += 1;
-            slot.items = slot.items.saturating_add(*items);
-            slot.bytes = slot.bytes.saturating_add(*bytes);
+            slot.passes += g.passes;
+            slot.items = slot.items.saturating_add(g.items);
+            slot.bytes = slot.bytes.saturating_add(g.bytes);
         }
     }
     (step, out)

@@ -59,6 +59,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../../migrations/postgres/0011_file_item_by_target_etag.sql"),
     ),
+    (
+        12,
+        include_str!("../../migrations/postgres/0012_event_line.sql"),
+    ),
 ];
 
 /// The advisory lock key migrations run under (`ferry` in ASCII).

@@ -9,6 +9,7 @@
 //! traits on PostgreSQL and runs the same test suite (`crates/store/tests/programme/*.rs`).
 
 mod access;
+mod event_lines;
 mod event_pages;
 mod events;
 mod findings;
@@ -19,6 +20,9 @@ pub mod rows;
 mod sqlite;
 
 pub use access::{AccessQueries, AuditQueries};
+pub use event_lines::{
+    EventLineQueries, EventLineWrite, LineCount, LineCounters, LineSelect, PassEnds, StoredLine,
+};
 pub use event_pages::{EventPageQueries, MappingPage, Membership};
 pub use events::{EventQueries, PassQueries};
 pub use findings::{AssessmentQueries, TicketQueries};
@@ -65,6 +69,7 @@ pub trait Programme:
     + TicketQueries
     + GridQueries
     + EventPageQueries
+    + EventLineQueries
     + Send
     + Sync
 {
@@ -81,6 +86,7 @@ impl<T> Programme for T where
         + TicketQueries
         + GridQueries
         + EventPageQueries
+        + EventLineQueries
         + Send
         + Sync
 {

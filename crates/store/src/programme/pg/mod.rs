@@ -5,6 +5,7 @@
 //! Transactions are PostgreSQL's default READ COMMITTED.
 
 mod access;
+mod event_lines;
 mod event_pages;
 mod events;
 mod findings;

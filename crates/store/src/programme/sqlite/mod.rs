@@ -2,6 +2,7 @@
 //! connection of the pool (autocommit) or inside the transaction it owns.
 
 mod access;
+mod event_lines;
 mod event_pages;
 mod events;
 mod findings;
