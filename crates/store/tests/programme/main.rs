@@ -29,6 +29,7 @@ macro_rules! both {
 }
 
 mod access;
+mod event_lines;
 mod events;
 mod grid;
 mod projects;
