@@ -5,8 +5,8 @@
 -- each (event, mapping) line by the pass rules (in Rust, the only place they live) and stores it here with
 -- those figures, so the pages sum the event with one GROUP BY instead of reading every pass. The triggers
 -- below mark a line stale, in the same transaction, whenever something it was decided from changes: a pass
--- of the mapping (in any event) starts, ends, goes, is claimed or given back; the event changes; a
--- credential is supplied or removed. The server decides the stale lines again before it reads them. `gen`
+-- of the mapping (in any event) starts, ends, goes, is claimed or given back; the event's start or kind
+-- changes; a credential is supplied or removed. The server decides the stale lines again before it reads them. `gen`
 -- counts the changes: a line is stored only over the `gen` it was decided from.
 -- Never edit after it lands; add the next number instead.
 
@@ -56,7 +56,7 @@ END $$;
 CREATE TRIGGER prog_event_line_event_mapping AFTER DELETE ON prog_event_mapping
     FOR EACH ROW EXECUTE FUNCTION prog_event_line_event_mapping_deleted();
 
--- An event changed: its lines are stale; an event deleted: its lines go.
+-- An event's start or kind changed: its lines are stale; an event deleted: its lines go.
 CREATE FUNCTION prog_event_line_event_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
@@ -66,7 +66,7 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
-CREATE TRIGGER prog_event_line_event AFTER UPDATE OR DELETE ON prog_event
+CREATE TRIGGER prog_event_line_event AFTER UPDATE OF start_at, kind OR DELETE ON prog_event
     FOR EACH ROW EXECUTE FUNCTION prog_event_line_event_changed();
 
 -- A mapping's own credential ('mapping:<id>:<slot>') changes that mapping; an endpoint's, the project.

@@ -5,9 +5,9 @@
 -- each (event, mapping) line by the pass rules (in Rust, the only place they live) and stores it here with
 -- those figures, so the pages sum the event with one GROUP BY instead of reading every pass. The triggers
 -- below mark a line stale, in the same transaction, whenever something it was decided from changes: a pass
--- of the mapping (in any event) starts, ends, goes, is claimed or given back; the event changes; a
--- credential is supplied or removed. The server decides the stale lines again before it reads them. `gen`
--- counts the changes: a line is stored only over the `gen` it was decided from.
+-- of the mapping (in any event) starts, ends, goes, is claimed or given back; the event's start or kind
+-- changes; a credential is supplied or removed. The server decides the stale lines again before it reads
+-- them. `gen` counts the changes: a line is stored only over the `gen` it was decided from.
 -- Never edit after it lands; add the next number instead.
 
 CREATE TABLE prog_event_line (
@@ -46,7 +46,7 @@ END;
 CREATE TRIGGER prog_event_line_event_mapping_delete AFTER DELETE ON prog_event_mapping BEGIN
     DELETE FROM prog_event_line WHERE event_id = OLD.event_id AND mapping_id = OLD.mapping_id;
 END;
-CREATE TRIGGER prog_event_line_event_update AFTER UPDATE ON prog_event BEGIN
+CREATE TRIGGER prog_event_line_event_update AFTER UPDATE OF start_at, kind ON prog_event BEGIN
     UPDATE prog_event_line SET stale = 1, gen = gen + 1 WHERE event_id = NEW.id;
 END;
 CREATE TRIGGER prog_event_line_event_delete AFTER DELETE ON prog_event BEGIN

@@ -5,7 +5,7 @@
 //! server decides each line [`EventLineQueries::stale_event_lines`] names and stores it with
 //! [`EventLineQueries::put_event_lines`]; the store's triggers mark a line stale in the same transaction as
 //! any change it was decided from (a pass of the mapping in any event starting, ending, going, being claimed
-//! or given back; the event changing; a credential).
+//! or given back; the event's start or kind changing; a credential).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

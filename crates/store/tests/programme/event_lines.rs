@@ -187,7 +187,13 @@ async fn an_events_line_goes_stale_in_the_same_write_as_what_it_was_decided_from
     decide_all(&*p, e).await;
     decide_all(&*p, other).await;
 
-    // The event changing: all its lines. A line's time coming: that one. Other rules: all.
+    // The event's state does not change a line (the pages read it from the event).
+    p.set_event_state(e, ferry_core::programme::event::EventState::Running, None, at(2))
+        .await
+        .unwrap();
+    assert!(stale(&*p, e, 0).await.is_empty());
+
+    // The event moving: all its lines. A line's time coming: that one. Other rules: all.
     p.update_event(e, "Wave", at(150), false, at(2))
         .await
         .unwrap();
