@@ -6,8 +6,8 @@
 -- those figures, so the pages sum the event with one GROUP BY instead of reading every pass. The triggers
 -- below mark a line stale, in the same transaction, whenever something it was decided from changes: a pass
 -- of the mapping (in any event) starts, ends, goes, is claimed or given back; the event's start or kind
--- changes; a credential is supplied or removed. The server decides the stale lines again before it reads them. `gen`
--- counts the changes: a line is stored only over the `gen` it was decided from.
+-- changes; a credential is supplied or removed. The server decides the stale lines again before it reads
+-- them. `gen` counts the changes: a line is stored only over the `gen` it was decided from.
 -- Never edit after it lands; add the next number instead.
 
 CREATE TABLE prog_event_line (
