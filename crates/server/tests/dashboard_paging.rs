@@ -255,3 +255,179 @@ async fn a_pass_recorded_after_the_events_lines_were_stored_shows_on_its_pages(o
         );
     }
 }
+
+/// A pass's counters with the mapping's journal after it: `items` in all, `skipped` and `failed` of them.
+fn counters(items: u64, skipped: u64, failed: u64) -> String {
+    json!({
+        "discovered": items, "copied": items - skipped - failed, "skipped": skipped, "failed": failed,
+        "bytes": items * 1000,
+        "journal": { "items": items, "copied": items - skipped - failed, "skipped": skipped, "failed": failed,
+                     "pending": 0, "folder_errors": 0 },
+    })
+    .to_string()
+}
+
+on_both_stores!(the_events_summary_in_the_store_says_what_the_whole_report_says);
+async fn the_events_summary_in_the_store_says_what_the_whole_report_says(on: On) {
+    use ferry_core::id::{EventId, MappingId};
+    use ferry_core::programme::PassKind;
+    use ferry_core::programme::event::EventState;
+    use ferry_server::programme::digest::digest;
+    use ferry_server::programme::event_lines::summary;
+    use ferry_store::programme::{Membership, NewPass, PassEnd};
+
+    let Some(s) = TestServer::start_on_store(on, Default::default()).await else {
+        return;
+    };
+    let tenant = s.tenant("Contoso", 800).await;
+    let api = s.project(&tenant, "Mail", "mail").await;
+    let import: String = (0..9)
+        .map(|i| format!("user{i:04}@contoso.com,user{i:04},pw-{i}\n"))
+        .collect();
+    let all = s.import_mail(OPERATOR_TOKEN, &api, &import).await;
+    let ids: Vec<&str> = all.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    s.confirm_gates(&api).await;
+    let mut made = Vec::new();
+    for (name, chosen, days) in [("Earlier", &ids[7..8], 7), ("Wave 1", &ids[..8], 8)] {
+        let start = (monday() + chrono::TimeDelta::days(days)).to_rfc3339();
+        let ev = s
+            .post(
+                OPERATOR_TOKEN,
+                &format!("{api}/events"),
+                json!({ "name": name, "kind": "synchronization", "start": start, "mappings": chosen }),
+            )
+            .await
+            .ok();
+        made.push(
+            ev["result"]["id"]
+                .as_str()
+                .unwrap()
+                .parse::<EventId>()
+                .unwrap(),
+        );
+    }
+    let (earlier, e) = (made[0], made[1]);
+    let m: Vec<MappingId> = ids.iter().map(|i| i.parse().unwrap()).collect();
+    let store = &s.state.programme;
+    let t = |mins: i64| monday() + chrono::TimeDelta::days(8) + chrono::TimeDelta::minutes(mins);
+    let mut n = 0;
+    let mut pass = |event: EventId, mapping: MappingId, kind: PassKind, attempt: u32| {
+        n += 1;
+        NewPass {
+            id: format!("pass-{n}"),
+            event,
+            mapping,
+            kind,
+            attempt,
+            at: t(n),
+        }
+    };
+    let end = |outcome: &str, counters: Option<String>| PassEnd {
+        outcome: outcome.into(),
+        reason: (outcome == "failed").then(|| "the server refused the login".to_string()),
+        counters,
+        grade: None,
+        run_id: None,
+    };
+    // m0 Perfect, m1 Investigate (1.5 % skipped), m2 Poor (a failed item), m3 failed twice (the limit),
+    // m4 running under another host's lease, m5 given back until tomorrow, m6 never ran, m7 ran in the
+    // earlier event only; m8 is in no event.
+    let done = [
+        (0, counters(1000, 0, 0)),
+        (1, counters(1000, 15, 0)),
+        (2, counters(1000, 0, 1)),
+    ];
+    for (i, c) in done {
+        let p = pass(e, m[i], PassKind::Initial, 1);
+        store.insert_pass(&p).await.unwrap();
+        assert!(
+            store
+                .finish_pass(&p.id, &end("succeeded", Some(c)), t(30))
+                .await
+                .unwrap()
+        );
+    }
+    for attempt in 1..=2 {
+        let p = pass(e, m[3], PassKind::Initial, attempt);
+        store.insert_pass(&p).await.unwrap();
+        assert!(
+            store
+                .finish_pass(&p.id, &end("failed", None), t(31))
+                .await
+                .unwrap()
+        );
+    }
+    let p = pass(e, m[4], PassKind::Initial, 1);
+    store.insert_pass(&p).await.unwrap();
+    let far = chrono::Utc::now() + chrono::TimeDelta::days(1);
+    store
+        .claim_pass(&p.id, "elsewhere:1:w", t(32), far)
+        .await
+        .unwrap()
+        .unwrap();
+    let p = pass(e, m[5], PassKind::Initial, 1);
+    store.insert_pass(&p).await.unwrap();
+    let lease = store
+        .claim_pass(&p.id, "elsewhere:1:w", t(32), far)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.release_pass(&lease, Some(far)).await.unwrap());
+    let p = pass(earlier, m[7], PassKind::Initial, 1);
+    store.insert_pass(&p).await.unwrap();
+    assert!(
+        store
+            .finish_pass(&p.id, &end("succeeded", Some(counters(50, 0, 0))), t(33))
+            .await
+            .unwrap()
+    );
+
+    let project = ferry_server::db::load_project(
+        &**store,
+        tenant.parse().unwrap(),
+        api.rsplit('/').next().unwrap().parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let rows = store
+        .event_mapping_page(project.id, e, Membership::In, 0, 100)
+        .await
+        .unwrap()
+        .rows;
+    assert_eq!(rows.len(), 8);
+    let now = t(40);
+    // Running; a finished round waiting for an approval; the approval given (the stored lines do not hold
+    // it: it is read with the approvers' roles now).
+    for (state, approve) in [
+        (EventState::Running, false),
+        (EventState::NeedsApproval, false),
+        (EventState::NeedsApproval, true),
+    ] {
+        store.set_event_state(e, state, None, now).await.unwrap();
+        if approve {
+            s.advance(now - monday());
+            s.post(
+                OPERATOR_TOKEN,
+                &format!("{api}/events/{e}/mappings/{}/approve", m[1]),
+                json!({}),
+            )
+            .await
+            .ok();
+        }
+        let ev = ferry_server::programme::events::load_event(&**store, project.id, e)
+            .await
+            .unwrap();
+        let whole = digest(&s.state, &project, &ev, now).await.unwrap();
+        let sum = summary(&s.state, &project, &ev, now).await.unwrap();
+        assert_eq!(sum.head, whole.head, "{state:?}");
+        let lines = sum.lines(&s.state, &ev, &rows).await.unwrap();
+        for (row, line) in rows.iter().zip(&lines) {
+            assert_eq!(*line, whole.line(row), "{state:?}");
+        }
+        let mut a: Vec<Option<&str>> = sum.grades().collect();
+        let mut b: Vec<Option<&str>> = whole.grades().collect();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b);
+    }
+}

@@ -3,10 +3,12 @@
 //! charts drawn on the server as inline SVG ([`super::report_chart`]): throughput over time from the pass
 //! ends, and the grade distribution. Each chart's figures are also a table.
 //!
-//! The event report page reads [`report_source`] — the final report, or the report now as the digest the
-//! API's `GET …/events/{event}/report` (whose permission it has) is built from — a page of its lines and
-//! the event's passes; the project report reads each event's head and graded mappings from the same
-//! source, so an event of 10,000 mappings is not built whole for a page (issue 13). The print stylesheet
+//! The event report page reads [`report_source`] — the final report, or the report now as the event's
+//! summary kept in the store (`crate::programme::event_lines`: its counts and totals summed there, a page
+//! of its lines read, its throughput from the passes' ends grouped by minute), decided by the same rules
+//! as the API's `GET …/events/{event}/report` (whose permission it has); the project report reads each
+//! event's head and graded mappings from the same source, so an event of 10,000 mappings that all ran is
+//! not read whole for a page (issue 13). The print stylesheet
 //! (`@media print` in `ferry.css`) drops the navigation and the buttons and starts each section on a new
 //! page.
 

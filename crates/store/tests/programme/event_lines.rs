@@ -188,9 +188,14 @@ async fn an_events_line_goes_stale_in_the_same_write_as_what_it_was_decided_from
     decide_all(&*p, other).await;
 
     // The event's state does not change a line (the pages read it from the event).
-    p.set_event_state(e, ferry_core::programme::event::EventState::Running, None, at(2))
-        .await
-        .unwrap();
+    p.set_event_state(
+        e,
+        ferry_core::programme::event::EventState::Running,
+        None,
+        at(2),
+    )
+    .await
+    .unwrap();
     assert!(stale(&*p, e, 0).await.is_empty());
 
     // The event moving: all its lines. A line's time coming: that one. Other rules: all.
@@ -203,7 +208,11 @@ async fn an_events_line_goes_stale_in_the_same_write_as_what_it_was_decided_from
     let mut waiting = line(&read[1], "queued", None, 0);
     waiting.until = Some(at(150));
     let mut writes = vec![waiting];
-    writes.extend(read.iter().filter(|s| s.mapping != ms[1]).map(|s| line(s, "queued", None, 0)));
+    writes.extend(
+        read.iter()
+            .filter(|s| s.mapping != ms[1])
+            .map(|s| line(s, "queued", None, 0)),
+    );
     assert_eq!(p.put_event_lines(e, &writes).await.unwrap(), 3);
     assert!(stale(&*p, e, 149).await.is_empty());
     assert_eq!(stale(&*p, e, 150).await, [ms[1]]);
@@ -302,7 +311,10 @@ async fn an_events_lines_are_counted_summed_and_read_in_the_store(p: Box<dyn Pro
         [(ms[3], "running".to_string(), "{\"copied\":7}".to_string())]
     );
     let poor = p
-        .event_lines(e, &LineSelect::Grades(vec!["Investigate".into(), "Poor".into()]))
+        .event_lines(
+            e,
+            &LineSelect::Grades(vec!["Investigate".into(), "Poor".into()]),
+        )
         .await
         .unwrap();
     assert_eq!(poor.len(), 1);
