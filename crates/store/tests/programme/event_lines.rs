@@ -274,7 +274,8 @@ async fn an_events_lines_are_counted_summed_and_read_in_the_store(p: Box<dyn Pro
     assert_eq!(p.put_event_lines(e, &writes).await.unwrap(), 5);
 
     let counts = p.event_line_counts(e).await.unwrap();
-    let got: Vec<(&str, Option<&str>, u64, u64, u64, u64)> = counts
+    type Count<'a> = (&'a str, Option<&'a str>, u64, u64, u64, u64);
+    let got: Vec<Count<'_>> = counts
         .iter()
         .map(|c| {
             (
