@@ -13,7 +13,7 @@ use crate::programme::digest::{Decided, live_progress, mapping_line, pass_waits,
 use crate::programme::events::Event;
 use crate::programme::grid::rules_tag;
 use crate::programme::live::live_row;
-use crate::programme::passes::{self, approvals, decide, logins_supplied, outcome_of};
+use crate::programme::passes::{approvals, decide, logins_supplied, outcome_of};
 use crate::{ApiResult, AppState};
 use chrono::{DateTime, Utc};
 use ferry_core::id::MappingId;
@@ -24,10 +24,6 @@ use ferry_store::programme::{
 };
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
-
-/// At most this many stale lines are decided from their mappings' passes read one by one; more, from the
-/// event's mappings' passes in one query.
-const ONE_BY_ONE: usize = 32;
 
 /// The grades, best first (the event's grade is its worst mapping's).
 const GRADES: [&str; 4] = ["Perfect", "Good", "Investigate", "Poor"];
@@ -71,16 +67,18 @@ pub async fn refresh_lines(
         return Ok(0);
     }
     let wanted: HashSet<MappingId> = stale.iter().map(|s| s.mapping).collect();
-    let mut histories: HashMap<MappingId, Vec<StoredPass>> = HashMap::new();
-    if wanted.len() <= ONE_BY_ONE {
-        for m in &wanted {
-            histories.insert(*m, passes::mapping_passes(&*st.programme, *m).await?);
-        }
+    // Most of the event stale (its first reading): every pass of its mappings in one query; else only the
+    // stale mappings' (after a few passes ended: theirs).
+    let passes = if wanted.len() * 2 > e.mappings.len() {
+        st.programme.event_mapping_passes(e.id).await?
     } else {
-        for pass in st.programme.event_mapping_passes(e.id).await? {
-            if wanted.contains(&pass.mapping) {
-                histories.entry(pass.mapping).or_default().push(pass);
-            }
+        let ids: Vec<MappingId> = stale.iter().map(|s| s.mapping).collect();
+        st.programme.mappings_passes(&ids).await?
+    };
+    let mut histories: HashMap<MappingId, Vec<StoredPass>> = HashMap::new();
+    for pass in passes {
+        if wanted.contains(&pass.mapping) {
+            histories.entry(pass.mapping).or_default().push(pass);
         }
     }
     let logins = logins_supplied(st, p).await?;

@@ -104,6 +104,9 @@ pub trait EventLineQueries {
     async fn event_line_grades(&self, event: EventId) -> Result<Vec<(MappingId, String)>>;
     /// The event's finished passes with counters, by the minute they ended, oldest first.
     async fn event_pass_ends(&self, event: EventId) -> Result<Vec<PassEnds>>;
+    /// Every pass of these mappings, in any event; each mapping's oldest first (the stale lines' histories,
+    /// without reading the rest of the event's).
+    async fn mappings_passes(&self, mappings: &[MappingId]) -> Result<Vec<super::StoredPass>>;
 }
 
 /// A count row as both stores select it: phase, grade, mappings, discovered, copied, skipped, failed, bytes.

@@ -1,5 +1,5 @@
 //! Each event's lines: kept stale by the store's triggers, decided by the caller, counted, summed and read a
-//! page at a time in the store; the event's pass ends grouped by minute.
+//! page at a time in the store; the event's pass ends grouped by minute; a few mappings' passes.
 
 use super::at;
 use ferry_core::id::{EventId, MappingId, ProjectId, UserId};
@@ -337,8 +337,10 @@ async fn an_events_lines_are_counted_summed_and_read_in_the_store(p: Box<dyn Pro
     );
 }
 
-both!(an_events_pass_ends_are_grouped_by_minute_in_the_store);
-async fn an_events_pass_ends_are_grouped_by_minute_in_the_store(p: Box<dyn ProgrammeStore>) {
+both!(an_events_pass_ends_are_grouped_by_minute_and_a_few_mappings_passes_read_in_the_store);
+async fn an_events_pass_ends_are_grouped_by_minute_and_a_few_mappings_passes_read_in_the_store(
+    p: Box<dyn ProgrammeStore>,
+) {
     let (project, ms) = new_project(&*p, 3).await;
     let e = event(&*p, project, &ms).await;
     let other = event(&*p, project, &ms[..1]).await;
@@ -381,4 +383,24 @@ async fn an_events_pass_ends_are_grouped_by_minute_in_the_store(p: Box<dyn Progr
             },
         ]
     );
+
+    // The passes of some mappings, in any event, each mapping's oldest first; no other mapping's.
+    let of = |m: MappingId, got: &[StoredPass]| -> Vec<String> {
+        got.iter()
+            .filter(|p| p.mapping == m)
+            .map(|p| p.id.clone())
+            .collect()
+    };
+    let got = p.mappings_passes(&[ms[2], ms[0]]).await.unwrap();
+    assert_eq!(got.len(), 4);
+    assert_eq!(
+        of(ms[0], &got),
+        [
+            pass(e, ms[0], 0).id,
+            pass(e, ms[0], 10).id,
+            pass(other, ms[0], 12).id
+        ]
+    );
+    assert_eq!(of(ms[2], &got), [pass(e, ms[2], 2).id]);
+    assert!(p.mappings_passes(&[]).await.unwrap().is_empty());
 }

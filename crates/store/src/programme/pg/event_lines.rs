@@ -1,12 +1,13 @@
 //! Each event's lines on PostgreSQL.
 
 use super::PgProgramme;
+use super::events::{PASS_COLUMNS, PassTuple, pass_from};
 use crate::pg::db_err;
 use crate::programme::event_lines::{
     CountTuple, EndsTuple, EventLineQueries, EventLineWrite, LineCount, LineSelect, LineTuple,
     PassEnds, StoredLine, line_count, pass_ends, stored_line,
 };
-use crate::programme::{StaleStatus, parse_id, ts};
+use crate::programme::{StaleStatus, StoredPass, parse_id, ts};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_core::Result;
@@ -198,5 +199,16 @@ impl EventLineQueries for PgProgramme {
             .await
             .map_err(db_err)?;
         rows.into_iter().map(pass_ends).collect()
+    }
+
+    async fn mappings_passes(&self, mappings: &[MappingId]) -> Result<Vec<StoredPass>> {
+        let rows: Vec<PassTuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {PASS_COLUMNS} FROM prog_pass WHERE mapping_id = ANY($1::TEXT[]) ORDER BY started_at, seq"
+        )))
+        .bind(mappings.iter().map(ToString::to_string).collect::<Vec<_>>())
+        .fetch_all(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter().map(pass_from).collect()
     }
 }

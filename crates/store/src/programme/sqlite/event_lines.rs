@@ -1,11 +1,12 @@
 //! Each event's lines on SQLite.
 
 use super::SqliteProgramme;
+use super::events::{PASS_COLUMNS, PassTuple, pass_from};
 use crate::programme::event_lines::{
     CountTuple, EndsTuple, EventLineQueries, EventLineWrite, LineCount, LineSelect, LineTuple,
     PassEnds, StoredLine, line_count, pass_ends, stored_line,
 };
-use crate::programme::{SQLITE_BATCH, StaleStatus, parse_id, ts};
+use crate::programme::{SQLITE_BATCH, StaleStatus, StoredPass, parse_id, ts};
 use crate::sqlite::db_err;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -193,5 +194,30 @@ impl EventLineQueries for SqliteProgramme {
         .await
         .map_err(db_err)?;
         rows.into_iter().map(pass_ends).collect()
+    }
+
+    async fn mappings_passes(&self, mappings: &[MappingId]) -> Result<Vec<StoredPass>> {
+        let mut c = self.conn().await?;
+        let mut out = Vec::new();
+        // A mapping's passes are all in its chunk's answer, in order.
+        for chunk in mappings.chunks(SQLITE_BATCH) {
+            let mut q = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT {PASS_COLUMNS} FROM prog_pass WHERE mapping_id IN ("
+            ));
+            let mut list = q.separated(", ");
+            for m in chunk {
+                list.push_bind(m.to_string());
+            }
+            q.push(") ORDER BY started_at, rowid");
+            let rows: Vec<PassTuple> = q
+                .build_query_as()
+                .fetch_all(&mut *c)
+                .await
+                .map_err(db_err)?;
+            for r in rows {
+                out.push(pass_from(r)?);
+            }
+        }
+        Ok(out)
     }
 }
