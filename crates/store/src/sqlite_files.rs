@@ -6,12 +6,16 @@ use crate::{FileStore, SqliteStore};
 use async_trait::async_trait;
 use ferry_core::id::{MappingId, PassId};
 use ferry_core::{Error, ErrorKind, Result};
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 /// The parent directory of a relative path (`""` at the root).
 fn dir_of(path: &str) -> &str {
     path.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
 }
+
+/// Journal rows per multi-row `INSERT`: 17 columns × 500 rows stays far below SQLite's 32,766 bound
+/// variables.
+const FILE_ITEM_BATCH: usize = 500;
 
 /// The columns [`file_row`] reads, in its order. Not `SELECT *`: the mapping id, pass id and timestamps are
 /// long strings nobody reads here, and on a no-op re-run copying them is a good part of the pass's CPU.
@@ -127,15 +131,40 @@ impl FileStore for SqliteStore {
             return Ok(());
         }
         let mut tx = self.pool().begin().await.map_err(db_err)?;
-        let ts = now();
-        for w in rows {
-            let bump = i64::from(w.status == ItemStatus::Pending || w.status == ItemStatus::Failed);
-            sqlx::query(
+        let (ts, mapping, pass) = (now(), mapping.to_string(), pass.to_string());
+        // Many rows a statement: one statement a row made a round trip to SQLite's thread per row, and
+        // that hand-off, not SQLite, was most of the journal's cost on a big first copy. Rows of one
+        // statement are upserted in order, so a file's `copied` row after its `pending` one still wins.
+        // `attempts` is inserted as the bump, so an existing row adds `excluded.attempts`.
+        for chunk in rows.chunks(FILE_ITEM_BATCH) {
+            let mut q = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO file_item (mapping_id, path, dir, size, mtime, hash, hash_kind, status, reason,
                                         target_path, target_size, target_mtime, attempts, pass_id, updated_at,
-                                        target_etag, renamed)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (mapping_id, path) DO UPDATE SET
+                                        target_etag, renamed) ",
+            );
+            q.push_values(chunk, |mut row, w| {
+                let bump =
+                    i64::from(w.status == ItemStatus::Pending || w.status == ItemStatus::Failed);
+                row.push_bind(mapping.clone())
+                    .push_bind(w.path.clone())
+                    .push_bind(dir_of(&w.path).to_owned())
+                    .push_bind(w.size as i64)
+                    .push_bind(w.mtime.clone())
+                    .push_bind(w.hash.clone())
+                    .push_bind(w.hash_kind.clone())
+                    .push_bind(w.status.as_str())
+                    .push_bind(w.reason.clone())
+                    .push_bind(w.target_path.clone())
+                    .push_bind(w.target_size.map(|v| v as i64))
+                    .push_bind(w.target_mtime.clone())
+                    .push_bind(bump)
+                    .push_bind(pass.clone())
+                    .push_bind(ts.clone())
+                    .push_bind(w.target_etag.clone())
+                    .push_bind(w.renamed.clone());
+            });
+            q.push(
+                " ON CONFLICT (mapping_id, path) DO UPDATE SET
                    size = excluded.size, mtime = excluded.mtime, hash = excluded.hash,
                    hash_kind = excluded.hash_kind, status = excluded.status, reason = excluded.reason,
                    target_path = COALESCE(excluded.target_path, file_item.target_path),
@@ -143,29 +172,10 @@ impl FileStore for SqliteStore {
                    target_mtime = CASE WHEN excluded.status = 'copied' THEN excluded.target_mtime ELSE file_item.target_mtime END,
                    target_etag = CASE WHEN excluded.status = 'copied' THEN excluded.target_etag ELSE file_item.target_etag END,
                    renamed = excluded.renamed,
-                   attempts = file_item.attempts + ?, pass_id = excluded.pass_id, updated_at = excluded.updated_at",
-            )
-            .bind(mapping.to_string())
-            .bind(&w.path)
-            .bind(dir_of(&w.path))
-            .bind(w.size as i64)
-            .bind(w.mtime.as_deref())
-            .bind(w.hash.as_deref())
-            .bind(w.hash_kind.as_deref())
-            .bind(w.status.as_str())
-            .bind(w.reason.as_deref())
-            .bind(w.target_path.as_deref())
-            .bind(w.target_size.map(|v| v as i64))
-            .bind(w.target_mtime.as_deref())
-            .bind(bump)
-            .bind(pass.to_string())
-            .bind(&ts)
-            .bind(w.target_etag.as_deref())
-            .bind(w.renamed.as_deref())
-            .bind(bump)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+                   attempts = file_item.attempts + excluded.attempts, pass_id = excluded.pass_id,
+                   updated_at = excluded.updated_at",
+            );
+            q.build().execute(&mut *tx).await.map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)
     }

@@ -1,5 +1,6 @@
-//! The mail journal's batched writes (on PostgreSQL one statement per batch, not one per row) keep the
-//! row-by-row rules on both stores: a batch of many rows, and a batch that writes one uid twice.
+//! The journal's batched writes (mail on PostgreSQL, files on SQLite: many rows a statement, not one per
+//! row) keep the row-by-row rules on both stores: a batch of many rows, and a batch that writes one uid
+//! (or one file) twice.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure with a message
 
@@ -146,4 +147,79 @@ async fn a_batch_that_writes_one_uid_twice_applies_both_writes_in_order(store: &
         .await
         .unwrap();
     assert_eq!(pending.iter().map(|r| r.uid).collect::<Vec<_>>(), vec![4]);
+}
+
+fn file_row(path: &str, status: ItemStatus, target_size: Option<u64>) -> FileItemWrite {
+    FileItemWrite {
+        path: path.to_owned(),
+        size: 10,
+        mtime: Some("2024-01-01T00:00:00.000000000Z".into()),
+        hash: None,
+        hash_kind: None,
+        status,
+        reason: None,
+        target_path: Some(path.to_owned()),
+        target_size,
+        target_mtime: None,
+        target_etag: target_size.map(|s| format!("e{s}")),
+        renamed: None,
+    }
+}
+
+both!(a_file_batch_longer_than_one_statement_keeps_each_rows_order_and_attempts);
+async fn a_file_batch_longer_than_one_statement_keeps_each_rows_order_and_attempts(
+    store: &dyn Journal,
+) {
+    let (mapping, pass) = mail_pass(store, "files").await;
+    // 1,300 rows in one write (SQLite writes them 500 to a statement): each file's pending row, then
+    // its copied row in the same write (a copy that ends before the writer took the batch); one file
+    // pending twice (two attempts) and one failed after a pending row, keeping the copied target size.
+    let mut rows = Vec::new();
+    for i in 0..600 {
+        rows.push(file_row(&format!("d/f{i:04}"), ItemStatus::Pending, None));
+    }
+    for i in 0..600 {
+        rows.push(file_row(
+            &format!("d/f{i:04}"),
+            ItemStatus::Copied,
+            Some(100 + i),
+        ));
+    }
+    rows.push(file_row("twice", ItemStatus::Pending, None));
+    rows.push(file_row("twice", ItemStatus::Pending, None));
+    rows.push(file_row("kept", ItemStatus::Copied, Some(7)));
+    rows.push(file_row("kept", ItemStatus::Failed, None));
+    rows.extend((0..96).map(|i| file_row(&format!("e/g{i}"), ItemStatus::Copied, Some(1))));
+    assert_eq!(rows.len(), 1300);
+    store.write_file_items(mapping, pass, &rows).await.unwrap();
+
+    let d = store.file_items_in_dir(mapping, "d").await.unwrap();
+    assert_eq!(d.len(), 600);
+    for r in &d {
+        let i: u64 = r.path["d/f".len()..].parse().unwrap();
+        assert_eq!(
+            (r.status, r.target_size, r.target_etag.clone(), r.attempts),
+            (
+                ItemStatus::Copied,
+                Some(100 + i),
+                Some(format!("e{}", 100 + i)),
+                1
+            ),
+            "{}",
+            r.path
+        );
+    }
+    let root = store.file_items_in_dir(mapping, "").await.unwrap();
+    let twice = root.iter().find(|r| r.path == "twice").unwrap();
+    assert_eq!((twice.status, twice.attempts), (ItemStatus::Pending, 2));
+    let kept = root.iter().find(|r| r.path == "kept").unwrap();
+    assert_eq!(
+        (kept.status, kept.target_size, kept.attempts),
+        (ItemStatus::Failed, Some(7), 1),
+        "a failed rewrite keeps what Ferry wrote last time"
+    );
+    assert_eq!(
+        store.file_items_in_dir(mapping, "e").await.unwrap().len(),
+        96
+    );
 }
