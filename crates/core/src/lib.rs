@@ -15,6 +15,7 @@
 //! ```
 
 pub mod error;
+pub mod fence;
 pub mod file;
 pub mod fingerprint;
 pub mod folder;

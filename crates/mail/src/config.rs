@@ -158,6 +158,9 @@ pub struct ImapConfig {
     /// `?auth=xoauth2`: the server takes OAuth tokens only; [`ImapConfig::with_login`] and
     /// [`ImapConfig::with_master`] refuse, [`ImapConfig::with_token_source`] is the way in.
     pub xoauth2_only: bool,
+    /// Set by a worker running a leased pass: past it, the connection sends nothing more
+    /// ([`ferry_core::fence`]). `None` everywhere else.
+    pub fence: Option<ferry_core::fence::Fence>,
 }
 
 /// The answer timeout when the URL does not give one.
@@ -176,6 +179,7 @@ impl ImapConfig {
             timeout: DEFAULT_TIMEOUT,
             exchange: None,
             xoauth2_only: false,
+            fence: None,
         }
     }
 
@@ -358,6 +362,7 @@ impl MailEndpoint {
             timeout: DEFAULT_TIMEOUT,
             exchange: None,
             xoauth2_only: false,
+            fence: None,
         };
         for (key, value) in parsed.query_pairs() {
             match key.as_ref() {

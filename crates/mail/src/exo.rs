@@ -176,6 +176,7 @@ pub fn parse_exo(url: &str) -> Result<ImapConfig> {
         timeout: DEFAULT_TIMEOUT,
         exchange: Some(ExchangeProfile { tenant }),
         xoauth2_only: true,
+        fence: None,
     };
     for (key, value) in parsed.query_pairs() {
         match key.as_ref() {

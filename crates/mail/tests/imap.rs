@@ -1074,3 +1074,52 @@ mod scripted {
         assert!(!e.to_string().contains("still-bad"), "{e}");
     }
 }
+
+/// A worker frozen past its lease must not finish, when it wakes, an APPEND it had half sent (another
+/// worker holds the pass and has compared the target): past the connection's fence nothing more is
+/// written to the socket, so the server, which never got the command's end, stores nothing.
+#[tokio::test]
+async fn past_its_fence_a_connection_sends_nothing_more_and_the_server_stores_nothing() {
+    use ferry_core::fence::Fence;
+    use std::time::{Duration, Instant};
+    let server = start('/');
+    let fence = Fence::until(Instant::now() + Duration::from_secs(600));
+    let url = format!("imap://alice@127.0.0.1:{}?timeout=20", server.port());
+    let MailEndpoint::Imap(mut cfg) = MailEndpoint::parse(&url).expect("url parses") else {
+        panic!("not an IMAP endpoint")
+    };
+    cfg.fence = Some(fence.clone());
+    let mut c = ImapConnector::new(
+        cfg.with_login(None, Secret::new(PASSWORD)).expect("login"),
+        Access::ReadWrite,
+    );
+    let bodies: Vec<Vec<u8>> = (0..8)
+        .map(|i| format!("Subject: m{i}\r\nMessage-ID: <m{i}@x>\r\n\r\nbody {i}\r\n").into_bytes())
+        .collect();
+    fn req(b: &[u8]) -> AppendRequest<'_> {
+        AppendRequest {
+            bytes: b,
+            flags: &[],
+            internal_date: None,
+        }
+    }
+    let first: Vec<AppendRequest<'_>> = bodies[..3].iter().map(|b| req(b)).collect();
+    let done = c
+        .append(&FolderPath::inbox(), &first)
+        .await
+        .expect("append");
+    assert!(done.iter().all(Result::is_ok), "{done:?}");
+
+    // The lease ends (the worker was frozen past it): the next batch is not sent.
+    fence.set(Instant::now() - Duration::from_millis(1));
+    let rest: Vec<AppendRequest<'_>> = bodies[3..].iter().map(|b| req(b)).collect();
+    match c.append(&FolderPath::inbox(), &rest).await {
+        Err(e) => assert!(e.to_string().contains("lease"), "{e}"),
+        Ok(each) => assert!(each.iter().all(Result::is_err), "{each:?}"),
+    }
+    assert_eq!(
+        server.snapshot("alice").expect("snapshot").message_count(),
+        3,
+        "only what was sent before the fence is stored"
+    );
+}

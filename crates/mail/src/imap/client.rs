@@ -7,6 +7,7 @@
 use super::error::{Op, bye_error, completion_error, io_error, protocol_error, timeout_error};
 use super::proto::{self, Command, Completion, FrameKind, Framer, Part, Status};
 use crate::config::{ImapAuth, ImapConfig, TlsMode};
+use ferry_core::fence::Fence;
 use ferry_core::token::TokenSource;
 use ferry_core::{Error, ErrorKind, Result};
 use std::collections::{HashMap, HashSet};
@@ -62,6 +63,55 @@ impl AsyncWrite for Stream {
     }
 }
 
+/// The connection's stream with the pass's write fence (see [`ferry_core::fence`]): every write to the
+/// socket — the buffer's flushes included, so also the rest of a command a frozen process was sending —
+/// is checked against it first, and fails once it has passed.
+struct Guarded {
+    inner: Stream,
+    fence: Option<Fence>,
+}
+
+impl Guarded {
+    fn check(&self) -> std::io::Result<()> {
+        match &self.fence {
+            Some(f) if f.passed() => Err(std::io::Error::other(
+                "this pass's lease has ended (the worker was frozen, or its renewals went unanswered): nothing more is sent for it",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl AsyncRead for Guarded {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Guarded {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let me = self.get_mut();
+        me.check()?;
+        Pin::new(&mut me.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let me = self.get_mut();
+        me.check()?;
+        Pin::new(&mut me.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
 /// The untagged responses of one command and its completion.
 pub struct Reply {
     pub untagged: Vec<Vec<u8>>,
@@ -76,7 +126,7 @@ enum Sent {
 
 /// An open, authenticated (after [`Connection::open`]) IMAP connection.
 pub struct Connection {
-    stream: BufWriter<Stream>,
+    stream: BufWriter<Guarded>,
     /// Received bytes; `buf[pos..]` is not yet framed.
     buf: Vec<u8>,
     pos: usize,
@@ -113,7 +163,7 @@ impl Connection {
         } else {
             Stream::Plain(tcp)
         };
-        let mut conn = Connection::new(stream, cfg.timeout);
+        let mut conn = Connection::new(stream, cfg);
         let greeting = conn.read_frame().await?;
         if proto::is_bye(&greeting) {
             return Err(bye_error(&greeting));
@@ -144,14 +194,18 @@ impl Connection {
         Ok(conn)
     }
 
-    fn new(stream: Stream, timeout: Duration) -> Connection {
+    fn new(stream: Stream, cfg: &ImapConfig) -> Connection {
+        let stream = Guarded {
+            inner: stream,
+            fence: cfg.fence.clone(),
+        };
         Connection {
             stream: BufWriter::with_capacity(64 * 1024, stream),
             buf: Vec::with_capacity(64 * 1024),
             pos: 0,
             framer: Framer::new(),
             next_tag: 1,
-            timeout,
+            timeout: cfg.timeout,
             caps: HashSet::new(),
             pending: Vec::new(),
             early: HashMap::new(),
@@ -186,11 +240,11 @@ impl Connection {
                 "the server sent data after STARTTLS's OK; refusing to continue",
             ));
         }
-        let Stream::Plain(tcp) = self.stream.into_inner() else {
+        let Stream::Plain(tcp) = self.stream.into_inner().inner else {
             return Err(Error::unexpected("STARTTLS on a TLS stream"));
         };
         let tls = tls_handshake(cfg, tcp).await?;
-        let mut conn = Connection::new(Stream::Tls(Box::new(tls)), cfg.timeout);
+        let mut conn = Connection::new(Stream::Tls(Box::new(tls)), cfg);
         conn.next_tag = self.next_tag;
         conn.refresh_capabilities().await?;
         Ok(conn)

@@ -392,6 +392,7 @@ async fn keep_lease(
     event: EventId,
     lease: &Lease,
     valid_until: &mut DateTime<Utc>,
+    fence: &ferry_core::fence::Fence,
 ) -> LeaseEnd {
     let leases = st.leases();
     let margin = lease_margin(leases.heartbeat);
@@ -422,7 +423,10 @@ async fn keep_lease(
             let until = leases.until(Utc::now());
             match tokio::time::timeout_at(expiry, st.programme.renew_lease(lease, until)).await {
                 Err(_) => return LeaseEnd::Lost,
-                Ok(Ok(true)) => *valid_until = until,
+                Ok(Ok(true)) => {
+                    *valid_until = until;
+                    fence.set(lease_deadline(until, margin).into_std());
+                }
                 Ok(Ok(false)) => return LeaseEnd::Fenced,
                 Ok(Err(e)) => {
                     tracing::warn!(pass = %lease.pass, error = %e, "cannot renew a pass's lease; trying again until it ends")
@@ -496,18 +500,22 @@ async fn run_worker(
         LeaseEnd::Lost => WorkerEnd::LeaseLost,
         LeaseEnd::Stop(r) => WorkerEnd::Stopped(r),
     };
-    // The end of the last confirmed lease, kept across both waits below.
+    // The end of the last confirmed lease, kept across both waits below, and the pass's write fence
+    // (the same instant less the margin, on this process's clock), moved on with each renewal.
     let mut valid_until = lease.until;
+    let fence = ferry_core::fence::Fence::until(
+        lease_deadline(valid_until, lease_margin(st.leases().heartbeat)).into_std(),
+    );
     let slots = st.workers.slots.clone();
     let _slot = tokio::select! {
         s = slots.acquire_owned() => s.ok(),
         r = stopped(&mut stop) => return stop_end(r),
-        e = keep_lease(st, project.id, event, lease, &mut valid_until) => return lease_end(e),
+        e = keep_lease(st, project.id, event, lease, &mut valid_until, &fence) => return lease_end(e),
     };
     // Dropping the pass future on a stop drops the engine's tasks with it: nothing more is copied, and the
     // journal keeps what was.
     tokio::select! {
-        r = workload::run_pass(st, project, mapping, kind) => match r {
+        r = workload::run_pass(st, project, mapping, kind, &fence) => match r {
             Ok(workload::PassResult { server_wait: Some(wait), .. }) => WorkerEnd::Waiting {
                 until: super::wait::run_after(chrono::Utc::now(), &wait),
                 wait,
@@ -515,7 +523,7 @@ async fn run_worker(
             r => WorkerEnd::Ran(r),
         },
         r = stopped(&mut stop) => stop_end(r),
-        e = keep_lease(st, project.id, event, lease, &mut valid_until) => lease_end(e),
+        e = keep_lease(st, project.id, event, lease, &mut valid_until, &fence) => lease_end(e),
     }
 }
 

@@ -65,9 +65,10 @@ pub async fn run_pass(
     project: &Project,
     mapping: &MappingView,
     kind: PassKind,
+    fence: &ferry_core::fence::Fence,
 ) -> ApiResult<PassResult> {
     let eps = load_endpoints(st, project).await?;
-    let spec = match spec(st, project, &eps, mapping).await {
+    let spec = match spec(st, project, &eps, mapping, Some(fence)).await {
         Ok(s) => s,
         Err(e) => return Ok(failed(e.message)),
     };
@@ -115,7 +116,7 @@ pub async fn assess(st: &AppState, project: &Project, mapping: &MappingView) -> 
     let quota_mb = option_u64(&eps.target.options, "quota_mb")?.unwrap_or(DEFAULT_QUOTA_MB);
     let exchange = is_exchange(&eps.target.url);
     let mut findings = Vec::new();
-    let spec = match spec(st, project, &eps, mapping).await {
+    let spec = match spec(st, project, &eps, mapping, None).await {
         Ok(s) => s,
         Err(e) => {
             findings.push(json!({ "rule": "credential_missing", "detail": e.message }));
@@ -394,6 +395,7 @@ async fn spec(
     project: &Project,
     eps: &ProjectEndpoints,
     m: &MappingView,
+    fence: Option<&ferry_core::fence::Fence>,
 ) -> ApiResult<MappingSpec> {
     let source = MailEndpoint::parse(&eps.source.url).map_err(ApiError::from)?;
     // The source's problems are reported before the target's (a missing source password first).
@@ -419,7 +421,12 @@ async fn spec(
         None
     };
     let s = endpoint_for(&source, source_login, &m.source)?;
-    let t = target_endpoint(st, project, eps, m).await?;
+    let mut t = target_endpoint(st, project, eps, m).await?;
+    // A frozen worker that wakes after its lease ended must not finish a half-sent APPEND: the target's
+    // connections check the lease's fence before every write (another worker may hold the pass now).
+    if let (MailEndpoint::Imap(cfg), Some(fence)) = (&mut t, fence) {
+        cfg.fence = Some(fence.clone());
+    }
     Ok(MappingSpec {
         label: m.label.clone(),
         source: Arc::new(s),

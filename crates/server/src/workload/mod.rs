@@ -108,15 +108,17 @@ pub async fn load_endpoints(st: &AppState, project: &Project) -> ApiResult<Proje
     })
 }
 
-/// Run one pass of `mapping` (Initial and Delta copy what is new; Final is a Delta that seals).
+/// Run one pass of `mapping` (Initial and Delta copy what is new; Final is a Delta that seals). Past
+/// `fence` (the pass's lease, [`ferry_core::fence`]) the mail target's connections send nothing more.
 pub async fn run_pass(
     st: &AppState,
     project: &Project,
     mapping: &MappingView,
     kind: PassKind,
+    fence: &ferry_core::fence::Fence,
 ) -> ApiResult<PassResult> {
     match project.workload {
-        Workload::Mail => mail::run_pass(st, project, mapping, kind).await,
+        Workload::Mail => mail::run_pass(st, project, mapping, kind, fence).await,
         Workload::Files => files::run_pass(st, project, mapping, kind).await,
     }
 }
