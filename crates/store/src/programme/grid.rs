@@ -34,6 +34,20 @@ pub struct StaleStatus {
     pub version: i64,
 }
 
+impl StaleStatus {
+    /// The `(mapping_id, gen)` rows a store read (the grid's statuses or an event's lines), in order.
+    pub(crate) fn from_rows(rows: Vec<(String, i64)>) -> Result<Vec<StaleStatus>> {
+        rows.into_iter()
+            .map(|(m, version)| {
+                Ok(StaleStatus {
+                    mapping: crate::programme::parse_id(&m)?,
+                    version,
+                })
+            })
+            .collect()
+    }
+}
+
 /// A decided status to store.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StatusWrite {

@@ -54,14 +54,7 @@ impl EventLineQueries for PgProgramme {
         .fetch_all(&mut *c)
         .await
         .map_err(db_err)?;
-        rows.into_iter()
-            .map(|(m, version)| {
-                Ok(StaleStatus {
-                    mapping: parse_id(&m)?,
-                    version,
-                })
-            })
-            .collect()
+        StaleStatus::from_rows(rows)
     }
 
     async fn put_event_lines(&self, event: EventId, lines: &[EventLineWrite]) -> Result<u64> {

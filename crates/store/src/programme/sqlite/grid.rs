@@ -55,14 +55,7 @@ impl GridQueries for SqliteProgramme {
         .fetch_all(&mut *c)
         .await
         .map_err(db_err)?;
-        rows.into_iter()
-            .map(|(m, version)| {
-                Ok(StaleStatus {
-                    mapping: parse_id(&m)?,
-                    version,
-                })
-            })
-            .collect()
+        StaleStatus::from_rows(rows)
     }
 
     async fn put_statuses(&self, statuses: &[StatusWrite]) -> Result<u64> {
