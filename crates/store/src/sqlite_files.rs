@@ -145,23 +145,23 @@ impl FileStore for SqliteStore {
             q.push_values(chunk, |mut row, w| {
                 let bump =
                     i64::from(w.status == ItemStatus::Pending || w.status == ItemStatus::Failed);
-                row.push_bind(mapping.clone())
-                    .push_bind(w.path.clone())
-                    .push_bind(dir_of(&w.path).to_owned())
+                row.push_bind(mapping.as_str())
+                    .push_bind(w.path.as_str())
+                    .push_bind(dir_of(&w.path))
                     .push_bind(w.size as i64)
-                    .push_bind(w.mtime.clone())
-                    .push_bind(w.hash.clone())
-                    .push_bind(w.hash_kind.clone())
+                    .push_bind(w.mtime.as_deref())
+                    .push_bind(w.hash.as_deref())
+                    .push_bind(w.hash_kind.as_deref())
                     .push_bind(w.status.as_str())
-                    .push_bind(w.reason.clone())
-                    .push_bind(w.target_path.clone())
+                    .push_bind(w.reason.as_deref())
+                    .push_bind(w.target_path.as_deref())
                     .push_bind(w.target_size.map(|v| v as i64))
-                    .push_bind(w.target_mtime.clone())
+                    .push_bind(w.target_mtime.as_deref())
                     .push_bind(bump)
-                    .push_bind(pass.clone())
-                    .push_bind(ts.clone())
-                    .push_bind(w.target_etag.clone())
-                    .push_bind(w.renamed.clone());
+                    .push_bind(pass.as_str())
+                    .push_bind(ts.as_str())
+                    .push_bind(w.target_etag.as_deref())
+                    .push_bind(w.renamed.as_deref());
             });
             q.push(
                 " ON CONFLICT (mapping_id, path) DO UPDATE SET
