@@ -9,7 +9,7 @@ use ferry_store::*;
 
 #[macro_use]
 mod journal_common;
-use journal_common::{Journal, item, mail_pass};
+use journal_common::{Journal, file, item, mail_pass};
 
 both!(a_batch_of_rows_is_written_as_row_by_row_writes_would_be);
 async fn a_batch_of_rows_is_written_as_row_by_row_writes_would_be(store: &dyn Journal) {
@@ -151,18 +151,10 @@ async fn a_batch_that_writes_one_uid_twice_applies_both_writes_in_order(store: &
 
 fn file_row(path: &str, status: ItemStatus, target_size: Option<u64>) -> FileItemWrite {
     FileItemWrite {
-        path: path.to_owned(),
-        size: 10,
-        mtime: Some("2024-01-01T00:00:00.000000000Z".into()),
-        hash: None,
-        hash_kind: None,
-        status,
-        reason: None,
-        target_path: Some(path.to_owned()),
         target_size,
         target_mtime: None,
         target_etag: target_size.map(|s| format!("e{s}")),
-        renamed: None,
+        ..file(path, status)
     }
 }
 

@@ -10,7 +10,7 @@ use ferry_store::*;
 
 #[macro_use]
 mod journal_common;
-use journal_common::{Journal, item, mail_pass};
+use journal_common::{Journal, file, item, mail_pass};
 
 both!(journal_round_trip_and_report_count_every_item);
 async fn journal_round_trip_and_report_count_every_item(store: &dyn Journal) {
@@ -236,23 +236,6 @@ async fn reopening_applies_migrations_once() {
     drop(SqliteStore::open(&path).await.unwrap());
     let store = SqliteStore::open(&path).await.unwrap();
     assert!(store.mappings().await.unwrap().is_empty());
-}
-
-fn file(path: &str, status: ItemStatus) -> FileItemWrite {
-    FileItemWrite {
-        path: path.to_owned(),
-        size: 10,
-        mtime: Some("2024-01-01T00:00:00.000000000Z".into()),
-        hash: None,
-        hash_kind: None,
-        status,
-        reason: None,
-        target_path: Some(path.to_owned()),
-        target_size: Some(10),
-        target_mtime: Some("2024-01-01T00:00:00.000000000Z".into()),
-        target_etag: None,
-        renamed: None,
-    }
 }
 
 both!(file_journal_is_read_a_directory_at_a_time_and_reports_every_file);

@@ -66,6 +66,24 @@ pub fn item(uid: u32, fp: &str, status: ItemStatus) -> ItemWrite {
 }
 
 /// A mail mapping for `user` with an initial pass started in a new run: what a journal case writes under.
+/// A file's journal row as a copy writes it: 10 bytes, copied to the same path with the same time.
+pub fn file(path: &str, status: ItemStatus) -> FileItemWrite {
+    FileItemWrite {
+        path: path.to_owned(),
+        size: 10,
+        mtime: Some("2024-01-01T00:00:00.000000000Z".into()),
+        hash: None,
+        hash_kind: None,
+        status,
+        reason: None,
+        target_path: Some(path.to_owned()),
+        target_size: Some(10),
+        target_mtime: Some("2024-01-01T00:00:00.000000000Z".into()),
+        target_etag: None,
+        renamed: None,
+    }
+}
+
 pub async fn mail_pass(store: &dyn Journal, user: &str) -> (MappingId, PassId) {
     let run = store.create_run("mail", "{}").await.unwrap();
     let m = store
